@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './clock.js';
+export * from './ids.js';
+export * from './durations.js';
+export * from './context.js';
