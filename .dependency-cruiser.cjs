@@ -1,0 +1,85 @@
+/**
+ * The module table of ../shared/design/architecture.md, enforced. A rule here that fails names the import that
+ * broke the house: fix the design (and this file, and architecture.md) together, never one alone.
+ */
+const FEATURES = ['auth', 'limits', 'routing', 'upstream', 'usage'];
+const featureRules = FEATURES.map((f) => ({
+  name: `${f}-is-independent`,
+  comment: `${f}/ may import core/, telemetry/ and config types only; feature modules never import each other`,
+  severity: 'error',
+  from: { path: `^src/${f}/` },
+  to: {
+    path: `^src/(?!(core|telemetry|${f})/)`,
+    pathNot: '^src/config/',
+  },
+}));
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'core-is-framework-free',
+      comment: 'core/ imports Node built-ins only',
+      severity: 'error',
+      from: { path: '^src/core/' },
+      to: { pathNot: '^src/core/|^node:', dependencyTypesNot: ['core'] },
+    },
+    {
+      name: 'config-imports-core-only',
+      severity: 'error',
+      from: { path: '^src/config/' },
+      to: { path: '^src/(?!(core|config)/)' },
+    },
+    {
+      name: 'telemetry-imports-core-only',
+      severity: 'error',
+      from: { path: '^src/telemetry/' },
+      to: { path: '^src/(?!(core|telemetry)/)' },
+    },
+    {
+      name: 'config-types-only-in-features',
+      comment: 'feature modules may use config types, not config code',
+      severity: 'error',
+      from: { path: `^src/(${FEATURES.join('|')})/` },
+      to: { path: '^src/config/', dependencyTypesNot: ['type-only'] },
+    },
+    ...featureRules,
+    {
+      name: 'only-api-and-server-see-hono',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(api|server)/' },
+      to: { path: 'node_modules/(hono|@hono/)' },
+    },
+    {
+      name: 'api-orchestrates-below-only',
+      severity: 'error',
+      from: { path: '^src/api/' },
+      to: { path: '^src/(server|sim)/|^src/main\\.ts$' },
+    },
+    {
+      name: 'sim-stays-out-of-the-gateway',
+      comment: 'the simulator is never imported by gateway runtime code (only main.ts starts the embedded default)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(sim/|main\\.ts$)' },
+      to: { path: '^src/sim/' },
+    },
+    {
+      name: 'sim-imports-core-and-api-types',
+      severity: 'error',
+      from: { path: '^src/sim/' },
+      to: { path: '^src/(?!(core|sim)/)', pathNot: '^src/api/' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'], extensions: ['.ts', '.js', '.mjs', '.cjs', '.d.ts'] },
+    moduleSystems: ['es6', 'cjs'],
+  },
+};

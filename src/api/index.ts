@@ -1,0 +1,5 @@
+export { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
+export { listModels, retrieveModel } from './models.js';
+export { writeError, writeJson } from './respond.js';
+export { validateRequest } from './wire.js';
+export { applyEdits, topLevelSpans } from './json-splice.js';

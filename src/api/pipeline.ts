@@ -1,0 +1,263 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
+import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
+import type { RouteRequest, Router } from '../routing/index.js';
+import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type OpenAttempt } from '../upstream/index.js';
+import { applyEdits, type Edit } from './json-splice.js';
+import { floatsToBase64 } from './embeddings-base64.js';
+import { renderPrompt, tokenIdCount } from './prompt.js';
+import { parseJsonBody, readRequestBody } from './read-body.js';
+import { writeError, writeJson } from './respond.js';
+import { validateRequest, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type WireRequest } from './wire.js';
+
+/** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
+export interface PipelineDeps {
+  readonly router: Router;
+  readonly pools: BackendPools;
+  readonly clock: Clock;
+  /** Called once per request when it is over, whatever the outcome (usage row, metrics, log line). */
+  readonly onEnd?: (ctx: RequestCtx) => void;
+}
+
+const PATH_OF: Record<Endpoint, keyof CompiledBackend['paths']> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
+
+/** Rough tokens for text until a tokenizer-backed estimate is plugged in: about four characters per token. */
+function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+function modelNotFound(name: string): GatewayError {
+  return new GatewayError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, {
+    param: 'model',
+    wireCode: 'model_not_found',
+  });
+}
+
+interface Prepared {
+  endpoint: Endpoint;
+  raw: Buffer;
+  req: WireRequest;
+  route: RouteRequest;
+  /** The client did not ask for stream usage; the gateway asks and removes the usage chunk. */
+  injectUsage: boolean;
+  wantBase64: boolean;
+}
+
+function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convertBase64: boolean } {
+  const edits: Edit[] = [];
+  if (p.req.model !== backend.model) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
+  if (p.injectUsage) {
+    const existing = (p.req as ChatRequest).stream_options;
+    edits.push({ key: 'stream_options', value: JSON.stringify({ ...(existing ?? {}), include_usage: true }) });
+  }
+  const convertBase64 = p.wantBase64 && !backend.embeddingsBase64;
+  if (convertBase64) edits.push({ key: 'encoding_format', value: '"float"' });
+  return { body: applyEdits(p.raw, edits), convertBase64 };
+}
+
+function prepare(endpoint: Endpoint, raw: Buffer, ctx: RequestCtx, sessionHeader: string | undefined): Prepared {
+  const req = validateRequest(endpoint, parseJsonBody(raw));
+  ctx.requestedModel = req.model;
+  const streaming = endpoint !== 'embeddings' && (req as ChatRequest | CompletionRequest).stream === true;
+  ctx.stream = streaming;
+  const promptText = renderPrompt(endpoint, req);
+  const promptTokens = tokenIdCount(endpoint, req) || estimateTokens(promptText);
+  ctx.promptTokenEstimate = promptTokens;
+  const maxTokens =
+    endpoint === 'embeddings' ? 0 : ((req as ChatRequest).max_completion_tokens ?? (req as ChatRequest | CompletionRequest).max_tokens ?? null);
+  const sessionKey = req.prompt_cache_key ?? req.user ?? sessionHeader ?? null;
+  return {
+    endpoint,
+    raw,
+    req,
+    route: { endpoint, promptTokens, promptText, maxTokens, sessionKey },
+    injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
+    wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
+  };
+}
+
+function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletion: number): void {
+  ctx.usage = usage
+    ? { ...usage, source: 'backend' }
+    : { promptTokens: ctx.promptTokenEstimate, completionTokens: fallbackCompletion, cachedTokens: 0, source: 'estimated' };
+}
+
+/**
+ * The one pipeline every OpenAI endpoint goes through: parse once, validate what we route on, resolve the model,
+ * plan candidates, try them in order (and then fallback models) until one answers, relay its bytes unchanged.
+ * Invariant: never retry once a byte has reached the client.
+ */
+export function createPipeline(deps: PipelineDeps) {
+  const { router, pools, clock } = deps;
+
+  async function tryBackend(
+    p: Prepared,
+    backend: CompiledBackend,
+    cfg: RuntimeConfig,
+    ctx: RequestCtx,
+    out: ServerResponse,
+    clientSignal: AbortSignal,
+    respHeaders: Record<string, string | number>,
+  ): Promise<void> {
+    const { body, convertBase64 } = bodyFor(p, backend);
+    const t = cfg.server.timeouts;
+    const tracker = router.begin(backend, p.route);
+    ctx.attempts++;
+    ctx.backendId = backend.id;
+    ctx.upstreamModel = backend.model;
+    const attemptStart = clock.now();
+    const headers: Record<string, string> = { 'x-request-id': ctx.id };
+    if (ctx.traceparent) headers.traceparent = ctx.traceparent;
+    if (ctx.tracestate) headers.tracestate = ctx.tracestate;
+    let open: OpenAttempt;
+    try {
+      open = await openAttempt(pools, {
+        backend,
+        path: backend.paths[PATH_OF[p.endpoint]],
+        body,
+        stream: ctx.stream,
+        deadlines: { firstByteMs: t.first_byte, idleMs: t.idle, totalEndMs: ctx.startMs + t.total },
+        headers,
+        now: clock.now,
+        clientSignal,
+      });
+    } catch (err) {
+      if (err instanceof UpstreamFailure) tracker.end({ ok: false, failure: err.kind === 'aborted' ? 'reset' : err.kind });
+      else tracker.end({ ok: true });
+      throw err;
+    }
+
+    if (ctx.stream && String(open.headers['content-type'] ?? '').includes('text/event-stream')) {
+      let result;
+      try {
+        result = await relaySse(open, out, {
+          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': `gateway;dur=${(attemptStart - ctx.startMs).toFixed(2)}` },
+          stripUsageChunk: p.injectUsage,
+          onFirstByte: () => {
+            ctx.firstByteMs = clock.now();
+            tracker.firstToken();
+          },
+          onEvents: (n) => tracker.tokens(n),
+        });
+      } catch (err) {
+        tracker.end({ ok: false, failure: err instanceof UpstreamFailure && err.kind !== 'aborted' ? err.kind : 'reset' });
+        throw err;
+      }
+      setUsage(ctx, result.usage, result.contentEvents);
+      ctx.upstreamMs = clock.now() - attemptStart;
+      const u = ctx.usage!;
+      if (result.end === 'done') {
+        tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });
+      } else if (result.end === 'client_abort') {
+        ctx.outcome = 'client_abort';
+        ctx.status = 499;
+        ctx.errorCode = 'client_closed_request';
+        tracker.end({ ok: true, completionTokens: u.completionTokens });
+      } else {
+        ctx.outcome = 'upstream_error';
+        ctx.errorCode = result.end;
+        ctx.status = result.end === 'upstream_timeout' ? 504 : 502;
+        tracker.end({ ok: false, failure: result.end === 'upstream_timeout' ? 'timeout' : 'reset' });
+      }
+      return;
+    }
+
+    let data: Buffer;
+    try {
+      data = await readBody(open, backend.id);
+    } catch (err) {
+      tracker.end({ ok: false, failure: err instanceof UpstreamFailure && err.kind !== 'aborted' ? err.kind : 'reset' });
+      throw err;
+    }
+    ctx.upstreamMs = clock.now() - attemptStart;
+    setUsage(ctx, findUsage(data), 0);
+    const u = ctx.usage!;
+    tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });
+    if (convertBase64) {
+      try {
+        data = floatsToBase64(data);
+      } catch {
+        throw new GatewayError('upstream_error', `Backend ${backend.id} returned an embeddings response that is not valid JSON.`);
+      }
+    }
+    const now = clock.now();
+    ctx.firstByteMs = now;
+    respHeaders['server-timing'] = `gateway;dur=${(now - ctx.startMs - ctx.upstreamMs).toFixed(2)}, upstream;dur=${ctx.upstreamMs.toFixed(2)}`;
+    ctx.status = open.status;
+    writeJson(out, open.status, data, respHeaders);
+  }
+
+  async function route(p: Prepared, cfg: RuntimeConfig, model: CompiledModel, ctx: RequestCtx, out: ServerResponse, clientSignal: AbortSignal, respHeaders: Record<string, string | number>): Promise<void> {
+    let lastError: GatewayError | null = null;
+    const chain: CompiledModel[] = [model];
+    for (const name of model.fallback) {
+      const fb = cfg.models.get(name);
+      if (fb && !chain.includes(fb)) chain.push(fb);
+    }
+    for (const m of chain) {
+      let candidates;
+      try {
+        const planned = router.plan(m.pool, p.route, clientSignal);
+        candidates = Array.isArray(planned) ? planned : await planned;
+      } catch (err) {
+        if (isGatewayError(err) && err.code === 'no_healthy_backend') {
+          lastError = err;
+          continue;
+        }
+        throw err;
+      }
+      const limit = Math.min(candidates.length, m.retries + 1);
+      for (let i = 0; i < limit; i++) {
+        if (clientSignal.aborted) throw new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
+        try {
+          await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, clientSignal, respHeaders);
+          return;
+        } catch (err) {
+          if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
+          lastError = err.clientError;
+        }
+      }
+    }
+    throw lastError ?? new GatewayError('no_healthy_backend', `No backend of model "${model.name}" is available.`);
+  }
+
+  /** Handles one request end to end; never throws (errors are written to the client). */
+  async function handle(endpoint: Endpoint, cfg: RuntimeConfig, ctx: RequestCtx, incoming: IncomingMessage, out: ServerResponse): Promise<void> {
+    ctx.endpoint = endpoint;
+    const respHeaders: Record<string, string | number> = { 'x-request-id': ctx.id };
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!out.writableFinished) controller.abort();
+    };
+    out.on('close', onClose);
+    try {
+      const raw = await readRequestBody(incoming, cfg.server.body_limit);
+      const session = incoming.headers['x-session-id'];
+      const p = prepare(endpoint, raw, ctx, typeof session === 'string' ? session : undefined);
+      const model = cfg.models.get(p.req.model);
+      if (!model) throw modelNotFound(p.req.model);
+      await route(p, cfg, model, ctx, out, controller.signal, respHeaders);
+    } catch (err) {
+      if (err instanceof UpstreamFailure && err.kind === 'aborted') {
+        ctx.outcome = 'client_abort';
+        ctx.status = 499;
+        ctx.errorCode = 'client_closed_request';
+      } else {
+        const e = err instanceof UpstreamFailure ? err.clientError : err;
+        ctx.status = writeError(out, e, respHeaders as Record<string, string>);
+        ctx.errorCode = isGatewayError(e) ? (e.wireCode ?? e.code) : 'internal';
+        ctx.outcome = ctx.status === 429 ? 'rate_limited' : ctx.status >= 500 ? 'upstream_error' : 'client_error';
+        if (!isGatewayError(e)) process.emitWarning(`infergate: unexpected error in request ${ctx.id}: ${(e as Error)?.stack ?? String(e)}`);
+      }
+    } finally {
+      out.removeListener('close', onClose);
+      ctx.endMs = clock.now();
+      deps.onEnd?.(ctx);
+    }
+  }
+
+  return { handle };
+}
+
+export type Pipeline = ReturnType<typeof createPipeline>;

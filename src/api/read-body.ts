@@ -1,0 +1,54 @@
+import type { IncomingMessage } from 'node:http';
+import { GatewayError } from '../core/index.js';
+
+/**
+ * Reads the request body straight from the socket stream (not through a web Request), enforcing the size limit.
+ * Over the limit, the rest of the upload is drained and discarded so the 413 can be read by the client; an upload
+ * far over the limit is cut off.
+ */
+export function readRequestBody(incoming: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(incoming.headers['content-length']);
+  const tooLarge = () =>
+    new GatewayError('payload_too_large', `The request body exceeds the gateway's limit of ${limit} bytes.`, { wireCode: 'request_too_large' });
+  if (Number.isFinite(declared) && declared > limit) {
+    incoming.resume();
+    return Promise.reject(tooLarge());
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    incoming.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (over) {
+        if (size > limit * 4) incoming.destroy();
+        return;
+      }
+      if (size > limit) {
+        over = true;
+        parts.length = 0;
+        return;
+      }
+      parts.push(chunk);
+    });
+    incoming.on('end', () => {
+      if (over) reject(tooLarge());
+      else resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+    });
+    incoming.on('error', () => reject(over ? tooLarge() : new GatewayError('invalid_request', 'The request body could not be read.')));
+    incoming.on('close', () => {
+      if (!incoming.complete) reject(new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.'));
+    });
+  });
+}
+
+/** JSON.parse with an OpenAI-style 400 that says where the syntax broke. */
+export function parseJsonBody(raw: Buffer): unknown {
+  if (raw.length === 0) throw new GatewayError('invalid_request', 'The request body is empty; send a JSON object.', { wireCode: 'invalid_json' });
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : 'syntax error';
+    throw new GatewayError('invalid_request', `We could not parse the JSON body of your request (${detail}).`, { wireCode: 'invalid_json' });
+  }
+}

@@ -1,0 +1,136 @@
+import type { BackendConfig, Config, ModelConfig } from './schema.js';
+
+/** Which engine kinds can return base64 embeddings themselves; for the others the gateway converts floats. */
+const NATIVE_BASE64: Record<BackendConfig['kind'], boolean> = {
+  vllm: true,
+  openai: true,
+  sglang: false,
+  tgi: false,
+  llamacpp: false,
+  ollama: false,
+};
+
+/** Structurally a routing `BackendTarget`; config does not import routing (see the module table). */
+export interface CompiledBackend {
+  /** Stable id: the normalised base URL, so live state survives a reload. */
+  readonly id: string;
+  readonly url: string;
+  readonly kind: BackendConfig['kind'];
+  readonly weight: number;
+  /** Upstream model name sent to this backend. */
+  readonly model: string;
+  /** `Authorization` header value sent upstream, or null. */
+  readonly authorization: string | null;
+  readonly embeddingsBase64: boolean;
+  /** `http://host:port`, the key of the connection pool. */
+  readonly origin: string;
+  /** Paths per endpoint, precomputed so the hot path only concatenates nothing. */
+  readonly paths: { readonly chat: string; readonly completions: string; readonly embeddings: string; readonly health: string };
+}
+
+export interface CompiledPool {
+  readonly name: string;
+  readonly policy: ModelConfig['policy'];
+  readonly targets: readonly CompiledBackend[];
+}
+
+export interface CompiledModel {
+  readonly name: string;
+  readonly aliases: readonly string[];
+  readonly pool: CompiledPool;
+  readonly backends: readonly CompiledBackend[];
+  readonly fallback: readonly string[];
+  readonly retries: number;
+  /** Epoch seconds, for `/v1/models` `created`. Stable across reloads of the same model. */
+  readonly created: number;
+}
+
+export interface RuntimeConfig {
+  readonly source: string;
+  readonly server: Config['server'];
+  readonly telemetry: Config['telemetry'];
+  /** Public names and aliases → model. */
+  readonly models: ReadonlyMap<string, CompiledModel>;
+  /** Each model once, in file order. */
+  readonly modelList: readonly CompiledModel[];
+  readonly pools: readonly CompiledPool[];
+  /** Backend id → backend (one per distinct URL). */
+  readonly backends: ReadonlyMap<string, CompiledBackend>;
+  readonly raw: Config;
+}
+
+export interface CompileOptions {
+  /** URLs of the embedded simulated backends, when the config has a `sim` section and they were started. */
+  simUrls?: readonly string[];
+  /** `created` of models from the previous config, so a reload does not change them. */
+  previous?: RuntimeConfig | null;
+  nowSeconds?: number;
+}
+
+function compileBackend(b: ModelConfig['backends'][number], publicName: string): CompiledBackend {
+  const u = new URL(b.url);
+  const base = u.pathname.replace(/\/+$/, '');
+  const v1 = base.endsWith('/v1') ? base : `${base}/v1`;
+  const root = base.endsWith('/v1') ? base.slice(0, -3) : base;
+  return Object.freeze({
+    id: `${u.protocol}//${u.host}${base}`,
+    url: b.url,
+    kind: b.kind,
+    weight: b.weight,
+    model: b.model ?? publicName,
+    authorization: b.api_key ? `Bearer ${b.api_key}` : null,
+    embeddingsBase64: b.embeddings_base64 ?? NATIVE_BASE64[b.kind],
+    origin: `${u.protocol}//${u.host}`,
+    paths: Object.freeze({
+      chat: `${v1}/chat/completions`,
+      completions: `${v1}/completions`,
+      embeddings: `${v1}/embeddings`,
+      health: `${root}/health`,
+    }),
+  });
+}
+
+/** Validated config → frozen runtime maps. Runs once per load; the hot path only reads what this builds. */
+export function compileConfig(cfg: Config, source: string, options: CompileOptions = {}): RuntimeConfig {
+  const now = options.nowSeconds ?? Math.floor(Date.now() / 1000);
+  const modelConfigs: ModelConfig[] = [...cfg.models];
+  if (cfg.sim && options.simUrls?.length && !modelConfigs.some((m) => m.name === cfg.sim!.model)) {
+    modelConfigs.push({
+      name: cfg.sim.model,
+      aliases: [],
+      policy: cfg.sim.policy ?? 'least_requests',
+      fallback: [],
+      retries: 2,
+      backends: options.simUrls.map((url) => ({ url, kind: cfg.sim!.personality, weight: 1 })),
+    });
+  }
+  const models = new Map<string, CompiledModel>();
+  const modelList: CompiledModel[] = [];
+  const backends = new Map<string, CompiledBackend>();
+  for (const m of modelConfigs) {
+    const compiled = m.backends.map((b) => compileBackend(b, m.name));
+    for (const b of compiled) if (!backends.has(b.id)) backends.set(b.id, b);
+    const model: CompiledModel = Object.freeze({
+      name: m.name,
+      aliases: Object.freeze([...m.aliases]),
+      pool: Object.freeze({ name: m.name, policy: m.policy, targets: Object.freeze(compiled) }),
+      backends: Object.freeze(compiled),
+      fallback: Object.freeze([...m.fallback]),
+      retries: m.retries,
+      created: options.previous?.models.get(m.name)?.created ?? now,
+    });
+    modelList.push(model);
+    models.set(m.name, model);
+    for (const a of m.aliases) models.set(a, model);
+  }
+  return Object.freeze({
+    source,
+    server: cfg.server,
+    telemetry: cfg.telemetry,
+    models,
+    modelList: Object.freeze(modelList),
+    pools: Object.freeze(modelList.map((m) => m.pool)),
+    backends,
+    raw: cfg,
+  });
+}

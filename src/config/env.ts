@@ -1,0 +1,42 @@
+/**
+ * `${VAR}` and `${VAR:-default}` substitution inside YAML string scalars. It runs on parsed values, not on the raw
+ * text, so line numbers in errors stay true and a value cannot inject YAML structure.
+ */
+const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+const WHOLE_REF = /^\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}$/;
+
+export interface SubstitutionError {
+  path: (string | number)[];
+  message: string;
+}
+
+export function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  errors: SubstitutionError[],
+  path: (string | number)[] = [],
+): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('${')) return value;
+    const out = value.replace(REF, (_m, name: string, def: string | undefined) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (def !== undefined) return def;
+      errors.push({ path, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
+      return '';
+    });
+    // A value that is a single reference takes the type its text reads as, so `port: ${PORT}` is a number.
+    if (WHOLE_REF.test(value)) {
+      if (/^-?\d+(\.\d+)?$/.test(out)) return Number(out);
+      if (out === 'true' || out === 'false') return out === 'true';
+    }
+    return out;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, errors, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, errors, [...path, k]);
+    return out;
+  }
+  return value;
+}

@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type Config } from './schema.js';
+import { substituteEnv, type SubstitutionError } from './env.js';
+
+/** One problem in a config file, located so an admin can jump to it. */
+export interface ConfigProblem {
+  file: string;
+  /** YAML path such as `models[0].backends[1].url`. */
+  path: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}:${p.line}:${p.column}: ${p.path || '(root)'}: ${p.message}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out;
+}
+
+/** Finds the deepest YAML node along `path` (the key node for an unknown key) and returns its 1-based position. */
+function locate(doc: Document, lc: LineCounter, path: readonly PropertyKey[], unknownKey?: string): { line: number; column: number } {
+  let node: unknown = doc.contents;
+  let offset = (doc.contents as Node | null)?.range?.[0] ?? 0;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === seg);
+      if (!pair) break;
+      offset = (pair.key as Node).range?.[0] ?? offset;
+      node = pair.value;
+      if ((node as Node | null)?.range) offset = (node as Node).range![0];
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (!item) break;
+      node = item;
+      if ((node as Node).range) offset = (node as Node).range![0];
+    } else break;
+  }
+  if (unknownKey !== undefined && isMap(node)) {
+    const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === unknownKey);
+    if (pair && (pair.key as Node).range) offset = (pair.key as Node).range![0];
+  }
+  const { line, col } = lc.linePos(offset);
+  return { line, column: col };
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const received = (issue as { input?: unknown }).input;
+    return `expected ${issue.expected}, got ${received === undefined ? 'nothing (required)' : typeof received === 'object' ? (received === null ? 'null' : Array.isArray(received) ? 'a list' : 'a mapping') : JSON.stringify(received)}`;
+  }
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return issue.message;
+}
+
+/** Parses, substitutes `${ENV}` and validates YAML text. Throws ConfigError listing every problem with its location. */
+export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const problems: ConfigProblem[] = [];
+  for (const err of doc.errors) {
+    const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+    problems.push({ file, path: '', line: pos.line, column: pos.col, message: `YAML syntax: ${err.message.split('\n')[0]}` });
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'expected a mapping at the top level' }]);
+  }
+  const subErrors: SubstitutionError[] = [];
+  const substituted = substituteEnv(raw, env, subErrors);
+  for (const e of subErrors) problems.push({ file, path: formatPath(e.path), ...locate(doc, lc, e.path), message: e.message });
+  if (problems.length) throw new ConfigError(problems);
+
+  const result = configSchema.safeParse(substituted);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ file, path: formatPath([...issue.path, key]), ...locate(doc, lc, issue.path, key), message: `unknown key "${key}"` });
+      }
+      continue;
+    }
+    problems.push({ file, path: formatPath(issue.path), ...locate(doc, lc, issue.path), message: issueMessage(issue) });
+  }
+  throw new ConfigError(problems);
+}
+
+export async function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message;
+    throw new ConfigError([{ file, path: '', line: 0, column: 0, message: reason }]);
+  }
+  return parseConfigText(text, file, env);
+}

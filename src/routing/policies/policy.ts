@@ -1,0 +1,88 @@
+import type { Rng } from '../rng.js';
+import type { RequestProfile } from '../request-profile.js';
+import type { BackendState } from '../state/backend-state.js';
+import type { PolicyName } from '../types.js';
+
+/** Per-pool memory a policy may keep between decisions (round-robin position, smooth-weighted currents). */
+export interface PoolMemory {
+  counter: number;
+  readonly currents: Map<string, number>;
+}
+
+export function createPoolMemory(): PoolMemory {
+  return { counter: 0, currents: new Map() };
+}
+
+export interface DecisionContext {
+  readonly now: number;
+  readonly rng: Rng;
+  readonly memory: PoolMemory;
+}
+
+/**
+ * A balancer: a pure function of (backend states, request, context) → candidate order, best first. The same objects
+ * run in the gateway and in the discrete-event benchmark; they never touch clocks, timers or I/O.
+ */
+export interface Policy {
+  readonly name: PolicyName;
+  /** Indices into `states`, best first, every index exactly once. */
+  rank(states: readonly BackendState[], req: RequestProfile, ctx: DecisionContext): number[];
+  /** Prefix hit (tokens) this policy believes `state` has for the request (drives in-flight prefill accounting). */
+  predictCached(state: BackendState, req: RequestProfile): number;
+  /** Index bookkeeping once the request is bound to `state`; returns twin keys to pin while in flight, if any. */
+  onDispatch(state: BackendState, req: RequestProfile): readonly number[] | null;
+  /** Whether requests may wait in the gateway queue when every candidate is saturated (late binding). */
+  readonly lateBinding: boolean;
+}
+
+/**
+ * Orders candidates by ascending cost; among those within `epsilon` (relative) of the minimum, the first is drawn at
+ * random so that equivalent backends share load instead of the first one in config order taking every tie.
+ */
+export function orderByCost(costs: ArrayLike<number>, rng: Rng, epsilon = 0): number[] {
+  const n = costs.length;
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => (costs[a] as number) - (costs[b] as number));
+  if (n < 2) return idx;
+  const min = costs[idx[0] as number] as number;
+  const bound = min + Math.abs(min) * epsilon;
+  let ties = 1;
+  while (ties < n && (costs[idx[ties] as number] as number) <= bound) ties++;
+  if (ties > 1) {
+    const pick = Math.floor(rng() * ties);
+    const chosen = idx[pick] as number;
+    idx.splice(pick, 1);
+    idx.unshift(chosen);
+  }
+  return idx;
+}
+
+/** Rotation of [0, n) starting at `start`. */
+export function rotation(n: number, start: number): number[] {
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = (start + i) % n;
+  return out;
+}
+
+/**
+ * Leading keys each backend holds, walking all backends together and stopping at the first key nobody has (GIE's
+ * match loop): cost is Σ matches + one miss per backend, not backends × prompt length.
+ */
+export function matchAll(states: readonly BackendState[], keys: readonly number[], has: (s: BackendState, key: number) => boolean): Int32Array {
+  const n = states.length;
+  const matched = new Int32Array(n);
+  const alive = new Uint8Array(n).fill(1);
+  let live = n;
+  for (let k = 0; k < keys.length && live > 0; k++) {
+    const key = keys[k] as number;
+    for (let i = 0; i < n; i++) {
+      if (alive[i] === 0) continue;
+      if (has(states[i] as BackendState, key)) matched[i] = k + 1;
+      else {
+        alive[i] = 0;
+        live--;
+      }
+    }
+  }
+  return matched;
+}

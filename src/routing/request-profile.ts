@@ -1,0 +1,49 @@
+import type { RouteRequest } from './types.js';
+import { charBlockKeys, partialBlockKey } from './prefix/char-blocks.js';
+
+/** GIE hashes only the first 256 blocks of a prompt (≈ 4k tokens); the approximate-index baselines copy that. */
+export const APPROX_MAX_BLOCKS = 256;
+
+/**
+ * What routing derives from a request once, before scoring: the prefix keys (computed lazily, at most once, and only
+ * if the policy needs them) and the expected output length.
+ */
+export class RequestProfile {
+  readonly req: RouteRequest;
+  readonly pool: string;
+  readonly promptTokens: number;
+  readonly expectedOutput: number;
+  readonly charsPerBlock: number;
+  #keys: number[] | null = null;
+  #approx: number[] | null = null;
+
+  constructor(req: RouteRequest, pool: string, expectedOutput: number, charsPerBlock: number) {
+    this.req = req;
+    this.pool = pool;
+    this.promptTokens = Math.max(1, req.promptTokens);
+    this.expectedOutput = Math.max(1, expectedOutput);
+    this.charsPerBlock = charsPerBlock;
+  }
+
+  get promptChars(): number {
+    return this.req.promptText.length;
+  }
+
+  /** Chained keys of every full character block of the prompt. */
+  keys(): readonly number[] {
+    if (!this.#keys) this.#keys = charBlockKeys(this.req.promptText, this.charsPerBlock);
+    return this.#keys;
+  }
+
+  /** GIE-style keys: the first 256 blocks, plus the trailing partial block when the prompt is shorter than that. */
+  approxKeys(): readonly number[] {
+    if (this.#approx) return this.#approx;
+    const full = this.keys();
+    if (full.length >= APPROX_MAX_BLOCKS) this.#approx = full.slice(0, APPROX_MAX_BLOCKS);
+    else {
+      const partial = partialBlockKey(this.req.promptText, full, this.charsPerBlock);
+      this.#approx = partial === null ? full.slice() : [...full, partial];
+    }
+    return this.#approx;
+  }
+}

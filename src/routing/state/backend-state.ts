@@ -1,0 +1,269 @@
+import type { BackendTarget } from '../types.js';
+import { LruKeySet } from '../prefix/lru-key-set.js';
+import { TwinPrefixIndex } from '../prefix/twin-index.js';
+import { attentionPairs, decodeStepMs, prefillMs, type EngineProfile } from '../twin-model.js';
+import { EMPTY_METRICS, looksRestarted, type EngineMetrics } from './engine-metrics.js';
+import type { InFlight } from './in-flight.js';
+import { Calibration } from './calibration.js';
+
+/** KV capacity assumed until a scrape reports one: 8B on one H100 (29,205 blocks × 16). */
+export const DEFAULT_KV_CAPACITY_TOKENS = 467_280;
+/** SGLang's default max_tree_size, in characters. */
+const SGLANG_TREE_CHARS = 2 ** 26;
+
+/**
+ * Everything routing knows about one backend: the gateway's exact accounting of its own in-flight requests, a twin
+ * that advances their prefill in time between events, the latest scrape, calibration learned from responses, and the
+ * prefix indexes the policies use. Survives config reloads for the same URL.
+ */
+export class BackendState {
+  readonly id: string;
+  target: BackendTarget;
+  readonly profile: EngineProfile;
+  readonly charsPerBlock: number;
+  readonly calibration = new Calibration();
+  inFlight = 0;
+  /** Σ uncached tokens of requests before their first token (llm-d's in-flight prefill load; not time-drained). */
+  uncachedInFlight = 0;
+  /** Σ prefill tokens the twin believes are still queued or in progress (time-drained). */
+  pendingTokens = 0;
+  pendingAttn = 0;
+  decoding = 0;
+  /** Σ context (prompt + generated) of decoding requests: what each decode step reads. */
+  decodeContext = 0;
+  /** Σ expected tokens still to generate over in-flight requests. */
+  remainingOutput = 0;
+  lastDispatchAt = Number.NEGATIVE_INFINITY;
+  metrics: EngineMetrics = EMPTY_METRICS;
+  metricsAt = Number.NEGATIVE_INFINITY;
+  kvCapacityTokens = DEFAULT_KV_CAPACITY_TOKENS;
+  engineBlockSize = 16;
+  readonly #pending: InFlight[] = [];
+  #drainedAt = 0;
+  #twin: TwinPrefixIndex | null = null;
+  #approx: LruKeySet | null = null;
+  #tree: LruKeySet | null = null;
+
+  constructor(target: BackendTarget, profile: EngineProfile, charsPerBlock: number) {
+    this.id = target.id;
+    this.target = target;
+    this.profile = profile;
+    this.charsPerBlock = charsPerBlock;
+  }
+
+  /** Engine tokens one prefix key stands for, from the learned chars/token ratio. */
+  get tokensPerKey(): number {
+    return this.charsPerBlock / this.calibration.charsPerToken;
+  }
+
+  /** The token-aware twin index, sized from the reported KV capacity and the cache-trust factor. */
+  twin(): TwinPrefixIndex {
+    if (!this.#twin) this.#twin = new TwinPrefixIndex(this.#twinCapacity());
+    return this.#twin;
+  }
+
+  /** GIE/llm-d approximate index: LRU of the first 256 blocks of routed prompts, sized like num_gpu_blocks. */
+  approx(): LruKeySet {
+    if (!this.#approx) this.#approx = new LruKeySet(this.kvCapacityTokens / this.engineBlockSize);
+    return this.#approx;
+  }
+
+  /** SGLang-style per-worker tree of routed prompt text (full length, LRU beyond max_tree_size). */
+  tree(): LruKeySet {
+    if (!this.#tree) this.#tree = new LruKeySet(SGLANG_TREE_CHARS / this.charsPerBlock);
+    return this.#tree;
+  }
+
+  /** Predicted prefix hit in engine tokens for `matchedKeys` leading keys, rounded down to whole engine blocks. */
+  cachedTokensFor(matchedKeys: number, promptTokens: number): number {
+    const bs = this.engineBlockSize;
+    const raw = Math.floor((matchedKeys * this.tokensPerKey) / bs) * bs;
+    return Math.max(0, Math.min(raw, bs * Math.floor((promptTokens - 1) / bs)));
+  }
+
+  /** Advances the twin: queued prefill drains FCFS at the rate the cost model gives for the current batch. */
+  advance(now: number): void {
+    const dt = now - this.#drainedAt;
+    this.#drainedAt = now;
+    if (dt <= 0 || this.pendingTokens <= 0) return;
+    const p = this.profile;
+    const chunk = Math.min(this.pendingTokens, Math.max(256, p.stepTokenBudget - this.decoding));
+    const attnPerToken = this.pendingAttn / this.pendingTokens;
+    const stepMs = decodeStepMs(p, this.decoding, this.decodeContext) + chunk * (p.perPrefillToken + p.perAttentionPair * attnPerToken);
+    let credit = (chunk / (stepMs * this.calibration.speedFactor)) * dt;
+    for (const r of this.#pending) {
+      if (credit <= 0) break;
+      if (r.prefillLeft <= 0) continue;
+      const take = Math.min(r.prefillLeft, credit);
+      const attnTake = r.prefillLeft > 0 ? (r.attnLeft * take) / r.prefillLeft : 0;
+      r.prefillLeft -= take;
+      r.attnLeft -= attnTake;
+      this.pendingTokens -= take;
+      this.pendingAttn -= attnTake;
+      credit -= take;
+    }
+    if (this.pendingTokens < 1e-6) this.pendingTokens = this.pendingAttn = 0;
+  }
+
+  /** Predicted time before a new request's own prefill could start (ms). */
+  queueMs(now: number): number {
+    this.advance(now);
+    return prefillMs(this.profile, this.pendingTokens, this.pendingAttn, this.decoding, this.decodeContext) * this.calibration.speedFactor;
+  }
+
+  /** Predicted TTFT of a request with `cached` reusable and `uncached` new prompt tokens, if dispatched now. */
+  predictTtftMs(now: number, cached: number, uncached: number): number {
+    this.advance(now);
+    const p = this.profile;
+    const own = Math.max(1, uncached);
+    const work = prefillMs(p, this.pendingTokens + own, this.pendingAttn + attentionPairs(cached, own), this.decoding, this.decodeContext);
+    // Arriving mid-step, a request waits on average half a step before it can be scheduled.
+    const residual = this.inFlight > 0 ? decodeStepMs(p, this.decoding, this.decodeContext) / 2 : 0;
+    return (work + residual) * this.calibration.speedFactor + this.kvWaitMs(cached + own);
+  }
+
+  /** Decode step time now, and with one more sequence of `context` tokens (ms, speed-scaled). */
+  decodeStepMs(extraSeqs = 0, extraContext = 0): number {
+    return decodeStepMs(this.profile, this.decoding + extraSeqs, this.decodeContext + extraContext) * this.calibration.speedFactor;
+  }
+
+  /**
+   * Predicted wait for KV space: when resident tokens plus this request's exceed capacity, it waits until enough
+   * decoding requests finish. Requests free their context at about decodeContext/remainingOutput tokens per step.
+   */
+  kvWaitMs(needTokens: number): number {
+    const resident = this.residentTokens();
+    const excess = resident + needTokens - this.kvCapacityTokens;
+    if (excess <= 0) return 0;
+    if (this.decoding === 0 || this.remainingOutput <= 0) return 0;
+    const freedPerStep = (this.decodeContext * this.decoding) / Math.max(this.decoding, this.remainingOutput);
+    return (excess / Math.max(1, freedPerStep)) * this.decodeStepMs();
+  }
+
+  /** Tokens held in KV by in-flight requests, shared prefixes counted once (from the twin when it exists). */
+  residentTokens(): number {
+    const twin = this.#twin;
+    const mine = twin ? (twin.pinnedBlocks + twin.reservedBlocks) * this.tokensPerKey : this.#sumResident();
+    const scraped = this.metrics.kvUsage !== null ? this.metrics.kvUsage * this.kvCapacityTokens : 0;
+    return Math.max(mine, scraped);
+  }
+
+  #sumResident(): number {
+    let s = this.decodeContext;
+    for (const r of this.#pending) s += r.promptTokens;
+    return s;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.length;
+  }
+
+  dispatch(r: InFlight, now: number): void {
+    this.advance(now);
+    this.inFlight++;
+    this.lastDispatchAt = now;
+    this.#pending.push(r);
+    this.pendingTokens += r.prefillLeft;
+    this.pendingAttn += r.attnLeft;
+    this.uncachedInFlight += r.uncached;
+    this.remainingOutput += r.expectedOutput;
+    if (r.keys && this.#twin) this.#twin.pin(r.keys);
+  }
+
+  firstToken(r: InFlight, now: number): void {
+    if (r.ended || r.firstTokenAt >= 0) return;
+    this.advance(now);
+    this.#leavePending(r);
+    r.firstTokenAt = now;
+    r.lastTokenAt = now;
+    this.decoding++;
+    this.decodeContext += r.promptTokens + r.decoded;
+  }
+
+  tokens(r: InFlight, n: number, now: number): void {
+    if (r.ended || n <= 0) return;
+    const before = r.decoded;
+    r.decoded += n;
+    r.lastTokenAt = now;
+    if (r.firstTokenAt >= 0) this.decodeContext += n;
+    this.remainingOutput -= Math.max(0, Math.min(n, r.expectedOutput - before));
+    if (this.#twin) {
+      const blocks = n / this.tokensPerKey;
+      r.reservedBlocks += blocks;
+      this.#twin.reserve(blocks);
+    }
+  }
+
+  end(r: InFlight, now: number, usage: { promptTokens?: number; cachedTokens?: number } | null): void {
+    if (r.ended) return;
+    this.advance(now);
+    r.ended = true;
+    if (r.firstTokenAt < 0) this.#leavePending(r);
+    else {
+      this.decoding--;
+      this.decodeContext -= r.promptTokens + r.decoded;
+    }
+    this.inFlight--;
+    this.remainingOutput -= Math.max(0, r.expectedOutput - r.decoded);
+    if (this.inFlight === 0) this.decoding = this.decodeContext = this.remainingOutput = this.uncachedInFlight = 0;
+    if (this.#twin) {
+      if (r.keys) this.#twin.unpin(r.keys);
+      this.#twin.reserve(-r.reservedBlocks);
+    }
+    if (usage) this.#learn(r, usage);
+  }
+
+  applyMetrics(m: EngineMetrics, now: number): void {
+    if (looksRestarted(this.metrics, m)) this.clearCaches();
+    this.metrics = m;
+    this.metricsAt = now;
+    if (m.blockSize !== null && m.blockSize > 0) this.engineBlockSize = m.blockSize;
+    if (m.kvCapacityTokens !== null && m.kvCapacityTokens > 0 && m.kvCapacityTokens !== this.kvCapacityTokens) {
+      this.kvCapacityTokens = m.kvCapacityTokens;
+      this.#resize();
+    }
+  }
+
+  /** The backend lost its cache (restart): every index forgets it. */
+  clearCaches(): void {
+    this.#twin?.clear();
+    this.#approx?.clear();
+    this.#tree?.clear();
+  }
+
+  #learn(r: InFlight, usage: { promptTokens?: number; cachedTokens?: number }): void {
+    const cal = this.calibration;
+    if (usage.promptTokens !== undefined && usage.promptTokens > 0) cal.observeCharsPerToken(r.promptChars / usage.promptTokens);
+    if (usage.cachedTokens !== undefined) {
+      const trustBefore = cal.cacheTrust;
+      cal.observeCacheHit(r.cachedPred, usage.cachedTokens, this.engineBlockSize * 2);
+      if (cal.cacheTrust !== trustBefore) this.#resize();
+    }
+    if (r.firstTokenAt >= 0 && usage.promptTokens !== undefined) {
+      const uncached = Math.max(1, usage.promptTokens - (usage.cachedTokens ?? r.cachedPred));
+      const cached = usage.promptTokens - uncached;
+      const own = prefillMs(this.profile, uncached, attentionPairs(cached, uncached), this.decoding, this.decodeContext) * cal.speedFactor;
+      cal.observeTtft(r.firstTokenAt - r.dispatchedAt, r.predictedQueueMs, own);
+    }
+  }
+
+  #twinCapacity(): number {
+    return (this.kvCapacityTokens * this.calibration.cacheTrust) / this.tokensPerKey;
+  }
+
+  #resize(): void {
+    if (this.#twin) this.#twin.capacity = this.#twinCapacity();
+    if (this.#approx) this.#approx.capacity = this.kvCapacityTokens / this.engineBlockSize;
+  }
+
+  #leavePending(r: InFlight): void {
+    const i = this.#pending.indexOf(r);
+    if (i < 0) return;
+    this.#pending.splice(i, 1);
+    this.pendingTokens = Math.max(0, this.pendingTokens - r.prefillLeft);
+    this.pendingAttn = Math.max(0, this.pendingAttn - r.attnLeft);
+    this.uncachedInFlight = Math.max(0, this.uncachedInFlight - r.uncached);
+    r.prefillLeft = 0;
+    r.attnLeft = 0;
+  }
+}

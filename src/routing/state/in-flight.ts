@@ -1,0 +1,30 @@
+/** The gateway's record of one attempt on one backend, from dispatch to end. Mutated in place on the hot path. */
+export interface InFlight {
+  readonly promptTokens: number;
+  readonly promptChars: number;
+  /** Prefix-cache hit the dispatching policy predicted (tokens). */
+  readonly cachedPred: number;
+  /** Uncached prompt tokens predicted at dispatch (released at the first token, like llm-d's in-flight load). */
+  readonly uncached: number;
+  /** Uncached tokens the twin believes are still to be prefilled (drained by elapsed time, FCFS). */
+  prefillLeft: number;
+  /** Attention pairs of the remaining prefill. */
+  attnLeft: number;
+  readonly expectedOutput: number;
+  decoded: number;
+  readonly dispatchedAt: number;
+  firstTokenAt: number;
+  lastTokenAt: number;
+  /** Predicted wait before this request's own prefill (ms, speed-scaled), for calibration. */
+  readonly predictedQueueMs: number;
+  /** Twin-index keys pinned for this request, or null. */
+  readonly keys: readonly number[] | null;
+  /** Twin blocks reserved for its generated tokens. */
+  reservedBlocks: number;
+  ended: boolean;
+}
+
+/** Tokens the request holds in the KV cache right now (prompt plus generated). */
+export function residentTokens(r: InFlight): number {
+  return r.promptTokens + r.decoded;
+}

@@ -1,0 +1,137 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import { createPipeline } from '../api/index.js';
+import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
+import { systemClock, type Clock, type RequestCtx } from '../core/index.js';
+import { createRouter, type Router } from '../routing/index.js';
+import { BackendPools } from '../upstream/index.js';
+import { createApp } from './app.js';
+import { stderrLogger, type Logger } from './logger.js';
+
+export interface GatewayOptions {
+  /** A YAML file to load (and watch, unless watch is false). */
+  configFile?: string;
+  /** Or YAML text, for tests and embedding. */
+  configText?: string;
+  /** Or an already validated config. */
+  config?: Config;
+  /** URLs of embedded simulated backends for the config's `sim` section. */
+  simUrls?: readonly string[];
+  /** Overrides `server.listen` (tests pass port 0). */
+  listen?: { host?: string; port?: number };
+  watch?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  router?: Router;
+  onRequestEnd?: (ctx: RequestCtx) => void;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  config(): RuntimeConfig;
+  /** Re-reads the config file; a bad file keeps the last good config. Resolves true when the new one is live. */
+  reload(): Promise<boolean>;
+  /** Stops accepting, lets in-flight requests finish up to `drainMs`, then closes connections and pools. */
+  close(drainMs?: number): Promise<void>;
+}
+
+async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source: string }> {
+  if (opts.config) return { cfg: opts.config, source: '(inline)' };
+  if (opts.configText !== undefined) return { cfg: parseConfigText(opts.configText, '(inline)'), source: '(inline)' };
+  if (opts.configFile) return { cfg: await loadConfigFile(opts.configFile), source: opts.configFile };
+  throw new Error('startGateway needs configFile, configText or config');
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? stderrLogger;
+  const { cfg, source } = await loadInitial(opts);
+  let current = compileConfig(cfg, source, { simUrls: opts.simUrls });
+  const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
+  const router = opts.router ?? createRouter({ clock });
+  router.setPools(current.pools);
+  const inflight = { count: 0 };
+  let draining = false;
+
+  const pipeline = createPipeline({ router, pools, clock, onEnd: opts.onRequestEnd });
+  const app = createApp({
+    pipeline,
+    clock,
+    config: () => current,
+    inflight,
+    draining: () => draining,
+    ready: () => {
+      if (draining) return { ready: false, reason: 'shutting down' };
+      for (const m of current.modelList) {
+        if (!m.backends.some((b) => router.isHealthy(b.id))) return { ready: false, reason: `model ${m.name} has no healthy backend` };
+      }
+      return { ready: true };
+    },
+  });
+
+  const apply = (next: RuntimeConfig) => {
+    current = next;
+    pools.sync(
+      [...next.backends.values()].map((b) => b.origin),
+      { connections: next.server.connections, connectTimeoutMs: next.server.timeouts.connect },
+    );
+    router.setPools(next.pools);
+  };
+
+  const reload = async (): Promise<boolean> => {
+    if (!opts.configFile) return false;
+    try {
+      const next = await loadConfigFile(opts.configFile);
+      apply(compileConfig(next, opts.configFile, { simUrls: opts.simUrls, previous: current }));
+      logger.info({ event: 'config_reloaded', file: opts.configFile, models: current.modelList.length }, 'config reloaded');
+      return true;
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
+      logger.error({ event: 'config_reload_failed', file: opts.configFile, problems }, 'config reload failed; keeping the last good config');
+      return false;
+    }
+  };
+
+  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server;
+  // Long generations: Node's default request timeout (5 min) would cut streams that the config allows to run longer.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 65_000;
+  const host = opts.listen?.host ?? cfg.server.listen.host;
+  const port = opts.listen?.port ?? cfg.server.listen.port;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const urlHost = addr.family === 'IPv6' ? `[${addr.address === '::' ? '::1' : addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+
+  let watcher: ConfigWatcher | null = null;
+  if (opts.configFile && opts.watch !== false) watcher = watchConfigFile(opts.configFile, () => void reload());
+
+  return {
+    url: `http://${urlHost}:${addr.port}`,
+    port: addr.port,
+    server,
+    config: () => current,
+    reload,
+    async close(drainMs = current.server.drain) {
+      draining = true;
+      watcher?.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = clock.now() + drainMs;
+      while (inflight.count > 0 && clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      await closed;
+      router.close();
+      await pools.close();
+    },
+  };
+}

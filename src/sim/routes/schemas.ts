@@ -1,0 +1,69 @@
+/**
+ * Loose request schemas: only the fields the simulator acts on are typed; everything else (vendor extras) is allowed
+ * and ignored, as real engines ignore what they do not know.
+ */
+import { z } from 'zod';
+import { SimHttpError } from '../personality/errors.js';
+
+const StreamOptions = z.looseObject({
+  include_usage: z.boolean().nullish(),
+  continuous_usage_stats: z.boolean().nullish(),
+});
+
+const common = {
+  model: z.string().nullish(),
+  stream: z.boolean().nullish(),
+  stream_options: StreamOptions.nullish(),
+  n: z.int().min(1).max(128).nullish(),
+  max_tokens: z.int().min(1).nullish(),
+  min_tokens: z.int().min(0).nullish(),
+  ignore_eos: z.boolean().nullish(),
+  stop: z.union([z.string(), z.array(z.string())]).nullish(),
+  seed: z.number().nullish(),
+  sim_fault: z.unknown().optional(),
+};
+
+export const ChatRequest = z.looseObject({
+  ...common,
+  messages: z.array(z.looseObject({ role: z.string(), content: z.unknown().optional() })).min(1),
+  max_completion_tokens: z.int().min(1).nullish(),
+  logprobs: z.boolean().nullish(),
+  top_logprobs: z.int().min(0).max(20).nullish(),
+  tools: z.array(z.unknown()).nullish(),
+  tool_choice: z.unknown().optional(),
+});
+export type ChatRequest = z.infer<typeof ChatRequest>;
+
+const TokenIds = z.array(z.int().min(0)).min(1);
+
+export const CompletionRequest = z.looseObject({
+  ...common,
+  prompt: z.union([z.string(), z.array(z.string()).min(1), TokenIds, z.array(TokenIds).min(1)]),
+  logprobs: z.int().min(0).max(20).nullish(),
+});
+export type CompletionRequest = z.infer<typeof CompletionRequest>;
+
+export const EmbeddingRequest = z.looseObject({
+  model: z.string().nullish(),
+  input: z.union([z.string(), z.array(z.string()).min(1), TokenIds, z.array(TokenIds).min(1)]),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+  dimensions: z.int().min(1).nullish(),
+  sim_fault: z.unknown().optional(),
+});
+export type EmbeddingRequest = z.infer<typeof EmbeddingRequest>;
+
+export const TokenizeRequest = z.looseObject({
+  model: z.string().nullish(),
+  prompt: z.string().optional(),
+  messages: z.array(z.looseObject({ role: z.string(), content: z.unknown().optional() })).optional(),
+});
+
+/** Parses or throws a 400 naming the first offending field (`param`), as vLLM's validation errors do. */
+export function parseRequest<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const param = issue && issue.path.length ? issue.path.map(String).join('.') : null;
+  const what = issue ? issue.message : 'invalid request';
+  throw new SimHttpError(400, param ? `${param}: ${what}` : what, param);
+}

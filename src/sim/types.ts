@@ -1,0 +1,117 @@
+/**
+ * The simulator's public types. The gateway's tests, the embedded quick-start default and the benchmarks code against
+ * these; keep them stable and additive.
+ */
+import type { Scheduler, SimEngine } from './engine/types.js';
+
+/** Which real engine an instance imitates: its error shapes, metric names, `owned_by` and stream-error framing. */
+export type Personality = 'vllm' | 'sglang' | 'tgi' | 'llamacpp';
+export const PERSONALITIES: readonly Personality[] = ['vllm', 'sglang', 'tgi', 'llamacpp'];
+
+export type EngineName = 'simple' | 'fast' | 'vllm';
+export const ENGINE_NAMES: readonly EngineName[] = ['simple', 'fast', 'vllm'];
+
+/**
+ * Fault injection. Per request with the header `x-sim-fault: status=503,drop_after_chunks=3` (comma list of k=v,
+ * values URL-decoded) or the JSON body field `sim_fault: {...}`; for every request with `SimOptions.fault`,
+ * `server.setFault()` or `POST /sim/fault`. Layers merge key by key: header over body over server-wide.
+ * Delays are real milliseconds (never scaled by timeScale), so gateway timeouts can be tested directly.
+ */
+export interface SimFault {
+  /** Answer with this status (after `stall_before_first_ms`), in the personality's error shape. */
+  status?: number;
+  /** Error message; a message starting with `text:` is sent as a `text/plain` body (the rest of the string). */
+  message?: string;
+  /** Delay before response headers and first byte (non-stream: before the response). */
+  stall_before_first_ms?: number;
+  /** Stream: after n content chunks stop writing forever (socket kept open) until the client aborts. */
+  stall_after_chunks?: number;
+  /** Stream: after n content chunks destroy the socket (no `[DONE]`). */
+  drop_after_chunks?: number;
+  /** Stream: after n content chunks send an error event in the personality's shape, then end. */
+  error_after_chunks?: number;
+  /** Overrides the inter-token latency, in real ms. */
+  token_delay_ms?: number;
+  /** `/health` answers 503. */
+  refuse?: boolean;
+}
+
+export interface SimOptions {
+  /** Default 0 (an ephemeral port). */
+  port?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Served model id, default 'sim-llama-8b'. */
+  model?: string;
+  /** More model ids this instance also accepts (and lists in /v1/models). */
+  extraModels?: string[];
+  /** Default 'vllm'. */
+  personality?: Personality;
+  /** Default 'simple'. Ignored when `createEngine` is given. */
+  engine?: EngineName;
+  /** Plugs in any engine; takes precedence over `engine`. */
+  createEngine?: (scheduler: Scheduler) => SimEngine;
+  /** Simulated ms × timeScale = real ms. Default 1. */
+  timeScale?: number;
+  /** Simple engine base time to first token, simulated ms. Default 40. */
+  ttftMs?: number;
+  /** Simple engine base inter-token latency, simulated ms. Default 8. */
+  itlMs?: number;
+  /** Per-instance speed multiplier (heterogeneous fleets). Default 1. */
+  speed?: number;
+  /** KV capacity in 16-token blocks. Default 29205 (Llama-3.1-8B on one H100). */
+  kvBlocks?: number;
+  /** Simple engine: requests running at once before the rest wait. Default 256. */
+  maxRunning?: number;
+  /** Prompt length limit (prompt + max_tokens must fit); over it is a 400. Default 32768. */
+  maxModelLen?: number;
+  /** Output length when neither max_tokens nor a stop string ends it first. Default 16. */
+  naturalTokens?: number;
+  /** Default true. false: `encoding_format: "base64"` is a 400 (like backends without it). */
+  base64Embeddings?: boolean;
+  /** Default 32. */
+  embeddingDim?: number;
+  /** Server-wide fault applied to every request. */
+  fault?: SimFault;
+  /** 'fast' engine: tokens in the fixed response. Default 16. */
+  fastResponseTokens?: number;
+  /** Seeds the generated text; the same request gives the same text on every instance with the same seed. */
+  seed?: number;
+  /** Default true. false turns the request log off (benchmarks). */
+  log?: boolean;
+}
+
+export interface SimLogEntry {
+  id: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  rawBody: string;
+  /** Epoch ms. */
+  receivedAt: number;
+  /** The client closed the connection before the response completed. */
+  aborted: boolean;
+  /** The response completed normally. */
+  finished: boolean;
+}
+
+export interface SimRequestLog {
+  /** Oldest first, at most the last 1000 requests. */
+  readonly entries: SimLogEntry[];
+  clear(): void;
+  /** Resolves with the first entry (existing or future) that satisfies pred; rejects after timeoutMs (default 2000). */
+  waitFor(pred: (e: SimLogEntry) => boolean, timeoutMs?: number): Promise<SimLogEntry>;
+}
+
+export interface SimServer {
+  /** 'http://127.0.0.1:PORT' */
+  readonly url: string;
+  readonly port: number;
+  readonly personality: Personality;
+  readonly log: SimRequestLog;
+  setFault(fault: SimFault | null): void;
+  /** Like a backend restart: drops in-flight requests (their connections are destroyed) and flushes the cache. */
+  restart(): void;
+  /** Closes the server and every socket. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,62 @@
+/**
+ * Finds the `usage` object in a response body or an SSE event without parsing the whole document: only the usage
+ * object itself is handed to JSON.parse. Bodies can be megabytes of embeddings; usage sits at the end.
+ */
+export interface BackendUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+}
+
+const KEY = Buffer.from('"usage"');
+
+function matchingBrace(buf: Buffer, open: number, end: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < end; i++) {
+    const c = buf[i]!;
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x7b) depth++;
+    else if (c === 0x7d && --depth === 0) return i;
+  }
+  return -1;
+}
+
+function toUsage(o: unknown): BackendUsage | null {
+  if (!o || typeof o !== 'object') return null;
+  const u = o as Record<string, unknown>;
+  const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : typeof u.input_tokens === 'number' ? u.input_tokens : null;
+  if (prompt === null) return null;
+  const completion = typeof u.completion_tokens === 'number' ? u.completion_tokens : typeof u.output_tokens === 'number' ? u.output_tokens : 0;
+  const details = u.prompt_tokens_details as Record<string, unknown> | null | undefined;
+  const cached = details && typeof details.cached_tokens === 'number' ? details.cached_tokens : 0;
+  return { promptTokens: prompt, completionTokens: completion, cachedTokens: cached };
+}
+
+/** The last `"usage": {...}` object in buf[start, end), or null when absent or null-valued. */
+export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsage | null {
+  let at = buf.lastIndexOf(KEY, end - KEY.length);
+  while (at >= start) {
+    let i = at + KEY.length;
+    while (i < end && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+    if (buf[i] === 0x3a) {
+      i++;
+      while (i < end && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+      if (buf[i] !== 0x7b) return null; // "usage": null
+      const close = matchingBrace(buf, i, end);
+      if (close < 0) return null;
+      try {
+        return toUsage(JSON.parse(buf.toString('utf8', i, close + 1)));
+      } catch {
+        return null;
+      }
+    }
+    at = at - 1 >= start ? buf.lastIndexOf(KEY, at - 1) : -1;
+  }
+  return null;
+}

@@ -1,0 +1,44 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startGateway, silentLogger, type Gateway } from '../../src/server/index.js';
+import type { SimServer } from '../../src/sim/index.js';
+import { client, configYaml, eventually, startSims } from '../helpers/harness.js';
+
+describe('config hot reload', () => {
+  let dir: string;
+  let file: string;
+  let sims: SimServer[];
+  let gw: Gateway;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'infergate-reload-'));
+    file = join(dir, 'infergate.yaml');
+    sims = await startSims(1);
+    await writeFile(file, configYaml([{ name: 'one', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }]));
+    gw = await startGateway({ configFile: file, logger: silentLogger, listen: { host: '127.0.0.1', port: 0 } });
+  });
+  after(async () => {
+    await gw.close(100);
+    await Promise.all(sims.map((s) => s.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('applies a good edit on file change', async () => {
+    await writeFile(file, configYaml([{ name: 'two', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }]));
+    await eventually(() => gw.config().models.has('two'));
+    const r = await client(gw).chat.completions.create({ model: 'two', messages: [{ role: 'user', content: 'hi' }] });
+    assert.ok(r.choices[0]?.message.content);
+  });
+
+  test('keeps the last good config when an edit is invalid', async () => {
+    const before = gw.config();
+    await writeFile(file, 'models:\n  - name: broken\n    backends: []\n    tyop: 1\n');
+    assert.equal(await gw.reload(), false);
+    assert.equal(gw.config(), before);
+    const r = await client(gw).chat.completions.create({ model: 'two', messages: [{ role: 'user', content: 'still here' }] });
+    assert.ok(r.choices[0]?.message.content);
+  });
+});
