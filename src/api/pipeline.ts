@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
-import type { RouteRequest, Router } from '../routing/index.js';
+import type { AttemptTracker, RouteRequest, Router } from '../routing/index.js';
+import { serverTiming, type RequestSpan, type Telemetry } from '../telemetry/index.js';
 import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type OpenAttempt } from '../upstream/index.js';
 import { applyEdits, type Edit } from './json-splice.js';
 import { floatsToBase64 } from './embeddings-base64.js';
@@ -15,7 +16,8 @@ export interface PipelineDeps {
   readonly router: Router;
   readonly pools: BackendPools;
   readonly clock: Clock;
-  /** Called once per request when it is over, whatever the outcome (usage row, metrics, log line). */
+  readonly telemetry: Telemetry;
+  /** Called once per request when it is over, whatever the outcome (usage row). Metrics and the log line are telemetry's. */
   readonly onEnd?: (ctx: RequestCtx) => void;
 }
 
@@ -77,6 +79,24 @@ function prepare(endpoint: Endpoint, raw: Buffer, ctx: RequestCtx, sessionHeader
   };
 }
 
+/**
+ * Ends an attempt that threw. A client that went away or a backend 4xx (the caller's mistake) says nothing about
+ * the backend's health, so only real upstream failures count against it.
+ */
+function endFailed(tracker: AttemptTracker, err: unknown): void {
+  if (err instanceof UpstreamFailure && err.kind !== 'aborted') tracker.end({ ok: false, failure: err.kind });
+  else tracker.end({ ok: true });
+}
+
+function failureType(err: unknown): string | null {
+  if (err instanceof UpstreamFailure) return err.kind === 'aborted' ? null : err.kind;
+  return isGatewayError(err) ? (err.wireCode ?? err.code) : 'internal';
+}
+
+function statusOf(err: unknown): number | null {
+  return isGatewayError(err) ? err.status : err instanceof UpstreamFailure && err.kind.startsWith('status_') ? err.clientError.status : null;
+}
+
 function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletion: number): void {
   ctx.usage = usage
     ? { ...usage, source: 'backend' }
@@ -89,7 +109,7 @@ function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletio
  * Invariant: never retry once a byte has reached the client.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { router, pools, clock } = deps;
+  const { router, pools, clock, telemetry } = deps;
 
   async function tryBackend(
     p: Prepared,
@@ -99,6 +119,7 @@ export function createPipeline(deps: PipelineDeps) {
     out: ServerResponse,
     clientSignal: AbortSignal,
     respHeaders: Record<string, string | number>,
+    span: RequestSpan | null,
   ): Promise<void> {
     const { body, convertBase64 } = bodyFor(p, backend);
     const t = cfg.server.timeouts;
@@ -107,8 +128,10 @@ export function createPipeline(deps: PipelineDeps) {
     ctx.backendId = backend.id;
     ctx.upstreamModel = backend.model;
     const attemptStart = clock.now();
+    const attemptSpan = span?.startAttempt(backend.url, ctx.attempts, backend.model) ?? null;
     const headers: Record<string, string> = { 'x-request-id': ctx.id };
-    if (ctx.traceparent) headers.traceparent = ctx.traceparent;
+    const traceparent = telemetry.traceparentFor(ctx, attemptSpan);
+    if (traceparent) headers.traceparent = traceparent;
     if (ctx.tracestate) headers.tracestate = ctx.tracestate;
     let open: OpenAttempt;
     try {
@@ -123,8 +146,8 @@ export function createPipeline(deps: PipelineDeps) {
         clientSignal,
       });
     } catch (err) {
-      if (err instanceof UpstreamFailure) tracker.end({ ok: false, failure: err.kind === 'aborted' ? 'reset' : err.kind });
-      else tracker.end({ ok: true });
+      endFailed(tracker, err);
+      attemptSpan?.end(failureType(err), statusOf(err));
       throw err;
     }
 
@@ -132,19 +155,22 @@ export function createPipeline(deps: PipelineDeps) {
       let result;
       try {
         result = await relaySse(open, out, {
-          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': `gateway;dur=${(attemptStart - ctx.startMs).toFixed(2)}` },
+          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
           stripUsageChunk: p.injectUsage,
           onFirstByte: () => {
             ctx.firstByteMs = clock.now();
             tracker.firstToken();
+            attemptSpan?.firstByte();
           },
           onEvents: (n) => tracker.tokens(n),
         });
       } catch (err) {
-        tracker.end({ ok: false, failure: err instanceof UpstreamFailure && err.kind !== 'aborted' ? err.kind : 'reset' });
+        endFailed(tracker, err);
+        attemptSpan?.end(failureType(err), null);
         throw err;
       }
       setUsage(ctx, result.usage, result.contentEvents);
+      attemptSpan?.end(result.end === 'done' || result.end === 'client_abort' ? null : result.end, 200);
       ctx.upstreamMs = clock.now() - attemptStart;
       const u = ctx.usage!;
       if (result.end === 'done') {
@@ -167,9 +193,11 @@ export function createPipeline(deps: PipelineDeps) {
     try {
       data = await readBody(open, backend.id);
     } catch (err) {
-      tracker.end({ ok: false, failure: err instanceof UpstreamFailure && err.kind !== 'aborted' ? err.kind : 'reset' });
+      endFailed(tracker, err);
+      attemptSpan?.end(failureType(err), open.status);
       throw err;
     }
+    attemptSpan?.end(null, open.status);
     ctx.upstreamMs = clock.now() - attemptStart;
     setUsage(ctx, findUsage(data), 0);
     const u = ctx.usage!;
@@ -183,12 +211,21 @@ export function createPipeline(deps: PipelineDeps) {
     }
     const now = clock.now();
     ctx.firstByteMs = now;
-    respHeaders['server-timing'] = `gateway;dur=${(now - ctx.startMs - ctx.upstreamMs).toFixed(2)}, upstream;dur=${ctx.upstreamMs.toFixed(2)}`;
+    respHeaders['server-timing'] = serverTiming(ctx, now);
     ctx.status = open.status;
     writeJson(out, open.status, data, respHeaders);
   }
 
-  async function route(p: Prepared, cfg: RuntimeConfig, model: CompiledModel, ctx: RequestCtx, out: ServerResponse, clientSignal: AbortSignal, respHeaders: Record<string, string | number>): Promise<void> {
+  async function route(
+    p: Prepared,
+    cfg: RuntimeConfig,
+    model: CompiledModel,
+    ctx: RequestCtx,
+    out: ServerResponse,
+    clientSignal: AbortSignal,
+    respHeaders: Record<string, string | number>,
+    span: RequestSpan | null,
+  ): Promise<void> {
     let lastError: GatewayError | null = null;
     const chain: CompiledModel[] = [model];
     for (const name of model.fallback) {
@@ -196,11 +233,15 @@ export function createPipeline(deps: PipelineDeps) {
       if (fb && !chain.includes(fb)) chain.push(fb);
     }
     for (const m of chain) {
+      if (m !== model) telemetry.recordFallback(model.name, m.name);
       let candidates;
+      const routing = span?.startRouting() ?? null;
       try {
         const planned = router.plan(m.pool, p.route, clientSignal);
         candidates = Array.isArray(planned) ? planned : await planned;
+        routing?.end(candidates[0]?.id ?? null, candidates.length);
       } catch (err) {
+        routing?.end(null);
         if (isGatewayError(err) && err.code === 'no_healthy_backend') {
           lastError = err;
           continue;
@@ -211,11 +252,12 @@ export function createPipeline(deps: PipelineDeps) {
       for (let i = 0; i < limit; i++) {
         if (clientSignal.aborted) throw new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
         try {
-          await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, clientSignal, respHeaders);
+          await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, clientSignal, respHeaders, span);
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
           lastError = err.clientError;
+          if (i + 1 < limit) telemetry.recordRetry(m.name, err.kind);
         }
       }
     }
@@ -226,6 +268,7 @@ export function createPipeline(deps: PipelineDeps) {
   async function handle(endpoint: Endpoint, cfg: RuntimeConfig, ctx: RequestCtx, incoming: IncomingMessage, out: ServerResponse): Promise<void> {
     ctx.endpoint = endpoint;
     const respHeaders: Record<string, string | number> = { 'x-request-id': ctx.id };
+    const span = telemetry.startRequest(ctx);
     const controller = new AbortController();
     const onClose = () => {
       if (!out.writableFinished) controller.abort();
@@ -235,9 +278,10 @@ export function createPipeline(deps: PipelineDeps) {
       const raw = await readRequestBody(incoming, cfg.server.body_limit);
       const session = incoming.headers['x-session-id'];
       const p = prepare(endpoint, raw, ctx, typeof session === 'string' ? session : undefined);
+      if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       const model = cfg.models.get(p.req.model);
       if (!model) throw modelNotFound(p.req.model);
-      await route(p, cfg, model, ctx, out, controller.signal, respHeaders);
+      await route(p, cfg, model, ctx, out, controller.signal, respHeaders, span);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         ctx.outcome = 'client_abort';
@@ -253,6 +297,7 @@ export function createPipeline(deps: PipelineDeps) {
     } finally {
       out.removeListener('close', onClose);
       ctx.endMs = clock.now();
+      telemetry.endRequest(ctx, span);
       deps.onEnd?.(ctx);
     }
   }

@@ -3,11 +3,13 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { listModels, retrieveModel, writeError, type Pipeline } from '../api/index.js';
 import type { RuntimeConfig } from '../config/index.js';
+import type { Telemetry } from '../telemetry/index.js';
 import { acceptRequestId, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint } from '../core/index.js';
 
 export interface AppDeps {
   pipeline: Pipeline;
   clock: Clock;
+  telemetry: Telemetry;
   config(): RuntimeConfig;
   ready(): { ready: boolean; reason?: string };
   draining(): boolean;
@@ -63,6 +65,12 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   app.get('/v1/models', (c) => c.body(listModels(deps.config()), 200, { 'content-type': 'application/json' }));
   app.get('/v1/models/:id{.+}', (c) => c.body(retrieveModel(deps.config(), c.req.param('id')), 200, { 'content-type': 'application/json' }));
+
+  app.get('/metrics', async (c) => {
+    if (!deps.config().telemetry.metrics) throw new GatewayError('not_found', 'Metrics are disabled (telemetry.metrics: false).', { wireCode: 'unknown_url' });
+    const { contentType, body } = await deps.telemetry.renderMetrics();
+    return c.body(body, 200, { 'content-type': contentType });
+  });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {

@@ -5,9 +5,10 @@ import { createPipeline } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type RequestCtx } from '../core/index.js';
 import { createRouter, type Router } from '../routing/index.js';
+import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
 import { createApp } from './app.js';
-import { stderrLogger, type Logger } from './logger.js';
+import type { Logger } from './logger.js';
 
 export interface GatewayOptions {
   /** A YAML file to load (and watch, unless watch is false). */
@@ -24,6 +25,8 @@ export interface GatewayOptions {
   clock?: Clock;
   logger?: Logger;
   router?: Router;
+  /** Defaults to one built from the config's `telemetry` section. */
+  telemetry?: Telemetry;
   onRequestEnd?: (ctx: RequestCtx) => void;
 }
 
@@ -31,6 +34,7 @@ export interface Gateway {
   readonly url: string;
   readonly port: number;
   readonly server: Server;
+  readonly telemetry: Telemetry;
   config(): RuntimeConfig;
   /** Re-reads the config file; a bad file keeps the last good config. Resolves true when the new one is live. */
   reload(): Promise<boolean>;
@@ -47,8 +51,16 @@ async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source:
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
-  const logger = opts.logger ?? stderrLogger;
   const { cfg, source } = await loadInitial(opts);
+  const telemetry =
+    opts.telemetry ??
+    createTelemetry({
+      metrics: cfg.telemetry.metrics,
+      tracing: cfg.telemetry.tracing,
+      log: { level: cfg.telemetry.log_level, pretty: cfg.telemetry.log_pretty },
+      clock,
+    });
+  const logger: Logger = opts.logger ?? telemetry.logger;
   let current = compileConfig(cfg, source, { simUrls: opts.simUrls });
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   const router = opts.router ?? createRouter({ clock });
@@ -56,10 +68,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const inflight = { count: 0 };
   let draining = false;
 
-  const pipeline = createPipeline({ router, pools, clock, onEnd: opts.onRequestEnd });
+  const knownModels = (rt: RuntimeConfig) => [...rt.models.keys()];
+  telemetry.setKnownModels(knownModels(current));
+  telemetry.registerCollector('gateway', () => [{ name: 'infergate_in_flight_requests', value: inflight.count }]);
+  telemetry.registerCollector('backends', () =>
+    [...current.backends.keys()].map((id) => ({ name: 'infergate_backend_healthy', labels: { backend: id }, value: router.isHealthy(id) ? 1 : 0 })),
+  );
+
+  const pipeline = createPipeline({ router, pools, clock, telemetry, onEnd: opts.onRequestEnd });
   const app = createApp({
     pipeline,
     clock,
+    telemetry,
     config: () => current,
     inflight,
     draining: () => draining,
@@ -74,6 +94,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const apply = (next: RuntimeConfig) => {
     current = next;
+    telemetry.setKnownModels(knownModels(next));
     pools.sync(
       [...next.backends.values()].map((b) => b.origin),
       { connections: next.server.connections, connectTimeoutMs: next.server.timeouts.connect },
@@ -86,10 +107,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     try {
       const next = await loadConfigFile(opts.configFile);
       apply(compileConfig(next, opts.configFile, { simUrls: opts.simUrls, previous: current }));
+      telemetry.recordConfigReload(true);
       logger.info({ event: 'config_reloaded', file: opts.configFile, models: current.modelList.length }, 'config reloaded');
       return true;
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
+      telemetry.recordConfigReload(false);
       logger.error({ event: 'config_reload_failed', file: opts.configFile, problems }, 'config reload failed; keeping the last good config');
       return false;
     }
@@ -119,6 +142,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     url: `http://${urlHost}:${addr.port}`,
     port: addr.port,
     server,
+    telemetry,
     config: () => current,
     reload,
     async close(drainMs = current.server.drain) {
@@ -132,6 +156,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await closed;
       router.close();
       await pools.close();
+      await telemetry.shutdown();
     },
   };
 }

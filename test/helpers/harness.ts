@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { startGateway, silentLogger, type Gateway, type GatewayOptions } from '../../src/server/index.js';
+import { createTelemetry } from '../../src/telemetry/index.js';
 import { startSim, type SimOptions, type SimServer } from '../../src/sim/index.js';
 
 export { assertMatchesSpec } from './openapi.js';
@@ -36,7 +37,14 @@ export function configYaml(models: ModelSpec[], server: Record<string, unknown> 
 
 export async function startTestGateway(models: ModelSpec[], extra: Partial<GatewayOptions> & { server?: Record<string, unknown> } = {}): Promise<Gateway> {
   const { server, ...rest } = extra;
-  return startGateway({ configText: configYaml(models, server), logger: silentLogger, watch: false, listen: { host: '127.0.0.1', port: 0 }, ...rest });
+  return startGateway({
+    configText: configYaml(models, server),
+    logger: silentLogger,
+    telemetry: createTelemetry({ tracing: false, log: { level: 'silent' }, processMetrics: false }),
+    watch: false,
+    listen: { host: '127.0.0.1', port: 0 },
+    ...rest,
+  });
 }
 
 export function client(gw: Gateway, options: Partial<ConstructorParameters<typeof OpenAI>[0]> = {}): OpenAI {

@@ -1,0 +1,124 @@
+import type { GaugeSample } from './types.js';
+
+/**
+ * Names and help for the scrape-time samples the other modules are expected to report through
+ * `registerCollector`. Using them keeps one spelling across modules; other names are allowed (give `help`).
+ */
+export const COLLECTOR_METRICS = {
+  infergate_backend_in_flight_requests: { type: 'gauge', help: 'Requests in flight to a backend. Labels: backend.' },
+  infergate_backend_in_flight_tokens: {
+    type: 'gauge',
+    help: 'Tokens in flight on a backend. Labels: backend, phase (prefill|decode).',
+  },
+  infergate_backend_healthy: { type: 'gauge', help: '1 when the backend is routable, 0 while ejected. Labels: backend.' },
+  infergate_backend_ejections_total: { type: 'counter', help: 'Passive health ejections. Labels: backend.' },
+  infergate_backend_scrape_age_seconds: {
+    type: 'gauge',
+    help: "Age of the last successful scrape of a backend's own /metrics. Labels: backend.",
+  },
+  infergate_queue_depth: { type: 'gauge', help: "Requests waiting in the gateway's admission queue." },
+  infergate_in_flight_requests: { type: 'gauge', help: 'Requests being served by the gateway.' },
+  infergate_usage_queue_length: { type: 'gauge', help: 'Usage rows waiting for the usage writer.' },
+  infergate_usage_rows_dropped_total: { type: 'counter', help: 'Usage rows dropped because the writer queue was full.' },
+} as const satisfies Record<string, { type: 'gauge' | 'counter'; help: string }>;
+
+export type CollectorMetricName = keyof typeof COLLECTOR_METRICS;
+
+const CATALOGUE: ReadonlyMap<string, { type: string; help: string }> = new Map(Object.entries(COLLECTOR_METRICS));
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export interface CollectorSet {
+  register(name: string, collect: () => readonly GaugeSample[]): () => void;
+  /** Prometheus text for all collectors' samples; names in `reserved` (the registry's own) are skipped. */
+  render(reserved: ReadonlySet<string>): string;
+}
+
+export function createCollectorSet(warn: (msg: string, err?: unknown) => void): CollectorSet {
+  const collectors = new Map<string, () => readonly GaugeSample[]>();
+  // A broken sample is reported once per name, not on every scrape.
+  const warned = new Set<string>();
+  const warnOnce = (key: string, msg: string, err?: unknown): void => {
+    if (warned.has(key)) return;
+    warned.add(key);
+    warn(msg, err);
+  };
+
+  function render(reserved: ReadonlySet<string>): string {
+    const families = new Map<string, { help: string; type: string; lines: string[] }>();
+    for (const [collectorName, collect] of collectors) {
+      let samples: readonly GaugeSample[];
+      try {
+        samples = collect();
+      } catch (err) {
+        // One failing collector must not take the whole scrape down.
+        warnOnce(`collector:${collectorName}`, `metrics collector "${collectorName}" threw; its samples are skipped`, err);
+        continue;
+      }
+      for (const s of samples) {
+        if (!METRIC_NAME.test(s.name) || reserved.has(s.name)) {
+          warnOnce(`name:${s.name}`, `collector "${collectorName}" sample name "${s.name}" is invalid or taken; skipped`);
+          continue;
+        }
+        const labels = formatLabels(s.labels);
+        if (labels === null) {
+          warnOnce(`labels:${s.name}`, `collector "${collectorName}" sample "${s.name}" has an invalid label name; skipped`);
+          continue;
+        }
+        let family = families.get(s.name);
+        if (family === undefined) {
+          const known = CATALOGUE.get(s.name);
+          family = {
+            help: s.help ?? known?.help ?? 'infergate collector metric.',
+            type: s.type ?? known?.type ?? 'gauge',
+            lines: [],
+          };
+          families.set(s.name, family);
+        }
+        family.lines.push(`${s.name}${labels} ${formatValue(s.value)}`);
+      }
+    }
+    let out = '';
+    for (const [name, f] of families) {
+      out += `# HELP ${name} ${escapeHelp(f.help)}\n# TYPE ${name} ${f.type}\n${f.lines.join('\n')}\n`;
+    }
+    return out;
+  }
+
+  return {
+    register(name, collect) {
+      collectors.set(name, collect);
+      return () => {
+        if (collectors.get(name) === collect) collectors.delete(name);
+      };
+    },
+    render,
+  };
+}
+
+function formatLabels(labels: GaugeSample['labels']): string | null {
+  if (labels === undefined) return '';
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    if (value === undefined) continue;
+    if (!LABEL_NAME.test(key) || key.startsWith('__')) return null;
+    parts.push(`${key}="${escapeLabelValue(value)}"`);
+  }
+  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
+}
+
+function escapeLabelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}

@@ -1,0 +1,16 @@
+export { createTelemetry } from './telemetry.js';
+export { serverTiming } from './server-timing.js';
+export { COLLECTOR_METRICS } from './collectors.js';
+export type { CollectorMetricName } from './collectors.js';
+export { METRIC } from './metrics.js';
+export { tracingWantedByEnv } from './tracing.js';
+export type {
+  AttemptSpan,
+  GaugeSample,
+  LogOptions,
+  RateLimitKind,
+  RequestSpan,
+  RoutingSpan,
+  Telemetry,
+  TelemetryOptions,
+} from './types.js';

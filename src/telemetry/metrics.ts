@@ -1,0 +1,255 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RequestCtx } from '../core/index.js';
+import { LABEL_NONE, LABEL_UNKNOWN, createBoundedLabel, errorType, operationName, statusClass } from './labels.js';
+import {
+  BUCKETS_REQUEST_DURATION_S,
+  BUCKETS_TIME_PER_OUTPUT_TOKEN_S,
+  BUCKETS_TIME_TO_FIRST_TOKEN_S,
+  BUCKETS_TOKEN_USAGE,
+} from './semconv.js';
+import type { RateLimitKind } from './types.js';
+
+/** Metric names, exported so tests, dashboards and the README refer to one spelling. */
+export const METRIC = {
+  requests: 'infergate_requests_total',
+  requestDuration: 'gen_ai_server_request_duration_seconds',
+  timeToFirstToken: 'gen_ai_server_time_to_first_token_seconds',
+  timePerOutputToken: 'gen_ai_server_time_per_output_token_seconds',
+  tokenUsage: 'gen_ai_client_token_usage',
+  overhead: 'infergate_gateway_overhead_seconds',
+  retries: 'infergate_retries_total',
+  fallbacks: 'infergate_fallbacks_total',
+  rateLimited: 'infergate_rate_limit_rejections_total',
+  configReloads: 'infergate_config_reloads_total',
+  queueWait: 'infergate_queue_wait_seconds',
+  usageBatchDuration: 'infergate_usage_batch_duration_seconds',
+  usageRowsWritten: 'infergate_usage_rows_written_total',
+} as const;
+
+const RATE_LIMIT_KINDS: readonly RateLimitKind[] = ['requests', 'tokens', 'concurrency', 'quota'];
+/** Retry reasons come from the upstream layer's failure classes; the cap only guards against a caller bug. */
+const MAX_RETRY_REASONS = 16;
+
+export interface MetricsOptions {
+  processMetrics: boolean;
+  maxModelLabels: number;
+}
+
+export interface Metrics {
+  readonly registry: Registry;
+  recordRequest(ctx: RequestCtx, endMs: number): void;
+  recordRetry(model: string, reason: string): void;
+  recordFallback(fromModel: string, toModel: string): void;
+  recordRateLimited(kind: RateLimitKind): void;
+  recordConfigReload(ok: boolean): void;
+  recordQueueWait(waitMs: number): void;
+  recordUsageBatch(rows: number, durationMs: number): void;
+  setKnownModels(models: Iterable<string>): void;
+}
+
+type GenAiLabel = 'gen_ai_operation_name' | 'gen_ai_request_model';
+type HistogramChild = Histogram.Internal<string>;
+
+/**
+ * Everything a request with this (model, endpoint) touches, resolved once. prom-client children still hash their
+ * labels on each call, but caching them skips label-object building and validation on the hot path.
+ */
+interface Bundle {
+  readonly model: string;
+  readonly endpoint: string;
+  readonly operation: string | null;
+  readonly requests: Map<string, Counter.Internal>;
+  readonly durations: Map<string, HistogramChild>;
+  readonly ttft: HistogramChild | null;
+  readonly tpot: HistogramChild | null;
+  readonly inputTokens: HistogramChild | null;
+  readonly outputTokens: HistogramChild | null;
+  readonly overhead: HistogramChild;
+}
+
+export function createMetrics(options: MetricsOptions): Metrics {
+  // A registry of our own, never prom-client's global one: tests (and embedders) can run several side by side.
+  const registry = new Registry();
+  const registers = [registry];
+  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+
+  const requests = new Counter({
+    name: METRIC.requests,
+    help: 'Requests finished by the gateway, by model, endpoint, status class and outcome.',
+    labelNames: ['model', 'endpoint', 'status_class', 'outcome'] as const,
+    registers,
+  });
+  const duration = new Histogram({
+    name: METRIC.requestDuration,
+    help: 'Gateway request duration, from arrival to the last byte sent (GenAI gen_ai.server.request.duration).',
+    labelNames: ['gen_ai_operation_name', 'gen_ai_request_model', 'error_type'] as const,
+    buckets: [...BUCKETS_REQUEST_DURATION_S],
+    registers,
+  });
+  const ttft = new Histogram<GenAiLabel>({
+    name: METRIC.timeToFirstToken,
+    help: 'Time to the first streamed byte for successful streaming requests (GenAI gen_ai.server.time_to_first_token).',
+    labelNames: ['gen_ai_operation_name', 'gen_ai_request_model'],
+    buckets: [...BUCKETS_TIME_TO_FIRST_TOKEN_S],
+    registers,
+  });
+  const tpot = new Histogram<GenAiLabel>({
+    name: METRIC.timePerOutputToken,
+    help: 'Time per output token after the first, for successful streaming requests (GenAI gen_ai.server.time_per_output_token).',
+    labelNames: ['gen_ai_operation_name', 'gen_ai_request_model'],
+    buckets: [...BUCKETS_TIME_PER_OUTPUT_TOKEN_S],
+    registers,
+  });
+  const tokens = new Histogram({
+    name: METRIC.tokenUsage,
+    help: 'Tokens per request by type, as reported by the backend or counted (GenAI gen_ai.client.token.usage).',
+    labelNames: ['gen_ai_operation_name', 'gen_ai_request_model', 'gen_ai_token_type'] as const,
+    buckets: [...BUCKETS_TOKEN_USAGE],
+    registers,
+  });
+  const overhead = new Histogram({
+    name: METRIC.overhead,
+    help: "The gateway's own share of request time (total minus upstream), the Server-Timing `gateway` value.",
+    labelNames: ['endpoint'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers,
+  });
+  const retries = new Counter({
+    name: METRIC.retries,
+    help: 'Upstream attempts retried on another backend, by model and failure reason.',
+    labelNames: ['model', 'reason'] as const,
+    registers,
+  });
+  const fallbacks = new Counter({
+    name: METRIC.fallbacks,
+    help: 'Requests that fell back from one model to another.',
+    labelNames: ['from_model', 'to_model'] as const,
+    registers,
+  });
+  const rateLimited = new Counter({
+    name: METRIC.rateLimited,
+    help: 'Requests rejected by rate limits (requests, tokens, concurrency) or quotas.',
+    labelNames: ['kind'] as const,
+    registers,
+  });
+  const configReloads = new Counter({
+    name: METRIC.configReloads,
+    help: 'Configuration reloads by result; a failure keeps the last good configuration.',
+    labelNames: ['result'] as const,
+    registers,
+  });
+  const queueWait = new Histogram({
+    name: METRIC.queueWait,
+    help: "Time requests waited in the gateway's admission queue.",
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const usageBatch = new Histogram({
+    name: METRIC.usageBatchDuration,
+    help: 'Duration of one usage-writer batch transaction.',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers,
+  });
+  const usageRows = new Counter({ name: METRIC.usageRowsWritten, help: 'Usage rows written.', registers });
+
+  // Series that should read 0 rather than be absent, so rate() and alerts work before the first event.
+  for (const kind of RATE_LIMIT_KINDS) rateLimited.labels(kind).inc(0);
+  const reloadOk = configReloads.labels('success');
+  const reloadFailed = configReloads.labels('failure');
+  reloadOk.inc(0);
+  reloadFailed.inc(0);
+
+  const modelLabel = createBoundedLabel(options.maxModelLabels);
+  const reasonLabel = createBoundedLabel(MAX_RETRY_REASONS);
+  const bundles = new Map<string, Bundle>();
+
+  function bundleFor(model: string, endpoint: RequestCtx['endpoint']): Bundle {
+    const key = endpoint === null ? model : `${model}\u0001${endpoint}`;
+    let b = bundles.get(key);
+    if (b !== undefined) return b;
+    const op = endpoint === null ? null : operationName(endpoint);
+    b = {
+      model,
+      endpoint: endpoint ?? LABEL_NONE,
+      operation: op,
+      requests: new Map(),
+      durations: new Map(),
+      ttft: op === null ? null : ttft.labels(op, model),
+      tpot: op === null ? null : tpot.labels(op, model),
+      inputTokens: op === null ? null : tokens.labels(op, model, 'input'),
+      outputTokens: op === null ? null : tokens.labels(op, model, 'output'),
+      overhead: overhead.labels(endpoint ?? LABEL_NONE),
+    };
+    bundles.set(key, b);
+    return b;
+  }
+
+  function recordRequest(ctx: RequestCtx, endMs: number): void {
+    const model = ctx.errorCode === 'model_not_found' ? LABEL_UNKNOWN : modelLabel(ctx.requestedModel);
+    const b = bundleFor(model, ctx.endpoint);
+
+    const sc = statusClass(ctx.status);
+    const requestKey = sc + ctx.outcome;
+    let counter = b.requests.get(requestKey);
+    if (counter === undefined) {
+      counter = requests.labels(b.model, b.endpoint, sc, ctx.outcome);
+      b.requests.set(requestKey, counter);
+    }
+    counter.inc();
+
+    const totalMs = endMs - ctx.startMs;
+    if (ctx.upstreamMs !== null) b.overhead.observe(Math.max(0, totalMs - ctx.upstreamMs) / 1000);
+    // Requests that never reached an endpoint (unknown route, auth failure before parsing) are not GenAI operations.
+    if (b.operation === null) return;
+
+    const et = errorType(ctx);
+    let hist = b.durations.get(et);
+    if (hist === undefined) {
+      hist = duration.labels(b.operation, b.model, et);
+      b.durations.set(et, hist);
+    }
+    hist.observe(totalMs / 1000);
+
+    const usage = ctx.usage;
+    // Streaming only: for a non-streamed response the first byte is the whole body, not the first token.
+    if (ctx.stream && ctx.outcome === 'success' && ctx.firstByteMs !== null) {
+      b.ttft?.observe(Math.max(0, ctx.firstByteMs - ctx.startMs) / 1000);
+      const out = usage?.completionTokens ?? 0;
+      if (out > 1) b.tpot?.observe(Math.max(0, endMs - ctx.firstByteMs) / (out - 1) / 1000);
+    }
+    // The convention forbids reporting token usage that was not obtained: estimates stay out of the histogram.
+    if (usage !== null && usage.source !== 'estimated') {
+      b.inputTokens?.observe(usage.promptTokens);
+      if (ctx.endpoint !== 'embeddings') b.outputTokens?.observe(usage.completionTokens);
+    }
+  }
+
+  return {
+    registry,
+    recordRequest,
+    recordRetry(model, reason) {
+      retries.labels(modelLabel(model), reasonLabel(reason)).inc();
+    },
+    recordFallback(fromModel, toModel) {
+      fallbacks.labels(modelLabel(fromModel), modelLabel(toModel)).inc();
+    },
+    recordRateLimited(kind) {
+      rateLimited.labels(kind).inc();
+    },
+    recordConfigReload(ok) {
+      (ok ? reloadOk : reloadFailed).inc();
+    },
+    recordQueueWait(waitMs) {
+      queueWait.observe(Math.max(0, waitMs) / 1000);
+    },
+    recordUsageBatch(rows, durationMs) {
+      usageBatch.observe(Math.max(0, durationMs) / 1000);
+      if (rows > 0) usageRows.inc(rows);
+    },
+    setKnownModels(models) {
+      modelLabel.setKnown(models);
+      // Bundles hold label values decided under the old rule; drop them so the new rule applies from now on.
+      bundles.clear();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { createManualClock } from '../../src/core/index.js';
+import { createTelemetry } from '../../src/telemetry/index.js';
+import type { LogOptions, Telemetry } from '../../src/telemetry/index.js';
+import { createSink, newCtx } from './fixtures.js';
+
+function setup(log: LogOptions = {}) {
+  const clock = createManualClock(5000);
+  const sink = createSink();
+  const telemetry: Telemetry = createTelemetry({
+    tracing: false,
+    metrics: false,
+    clock,
+    log: { destination: sink.stream, ...log },
+  });
+  return { telemetry, clock, lines: sink.lines };
+}
+
+test('writes one JSON line per request with ids, model, backend, tokens and timings', () => {
+  const { telemetry: t, clock, lines } = setup();
+  const ctx = newCtx(clock, {
+    endpoint: 'chat',
+    principal: { subject: 'user-42', team: 'search', scopes: new Set(['chat']) },
+    requestedModel: 'llama',
+    upstreamModel: 'meta-llama/Llama-3-8B',
+    backendId: 'http://10.0.0.5:8000',
+    stream: true,
+    attempts: 2,
+    usage: { promptTokens: 120, completionTokens: 30, cachedTokens: 64, source: 'backend' },
+    upstreamMs: 240.5,
+  });
+  ctx.firstByteMs = ctx.startMs + 42.123;
+  ctx.endMs = ctx.startMs + 250.456;
+  t.endRequest(ctx, null);
+
+  assert.equal(lines.length, 1);
+  const line = JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+  assert.equal(line.msg, 'request');
+  assert.equal(line.level, 30);
+  assert.equal(line.name, 'infergate');
+  assert.equal(line.request_id, ctx.id);
+  assert.equal(line.subject, 'user-42');
+  assert.equal(line.team, 'search');
+  assert.equal(line.endpoint, 'chat');
+  assert.equal(line.model, 'llama');
+  assert.equal(line.upstream_model, 'meta-llama/Llama-3-8B');
+  assert.equal(line.backend, 'http://10.0.0.5:8000');
+  assert.equal(line.stream, true);
+  assert.equal(line.status, 200);
+  assert.equal(line.error_code, null);
+  assert.equal(line.outcome, 'success');
+  assert.equal(line.prompt_tokens, 120);
+  assert.equal(line.completion_tokens, 30);
+  assert.equal(line.cached_tokens, 64);
+  assert.equal(line.ttft_ms, 42.12);
+  assert.equal(line.latency_ms, 250.46);
+  assert.equal(line.upstream_ms, 240.5);
+  assert.equal(line.attempts, 2);
+  assert.equal(line.trace_id, null);
+});
+
+test('the request line carries no prompt text, scopes or credentials', () => {
+  const { telemetry: t, clock, lines } = setup();
+  // Whatever the pipeline stuffs onto the context object, only the whitelisted fields are written.
+  const ctx = Object.assign(newCtx(clock, { endpoint: 'chat', requestedModel: 'llama' }), {
+    prompt: 'tell me the launch codes',
+    authorization: 'Bearer eyJsecret',
+  });
+  ctx.principal = { subject: 'u', team: null, scopes: new Set(['admin:secret-scope']) };
+  ctx.endMs = ctx.startMs + 1;
+  t.endRequest(ctx, null);
+  const raw = lines[0] ?? '';
+  assert.doesNotThrow(() => JSON.parse(raw));
+  for (const secret of ['launch codes', 'eyJsecret', 'secret-scope', 'messages', 'prompt"']) assert.ok(!raw.includes(secret), secret);
+});
+
+test('logs upstream failures at warn and gateway faults at error', () => {
+  const { telemetry: t, clock, lines } = setup();
+  for (const [status, errorCode] of [[502, 'upstream_error'], [500, 'internal'], [429, 'rate_limited']] as const) {
+    const ctx = newCtx(clock, { status, errorCode, outcome: status === 429 ? 'rate_limited' : 'upstream_error' });
+    t.endRequest(ctx, null);
+  }
+  const levels = lines.map((l) => (JSON.parse(l) as { level: number }).level);
+  assert.deepEqual(levels, [40, 50, 30]);
+});
+
+test('a quieter level drops request lines but keeps warnings', () => {
+  const { telemetry: t, clock, lines } = setup({ level: 'warn' });
+  t.endRequest(newCtx(clock), null);
+  t.endRequest(newCtx(clock, { status: 503, errorCode: 'no_healthy_backend', outcome: 'upstream_error' }), null);
+  assert.equal(lines.length, 1);
+  assert.equal((JSON.parse(lines[0] ?? '') as { status: number }).status, 503);
+});
+
+test('redacts secrets that reach the general logger', () => {
+  const { telemetry: t, lines } = setup();
+  t.logger.info({ config: { apiKey: 'sk-live-123', url: 'http://b' }, headers: { authorization: 'Bearer x' } }, 'config loaded');
+  const raw = lines[0] ?? '';
+  assert.ok(!raw.includes('sk-live-123'));
+  assert.ok(!raw.includes('Bearer x'));
+  assert.match(raw, /"url":"http:\/\/b"/);
+});
+
+test('falls back to JSON with a warning when pretty printing is asked for without pino-pretty', () => {
+  const { lines } = setup({ pretty: true });
+  // pino-pretty is not a dependency; if it ever becomes one this test documents the switch.
+  const first = JSON.parse(lines[0] ?? '') as { level: number; msg: string };
+  assert.equal(first.level, 40);
+  assert.match(first.msg, /pino-pretty/);
+});
+
+test('setLogLevel applies to request lines and general logs alike', () => {
+  const { telemetry: t, clock, lines } = setup();
+  t.setLogLevel('error');
+  t.endRequest(newCtx(clock), null);
+  t.logger.warn('quiet');
+  assert.equal(lines.length, 0);
+  t.setLogLevel('info');
+  t.endRequest(newCtx(clock), null);
+  t.logger.info('loud');
+  assert.equal(lines.length, 2);
+});
