@@ -71,8 +71,15 @@ module.exports = {
     {
       name: 'sim-imports-core-and-api-types',
       severity: 'error',
-      from: { path: '^src/sim/' },
+      from: { path: '^src/sim/', pathNot: '^src/sim/des/' },
       to: { path: '^src/(?!(core|sim)/)', pathNot: '^src/api/' },
+    },
+    {
+      name: 'des-runs-the-real-routing-code',
+      comment: 'the discrete-event harness drives the very routing code the server runs, and nothing else of the gateway',
+      severity: 'error',
+      from: { path: '^src/sim/des/' },
+      to: { path: '^src/(?!(core|sim|routing)/)', pathNot: '^src/api/' },
     },
   ],
   options: {

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, formatProblem, loadConfigFile } from './config/index.js';
+import { readFile } from 'node:fs/promises';
+import { DEV_ISSUER, mintDevToken } from './auth/index.js';
+import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import { startGateway } from './server/index.js';
 import { startSimFleet, type SimServer } from './sim/index.js';
 
@@ -30,6 +32,16 @@ async function checkConfig(file: string): Promise<number> {
   }
 }
 
+/** For the quick start: a day-long token from the development issuer's secret file, or null when there is none. */
+async function devToken(cfg: Config): Promise<string | null> {
+  if (cfg.auth === 'none') return null;
+  const dev = cfg.auth.issuers.find((i) => i.issuer === DEV_ISSUER && i.secret_file);
+  if (!dev?.secret_file) return null;
+  const secret = (await readFile(resolve(dev.secret_file), 'utf8')).trim();
+  const audience = Array.isArray(dev.audience) ? dev.audience[0] : dev.audience;
+  return mintDevToken({ secret, sub: 'dev', scope: 'models:* admin', ttl: '24h', audience });
+}
+
 async function serve(file: string): Promise<void> {
   const cfg = await loadConfigFile(file);
   let sims: SimServer[] = [];
@@ -45,12 +57,15 @@ async function serve(file: string): Promise<void> {
   const gateway = await startGateway({ configFile: file, config: cfg, simUrls: sims.map((s) => s.url) });
   const base = `http://localhost:${gateway.port}`;
   const firstModel = gateway.config().modelList[0]?.name ?? 'MODEL';
+  const token = await devToken(cfg);
+  const authHeader = token ? ` -H "Authorization: Bearer $INFERGATE_TOKEN"` : '';
   process.stdout.write(
     [
       `infergate listening on ${base}/v1 (config ${file})`,
       sims.length ? `  ${sims.length} simulated backend(s): ${sims.map((s) => s.url).join(', ')}` : '',
       `  models: ${gateway.config().modelList.map((m) => m.name).join(', ')}`,
-      `  try: curl ${base}/v1/chat/completions -H 'content-type: application/json' -d '{"model":"${firstModel}","messages":[{"role":"user","content":"Hello"}]}'`,
+      token ? `  development token (sub=dev, scopes "models:* admin", valid 24h):\n    export INFERGATE_TOKEN=${token}` : '',
+      `  try: curl ${base}/v1/chat/completions${authHeader} -H 'content-type: application/json' -d '{"model":"${firstModel}","messages":[{"role":"user","content":"Hello"}]}'`,
       '',
     ]
       .filter((l) => l !== '')

@@ -1,4 +1,4 @@
-export { createPipeline, type Pipeline, type PipelineDeps } from './pipeline.js';
+export { createPipeline, type Pipeline, type PipelineDeps, type LiveConfig } from './pipeline.js';
 export { listModels, retrieveModel } from './models.js';
 export { writeError, writeJson } from './respond.js';
 export { validateRequest } from './wire.js';

@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
+import { authorize, type Authenticator } from '../auth/index.js';
+import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
 import type { AttemptTracker, RouteRequest, Router } from '../routing/index.js';
+import { rowFromCtx, type OutputEstimator, type TokenCount, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import { serverTiming, type RequestSpan, type Telemetry } from '../telemetry/index.js';
 import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type OpenAttempt } from '../upstream/index.js';
 import { applyEdits, type Edit } from './json-splice.js';
@@ -17,17 +20,25 @@ export interface PipelineDeps {
   readonly pools: BackendPools;
   readonly clock: Clock;
   readonly telemetry: Telemetry;
-  /** Called once per request when it is over, whatever the outcome (usage row). Metrics and the log line are telemetry's. */
+  readonly tokens: TokenCounter;
+  readonly outputs: OutputEstimator;
+  /** The usage log; null when `usage: false`. */
+  readonly usage: UsageWriter | null;
+  /** Called once per request when it is over, after the usage row (tests, embedding). */
   readonly onEnd?: (ctx: RequestCtx) => void;
+}
+
+/** One consistent config snapshot: a request runs start to end on the snapshot it began with. */
+export interface LiveConfig {
+  readonly cfg: RuntimeConfig;
+  /** Null when `auth: none`. */
+  readonly authenticator: Authenticator | null;
+  /** Null when no limits or quotas are configured. */
+  readonly limiter: Limiter | null;
 }
 
 const PATH_OF: Record<Endpoint, keyof CompiledBackend['paths']> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
 const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
-
-/** Rough tokens for text until a tokenizer-backed estimate is plugged in: about four characters per token. */
-function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4);
-}
 
 function modelNotFound(name: string): GatewayError {
   return new GatewayError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, {
@@ -41,6 +52,7 @@ interface Prepared {
   raw: Buffer;
   req: WireRequest;
   route: RouteRequest;
+  prompt: TokenCount;
   /** The client did not ask for stream usage; the gateway asks and removes the usage chunk. */
   injectUsage: boolean;
   wantBase64: boolean;
@@ -58,13 +70,17 @@ function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convert
   return { body: applyEdits(p.raw, edits), convertBase64 };
 }
 
-function prepare(endpoint: Endpoint, raw: Buffer, ctx: RequestCtx, sessionHeader: string | undefined): Prepared {
-  const req = validateRequest(endpoint, parseJsonBody(raw));
-  ctx.requestedModel = req.model;
+function countPrompt(tokens: TokenCounter, endpoint: Endpoint, model: string, req: WireRequest): TokenCount {
+  if (endpoint === 'chat') return tokens.countChatPrompt(model, (req as ChatRequest).messages, (req as ChatRequest).tools ?? undefined);
+  return tokens.countText(model, endpoint === 'completions' ? (req as CompletionRequest).prompt : (req as EmbeddingRequest).input);
+}
+
+function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model: CompiledModel, ctx: RequestCtx, tokens: TokenCounter, sessionHeader: string | undefined): Prepared {
   const streaming = endpoint !== 'embeddings' && (req as ChatRequest | CompletionRequest).stream === true;
   ctx.stream = streaming;
   const promptText = renderPrompt(endpoint, req);
-  const promptTokens = tokenIdCount(endpoint, req) || estimateTokens(promptText);
+  const prompt = countPrompt(tokens, endpoint, model.name, req);
+  const promptTokens = tokenIdCount(endpoint, req) || prompt.tokens;
   ctx.promptTokenEstimate = promptTokens;
   const maxTokens =
     endpoint === 'embeddings' ? 0 : ((req as ChatRequest).max_completion_tokens ?? (req as ChatRequest | CompletionRequest).max_tokens ?? null);
@@ -73,6 +89,7 @@ function prepare(endpoint: Endpoint, raw: Buffer, ctx: RequestCtx, sessionHeader
     endpoint,
     raw,
     req,
+    prompt,
     route: { endpoint, promptTokens, promptText, maxTokens, sessionKey },
     injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
     wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
@@ -265,7 +282,8 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   /** Handles one request end to end; never throws (errors are written to the client). */
-  async function handle(endpoint: Endpoint, cfg: RuntimeConfig, ctx: RequestCtx, incoming: IncomingMessage, out: ServerResponse): Promise<void> {
+  async function handle(endpoint: Endpoint, live: LiveConfig, ctx: RequestCtx, incoming: IncomingMessage, out: ServerResponse): Promise<void> {
+    const cfg = live.cfg;
     ctx.endpoint = endpoint;
     const respHeaders: Record<string, string | number> = { 'x-request-id': ctx.id };
     const span = telemetry.startRequest(ctx);
@@ -274,13 +292,32 @@ export function createPipeline(deps: PipelineDeps) {
       if (!out.writableFinished) controller.abort();
     };
     out.on('close', onClose);
+    let reservation: Reservation | null = null;
+    let prepared: Prepared | null = null;
+    let model: CompiledModel | undefined;
     try {
+      // Authenticate before reading the body: an anonymous caller costs no upload and no parse.
+      if (live.authenticator) ctx.principal = await live.authenticator.authenticate(incoming.headers.authorization);
       const raw = await readRequestBody(incoming, cfg.server.body_limit);
+      const req = validateRequest(endpoint, parseJsonBody(raw));
+      ctx.requestedModel = req.model;
+      model = cfg.models.get(req.model);
+      if (!model) throw modelNotFound(req.model);
+      if (live.authenticator) authorize(ctx.principal, req.model === model.name ? model.name : [req.model, model.name], endpoint);
       const session = incoming.headers['x-session-id'];
-      const p = prepare(endpoint, raw, ctx, typeof session === 'string' ? session : undefined);
+      const p = prepare(endpoint, raw, req, model, ctx, deps.tokens, typeof session === 'string' ? session : undefined);
+      prepared = p;
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
-      const model = cfg.models.get(p.req.model);
-      if (!model) throw modelNotFound(p.req.model);
+      if (live.limiter) {
+        const output = endpoint === 'embeddings' ? 0 : deps.outputs.estimate(model.name, p.route.maxTokens).upperBound;
+        reservation = live.limiter.reserve({
+          subject: ctx.principal.subject,
+          team: ctx.principal.team,
+          model: model.name,
+          estimatedTokens: ctx.promptTokenEstimate + output,
+        });
+        Object.assign(respHeaders, reservation.headers);
+      }
       await route(p, cfg, model, ctx, out, controller.signal, respHeaders, span);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
@@ -291,13 +328,25 @@ export function createPipeline(deps: PipelineDeps) {
         const e = err instanceof UpstreamFailure ? err.clientError : err;
         ctx.status = writeError(out, e, respHeaders as Record<string, string>);
         ctx.errorCode = isGatewayError(e) ? (e.wireCode ?? e.code) : 'internal';
-        ctx.outcome = ctx.status === 429 ? 'rate_limited' : ctx.status >= 500 ? 'upstream_error' : 'client_error';
+        ctx.outcome =
+          ctx.status === 401 || ctx.status === 403 ? 'unauthorized' : ctx.status === 429 ? 'rate_limited' : ctx.status >= 500 ? 'upstream_error' : 'client_error';
+        const refused = refusalKindOf(e);
+        if (refused) telemetry.recordRateLimited(refused);
         if (!isGatewayError(e)) process.emitWarning(`infergate: unexpected error in request ${ctx.id}: ${(e as Error)?.stack ?? String(e)}`);
       }
     } finally {
       out.removeListener('close', onClose);
       ctx.endMs = clock.now();
+      const u = ctx.usage;
+      // Settle with what was really used: the backend's count, the partial count of an aborted stream, or
+      // nothing when no backend produced tokens (the request still counts against requests per minute).
+      reservation?.settle(u ? u.promptTokens + u.completionTokens : 0);
+      if (u && u.source === 'backend' && model && prepared) {
+        deps.tokens.observePrompt(model.name, prepared.prompt, u.promptTokens);
+        if (ctx.outcome === 'success' && endpoint !== 'embeddings') deps.outputs.observe(model.name, u.completionTokens);
+      }
       telemetry.endRequest(ctx, span);
+      deps.usage?.record(rowFromCtx(ctx, ctx.endMs));
       deps.onEnd?.(ctx);
     }
   }

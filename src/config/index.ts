@@ -3,3 +3,15 @@ export type { Config, ConfigInput, BackendConfig, ModelConfig, SimConfig } from 
 export { parseConfigText, loadConfigFile, ConfigError, formatProblem, type ConfigProblem } from './load.js';
 export { compileConfig, type RuntimeConfig, type CompiledModel, type CompiledBackend, type CompiledPool, type CompileOptions } from './compile.js';
 export { watchConfigFile, type ConfigWatcher } from './watch.js';
+export type {
+  AuthSection,
+  AuthConfig,
+  IssuerConfig,
+  ClaimsConfig,
+  JwtAlgorithm,
+  LimitRuleConfig,
+  QuotaRuleConfig,
+  MatchConfig,
+  UsageSection,
+  UsageConfig,
+} from './governance-schema.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseBytes, parseDuration } from '../core/index.js';
+import { governanceShape } from './governance-schema.js';
 
 /**
  * The zod schema is the only source of config types. Every object is strict: an unknown key is an error, because
@@ -130,6 +131,7 @@ export const telemetrySchema = z
 
 export const configSchema = z
   .strictObject({
+    ...governanceShape,
     server: serverSchema,
     models: z.array(modelSchema).default([]),
     sim: simSchema.optional(),

@@ -1,16 +1,19 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
-import { listModels, retrieveModel, writeError, type Pipeline } from '../api/index.js';
-import type { RuntimeConfig } from '../config/index.js';
+import { listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
+import { canUseModel, requireAdmin } from '../auth/index.js';
+import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
-import { acceptRequestId, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint } from '../core/index.js';
+import type { UsageWriter } from '../usage/index.js';
+import { adminLimits, adminUsage } from './admin.js';
 
 export interface AppDeps {
   pipeline: Pipeline;
   clock: Clock;
   telemetry: Telemetry;
-  config(): RuntimeConfig;
+  usage: UsageWriter | null;
+  live(): LiveConfig;
   ready(): { ready: boolean; reason?: string };
   draining(): boolean;
   inflight: { count: number };
@@ -18,18 +21,33 @@ export interface AppDeps {
 
 type Env = { Bindings: HttpBindings };
 
-function jsonError(c: Context<Env>, err: unknown): Response {
+function jsonError(err: unknown): Response {
   const { status, body, headers } = errorEnvelope(err);
   return new Response(body, { status, headers: { ...headers, 'content-type': 'application/json' } });
 }
 
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+
 /**
  * The Hono app: routing and the fixed order of concerns. The OpenAI endpoints write straight to Node's response
  * (the relay needs the socket's backpressure and must never sleep before the first chunk), then tell
- * @hono/node-server that the response was already sent.
+ * @hono/node-server that the response was already sent. Their authentication runs inside the pipeline so that a
+ * refused request still gets its usage row.
  */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
+
+  /** The caller of a non-pipeline route; open routes (health probes by default) need no token. */
+  const principalOf = async (c: Context<Env>): Promise<Principal> => {
+    const auth = deps.live().authenticator;
+    if (!auth || auth.isOpenRoute(c.req.path)) return ANONYMOUS;
+    return auth.authenticate(c.req.header('authorization'));
+  };
+  const adminOf = async (c: Context<Env>): Promise<void> => {
+    const auth = deps.live().authenticator;
+    if (!auth || auth.isOpenRoute(c.req.path)) return;
+    requireAdmin(await auth.authenticate(c.req.header('authorization')));
+  };
 
   const openai = (endpoint: Endpoint) => async (c: Context<Env>) => {
     const { incoming, outgoing } = c.env;
@@ -44,7 +62,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (typeof ts === 'string') ctx.tracestate = ts;
     deps.inflight.count++;
     try {
-      await deps.pipeline.handle(endpoint, deps.config(), ctx, incoming, outgoing);
+      await deps.pipeline.handle(endpoint, deps.live(), ctx, incoming, outgoing);
     } finally {
       deps.inflight.count--;
     }
@@ -55,7 +73,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     c.body(
       JSON.stringify({ error: { message: `Method ${c.req.method} is not allowed here; use ${allow}.`, type: 'invalid_request_error', param: null, code: 'method_not_allowed' } }),
       405,
-      { 'content-type': 'application/json', allow },
+      { ...JSON_HEADERS, allow },
     );
 
   app.post('/v1/chat/completions', openai('chat'));
@@ -63,22 +81,47 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.post('/v1/embeddings', openai('embeddings'));
   for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) app.all(p, methodNotAllowed('POST'));
 
-  app.get('/v1/models', (c) => c.body(listModels(deps.config()), 200, { 'content-type': 'application/json' }));
-  app.get('/v1/models/:id{.+}', (c) => c.body(retrieveModel(deps.config(), c.req.param('id')), 200, { 'content-type': 'application/json' }));
+  app.get('/v1/models', async (c) => {
+    const principal = await principalOf(c);
+    const { cfg, authenticator } = deps.live();
+    const visible = authenticator ? (name: string) => canUseModel(principal, name) : undefined;
+    return c.body(listModels(cfg, visible), 200, JSON_HEADERS);
+  });
+  app.get('/v1/models/:id{.+}', async (c) => {
+    const principal = await principalOf(c);
+    const { cfg, authenticator } = deps.live();
+    const id = c.req.param('id');
+    const visible = authenticator ? (name: string) => canUseModel(principal, [id, name]) : undefined;
+    return c.body(retrieveModel(cfg, id, visible), 200, JSON_HEADERS);
+  });
+
+  app.get('/admin/usage', async (c) => {
+    await adminOf(c);
+    return adminUsage(c, deps.usage, deps.clock);
+  });
+  app.get('/admin/limits', async (c) => {
+    await adminOf(c);
+    return adminLimits(c, deps.live().limiter);
+  });
 
   app.get('/metrics', async (c) => {
-    if (!deps.config().telemetry.metrics) throw new GatewayError('not_found', 'Metrics are disabled (telemetry.metrics: false).', { wireCode: 'unknown_url' });
+    await adminOf(c);
+    if (!deps.live().cfg.telemetry.metrics) throw new GatewayError('not_found', 'Metrics are disabled (telemetry.metrics: false).', { wireCode: 'unknown_url' });
     const { contentType, body } = await deps.telemetry.renderMetrics();
     return c.body(body, 200, { 'content-type': contentType });
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) => {
+  app.get('/healthz', async (c) => {
+    await principalOf(c);
+    return c.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (c) => {
+    await principalOf(c);
     const r = deps.ready();
     return c.json(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason }, r.ready ? 200 : 503);
   });
 
-  app.notFound((c) => jsonError(c, new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' })));
-  app.onError((err, c) => jsonError(c, err));
+  app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' })));
+  app.onError((err) => jsonError(err));
   return app;
 }

@@ -1,12 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { createPipeline } from '../api/index.js';
+import { createPipeline, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type RequestCtx } from '../core/index.js';
 import { createRouter, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
+import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
+import { buildGovernance, GovernanceStores } from './governance.js';
 import { createApp } from './app.js';
 import type { Logger } from './logger.js';
 
@@ -35,7 +37,10 @@ export interface Gateway {
   readonly port: number;
   readonly server: Server;
   readonly telemetry: Telemetry;
+  /** The usage log, when the config has `usage.sqlite`. */
+  readonly usage: UsageWriter | null;
   config(): RuntimeConfig;
+  live(): LiveConfig;
   /** Re-reads the config file; a bad file keeps the last good config. Resolves true when the new one is live. */
   reload(): Promise<boolean>;
   /** Stops accepting, lets in-flight requests finish up to `drainMs`, then closes connections and pools. */
@@ -47,6 +52,16 @@ async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source:
   if (opts.configText !== undefined) return { cfg: parseConfigText(opts.configText, '(inline)'), source: '(inline)' };
   if (opts.configFile) return { cfg: await loadConfigFile(opts.configFile), source: opts.configFile };
   throw new Error('startGateway needs configFile, configText or config');
+}
+
+function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger): UsageWriter {
+  return createUsageWriter({
+    path: section.sqlite,
+    batchSize: section.batch_size,
+    flushIntervalMs: section.flush_interval,
+    queueMax: section.queue_max,
+    onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
+  });
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -61,7 +76,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clock,
     });
   const logger: Logger = opts.logger ?? telemetry.logger;
-  let current = compileConfig(cfg, source, { simUrls: opts.simUrls });
+  const baseDir = process.cwd();
+  const stores = new GovernanceStores();
+  let live: LiveConfig = { cfg: compileConfig(cfg, source, { simUrls: opts.simUrls }), ...buildGovernance(cfg, stores, { clock, logger, baseDir }) };
+  let current = live.cfg;
+  if (cfg.auth === 'none') logger.warn({ event: 'auth_disabled' }, 'auth: none — every caller can use every model; use it for local experiments only');
+  const usage = cfg.usage === false ? null : openUsageLog(cfg.usage, logger);
+  if (usage) {
+    telemetry.registerCollector('usage', () => [
+      { name: 'infergate_usage_queue_length', value: usage.stats().queueLength },
+      { name: 'infergate_usage_rows_dropped_total', value: usage.stats().rowsDropped, type: 'counter' },
+    ]);
+  }
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   const router = opts.router ?? createRouter({ clock });
   router.setPools(current.pools);
@@ -75,12 +101,22 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     [...current.backends.keys()].map((id) => ({ name: 'infergate_backend_healthy', labels: { backend: id }, value: router.isHealthy(id) ? 1 : 0 })),
   );
 
-  const pipeline = createPipeline({ router, pools, clock, telemetry, onEnd: opts.onRequestEnd });
+  const pipeline = createPipeline({
+    router,
+    pools,
+    clock,
+    telemetry,
+    tokens: createTokenCounter(),
+    outputs: createOutputEstimator(),
+    usage,
+    onEnd: opts.onRequestEnd,
+  });
   const app = createApp({
     pipeline,
     clock,
     telemetry,
-    config: () => current,
+    usage,
+    live: () => live,
     inflight,
     draining: () => draining,
     ready: () => {
@@ -92,7 +128,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   });
 
-  const apply = (next: RuntimeConfig) => {
+  const apply = (nextLive: LiveConfig) => {
+    live = nextLive;
+    const next = nextLive.cfg;
     current = next;
     telemetry.setKnownModels(knownModels(next));
     pools.sync(
@@ -106,7 +144,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!opts.configFile) return false;
     try {
       const next = await loadConfigFile(opts.configFile);
-      apply(compileConfig(next, opts.configFile, { simUrls: opts.simUrls, previous: current }));
+      const compiled = compileConfig(next, opts.configFile, { simUrls: opts.simUrls, previous: current });
+      const governance = buildGovernance(next, stores, { clock, logger, baseDir });
+      if (JSON.stringify(next.usage) !== JSON.stringify(current.raw.usage)) {
+        logger.warn({ event: 'usage_change_needs_restart' }, 'changes to the usage section take effect at the next start');
+      }
+      apply({ cfg: compiled, ...governance });
       telemetry.recordConfigReload(true);
       logger.info({ event: 'config_reloaded', file: opts.configFile, models: current.modelList.length }, 'config reloaded');
       return true;
@@ -143,7 +186,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     port: addr.port,
     server,
     telemetry,
+    usage,
     config: () => current,
+    live: () => live,
     reload,
     async close(drainMs = current.server.drain) {
       draining = true;
@@ -156,6 +201,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await closed;
       router.close();
       await pools.close();
+      // Every queued usage row is written before exit; quota counters are written back.
+      usage?.close();
+      stores.close();
       await telemetry.shutdown();
     },
   };

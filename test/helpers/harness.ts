@@ -29,16 +29,19 @@ export interface ModelSpec {
   retries?: number;
 }
 
-/** Builds YAML for a gateway on port 0 in front of the given models. */
-export function configYaml(models: ModelSpec[], server: Record<string, unknown> = {}): string {
-  const doc = { server: { listen: '127.0.0.1:0', ...server }, models };
+/** Builds YAML for a gateway on port 0 in front of the given models; `auth: none` unless `extra` says otherwise. */
+export function configYaml(models: ModelSpec[], server: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): string {
+  const doc = { auth: 'none', server: { listen: '127.0.0.1:0', ...server }, models, ...extra };
   return JSON.stringify(doc, null, 2); // JSON is YAML
 }
 
-export async function startTestGateway(models: ModelSpec[], extra: Partial<GatewayOptions> & { server?: Record<string, unknown> } = {}): Promise<Gateway> {
-  const { server, ...rest } = extra;
+export async function startTestGateway(
+  models: ModelSpec[],
+  extra: Partial<GatewayOptions> & { server?: Record<string, unknown>; sections?: Record<string, unknown> } = {},
+): Promise<Gateway> {
+  const { server, sections, ...rest } = extra;
   return startGateway({
-    configText: configYaml(models, server),
+    configText: configYaml(models, server, sections),
     logger: silentLogger,
     telemetry: createTelemetry({ tracing: false, log: { level: 'silent' }, processMetrics: false }),
     watch: false,

@@ -73,8 +73,8 @@ describe('metrics, traces and logs against real traffic', () => {
     await res.text();
     const spans = await eventually(() => {
       const s = exporter.getFinishedSpans().filter((x) => x.spanContext().traceId === traceId);
-      return s.length >= 3 ? s : null;
-    });
+      return s.length >= 3 ? s : undefined;
+    }).then((s) => s!);
     const root = spans.find((s) => s.attributes['gen_ai.operation.name'] === 'chat' && !spans.some((p) => p.spanContext().spanId === s.parentSpanContext?.spanId))!;
     assert.ok(root, 'request span');
     assert.equal(root.attributes['gen_ai.request.model'], 'llama');
@@ -102,7 +102,7 @@ describe('metrics, traces and logs against real traffic', () => {
     const secret = 'my very private prompt 12345';
     await client(gw).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: secret }] }, { headers: { 'x-request-id': 'log-check-1' } });
     const line = await eventually(() => lines.find((l) => l.includes('log-check-1')));
-    const parsed = JSON.parse(line);
+    const parsed = JSON.parse(line!);
     assert.equal(parsed.request_id, 'log-check-1');
     assert.equal(parsed.model, 'llama');
     assert.equal(parsed.status, 200);

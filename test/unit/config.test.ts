@@ -12,7 +12,8 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}) {
   assert.fail('expected a ConfigError');
 }
 
-const BASE = `models:
+const BASE = `auth: none
+models:
   - name: llama
     backends:
       - url: http://vllm-0:8000
@@ -29,7 +30,7 @@ test('points an unknown key at its file, line, column and YAML path', () => {
   const [p] = problems(`${BASE}        wieght: 2\n`);
   assert.equal(p!.file, 'gw.yaml');
   assert.equal(p!.path, 'models[0].backends[0].wieght');
-  assert.equal(p!.line, 5);
+  assert.equal(p!.line, 6);
   assert.equal(p!.column, 9);
   assert.match(p!.message, /unknown key "wieght"/);
 });
@@ -43,7 +44,7 @@ test('says what was expected for a wrong type or value', () => {
 });
 
 test('reports a missing required field and YAML syntax errors with positions', () => {
-  const [missing] = problems('models:\n  - name: x\n');
+  const [missing] = problems('auth: none\nmodels:\n  - name: x\n');
   assert.equal(missing!.path, 'models[0].backends');
   assert.match(missing!.message, /expected array/);
   const [syntax] = problems('models: [\n  - name: x\n');
@@ -58,11 +59,12 @@ test('substitutes ${VAR} and ${VAR:-default} and types whole references', () => 
   assert.equal(cfg.models[0]!.backends[0]!.api_key, 'sk-1');
   const [p] = problems(`${BASE}        api_key: \${MISSING_KEY}\n`);
   assert.match(p!.message, /MISSING_KEY is not set/);
-  assert.equal(p!.line, 5);
+  assert.equal(p!.line, 6);
 });
 
 test('rejects duplicate names, unknown fallbacks and bad URLs', () => {
-  const ps = problems(`models:
+  const ps = problems(`auth: none
+models:
   - name: a
     aliases: [b]
     fallback: [zzz]
@@ -77,7 +79,8 @@ test('rejects duplicate names, unknown fallbacks and bad URLs', () => {
 });
 
 test('compiles aliases, upstream names and per-endpoint paths', () => {
-  const cfg = parseConfigText(`models:
+  const cfg = parseConfigText(`auth: none
+models:
   - name: llama
     aliases: [l3]
     backends:
@@ -93,4 +96,10 @@ test('compiles aliases, upstream names and per-endpoint paths', () => {
   assert.equal(m.backends[1]!.model, 'llama');
   assert.equal(m.backends[1]!.authorization, 'Bearer k');
   assert.equal(rt.backends.size, 2);
+});
+
+test('requires an explicit auth section so that turning auth off is a decision', () => {
+  const [p] = problems('models:\n  - name: x\n    backends: [{ url: "http://h:1" }]\n');
+  assert.equal(p!.path, 'auth');
+  assert.match(p!.message, /required.*"none"/);
 });

@@ -1,0 +1,95 @@
+// Usage totals from the SQLite usage log, as a table (or CSV).
+//   npm run usage -- --since 24h --by team,model [--db ./data/usage.db] [--csv]
+//   npm run usage -- --from 2024-05-01 --to 2024-06-01 --by subject,day
+import { parseArgs } from 'node:util';
+import { parseDuration } from '../src/core/index.js';
+import { GROUP_KEYS, openUsageDb, parseGroupBy, queryUsage, toCsv, type GroupKey, type UsageTotals } from '../src/usage/index.js';
+
+const USAGE = `usage: npm run usage -- [--since 24h | --from <date> [--to <date>]] [--by ${GROUP_KEYS.join(',')}] [--db ./data/usage.db] [--csv]`;
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function parseDate(s: string, flag: string): number {
+  const ms = Date.parse(s);
+  if (Number.isNaN(ms)) fail(`${flag}: not a date: ${s}`);
+  return ms;
+}
+
+function table(rows: readonly UsageTotals[], groupBy: readonly GroupKey[]): string {
+  const cols: [string, (r: UsageTotals) => string][] = [
+    ...groupBy.map((k): [string, (r: UsageTotals) => string] => [k, (r) => r[k] ?? '-']),
+    ['requests', (r) => String(r.requests)],
+    ['errors', (r) => String(r.errors)],
+    ['prompt', (r) => String(r.prompt_tokens)],
+    ['completion', (r) => String(r.completion_tokens)],
+    ['cached', (r) => String(r.cached_tokens)],
+    ['p50 ms', (r) => (r.p50_latency_ms === null ? '-' : r.p50_latency_ms.toFixed(0))],
+    ['p99 ms', (r) => (r.p99_latency_ms === null ? '-' : r.p99_latency_ms.toFixed(0))],
+  ];
+  const cells = rows.map((r) => cols.map(([, f]) => f(r)));
+  const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const numeric = (i: number) => i >= groupBy.length;
+  const line = (c: readonly string[]) => c.map((v, i) => (numeric(i) ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ');
+  return [line(cols.map(([h]) => h)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        since: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        by: { type: 'string', default: '' },
+        db: { type: 'string', default: './data/usage.db' },
+        csv: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    });
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+})();
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+
+const now = Date.now();
+const toMs = values.to ? parseDate(values.to, '--to') : now;
+let fromMs: number;
+if (values.from) fromMs = parseDate(values.from, '--from');
+else {
+  const since = parseDuration(values.since ?? '24h');
+  if (!Number.isFinite(since) || since <= 0) fail(`--since: expected a duration like 24h or 30m, got ${values.since}`);
+  fromMs = toMs - since;
+}
+let groupBy: GroupKey[];
+try {
+  groupBy = parseGroupBy(values.by);
+} catch (err) {
+  fail((err as Error).message);
+}
+
+let db;
+try {
+  db = openUsageDb(values.db, { readonly: true });
+} catch (err) {
+  fail(`cannot open ${values.db}: ${(err as Error).message}`);
+}
+try {
+  const rows = queryUsage(db, { fromMs, toMs, groupBy });
+  if (values.csv) process.stdout.write(toCsv(rows, groupBy));
+  else {
+    process.stdout.write(`${new Date(fromMs).toISOString()} .. ${new Date(toMs).toISOString()}\n`);
+    process.stdout.write(rows.length ? `${table(rows, groupBy)}\n` : 'no requests in this range\n');
+  }
+} catch (err) {
+  fail(`query failed: ${(err as Error).message}`);
+} finally {
+  db.close();
+}

@@ -1,0 +1,181 @@
+import { hash } from 'node:crypto';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { GatewayError, systemClock, type Clock, type Principal } from '../core/index.js';
+import { readList, readString } from './claims.js';
+import type { CompiledAuth, CompiledIssuer } from './compile.js';
+import { authFailureOf, unauthorized, type AuthFailure } from './failures.js';
+import { createJwksSource, type JwksStats } from './jwks-source.js';
+import { permissionsOf } from './permissions.js';
+import { staticKeyResolver } from './static-keys.js';
+
+/** The principal auth produces: core's Principal plus what the token said about groups and lifetime. */
+export interface AuthPrincipal extends Principal {
+  readonly groups: readonly string[];
+  readonly issuer: string;
+  readonly expiresAtMs: number;
+}
+
+export interface AuthenticatorOptions {
+  clock?: Clock;
+  /** For JWKS fetches; defaults to global fetch. */
+  fetch?: typeof globalThis.fetch;
+  jwksTimeoutMs?: number;
+}
+
+export interface AuthenticatorStats {
+  verified: number;
+  cacheHits: number;
+  readonly failures: Partial<Record<AuthFailure, number>>;
+  /** Per JWKS issuer. */
+  readonly jwks: ReadonlyMap<string, Readonly<JwksStats>>;
+}
+
+export interface Authenticator {
+  /** Resolves the principal or throws GatewayError 401 (503 when an issuer's keys were never reachable). */
+  authenticate(authorization: string | undefined): Promise<AuthPrincipal>;
+  /** Whether a path is served without a token (`open_routes`). */
+  isOpenRoute(path: string): boolean;
+  readonly stats: Readonly<AuthenticatorStats>;
+}
+
+// Scheme is case-insensitive (RFC 7235); the token is three base64url parts, the last empty for `alg: none`
+// so that such tokens get the precise "algorithm not allowed" answer rather than "malformed".
+const BEARER = /^bearer +(\S+) *$/i;
+const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+function failureFromJose(err: unknown): GatewayError {
+  if (err instanceof GatewayError) return err;
+  if (err instanceof errors.JWTExpired) return unauthorized('expired');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return unauthorized('not_yet_valid');
+    if (err.claim === 'aud') return unauthorized('wrong_audience');
+    if (err.claim === 'iss') return unauthorized('wrong_issuer');
+    if (err.reason === 'missing') return unauthorized('invalid_claims', `The token has no "${err.claim}" claim.`);
+    return unauthorized('invalid_claims', `The token's "${err.claim}" claim is invalid.`);
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) return unauthorized('bad_signature');
+  if (err instanceof errors.JOSEAlgNotAllowed) return unauthorized('algorithm_not_allowed');
+  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) return unauthorized('unknown_key');
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported) return unauthorized('malformed');
+  // Anything else (a key that fails to import, say) is still a token we cannot accept; its details stay in logs.
+  return unauthorized('invalid_claims', 'The token could not be verified.');
+}
+
+interface CacheEntry {
+  readonly principal: AuthPrincipal;
+  readonly expMs: number;
+}
+
+export function createAuthenticator(config: CompiledAuth, options: AuthenticatorOptions = {}): Authenticator {
+  const clock = options.clock ?? systemClock;
+  const toleranceMs = config.clockToleranceSec * 1000;
+  // A compact JWS is ASCII, so string length is its byte length; the header adds `Bearer `.
+  const maxHeaderChars = config.maxTokenBytes + 16;
+  const failures: Partial<Record<AuthFailure, number>> = {};
+  const jwksStats = new Map<string, Readonly<JwksStats>>();
+  const stats: AuthenticatorStats = { verified: 0, cacheHits: 0, failures, jwks: jwksStats };
+
+  const keys = new Map<string, JWTVerifyGetKey>();
+  for (const iss of config.issuers.values()) {
+    if (iss.key) {
+      keys.set(iss.issuer, staticKeyResolver(iss.key));
+    } else if (iss.jwks) {
+      const source = createJwksSource({ ...iss.jwks, timeoutMs: options.jwksTimeoutMs ?? 5000, clock, ...(options.fetch ? { fetch: options.fetch } : {}) });
+      keys.set(iss.issuer, source.getKey);
+      jwksStats.set(iss.issuer, source.stats);
+    }
+  }
+
+  // Verified tokens by SHA-256 (bounded memory whatever the token size), oldest evicted first. An entry is used
+  // only until the token's exp (+ tolerance), so caching never extends a token's life.
+  const cache = new Map<string, CacheEntry>();
+
+  const fail = (reason: AuthFailure, detail?: string): never => {
+    failures[reason] = (failures[reason] ?? 0) + 1;
+    throw unauthorized(reason, detail);
+  };
+
+  const toPrincipal = (payload: JWTPayload, issuer: CompiledIssuer): AuthPrincipal => {
+    const subject = readString(payload, config.claims.subject);
+    if (subject === null) return fail('invalid_claims', `The token has no "${config.claims.subject.join('.')}" claim.`);
+    const scopes = new Set<string>();
+    for (const path of config.claims.scopes) for (const s of readList(payload, path)) scopes.add(s);
+    const principal: AuthPrincipal = Object.freeze({
+      subject,
+      team: readString(payload, config.claims.team),
+      scopes,
+      groups: Object.freeze(config.claims.groups ? readList(payload, config.claims.groups) : []),
+      issuer: issuer.issuer,
+      expiresAtMs: (payload.exp ?? 0) * 1000,
+    });
+    permissionsOf(principal); // compile scopes once, here, instead of on the first authorize()
+    return principal;
+  };
+
+  async function verify(token: string): Promise<AuthPrincipal> {
+    let alg: unknown;
+    let iss: unknown;
+    try {
+      // Unverified reads, used only to pick the issuer's key set; nothing from them is trusted.
+      alg = decodeProtectedHeader(token).alg;
+      iss = decodeJwt(token).iss;
+    } catch {
+      return fail('malformed');
+    }
+    if (typeof alg !== 'string' || alg === 'none') return fail('algorithm_not_allowed');
+    const issuer = typeof iss === 'string' ? config.issuers.get(iss) : undefined;
+    if (!issuer) return fail('wrong_issuer');
+    if (!(issuer.algorithms as readonly string[]).includes(alg)) return fail('algorithm_not_allowed');
+    const key = keys.get(issuer.issuer);
+    if (!key) return fail('unknown_key');
+    let payload: JWTPayload;
+    try {
+      const verifyOptions = {
+        issuer: issuer.issuer,
+        audience: issuer.audience as string | string[],
+        algorithms: issuer.algorithms as string[],
+        clockTolerance: config.clockToleranceSec,
+        currentDate: new Date(clock.wallMs()),
+        requiredClaims: ['exp'],
+      };
+      payload = (await jwtVerify(token, key, verifyOptions)).payload;
+    } catch (err) {
+      const ge = failureFromJose(err);
+      const reason = authFailureOf(ge);
+      if (reason) failures[reason] = (failures[reason] ?? 0) + 1;
+      throw ge;
+    }
+    stats.verified++;
+    return toPrincipal(payload, issuer);
+  }
+
+  return {
+    stats,
+    isOpenRoute: (path) => config.openRoutes.has(path),
+    async authenticate(authorization) {
+      if (authorization === undefined || authorization.trim() === '') return fail('missing');
+      if (authorization.length > maxHeaderChars) return fail('too_large');
+      const m = BEARER.exec(authorization.trim());
+      const token = m?.[1];
+      if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
+      const id = hash('sha256', token, 'base64url');
+      const hit = cache.get(id);
+      if (hit) {
+        if (clock.wallMs() < hit.expMs + toleranceMs) {
+          stats.cacheHits++;
+          return hit.principal;
+        }
+        cache.delete(id);
+      }
+      const principal = await verify(token);
+      if (config.tokenCacheSize > 0) {
+        cache.set(id, { principal, expMs: principal.expiresAtMs });
+        if (cache.size > config.tokenCacheSize) {
+          const oldest = cache.keys().next();
+          if (!oldest.done) cache.delete(oldest.value);
+        }
+      }
+      return principal;
+    },
+  };
+}

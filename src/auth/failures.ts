@@ -1,0 +1,69 @@
+import { GatewayError } from '../core/index.js';
+
+/** Why a request was refused at authentication; a closed set so logs and metrics can count them. */
+export type AuthFailure =
+  | 'missing'
+  | 'malformed'
+  | 'too_large'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'bad_signature'
+  | 'wrong_audience'
+  | 'wrong_issuer'
+  | 'unknown_key'
+  | 'algorithm_not_allowed'
+  | 'invalid_claims';
+
+/**
+ * Client-facing texts. They name what is wrong with the token and never echo key material, configured secrets
+ * or the configured audience/issuer values (those would help an attacker aim).
+ */
+const DESCRIPTIONS: Record<AuthFailure, string> = {
+  missing: 'Missing bearer token. Send "Authorization: Bearer <JWT>".',
+  malformed: 'The bearer token is not a well-formed JWT.',
+  too_large: 'The bearer token is larger than this gateway accepts.',
+  expired: 'The token has expired.',
+  not_yet_valid: 'The token is not valid yet (nbf is in the future).',
+  bad_signature: 'The token signature is invalid.',
+  wrong_audience: 'The token was issued for another audience.',
+  wrong_issuer: 'The token issuer is not trusted by this gateway.',
+  unknown_key: 'The token was signed with an unknown key (kid).',
+  algorithm_not_allowed: 'The token signing algorithm is not allowed for its issuer.',
+  invalid_claims: 'The token claims are invalid.',
+};
+
+const failureOf = new WeakMap<GatewayError, AuthFailure>();
+
+/** The failure reason of an error thrown by `authenticate`, for logs and metrics; null for other errors. */
+export function authFailureOf(err: unknown): AuthFailure | null {
+  return err instanceof GatewayError ? (failureOf.get(err) ?? null) : null;
+}
+
+/** RFC 6750 §3: no `error` attribute when the request carried no credentials at all. */
+function challenge(reason: AuthFailure, description: string): string {
+  if (reason === 'missing') return 'Bearer realm="infergate"';
+  const safe = description.replace(/["\\]/g, "'");
+  return `Bearer realm="infergate", error="invalid_token", error_description="${safe}"`;
+}
+
+/** `detail` refines the text (e.g. which claim is missing); it must never contain secrets. */
+export function unauthorized(reason: AuthFailure, detail?: string): GatewayError {
+  const description = detail ?? DESCRIPTIONS[reason];
+  const err = new GatewayError('unauthorized', description, {
+    wireCode: reason === 'missing' ? 'missing_token' : 'invalid_token',
+    headers: { 'WWW-Authenticate': challenge(reason, description) },
+  });
+  failureOf.set(err, reason);
+  return err;
+}
+
+/**
+ * The issuer's key set could not be fetched and no earlier copy exists. Not the client's fault, so 503 (which
+ * the OpenAI SDKs retry) rather than a 401 that would make a client discard a good token.
+ */
+export function keysUnavailable(): GatewayError {
+  return new GatewayError('no_healthy_backend', 'The gateway cannot fetch the signing keys to verify your token right now; retry shortly.', {
+    wireCode: 'auth_keys_unavailable',
+    headers: { 'retry-after': '5' },
+  });
+}

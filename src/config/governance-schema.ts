@@ -1,0 +1,236 @@
+import { z } from 'zod';
+import { parseBytes, parseDuration } from '../core/index.js';
+
+/**
+ * Schemas of the governance sections (`auth`, `limits`, `quotas`, `usage`). Merged into the root schema by
+ * `schema.ts`; like it, every object is strict so a misspelt limit is an error and never silently ignored.
+ * Everything that can be checked without I/O is checked here, so a bad key setup fails at load with a YAML path.
+ */
+
+const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (!Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a duration like 30s, 10m or 1h, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const bytes = z.union([z.string(), z.number().int().positive()]).transform((v, ctx) => {
+  const n = parseBytes(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a size like 16KiB or 8192, got ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const positiveInt = z.number().int().positive();
+
+/**
+ * `literal | object`, reporting the object's own issues with their full paths. A plain z.union would collapse every
+ * mistake inside the object into one "Invalid input" at the section, which points at no line.
+ */
+function literalOr<L extends string | boolean, S extends z.ZodType>(literal: L, schema: S) {
+  return z.custom<L | z.input<S>>(() => true).transform((v, ctx): L | z.output<S> => {
+    if (v === literal) return literal;
+    if (v === undefined) {
+      ctx.addIssue({ code: 'custom', message: `this section is required: configure it, or set it to ${JSON.stringify(literal)}` });
+      return z.NEVER;
+    }
+    const r = schema.safeParse(v);
+    if (r.success) return r.data;
+    for (const issue of r.error.issues) {
+      const message = issue.code === 'invalid_type' && issue.path.length === 0 ? `expected ${JSON.stringify(literal)} or an object` : issue.message;
+      ctx.addIssue({ ...issue, message });
+    }
+    return z.NEVER;
+  });
+}
+
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+] as const;
+const ALL_ALGORITHMS = [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] as const;
+export type JwtAlgorithm = (typeof ALL_ALGORITHMS)[number];
+
+const algorithm = z.enum(ALL_ALGORITHMS, {
+  error: (issue) =>
+    issue.input === 'none'
+      ? 'algorithm "none" is never accepted: every token must be signed'
+      : `unknown algorithm ${JSON.stringify(issue.input)}; use one of ${ALL_ALGORITHMS.join(', ')}`,
+});
+
+/** RFC 7518 §3.2: an HMAC key must be at least as long as the hash output. */
+export const MIN_HMAC_SECRET_BYTES: Record<(typeof HMAC_ALGORITHMS)[number], number> = { HS256: 32, HS384: 48, HS512: 64 };
+
+export function isHmacAlgorithm(alg: string): alg is (typeof HMAC_ALGORITHMS)[number] {
+  return (HMAC_ALGORITHMS as readonly string[]).includes(alg);
+}
+
+const KEY_SOURCES = ['secret', 'secret_file', 'public_key', 'jwks_url'] as const;
+
+export const issuerSchema = z
+  .strictObject({
+    /** Must equal the token's `iss` exactly; also how a token is routed to its key set. */
+    issuer: z.string().min(1),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** Pinned per issuer: a token whose header names another algorithm is refused before any key is used. */
+    algorithms: z.array(algorithm).min(1),
+    /** HMAC shared secret (use `${ENV_VAR}`); at least 32/48/64 bytes for HS256/384/512. */
+    secret: z.string().optional(),
+    /** File holding the HMAC secret (trailing whitespace ignored), e.g. the quick start's `./data/dev-secret`. */
+    secret_file: z.string().min(1).optional(),
+    /** Create `secret_file` with a random secret (mode 0600) when it does not exist. For development issuers. */
+    generate_if_missing: z.boolean().optional(),
+    /** A public key as PEM (`-----BEGIN PUBLIC KEY-----`) or as a JWK object. */
+    public_key: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+    jwks_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL for jwks_url' }).optional(),
+    /** Minimum time between refetches caused by an unknown `kid`. */
+    jwks_cooldown: duration.optional(),
+    /** How long fetched keys count as fresh; stale keys are still served while the issuer is unreachable. */
+    jwks_cache_max_age: duration.optional(),
+  })
+  .superRefine((iss, ctx) => {
+    const sources = KEY_SOURCES.filter((k) => iss[k] !== undefined);
+    if (sources.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          sources.length === 0
+            ? 'an issuer needs exactly one key source: secret, secret_file, public_key or jwks_url'
+            : `an issuer takes exactly one key source, got ${sources.join(' and ')}`,
+      });
+      return;
+    }
+    const source = sources[0];
+    const symmetric = source === 'secret' || source === 'secret_file';
+    iss.algorithms.forEach((alg, i) => {
+      if (symmetric && !isHmacAlgorithm(alg)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['algorithms', i],
+          message: `${alg} needs a public key (public_key or jwks_url); a ${source} only verifies HS256/HS384/HS512`,
+        });
+      } else if (!symmetric && isHmacAlgorithm(alg)) {
+        // The classic confusion attack: an HMAC check keyed with a public key anyone can read.
+        ctx.addIssue({
+          code: 'custom',
+          path: ['algorithms', i],
+          message: `${alg} is an HMAC algorithm and is never verified with a public key; use secret or secret_file`,
+        });
+      }
+    });
+    if (iss.secret !== undefined) {
+      const need = Math.max(...iss.algorithms.filter(isHmacAlgorithm).map((a) => MIN_HMAC_SECRET_BYTES[a]), 32);
+      if (Buffer.byteLength(iss.secret) < need) {
+        ctx.addIssue({ code: 'custom', path: ['secret'], message: `the secret must be at least ${need} bytes for ${iss.algorithms.join(', ')}` });
+      }
+    }
+    if (iss.generate_if_missing !== undefined && source !== 'secret_file') {
+      ctx.addIssue({ code: 'custom', path: ['generate_if_missing'], message: 'generate_if_missing only applies to secret_file' });
+    }
+    for (const k of ['jwks_cooldown', 'jwks_cache_max_age'] as const) {
+      if (iss[k] !== undefined && source !== 'jwks_url') ctx.addIssue({ code: 'custom', path: [k], message: `${k} only applies to jwks_url` });
+    }
+  });
+
+/** A claim name, or a dotted path into nested claims such as `realm_access.roles`. */
+const claimPath = z.string().min(1);
+
+export const claimsSchema = z.strictObject({
+  subject: claimPath.default('sub'),
+  team: claimPath.default('team'),
+  groups: claimPath.optional(),
+  /** Scope claims; each may hold a space-separated string (`scope`) or an array (`scp`). All listed are merged. */
+  scopes: z.union([claimPath, z.array(claimPath).min(1)]).default(['scope', 'scp']),
+});
+
+export const authObjectSchema = z
+  .strictObject({
+    issuers: z.array(issuerSchema).min(1, 'configure at least one issuer, or `auth: none` for local experiments'),
+    claims: claimsSchema.prefault({}),
+    max_token_bytes: bytes.default(16 * 1024),
+    clock_tolerance: duration.default(30_000),
+    /** Exact paths served without a token. `/v1/*` and `/admin/*` can never be opened. */
+    open_routes: z
+      .array(
+        z
+          .string()
+          .regex(/^\/[^\s?#]*$/, 'open routes are exact paths such as /healthz')
+          .refine((p) => !/^\/(v1|admin)(\/|$)/.test(p), 'routes under /v1 and /admin always require a token'),
+      )
+      .default(['/healthz', '/readyz']),
+    /** Verified tokens remembered (until their `exp`) so a hot client does not pay a signature check per request. */
+    token_cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+  })
+  .superRefine((auth, ctx) => {
+    const seen = new Set<string>();
+    auth.issuers.forEach((iss, i) => {
+      if (seen.has(iss.issuer)) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'issuer'], message: `issuer "${iss.issuer}" is listed twice` });
+      seen.add(iss.issuer);
+    });
+  });
+
+export const authSectionSchema = literalOr('none', authObjectSchema);
+
+/** A match value is an exact name, or `"*"`: the rule applies to every value and each distinct value gets its own bucket. */
+const matchValue = z.string().min(1);
+export const matchSchema = z.strictObject({
+  subject: matchValue.optional(),
+  team: matchValue.optional(),
+  model: matchValue.optional(),
+});
+
+export const limitRuleSchema = z
+  .strictObject({
+    match: matchSchema.prefault({}),
+    rpm: positiveInt.optional(),
+    /** Tokens per minute, prompt + completion. */
+    tpm: positiveInt.optional(),
+    concurrency: positiveInt.optional(),
+  })
+  .refine((r) => r.rpm !== undefined || r.tpm !== undefined || r.concurrency !== undefined, {
+    message: 'a limit needs at least one of rpm, tpm or concurrency',
+  });
+
+export const quotaRuleSchema = z
+  .strictObject({
+    match: matchSchema.prefault({}),
+    tokens_per_day: positiveInt.optional(),
+    tokens_per_month: positiveInt.optional(),
+  })
+  .refine((r) => r.tokens_per_day !== undefined || r.tokens_per_month !== undefined, {
+    message: 'a quota needs tokens_per_day or tokens_per_month',
+  });
+
+export const usageObjectSchema = z
+  .strictObject({
+    sqlite: z.string().min(1),
+    batch_size: z.number().int().min(1).max(100_000).default(500),
+    flush_interval: duration.default(200),
+    queue_max: z.number().int().min(1).default(20_000),
+  })
+  .refine((u) => u.queue_max >= u.batch_size, { message: 'queue_max must be at least batch_size', path: ['queue_max'] });
+
+export const usageSectionSchema = literalOr(false, usageObjectSchema);
+
+/** Spread into the root strict object: `z.strictObject({ ...governanceShape, server, models, ... })`. */
+export const governanceShape = {
+  /** Required on purpose: a config without `auth` is an error, so turning auth off is always explicit. */
+  auth: authSectionSchema,
+  limits: z.array(limitRuleSchema).default([]),
+  quotas: z.array(quotaRuleSchema).default([]),
+  usage: usageSectionSchema.default(false),
+};
+
+export type IssuerConfig = z.output<typeof issuerSchema>;
+export type ClaimsConfig = z.output<typeof claimsSchema>;
+export type AuthSection = z.output<typeof authSectionSchema>;
+export type AuthConfig = z.output<typeof authObjectSchema>;
+export type MatchConfig = z.output<typeof matchSchema>;
+export type LimitRuleConfig = z.output<typeof limitRuleSchema>;
+export type QuotaRuleConfig = z.output<typeof quotaRuleSchema>;
+export type UsageSection = z.output<typeof usageSectionSchema>;
+export type UsageConfig = z.output<typeof usageObjectSchema>;

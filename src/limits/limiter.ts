@@ -1,0 +1,230 @@
+import { GatewayError, systemClock, type Clock } from '../core/index.js';
+import { advance, freshBucket, msUntil, type BucketState } from './bucket.js';
+import { rateLimitHeaders } from './headers.js';
+import { createMemoryLimitStore, type LimitStore } from './memory-store.js';
+import { createMemoryQuotaStore, type QuotaStore } from './quota-store.js';
+import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
+import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
+import { buildSnapshot, type LimitSnapshot, type SnapshotFilter } from './snapshot.js';
+
+export interface ReserveRequest extends LimitSubject {
+  /** Prompt tokens + max_tokens (or the expected output): an upper bound, so settling usually refunds. */
+  readonly estimatedTokens: number;
+}
+
+export interface Reservation {
+  /** OpenAI's x-ratelimit-* headers as of the reservation; empty when no rpm/tpm rule applies. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly estimatedTokens: number;
+  /**
+   * Charges the real usage (refunding or charging the difference against the estimate), releases the concurrency
+   * slot and records quota usage. Call exactly once per request whatever its outcome (0 when nothing ran, the
+   * partial count for an aborted stream); later calls are ignored.
+   */
+  settle(actualTokens: number): void;
+}
+
+export interface LimiterOptions {
+  clock?: Clock;
+  /** Keep the same store across config reloads so buckets survive them. */
+  store?: LimitStore;
+  quotaStore?: QuotaStore;
+}
+
+export interface Limiter {
+  /** Throws GatewayError 429 `rate_limit_exceeded` or `insufficient_quota`; otherwise takes the capacity. */
+  reserve(request: ReserveRequest): Reservation;
+  snapshot(filter: SnapshotFilter): LimitSnapshot;
+  readonly store: LimitStore;
+  readonly quotaStore: QuotaStore;
+}
+
+// Concurrency has no refill to compute a wait from; a short retry is the honest hint.
+const CONCURRENCY_RETRY_MS = 1000;
+
+interface Held {
+  readonly key: string;
+  readonly rule: CompiledLimitRule;
+}
+
+interface HeldQuota {
+  readonly key: string;
+  readonly window: string;
+}
+
+export type RefusalKind = 'requests' | 'tokens' | 'concurrency' | 'quota';
+
+// Which limit refused a request, for metrics; OpenAI's wire code is the same for every rate limit.
+const refusalKinds = new WeakMap<GatewayError, RefusalKind>();
+
+/** The limit that produced this error, or null when the limiter did not (e.g. a backend's own 429). */
+export function refusalKindOf(err: unknown): RefusalKind | null {
+  return err instanceof GatewayError ? (refusalKinds.get(err) ?? null) : null;
+}
+
+function rateLimited(message: string, waitMs: number | null, headers: Record<string, string>, kind: RefusalKind): GatewayError {
+  if (waitMs !== null) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(waitMs / 1000)));
+    headers['retry-after-ms'] = String(Math.max(1, Math.ceil(waitMs)));
+  }
+  const err = new GatewayError('rate_limited', message, { wireCode: 'rate_limit_exceeded', headers });
+  refusalKinds.set(err, kind);
+  return err;
+}
+
+interface Refusal {
+  readonly kind: 'too_large' | 'tokens' | 'requests' | 'concurrency';
+  /** Milliseconds until the request could pass; null when it never can. */
+  readonly wait: number | null;
+  readonly rule: CompiledLimitRule;
+  readonly level: number;
+}
+
+function longer(a: Refusal | null, b: Refusal): Refusal {
+  if (!a) return b;
+  if (a.wait === null) return a;
+  return b.wait === null || b.wait > a.wait ? b : a;
+}
+
+function refusalMessage(r: Refusal, req: LimitSubject, estimate: number): string {
+  const who = describeRule(r.rule, req);
+  const wait = r.wait === null ? '' : fmtWait(r.wait);
+  switch (r.kind) {
+    case 'too_large':
+      return `Request too large for ${who}: it needs up to ${estimate} tokens but the limit is ${r.rule.tpm} tokens per minute. Lower max_tokens or shorten the prompt.`;
+    case 'tokens':
+      return `Rate limit reached for tokens per minute (${who}): limit ${r.rule.tpm}, remaining ${Math.max(0, Math.floor(r.level))}, requested ${estimate}. Please try again in ${wait}.`;
+    case 'requests':
+      return `Rate limit reached for requests per minute (${who}): limit ${r.rule.rpm}. Please try again in ${wait}.`;
+    case 'concurrency':
+      return `Too many concurrent requests (${who}): limit ${r.rule.concurrency}. Please retry when one finishes.`;
+  }
+}
+
+function fmtWait(ms: number): string {
+  return ms < 1000 ? `${Math.ceil(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * RPM / TPM / concurrency buckets plus token quotas, decided in one synchronous step: every bucket is checked first
+ * and only then are all of them charged, so a reservation is all-or-nothing and concurrent requests (interleaved on
+ * the event loop) can never overrun a limit; the only overrun possible is a request using more than it reserved.
+ */
+export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {}): Limiter {
+  const clock = options.clock ?? systemClock;
+  const store = options.store ?? createMemoryLimitStore();
+  const quotaStore = options.quotaStore ?? createMemoryQuotaStore();
+  // Tokens reserved against quotas by requests in flight; in memory only, as they die with the process.
+  const reserved = new Map<string, number>();
+  const reservedKey = (q: HeldQuota) => `${q.window}\u0000${q.key}`;
+  const windowOf = createWindowCache();
+
+  function checkQuotas(req: ReserveRequest, wallMs: number): HeldQuota[] {
+    const held: HeldQuota[] = [];
+    for (const rule of selectRules(rules.quotas, req)) {
+      const key = stateKey(rule, req);
+      for (const period of ['day', 'month'] as const) {
+        const limit = period === 'day' ? rule.perDay : rule.perMonth;
+        if (limit === null) continue;
+        const w = windowOf(period, wallMs);
+        const q = { key, window: w.id };
+        const used = quotaStore.used(key, w.id) + (reserved.get(reservedKey(q)) ?? 0);
+        if (used + req.estimatedTokens > limit) throw quotaExceeded(rule, req, period, limit, used, w.resetsAtMs, wallMs);
+        held.push(q);
+      }
+    }
+    return held;
+  }
+
+  function quotaExceeded(rule: CompiledQuotaRule, req: ReserveRequest, period: QuotaPeriod, limit: number, used: number, resetsAtMs: number, wallMs: number) {
+    const resets = new Date(resetsAtMs).toISOString();
+    const err = new GatewayError(
+      'quota_exceeded',
+      `You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${Math.max(0, limit - used)} left, ` +
+        `this request needs up to ${req.estimatedTokens}. The quota resets at ${resets}.`,
+      { wireCode: 'insufficient_quota', headers: { 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets } },
+    );
+    refusalKinds.set(err, 'quota');
+    return err;
+  }
+
+  function reserve(req: ReserveRequest): Reservation {
+    const now = clock.now();
+    const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
+    const applicable = selectRules(rules.limits, req);
+    const held: Held[] = [];
+    const states: BucketState[] = [];
+    for (const rule of applicable) {
+      const key = stateKey(rule, req);
+      const state = store.get(key) ?? freshBucket(rule.rpm, rule.tpm, now);
+      advance(state, rule.rpm, rule.tpm, now);
+      held.push({ key, rule });
+      states.push(state);
+    }
+
+    // Quotas first: when both refuse, the quota is the reason that will not go away by waiting a minute.
+    const quotas = checkQuotas({ ...req, estimatedTokens: estimate }, clock.wallMs());
+
+    // Decide before charging anything: a refused request leaves every bucket untouched. When several buckets
+    // refuse, report the one with the longest wait (a request too large for a limit waits forever). Messages are
+    // built only for the refusal reported, so admitting a request allocates no text.
+    let refusal: Refusal | null = null;
+    for (let i = 0; i < held.length; i++) {
+      const { rule } = held[i]!;
+      const s = states[i]!;
+      let r: Refusal | null = null;
+      if (rule.tpm !== null && estimate > rule.tpm) r = { kind: 'too_large', wait: null, rule, level: s.tokens };
+      else if (rule.tpm !== null && s.tokens < estimate) r = { kind: 'tokens', wait: msUntil(s.tokens, estimate, rule.tpm), rule, level: s.tokens };
+      if (rule.rpm !== null && s.requests < 1) r = longer(r, { kind: 'requests', wait: msUntil(s.requests, 1, rule.rpm), rule, level: s.requests });
+      if (rule.concurrency !== null && s.inFlight >= rule.concurrency) r = longer(r, { kind: 'concurrency', wait: CONCURRENCY_RETRY_MS, rule, level: s.inFlight });
+      if (r) refusal = longer(refusal, r);
+    }
+    if (refusal) {
+      const kind: RefusalKind = refusal.kind === 'too_large' ? 'tokens' : refusal.kind;
+      throw rateLimited(refusalMessage(refusal, req, estimate), refusal.wait, rateLimitHeaders(states), kind);
+    }
+
+    held.forEach(({ key, rule }, i) => {
+      const s = states[i]!;
+      if (rule.rpm !== null) s.requests -= 1;
+      if (rule.tpm !== null) s.tokens -= estimate;
+      s.inFlight += 1;
+      store.set(key, s, now);
+    });
+    for (const q of quotas) reserved.set(reservedKey(q), (reserved.get(reservedKey(q)) ?? 0) + estimate);
+
+    let settled = false;
+    return {
+      headers: rateLimitHeaders(states),
+      estimatedTokens: estimate,
+      settle(actualTokens) {
+        if (settled) return;
+        settled = true;
+        const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
+        const t = clock.now();
+        for (const { key, rule } of held) {
+          const s = store.get(key);
+          if (!s) continue; // evicted under memory pressure: nothing left to refund
+          advance(s, rule.rpm, rule.tpm, t);
+          if (rule.tpm !== null) s.tokens = Math.min(rule.tpm, s.tokens + estimate - actual);
+          s.inFlight = Math.max(0, s.inFlight - 1);
+          store.set(key, s, t);
+        }
+        for (const q of quotas) {
+          const left = (reserved.get(reservedKey(q)) ?? 0) - estimate;
+          if (left > 0) reserved.set(reservedKey(q), left);
+          else reserved.delete(reservedKey(q));
+          // Charged to the window the request started in, so a request crossing midnight counts where it was admitted.
+          if (actual > 0) quotaStore.add(q.key, q.window, actual);
+        }
+      },
+    };
+  }
+
+  return {
+    reserve,
+    store,
+    quotaStore,
+    snapshot: (filter) => buildSnapshot({ rules, store, quotaStore, reserved: (key, window) => reserved.get(`${window}\u0000${key}`) ?? 0, clock, filter }),
+  };
+}

@@ -1,0 +1,142 @@
+import { formatResetDuration, type Clock } from '../core/index.js';
+import { advance, freshBucket, msUntil, type BucketState } from './bucket.js';
+import type { LimitStore } from './memory-store.js';
+import type { QuotaStore } from './quota-store.js';
+import { quotaWindow } from './quota-windows.js';
+import { parseStateKey, stateKey, type CompiledLimits, type CompiledQuotaRule, type CompiledLimitRule } from './rules.js';
+
+/** Who to show: a subject, a team, or both (then team-wide buckets of the subject's team are shown too). */
+export interface SnapshotFilter {
+  subject?: string;
+  team?: string;
+}
+
+export interface Level {
+  limit: number;
+  remaining: number;
+  resetMs: number;
+  reset: string;
+}
+
+export interface BucketSnapshot {
+  rule: string;
+  subject: string | null;
+  team: string | null;
+  model: string | null;
+  requests: Level | null;
+  tokens: Level | null;
+  concurrency: { limit: number; inFlight: number } | null;
+}
+
+export interface QuotaSnapshot {
+  rule: string;
+  subject: string | null;
+  team: string | null;
+  model: string | null;
+  period: 'day' | 'month';
+  limit: number;
+  used: number;
+  /** Reserved by requests still in flight. */
+  reserved: number;
+  remaining: number;
+  resetsAt: string;
+}
+
+export interface LimitSnapshot {
+  at: string;
+  buckets: BucketSnapshot[];
+  quotas: QuotaSnapshot[];
+}
+
+interface SnapshotInput {
+  rules: CompiledLimits;
+  store: LimitStore;
+  quotaStore: QuotaStore;
+  reserved: (key: string, window: string) => number;
+  clock: Clock;
+  filter: SnapshotFilter;
+}
+
+/** Whether a rule can apply to the filtered principal: each subject/team it names must be given and match. */
+function relevant(rule: CompiledLimitRule | CompiledQuotaRule, f: SnapshotFilter): boolean {
+  for (const d of ['subject', 'team'] as const) {
+    const want = rule.match[d];
+    if (want === undefined) continue;
+    const have = f[d];
+    if (have === undefined || (want !== '*' && want !== have)) return false;
+  }
+  return true;
+}
+
+function level(value: number, cap: number | null): Level | null {
+  if (cap === null) return null;
+  const ms = msUntil(value, cap, cap);
+  return { limit: cap, remaining: Math.max(0, Math.floor(value)), resetMs: Math.ceil(ms), reset: formatResetDuration(ms) };
+}
+
+function bucketView(rule: CompiledLimitRule, s: BucketState, who: { subject: string | null; team: string | null; model: string | null }): BucketSnapshot {
+  return {
+    rule: rule.id,
+    ...who,
+    requests: level(s.requests, rule.rpm),
+    tokens: level(s.tokens, rule.tpm),
+    concurrency: rule.concurrency === null ? null : { limit: rule.concurrency, inFlight: s.inFlight },
+  };
+}
+
+/** Live state for `GET /admin/limits`. Reads only: nothing is advanced or charged. */
+export function buildSnapshot({ rules, store, quotaStore, reserved, clock, filter }: SnapshotInput): LimitSnapshot {
+  const now = clock.now();
+  const byId = new Map(rules.limits.filter((r) => relevant(r, filter)).map((r) => [r.id, r]));
+  const buckets: BucketSnapshot[] = [];
+  const seen = new Set<string>();
+  for (const [key, state] of store.entries()) {
+    const k = parseStateKey(key);
+    const rule = k ? byId.get(k.rule) : undefined;
+    if (!k || !rule) continue;
+    if ((k.subject !== null && k.subject !== filter.subject) || (k.team !== null && k.team !== filter.team)) continue;
+    const copy = { ...state };
+    advance(copy, rule.rpm, rule.tpm, now);
+    buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model }));
+    seen.add(rule.id);
+  }
+  // Rules not keyed by model have exactly one bucket for this principal; show it full when never touched.
+  for (const rule of byId.values()) {
+    if (seen.has(rule.id) || rule.match.model === '*') continue;
+    buckets.push(
+      bucketView(rule, freshBucket(rule.rpm, rule.tpm, now), {
+        subject: rule.match.subject === undefined ? null : (filter.subject ?? null),
+        team: rule.match.team === undefined ? null : (filter.team ?? null),
+        model: rule.match.model ?? null,
+      }),
+    );
+  }
+
+  const wallMs = clock.wallMs();
+  const quotas: QuotaSnapshot[] = [];
+  for (const rule of rules.quotas) {
+    // A `model: "*"` quota has one counter per model; without a model to ask for it is left out.
+    if (!relevant(rule, filter) || rule.match.model === '*') continue;
+    const key = stateKey(rule, { subject: filter.subject ?? '', team: filter.team ?? null, model: rule.match.model ?? '' });
+    for (const period of ['day', 'month'] as const) {
+      const limit = period === 'day' ? rule.perDay : rule.perMonth;
+      if (limit === null) continue;
+      const w = quotaWindow(period, wallMs);
+      const used = quotaStore.used(key, w.id);
+      const held = reserved(key, w.id);
+      quotas.push({
+        rule: rule.id,
+        subject: rule.match.subject === undefined ? null : (filter.subject ?? null),
+        team: rule.match.team === undefined ? null : (filter.team ?? null),
+        model: rule.match.model ?? null,
+        period,
+        limit,
+        used,
+        reserved: held,
+        remaining: Math.max(0, limit - used - held),
+        resetsAt: new Date(w.resetsAtMs).toISOString(),
+      });
+    }
+  }
+  return { at: new Date(wallMs).toISOString(), buckets, quotas };
+}

@@ -1,0 +1,51 @@
+import { compileAuthConfig, createAuthenticator, type Authenticator } from '../auth/index.js';
+import type { Config } from '../config/index.js';
+import type { Clock } from '../core/index.js';
+import { compileLimitRules, createLimiter, createMemoryLimitStore, createMemoryQuotaStore, createSqliteQuotaStore, type Limiter, type LimitStore, type QuotaStore } from '../limits/index.js';
+import type { Logger } from './logger.js';
+
+/** The governance half of a config snapshot: swapped together with the routing half on reload. */
+export interface Governance {
+  readonly authenticator: Authenticator | null;
+  readonly limiter: Limiter | null;
+}
+
+/**
+ * Stores that outlive config reloads: rate-limit buckets (a reload must not hand every tenant a fresh minute) and
+ * quota counters (persisted beside the usage log when there is one).
+ */
+export class GovernanceStores {
+  readonly limits: LimitStore = createMemoryLimitStore();
+  #quota: QuotaStore | null = null;
+  #quotaPath: string | null = null;
+
+  quotaStore(cfg: Config, logger: Logger): QuotaStore {
+    const path = cfg.usage === false ? null : cfg.usage.sqlite;
+    if (this.#quota && this.#quotaPath === path) return this.#quota;
+    this.#quota?.close();
+    this.#quotaPath = path;
+    if (path === null) {
+      if (cfg.quotas.length > 0) logger.warn({ event: 'quotas_in_memory' }, 'quotas are configured without usage.sqlite: they are kept in memory and reset on restart');
+      this.#quota = createMemoryQuotaStore();
+    } else {
+      this.#quota = createSqliteQuotaStore({ path, onError: (err) => logger.error({ event: 'quota_store_error', err: String(err) }, 'quota write-back failed') });
+    }
+    return this.#quota;
+  }
+
+  close(): void {
+    this.#quota?.close();
+    this.#quota = null;
+  }
+}
+
+/** Builds the authenticator and limiter for a validated config. Throws on key material that cannot be loaded. */
+export function buildGovernance(cfg: Config, stores: GovernanceStores, options: { clock: Clock; logger: Logger; baseDir: string }): Governance {
+  const compiledAuth = compileAuthConfig(cfg.auth, { baseDir: options.baseDir });
+  const authenticator = compiledAuth ? createAuthenticator(compiledAuth, { clock: options.clock }) : null;
+  const needsLimiter = cfg.limits.length > 0 || cfg.quotas.length > 0;
+  const limiter = needsLimiter
+    ? createLimiter(compileLimitRules(cfg.limits, cfg.quotas), { clock: options.clock, store: stores.limits, quotaStore: stores.quotaStore(cfg, options.logger) })
+    : null;
+  return { authenticator, limiter };
+}

@@ -1,0 +1,70 @@
+/**
+ * What of a chat request turns into prompt tokens, as chat templates render it: per message the role, the name,
+ * the text parts and tool calls, with fixed overheads for the template's framing. Numbers follow OpenAI's published
+ * counting recipe (3 per message, 1 per name, 3 to prime the reply); for other templates they are close enough to
+ * estimate and are corrected by the learned ratio.
+ */
+export const TOKENS_PER_MESSAGE = 3;
+export const TOKENS_PER_NAME = 1;
+export const REPLY_PRIMING = 3;
+export const TOKENS_PER_TOOL_CALL = 3;
+export const TOKENS_PER_TOOL = 8;
+/** An image part: OpenAI's low-detail cost; high-detail tiles cannot be known without the image. */
+export const TOKENS_PER_IMAGE = 85;
+
+export interface RenderedMessage {
+  /** Text that is tokenized (role, name, content text, tool-call names and arguments), newline-joined. */
+  readonly text: string;
+  /** Tokens that are not text: framing overheads and images. */
+  readonly fixed: number;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function contentText(content: unknown, pieces: string[]): number {
+  if (typeof content === 'string') {
+    pieces.push(content);
+    return 0;
+  }
+  let images = 0;
+  if (Array.isArray(content)) {
+    for (const part of content) {
+      if (typeof part !== 'object' || part === null) continue;
+      const p = part as Record<string, unknown>;
+      if (typeof p.text === 'string') pieces.push(p.text);
+      else if (p.type === 'image_url' || p.type === 'image') images++;
+    }
+  }
+  return images * TOKENS_PER_IMAGE;
+}
+
+export function renderMessage(message: unknown): RenderedMessage {
+  if (typeof message !== 'object' || message === null) return { text: '', fixed: TOKENS_PER_MESSAGE };
+  const m = message as Record<string, unknown>;
+  const pieces = [str(m.role)];
+  let fixed = TOKENS_PER_MESSAGE;
+  if (typeof m.name === 'string') {
+    pieces.push(m.name);
+    fixed += TOKENS_PER_NAME;
+  }
+  fixed += contentText(m.content, pieces);
+  if (Array.isArray(m.tool_calls)) {
+    for (const call of m.tool_calls) {
+      const fn = typeof call === 'object' && call !== null ? (call as Record<string, unknown>).function : null;
+      if (typeof fn !== 'object' || fn === null) continue;
+      const f = fn as Record<string, unknown>;
+      pieces.push(str(f.name), str(f.arguments));
+      fixed += TOKENS_PER_TOOL_CALL;
+    }
+  }
+  return { text: pieces.join('\n'), fixed };
+}
+
+/** Tool definitions are rendered into the system prompt; their JSON is a fair proxy for that text. */
+export function renderTools(tools: readonly unknown[] | undefined): RenderedMessage {
+  if (!tools || tools.length === 0) return { text: '', fixed: 0 };
+  const text = tools.map((t) => JSON.stringify((t as { function?: unknown }).function ?? t) ?? '').join('\n');
+  return { text, fixed: tools.length * TOKENS_PER_TOOL };
+}

@@ -1,0 +1,113 @@
+import { hash } from 'node:crypto';
+import type { UsageSource } from '../core/index.js';
+import { REPLY_PRIMING, renderMessage, renderTools, type RenderedMessage } from './chat-render.js';
+import { encodeLength, encodingForModel, type EncodingName } from './encoders.js';
+import { Lru } from './lru.js';
+
+export interface TokenCount {
+  readonly tokens: number;
+  /** `counted` with an exact tokenizer, `estimated` from the learned chars-per-token ratio. */
+  readonly source: Extract<UsageSource, 'counted' | 'estimated'>;
+  /** Characters of countable text; pass back to `observePrompt` with the backend's reported count. */
+  readonly chars: number;
+  /** Fixed (non-text) tokens included in `tokens`; also for `observePrompt`. */
+  readonly fixed: number;
+}
+
+export type TextInput = string | readonly string[] | readonly number[] | readonly (readonly number[])[];
+
+export interface TokenCounterOptions {
+  /** Model → encoding, overriding the name-based guess (e.g. a fine-tune served under its own name). */
+  encodings?: Readonly<Record<string, EncodingName>>;
+  /** Per-message counts remembered, so a multi-turn chat only tokenizes its new messages. */
+  cacheEntries?: number;
+  /** Starting chars-per-token ratio for models without a known encoding. */
+  initialCharsPerToken?: number;
+}
+
+export interface TokenCounter {
+  countChatPrompt(model: string, messages: readonly unknown[], tools?: readonly unknown[]): TokenCount;
+  /** Completions `prompt` or embeddings `input`: text, texts, token ids or lists of token ids. */
+  countText(model: string, input: TextInput): TokenCount;
+  /** Teach the ratio from a backend's reported prompt tokens for a prompt this counter measured. */
+  observePrompt(model: string, count: TokenCount, reportedPromptTokens: number): void;
+  charsPerToken(model: string): number;
+  readonly stats: { readonly cacheHits: number; readonly cacheMisses: number };
+}
+
+const RATIO_MIN = 1;
+const RATIO_MAX = 12;
+const RATIO_ALPHA = 0.2;
+// Short texts are their own cache key; longer ones are hashed so the cache's memory stays bounded.
+const HASH_ABOVE = 128;
+
+export function createTokenCounter(options: TokenCounterOptions = {}): TokenCounter {
+  const cache = new Lru<string, number>(options.cacheEntries ?? 50_000);
+  const ratios = new Lru<string, number>(1024);
+  const initialRatio = options.initialCharsPerToken ?? 4;
+  const stats = { cacheHits: 0, cacheMisses: 0 };
+
+  const encodingOf = (model: string): EncodingName | null => options.encodings?.[model] ?? encodingForModel(model);
+  const ratioOf = (model: string): number => ratios.get(model) ?? initialRatio;
+
+  function textTokens(enc: EncodingName, text: string): number {
+    if (text.length === 0) return 0;
+    const key = `${enc}\u0000${text.length > HASH_ABOVE ? hash('sha1', text, 'base64') : text}`;
+    const hit = cache.get(key);
+    if (hit !== undefined) {
+      stats.cacheHits++;
+      return hit;
+    }
+    stats.cacheMisses++;
+    const n = encodeLength(enc, text);
+    cache.set(key, n);
+    return n;
+  }
+
+  function total(model: string, parts: readonly RenderedMessage[], extraFixed: number): TokenCount {
+    const enc = encodingOf(model);
+    let chars = 0;
+    let fixed = extraFixed;
+    let tokens = 0;
+    for (const p of parts) {
+      chars += p.text.length;
+      fixed += p.fixed;
+      if (enc) tokens += textTokens(enc, p.text);
+    }
+    if (enc) return { tokens: tokens + fixed, source: 'counted', chars, fixed };
+    return { tokens: Math.ceil(chars / ratioOf(model)) + fixed, source: 'estimated', chars, fixed };
+  }
+
+  return {
+    stats,
+    charsPerToken: ratioOf,
+    countChatPrompt(model, messages, tools) {
+      const parts = messages.map(renderMessage);
+      const t = renderTools(tools);
+      if (t.text.length > 0 || t.fixed > 0) parts.push(t);
+      return total(model, parts, REPLY_PRIMING);
+    },
+    countText(model, input) {
+      if (typeof input === 'string') return total(model, [{ text: input, fixed: 0 }], 0);
+      let ids = 0;
+      const texts: RenderedMessage[] = [];
+      for (const item of input) {
+        if (typeof item === 'number') ids++;
+        else if (typeof item === 'string') texts.push({ text: item, fixed: 0 });
+        else ids += item.length;
+      }
+      const counted = total(model, texts, 0);
+      // Token ids are exact whatever the tokenizer; the result is only "estimated" if text had to be estimated.
+      return { ...counted, tokens: counted.tokens + ids, source: texts.length > 0 ? counted.source : 'counted' };
+    },
+    observePrompt(model, count, reported) {
+      if (count.source !== 'estimated' || count.chars < 64) return;
+      const textTokensReported = reported - count.fixed;
+      if (!(textTokensReported > 0)) return;
+      const sample = Math.min(RATIO_MAX, Math.max(RATIO_MIN, count.chars / textTokensReported));
+      // An exponentially weighted mean: follows a model's real tokenizer within a few dozen requests, and one
+      // odd prompt (code, CJK) moves it only by a fifth.
+      ratios.set(model, ratioOf(model) + RATIO_ALPHA * (sample - ratioOf(model)));
+    },
+  };
+}
