@@ -61,7 +61,7 @@ export interface SimOptions {
   speed?: number;
   /** KV capacity in 16-token blocks. Default 29205 (Llama-3.1-8B on one H100). */
   kvBlocks?: number;
-  /** Simple engine: requests running at once before the rest wait. Default 256. */
+  /** Requests running at once before the rest wait: simple engine default 256; the vllm engine's max_num_seqs. */
   maxRunning?: number;
   /** Prompt length limit (prompt + max_tokens must fit); over it is a 400. Default 32768. */
   maxModelLen?: number;

@@ -94,7 +94,7 @@ describe('JWT scopes, rate limits, quotas and the usage log', () => {
       body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'third' }] }),
     });
     assert.equal(res.status, 429);
-    const body = await res.json();
+    const body = (await res.json()) as { error: { code: string } };
     assert.equal(body.error.code, 'rate_limit_exceeded');
     assert.ok(Number(res.headers.get('retry-after')) >= 1);
     assert.ok(Number(res.headers.get('retry-after-ms')) > 0);

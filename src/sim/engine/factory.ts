@@ -22,7 +22,8 @@ export interface EngineSelection {
 }
 
 /** What the vLLM engine module must export; options it does not know it ignores. */
-type VllmFactory = (scheduler: Scheduler, options: { speed?: number; kvBlocks?: number; seed?: number }) => SimEngine;
+type VllmFactoryOptions = { speed?: number; kvBlocks?: number; seed?: number; maxNumSeqs?: number };
+type VllmFactory = (scheduler: Scheduler, options: VllmFactoryOptions) => SimEngine;
 
 /** Returns null for 'fast', which answers from precomputed buffers without any engine. */
 export async function resolveEngineFactory(sel: EngineSelection): Promise<EngineFactory | null> {
@@ -37,10 +38,11 @@ export async function resolveEngineFactory(sel: EngineSelection): Promise<Engine
     }
     case 'vllm': {
       const create = await loadVllmFactory();
-      const opts: { speed?: number; kvBlocks?: number; seed?: number } = {};
+      const opts: VllmFactoryOptions = {};
       if (sel.speed !== undefined) opts.speed = sel.speed;
       if (sel.kvBlocks !== undefined) opts.kvBlocks = sel.kvBlocks;
       if (sel.seed !== undefined) opts.seed = sel.seed;
+      if (sel.maxRunning !== undefined) opts.maxNumSeqs = sel.maxRunning;
       return (scheduler) => create(scheduler, opts);
     }
     default:

@@ -75,17 +75,21 @@ export function createSimpleEngine(scheduler: Scheduler, options: SimpleEngineOp
   function step(r: Running): void {
     r.handle = undefined;
     if (r.req.outputTokens <= 0) return finish(r, 'finished');
-    const index = r.emitted++;
-    generationTokensTotal++;
-    const t = scheduler.now();
-    if (index === 0) pushCapped(ttftSeconds, (t - r.submittedAt) / 1000);
-    r.cb.onToken(index);
-    // onToken may have cancelled this very request (a fault, a client gone): never schedule after that.
-    if (running.get(r.req.id) !== r) return;
-    if (r.emitted >= r.req.outputTokens) return finish(r, 'finished');
-    const itl = (itlMs * (1 + ITL_LOAD_FACTOR * (running.size - 1))) / speed;
-    pushCapped(itlSeconds, itl / 1000);
-    r.dueAt += itl;
+    // Emit every token already due, then wait for the next: at small time scales timers fire late (~1 ms at best),
+    // and one timer per token would cap a stream at about one token per real millisecond.
+    for (;;) {
+      const index = r.emitted++;
+      generationTokensTotal++;
+      if (index === 0) pushCapped(ttftSeconds, (scheduler.now() - r.submittedAt) / 1000);
+      r.cb.onToken(index);
+      // onToken may have cancelled this very request (a fault, a client gone): never schedule after that.
+      if (running.get(r.req.id) !== r) return;
+      if (r.emitted >= r.req.outputTokens) return finish(r, 'finished');
+      const itl = (itlMs * (1 + ITL_LOAD_FACTOR * (running.size - 1))) / speed;
+      pushCapped(itlSeconds, itl / 1000);
+      r.dueAt += itl;
+      if (r.dueAt > scheduler.now()) break;
+    }
     r.handle = scheduler.at(r.dueAt, () => step(r));
   }
 

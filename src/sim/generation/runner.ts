@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { EngineFinish, Scheduler, SimEngine } from '../engine/types.js';
+import type { EngineCallbacks, EngineFinish, Scheduler, SimEngine } from '../engine/types.js';
 import { observe, type FrontStats } from '../front-stats.js';
 import { runPreamble } from '../http/fault-preamble.js';
 import { SSE_HEADERS, sendError, sendJson } from '../http/io.js';
@@ -211,50 +211,61 @@ export function runGeneration(env: RunnerEnv, job: GenerationJob, res: ServerRes
     else stats.finished.stop++;
   }
 
-  function submitAll(): void {
+  function callbacksFor(s: ChoiceState): EngineCallbacks {
+    return {
+      onToken(index) {
+        const now = scheduler.now();
+        if (index === 0) {
+          s.firstAt = now;
+          observe(stats.ttft, (now - s.submittedAt) / 1000);
+        } else observe(stats.itl, (now - s.lastAt) / 1000);
+        s.lastAt = now;
+        s.available = Math.min(index + 1, Math.max(1, s.plan.pieces.length));
+        progress(s);
+      },
+      onFinish(f) {
+        s.engineDone = true;
+        if (f.reason === 'cancelled') {
+          if (halted || closed) return;
+          // Not cancelled by us: the engine restarted. A real backend's connections die with it.
+          stats.finished.abort++;
+          return dropConnection();
+        }
+        s.completionTokens = f.completionTokens;
+        s.cachedTokens = f.cachedTokens;
+        record(s, f);
+        progress(s);
+      },
+    };
+  }
+
+  /** Submits every choice; an engine that refuses one (e.g. it can never fit the KV cache) fails the request with 400. */
+  function submitAll(): boolean {
     for (const s of states) {
       s.submittedAt = scheduler.now();
       s.submitted = true;
       const promptTokenIds = job.prompts[s.plan.promptIndex] ?? [];
-      engine.submit(
-        { id: s.engineId, promptTokenIds, outputTokens: s.plan.pieces.length },
-        {
-          onToken(index) {
-            const now = scheduler.now();
-            if (index === 0) {
-              s.firstAt = now;
-              observe(stats.ttft, (now - s.submittedAt) / 1000);
-            } else observe(stats.itl, (now - s.lastAt) / 1000);
-            s.lastAt = now;
-            s.available = index + 1;
-            progress(s);
-          },
-          onFinish(f) {
-            s.engineDone = true;
-            if (f.reason === 'cancelled') {
-              if (halted || closed) return;
-              // Not cancelled by us: the engine restarted. A real backend's connections die with it.
-              stats.finished.abort++;
-              return dropConnection();
-            }
-            s.completionTokens = f.completionTokens;
-            s.cachedTokens = f.cachedTokens;
-            record(s, f);
-            progress(s);
-          },
-        },
-      );
-      if (halted || closed) return;
+      try {
+        // At least one token: a stop string matched at the very start still costs the engine one step, as in vLLM.
+        engine.submit({ id: s.engineId, promptTokenIds, outputTokens: Math.max(1, s.plan.pieces.length) }, callbacksFor(s));
+      } catch (err) {
+        s.submitted = false;
+        halt();
+        sendError(res, renderError(personality, 400, (err as Error).message ?? 'request rejected by the engine'));
+        return false;
+      }
+      if (halted || closed) return false;
     }
+    return true;
   }
 
   function begin(): void {
-    if (stream) {
-      res.writeHead(200, SSE_HEADERS);
-      res.flushHeaders();
-      if (streamFaultFired()) return;
-    }
-    submitAll();
+    // Submit before the headers, so an engine's refusal is still an ordinary HTTP error; engines never emit tokens
+    // synchronously from submit(), so no token can race the headers.
+    if (!submitAll() || !stream) return;
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    streamFaultFired();
   }
 
   res.on('close', () => {

@@ -3,6 +3,7 @@ import type { SimContext } from '../context.js';
 import { mergeFaults, normalizeFault } from '../faults.js';
 import { planChoice, type ChoicePlan } from '../generation/plan.js';
 import { runGeneration } from '../generation/runner.js';
+import { SimHttpError } from '../personality/errors.js';
 import { createCompletionRenderer } from '../render/completion-render.js';
 import { tokenize } from '../text/tokenizer.js';
 import {
@@ -31,7 +32,10 @@ export function handleCompletions(ctx: SimContext, rr: RouteRequest): void {
   const flags = streamFlags(b);
   const prompts = promptTokenLists(b.prompt);
   const maxTokens = b.max_tokens ?? null;
-  for (const p of prompts) checkContextLength(ctx, p.length, maxTokens, 'prompt');
+  for (const p of prompts) {
+    if (p.length === 0) throw new SimHttpError(400, 'The decoder prompt cannot be empty', 'prompt');
+    checkContextLength(ctx, p.length, maxTokens, 'prompt');
+  }
 
   const id = ctx.nextId('cmpl');
   const n = b.n ?? 1;

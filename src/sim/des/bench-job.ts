@@ -1,0 +1,73 @@
+import { createTokenAware, type TokenAwareOptions } from '../../routing/policies/index.js';
+import type { PolicyName } from '../../routing/types.js';
+import { catalogEntry } from './catalog.js';
+import { runSimulation } from './runner.js';
+import { scenario } from './bench-scenarios.js';
+import { percentile } from './stats.js';
+import type { Workload } from './workload-types.js';
+
+/** One benchmark run, as sent to a worker process. Plain data (it crosses IPC). */
+export interface BenchJob {
+  readonly scenario: string;
+  readonly scale: number;
+  readonly policy: PolicyName;
+  readonly qps: number;
+  readonly seed: number;
+  readonly tokenAware?: TokenAwareOptions;
+}
+
+export interface BenchSummary {
+  readonly ttftP50: number;
+  readonly ttftP99: number;
+  readonly e2eP99: number;
+  readonly itlP99: number;
+  readonly outputTps: number;
+  readonly hitRate: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly preemptions: number;
+  readonly decisionP99Us: number;
+  readonly wallMs: number;
+}
+
+const workloads = new Map<string, Workload>();
+
+function workloadFor(name: string, scale: number): Workload {
+  const key = `${name}@${scale}`;
+  let w = workloads.get(key);
+  if (!w) {
+    w = catalogEntry(name).build(scale);
+    workloads.set(key, w);
+  }
+  return w;
+}
+
+export function runJob(job: BenchJob): BenchSummary {
+  const started = performance.now();
+  const sc = scenario(job.scenario);
+  const workload = workloadFor(sc.workload, job.scale);
+  const arrivalsSpanMs = (workload.requests / job.qps) * 1000;
+  const r = runSimulation({
+    workload,
+    policy: job.policy,
+    ...(job.tokenAware ? { policies: { token_aware: createTokenAware(job.tokenAware) } } : {}),
+    qps: job.qps,
+    seed: job.seed,
+    backends: sc.backends,
+    ...(sc.arrivalCv !== undefined ? { arrivalCv: sc.arrivalCv } : {}),
+    ...(sc.restart ? { restart: { backend: sc.restart.backend, atMs: sc.restart.atFraction * arrivalsSpanMs, downMs: sc.restart.downMs } } : {}),
+  });
+  return {
+    ttftP50: percentile(r.ttftMs, 50),
+    ttftP99: percentile(r.ttftMs, 99),
+    e2eP99: percentile(r.e2eMs, 99),
+    itlP99: r.itl.percentile(99),
+    outputTps: (r.outputTokens / r.windowMs) * 1000,
+    hitRate: r.promptTokens > 0 ? r.cachedTokens / r.promptTokens : 0,
+    completed: r.completed,
+    failed: r.failed,
+    preemptions: r.preemptions,
+    decisionP99Us: percentile(r.decisionUs, 99),
+    wallMs: performance.now() - started,
+  };
+}
