@@ -111,7 +111,7 @@ describe('JWT scopes, rate limits, quotas and the usage log', () => {
       body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 }),
     });
     assert.equal(res.status, 200);
-    const used = (await res.json()).usage.total_tokens as number;
+    const used = ((await res.json()) as { usage: { total_tokens: number } }).usage.total_tokens;
     // After settling, the remaining budget reflects the actual usage of this request.
     const snap = await fetch(`${gw.url}/admin/limits?subject=tokens`, { headers: { authorization: `Bearer ${admin}` } });
     assert.equal(snap.status, 200);
@@ -161,8 +161,8 @@ describe('JWT scopes, rate limits, quotas and the usage log', () => {
       const res = await fetch(`${gw.url}/admin/usage?group_by=subject,model&from=1h`, { headers: { authorization: `Bearer ${admin}` } });
       const json = (await res.json()) as { data: Array<{ subject: string; model: string; requests: number; errors: number; prompt_tokens: number; completion_tokens: number }> };
       const rows = json.data.filter((r) => r.subject === 'auditor');
-      return rows.reduce((n, r) => n + r.requests, 0) >= 4 ? rows : null;
-    });
+      return rows.reduce((n, r) => n + r.requests, 0) >= 4 ? rows : undefined;
+    }).then((r) => r!);
     const llama = report.find((r) => r.model === 'llama')!;
     assert.equal(llama.requests, 2);
     assert.ok(llama.prompt_tokens > 0 && llama.completion_tokens > 0, 'streamed usage was recorded');
