@@ -1,5 +1,6 @@
 import type { RouteRequest } from './types.js';
 import { charBlockKeys, partialBlockKey } from './prefix/char-blocks.js';
+import type { SessionKeyCache } from './prefix/session-key-cache.js';
 
 /** GIE hashes only the first 256 blocks of a prompt (≈ 4k tokens); the approximate-index baselines copy that. */
 export const APPROX_MAX_BLOCKS = 256;
@@ -14,10 +15,12 @@ export class RequestProfile {
   readonly promptTokens: number;
   readonly expectedOutput: number;
   readonly charsPerBlock: number;
-  #keys: number[] | null = null;
+  readonly #sessions: SessionKeyCache | null;
+  #keys: readonly number[] | null = null;
   #approx: number[] | null = null;
 
-  constructor(req: RouteRequest, pool: string, expectedOutput: number, charsPerBlock: number) {
+  constructor(req: RouteRequest, pool: string, expectedOutput: number, charsPerBlock: number, sessions: SessionKeyCache | null = null) {
+    this.#sessions = sessions;
     this.req = req;
     this.pool = pool;
     this.promptTokens = Math.max(1, req.promptTokens);
@@ -31,7 +34,10 @@ export class RequestProfile {
 
   /** Chained keys of every full character block of the prompt. */
   keys(): readonly number[] {
-    if (!this.#keys) this.#keys = charBlockKeys(this.req.promptText, this.charsPerBlock);
+    if (!this.#keys) {
+      const session = this.req.sessionKey;
+      this.#keys = session && this.#sessions ? this.#sessions.keys(session, this.req.promptText) : charBlockKeys(this.req.promptText, this.charsPerBlock);
+    }
     return this.#keys;
   }
 

@@ -26,6 +26,13 @@ export type PolicyName =
   | 'lmetric'
   | 'token_aware';
 
+/** One model's pool as routing sees it (built at config compile; the same object until the next reload). */
+export interface PoolSpec {
+  readonly name: string;
+  readonly policy: PolicyName;
+  readonly targets: readonly BackendTarget[];
+}
+
 /** What the router is told about a request before it picks. Pure data, no HTTP. */
 export interface RouteRequest {
   readonly endpoint: Endpoint;

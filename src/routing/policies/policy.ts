@@ -2,6 +2,7 @@ import type { Rng } from '../rng.js';
 import type { RequestProfile } from '../request-profile.js';
 import type { BackendState } from '../state/backend-state.js';
 import type { PolicyName } from '../types.js';
+import { prefixLength } from '../prefix/prefix-length.js';
 
 /** Per-pool memory a policy may keep between decisions (round-robin position, smooth-weighted currents). */
 export interface PoolMemory {
@@ -65,24 +66,15 @@ export function rotation(n: number, start: number): number[] {
 }
 
 /**
- * Leading keys each backend holds, walking all backends together and stopping at the first key nobody has (GIE's
- * match loop): cost is Σ matches + one miss per backend, not backends × prompt length.
+ * Leading keys each backend holds. Keys are chained and engines evict a request's last blocks first, so the keys a
+ * backend holds form a prefix of the prompt's chain: a galloping search finds its length in O(log n) lookups per
+ * backend instead of walking a 100k-character prompt block by block.
  */
 export function matchAll(states: readonly BackendState[], keys: readonly number[], has: (s: BackendState, key: number) => boolean): Int32Array {
-  const n = states.length;
-  const matched = new Int32Array(n);
-  const alive = new Uint8Array(n).fill(1);
-  let live = n;
-  for (let k = 0; k < keys.length && live > 0; k++) {
-    const key = keys[k] as number;
-    for (let i = 0; i < n; i++) {
-      if (alive[i] === 0) continue;
-      if (has(states[i] as BackendState, key)) matched[i] = k + 1;
-      else {
-        alive[i] = 0;
-        live--;
-      }
-    }
+  const matched = new Int32Array(states.length);
+  for (let i = 0; i < states.length; i++) {
+    const s = states[i] as BackendState;
+    matched[i] = prefixLength(keys, (k) => has(s, k));
   }
   return matched;
 }

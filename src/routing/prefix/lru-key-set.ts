@@ -1,3 +1,5 @@
+import { prefixLength } from './prefix-length.js';
+
 /**
  * A fixed-capacity LRU set of prefix keys for one backend, the shape of the approximate indexes that other routers
  * keep from their own routing history (GIE/llm-d's per-server LRU, SGLang's per-worker tree with LRU eviction).
@@ -31,13 +33,9 @@ export class LruKeySet {
 
   /** Consecutive leading keys present (the index's guess of the cached prefix, in blocks). */
   matchLength(keys: readonly number[]): number {
-    let n = 0;
-    for (const k of keys) {
-      if (!this.#keys.has(k)) break;
-      n++;
-    }
-    return n;
+    return prefixLength(keys, (k) => this.has(k));
   }
+
 
   /** Records that this backend now holds these keys (most recent last). */
   insertAll(keys: readonly number[]): void {

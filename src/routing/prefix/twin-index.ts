@@ -1,19 +1,26 @@
+import { prefixLength } from './prefix-length.js';
+
 /**
  * The gateway's mirror of one backend's prefix cache, shaped like vLLM's block pool rather than a fixed-size LRU:
- * keys of in-flight requests are pinned (the engine cannot evict blocks a running request holds), released keys
- * join an LRU in the engine's order (a request's last blocks first, so they are evicted first), and the capacity
- * is the backend's reported KV size minus what in-flight requests hold outside cached keys (decode tokens).
+ * - keys of in-flight requests are pinned (the engine cannot evict blocks a running request holds);
+ * - what a request holds beyond its keys (generated tokens, the partial tail of the prompt) is "reserved" while it
+ *   runs, and on release becomes an anonymous LRU entry of that many blocks: in vLLM those blocks go to the free
+ *   queue too and take their turn at the head before newer cached prefixes are evicted;
+ * - released keys join the LRU in the engine's order (a request's last blocks first, so they are evicted first);
+ * - capacity is the backend's reported KV size.
  * So eviction pressure rises exactly when the engine's does, and a prefix the engine has dropped stops scoring.
  */
 export class TwinPrefixIndex {
   /** Pinned keys → number of in-flight requests holding them. */
   #pinned = new Map<number, number>();
-  /** Unpinned cached keys; Map order is LRU order (first = next victim). */
-  #free = new Map<number, true>();
+  /** Unpinned entries → weight in blocks (1 for a key); Map order is LRU order (first = next victim). */
+  #free = new Map<number, number>();
+  #freeWeight = 0;
   #capacity: number;
-  /** Blocks held by in-flight requests beyond their keys (generated tokens, partial blocks). */
   #reserved = 0;
   #evictions = 0;
+  /** Anonymous entries use negative ids so they never collide with prefix keys (which are ≥ 0). */
+  #nextAnon = -1;
 
   constructor(capacityBlocks: number) {
     this.#capacity = Math.max(1, capacityBlocks);
@@ -32,15 +39,22 @@ export class TwinPrefixIndex {
     return this.#pinned.size;
   }
 
+  /** Prefix keys held, pinned or evictable (anonymous entries excluded). */
   get cachedBlocks(): number {
-    return this.#pinned.size + this.#free.size;
+    let anon = 0;
+    for (const k of this.#free.keys()) if (k < 0) anon++;
+    return this.#pinned.size + this.#free.size - anon;
   }
 
   get reservedBlocks(): number {
     return this.#reserved;
   }
 
-  /** Blocks evicted so far: a measure of cache churn (new prefixes pushing out old ones). */
+  get usedBlocks(): number {
+    return this.#pinned.size + this.#freeWeight + this.#reserved;
+  }
+
+  /** Prefix-key blocks evicted so far: a measure of cache churn. */
   get evictions(): number {
     return this.#evictions;
   }
@@ -51,29 +65,38 @@ export class TwinPrefixIndex {
 
   /** Leading keys present, pinned or not: the predicted prefix hit in blocks. */
   matchLength(keys: readonly number[]): number {
-    let n = 0;
-    for (const k of keys) {
-      if (!this.#pinned.has(k) && !this.#free.has(k)) break;
-      n++;
-    }
-    return n;
+    return prefixLength(keys, (k) => this.has(k));
   }
 
-  /** A request was dispatched here: its keys become resident and pinned, evicting LRU keys if needed. */
+
+  /** A request was dispatched here: its keys become resident and pinned, evicting LRU entries if needed. */
   pin(keys: readonly number[]): void {
     for (const k of keys) {
       const r = this.#pinned.get(k);
       if (r !== undefined) this.#pinned.set(k, r + 1);
       else {
-        this.#free.delete(k);
+        const w = this.#free.get(k);
+        if (w !== undefined) {
+          this.#free.delete(k);
+          this.#freeWeight -= w;
+        }
         this.#pinned.set(k, 1);
       }
     }
     this.#trim();
   }
 
-  /** The request ended: its keys stay cached but become evictable, last block first. */
-  unpin(keys: readonly number[]): void {
+  /**
+   * The request ended: its extra blocks (`reservedBlocks`, taken back from the reservation) are released first,
+   * then its keys from last to first, matching the order vLLM appends a finished request's blocks to the free queue.
+   */
+  unpin(keys: readonly number[], reservedBlocks: number): void {
+    const extra = Math.min(reservedBlocks, this.#reserved);
+    if (extra > 0) {
+      this.#reserved -= extra;
+      this.#free.set(this.#nextAnon--, extra);
+      this.#freeWeight += extra;
+    }
     for (let i = keys.length - 1; i >= 0; i--) {
       const k = keys[i] as number;
       const r = this.#pinned.get(k);
@@ -81,12 +104,13 @@ export class TwinPrefixIndex {
       if (r > 1) this.#pinned.set(k, r - 1);
       else {
         this.#pinned.delete(k);
-        this.#free.set(k, true);
+        this.#free.set(k, 1);
+        this.#freeWeight += 1;
       }
     }
   }
 
-  /** Adjusts blocks held outside keys (may be fractional: they are token counts divided by tokens per block). */
+  /** Blocks held outside keys while a request runs (fractional: token counts over tokens per block). */
   reserve(deltaBlocks: number): void {
     this.#reserved = Math.max(0, this.#reserved + deltaBlocks);
     if (deltaBlocks > 0) this.#trim();
@@ -95,20 +119,20 @@ export class TwinPrefixIndex {
   clear(): void {
     this.#pinned.clear();
     this.#free.clear();
+    this.#freeWeight = 0;
     this.#reserved = 0;
   }
 
   #trim(): void {
-    const over = this.#pinned.size + this.#free.size + this.#reserved - this.#capacity;
-    if (over <= 0 || this.#free.size === 0) return;
-    let n = Math.ceil(over);
-    const it = this.#free.keys();
-    while (n > 0) {
-      const r = it.next();
-      if (r.done) break;
-      this.#free.delete(r.value);
-      this.#evictions++;
-      n--;
+    let over = this.#pinned.size + this.#freeWeight + this.#reserved - this.#capacity;
+    if (over <= 0) return;
+    for (const [k, w] of this.#free) {
+      if (over <= 0) break;
+      this.#free.delete(k);
+      this.#freeWeight -= w;
+      over -= w;
+      if (k >= 0) this.#evictions++;
     }
+    if (this.#free.size === 0) this.#freeWeight = 0;
   }
 }

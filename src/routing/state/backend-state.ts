@@ -167,7 +167,13 @@ export class BackendState {
     this.pendingAttn += r.attnLeft;
     this.uncachedInFlight += r.uncached;
     this.remainingOutput += r.expectedOutput;
-    if (r.keys && this.#twin) this.#twin.pin(r.keys);
+    if (r.keys && this.#twin) {
+      this.#twin.pin(r.keys);
+      // The prompt's tail beyond its last full key still occupies engine blocks.
+      const tail = Math.max(0, r.promptTokens / this.tokensPerKey - r.keys.length);
+      r.reservedBlocks += tail;
+      this.#twin.reserve(tail);
+    }
   }
 
   firstToken(r: InFlight, now: number): void {
@@ -206,10 +212,7 @@ export class BackendState {
     this.inFlight--;
     this.remainingOutput -= Math.max(0, r.expectedOutput - r.decoded);
     if (this.inFlight === 0) this.decoding = this.decodeContext = this.remainingOutput = this.uncachedInFlight = 0;
-    if (this.#twin) {
-      if (r.keys) this.#twin.unpin(r.keys);
-      this.#twin.reserve(-r.reservedBlocks);
-    }
+    if (this.#twin) this.#twin.unpin(r.keys ?? [], r.reservedBlocks);
     if (usage) this.#learn(r, usage);
   }
 

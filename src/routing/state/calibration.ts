@@ -19,8 +19,12 @@ export class Calibration {
     this.charsPerToken += 0.05 * (ratio - this.charsPerToken);
   }
 
+  /**
+   * `tolerance` absorbs rounding (blocks); a further 5% absorbs chars-per-token varying between prompts, which makes
+   * the key → token conversion overshoot a little without any eviction having happened.
+   */
   observeCacheHit(predicted: number, reported: number, tolerance: number): void {
-    if (reported + tolerance < predicted) this.cacheTrust = Math.max(0.25, this.cacheTrust * 0.95);
+    if (reported + tolerance + 0.05 * predicted < predicted) this.cacheTrust = Math.max(0.25, this.cacheTrust * 0.95);
     else this.cacheTrust = Math.min(1, this.cacheTrust + 0.005);
   }
 

@@ -198,7 +198,9 @@ export function runSimulation(o: RunOptions): RunResult {
     if (!slot.session || slot.next >= slot.session.turns.length) {
       const s = o.workload.sessions[cursor++];
       if (!s) {
-        remaining--;
+        // Out of sessions: this arrival and any queued behind it on the slot have nothing to send.
+        remaining -= 1 + slot.backlog;
+        slot.backlog = 0;
         return;
       }
       slot.session = s;

@@ -1,0 +1,321 @@
+import { GatewayError, systemClock, type Clock } from '../core/index.js';
+import { GatewayQueue, type QueueItem, type QueueOptions } from './gateway-queue.js';
+import { OutputEstimator } from './output-estimator.js';
+import { createPoolMemory, isTokenAware, POLICIES, type Policy, type PoolMemory } from './policies/index.js';
+import { DEFAULT_CHARS_PER_BLOCK } from './prefix/char-blocks.js';
+import { RequestProfile } from './request-profile.js';
+import { SessionKeyCache } from './prefix/session-key-cache.js';
+import { mathRandom, type Rng } from './rng.js';
+import { BackendState } from './state/backend-state.js';
+import type { InFlight } from './state/in-flight.js';
+import { createTracker } from './tracker.js';
+import { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
+import type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
+
+/** Deferred calls; real timers in the gateway, the virtual scheduler in the discrete-event benchmark. */
+export interface Timers {
+  after(ms: number, fn: () => void): () => void;
+}
+
+export const realTimers: Timers = {
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return () => clearTimeout(t);
+  },
+};
+
+export interface RoutingCoreOptions {
+  readonly clock?: Clock;
+  readonly rng?: Rng;
+  readonly timers?: Timers;
+  readonly profile?: EngineProfile;
+  readonly charsPerBlock?: number;
+  readonly queue?: QueueOptions;
+  /** Replaces built-in policies by name (the benchmark's variants). */
+  readonly policies?: Partial<Record<PolicyName, Policy>>;
+  /** Called when an attempt ends (health accounting lives outside the core). */
+  readonly onAttemptEnd?: (targetId: string, result: AttemptEnd) => void;
+}
+
+export type AttemptEnd = Parameters<AttemptTracker['end']>[0];
+
+/** How a queued request learns its fate. */
+export interface Waiter {
+  resolve(order: BackendTarget[]): void;
+  reject(err: GatewayError): void;
+}
+
+export interface QueuedHandle {
+  cancel(): void;
+}
+
+interface Queued {
+  readonly pool: PoolSpec;
+  readonly candidates: readonly BackendTarget[];
+  readonly req: RouteRequest;
+  readonly profile: RequestProfile;
+  readonly waiter: Waiter;
+  cancelTimer: () => void;
+}
+
+interface Reservation {
+  readonly targetId: string;
+  readonly record: InFlight;
+  readonly at: number;
+}
+
+/** An unadopted reservation (plan without begin) is released after this long. */
+const RESERVATION_TTL_MS = 10_000;
+
+/**
+ * The routing engine without I/O: per-backend state, the policies, the gateway queue. `plan` ranks candidates and
+ * reserves the first one (so concurrent decisions see each other before any byte is sent); `begin` adopts the
+ * reservation or dispatches to another candidate. The HTTP router and the discrete-event benchmark both drive this.
+ */
+export class RoutingCore {
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly profile: EngineProfile;
+  readonly charsPerBlock: number;
+  readonly #timers: Timers;
+  readonly #policies: Readonly<Record<PolicyName, Policy>>;
+  readonly #onAttemptEnd: RoutingCoreOptions['onAttemptEnd'];
+  readonly #states = new Map<string, BackendState>();
+  readonly #memories = new Map<string, PoolMemory>();
+  readonly #outputs = new Map<string, OutputEstimator>();
+  readonly #queue: GatewayQueue<Queued>;
+  readonly #reservations = new Map<RouteRequest, Reservation>();
+  readonly #profiles = new WeakMap<RouteRequest, { profile: RequestProfile; policy: Policy }>();
+  readonly #sessionKeys: SessionKeyCache;
+  #pumping = false;
+
+  constructor(options: RoutingCoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.rng = options.rng ?? mathRandom;
+    this.profile = options.profile ?? DEFAULT_ENGINE_PROFILE;
+    this.charsPerBlock = options.charsPerBlock ?? DEFAULT_CHARS_PER_BLOCK;
+    this.#timers = options.timers ?? realTimers;
+    this.#policies = { ...POLICIES, ...options.policies };
+    this.#onAttemptEnd = options.onAttemptEnd;
+    this.#queue = new GatewayQueue(options.queue);
+    this.#sessionKeys = new SessionKeyCache(10_000, this.charsPerBlock);
+  }
+
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  policy(name: PolicyName): Policy {
+    return this.#policies[name];
+  }
+
+  state(target: BackendTarget): BackendState {
+    let s = this.#states.get(target.id);
+    if (!s) {
+      s = new BackendState(target, this.profile, this.charsPerBlock);
+      this.#states.set(target.id, s);
+    } else s.target = target;
+    return s;
+  }
+
+  stateById(id: string): BackendState | undefined {
+    return this.#states.get(id);
+  }
+
+  /** Drops state for backends no pool uses any more. */
+  retain(ids: ReadonlySet<string>): void {
+    for (const id of this.#states.keys()) if (!ids.has(id)) this.#states.delete(id);
+  }
+
+  /** Ranks without reserving: the pure decision, for tests and diagnostics. */
+  rank(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest): BackendTarget[] {
+    const { profile, policy } = this.#profileOf(pool, req);
+    const states = candidates.map((t) => this.state(t));
+    const order = policy.rank(states, profile, { now: this.clock.now(), rng: this.rng, memory: this.#memory(pool.name) });
+    return order.map((i) => candidates[i] as BackendTarget);
+  }
+
+  /**
+   * Ranks and reserves the best candidate, or — when the policy binds late and every candidate is saturated —
+   * queues the request and answers through `waiter`. Throws 429 when the queue is full.
+   */
+  plan(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest, waiter: Waiter): BackendTarget[] | QueuedHandle {
+    this.#sweepReservations();
+    const { profile, policy } = this.#profileOf(pool, req);
+    const now = this.clock.now();
+    if (isTokenAware(policy) && candidates.length > 0 && (this.#queue.size > 0 || this.#allSaturated(policy, candidates, profile, now))) {
+      return this.#enqueue(pool, candidates, req, profile, waiter, now);
+    }
+    return this.#commit(pool, candidates, req);
+  }
+
+  begin(target: BackendTarget, req: RouteRequest): AttemptTracker {
+    const res = this.#reservations.get(req);
+    let record: InFlight;
+    const state = this.state(target);
+    if (res && res.targetId === target.id) {
+      this.#reservations.delete(req);
+      record = res.record;
+    } else {
+      if (res) this.#release(req, res);
+      const known = this.#profiles.get(req);
+      const profile = known?.profile ?? this.#newProfile('', req);
+      record = this.#dispatch(state, profile, known?.policy ?? this.#policies.round_robin);
+    }
+    const known = this.#profiles.get(req);
+    return createTracker({
+      state,
+      record,
+      clock: this.clock,
+      onSignal: () => this.pump(),
+      onEnd: (result) => {
+        if (known) this.#output(known.profile.pool).observe(req.maxTokens, result.completionTokens ?? record.decoded);
+        this.#onAttemptEnd?.(target.id, result);
+      },
+    });
+  }
+
+  /** Releases a plan's reservation when the request will not be sent (client gone, rejected later). */
+  abandon(req: RouteRequest): void {
+    const res = this.#reservations.get(req);
+    if (res) this.#release(req, res);
+  }
+
+  /** Dispatches queued requests while some candidate has capacity; called on every capacity signal. */
+  pump(): void {
+    if (this.#pumping || this.#queue.size === 0) return;
+    this.#pumping = true;
+    try {
+      for (;;) {
+        const top = this.#queue.peek();
+        if (!top) break;
+        const q = top.payload;
+        const policy = this.#policies[q.pool.policy];
+        if (isTokenAware(policy) && this.#allSaturated(policy, q.candidates, q.profile, this.clock.now())) break;
+        this.#queue.pop();
+        q.cancelTimer();
+        q.waiter.resolve(this.#commit(q.pool, q.candidates, q.req));
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #commit(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest): BackendTarget[] {
+    const order = this.rank(pool, candidates, req);
+    const first = order[0];
+    if (first) {
+      const { profile, policy } = this.#profileOf(pool, req);
+      const record = this.#dispatch(this.state(first), profile, policy);
+      this.#reservations.set(req, { targetId: first.id, record, at: this.clock.now() });
+    }
+    return order;
+  }
+
+  #enqueue(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest, profile: RequestProfile, waiter: Waiter, now: number): QueuedHandle {
+    // Service estimate for SJF: the prompt's prefill on an idle engine (cache hits unknown until dispatch).
+    const serviceMs = profile.promptTokens * this.profile.perPrefillToken + profile.expectedOutput * this.profile.t0 * 0.1;
+    const q: Queued = { pool, candidates, req, profile, waiter, cancelTimer: () => {} };
+    const item = this.#queue.push(q, now, serviceMs);
+    if (!item) throw this.#rateLimited('The gateway queue is full.', this.#retryAfterSeconds());
+    q.cancelTimer = this.#timers.after(this.#queue.maxWaitMs, () => {
+      if (this.#queue.remove(item)) waiter.reject(this.#rateLimited('Every backend stayed saturated for the maximum queue wait.', this.#retryAfterSeconds()));
+    });
+    return {
+      cancel: () => {
+        if (this.#queue.remove(item as QueueItem<Queued>)) q.cancelTimer();
+      },
+    };
+  }
+
+  #allSaturated(policy: Policy, candidates: readonly BackendTarget[], profile: RequestProfile, now: number): boolean {
+    if (!isTokenAware(policy)) return false;
+    for (const t of candidates) if (!policy.saturated(this.state(t), profile, now)) return false;
+    return true;
+  }
+
+  #dispatch(state: BackendState, profile: RequestProfile, policy: Policy): InFlight {
+    const now = this.clock.now();
+    const cached = Math.min(policy.predictCached(state, profile), profile.promptTokens - 1);
+    const uncached = profile.promptTokens - Math.max(0, cached);
+    const predictedQueueMs = state.queueMs(now);
+    const keys = policy.onDispatch(state, profile);
+    if (keys) state.twin();
+    const record: InFlight = {
+      promptTokens: profile.promptTokens,
+      promptChars: profile.promptChars,
+      cachedPred: Math.max(0, cached),
+      uncached,
+      prefillLeft: uncached,
+      attnLeft: uncached * (Math.max(0, cached) + uncached / 2),
+      expectedOutput: profile.expectedOutput,
+      decoded: 0,
+      dispatchedAt: now,
+      firstTokenAt: -1,
+      lastTokenAt: -1,
+      predictedQueueMs,
+      keys,
+      reservedBlocks: 0,
+      ended: false,
+    };
+    state.dispatch(record, now);
+    return record;
+  }
+
+  #release(req: RouteRequest, res: Reservation): void {
+    this.#reservations.delete(req);
+    const s = this.#states.get(res.targetId);
+    if (s) s.end(res.record, this.clock.now(), null);
+    this.pump();
+  }
+
+  #sweepReservations(): void {
+    if (this.#reservations.size === 0) return;
+    const cutoff = this.clock.now() - RESERVATION_TTL_MS;
+    for (const [req, res] of this.#reservations) {
+      if (res.at >= cutoff) break;
+      this.#release(req, res);
+    }
+  }
+
+  #profileOf(pool: PoolSpec, req: RouteRequest): { profile: RequestProfile; policy: Policy } {
+    const policy = this.#policies[pool.policy];
+    let known = this.#profiles.get(req);
+    if (!known || known.policy !== policy) {
+      known = { profile: this.#newProfile(pool.name, req), policy };
+      this.#profiles.set(req, known);
+    }
+    return known;
+  }
+
+  #newProfile(pool: string, req: RouteRequest): RequestProfile {
+    return new RequestProfile(req, pool, this.#output(pool).expected(req.maxTokens), this.charsPerBlock, this.#sessionKeys);
+  }
+
+  #memory(pool: string): PoolMemory {
+    let m = this.#memories.get(pool);
+    if (!m) this.#memories.set(pool, (m = createPoolMemory()));
+    return m;
+  }
+
+  #output(pool: string): OutputEstimator {
+    let o = this.#outputs.get(pool);
+    if (!o) this.#outputs.set(pool, (o = new OutputEstimator()));
+    return o;
+  }
+
+  #retryAfterSeconds(): number {
+    // Queue drain estimate: queued prefill spread over the backends, at the profile's peak rate.
+    let tokens = 0;
+    for (const item of this.#queue.ordered()) tokens += item.payload.profile.promptTokens;
+    const backends = Math.max(1, this.#states.size);
+    return Math.max(1, Math.ceil((tokens * this.profile.perPrefillToken) / backends / 1000));
+  }
+
+  #rateLimited(message: string, retryAfter: number): GatewayError {
+    return new GatewayError('rate_limited', message, { headers: { 'retry-after': String(retryAfter) }, wireCode: 'rate_limit_exceeded' });
+  }
+}
+
+export type { AttemptFailure };
