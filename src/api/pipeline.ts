@@ -6,7 +6,7 @@ import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.j
 import type { AttemptTracker, RouteRequest, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCount, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import { serverTiming, type RequestSpan, type Telemetry } from '../telemetry/index.js';
-import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type OpenAttempt } from '../upstream/index.js';
+import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type ClientLink, type OpenAttempt } from '../upstream/index.js';
 import { applyEdits, type Edit } from './json-splice.js';
 import { floatsToBase64 } from './embeddings-base64.js';
 import { renderPrompt, tokenIdCount } from './prompt.js';
@@ -39,6 +39,8 @@ export interface LiveConfig {
 
 const PATH_OF: Record<Endpoint, keyof CompiledBackend['paths']> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
 const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
+
+const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
 
 function modelNotFound(name: string): GatewayError {
   return new GatewayError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, {
@@ -134,7 +136,7 @@ export function createPipeline(deps: PipelineDeps) {
     cfg: RuntimeConfig,
     ctx: RequestCtx,
     out: ServerResponse,
-    clientSignal: AbortSignal,
+    client: ClientLink,
     respHeaders: Record<string, string | number>,
     span: RequestSpan | null,
   ): Promise<void> {
@@ -160,7 +162,7 @@ export function createPipeline(deps: PipelineDeps) {
         deadlines: { firstByteMs: t.first_byte, idleMs: t.idle, totalEndMs: ctx.startMs + t.total },
         headers,
         now: clock.now,
-        clientSignal,
+        client,
       });
     } catch (err) {
       endFailed(tracker, err);
@@ -208,7 +210,7 @@ export function createPipeline(deps: PipelineDeps) {
 
     let data: Buffer;
     try {
-      data = await readBody(open, backend.id);
+      data = await readBody(open);
     } catch (err) {
       endFailed(tracker, err);
       attemptSpan?.end(failureType(err), open.status);
@@ -239,7 +241,7 @@ export function createPipeline(deps: PipelineDeps) {
     model: CompiledModel,
     ctx: RequestCtx,
     out: ServerResponse,
-    clientSignal: AbortSignal,
+    client: ClientLink,
     respHeaders: Record<string, string | number>,
     span: RequestSpan | null,
   ): Promise<void> {
@@ -254,8 +256,13 @@ export function createPipeline(deps: PipelineDeps) {
       let candidates;
       const routing = span?.startRouting() ?? null;
       try {
-        const planned = router.plan(m.pool, p.route, clientSignal);
+        const planned = router.plan(m.pool, p.route);
+        // A queued request whose client left while it waited gives its turn back as soon as it is dispatched.
         candidates = Array.isArray(planned) ? planned : await planned;
+        if (client.gone) {
+          router.abandon(p.route);
+          throw CLIENT_GONE();
+        }
         routing?.end(candidates[0]?.id ?? null, candidates.length);
       } catch (err) {
         routing?.end(null);
@@ -267,9 +274,9 @@ export function createPipeline(deps: PipelineDeps) {
       }
       const limit = Math.min(candidates.length, m.retries + 1);
       for (let i = 0; i < limit; i++) {
-        if (clientSignal.aborted) throw new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
+        if (client.gone) throw CLIENT_GONE();
         try {
-          await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, clientSignal, respHeaders, span);
+          await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, client, respHeaders, span);
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
@@ -287,9 +294,11 @@ export function createPipeline(deps: PipelineDeps) {
     ctx.endpoint = endpoint;
     const respHeaders: Record<string, string | number> = { 'x-request-id': ctx.id };
     const span = telemetry.startRequest(ctx);
-    const controller = new AbortController();
+    const client: ClientLink = { gone: false, onGone: null };
     const onClose = () => {
-      if (!out.writableFinished) controller.abort();
+      if (out.writableFinished) return;
+      client.gone = true;
+      client.onGone?.();
     };
     out.on('close', onClose);
     let reservation: Reservation | null = null;
@@ -318,7 +327,7 @@ export function createPipeline(deps: PipelineDeps) {
         });
         Object.assign(respHeaders, reservation.headers);
       }
-      await route(p, cfg, model, ctx, out, controller.signal, respHeaders, span);
+      await route(p, cfg, model, ctx, out, client, respHeaders, span);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         ctx.outcome = 'client_abort';

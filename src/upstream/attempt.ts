@@ -19,6 +19,16 @@ export interface AttemptDeadlines {
   readonly totalEndMs: number;
 }
 
+/**
+ * The client side of a request, shared by all its attempts: when the client goes away, the current attempt is
+ * aborted at once so the backend sees it and frees its GPU time. A plain object, not an AbortSignal: no EventTarget
+ * per request.
+ */
+export interface ClientLink {
+  gone: boolean;
+  onGone: (() => void) | null;
+}
+
 export interface AttemptSpec {
   readonly backend: AttemptBackend;
   readonly path: string;
@@ -28,92 +38,204 @@ export interface AttemptSpec {
   /** Extra request headers (traceparent, x-request-id); content headers and authorization are set here. */
   readonly headers: Record<string, string>;
   readonly now: () => number;
-  /** Aborted when the client goes away: the backend must see the abort at once so its GPU time is freed. */
-  readonly clientSignal?: AbortSignal;
+  readonly client: ClientLink;
 }
 
-/**
- * An upstream response whose status is below 400 and whose body is not yet read. `abort` ends it (client gone);
- * `touch` marks activity for the idle deadline; `done` clears the deadline timer.
- */
+/** Receives a 2xx response body. Exactly one of end / error is called, once. */
+export interface AttemptConsumer {
+  data(chunk: Buffer): void;
+  end(): void;
+  error(failure: UpstreamFailure): void;
+}
+
+/** A backend response whose status is below 400 and whose body has not been consumed yet. */
 export interface OpenAttempt {
   readonly backendId: string;
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
-  readonly body: Dispatcher.ResponseData['body'];
-  readonly signal: AbortSignal;
-  /** Why the attempt was aborted, when it was: 'client' | 'timeout'. */
-  abortReason(): 'client' | 'timeout' | null;
+  /** Starts delivering the body (chunks that arrived early are delivered first). */
+  consume(consumer: AttemptConsumer): void;
+  /** Backpressure: stop and restart reading from the backend socket. */
+  pause(): void;
+  resume(): void;
   abort(reason: 'client' | 'timeout'): void;
-  touch(): void;
-  done(): void;
+  abortReason(): 'client' | 'timeout' | null;
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+const enum Phase {
+  Head,
+  Body,
+  ErrorBody,
+  Done,
 }
 
 /**
- * One timer per attempt whatever its length: chunks only record the time, the timer re-arms itself when it fires
- * early. No timer or promise is created per chunk.
+ * One upstream attempt as an undici dispatch handler. Compared with `Pool.request`, it creates no body stream, no
+ * AbortController and no promise per chunk: chunks go straight to the consumer, and backpressure is the dispatch
+ * controller's pause/resume. One timer per attempt enforces the deadlines: chunks only record the time, and the
+ * timer re-arms itself when it fires early.
  */
-class DeadlineTimer {
+class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
+  readonly backendId: string;
+  status = 0;
+  headers: IncomingHttpHeaders = {};
+  readonly #spec: AttemptSpec;
+  #controller: Dispatcher.DispatchController | null = null;
+  #reason: 'client' | 'timeout' | null = null;
+  #phase = Phase.Head;
+  #resolve!: (a: OpenAttempt) => void;
+  #reject!: (err: unknown) => void;
+  readonly head: Promise<OpenAttempt>;
+  #errorParts: Buffer[] = [];
+  #errorSize = 0;
+  #consumer: AttemptConsumer | null = null;
+  #early: Buffer[] | null = null;
+  #earlyEnd = false;
+  #earlyFailure: UpstreamFailure | null = null;
+  // deadline state
   #timer: NodeJS.Timeout | null = null;
   #last: number;
   #limit: number;
-  readonly #idle: number;
-  readonly #totalEnd: number;
-  readonly #now: () => number;
-  readonly #onExpire: () => void;
 
-  constructor(d: AttemptDeadlines, firstLimit: number, now: () => number, onExpire: () => void) {
-    this.#now = now;
-    this.#last = now();
-    this.#limit = firstLimit;
-    this.#idle = d.idleMs;
-    this.#totalEnd = d.totalEndMs;
-    this.#onExpire = onExpire;
+  constructor(spec: AttemptSpec) {
+    this.#spec = spec;
+    this.backendId = spec.backend.id;
+    this.head = new Promise<OpenAttempt>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#last = spec.now();
+    this.#limit = spec.stream ? spec.deadlines.firstByteMs : 0;
     this.#arm();
   }
 
   #arm(): void {
-    const now = this.#now();
-    const due = Math.min(this.#limit > 0 ? this.#last + this.#limit : Infinity, this.#totalEnd);
+    const d = this.#spec.deadlines;
+    const due = Math.min(this.#limit > 0 ? this.#last + this.#limit : Infinity, d.totalEndMs);
     if (due === Infinity) return;
-    const wait = Math.max(1, Math.ceil(due - now));
-    this.#timer = setTimeout(() => this.#fire(), wait);
+    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - this.#spec.now())));
     this.#timer.unref();
   }
 
   #fire(): void {
     this.#timer = null;
-    const now = this.#now();
-    if (now >= this.#totalEnd || (this.#limit > 0 && now - this.#last >= this.#limit)) this.#onExpire();
+    if (this.#phase === Phase.Done) return;
+    const now = this.#spec.now();
+    if (now >= this.#spec.deadlines.totalEndMs || (this.#limit > 0 && now - this.#last >= this.#limit)) this.abort('timeout');
     else this.#arm();
   }
 
-  touch(): void {
-    this.#last = this.#now();
-    this.#limit = this.#idle;
-  }
-
-  clear(): void {
+  #finish(): void {
+    this.#phase = Phase.Done;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#spec.client.onGone === this.#onClientGone) this.#spec.client.onGone = null;
   }
-}
 
-const MAX_ERROR_BODY = 64 * 1024;
+  readonly #onClientGone = () => this.abort('client');
 
-async function readErrorBody(body: Dispatcher.ResponseData['body']): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of body) {
-      const b = chunk as Buffer;
-      if (size < MAX_ERROR_BODY) parts.push(b.subarray(0, MAX_ERROR_BODY - size));
-      size += b.length;
+  start(pools: BackendPools): void {
+    const spec = this.#spec;
+    if (spec.client.gone) {
+      this.#reason = 'client';
+      this.#phase = Phase.Done;
+      this.#reject(classifyNetworkError(null, this.backendId, { client: true, timeout: false }));
+      return;
     }
-  } catch {
-    // A truncated error body still tells us the status.
+    spec.client.onGone = this.#onClientGone;
+    const headers: Record<string, string> = spec.headers;
+    headers['content-type'] = 'application/json';
+    headers.accept = spec.stream ? 'text/event-stream' : 'application/json';
+    if (spec.backend.authorization) headers.authorization = spec.backend.authorization;
+    pools.get(spec.backend.origin).dispatch({ method: 'POST', path: spec.path, headers, body: spec.body }, this);
   }
-  return Buffer.concat(parts);
+
+  // --- undici handler -------------------------------------------------------------------------------------------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#reason !== null) controller.abort(new Error(this.#reason));
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx informational
+    this.status = statusCode;
+    this.headers = headers;
+    if (statusCode >= 400) {
+      this.#phase = Phase.ErrorBody;
+      return;
+    }
+    this.#phase = Phase.Body;
+    this.#resolve(this);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#last = this.#spec.now();
+    this.#limit = this.#spec.deadlines.idleMs;
+    if (this.#phase === Phase.Body) {
+      if (this.#consumer) this.#consumer.data(chunk);
+      else (this.#early ??= []).push(chunk);
+    } else if (this.#phase === Phase.ErrorBody && this.#errorSize < MAX_ERROR_BODY) {
+      this.#errorParts.push(chunk.subarray(0, MAX_ERROR_BODY - this.#errorSize));
+      this.#errorSize += chunk.length;
+    }
+  }
+
+  onResponseEnd(): void {
+    const phase = this.#phase;
+    this.#finish();
+    if (phase === Phase.ErrorBody) {
+      const ct = this.headers['content-type'];
+      const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts), this.backendId);
+      // 5xx, 429 and a backend refusing the gateway's credentials may succeed elsewhere; other 4xx are the caller's.
+      if (this.status === 429) this.#reject(new UpstreamFailure('status_429', clientError));
+      else if (this.status >= 500 || this.status === 401 || this.status === 403) this.#reject(new UpstreamFailure('status_5xx', clientError));
+      else this.#reject(clientError);
+      return;
+    }
+    if (this.#consumer) this.#consumer.end();
+    else this.#earlyEnd = true;
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const phase = this.#phase;
+    if (phase === Phase.Done) return;
+    this.#finish();
+    const failure = classifyNetworkError(err, this.backendId, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
+    if (phase !== Phase.Body) this.#reject(failure);
+    else if (this.#consumer) this.#consumer.error(failure);
+    else this.#earlyFailure = failure;
+  }
+
+  // --- OpenAttempt ----------------------------------------------------------------------------------------------
+
+  consume(consumer: AttemptConsumer): void {
+    this.#consumer = consumer;
+    const early = this.#early;
+    this.#early = null;
+    if (early) for (const chunk of early) consumer.data(chunk);
+    if (this.#earlyEnd) consumer.end();
+    else if (this.#earlyFailure) consumer.error(this.#earlyFailure);
+  }
+
+  pause(): void {
+    this.#controller?.pause();
+  }
+
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  abort(reason: 'client' | 'timeout'): void {
+    if (this.#reason !== null || this.#phase === Phase.Done) return;
+    this.#reason = reason;
+    this.#controller?.abort(new Error(reason));
+  }
+
+  abortReason(): 'client' | 'timeout' | null {
+    return this.#reason;
+  }
 }
 
 /**
@@ -121,64 +243,8 @@ async function readErrorBody(body: Dispatcher.ResponseData['body']): Promise<Buf
  * with an UpstreamFailure (retryable: connect error, reset, timeout, 5xx, 429) or a GatewayError (a backend 4xx,
  * normalised, passed to the client as is).
  */
-export async function openAttempt(pools: BackendPools, spec: AttemptSpec): Promise<OpenAttempt> {
-  const controller = new AbortController();
-  let reason: 'client' | 'timeout' | null = null;
-  const abort = (why: 'client' | 'timeout') => {
-    if (reason !== null) return;
-    reason = why;
-    controller.abort();
-  };
-  const clientSignal = spec.clientSignal;
-  if (clientSignal) {
-    if (clientSignal.aborted) abort('client');
-    else clientSignal.addEventListener('abort', () => abort('client'), { once: true });
-  }
-  const firstLimit = spec.stream ? spec.deadlines.firstByteMs : 0;
-  const timer = new DeadlineTimer(spec.deadlines, firstLimit, spec.now, () => abort('timeout'));
-  const headers: Record<string, string> = {
-    ...spec.headers,
-    'content-type': 'application/json',
-    accept: spec.stream ? 'text/event-stream' : 'application/json',
-  };
-  if (spec.backend.authorization) headers.authorization = spec.backend.authorization;
-
-  let res: Dispatcher.ResponseData;
-  try {
-    res = await pools.get(spec.backend.origin).request({
-      method: 'POST',
-      path: spec.path,
-      headers,
-      body: spec.body,
-      signal: controller.signal,
-    });
-  } catch (err) {
-    timer.clear();
-    throw classifyNetworkError(err, spec.backend.id, { client: reason === 'client', timeout: reason === 'timeout' });
-  }
-
-  if (res.statusCode >= 400) {
-    const body = await readErrorBody(res.body);
-    timer.clear();
-    if (reason !== null) throw classifyNetworkError(null, spec.backend.id, { client: reason === 'client', timeout: reason === 'timeout' });
-    const ct = res.headers['content-type'];
-    const clientError = normaliseBackendError(res.statusCode, Array.isArray(ct) ? ct[0] : ct, body, spec.backend.id);
-    if (res.statusCode === 429) throw new UpstreamFailure('status_429', clientError);
-    if (res.statusCode >= 500) throw new UpstreamFailure('status_5xx', clientError);
-    if (res.statusCode === 401 || res.statusCode === 403) throw new UpstreamFailure('status_5xx', clientError);
-    throw clientError;
-  }
-
-  return {
-    backendId: spec.backend.id,
-    status: res.statusCode,
-    headers: res.headers,
-    body: res.body,
-    signal: controller.signal,
-    abortReason: () => reason,
-    abort,
-    touch: () => timer.touch(),
-    done: () => timer.clear(),
-  };
+export function openAttempt(pools: BackendPools, spec: AttemptSpec): Promise<OpenAttempt> {
+  const attempt = new Attempt(spec);
+  attempt.start(pools);
+  return attempt.head;
 }
-

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
 import type { OpenAttempt } from './attempt.js';
-import { classifyNetworkError, UpstreamFailure } from './errors.js';
+import { UpstreamFailure } from './errors.js';
 import { SseScanner } from './sse-scanner.js';
 import { findUsage, type BackendUsage } from './usage-tap.js';
 
@@ -41,15 +41,17 @@ function has(buf: Buffer, start: number, end: number, needle: Buffer): boolean {
   return at >= 0 && at + needle.length <= end;
 }
 
+const DROPPED = () => new GatewayError('upstream_error', 'The backend closed the stream before it finished; the response is incomplete.');
+const STALLED = () => new GatewayError('upstream_timeout', 'The backend stopped sending tokens (idle timeout); the response is incomplete.');
+
 /**
  * Relays an SSE response byte for byte with end-to-end backpressure: when the client's socket buffer is full the
- * upstream body is paused, so memory stays bounded by one chunk. A failure before the first chunk rejects with an
+ * backend socket is paused, so memory stays bounded by one chunk. A failure before the first chunk rejects with an
  * UpstreamFailure (the caller may still retry); after it, the stream ends with an SSE error event and never looks
  * like success.
  */
 export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: StreamRelayOptions): Promise<StreamResult> {
   return new Promise<StreamResult>((resolve, reject) => {
-    const body = attempt.body;
     const scanner = new SseScanner();
     let started = false;
     let sawDone = false;
@@ -75,116 +77,100 @@ export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: Stream
       return true;
     };
 
-    const finish = (end: StreamEnd, error?: GatewayError) => {
-      if (settled) return;
-      settled = true;
-      attempt.done();
-      out.removeListener('close', onClientClose);
-      if (error && !out.destroyed) out.write(sseErrorEvent(error));
-      if (!out.destroyed) out.end();
-      resolve({ end, usage, contentEvents });
-    };
-
-    const fail = (err: unknown) => {
-      if (settled) return;
-      const why = attempt.abortReason();
-      if (why === 'client') return finish('client_abort');
-      const failure = classifyNetworkError(err, attempt.backendId, { client: false, timeout: why === 'timeout' });
-      if (!started) {
-        settled = true;
-        attempt.done();
-        out.removeListener('close', onClientClose);
-        reject(failure);
-        return;
-      }
-      if (failure.kind === 'timeout') {
-        finish('upstream_timeout', new GatewayError('upstream_timeout', 'The backend stopped sending tokens (idle timeout); the response is incomplete.'));
-      } else {
-        finish('upstream_dropped', new GatewayError('upstream_error', 'The backend closed the stream before it finished; the response is incomplete.'));
-      }
-    };
-
+    const onDrain = () => attempt.resume();
     const onClientClose = () => {
       if (!out.writableFinished) {
         attempt.abort('client');
-        body.destroy();
         finish('client_abort');
       }
     };
     out.on('close', onClientClose);
 
+    const cleanup = () => {
+      out.removeListener('close', onClientClose);
+      out.removeListener('drain', onDrain);
+    };
+
+    const finish = (end: StreamEnd, error?: GatewayError) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      if (error && !out.destroyed) out.write(sseErrorEvent(error));
+      if (!out.destroyed) out.end();
+      resolve({ end, usage, contentEvents });
+    };
+
+    const failBeforeStart = (failure: UpstreamFailure) => {
+      settled = true;
+      cleanup();
+      reject(failure);
+    };
+
+    const begin = () => {
+      started = true;
+      out.writeHead(200, opts.headers);
+      opts.onFirstByte();
+    };
+
     const write = (data: Buffer | Buffer[]) => {
       let ok = true;
       if (Array.isArray(data)) for (const d of data) ok = out.write(d) && ok;
       else ok = out.write(data);
-      if (!ok) {
-        body.pause();
-        out.once('drain', () => body.resume());
+      if (!ok && out.listenerCount('drain') === 0) {
+        attempt.pause();
+        out.once('drain', onDrain);
       }
     };
 
-    body.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      attempt.touch();
-      chunkEvents = 0;
-      const data = scanner.push(chunk, visit);
-      if (chunkEvents > 0) {
-        contentEvents += chunkEvents;
-        opts.onEvents?.(chunkEvents);
-      }
-      if (data === null) return;
-      if (!started) {
-        started = true;
-        out.writeHead(200, opts.headers);
-        opts.onFirstByte();
-      }
-      write(data);
-    });
-    body.on('end', () => {
-      if (settled) return;
-      const rest = scanner.flush();
-      if (rest) {
-        if (!started) {
-          started = true;
-          out.writeHead(200, opts.headers);
-          opts.onFirstByte();
+    attempt.consume({
+      data(chunk) {
+        if (settled) return;
+        chunkEvents = 0;
+        const data = scanner.push(chunk, visit);
+        if (chunkEvents > 0) {
+          contentEvents += chunkEvents;
+          opts.onEvents?.(chunkEvents);
         }
-        write(rest);
-      }
-      if (!started) {
+        if (data === null) return;
+        if (!started) begin();
+        write(data);
+      },
+      end() {
+        if (settled) return;
+        const rest = scanner.flush();
+        if (rest) {
+          if (!started) begin();
+          write(rest);
+        }
         // An empty 200 stream: nothing reached the client, so this is a retryable failure.
-        settled = true;
-        attempt.done();
-        out.removeListener('close', onClientClose);
-        reject(new UpstreamFailure('reset', new GatewayError('upstream_error', 'The backend returned an empty stream.')));
-        return;
-      }
-      if (sawDone) finish('done');
-      else if (sawErrorEvent) finish('upstream_error_event');
-      else finish('upstream_dropped', new GatewayError('upstream_error', 'The backend closed the stream before it finished; the response is incomplete.'));
+        if (!started) return failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendId} returned an empty stream.`)));
+        if (sawDone) finish('done');
+        else if (sawErrorEvent) finish('upstream_error_event');
+        else finish('upstream_dropped', DROPPED());
+      },
+      error(failure) {
+        if (settled) return;
+        if (failure.kind === 'aborted') return finish('client_abort');
+        if (!started) return failBeforeStart(failure);
+        if (failure.kind === 'timeout') finish('upstream_timeout', STALLED());
+        else finish('upstream_dropped', DROPPED());
+      },
     });
-    body.on('error', fail);
   });
 }
 
 /** Reads a whole non-streamed body; failures reject with an UpstreamFailure (nothing has reached the client). */
-export function readBody(attempt: OpenAttempt, backendId: string): Promise<Buffer> {
+export function readBody(attempt: OpenAttempt): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
-    attempt.body.on('data', (chunk: Buffer) => {
-      attempt.touch();
-      parts.push(chunk);
-      size += chunk.length;
-    });
-    attempt.body.on('end', () => {
-      attempt.done();
-      resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
-    });
-    attempt.body.on('error', (err) => {
-      attempt.done();
-      const why = attempt.abortReason();
-      reject(classifyNetworkError(err, backendId, { client: why === 'client', timeout: why === 'timeout' }));
+    attempt.consume({
+      data(chunk) {
+        parts.push(chunk);
+        size += chunk.length;
+      },
+      end: () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)),
+      error: reject,
     });
   });
 }

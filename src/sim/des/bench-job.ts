@@ -46,7 +46,6 @@ export function runJob(job: BenchJob): BenchSummary {
   const started = performance.now();
   const sc = scenario(job.scenario);
   const workload = workloadFor(sc.workload, job.scale);
-  const arrivalsSpanMs = (workload.requests / job.qps) * 1000;
   const r = runSimulation({
     workload,
     policy: job.policy,
@@ -55,7 +54,7 @@ export function runJob(job: BenchJob): BenchSummary {
     seed: job.seed,
     backends: sc.backends,
     ...(sc.arrivalCv !== undefined ? { arrivalCv: sc.arrivalCv } : {}),
-    ...(sc.restart ? { restart: { backend: sc.restart.backend, atMs: sc.restart.atFraction * arrivalsSpanMs, downMs: sc.restart.downMs } } : {}),
+    ...(sc.restart ? { restart: sc.restart } : {}),
   });
   return {
     ttftP50: percentile(r.ttftMs, 50),

@@ -9,3 +9,6 @@ process.on('message', (msg: unknown) => {
     process.send?.({ id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
 });
+
+// The parent went away (finished, killed, crashed): nothing left to do.
+process.on('disconnect', () => process.exit(0));

@@ -1,16 +1,17 @@
-import { exponentialInt, lognormalInt, multiTurn, normalInt, sharedPrefix, independent, type Workload } from './workloads.js';
+import { exponentialInt, lognormalInt, normalInt } from './random.js';
+import { independent, multiTurn, sharedPrefix, type Workload } from './workloads.js';
 
 /**
- * The benchmark's workloads (routing-research.md §5 and §7.4), sized for 8 simulated 8B/H100 replicas. `scale` < 1
- * shrinks the request counts for quick runs (the shapes stay the same). Seeds are fixed per workload so that every
- * policy and every run sees the same prompts.
+ * The benchmark's workloads (routing-research.md §5 and §7.4), sized for 8 simulated 8B/H100 replicas. `scale`
+ * stretches or shrinks the measured window (and time-based warm-ups); the shapes stay the same. Seeds are fixed per
+ * workload so that every policy and every run sees the same prompts.
  */
 export interface CatalogEntry {
   readonly name: string;
   readonly build: (scale: number) => Workload;
 }
 
-const n = (base: number, scale: number, min = 20): number => Math.max(min, Math.round(base * scale));
+const s = (ms: number, scale: number): number => Math.max(5000, Math.round(ms * scale));
 
 export const CATALOG: readonly CatalogEntry[] = [
   {
@@ -21,11 +22,12 @@ export const CATALOG: readonly CatalogEntry[] = [
         name: 'b2b-saas',
         title: 'W1 b2b-saas shared prefixes (228×5, 6000+1200 in, 1000 out)',
         kind: 'shared-prefix',
-        groups: n(228, scale, 24),
+        groups: 228,
         perGroup: 5,
         systemTokens: 6000,
         questionTokens: () => 1200,
         outputTokens: () => 1000,
+        measureMs: s(90_000, scale),
         sloTtftMs: 2000,
         seed: 101,
       }),
@@ -36,10 +38,11 @@ export const CATALOG: readonly CatalogEntry[] = [
     build: (scale) =>
       multiTurn({
         name: 'few-sys-chat',
-        title: 'W2 GIE short questions, few system prompts, multi-turn (6 sys×1000, q≈30, out≈1000)',
+        title: 'W2 GIE short questions, few system prompts, multi-turn (6 sys×1000, q≈30, out≈1000, 5 turns)',
         kind: 'chat',
-        sessions: n(240, scale),
-        warmupSessions: n(60, scale, 5),
+        warmupMs: s(90_000, scale),
+        measureMs: s(90_000, scale),
+        thinkMs: (r) => lognormalInt(r, 3000, 2000, 200, 20_000),
         systems: 6,
         systemTokens: () => 1000,
         openingTokens: () => 0,
@@ -47,7 +50,6 @@ export const CATALOG: readonly CatalogEntry[] = [
         questionTokens: (r) => normalInt(r, 30, 9, 1, 200),
         outputTokens: (r) => normalInt(r, 1000, 300, 50, 2000),
         maxTokens: null,
-        slots: 60,
         sloTtftMs: 1000,
         seed: 202,
       }),
@@ -60,11 +62,12 @@ export const CATALOG: readonly CatalogEntry[] = [
         name: 'long-q-many-sys',
         title: 'W3 GIE long questions, many system prompts (150×5, 1000+6200 in, 1000 out)',
         kind: 'prefill-heavy',
-        groups: n(150, scale, 16),
+        groups: 150,
         perGroup: 5,
         systemTokens: 1000,
         questionTokens: () => 6200,
         outputTokens: () => 1000,
+        measureMs: s(90_000, scale),
         sloTtftMs: 2000,
         seed: 303,
       }),
@@ -75,10 +78,12 @@ export const CATALOG: readonly CatalogEntry[] = [
     build: (scale) =>
       multiTurn({
         name: 'interactive-chat',
-        title: 'W4 interactive chat (multi-turn, ctx≈4k, +50/turn, out≈300, think≈45 s)',
+        title: 'W4 interactive chat (multi-turn, ctx≈4k, +50/turn, out≈300)',
         kind: 'chat',
-        sessions: n(900, scale),
-        warmupSessions: n(200, scale, 5),
+        warmupMs: s(60_000, scale),
+        measureMs: s(90_000, scale),
+        // The catalog's think time is 45 s; 10 s keeps sessions short enough for a 90 s measured window.
+        thinkMs: (r) => lognormalInt(r, 10_000, 8000, 1000, 60_000),
         systems: 8,
         systemTokens: () => 1000,
         openingTokens: (r) => lognormalInt(r, 3000, 2500, 0, 14_000),
@@ -86,21 +91,22 @@ export const CATALOG: readonly CatalogEntry[] = [
         questionTokens: (r) => lognormalInt(r, 50, 40, 10, 1000),
         outputTokens: (r) => normalInt(r, 300, 150, 10, 1000),
         maxTokens: 1000,
-        slots: 240,
         sloTtftMs: 1000,
         seed: 404,
       }),
   },
   {
-    // W5: code generation with long repository contexts (> the 4k-token approximate window), multi-turn, short answers.
+    // W5: code generation with long repository contexts (beyond the 4k-token approximate window), multi-turn.
     name: 'code-gen',
     build: (scale) =>
       multiTurn({
         name: 'code-gen',
-        title: 'W5 code generation, long repo contexts (sys 3000 + repo ctx≈20k, +1500/turn, out≈425)',
+        title: 'W5 code generation, long repo contexts (12 repos ≈20k tok, +3k opening, +1.5k/turn, out≈425)',
         kind: 'prefill-heavy',
-        sessions: n(260, scale),
-        warmupSessions: n(60, scale, 5),
+        warmupMs: s(120_000, scale),
+        measureMs: s(120_000, scale),
+        // The catalog's think time is 15 s; 5 s keeps sessions short enough for the measured window.
+        thinkMs: (r) => lognormalInt(r, 5000, 4000, 1000, 60_000),
         systems: 12,
         systemTokens: (r) => lognormalInt(r, 20_000, 12_000, 6000, 60_000),
         openingTokens: (r) => lognormalInt(r, 3000, 2000, 500, 12_000),
@@ -108,8 +114,7 @@ export const CATALOG: readonly CatalogEntry[] = [
         questionTokens: (r) => lognormalInt(r, 1500, 1200, 100, 10_000),
         outputTokens: (r) => lognormalInt(r, 425, 600, 50, 3000),
         maxTokens: 4096,
-        slots: 60,
-        sloTtftMs: 5000,
+        sloTtftMs: 3000,
         seed: 505,
       }),
   },
@@ -121,8 +126,8 @@ export const CATALOG: readonly CatalogEntry[] = [
         name: 'reasoning',
         title: 'W6 reasoning, decode-bound control (250 sys + ≈1000 in, out≈2000 exp.)',
         kind: 'decode-heavy',
-        requests: n(700, scale),
-        warmup: n(150, scale, 5),
+        warmupMs: s(40_000, scale),
+        measureMs: s(90_000, scale),
         systemTokens: 250,
         inputTokens: (r) => lognormalInt(r, 1000, 800, 100, 5000),
         outputTokens: (r) => exponentialInt(r, 2000, 125, 8000),
@@ -139,8 +144,8 @@ export const CATALOG: readonly CatalogEntry[] = [
         name: 'sharegpt',
         title: 'W7 ShareGPT-like control, no shared prefixes (in≈300, out≈250 lognormal)',
         kind: 'control',
-        requests: n(3000, scale),
-        warmup: n(600, scale, 5),
+        warmupMs: s(15_000, scale),
+        measureMs: s(30_000, scale),
         systemTokens: 0,
         inputTokens: (r) => lognormalInt(r, 300, 400, 4, 4000),
         outputTokens: (r) => lognormalInt(r, 250, 250, 1, 2000),

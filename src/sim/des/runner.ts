@@ -23,8 +23,8 @@ export interface RunOptions {
   readonly backends: readonly BackendSpec[];
   /** Scrape period; defaults to each policy's own (50 ms for the endpoint picker, 250 ms otherwise). */
   readonly scrapeIntervalMs?: number;
-  /** Restart one backend at `atMs`; it refuses traffic for `downMs` and comes back with an empty cache. */
-  readonly restart?: { readonly backend: number; readonly atMs: number; readonly downMs: number };
+  /** Restart one backend `atFraction` into the measured window; it refuses traffic for `downMs`, then comes back cold. */
+  readonly restart?: { readonly backend: number; readonly atFraction: number; readonly downMs: number };
   readonly queue?: QueueOptions;
   /** Overrides the workload's arrival burstiness (coefficient of variation of the gaps; 1 = Poisson). */
   readonly arrivalCv?: number;
@@ -99,7 +99,6 @@ export function runSimulation(o: RunOptions): RunResult {
   let cachedTokens = 0;
   let firstMeasuredArrival = Number.POSITIVE_INFINITY;
   let lastMeasuredEnd = 0;
-  let remaining = o.workload.requests;
   let nextId = 0;
   let maxQueued = 0;
 
@@ -171,79 +170,48 @@ export function runSimulation(o: RunOptions): RunResult {
     } else maxQueued = Math.max(maxQueued, core.queued);
   };
 
-  interface Slot {
-    session: SimSession | null;
-    next: number;
-    busy: boolean;
-    backlog: number;
+  // Session arrival times: unit-mean gaps (exponential, or Gamma for bursty workloads) scaled so that requests
+  // arrive at the offered rate; the warm-up is one pass over a prompt set or a stretch of time, then a measured
+  // window. Turns after the first follow their predecessor's end by the session's think time.
+  const w = o.workload;
+  const arrivals = createSeededRng(o.seed * 7919 + 17);
+  const rate = o.qps / w.meanTurns / 1000;
+  const cv = o.arrivalCv ?? w.arrivalCv;
+  const times: number[] = [];
+  let warmupEnd = w.warmup.kind === 'time' ? w.warmup.ms : Number.POSITIVE_INFINITY;
+  for (let t = 0; ; ) {
+    t += (cv === 1 ? -Math.log(1 - arrivals.next()) : gamma(arrivals, 1 / (cv * cv)) * cv * cv) / rate;
+    if (w.warmup.kind === 'pass' && times.length === (w.poolSize ?? 0)) warmupEnd = t;
+    if (t > warmupEnd + w.measureMs) break;
+    times.push(t);
   }
-  const slotCount = o.workload.sessionSlots;
-  const slots: Slot[] = slotCount ? Array.from({ length: slotCount }, () => ({ session: null, next: 0, busy: false, backlog: 0 })) : [];
-  const slotOf = new Map<SimSession, Slot>();
+  const measureEnd = warmupEnd + w.measureMs;
+  const isMeasured = (now: number) => now >= warmupEnd && now <= measureEnd;
+  // Turns are counted as they are scheduled; the run ends when none is left (scrapes stop then).
+  let remaining = times.length;
   let cursor = 0;
-  let arrived = 0;
 
   const start = (session: SimSession, turn: number): void => {
     const t = session.turns[turn];
     if (!t) return;
     const now = sched.now();
-    const out: Outcome = { measured: session.measured, arrivalMs: now, firstMs: -1, lastTokenMs: now };
-    if (session.measured) firstMeasuredArrival = Math.min(firstMeasuredArrival, now);
+    const out: Outcome = { measured: isMeasured(now), arrivalMs: now, firstMs: -1, lastTokenMs: now };
+    if (out.measured) firstMeasuredArrival = Math.min(firstMeasuredArrival, now);
     const req: RouteRequest = { endpoint: 'completions', promptTokens: t.promptIds.length, promptText: t.promptText, maxTokens: t.maxTokens, sessionKey: session.key };
     route(req, session, turn, out, 0);
   };
 
-  /** A slot sends its session's next turn, moving to a new session when the current one is done. */
-  const sendNext = (slot: Slot): void => {
-    if (!slot.session || slot.next >= slot.session.turns.length) {
-      const s = o.workload.sessions[cursor++];
-      if (!s) {
-        // Out of sessions: this arrival and any queued behind it on the slot have nothing to send.
-        remaining -= 1 + slot.backlog;
-        slot.backlog = 0;
-        return;
-      }
-      slot.session = s;
-      slot.next = 0;
-      slotOf.set(s, slot);
-    }
-    slot.busy = true;
-    start(slot.session, slot.next++);
-  };
-
-  const arrive = (): void => {
-    if (!slotCount) {
-      const s = o.workload.sessions[cursor++];
-      if (s) start(s, 0);
-      return;
-    }
-    const slot = slots[arrived++ % slotCount] as Slot;
-    if (slot.busy) slot.backlog++;
-    else sendNext(slot);
-  };
-
-  const next = (session: SimSession, _turn: number): void => {
+  /** A turn ended (or failed): the session's next turn follows after its think time, unless the window is over. */
+  const next = (session: SimSession, turn: number): void => {
     remaining--;
-    const slot = slotOf.get(session);
-    if (!slot || slot.session !== session) return;
-    slot.busy = false;
-    if (slot.backlog > 0) {
-      slot.backlog--;
-      sendNext(slot);
-    }
+    if (turn + 1 >= session.turns.length) return;
+    const at = sched.now() + (session.thinkMs[turn] ?? 0);
+    if (at > measureEnd) return;
+    remaining++;
+    sched.at(at, () => start(session, turn + 1));
   };
 
-  // Arrivals: unit-mean gaps (exponential, or Gamma for bursty workloads) scaled to the offered rate.
-  const arrivals = createSeededRng(o.seed * 7919 + 17);
-  const rate = (slotCount ? o.qps : o.qps / o.workload.meanTurns) / 1000;
-  const cv = o.arrivalCv ?? o.workload.arrivalCv;
-  const count = slotCount ? o.workload.requests : o.workload.sessions.length;
-  let t = 0;
-  for (let i = 0; i < count; i++) {
-    const gap = cv === 1 ? -Math.log(1 - arrivals.next()) : gamma(arrivals, 1 / (cv * cv)) * cv * cv;
-    t += gap / rate;
-    sched.at(t, arrive);
-  }
+  for (const t of times) sched.at(t, () => start(w.session(cursor++), 0));
 
   const scrapeMs = o.scrapeIntervalMs ?? (o.policy === 'epp_default' ? 50 : 250);
   const scrape = (): void => {
@@ -257,7 +225,8 @@ export function runSimulation(o: RunOptions): RunResult {
   sched.at(0, scrape);
 
   if (o.restart) {
-    const { backend, atMs, downMs } = o.restart;
+    const { backend, atFraction, downMs } = o.restart;
+    const atMs = warmupEnd + atFraction * w.measureMs;
     sched.at(atMs, () => {
       down.add(backend);
       fleet[backend]?.engine.restart();

@@ -9,32 +9,42 @@ export interface SimTurn {
   readonly maxTokens: number | null;
 }
 
-/** A client session: its turns are serialised (a turn is sent only after the previous answer ended). */
+/** A client session: turn i+1 is sent `thinkMs[i]` after turn i's answer ended (closed loop within a session). */
 export interface SimSession {
   readonly key: string;
   readonly turns: readonly SimTurn[];
-  /** Warm-up sessions run like the others but are left out of the statistics. */
-  readonly measured: boolean;
+  readonly thinkMs: readonly number[];
 }
 
 export type WorkloadKind = 'shared-prefix' | 'prefill-heavy' | 'chat' | 'decode-heavy' | 'control';
 
+/** How a run warms up before it measures: one pass over a fixed prompt set, or a stretch of time. */
+export type Warmup = { readonly kind: 'pass' } | { readonly kind: 'time'; readonly ms: number };
+
+/**
+ * A workload is an endless, deterministic sequence of sessions: `session(i)` is the same for every run and policy,
+ * so identical seeds give identical arrivals. Runs are time-based (warm-up, then a measured window of arrivals at
+ * the offered rate), because a finite burst of requests never shows saturation: a fleet absorbs any burst if given
+ * long enough to drain it.
+ */
 export interface Workload {
   readonly name: string;
   readonly title: string;
   readonly kind: WorkloadKind;
-  readonly sessions: readonly SimSession[];
-  readonly requests: number;
-  readonly meanTurns: number;
+  session(i: number): SimSession;
+  /** Size of the fixed prompt set when sessions cycle through one (shared-prefix benchmarks), else null. */
+  readonly poolSize: number | null;
   /**
-   * Multi-turn workloads run inference-perf's way: requests arrive by the arrival process at the offered rate and
-   * arrival k goes to session slot k mod this many (a slot takes the next session when its current one is done; a
-   * turn that arrives while the slot's previous turn is still running waits for it). So the offered rate is exact,
-   * and the time between a session's turns (its think time) is slots / rate. null: every session is one request.
+   * Mean turns per session. Sessions arrive at (offered rate / meanTurns), so that in steady state requests arrive at
+   * the offered rate whatever the latency (open arrivals of sessions, closed loop inside each session, as
+   * inference-perf's think-time catalog workloads do).
    */
-  readonly sessionSlots: number | null;
+  readonly meanTurns: number;
+  readonly warmup: Warmup;
+  /** Length of the measured window of arrivals (ms). */
+  readonly measureMs: number;
   /** TTFT p99 objective used for "max QPS at SLO". */
   readonly sloTtftMs: number;
-  /** Arrival process of sessions: Poisson, or Gamma gaps with this coefficient of variation (> 1 = bursty). */
+  /** Arrival process: Poisson (1), or Gamma gaps with this coefficient of variation (> 1 = bursty). */
   readonly arrivalCv: number;
 }

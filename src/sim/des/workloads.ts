@@ -1,27 +1,38 @@
-import { createSeededRng, exponentialInt, lognormalInt, normalInt, shuffle, type SeededRng } from './random.js';
-import { concatSegments, randomSegment, textOf, type Segment } from './vocab.js';
-import type { SimSession, SimTurn, Workload, WorkloadKind } from './workload-types.js';
+import { createSeededRng, shuffle, type SeededRng } from './random.js';
+import { concatSegments, randomSegment, type Segment } from './vocab.js';
+import type { SimSession, SimTurn, Warmup, Workload, WorkloadKind } from './workload-types.js';
 
 export type { SimSession, SimTurn, Workload, WorkloadKind } from './workload-types.js';
 
+interface Common {
+  readonly name: string;
+  readonly title: string;
+  readonly kind: WorkloadKind;
+  readonly measureMs: number;
+  readonly sloTtftMs: number;
+  readonly seed: number;
+  readonly arrivalCv?: number;
+}
+
+/** A generator seeded by (workload seed, session index): session i is the same whenever it is asked for. */
+function rngFor(seed: number, i: number): SeededRng {
+  return createSeededRng((Math.imul(seed, 0x9e3779b1) ^ Math.imul(i + 1, 0x85ebca6b)) | 0);
+}
+
 /**
  * Shared-prefix single-turn workloads in inference-perf's shape (routing-research.md §5.1/5.2): `groups` system
- * prompts × `perGroup` questions, prompt = system + question, max_tokens = output (ignore_eos). The prompt set is
- * sent twice, shuffled each time: the first pass seats the prefixes (warm-up), the second is measured.
+ * prompts × `perGroup` questions, prompt = system + question, max_tokens = output (ignore_eos). The shuffled prompt
+ * set is cycled, as inference-perf does across stages; the first pass over it is the warm-up that seats prefixes.
  */
-export function sharedPrefix(spec: {
-  name: string;
-  title: string;
-  kind: WorkloadKind;
-  groups: number;
-  perGroup: number;
-  systemTokens: number;
-  questionTokens: (rng: SeededRng) => number;
-  outputTokens: (rng: SeededRng) => number;
-  sloTtftMs: number;
-  seed: number;
-  arrivalCv?: number;
-}): Workload {
+export function sharedPrefix(
+  spec: Common & {
+    groups: number;
+    perGroup: number;
+    systemTokens: number;
+    questionTokens: (rng: SeededRng) => number;
+    outputTokens: (rng: SeededRng) => number;
+  },
+): Workload {
   const rng = createSeededRng(spec.seed);
   const prompts: SimTurn[] = [];
   for (let g = 0; g < spec.groups; g++) {
@@ -32,63 +43,51 @@ export function sharedPrefix(spec: {
       prompts.push({ promptIds: p.ids, promptText: p.text, outputTokens: out, outputIds: null, maxTokens: out });
     }
   }
-  const sessions: SimSession[] = [];
-  for (const pass of [0, 1]) {
-    for (const t of shuffle(rng, prompts.slice())) {
-      sessions.push({ key: `s${sessions.length}`, turns: [t], measured: pass === 1 });
-    }
-  }
-  return { name: spec.name, title: spec.title, kind: spec.kind, sessions, requests: sessions.length, meanTurns: 1, sessionSlots: null, sloTtftMs: spec.sloTtftMs, arrivalCv: spec.arrivalCv ?? 1 };
+  const pool: SimSession[] = shuffle(rng, prompts).map((t, i) => ({ key: `p${i}`, turns: [t], thinkMs: [] }));
+  return {
+    ...common(spec, { kind: 'pass' }),
+    session: (i) => pool[i % pool.length] as SimSession,
+    poolSize: pool.length,
+    meanTurns: 1,
+  };
 }
 
 /**
- * Multi-turn chat sessions: each session starts from one of `systems` shared system prompts plus its own opening
- * context, then alternates questions and answers; turn k's prompt is everything so far, so prompts grow and the
- * previous turn's prompt and answer are a prefix of the next one. Token streams are shared between turns (subarray
- * views), so a long session costs its length once.
+ * Multi-turn chat sessions: each starts from one of `systems` shared system prompts (Zipf popularity) plus its own
+ * opening context, then alternates questions and answers; turn k's prompt is everything so far, so the previous
+ * turn's prompt and answer are a prefix of the next one. Turns share one token stream (subarray views).
  */
-export function multiTurn(spec: {
-  name: string;
-  title: string;
-  kind: WorkloadKind;
-  sessions: number;
-  warmupSessions: number;
-  systems: number;
-  systemTokens: (rng: SeededRng) => number;
-  openingTokens: (rng: SeededRng) => number;
-  turns: (rng: SeededRng) => number;
-  questionTokens: (rng: SeededRng) => number;
-  outputTokens: (rng: SeededRng) => number;
-  maxTokens: number | null;
-  /** Concurrent session slots (see Workload.sessionSlots). */
-  slots: number;
-  sloTtftMs: number;
-  seed: number;
-  arrivalCv?: number;
-}): Workload {
+export function multiTurn(
+  spec: Common & {
+    warmupMs: number;
+    thinkMs: (rng: SeededRng) => number;
+    systems: number;
+    systemTokens: (rng: SeededRng) => number;
+    openingTokens: (rng: SeededRng) => number;
+    turns: (rng: SeededRng) => number;
+    questionTokens: (rng: SeededRng) => number;
+    outputTokens: (rng: SeededRng) => number;
+    maxTokens: number | null;
+  },
+): Workload {
   const rng = createSeededRng(spec.seed);
   const systems: Segment[] = [];
   for (let i = 0; i < spec.systems; i++) systems.push(randomSegment(rng, spec.systemTokens(rng)));
-  const sessions: SimSession[] = [];
-  let requests = 0;
-  for (let s = 0; s < spec.sessions; s++) {
-    // Skewed popularity of system prompts (Zipf-like, s = 1), as in real tenants.
-    const sys = systems[zipf(rng, systems.length)] as Segment;
-    const turns = spec.turns(rng);
+  const session = (i: number): SimSession => {
+    const r = rngFor(spec.seed, i);
+    const sys = systems[zipf(r, systems.length)] as Segment;
+    const turns = spec.turns(r);
     const parts: Segment[] = [sys];
-    const opening = spec.openingTokens(rng);
-    const plan: { q: number; a: number }[] = [];
-    for (let t = 0; t < turns; t++) plan.push({ q: (t === 0 ? opening : 0) + spec.questionTokens(rng), a: spec.outputTokens(rng) });
-    for (const p of plan) {
-      parts.push(randomSegment(rng, p.q));
-      parts.push(randomSegment(rng, p.a));
+    const opening = spec.openingTokens(r);
+    for (let t = 0; t < turns; t++) {
+      parts.push(randomSegment(r, (t === 0 ? opening : 0) + spec.questionTokens(r)));
+      parts.push(randomSegment(r, spec.outputTokens(r)));
     }
     const stream = concatSegments(parts);
-    // Character offsets at token boundaries we cut at.
     const out: SimTurn[] = [];
     let tokenEnd = sys.ids.length;
     let charEnd = sys.text.length;
-    for (let t = 0; t < plan.length; t++) {
+    for (let t = 0; t < turns; t++) {
       const q = parts[1 + 2 * t] as Segment;
       const a = parts[2 + 2 * t] as Segment;
       tokenEnd += q.ids.length;
@@ -98,35 +97,47 @@ export function multiTurn(spec: {
       tokenEnd += a.ids.length;
       charEnd += a.text.length;
     }
-    sessions.push({ key: `s${s}`, turns: out, measured: s >= spec.warmupSessions });
-    requests += out.length;
-  }
-  return { name: spec.name, title: spec.title, kind: spec.kind, sessions, requests, meanTurns: requests / Math.max(1, spec.sessions), sessionSlots: spec.slots, sloTtftMs: spec.sloTtftMs, arrivalCv: spec.arrivalCv ?? 1 };
+    const thinkMs = out.slice(1).map(() => spec.thinkMs(r));
+    return { key: `s${i}`, turns: out, thinkMs };
+  };
+  // The turn-count distribution's mean, estimated once from a fixed sample, sets the session arrival rate.
+  const sample = createSeededRng(spec.seed ^ 0x5eed);
+  let total = 0;
+  for (let i = 0; i < 4000; i++) total += spec.turns(sample);
+  return { ...common(spec, { kind: 'time', ms: spec.warmupMs }), session, poolSize: null, meanTurns: total / 4000 };
 }
 
-/** Independent requests with no shared content (ShareGPT-like and reasoning controls). */
-export function independent(spec: {
-  name: string;
-  title: string;
-  kind: WorkloadKind;
-  requests: number;
-  warmup: number;
-  systemTokens: number;
-  inputTokens: (rng: SeededRng) => number;
-  outputTokens: (rng: SeededRng) => number;
-  maxTokens: number | null;
-  sloTtftMs: number;
-  seed: number;
-}): Workload {
-  const rng = createSeededRng(spec.seed);
-  const sys = randomSegment(rng, spec.systemTokens);
-  const sessions: SimSession[] = [];
-  for (let i = 0; i < spec.requests; i++) {
-    const p = spec.systemTokens > 0 ? concatSegments([sys, randomSegment(rng, spec.inputTokens(rng))]) : randomSegment(rng, spec.inputTokens(rng));
-    const out = spec.outputTokens(rng);
-    sessions.push({ key: `s${i}`, turns: [{ promptIds: p.ids, promptText: p.text, outputTokens: out, outputIds: null, maxTokens: spec.maxTokens ?? out }], measured: i >= spec.warmup });
-  }
-  return { name: spec.name, title: spec.title, kind: spec.kind, sessions, requests: sessions.length, meanTurns: 1, sessionSlots: null, sloTtftMs: spec.sloTtftMs, arrivalCv: 1 };
+/** Independent requests with no shared content beyond an optional common system prompt (controls). */
+export function independent(
+  spec: Common & {
+    warmupMs: number;
+    systemTokens: number;
+    inputTokens: (rng: SeededRng) => number;
+    outputTokens: (rng: SeededRng) => number;
+    maxTokens: number | null;
+  },
+): Workload {
+  const sys = randomSegment(createSeededRng(spec.seed), spec.systemTokens);
+  const session = (i: number): SimSession => {
+    const r = rngFor(spec.seed, i);
+    const q = randomSegment(r, spec.inputTokens(r));
+    const p = spec.systemTokens > 0 ? concatSegments([sys, q]) : q;
+    const out = spec.outputTokens(r);
+    return { key: `s${i}`, turns: [{ promptIds: p.ids, promptText: p.text, outputTokens: out, outputIds: null, maxTokens: spec.maxTokens ?? out }], thinkMs: [] };
+  };
+  return { ...common(spec, { kind: 'time', ms: spec.warmupMs }), session, poolSize: null, meanTurns: 1 };
+}
+
+function common(spec: Common, warmup: Warmup) {
+  return {
+    name: spec.name,
+    title: spec.title,
+    kind: spec.kind,
+    warmup,
+    measureMs: spec.measureMs,
+    sloTtftMs: spec.sloTtftMs,
+    arrivalCv: spec.arrivalCv ?? 1,
+  };
 }
 
 function zipf(rng: SeededRng, n: number): number {
@@ -139,5 +150,3 @@ function zipf(rng: SeededRng, n: number): number {
   }
   return n - 1;
 }
-
-export { lognormalInt, normalInt, exponentialInt, textOf };
