@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
@@ -28,6 +29,27 @@ function jsonError(err: unknown): Response {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
+/** The OpenAI endpoints without Hono: node:http in, node:http out (the hot path skips the framework). */
+export function createOpenAIHandler(deps: AppDeps) {
+  return async (endpoint: Endpoint, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> => {
+    const ctx = createRequestCtx(acceptRequestId(incoming.headers['x-request-id'] as string | undefined), deps.clock.now(), deps.clock.wallMs());
+    if (deps.draining()) {
+      writeError(outgoing, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), { connection: 'close' });
+      return;
+    }
+    const tp = incoming.headers.traceparent;
+    if (typeof tp === 'string') ctx.traceparent = tp;
+    const ts = incoming.headers.tracestate;
+    if (typeof ts === 'string') ctx.tracestate = ts;
+    deps.inflight.count++;
+    try {
+      await deps.pipeline.handle(endpoint, deps.live(), ctx, incoming, outgoing);
+    } finally {
+      deps.inflight.count--;
+    }
+  };
+}
+
 /**
  * The Hono app: routing and the fixed order of concerns. The OpenAI endpoints write straight to Node's response
  * (the relay needs the socket's backpressure and must never sleep before the first chunk), then tell
@@ -49,23 +71,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
     requireAdmin(await auth.authenticate(c.req.header('authorization')));
   };
 
+  const direct = createOpenAIHandler(deps);
   const openai = (endpoint: Endpoint) => async (c: Context<Env>) => {
-    const { incoming, outgoing } = c.env;
-    const ctx = createRequestCtx(acceptRequestId(incoming.headers['x-request-id'] as string | undefined), deps.clock.now(), deps.clock.wallMs());
-    if (deps.draining()) {
-      writeError(outgoing, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), { connection: 'close' });
-      return RESPONSE_ALREADY_SENT;
-    }
-    const tp = incoming.headers.traceparent;
-    if (typeof tp === 'string') ctx.traceparent = tp;
-    const ts = incoming.headers.tracestate;
-    if (typeof ts === 'string') ctx.tracestate = ts;
-    deps.inflight.count++;
-    try {
-      await deps.pipeline.handle(endpoint, deps.live(), ctx, incoming, outgoing);
-    } finally {
-      deps.inflight.count--;
-    }
+    await direct(endpoint, c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;
   };
 

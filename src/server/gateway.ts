@@ -1,15 +1,15 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { createAdaptorServer } from '@hono/node-server';
-import { createPipeline, type LiveConfig } from '../api/index.js';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { createPipeline, writeError, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
-import { systemClock, type Clock, type RequestCtx } from '../core/index.js';
+import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import { createRouter, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
 import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
 import { buildGovernance, GovernanceStores } from './governance.js';
-import { createApp } from './app.js';
+import { createApp, createOpenAIHandler, type AppDeps } from './app.js';
 import type { Logger } from './logger.js';
 
 export interface GatewayOptions {
@@ -111,7 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     usage,
     onEnd: opts.onRequestEnd,
   });
-  const app = createApp({
+  const appDeps: AppDeps = {
     pipeline,
     clock,
     telemetry,
@@ -126,7 +126,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       }
       return { ready: true };
     },
-  });
+  };
+  const app = createApp(appDeps);
 
   const apply = (nextLive: LiveConfig) => {
     live = nextLive;
@@ -161,7 +162,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false }) as Server;
+  const honoListener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  const openai = createOpenAIHandler(appDeps);
+  const HOT = new Map<string, Endpoint>([
+    ['/v1/chat/completions', 'chat'],
+    ['/v1/completions', 'completions'],
+    ['/v1/embeddings', 'embeddings'],
+  ]);
+  const server = createServer((req, res) => {
+    const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
+    if (endpoint === undefined) return void honoListener(req, res);
+    openai(endpoint, req, res).catch((err: unknown) => {
+      if (!res.headersSent) writeError(res, err);
+      else res.destroy();
+    });
+  });
   // Long generations: Node's default request timeout (5 min) would cut streams that the config allows to run longer.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

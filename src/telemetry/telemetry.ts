@@ -54,7 +54,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       }
       const traceId = span === null ? null : span.traceId;
       try {
-        logRequest(loggers.requests, ctx, endMs, traceId);
+        logRequest(loggers, ctx, endMs, traceId);
       } catch (err) {
         logger.warn({ err, request_id: ctx.id }, 'writing the request log line failed');
       }

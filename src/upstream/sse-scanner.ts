@@ -35,12 +35,20 @@ export class SseScanner {
     const len = buf.length;
     let out: Buffer | Buffer[] | null = null;
     let keptFrom = 0; // start of the run of kept events not yet emitted
+    // Jump between line terminators with Buffer#indexOf (memchr) instead of testing every byte in JS; each of the
+    // two searches runs at most once per terminator it finds, so a chunk is scanned in linear time.
+    let nextLf = -2;
+    let nextCr = -2;
     while (i < len) {
-      const b = buf[i]!;
-      if (b !== LF && b !== CR) {
-        i++;
-        continue;
+      if (nextLf !== -1 && nextLf < i) nextLf = buf.indexOf(LF, i);
+      if (nextCr !== -1 && nextCr < i) nextCr = buf.indexOf(CR, i);
+      const t = nextLf === -1 ? nextCr : nextCr === -1 ? nextLf : Math.min(nextLf, nextCr);
+      if (t === -1) {
+        i = len;
+        break;
       }
+      i = t;
+      const b = buf[i]!;
       let termLen = 1;
       if (b === CR) {
         if (i + 1 >= len) break; // a lone CR at the end may be the first half of CRLF: wait for more bytes
