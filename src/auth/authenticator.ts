@@ -158,7 +158,9 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
       const m = BEARER.exec(authorization.trim());
       const token = m?.[1];
       if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
-      const id = hash('sha256', token, 'base64url');
+      // The token itself is the key (never only its signature segment, which a forger could pair with another
+      // payload); long tokens are hashed so that the cache's memory stays bounded.
+      const id = token.length <= 2048 ? token : hash('sha256', token, 'base64url');
       const hit = cache.get(id);
       if (hit) {
         if (clock.wallMs() < hit.expMs + toleranceMs) {

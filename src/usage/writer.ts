@@ -50,11 +50,11 @@ const INSERT = `INSERT INTO usage (request_id, time_ms, subject, team, requested
  * Hard-kill loss: a SIGKILL loses exactly the rows queued and not yet in a committed batch. A full batch is written
  * on the next loop turn and a partial one within `flushIntervalMs`, so the window is about
  * min(batchSize, rate × flushIntervalMs) rows plus those recorded during one loop turn, and never more than queueMax.
- * With the defaults (500 rows, 200 ms) that is ≤ 200 ms of traffic and at most ~500 rows; measured by
+ * With the defaults (128 rows, 200 ms) that is ≤ 200 ms of traffic and at most ~128 rows per batch; measured by
  * test/usage/kill.test.ts. SIGTERM/SIGINT lose nothing: the server calls close(), which writes every queued row.
  */
 export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
-  const batchSize = options.batchSize ?? 500;
+  const batchSize = options.batchSize ?? 128;
   const queueMax = Math.max(batchSize, options.queueMax ?? 20_000);
   const db = openUsageDb(options.path, { busyTimeoutMs: 50 });
   const insert = db.prepare(INSERT);
@@ -78,7 +78,8 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   /** Writes one batch from the head of the queue; false when the database refused it (rows stay queued). */
   function writeBatch(): boolean {
-    const batch = queue.slice(0, batchSize);
+    // The common case is a queue no longer than a batch: write it as is, without copying.
+    const batch = queue.length <= batchSize ? queue : queue.slice(0, batchSize);
     const start = performance.now();
     try {
       writeRows(batch);
@@ -88,7 +89,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
       options.onError?.(err);
       return false;
     }
-    queue = queue.slice(batch.length);
+    queue = batch === queue ? [] : queue.slice(batch.length);
     stats.lastBatchMs = performance.now() - start;
     stats.rowsWritten += batch.length;
     stats.batches++;
