@@ -1,29 +1,11 @@
 import { z } from 'zod';
-import { parseBytes, parseDuration } from '../core/index.js';
+import { bytes, duration } from './units.js';
 
 /**
  * Schemas of the governance sections (`auth`, `limits`, `quotas`, `usage`). Merged into the root schema by
  * `schema.ts`; like it, every object is strict so a misspelt limit is an error and never silently ignored.
  * Everything that can be checked without I/O is checked here, so a bad key setup fails at load with a YAML path.
  */
-
-const duration = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (!Number.isFinite(ms) || ms < 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration like 30s, 10m or 1h, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const bytes = z.union([z.string(), z.number().int().positive()]).transform((v, ctx) => {
-  const n = parseBytes(v);
-  if (!Number.isFinite(n) || n <= 0) {
-    ctx.addIssue({ code: 'custom', message: `expected a size like 16KiB or 8192, got ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return n;
-});
 
 const positiveInt = z.number().int().positive();
 

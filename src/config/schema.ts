@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseBytes, parseDuration } from '../core/index.js';
+import { bytes, duration } from './units.js';
 import { governanceShape } from './governance-schema.js';
 
 /**
@@ -7,27 +7,7 @@ import { governanceShape } from './governance-schema.js';
  * a typo in a limit or a timeout must never be silently ignored.
  */
 
-const duration = z
-  .union([z.string(), z.number().nonnegative()])
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (!Number.isFinite(ms) || ms < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration like 250ms, 2s, 1m30s or 10m, got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
-const bytes = z
-  .union([z.string(), z.number().int().positive()])
-  .transform((v, ctx) => {
-    const n = parseBytes(v);
-    if (!Number.isFinite(n) || n <= 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a size like 16MiB, 512KiB or 1048576, got ${JSON.stringify(v)}` });
-      return z.NEVER;
-    }
-    return n;
-  });
 
 const listen = z.union([z.string(), z.number().int().min(0).max(65535)]).transform((v, ctx) => {
   const s = String(v);
