@@ -177,8 +177,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       else res.destroy();
     });
   });
-  // Long generations: Node's default request timeout (5 min) would cut streams that the config allows to run longer.
-  server.requestTimeout = 0;
+  // Node's requestTimeout bounds receiving the request (headers and body: slow-upload clients), not the response,
+  // so long generations are unaffected; its default of 5 minutes stays. Headers must arrive within a minute.
   server.headersTimeout = 60_000;
   server.keepAliveTimeout = 65_000;
   const host = opts.listen?.host ?? cfg.server.listen.host;
