@@ -20,7 +20,7 @@ export interface Durations {
   warmup: number;
 }
 
-export const FULL: Durations = { max: 1.5, fixed: 2, cpu: 1.5, streamMax: 1.5, ttfb: 1.5, paced: 1.5, warmup: 2 };
+export const FULL: Durations = { max: 1.5, fixed: 2, cpu: 1.2, streamMax: 1.2, ttfb: 1.2, paced: 1.2, warmup: 2 };
 export const QUICK: Durations = { max: 1.5, fixed: 1.5, cpu: 1, streamMax: 1, ttfb: 1, paced: 1, warmup: 1 };
 
 export const CONNECTIONS = 64;

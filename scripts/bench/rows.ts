@@ -3,7 +3,7 @@
  * gives two targets: `fast` (the fixed-response simulator) and `paced` (the paced-stream simulator).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { SignJWT } from 'jose';
@@ -224,7 +224,9 @@ const infergateFull = fullRow(4, 'infergate-full', 'infergate full stack');
 
 async function startFull(env: RowEnv, key: string): Promise<RunningRow> {
   {
-    const usageDb = join(env.tmp, `usage-${key}-${process.pid}.sqlite`);
+    // One file per row, emptied at each start: a run never reads the previous one's rows, and bench/tmp stays small.
+    const usageDb = join(env.tmp, `usage-${key}.sqlite`);
+    for (const f of [usageDb, `${usageDb}-wal`, `${usageDb}-shm`]) rmSync(f, { force: true });
     const v: GatewayVariant = {
       sections: {
         auth: { issuers: [{ issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE, algorithms: ['HS256'], secret: BENCH_SECRET }] },
