@@ -1,5 +1,6 @@
-import { GatewayError, systemClock, type Clock } from '../core/index.js';
-import { GatewayQueue, type QueueItem, type QueueOptions } from './gateway-queue.js';
+import { systemClock, type Clock } from '../core/index.js';
+import type { QueueOptions } from './gateway-queue.js';
+import { LateBinding, type Queued, type QueuedHandle, type Timers, type Waiter } from './late-binding.js';
 import { OutputEstimator } from './output-estimator.js';
 import { createPoolMemory, isTokenAware, POLICIES, type Policy, type PoolMemory } from './policies/index.js';
 import { DEFAULT_CHARS_PER_BLOCK } from './prefix/char-blocks.js';
@@ -12,10 +13,7 @@ import { createTracker } from './tracker.js';
 import { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
 import type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
 
-/** Deferred calls; real timers in the gateway, the virtual scheduler in the discrete-event benchmark. */
-export interface Timers {
-  after(ms: number, fn: () => void): () => void;
-}
+export type { QueuedHandle, Timers, Waiter } from './late-binding.js';
 
 export const realTimers: Timers = {
   after(ms, fn) {
@@ -40,24 +38,6 @@ export interface RoutingCoreOptions {
 
 export type AttemptEnd = Parameters<AttemptTracker['end']>[0];
 
-/** How a queued request learns its fate. */
-export interface Waiter {
-  resolve(order: BackendTarget[]): void;
-  reject(err: GatewayError): void;
-}
-
-export interface QueuedHandle {
-  cancel(): void;
-}
-
-interface Queued {
-  readonly pool: PoolSpec;
-  readonly candidates: readonly BackendTarget[];
-  readonly req: RouteRequest;
-  readonly profile: RequestProfile;
-  readonly waiter: Waiter;
-  cancelTimer: () => void;
-}
 
 interface Reservation {
   readonly targetId: string;
@@ -78,32 +58,38 @@ export class RoutingCore {
   readonly rng: Rng;
   readonly profile: EngineProfile;
   readonly charsPerBlock: number;
-  readonly #timers: Timers;
   readonly #policies: Readonly<Record<PolicyName, Policy>>;
   readonly #onAttemptEnd: RoutingCoreOptions['onAttemptEnd'];
   readonly #states = new Map<string, BackendState>();
   readonly #memories = new Map<string, PoolMemory>();
   readonly #outputs = new Map<string, OutputEstimator>();
-  readonly #queue: GatewayQueue<Queued>;
+  readonly #late: LateBinding;
   readonly #reservations = new Map<RouteRequest, Reservation>();
   readonly #profiles = new WeakMap<RouteRequest, { profile: RequestProfile; policy: Policy }>();
   readonly #sessionKeys: SessionKeyCache;
-  #pumping = false;
+  /** Last finished turn per session (bounded, oldest dropped): where it ran and what it generated. */
+  readonly #turns = new Map<string, { backendId: string; promptChars: number; outputTokens: number }>();
 
   constructor(options: RoutingCoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.rng = options.rng ?? mathRandom;
     this.profile = options.profile ?? DEFAULT_ENGINE_PROFILE;
     this.charsPerBlock = options.charsPerBlock ?? DEFAULT_CHARS_PER_BLOCK;
-    this.#timers = options.timers ?? realTimers;
     this.#policies = { ...POLICIES, ...options.policies };
     this.#onAttemptEnd = options.onAttemptEnd;
-    this.#queue = new GatewayQueue(options.queue);
+    this.#late = new LateBinding({
+      timers: options.timers ?? realTimers,
+      queue: options.queue,
+      canDispatch: (q) => !this.#allSaturated(this.#policies[q.pool.policy], q.candidates, q.profile, this.clock.now()),
+      dispatch: (q) => this.#commit(q.pool, q.candidates, q.req),
+      // Backlog ahead spread over the backends at the engine profile's prefill rate.
+      retryAfterSeconds: (tokens) => Math.max(1, Math.ceil((tokens * this.profile.perPrefillToken) / Math.max(1, this.#states.size) / 1000)),
+    });
     this.#sessionKeys = new SessionKeyCache(10_000, this.charsPerBlock);
   }
 
   get queued(): number {
-    return this.#queue.size;
+    return this.#late.size;
   }
 
   policy(name: PolicyName): Policy {
@@ -144,26 +130,26 @@ export class RoutingCore {
     this.#sweepReservations();
     const { profile, policy } = this.#profileOf(pool, req);
     const now = this.clock.now();
-    if (isTokenAware(policy) && candidates.length > 0 && (this.#queue.size > 0 || this.#allSaturated(policy, candidates, profile, now))) {
-      return this.#enqueue(pool, candidates, req, profile, waiter, now);
+    if (isTokenAware(policy) && candidates.length > 0 && (this.#late.hasQueued(pool.name) || this.#allSaturated(policy, candidates, profile, now))) {
+      const q: Queued = { pool, candidates, req, profile, waiter, cancelTimer: () => {} };
+      return this.#late.enqueue(q, now);
     }
     return this.#commit(pool, candidates, req);
   }
 
   begin(target: BackendTarget, req: RouteRequest): AttemptTracker {
     const res = this.#reservations.get(req);
-    let record: InFlight;
+    const known = this.#profiles.get(req);
     const state = this.state(target);
+    let record: InFlight;
     if (res && res.targetId === target.id) {
       this.#reservations.delete(req);
       record = res.record;
     } else {
+      // A failover attempt, or begin without plan: dispatch here now (and free the unused reservation).
       if (res) this.#release(req, res);
-      const known = this.#profiles.get(req);
-      const profile = known?.profile ?? this.#newProfile('', req);
-      record = this.#dispatch(state, profile, known?.policy ?? this.#policies.round_robin);
+      record = this.#dispatch(state, known?.profile ?? this.#newProfile('', req), known?.policy ?? this.#policies.round_robin);
     }
-    const known = this.#profiles.get(req);
     return createTracker({
       state,
       record,
@@ -171,6 +157,7 @@ export class RoutingCore {
       onSignal: () => this.pump(),
       onEnd: (result) => {
         if (known) this.#output(known.profile.pool).observe(req.maxTokens, result.completionTokens ?? record.decoded);
+        if (result.ok && req.sessionKey) this.#rememberTurn(req.sessionKey, target.id, req.promptText.length, result.completionTokens ?? record.decoded);
         this.#onAttemptEnd?.(target.id, result);
       },
     });
@@ -184,22 +171,7 @@ export class RoutingCore {
 
   /** Dispatches queued requests while some candidate has capacity; called on every capacity signal. */
   pump(): void {
-    if (this.#pumping || this.#queue.size === 0) return;
-    this.#pumping = true;
-    try {
-      for (;;) {
-        const top = this.#queue.peek();
-        if (!top) break;
-        const q = top.payload;
-        const policy = this.#policies[q.pool.policy];
-        if (isTokenAware(policy) && this.#allSaturated(policy, q.candidates, q.profile, this.clock.now())) break;
-        this.#queue.pop();
-        q.cancelTimer();
-        q.waiter.resolve(this.#commit(q.pool, q.candidates, q.req));
-      }
-    } finally {
-      this.#pumping = false;
-    }
+    if (this.#late.size > 0) this.#late.pump();
   }
 
   #commit(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest): BackendTarget[] {
@@ -211,22 +183,6 @@ export class RoutingCore {
       this.#reservations.set(req, { targetId: first.id, record, at: this.clock.now() });
     }
     return order;
-  }
-
-  #enqueue(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest, profile: RequestProfile, waiter: Waiter, now: number): QueuedHandle {
-    // Service estimate for SJF: the prompt's prefill on an idle engine (cache hits unknown until dispatch).
-    const serviceMs = profile.promptTokens * this.profile.perPrefillToken + profile.expectedOutput * this.profile.t0 * 0.1;
-    const q: Queued = { pool, candidates, req, profile, waiter, cancelTimer: () => {} };
-    const item = this.#queue.push(q, now, serviceMs);
-    if (!item) throw this.#rateLimited('The gateway queue is full.', this.#retryAfterSeconds());
-    q.cancelTimer = this.#timers.after(this.#queue.maxWaitMs, () => {
-      if (this.#queue.remove(item)) waiter.reject(this.#rateLimited('Every backend stayed saturated for the maximum queue wait.', this.#retryAfterSeconds()));
-    });
-    return {
-      cancel: () => {
-        if (this.#queue.remove(item as QueueItem<Queued>)) q.cancelTimer();
-      },
-    };
   }
 
   #allSaturated(policy: Policy, candidates: readonly BackendTarget[], profile: RequestProfile, now: number): boolean {
@@ -250,6 +206,7 @@ export class RoutingCore {
       prefillLeft: uncached,
       attnLeft: uncached * (Math.max(0, cached) + uncached / 2),
       expectedOutput: profile.expectedOutput,
+      maxOutput: profile.req.maxTokens ?? Number.POSITIVE_INFINITY,
       decoded: 0,
       dispatchedAt: now,
       firstTokenAt: -1,
@@ -290,7 +247,21 @@ export class RoutingCore {
   }
 
   #newProfile(pool: string, req: RouteRequest): RequestProfile {
-    return new RequestProfile(req, pool, this.#output(pool).expected(req.maxTokens), this.charsPerBlock, this.#sessionKeys);
+    const p = new RequestProfile(req, pool, this.#output(pool).expected(req.maxTokens), this.charsPerBlock, this.#sessionKeys);
+    const last = req.sessionKey ? this.#turns.get(req.sessionKey) : undefined;
+    if (last && req.promptText.length > last.promptChars) {
+      p.continuation = { backendId: last.backendId, afterKeys: Math.floor(last.promptChars / this.charsPerBlock), outputTokens: last.outputTokens };
+    }
+    return p;
+  }
+
+  #rememberTurn(session: string, backendId: string, promptChars: number, outputTokens: number): void {
+    this.#turns.delete(session);
+    this.#turns.set(session, { backendId, promptChars, outputTokens });
+    if (this.#turns.size > 100_000) {
+      const oldest = this.#turns.keys().next();
+      if (!oldest.done) this.#turns.delete(oldest.value);
+    }
   }
 
   #memory(pool: string): PoolMemory {
@@ -303,18 +274,6 @@ export class RoutingCore {
     let o = this.#outputs.get(pool);
     if (!o) this.#outputs.set(pool, (o = new OutputEstimator()));
     return o;
-  }
-
-  #retryAfterSeconds(): number {
-    // Queue drain estimate: queued prefill spread over the backends, at the profile's peak rate.
-    let tokens = 0;
-    for (const item of this.#queue.ordered()) tokens += item.payload.profile.promptTokens;
-    const backends = Math.max(1, this.#states.size);
-    return Math.max(1, Math.ceil((tokens * this.profile.perPrefillToken) / backends / 1000));
-  }
-
-  #rateLimited(message: string, retryAfter: number): GatewayError {
-    return new GatewayError('rate_limited', message, { headers: { 'retry-after': String(retryAfter) }, wireCode: 'rate_limit_exceeded' });
   }
 }
 

@@ -6,6 +6,18 @@ import type { SessionKeyCache } from './prefix/session-key-cache.js';
 export const APPROX_MAX_BLOCKS = 256;
 
 /**
+ * The previous turn of this request's session: which backend served it and what it generated. The gateway never
+ * keeps the generated text, so its prefix keys cannot cover the answer; but a chat's next prompt resends that
+ * answer, and the backend that generated it holds those blocks (vLLM caches generated blocks too).
+ */
+export interface Continuation {
+  readonly backendId: string;
+  /** Prefix keys of the previous prompt: the new prompt must still match them there for the credit to apply. */
+  readonly afterKeys: number;
+  readonly outputTokens: number;
+}
+
+/**
  * What routing derives from a request once, before scoring: the prefix keys (computed lazily, at most once, and only
  * if the policy needs them) and the expected output length.
  */
@@ -15,6 +27,7 @@ export class RequestProfile {
   readonly promptTokens: number;
   readonly expectedOutput: number;
   readonly charsPerBlock: number;
+  continuation: Continuation | null = null;
   readonly #sessions: SessionKeyCache | null;
   #keys: readonly number[] | null = null;
   #approx: number[] | null = null;

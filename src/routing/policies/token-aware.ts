@@ -15,13 +15,20 @@ export interface TokenAwareOptions {
   readonly tieEpsilon?: number;
   /** A backend is saturated when its queued prefill exceeds this many engine steps' token budgets. */
   readonly saturationSteps?: number;
+  /**
+   * Also hold requests in the gateway while the projected KV demand of every candidate would overflow. Off by
+   * default: vLLM preempts decoding requests to admit new ones, which costs E2E but not TTFT, so holding in the
+   * gateway measured worse TTFT tails at the knee; turn it on when preemption (wasted recompute) costs more.
+   */
+  readonly holdOnKvOverflow?: boolean;
 }
 
 const DEFAULTS: Required<TokenAwareOptions> = {
-  decodeHorizonSteps: 32,
-  interferenceWeight: 0.02,
+  decodeHorizonSteps: 16,
+  interferenceWeight: 0.03,
   tieEpsilon: 0.02,
   saturationSteps: 2,
+  holdOnKvOverflow: false,
 };
 
 export interface TokenAwarePolicy extends Policy {
@@ -36,6 +43,7 @@ export interface CandidateCost {
   readonly ttftMs: number;
   readonly decodeMs: number;
   readonly interferenceMs: number;
+  readonly evictionMs: number;
   readonly total: number;
 }
 
@@ -53,18 +61,27 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
   const costs = (states: readonly BackendState[], req: RequestProfile, now: number): CandidateCost[] => {
     const keys = req.keys();
     const matched = matchAll(states, keys, (s, k) => s.twin().has(k));
+    // Victims of a prefill stall: a backend's decoding requests, but never fewer than the fleet's average. Below
+    // average, fewer victims would keep pulling long prompts onto the backend with the fewest (and so the
+    // longest-context) sequences, piling KV up there until it preempts.
+    let avgVictims = 0;
+    for (const s of states) avgVictims += s.decoding;
+    avgVictims /= Math.max(1, states.length);
     const out: CandidateCost[] = [];
     for (let i = 0; i < states.length; i++) {
       const s = states[i] as BackendState;
-      const cached = s.cachedTokensFor(matched[i] as number, req.promptTokens);
+      const cached = cachedOn(s, matched[i] as number, req);
       const uncached = req.promptTokens - cached;
-      const ttftMs = s.predictTtftMs(now, cached, uncached);
+      const ttftMs = s.predictTtftMs(now, cached, uncached, req.expectedOutput);
       const ctx = req.promptTokens + req.expectedOutput / 2;
       const decodeMs = Math.min(req.expectedOutput, o.decodeHorizonSteps) * s.decodeStepMs(1, ctx);
+      // The stall this prompt's prefill adds to decoding requests: only the part beyond an ordinary step counts, so
+      // short prompts cost nothing and a cache miss on a long prompt costs its extra work once per victim.
       const ownWork = (uncached * s.profile.perPrefillToken + s.profile.perAttentionPair * uncached * (cached + uncached / 2)) * s.calibration.speedFactor;
-      const interferenceMs = s.decoding * ownWork;
-      const total = ttftMs + decodeMs + o.interferenceWeight * interferenceMs;
-      out.push({ cached, ttftMs, decodeMs, interferenceMs, total });
+      const interferenceMs = Math.max(s.decoding, avgVictims) * Math.max(0, ownWork - s.decodeStepMs());
+      const evictionMs = s.evictionCostMs(uncached, req.expectedOutput);
+      const total = ttftMs + decodeMs + o.interferenceWeight * interferenceMs + evictionMs;
+      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, total });
     }
     return out;
   };
@@ -81,7 +98,7 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
       );
     },
     predictCached(state, req) {
-      return state.cachedTokensFor(state.twin().matchLength(req.keys()), req.promptTokens);
+      return cachedOn(state, state.twin().matchLength(req.keys()), req);
     },
     onDispatch(state, req) {
       const keys = req.keys();
@@ -90,10 +107,24 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     saturated(state, req, now) {
       state.advance(now);
       if (state.pendingTokens >= o.saturationSteps * state.profile.stepTokenBudget) return true;
-      return state.kvWaitMs(req.promptTokens) > 0;
+      if (!o.holdOnKvOverflow) return false;
+      const cached = cachedOn(state, state.twin().matchLength(req.keys()), req);
+      return state.kvOverflows(req.promptTokens - cached, req.expectedOutput);
     },
     explain: costs,
   };
 }
 
 export const tokenAware = createTokenAware();
+
+/**
+ * Predicted prefix hit on a backend: the twin's matched keys, plus the previous turn's answer on the backend that
+ * generated it, as long as that backend still holds the previous prompt.
+ */
+function cachedOn(s: BackendState, matchedKeys: number, req: RequestProfile): number {
+  const base = s.cachedTokensFor(matchedKeys, req.promptTokens);
+  const c = req.continuation;
+  if (!c || c.backendId !== s.id || matchedKeys < c.afterKeys) return base;
+  const cap = s.engineBlockSize * Math.floor((req.promptTokens - 1) / s.engineBlockSize);
+  return Math.min(cap, base + c.outputTokens);
+}

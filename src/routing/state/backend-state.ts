@@ -3,8 +3,9 @@ import { LruKeySet } from '../prefix/lru-key-set.js';
 import { TwinPrefixIndex } from '../prefix/twin-index.js';
 import { attentionPairs, decodeStepMs, prefillMs, type EngineProfile } from '../twin-model.js';
 import { EMPTY_METRICS, looksRestarted, type EngineMetrics } from './engine-metrics.js';
-import type { InFlight } from './in-flight.js';
+import { remainingOutput, type InFlight } from './in-flight.js';
 import { Calibration } from './calibration.js';
+import { KvProjection } from './kv-projection.js';
 
 /** KV capacity assumed until a scrape reports one: 8B on one H100 (29,205 blocks × 16). */
 export const DEFAULT_KV_CAPACITY_TOKENS = 467_280;
@@ -39,6 +40,7 @@ export class BackendState {
   kvCapacityTokens = DEFAULT_KV_CAPACITY_TOKENS;
   engineBlockSize = 16;
   readonly #pending: InFlight[] = [];
+  readonly #kv = new KvProjection();
   #drainedAt = 0;
   #twin: TwinPrefixIndex | null = null;
   #approx: LruKeySet | null = null;
@@ -111,15 +113,18 @@ export class BackendState {
     return prefillMs(this.profile, this.pendingTokens, this.pendingAttn, this.decoding, this.decodeContext) * this.calibration.speedFactor;
   }
 
-  /** Predicted TTFT of a request with `cached` reusable and `uncached` new prompt tokens, if dispatched now. */
-  predictTtftMs(now: number, cached: number, uncached: number): number {
+  /**
+   * Predicted TTFT of a request with `cached` reusable and `uncached` new prompt tokens and `output` expected output
+   * tokens, if dispatched now.
+   */
+  predictTtftMs(now: number, cached: number, uncached: number, output = 0): number {
     this.advance(now);
     const p = this.profile;
     const own = Math.max(1, uncached);
     const work = prefillMs(p, this.pendingTokens + own, this.pendingAttn + attentionPairs(cached, own), this.decoding, this.decodeContext);
     // Arriving mid-step, a request waits on average half a step before it can be scheduled.
     const residual = this.inFlight > 0 ? decodeStepMs(p, this.decoding, this.decodeContext) / 2 : 0;
-    return (work + residual) * this.calibration.speedFactor + this.kvWaitMs(cached + own);
+    return (work + residual) * this.calibration.speedFactor + this.kvWaitMs(own, output);
   }
 
   /** Decode step time now, and with one more sequence of `context` tokens (ms, speed-scaled). */
@@ -128,16 +133,46 @@ export class BackendState {
   }
 
   /**
-   * Predicted wait for KV space: when resident tokens plus this request's exceed capacity, it waits until enough
-   * decoding requests finish. Requests free their context at about decodeContext/remainingOutput tokens per step.
+   * Expected wait for KV space, used in the cost. The committed demand is what is resident plus the output still
+   * expected from in-flight requests ("virtual usage", as Llumnix calls it) plus this request; the excess over
+   * capacity has to wait for finishing requests, which free their context at about decodeContext/remainingOutput
+   * tokens per step. Counting committed rather than current usage steers requests away from a backend whose
+   * decodes will outgrow its cache before they hit it, which is when vLLM starts preempting (discarding work).
    */
-  kvWaitMs(needTokens: number): number {
+  kvWaitMs(ownNew: number, ownOutput: number): number {
+    const excess = this.residentTokens() + Math.max(0, this.remainingOutput) + ownNew + ownOutput - this.kvCapacityTokens;
+    return excess <= 0 ? 0 : this.#freeTimeMs(excess);
+  }
+
+  /**
+   * Whether the request would overflow the cache at the projected peak of demand, given that requests finish and
+   * free their blocks while others grow (a sharper test than kvWaitMs, used to hold requests in the gateway queue).
+   */
+  kvOverflows(ownNew: number, ownOutput: number): boolean {
     const resident = this.residentTokens();
-    const excess = resident + needTokens - this.kvCapacityTokens;
-    if (excess <= 0) return 0;
+    if (resident + Math.max(0, this.remainingOutput) + ownNew + ownOutput <= this.kvCapacityTokens) return false;
+    return this.#kv.peak(resident, ownNew, ownOutput) > this.kvCapacityTokens;
+  }
+
+  #freeTimeMs(tokens: number): number {
     if (this.decoding === 0 || this.remainingOutput <= 0) return 0;
     const freedPerStep = (this.decodeContext * this.decoding) / Math.max(this.decoding, this.remainingOutput);
-    return (excess / Math.max(1, freedPerStep)) * this.decodeStepMs();
+    return (tokens / Math.max(1, freedPerStep)) * this.decodeStepMs();
+  }
+
+  /**
+   * Expected future cost (ms) of the cache blocks this request would evict here: its new blocks beyond the twin's
+   * free capacity push out least-recently-used prefixes that a later request may have to recompute, priced at the
+   * prefill rate times the share of prompt tokens this cache serves (worthless without sharing, costly with it).
+   */
+  evictionCostMs(ownNew: number, ownOutput: number): number {
+    const twin = this.#twin;
+    const reuse = this.calibration.reuseRate;
+    if (!twin || reuse <= 0) return 0;
+    const newBlocks = (ownNew + ownOutput) / this.tokensPerKey;
+    const evicted = Math.min(newBlocks, twin.usedBlocks + newBlocks - twin.capacity);
+    if (evicted <= 0) return 0;
+    return evicted * this.tokensPerKey * this.profile.perPrefillToken * this.calibration.speedFactor * reuse;
   }
 
   /** Tokens held in KV by in-flight requests, shared prefixes counted once (from the twin when it exists). */
@@ -163,10 +198,11 @@ export class BackendState {
     this.inFlight++;
     this.lastDispatchAt = now;
     this.#pending.push(r);
+    this.#kv.add(r);
     this.pendingTokens += r.prefillLeft;
     this.pendingAttn += r.attnLeft;
     this.uncachedInFlight += r.uncached;
-    this.remainingOutput += r.expectedOutput;
+    this.remainingOutput += remainingOutput(r);
     if (r.keys && this.#twin) {
       this.#twin.pin(r.keys);
       // The prompt's tail beyond its last full key still occupies engine blocks.
@@ -188,11 +224,16 @@ export class BackendState {
 
   tokens(r: InFlight, n: number, now: number): void {
     if (r.ended || n <= 0) return;
-    const before = r.decoded;
+    if (r.firstTokenAt >= 0 && r.decoded > 0) {
+      this.advance(now);
+      // A decode-only step (nothing pending here) is what the cost model predicts best: calibrate speed on it.
+      if (this.pendingTokens === 0) this.calibration.observeStep((now - r.lastTokenAt) / n, decodeStepMs(this.profile, this.decoding, this.decodeContext));
+    }
+    const before = remainingOutput(r);
     r.decoded += n;
     r.lastTokenAt = now;
     if (r.firstTokenAt >= 0) this.decodeContext += n;
-    this.remainingOutput -= Math.max(0, Math.min(n, r.expectedOutput - before));
+    this.remainingOutput += remainingOutput(r) - before;
     if (this.#twin) {
       const blocks = n / this.tokensPerKey;
       r.reservedBlocks += blocks;
@@ -204,13 +245,14 @@ export class BackendState {
     if (r.ended) return;
     this.advance(now);
     r.ended = true;
+    this.#kv.remove(r);
     if (r.firstTokenAt < 0) this.#leavePending(r);
     else {
       this.decoding--;
       this.decodeContext -= r.promptTokens + r.decoded;
     }
     this.inFlight--;
-    this.remainingOutput -= Math.max(0, r.expectedOutput - r.decoded);
+    this.remainingOutput -= remainingOutput(r);
     if (this.inFlight === 0) this.decoding = this.decodeContext = this.remainingOutput = this.uncachedInFlight = 0;
     if (this.#twin) this.#twin.unpin(r.keys ?? [], r.reservedBlocks);
     if (usage) this.#learn(r, usage);
@@ -239,14 +281,8 @@ export class BackendState {
     if (usage.promptTokens !== undefined && usage.promptTokens > 0) cal.observeCharsPerToken(r.promptChars / usage.promptTokens);
     if (usage.cachedTokens !== undefined) {
       const trustBefore = cal.cacheTrust;
-      cal.observeCacheHit(r.cachedPred, usage.cachedTokens, this.engineBlockSize * 2);
+      cal.observeCacheHit(r.cachedPred, usage.cachedTokens, this.engineBlockSize * 2, usage.promptTokens ?? r.promptTokens);
       if (cal.cacheTrust !== trustBefore) this.#resize();
-    }
-    if (r.firstTokenAt >= 0 && usage.promptTokens !== undefined) {
-      const uncached = Math.max(1, usage.promptTokens - (usage.cachedTokens ?? r.cachedPred));
-      const cached = usage.promptTokens - uncached;
-      const own = prefillMs(this.profile, uncached, attentionPairs(cached, uncached), this.decoding, this.decodeContext) * cal.speedFactor;
-      cal.observeTtft(r.firstTokenAt - r.dispatchedAt, r.predictedQueueMs, own);
     }
   }
 

@@ -11,6 +11,8 @@ export interface InFlight {
   /** Attention pairs of the remaining prefill. */
   attnLeft: number;
   readonly expectedOutput: number;
+  /** Hard cap on output (max_tokens), or Infinity. */
+  readonly maxOutput: number;
   decoded: number;
   readonly dispatchedAt: number;
   firstTokenAt: number;
@@ -22,6 +24,15 @@ export interface InFlight {
   /** Twin blocks reserved for its generated tokens. */
   reservedBlocks: number;
   ended: boolean;
+}
+
+/**
+ * Output still expected. Past its expected length a request is not about to stop: output lengths are heavy-tailed,
+ * and one that has run long tends to run longer, so it keeps at least half of what it has produced, up to max_tokens.
+ */
+export function remainingOutput(r: InFlight): number {
+  const left = Math.max(r.expectedOutput - r.decoded, 0.5 * r.decoded);
+  return Math.max(0, Math.min(left, r.maxOutput - r.decoded));
 }
 
 /** Tokens the request holds in the KV cache right now (prompt plus generated). */

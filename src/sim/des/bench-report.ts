@@ -65,7 +65,7 @@ function row(r: ScenarioResult, p: PolicyName): PolicyRow | undefined {
 }
 
 function bestBaseline(r: ScenarioResult, metric: (x: PolicyRow) => number, lowerIsBetter: boolean): PolicyRow | undefined {
-  const rows = r.rows.filter((x) => x.policy !== OURS);
+  const rows = r.rows.filter((x) => x.policy !== OURS && Number.isFinite(metric(x)));
   return rows.reduce<PolicyRow | undefined>((best, x) => {
     if (!best) return x;
     return lowerIsBetter ? (metric(x) < metric(best) ? x : best) : metric(x) > metric(best) ? x : best;

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { Clock } from '../../core/index.js';
+import { GatewayError, type Clock } from '../../core/index.js';
 import { RoutingCore, type Timers } from '../../routing/core.js';
 import type { QueueOptions } from '../../routing/gateway-queue.js';
 import type { Policy } from '../../routing/policies/index.js';
@@ -153,21 +153,33 @@ export function runSimulation(o: RunOptions): RunResult {
   const route = (req: RouteRequest, session: SimSession, turn: number, out: Outcome, attempt: number): void => {
     const candidates = targets.filter((_, i) => !down.has(i));
     const started = performance.now();
-    const r = core.plan(pool, candidates, req, {
-      resolve: (order) => {
-        const first = order[0];
-        if (first) send(first, req, session, turn, out, attempt);
-      },
-      reject: () => {
-        if (out.measured) failed++;
-        next(session, turn);
-      },
-    });
+    // A request the gateway refuses (429: queue full or waited too long) counts as failed with an unbounded TTFT, so
+    // that shedding load can never make a policy's latency percentiles look better.
+    const refuse = (): void => {
+      if (out.measured) {
+        failed++;
+        ttftMs.push(Number.POSITIVE_INFINITY);
+      }
+      next(session, turn);
+    };
+    let r: ReturnType<RoutingCore['plan']> | null = null;
+    try {
+      r = core.plan(pool, candidates, req, {
+        resolve: (order) => {
+          const first = order[0];
+          if (first) send(first, req, session, turn, out, attempt);
+        },
+        reject: refuse,
+      });
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err;
+      refuse();
+    }
     decisionUs.push((performance.now() - started) * 1000);
     if (Array.isArray(r)) {
       const first = r[0];
       if (first) send(first, req, session, turn, out, attempt);
-    } else maxQueued = Math.max(maxQueued, core.queued);
+    } else if (r) maxQueued = Math.max(maxQueued, core.queued);
   };
 
   // Session arrival times: unit-mean gaps (exponential, or Gamma for bursty workloads) scaled so that requests

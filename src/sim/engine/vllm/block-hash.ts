@@ -1,17 +1,16 @@
 /**
  * Chained hashes of full token blocks, as vLLM's prefix cache keys them: block k's key depends on block k−1's key and
  * block k's token ids, so equal keys mean equal prefixes up to and including that block. vLLM uses SHA-256 (or
- * Python's hash); a simulator only needs the chaining and a negligible collision rate, so two 32-bit lanes of a
- * multiplicative mix are packed into one 53-bit integer that a Map keys without allocation.
+ * Python's hash); a simulator only needs the chaining and a negligible collision rate. Two 32-bit lanes are mixed
+ * and folded into one signed 32-bit key because V8 keys Maps by small integers about twice as fast as by doubles,
+ * and the block map is the engine's hottest structure; with ~3·10⁴ cached blocks per engine a false hit is a
+ * ~10⁻⁵ event per lookup, far below any effect a routing comparison could see.
  */
-
-const TWO_21 = 2 ** 21;
 
 /** Hash of one block given its parent's key; `tokenAt(i)` for i in [start, start + blockSize). */
 export function chainBlockHash(parent: number, tokens: ArrayLike<number>, start: number, blockSize: number): number {
-  // Split the 53-bit parent into two lanes so the whole parent key feeds the mix.
-  let h1 = (parent % 4294967296) ^ 0x811c9dc5;
-  let h2 = Math.floor(parent / 4294967296) ^ 0x01000193;
+  let h1 = parent ^ 0x811c9dc5;
+  let h2 = Math.imul(parent, 0x01000193) ^ 0x3243f6a8;
   for (let i = start; i < start + blockSize; i++) {
     const t = tokens[i] ?? 0;
     h1 = Math.imul(h1 ^ t, 0x85ebca6b);
@@ -26,7 +25,7 @@ export function chainBlockHash(parent: number, tokens: ArrayLike<number>, start:
   h2 ^= h2 >>> 16;
   h2 = Math.imul(h2, 0x846ca68b);
   h2 ^= h2 >>> 16;
-  return (h1 >>> 0) * TWO_21 + (h2 >>> 11);
+  return (h1 ^ Math.imul(h2, 0x9e3779b1)) | 0;
 }
 
 /** Keys of the first `count` full blocks of `tokens`, continuing a chain that already has `into.length` keys. */

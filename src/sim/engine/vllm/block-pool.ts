@@ -9,7 +9,9 @@
 export class BlockPool {
   readonly total: number;
   #ref: Int32Array;
-  #key: Float64Array;
+  #key: Int32Array;
+  /** 1 when the block holds a cache key (keys are any int32, so presence needs its own flag). */
+  #keyed: Uint8Array;
   #prev: Int32Array;
   #next: Int32Array;
   #queued: Uint8Array;
@@ -21,7 +23,8 @@ export class BlockPool {
   constructor(total: number) {
     this.total = total;
     this.#ref = new Int32Array(total);
-    this.#key = new Float64Array(total);
+    this.#key = new Int32Array(total);
+    this.#keyed = new Uint8Array(total);
     this.#prev = new Int32Array(total);
     this.#next = new Int32Array(total);
     this.#queued = new Uint8Array(total);
@@ -35,7 +38,7 @@ export class BlockPool {
     this.#tail = -1;
     this.#free = 0;
     this.#ref.fill(0);
-    this.#key.fill(Number.NaN);
+    this.#keyed.fill(0);
     this.#queued.fill(0);
     for (let b = 0; b < this.total; b++) this.#append(b);
   }
@@ -68,10 +71,10 @@ export class BlockPool {
     const b = this.#head;
     if (b < 0) return -1;
     this.#unlink(b);
-    const key = this.#key[b] ?? Number.NaN;
-    if (!Number.isNaN(key)) {
+    if (this.#keyed[b] === 1) {
+      const key = this.#key[b] as number;
       if (this.#byKey.get(key) === b) this.#byKey.delete(key);
-      this.#key[b] = Number.NaN;
+      this.#keyed[b] = 0;
     }
     this.#ref[b] = 1;
     return b;
@@ -79,8 +82,9 @@ export class BlockPool {
 
   /** Makes a full, computed block findable. A key already cached keeps its first block (the duplicate stays anonymous). */
   register(block: number, key: number): void {
-    if (this.#byKey.has(key) || !Number.isNaN(this.#key[block] ?? Number.NaN)) return;
+    if (this.#keyed[block] === 1 || this.#byKey.has(key)) return;
     this.#key[block] = key;
+    this.#keyed[block] = 1;
     this.#byKey.set(key, block);
   }
 

@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createManualClock } from '../../src/core/index.js';
+import { HealthState } from '../../src/routing/health/health-state.js';
+
+describe('backend health state machine', () => {
+  it('ejects at once on a refused connection and returns half-open after the backoff', () => {
+    const clock = createManualClock();
+    const h = new HealthState({ baseEjectMs: 1000 });
+    h.onFailure('connect', clock.now());
+    assert.equal(h.status(clock.now()), 'ejected');
+    assert.equal(h.isHealthy(clock.now()), false);
+    clock.advance(999);
+    assert.equal(h.isHealthy(clock.now()), false);
+    clock.advance(1);
+    assert.equal(h.status(clock.now()), 'half_open');
+    assert.equal(h.isHealthy(clock.now()), true);
+    h.onSuccess();
+    assert.equal(h.status(clock.now()), 'healthy');
+  });
+
+  it('ejects after N consecutive 5xx or timeouts, and a success in between resets the count', () => {
+    const clock = createManualClock();
+    const h = new HealthState({ ejectAfter: 3 });
+    h.onFailure('status_5xx', 0);
+    h.onFailure('timeout', 0);
+    h.onSuccess();
+    h.onFailure('status_5xx', 0);
+    h.onFailure('reset', 0);
+    assert.equal(h.status(0), 'healthy');
+    h.onFailure('status_5xx', 0);
+    assert.equal(h.status(0), 'ejected');
+  });
+
+  it('doubles the ejection each time a half-open trial fails, up to the cap', () => {
+    const clock = createManualClock();
+    const h = new HealthState({ baseEjectMs: 1000, maxEjectMs: 5000 });
+    const lengths: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      h.onFailure('connect', clock.now());
+      const start = clock.now();
+      while (!h.isHealthy(clock.now())) clock.advance(100);
+      lengths.push(clock.now() - start);
+    }
+    assert.deepEqual(lengths, [1000, 2000, 4000, 5000, 5000]);
+    h.onSuccess();
+    h.onFailure('connect', clock.now());
+    const start = clock.now();
+    while (!h.isHealthy(clock.now())) clock.advance(100);
+    assert.equal(clock.now() - start, 1000, 'a success resets the backoff');
+  });
+
+  it('re-ejects a half-open backend on its first failure', () => {
+    const h = new HealthState({ ejectAfter: 5, baseEjectMs: 1000 });
+    h.onFailure('connect', 0);
+    assert.equal(h.status(1000), 'half_open');
+    h.onFailure('status_5xx', 1000);
+    assert.equal(h.status(1000), 'ejected');
+  });
+
+  it('never ejects for 429', () => {
+    const h = new HealthState({ ejectAfter: 1 });
+    for (let i = 0; i < 10; i++) h.onFailure('status_429', 0);
+    assert.equal(h.status(0), 'healthy');
+  });
+
+  it('marks a backend down after failed probes and back up after good ones', () => {
+    const h = new HealthState({ unhealthyThreshold: 2, healthyThreshold: 2 });
+    h.onProbe(false, 0);
+    assert.equal(h.isHealthy(0), true, 'one failed probe is not enough');
+    h.onProbe(false, 0);
+    assert.equal(h.status(0), 'probe_down');
+    h.onProbe(true, 0);
+    assert.equal(h.status(0), 'probe_down');
+    h.onProbe(true, 0);
+    assert.equal(h.isHealthy(0), true);
+  });
+
+  it('lets a good probe end an ejection for refused connections early, but not one for 5xx', () => {
+    const a = new HealthState({ baseEjectMs: 10_000 });
+    a.onFailure('connect', 0);
+    a.onProbe(true, 100);
+    assert.equal(a.status(100), 'half_open');
+    const b = new HealthState({ baseEjectMs: 10_000, ejectAfter: 1 });
+    b.onFailure('status_5xx', 0);
+    b.onProbe(true, 100);
+    assert.equal(b.status(100), 'ejected');
+  });
+});
