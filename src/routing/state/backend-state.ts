@@ -161,18 +161,19 @@ export class BackendState {
   }
 
   /**
-   * Expected future cost (ms) of the cache blocks this request would evict here: its new blocks beyond the twin's
-   * free capacity push out least-recently-used prefixes that a later request may have to recompute, priced at the
-   * prefill rate times the share of prompt tokens this cache serves (worthless without sharing, costly with it).
+   * Expected future cost (ms) of the cache space this request's new blocks take here. A full cache evicts
+   * least-recently-used prefixes that later requests will recompute; a filling one will soon. So the new tokens are
+   * priced at the prefill rate, times the share of prompt tokens this cache serves (worthless without sharing,
+   * costly with it), times the squared fill level (free space is nearly free, the last of it is not). This is what
+   * spreads new prefixes over every replica's cache instead of piling them where prefill is cheapest.
    */
   evictionCostMs(ownNew: number, ownOutput: number): number {
     const twin = this.#twin;
     const reuse = this.calibration.reuseRate;
     if (!twin || reuse <= 0) return 0;
     const newBlocks = (ownNew + ownOutput) / this.tokensPerKey;
-    const evicted = Math.min(newBlocks, twin.usedBlocks + newBlocks - twin.capacity);
-    if (evicted <= 0) return 0;
-    return evicted * this.tokensPerKey * this.profile.perPrefillToken * this.calibration.speedFactor * reuse;
+    const fill = Math.min(1, (twin.usedBlocks + newBlocks) / twin.capacity);
+    return (ownNew + ownOutput) * this.profile.perPrefillToken * this.calibration.speedFactor * reuse * fill * fill;
   }
 
   /** Tokens held in KV by in-flight requests, shared prefixes counted once (from the twin when it exists). */
