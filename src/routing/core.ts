@@ -195,7 +195,6 @@ export class RoutingCore {
     const now = this.clock.now();
     const cached = Math.min(policy.predictCached(state, profile), profile.promptTokens - 1);
     const uncached = profile.promptTokens - Math.max(0, cached);
-    const predictedQueueMs = state.queueMs(now);
     const keys = policy.onDispatch(state, profile);
     if (keys) state.twin();
     const record: InFlight = {
@@ -211,7 +210,6 @@ export class RoutingCore {
       dispatchedAt: now,
       firstTokenAt: -1,
       lastTokenAt: -1,
-      predictedQueueMs,
       keys,
       reservedBlocks: 0,
       ended: false,

@@ -35,7 +35,6 @@ function load(s: BackendState, pending: number, decoding = 0): void {
     dispatchedAt: 0,
     firstTokenAt: -1,
     lastTokenAt: -1,
-    predictedQueueMs: 0,
     keys: null,
     reservedBlocks: 0,
     ended: false,

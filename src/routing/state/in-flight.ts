@@ -17,8 +17,6 @@ export interface InFlight {
   readonly dispatchedAt: number;
   firstTokenAt: number;
   lastTokenAt: number;
-  /** Predicted wait before this request's own prefill (ms, speed-scaled), for calibration. */
-  readonly predictedQueueMs: number;
   /** Twin-index keys pinned for this request, or null. */
   readonly keys: readonly number[] | null;
   /** Twin blocks reserved for its generated tokens. */
