@@ -1,2 +1,2 @@
 export { startGateway, type Gateway, type GatewayOptions } from './gateway.js';
-export { stderrLogger, silentLogger, type Logger } from './logger.js';
+export { silentLogger, type Logger } from './logger.js';

@@ -5,11 +5,5 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** JSON lines on stderr, used until (or instead of) the telemetry logger. */
-export const stderrLogger: Logger = {
-  info: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'info', time: Date.now(), ...obj, msg })}\n`),
-  warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', time: Date.now(), ...obj, msg })}\n`),
-  error: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'error', time: Date.now(), ...obj, msg })}\n`),
-};
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
