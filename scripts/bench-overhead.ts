@@ -10,7 +10,7 @@
  *   npm run bench:overhead -- --profile --alloc   the same with allocation sampling (bench/results/alloc-profile.md)
  * Options: --rounds N, --rows 1,2,3, --runtime compiled|tsx, --out FILE,
  *          --phases max,fixed,cpu,stream,ttfb,paced (a subset, for quick A/B runs),
- *          --ab DIR (adds rows 3b/4b: rows 3 and 4 run from DIR/src, a patched copy of the tree, to A/B a hot-path fix).
+ *          --ab DIR (adds rows 3b/4b/5b: rows 3, 4 and 5 run from DIR/src, a patched copy of the tree, to A/B a hot-path fix).
  */
 import { cpus } from 'node:os';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,7 +49,7 @@ import {
   waitForLine,
 } from './bench/procs.js';
 import { renderReport, type RowResult } from './bench/report.js';
-import { fullRow, leanRow, ROWS, type RowDef, type RowEnv, type RunningRow, type SimPorts } from './bench/rows.js';
+import { fullRow, governanceRow, leanRow, ROWS, type RowDef, type RowEnv, type RunningRow, type SimPorts } from './bench/rows.js';
 import { prepareAltRuntime, prepareRuntime, type RuntimeKind } from './bench/runtime.js';
 import { CHAT_BODY, CHAT_PATH, CHAT_STREAM_BODY, PACED_CHUNKS, PACED_DELAY_MS, PACED_STREAM_BODY } from './bench/workload.js';
 
@@ -154,7 +154,8 @@ async function runBenchmark(): Promise<void> {
     const alt = prepareAltRuntime(ROOT, TMP, resolve(opts.ab), log);
     for (const [id, make] of [
       [3, () => leanRow(3.5, 'infergate-ab', `infergate (auth, limits, usage off) from ${opts.ab}`, alt)],
-      [4, () => fullRow(4.5, 'infergate-full-ab', `infergate full stack from ${opts.ab}`, alt)],
+      [4, () => governanceRow(4.5, 'infergate-gov-ab', `infergate governance from ${opts.ab}`, alt)],
+      [5, () => fullRow(5.5, 'infergate-full-ab', `infergate full stack from ${opts.ab}`, alt)],
     ] as const) {
       const at = defs.findIndex((r) => r.id === id);
       if (at >= 0) defs.splice(at + 1, 0, make());
@@ -225,7 +226,7 @@ async function runBenchmark(): Promise<void> {
 
   for (const l of live) {
     if (l.run.child) l.result.memory = readMemory(l.run.child.pid);
-    if (l.run.afterRun) l.result.features = l.run.afterRun();
+    if (l.run.afterRun) l.result.features = await l.run.afterRun();
   }
   await stopAll();
 
@@ -273,7 +274,7 @@ async function runProfile(): Promise<void> {
     '',
   ];
   const wanted = opts.rows ? new Set(opts.rows.split(',').map(Number)) : null;
-  for (const key of ['floor', 'infergate', 'infergate-full']) {
+  for (const key of ['floor', 'infergate', 'infergate-gov', 'infergate-full']) {
     const def = ROWS.find((r) => r.key === key)!;
     if (wanted && !wanted.has(def.id)) continue;
     for (const kind of ['non-streaming', 'streaming'] as const) {
@@ -292,7 +293,7 @@ async function runProfile(): Promise<void> {
       const run = key === 'floor' ? await startProfiledFloor(env, flags) : await def.start(env);
       const warm = await closedLoop(run.fast, CHAT_PATH, body, 64, 2);
       const load = await closedLoop(run.fast, CHAT_PATH, body, 64, seconds);
-      const features = run.afterRun ? run.afterRun() : run.features;
+      const features = run.afterRun ? await run.afterRun() : run.features;
       await stopChild(run.child!, 10_000);
       delete process.env.BENCH_ALLOC_PROFILE;
       // The profile spans the process's whole life: the warm-up requests count too.

@@ -15,7 +15,7 @@ import type { TokenAwareOptions } from '../src/routing/policies/index.js';
 import type { PolicyName } from '../src/routing/types.js';
 import type { BenchJob, BenchSummary } from '../src/sim/des/bench-job.js';
 import { BenchPool } from '../src/sim/des/bench-pool.js';
-import { BASELINES, checkTargets, meanSummary, OURS, scenarioTable, targetsTable, type PolicyRow, type ScenarioResult, type TargetCheck } from '../src/sim/des/bench-report.js';
+import { BASELINES, checkTargets, floorStats, meanSummary, OURS, scenarioTable, targetsTable, type PolicyRow, type ScenarioResult, type TargetCheck } from '../src/sim/des/bench-report.js';
 import { SCENARIOS, type Scenario } from '../src/sim/des/bench-scenarios.js';
 import { catalogEntry } from '../src/sim/des/catalog.js';
 import { measureDecisions } from '../src/sim/des/bench-decision.js';
@@ -48,8 +48,8 @@ const scenarios = SCENARIOS.filter((s) => (only ? only.has(s.name) : !quick || s
 const pool = new BenchPool(Math.max(1, Number(args.workers)));
 const started = performance.now();
 
-function job(sc: Scenario, policy: PolicyName, qps: number, seed: number): BenchJob {
-  return { scenario: sc.name, scale, policy, qps, seed, ...(variant && policy === OURS ? { tokenAware: variant } : {}) };
+function job(sc: Scenario, policy: PolicyName, qps: number, seed: number, floor = false): BenchJob {
+  return { scenario: sc.name, scale, policy, qps, seed, ...(variant && policy === OURS ? { tokenAware: variant } : {}), ...(floor ? { floor: true } : {}) };
 }
 
 /**
@@ -93,16 +93,22 @@ async function runScenario(sc: Scenario): Promise<ScenarioResult> {
   const slo = w.sloTtftMs;
   const rrSat = await maxQpsAtSlo(sc, 'round_robin', slo, sc.qpsHint, 1.5, quick ? 2 : 3);
   const load = 0.8 * rrSat;
-  const at80 = policies.map((p) => Promise.all(Array.from({ length: seeds }, (_, i) => pool.run(job(sc, p, load, i + 1)))));
+  // Round-robin's first seed also replays its measured requests alone on an idle replica: the scenario's floor.
+  const at80 = policies.map((p) => Promise.all(Array.from({ length: seeds }, (_, i) => pool.run(job(sc, p, load, i + 1, p === 'round_robin' && i === 0)))));
   // Quick mode sweeps only token_aware; the full run sweeps it and the cache-aware baselines (the load-only ones
   // saturate with round-robin, whose knee is already known).
   const sweep = (p: PolicyName) => !args['no-sweep'] && (p === OURS || (!quick && QUICK_POLICIES.includes(p)));
   const sweeps = policies.map((p) => (p === 'round_robin' ? Promise.resolve(rrSat) : sweep(p) ? maxQpsAtSlo(sc, p, slo, rrSat, 1.25, quick ? 1 : 2) : Promise.resolve(Number.NaN)));
   const rows: PolicyRow[] = [];
+  let floorRun: BenchSummary | undefined;
   for (let i = 0; i < policies.length; i++) {
-    rows.push({ policy: policies[i] as PolicyName, at80: meanSummary(await (at80[i] as Promise<BenchSummary[]>)), maxQps: await (sweeps[i] as Promise<number>) });
+    const runs = await (at80[i] as Promise<BenchSummary[]>);
+    floorRun ??= runs.find((x) => x.floor !== undefined);
+    rows.push({ policy: policies[i] as PolicyName, at80: meanSummary(runs), maxQps: await (sweeps[i] as Promise<number>) });
   }
-  return { scenario: sc, title: w.title, sloTtftMs: slo, rrSaturationQps: rrSat, loadQps: load, seeds, rows };
+  const lightest = (f: (s: BenchSummary) => number) => Math.min(...rows.map((x) => f(x.at80)));
+  const floor = floorRun?.floor && floorRun.floor.length > 0 ? floorStats(floorRun.floor, floorRun.floorSpeed ?? 1, lightest((s) => s.meanRunning), lightest((s) => s.meanKvTokens)) : undefined;
+  return { scenario: sc, title: w.title, sloTtftMs: slo, rrSaturationQps: rrSat, loadQps: load, seeds, rows, ...(floor ? { floor } : {}) };
 }
 
 try {

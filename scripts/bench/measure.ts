@@ -51,6 +51,8 @@ export interface RoundSample {
   /** The rate of the CPU phase, and the proxy's CPU time per request there (µs): every row at one operating point. */
   cpuRate?: number;
   cpuPerReqAtRate?: number;
+  /** The same, main thread only. */
+  loopCpuPerReqAtRate?: number;
   p50?: number;
   p99?: number;
   latFailed?: number;
@@ -126,9 +128,14 @@ export async function phaseMax(fast: Target, pid: number | null, seconds: number
 }
 
 export async function phaseCpu(fast: Target, pid: number | null, rate: number, seconds: number, s: RoundSample): Promise<void> {
+  // The main thread alone too: the event loop is what caps a proxy's throughput when its helper threads (infergate's
+  // usage writer, V8's GC helpers) have other cores to run on.
+  const loop0 = pid === null ? null : readCpuSeconds(pid, pid);
   const { result: r, proxySeconds } = await withCpu(pid, () => fixedRate(fast, CHAT_PATH, CHAT_BODY, rate, seconds));
+  const loop1 = pid === null ? null : readCpuSeconds(pid, pid);
   s.cpuRate = rate;
   if (proxySeconds !== undefined && r.latencies.length > 0) s.cpuPerReqAtRate = (proxySeconds * 1e6) / r.latencies.length;
+  if (loop0 !== null && loop1 !== null && r.latencies.length > 0) s.loopCpuPerReqAtRate = ((loop1 - loop0) * 1e6) / r.latencies.length;
 }
 
 export async function phaseFixed(fast: Target, rate: number, seconds: number, s: RoundSample): Promise<void> {

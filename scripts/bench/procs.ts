@@ -239,9 +239,10 @@ export function foreignCpuSeconds(): number | null {
 
 const CLK_TCK = 100;
 /** CPU seconds (user + system) the process has used, from /proc/PID/stat; null when unavailable. */
-export function readCpuSeconds(pid: number): number | null {
+/** CPU seconds of a process (all threads), or of one thread with `tid` (the main thread's tid is the pid). */
+export function readCpuSeconds(pid: number, tid?: number): number | null {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const s = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may contain spaces.
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
     const utime = Number(rest[11]);

@@ -35,7 +35,7 @@ export interface RunningRow {
   /** What this row had on, for the table. */
   features: string;
   /** Checks after the run (e.g. the usage log really has rows); appended to `features`. */
-  afterRun?(): string;
+  afterRun?(): string | Promise<string>;
 }
 
 export interface RowDef {
@@ -90,7 +90,7 @@ const floor: RowDef = {
   },
 };
 
-// ---------------------------------------------------------------- 3 and 4. infergate
+// ---------------------------------------------------------------- 3, 4 and 5. infergate
 
 interface GatewayVariant {
   /** Top-level config sections merged over the base config. */
@@ -216,13 +216,24 @@ async function startLean(env: RowEnv, key: string): Promise<RunningRow> {
 }
 
 /** Row 4, or (A/B) the same configuration run from another source tree. */
-export function fullRow(id: number, key: string, label: string, runtime?: Runtime): RowDef {
-  return { id, key, label, start: (env) => startFull(runtime ? { ...env, runtime } : env, key) };
+export function governanceRow(id: number, key: string, label: string, runtime?: Runtime): RowDef {
+  return { id, key, label, start: (env) => startGoverned(runtime ? { ...env, runtime } : env, key, false) };
 }
 
-const infergateFull = fullRow(4, 'infergate-full', 'infergate full stack');
+const infergateGoverned = governanceRow(4, 'infergate-gov', 'infergate governance (JWT + limits + usage log)');
 
-async function startFull(env: RowEnv, key: string): Promise<RunningRow> {
+/** Row 5, or (A/B) the same configuration run from another source tree. */
+export function fullRow(id: number, key: string, label: string, runtime?: Runtime): RowDef {
+  return { id, key, label, start: (env) => startGoverned(runtime ? { ...env, runtime } : env, key, true) };
+}
+
+const infergateFull = fullRow(5, 'infergate-full', 'infergate full stack');
+
+/**
+ * Rows 4 and 5: governance on (JWT verification, limits, usage log). Row 4 keeps telemetry as row 3 has it, so the
+ * difference between rows 3 and 4 is the governance path alone; row 5 adds metrics and the per-request log line.
+ */
+async function startGoverned(env: RowEnv, key: string, telemetry: boolean): Promise<RunningRow> {
   {
     // One file per row, emptied at each start: a run never reads the previous one's rows, and bench/tmp stays small.
     const usageDb = join(env.tmp, `usage-${key}.sqlite`);
@@ -233,16 +244,16 @@ async function startFull(env: RowEnv, key: string): Promise<RunningRow> {
         // Generous enough never to reject: the cost of checking is what is measured.
         limits: [{ match: { subject: '*' }, rpm: 1_000_000_000, tpm: 1_000_000_000_000, concurrency: 1_000_000 }],
         usage: { sqlite: usageDb },
-        telemetry: { metrics: true, tracing: false, log_level: 'info' },
+        telemetry: telemetry ? { metrics: true, tracing: false, log_level: 'info' } : { metrics: false, tracing: false, log_level: 'warn' },
       },
       features: [
         { name: 'auth', key: 'auth' },
         { name: 'limits', key: 'limits' },
         { name: 'usage', key: 'usage' },
-        { name: 'metrics', key: 'telemetry.metrics' },
+        ...(telemetry ? [{ name: 'metrics', key: 'telemetry.metrics' }] : []),
       ],
     };
-    const { row, on, missing, logFile } = await startGatewayRow(env, key === 'infergate-full' ? 'full' : key, v);
+    const { row, on, missing, logFile } = await startGatewayRow(env, key === 'infergate-full' ? 'full' : key === 'infergate-gov' ? 'gov' : key, v);
     // The config saying a feature is on is not proof that the running gateway does it: probe each one.
     const origin = row.fast.origin;
     const verified: string[] = [];
@@ -260,13 +271,26 @@ async function startFull(env: RowEnv, key: string): Promise<RunningRow> {
     }
     const logBefore = lineCount(logFile);
     row.features = describeFull(verified, inactive, missing, 'tracing off');
-    row.afterRun = () => {
+    row.afterRun = async () => {
       if (on.includes('usage')) mark('usage log', existsSync(usageDb) && statSync(usageDb).size > 0);
-      mark('request log', lineCount(logFile) > logBefore + 100);
-      return describeFull(verified, inactive, missing, 'tracing off');
+      if (telemetry) mark('request log', lineCount(logFile) > logBefore + 100);
+      const notes = [telemetry ? 'tracing off' : 'metrics off, tracing off, log level warn (no per-request line)'];
+      if (on.includes('usage') && on.includes('metrics')) notes.push(await usageWriterReport(origin, on.includes('auth')));
+      return describeFull(verified, inactive, missing, notes.join('; '));
     };
     return row;
   }
+}
+
+/** Whether the usage writer kept up with the load: its queue and backpressure counters, read from /metrics. */
+async function usageWriterReport(origin: string, auth: boolean): Promise<string> {
+  const m = await probe(origin, '/metrics', null, auth ? { authorization: `Bearer ${await benchToken('admin')}` } : {});
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(m.text)?.[1] ?? Number.NaN);
+  const written = value('infergate_usage_rows_written_total');
+  const queued = value('infergate_usage_queue_length');
+  const sync = value('infergate_usage_sync_flushes_total');
+  const dropped = value('infergate_usage_rows_dropped_total');
+  return `usage writer after the run: ${written} rows written, ${queued} queued, ${sync} synchronous flushes (backpressure), ${dropped} dropped`;
 }
 
 function lineCount(file: string): number {
@@ -284,7 +308,7 @@ function describeFull(verified: string[], inactive: string[], missing: string[],
   return parts.join('; ');
 }
 
-// ---------------------------------------------------------------- 5. Portkey
+// ---------------------------------------------------------------- 6. Portkey
 
 export const PORTKEY_VERSION = '1.15.2';
 /**
@@ -325,7 +349,7 @@ function installPortkey(env: RowEnv): string {
 }
 
 const portkey: RowDef = {
-  id: 5,
+  id: 6,
   key: 'portkey',
   label: `Portkey gateway ${PORTKEY_VERSION}`,
   async start(env) {
@@ -354,7 +378,7 @@ const portkey: RowDef = {
   },
 };
 
-// ---------------------------------------------------------------- 6. nginx
+// ---------------------------------------------------------------- 7. nginx
 
 export function findNginx(): string | null {
   for (const dir of (process.env.PATH ?? '').split(':')) {
@@ -365,7 +389,7 @@ export function findNginx(): string | null {
 }
 
 const nginx: RowDef = {
-  id: 6,
+  id: 7,
   key: 'nginx',
   label: 'nginx reverse proxy',
   async start(env) {
@@ -417,4 +441,4 @@ http {
   },
 };
 
-export const ROWS: readonly RowDef[] = [direct, floor, infergateLean, infergateFull, portkey, nginx];
+export const ROWS: readonly RowDef[] = [direct, floor, infergateLean, infergateGoverned, infergateFull, portkey, nginx];

@@ -3,7 +3,7 @@ import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCt
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
 import { authorize, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
-import type { AttemptTracker, RouteRequest, Router } from '../routing/index.js';
+import type { AttemptTracker, RetryBudget, RouteRequest, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCount, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import { serverTiming, type RequestSpan, type Telemetry } from '../telemetry/index.js';
 import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type ClientLink, type OpenAttempt } from '../upstream/index.js';
@@ -17,6 +17,8 @@ import { validateRequest, type ChatRequest, type CompletionRequest, type Embeddi
 /** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
 export interface PipelineDeps {
   readonly router: Router;
+  /** Fleet-wide: every request deposits, every retry or fallback after a failed attempt withdraws. */
+  readonly retryBudget: RetryBudget;
   readonly pools: BackendPools;
   readonly clock: Clock;
   readonly telemetry: Telemetry;
@@ -128,7 +130,7 @@ function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletio
  * Invariant: never retry once a byte has reached the client.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { router, pools, clock, telemetry } = deps;
+  const { router, retryBudget, pools, clock, telemetry } = deps;
 
   async function tryBackend(
     p: Prepared,
@@ -246,13 +248,25 @@ export function createPipeline(deps: PipelineDeps) {
     span: RequestSpan | null,
   ): Promise<void> {
     let lastError: GatewayError | null = null;
+    let lastKind: string | null = null;
     const chain: CompiledModel[] = [model];
     for (const name of model.fallback) {
       const fb = cfg.models.get(name);
       if (fb && !chain.includes(fb)) chain.push(fb);
     }
+    retryBudget.deposit();
+    // Any attempt after a failed one (another backend, or a fallback model) spends the fleet-wide retry budget;
+    // when it is spent the request ends with its last failure, so a failing fleet is not hit (retries + 1) times.
+    const mayRetry = (m: CompiledModel): boolean => {
+      if (retryBudget.tryWithdraw()) return true;
+      telemetry.recordRetryDenied(m.name);
+      return false;
+    };
     for (const m of chain) {
-      if (m !== model) telemetry.recordFallback(model.name, m.name);
+      if (m !== model) {
+        if (lastKind !== null && !mayRetry(model)) break;
+        telemetry.recordFallback(model.name, m.name);
+      }
       let candidates;
       const routing = span?.startRouting() ?? null;
       try {
@@ -273,17 +287,26 @@ export function createPipeline(deps: PipelineDeps) {
         throw err;
       }
       const limit = Math.min(candidates.length, m.retries + 1);
+      let denied = false;
       for (let i = 0; i < limit; i++) {
         if (client.gone) throw CLIENT_GONE();
+        if (i > 0) {
+          if (!mayRetry(m)) {
+            denied = true;
+            break;
+          }
+          telemetry.recordRetry(m.name, lastKind ?? 'unknown');
+        }
         try {
           await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, client, respHeaders, span);
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
           lastError = err.clientError;
-          if (i + 1 < limit) telemetry.recordRetry(m.name, err.kind);
+          lastKind = err.kind;
         }
       }
+      if (denied) break;
     }
     throw lastError ?? new GatewayError('no_healthy_backend', `No backend of model "${model.name}" is available.`);
   }
@@ -306,7 +329,11 @@ export function createPipeline(deps: PipelineDeps) {
     let model: CompiledModel | undefined;
     try {
       // Authenticate before reading the body: an anonymous caller costs no upload and no parse.
-      if (live.authenticator) ctx.principal = await live.authenticator.authenticate(incoming.headers.authorization);
+      if (live.authenticator) {
+        const who = live.authenticator.authenticate(incoming.headers.authorization);
+        // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
+        ctx.principal = who instanceof Promise ? await who : who;
+      }
       const raw = await readRequestBody(incoming, cfg.server.body_limit);
       const req = validateRequest(endpoint, parseJsonBody(raw));
       ctx.requestedModel = req.model;
@@ -319,13 +346,10 @@ export function createPipeline(deps: PipelineDeps) {
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
         const output = endpoint === 'embeddings' ? 0 : deps.outputs.estimate(model.name, p.route.maxTokens).upperBound;
-        reservation = live.limiter.reserve({
-          subject: ctx.principal.subject,
-          team: ctx.principal.team,
-          model: model.name,
-          estimatedTokens: ctx.promptTokenEstimate + output,
-        });
-        Object.assign(respHeaders, reservation.headers);
+        reservation = live.limiter.reserve(
+          { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, estimatedTokens: ctx.promptTokenEstimate + output },
+          respHeaders as Record<string, string>,
+        );
       }
       await route(p, cfg, model, ctx, out, client, respHeaders, span);
     } catch (err) {

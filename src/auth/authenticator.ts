@@ -31,8 +31,11 @@ export interface AuthenticatorStats {
 }
 
 export interface Authenticator {
-  /** Resolves the principal or throws GatewayError 401 (503 when an issuer's keys were never reachable). */
-  authenticate(authorization: string | undefined): Promise<AuthPrincipal>;
+  /**
+   * Resolves the principal or throws GatewayError 401 (503 when an issuer's keys were never reachable). A token
+   * verified before is answered synchronously (no promise on the hot path); anything else returns a promise.
+   */
+  authenticate(authorization: string | undefined): AuthPrincipal | Promise<AuthPrincipal>;
   /** Whether a path is served without a token (`open_routes`). */
   isOpenRoute(path: string): boolean;
   readonly stats: Readonly<AuthenticatorStats>;
@@ -42,6 +45,8 @@ export interface Authenticator {
 // so that such tokens get the precise "algorithm not allowed" answer rather than "malformed".
 const BEARER = /^bearer +(\S+) *$/i;
 const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+// Headers up to this length are cache keys as they are; longer ones are keyed by their token's SHA-256.
+const MAX_CACHED_HEADER = 2048;
 
 function failureFromJose(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
@@ -86,8 +91,9 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     }
   }
 
-  // Verified tokens by SHA-256 (bounded memory whatever the token size), oldest evicted first. An entry is used
-  // only until the token's exp (+ tolerance), so caching never extends a token's life.
+  // Verified Authorization headers (long ones by their token's SHA-256, so memory stays bounded whatever the token
+  // size), oldest evicted first. An entry is used only until the token's exp (+ tolerance), so caching never extends
+  // a token's life.
   const cache = new Map<string, CacheEntry>();
 
   const fail = (reason: AuthFailure, detail?: string): never => {
@@ -152,32 +158,47 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
   return {
     stats,
     isOpenRoute: (path) => config.openRoutes.has(path),
-    async authenticate(authorization) {
-      if (authorization === undefined || authorization.trim() === '') return fail('missing');
-      if (authorization.length > maxHeaderChars) return fail('too_large');
-      const m = BEARER.exec(authorization.trim());
-      const token = m?.[1];
-      if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
-      // The token itself is the key (never only its signature segment, which a forger could pair with another
-      // payload); long tokens are hashed so that the cache's memory stays bounded.
-      const id = token.length <= 2048 ? token : hash('sha256', token, 'base64url');
-      const hit = cache.get(id);
-      if (hit) {
-        if (clock.wallMs() < hit.expMs + toleranceMs) {
-          stats.cacheHits++;
-          return hit.principal;
-        }
-        cache.delete(id);
-      }
-      const principal = await verify(token);
-      if (config.tokenCacheSize > 0) {
-        cache.set(id, { principal, expMs: principal.expiresAtMs });
-        if (cache.size > config.tokenCacheSize) {
-          const oldest = cache.keys().next();
-          if (!oldest.done) cache.delete(oldest.value);
+    authenticate(authorization) {
+      // Hot path: the exact header of a client seen before, answered without parsing or a promise.
+      if (authorization !== undefined && authorization.length <= MAX_CACHED_HEADER) {
+        const hit = cache.get(authorization);
+        if (hit !== undefined) {
+          if (clock.wallMs() < hit.expMs + toleranceMs) {
+            stats.cacheHits++;
+            return hit.principal;
+          }
+          cache.delete(authorization);
         }
       }
-      return principal;
+      return authenticateSlow(authorization);
     },
   };
+
+  async function authenticateSlow(authorization: string | undefined): Promise<AuthPrincipal> {
+    if (authorization === undefined || authorization.trim() === '') return fail('missing');
+    if (authorization.length > maxHeaderChars) return fail('too_large');
+    const m = BEARER.exec(authorization.trim());
+    const token = m?.[1];
+    if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
+    // Keyed by the whole header (never only the signature segment, which a forger could pair with another payload);
+    // long ones by the token's hash, so that the cache's memory stays bounded.
+    const id = authorization.length <= MAX_CACHED_HEADER ? authorization : hash('sha256', token, 'base64url');
+    const hit = cache.get(id);
+    if (hit) {
+      if (clock.wallMs() < hit.expMs + toleranceMs) {
+        stats.cacheHits++;
+        return hit.principal;
+      }
+      cache.delete(id);
+    }
+    const principal = await verify(token);
+    if (config.tokenCacheSize > 0) {
+      cache.set(id, { principal, expMs: principal.expiresAtMs });
+      if (cache.size > config.tokenCacheSize) {
+        const oldest = cache.keys().next();
+        if (!oldest.done) cache.delete(oldest.value);
+      }
+    }
+    return principal;
+  }
 }

@@ -1,4 +1,4 @@
-import type { BackendConfig, Config, ModelConfig } from './schema.js';
+import type { BackendConfig, Config, ModelConfig, RoutingConfig } from './schema.js';
 
 /** Which engine kinds can return base64 embeddings themselves; for the others the gateway converts floats. */
 const NATIVE_BASE64: Record<BackendConfig['kind'], boolean> = {
@@ -45,6 +45,27 @@ export interface CompiledModel {
   readonly created: number;
 }
 
+/** Structurally routing's `RouterOptions` (less the clock); config does not import routing (see the module table). */
+export interface CompiledRouterOptions {
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly scrapeIntervalMs: number;
+  readonly scrapeTimeoutMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+  readonly ejectAfter: number;
+  readonly baseEjectMs: number;
+  readonly maxEjectMs: number;
+  readonly queue: { readonly maxQueued: number; readonly maxWaitMs: number };
+}
+
+/** The `routing` section in the units the router and the retry budget take. */
+export interface CompiledRouting {
+  readonly router: CompiledRouterOptions;
+  /** Structurally routing's `RetryBudgetOptions`. */
+  readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number; readonly windowMs: number };
+}
+
 export interface RuntimeConfig {
   readonly source: string;
   readonly server: Config['server'];
@@ -56,6 +77,7 @@ export interface RuntimeConfig {
   readonly pools: readonly CompiledPool[];
   /** Backend id → backend (one per distinct URL). */
   readonly backends: ReadonlyMap<string, CompiledBackend>;
+  readonly routing: CompiledRouting;
   readonly raw: Config;
 }
 
@@ -90,6 +112,26 @@ function compileBackend(b: ModelConfig['backends'][number], publicName: string):
   });
 }
 
+function compileRouting(r: RoutingConfig): CompiledRouting {
+  const { health, scrape, queue, retry_budget: budget } = r;
+  return Object.freeze({
+    router: Object.freeze({
+      probeIntervalMs: health.probe_interval,
+      probeTimeoutMs: health.probe_timeout,
+      scrapeIntervalMs: scrape.interval,
+      // Unset: a scrape may take four intervals (at least 100ms, at most 2s) before the next one is due.
+      scrapeTimeoutMs: scrape.timeout ?? Math.min(2000, Math.max(100, scrape.interval * 4)),
+      unhealthyThreshold: health.unhealthy_after,
+      healthyThreshold: health.healthy_after,
+      ejectAfter: health.eject_after,
+      baseEjectMs: health.eject_base,
+      maxEjectMs: health.eject_max,
+      queue: Object.freeze({ maxQueued: queue.max_size, maxWaitMs: queue.max_wait }),
+    }),
+    retryBudget: Object.freeze({ ratio: budget.ratio, minPerSecond: budget.min_per_second, windowMs: budget.window }),
+  });
+}
+
 /** Validated config → frozen runtime maps. Runs once per load; the hot path only reads what this builds. */
 export function compileConfig(cfg: Config, source: string, options: CompileOptions = {}): RuntimeConfig {
   const now = options.nowSeconds ?? Math.floor(Date.now() / 1000);
@@ -98,7 +140,7 @@ export function compileConfig(cfg: Config, source: string, options: CompileOptio
     modelConfigs.push({
       name: cfg.sim.model,
       aliases: [],
-      policy: cfg.sim.policy ?? 'least_requests',
+      policy: cfg.sim.policy ?? 'token_aware',
       fallback: [],
       retries: 2,
       backends: options.simUrls.map((url) => ({ url, kind: cfg.sim!.personality, weight: 1 })),
@@ -131,6 +173,7 @@ export function compileConfig(cfg: Config, source: string, options: CompileOptio
     modelList: Object.freeze(modelList),
     pools: Object.freeze(modelList.map((m) => m.pool)),
     backends,
+    routing: compileRouting(cfg.routing),
     raw: cfg,
   });
 }

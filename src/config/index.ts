@@ -1,7 +1,16 @@
 export { configSchema, BACKEND_KINDS, POLICIES } from './schema.js';
-export type { Config, ConfigInput, BackendConfig, ModelConfig, SimConfig } from './schema.js';
+export type { Config, ConfigInput, BackendConfig, ModelConfig, SimConfig, RoutingConfig } from './schema.js';
 export { parseConfigText, loadConfigFile, ConfigError, formatProblem, type ConfigProblem } from './load.js';
-export { compileConfig, type RuntimeConfig, type CompiledModel, type CompiledBackend, type CompiledPool, type CompileOptions } from './compile.js';
+export {
+  compileConfig,
+  type RuntimeConfig,
+  type CompiledModel,
+  type CompiledBackend,
+  type CompiledPool,
+  type CompileOptions,
+  type CompiledRouting,
+  type CompiledRouterOptions,
+} from './compile.js';
 export { watchConfigFile, type ConfigWatcher } from './watch.js';
 export type {
   AuthSection,

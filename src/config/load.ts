@@ -93,7 +93,8 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   for (const e of subErrors) problems.push({ file, path: formatPath(e.path), ...locate(doc, lc, e.path), message: e.message });
   if (problems.length) throw new ConfigError(problems);
 
-  const result = configSchema.safeParse(substituted);
+  // reportInput: issues carry the offending value, so a wrong type reads "expected number, got "abc"".
+  const result = configSchema.safeParse(substituted, { reportInput: true });
   if (result.success) return result.data;
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {

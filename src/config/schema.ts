@@ -52,6 +52,7 @@ export const backendSchema = z.strictObject({
   kind: z.enum(BACKEND_KINDS).default('vllm'),
   /** Upstream model name; defaults to the public model name. */
   model: z.string().min(1).optional(),
+  /** Share of traffic under `policy: weighted` (canary splits); the other policies ignore it, so it is refused there. */
   weight: z.number().positive().default(1),
   /** Sent as `Authorization: Bearer` to the backend; use `${ENV_VAR}` so secrets stay out of the file. */
   api_key: z.string().optional(),
@@ -64,7 +65,7 @@ const modelName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'model names cann
 export const modelSchema = z.strictObject({
   name: modelName,
   aliases: z.array(modelName).default([]),
-  policy: z.enum(POLICIES).default('least_requests'),
+  policy: z.enum(POLICIES).default('token_aware'),
   /** Models tried in order when this one cannot serve, before the first byte reaches the client. */
   fallback: z.array(modelName).default([]),
   /** Attempts on other backends of this pool before falling back (connect errors, 5xx, 429). */
@@ -87,6 +88,61 @@ export const serverSchema = z
     drain: duration.default(30_000),
     /** Connections kept per backend. */
     connections: z.number().int().min(1).max(4096).default(128),
+  })
+  .prefault({});
+
+const positiveDuration = duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' });
+const count = (min: number) => z.number().int().min(min);
+
+/**
+ * Health, scraping, the gateway queue and the fleet-wide retry budget. Every key is optional; the defaults are the
+ * router's own. Only `retry_budget` is applied by a hot reload; the rest needs a restart (the gateway logs which).
+ */
+export const routingSchema = z
+  .strictObject({
+    health: z
+      .strictObject({
+        /** /health probe period; 0 turns active probes off. */
+        probe_interval: duration.default(5000),
+        probe_timeout: positiveDuration.default(2000),
+        /** Consecutive failed probes that take a backend out, and good ones that bring it back. */
+        unhealthy_after: count(1).default(2),
+        healthy_after: count(1).default(2),
+        /** Consecutive passive failures (5xx, timeouts, resets) that eject a backend; a refused connection ejects at once. */
+        eject_after: count(1).default(3),
+        /** First ejection; each further one without a recovery doubles it, up to eject_max. */
+        eject_base: positiveDuration.default(1000),
+        eject_max: positiveDuration.default(30_000),
+      })
+      .prefault({})
+      .superRefine((h, ctx) => {
+        if (h.eject_max < h.eject_base) ctx.addIssue({ code: 'custom', path: ['eject_max'], message: `eject_max (${h.eject_max}ms) must not be shorter than eject_base (${h.eject_base}ms)` });
+      }),
+    scrape: z
+      .strictObject({
+        /** /metrics scrape period; 0 turns scraping off (routing then relies on the gateway's own accounting). */
+        interval: duration.default(250),
+        /** Default: four intervals, at least 100ms and at most 2s. */
+        timeout: positiveDuration.optional(),
+      })
+      .prefault({}),
+    queue: z
+      .strictObject({
+        /** Requests held when every backend is saturated; beyond this they are refused at once with 429. */
+        max_size: count(0).max(1_000_000).default(1024),
+        /** A request waiting longer is refused with 429 and a Retry-After. */
+        max_wait: duration.default(30_000),
+      })
+      .prefault({}),
+    retry_budget: z
+      .strictObject({
+        /** Retries allowed per request over the window (0.2: retries add at most 20% to the load). */
+        ratio: z.number().min(0).max(1).default(0.2),
+        /** Retries always allowed per second, however few requests there are. */
+        min_per_second: z.number().min(0).max(100_000).default(10),
+        window: positiveDuration.default(10_000),
+      })
+      .prefault({}),
   })
   .prefault({});
 
@@ -116,6 +172,7 @@ export const configSchema = z
     models: z.array(modelSchema).default([]),
     sim: simSchema.optional(),
     telemetry: telemetrySchema,
+    routing: routingSchema,
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, string>();
@@ -143,6 +200,17 @@ export const configSchema = z
         if (f === m.name) ctx.addIssue({ code: 'custom', path: ['models', i, 'fallback', j], message: 'a model cannot fall back to itself' });
       }),
     );
+    cfg.models.forEach((m, i) => {
+      if (m.policy === 'weighted') return;
+      const j = m.backends.findIndex((b) => b.weight !== 1);
+      if (j >= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', i, 'backends', j, 'weight'],
+          message: `weight only applies to policy: weighted (this model uses ${m.policy}); set policy: weighted for a weighted split or remove the weight`,
+        });
+      }
+    });
     if (cfg.models.length === 0 && !cfg.sim) {
       ctx.addIssue({ code: 'custom', path: ['models'], message: 'configure at least one model (or a `sim` section)' });
     }
@@ -153,3 +221,4 @@ export type Config = z.output<typeof configSchema>;
 export type BackendConfig = z.output<typeof backendSchema>;
 export type ModelConfig = z.output<typeof modelSchema>;
 export type SimConfig = z.output<typeof simSchema>;
+export type RoutingConfig = z.output<typeof routingSchema>;

@@ -32,8 +32,11 @@ export interface LimiterOptions {
 }
 
 export interface Limiter {
-  /** Throws GatewayError 429 `rate_limit_exceeded` or `insufficient_quota`; otherwise takes the capacity. */
-  reserve(request: ReserveRequest): Reservation;
+  /**
+   * Throws GatewayError 429 `rate_limit_exceeded` or `insufficient_quota`; otherwise takes the capacity. The
+   * x-ratelimit-* headers are written into `into` when given (the response's headers), else into a new object.
+   */
+  reserve(request: ReserveRequest, into?: Record<string, string>): Reservation;
   snapshot(filter: SnapshotFilter): LimitSnapshot;
   readonly store: LimitStore;
   readonly quotaStore: QuotaStore;
@@ -105,6 +108,46 @@ function fmtWait(ms: number): string {
   return ms < 1000 ? `${Math.ceil(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
 }
 
+const NO_QUOTAS: readonly HeldQuota[] = Object.freeze([]);
+
+/** The rules that apply to one (subject, team, model) and their state keys: fixed for a config, so computed once. */
+interface Plan {
+  readonly limits: readonly Held[];
+  readonly quotas: readonly { readonly rule: CompiledQuotaRule; readonly key: string }[];
+}
+
+// Callers are few and repeat; the bound only guards against a flood of distinct subjects (then it starts over).
+const MAX_PLANS = 10_000;
+
+/** Plans by subject → team → model (nested maps: no key strings to build, no separator a subject could contain). */
+function createPlanCache(rules: CompiledLimits): { get(who: LimitSubject): Plan } {
+  let bySubject = new Map<string, Map<string | null, Map<string, Plan>>>();
+  let size = 0;
+  return {
+    get(who) {
+      let byTeam = bySubject.get(who.subject);
+      let byModel = byTeam?.get(who.team);
+      let plan = byModel?.get(who.model);
+      if (plan !== undefined) return plan;
+      if (size >= MAX_PLANS) {
+        bySubject = new Map();
+        size = 0;
+        byTeam = undefined;
+        byModel = undefined;
+      }
+      if (!byTeam) bySubject.set(who.subject, (byTeam = new Map()));
+      if (!byModel) byTeam.set(who.team, (byModel = new Map()));
+      plan = Object.freeze({
+        limits: Object.freeze(selectRules(rules.limits, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+        quotas: Object.freeze(selectRules(rules.quotas, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+      });
+      byModel.set(who.model, plan);
+      size++;
+      return plan;
+    },
+  };
+}
+
 /**
  * RPM / TPM / concurrency buckets plus token quotas, decided in one synchronous step: every bucket is checked first
  * and only then are all of them charged, so a reservation is all-or-nothing and concurrent requests (interleaved on
@@ -118,52 +161,51 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
   const reserved = new Map<string, number>();
   const reservedKey = (q: HeldQuota) => `${q.window}\u0000${q.key}`;
   const windowOf = createWindowCache();
+  const plans = createPlanCache(rules);
 
-  function checkQuotas(req: ReserveRequest, wallMs: number): HeldQuota[] {
+  function checkQuotas(plan: Plan, req: LimitSubject, estimate: number, wallMs: number): HeldQuota[] {
     const held: HeldQuota[] = [];
-    for (const rule of selectRules(rules.quotas, req)) {
-      const key = stateKey(rule, req);
+    for (const { rule, key } of plan.quotas) {
       for (const period of ['day', 'month'] as const) {
         const limit = period === 'day' ? rule.perDay : rule.perMonth;
         if (limit === null) continue;
         const w = windowOf(period, wallMs);
         const q = { key, window: w.id };
         const used = quotaStore.used(key, w.id) + (reserved.get(reservedKey(q)) ?? 0);
-        if (used + req.estimatedTokens > limit) throw quotaExceeded(rule, req, period, limit, used, w.resetsAtMs, wallMs);
+        if (used + estimate > limit) throw quotaExceeded(rule, req, estimate, period, limit, used, w.resetsAtMs, wallMs);
         held.push(q);
       }
     }
     return held;
   }
 
-  function quotaExceeded(rule: CompiledQuotaRule, req: ReserveRequest, period: QuotaPeriod, limit: number, used: number, resetsAtMs: number, wallMs: number) {
+  function quotaExceeded(rule: CompiledQuotaRule, req: LimitSubject, estimate: number, period: QuotaPeriod, limit: number, used: number, resetsAtMs: number, wallMs: number) {
     const resets = new Date(resetsAtMs).toISOString();
     const err = new GatewayError(
       'quota_exceeded',
       `You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${Math.max(0, limit - used)} left, ` +
-        `this request needs up to ${req.estimatedTokens}. The quota resets at ${resets}.`,
+        `this request needs up to ${estimate}. The quota resets at ${resets}.`,
       { wireCode: 'insufficient_quota', headers: { 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets } },
     );
     refusalKinds.set(err, 'quota');
     return err;
   }
 
-  function reserve(req: ReserveRequest): Reservation {
+  function reserve(req: ReserveRequest, into?: Record<string, string>): Reservation {
     const now = clock.now();
     const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
-    const applicable = selectRules(rules.limits, req);
-    const held: Held[] = [];
-    const states: BucketState[] = [];
-    for (const rule of applicable) {
-      const key = stateKey(rule, req);
+    const plan = plans.get(req);
+    const held = plan.limits;
+    const states: BucketState[] = new Array(held.length);
+    for (let i = 0; i < held.length; i++) {
+      const { key, rule } = held[i]!;
       const state = store.get(key) ?? freshBucket(rule.rpm, rule.tpm, now);
       advance(state, rule.rpm, rule.tpm, now);
-      held.push({ key, rule });
-      states.push(state);
+      states[i] = state;
     }
 
     // Quotas first: when both refuse, the quota is the reason that will not go away by waiting a minute.
-    const quotas = checkQuotas({ ...req, estimatedTokens: estimate }, clock.wallMs());
+    const quotas = plan.quotas.length === 0 ? NO_QUOTAS : checkQuotas(plan, req, estimate, clock.wallMs());
 
     // Decide before charging anything: a refused request leaves every bucket untouched. When several buckets
     // refuse, report the one with the longest wait (a request too large for a limit waits forever). Messages are
@@ -184,18 +226,19 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
       throw rateLimited(refusalMessage(refusal, req, estimate), refusal.wait, rateLimitHeaders(states), kind);
     }
 
-    held.forEach(({ key, rule }, i) => {
+    for (let i = 0; i < held.length; i++) {
+      const { key, rule } = held[i]!;
       const s = states[i]!;
       if (rule.rpm !== null) s.requests -= 1;
       if (rule.tpm !== null) s.tokens -= estimate;
       s.inFlight += 1;
       store.set(key, s, now);
-    });
+    }
     for (const q of quotas) reserved.set(reservedKey(q), (reserved.get(reservedKey(q)) ?? 0) + estimate);
 
     let settled = false;
     return {
-      headers: rateLimitHeaders(states),
+      headers: rateLimitHeaders(states, into),
       estimatedTokens: estimate,
       settle(actualTokens) {
         if (settled) return;

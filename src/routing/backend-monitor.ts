@@ -13,6 +13,8 @@ export interface MonitorOptions {
   /** /health probe period; 0 disables probing. */
   readonly probeIntervalMs: number;
   readonly timeoutMs: number;
+  /** Timeout of one scrape; default four scrape intervals, at least 100ms, at most `timeoutMs`. */
+  readonly scrapeTimeoutMs?: number;
   /** Called after a scrape changed the state (capacity may have freed). */
   readonly onScrape: () => void;
 }
@@ -34,7 +36,7 @@ export class BackendMonitor {
       this.#pollers.push(
         startPoller({
           intervalMs: o.scrapeIntervalMs,
-          timeoutMs: Math.min(o.timeoutMs, Math.max(100, o.scrapeIntervalMs * 4)),
+          timeoutMs: o.scrapeTimeoutMs ?? Math.min(o.timeoutMs, Math.max(100, o.scrapeIntervalMs * 4)),
           run: async (signal) => {
             const res = await request(`${base}/metrics`, { method: 'GET', signal });
             if (res.statusCode !== 200) {

@@ -7,6 +7,7 @@ export type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpe
 export { createRouter, type Router, type RouterOptions } from './router.js';
 export { RoutingCore, type RoutingCoreOptions, type Timers, type Waiter, type QueuedHandle } from './core.js';
 export type { QueueOptions } from './gateway-queue.js';
+export { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 export type { HealthOptions, HealthStatus } from './health/health-state.js';
 export { POLICIES, createTokenAware, type Policy, type TokenAwareOptions } from './policies/index.js';
 export { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';

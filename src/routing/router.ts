@@ -29,6 +29,10 @@ export interface RouterOptions extends HealthOptions {
   readonly scrapeIntervalMs?: number;
   /** Timeout of one probe or scrape (ms). Default 2000. */
   readonly monitorTimeoutMs?: number;
+  /** Timeout of one /health probe (ms). Default monitorTimeoutMs. */
+  readonly probeTimeoutMs?: number;
+  /** Timeout of one /metrics scrape (ms). Default four scrape intervals, at least 100, at most monitorTimeoutMs. */
+  readonly scrapeTimeoutMs?: number;
   readonly queue?: QueueOptions;
   /** Advanced: policy overrides, engine profile, chars per block, rng (see RoutingCoreOptions). */
   readonly core?: Omit<RoutingCoreOptions, 'clock' | 'onAttemptEnd' | 'queue'>;
@@ -40,6 +44,8 @@ export interface RouterOptions extends HealthOptions {
 export function createRouter(options: RouterOptions = {}): Router {
   const clock = options.clock ?? systemClock;
   const probeIntervalMs = options.probeIntervalMs ?? 5000;
+  const scrapeIntervalMs = options.scrapeIntervalMs ?? 250;
+  const monitorTimeoutMs = options.monitorTimeoutMs ?? 2000;
   const health = new Map<string, HealthState>();
   const monitors = new Map<string, BackendMonitor>();
   const healthOf = (id: string): HealthState => {
@@ -116,9 +122,10 @@ export function createRouter(options: RouterOptions = {}): Router {
               t.id,
               new BackendMonitor(t, state, healthOf(t.id), {
                 clock,
-                scrapeIntervalMs: options.scrapeIntervalMs ?? 250,
+                scrapeIntervalMs,
                 probeIntervalMs,
-                timeoutMs: options.monitorTimeoutMs ?? 2000,
+                timeoutMs: options.probeTimeoutMs ?? monitorTimeoutMs,
+                scrapeTimeoutMs: options.scrapeTimeoutMs ?? Math.min(monitorTimeoutMs, Math.max(100, scrapeIntervalMs * 4)),
                 onScrape: () => core.pump(),
               }),
             );

@@ -4,7 +4,7 @@ import { getRequestListener } from '@hono/node-server';
 import { createPipeline, writeError, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
-import { createRouter, type Router } from '../routing/index.js';
+import { createRetryBudget, createRouter, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
 import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
@@ -54,13 +54,14 @@ async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source:
   throw new Error('startGateway needs configFile, configText or config');
 }
 
-function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger): UsageWriter {
+function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger, telemetry: Telemetry): UsageWriter {
   return createUsageWriter({
     path: section.sqlite,
     batchSize: section.batch_size,
     flushIntervalMs: section.flush_interval,
     queueMax: section.queue_max,
     onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
+    onBatch: (rows, ms) => telemetry.recordUsageBatch(rows, ms),
   });
 }
 
@@ -81,28 +82,37 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let live: LiveConfig = { cfg: compileConfig(cfg, source, { simUrls: opts.simUrls }), ...buildGovernance(cfg, stores, { clock, logger, baseDir }) };
   let current = live.cfg;
   if (cfg.auth === 'none') logger.warn({ event: 'auth_disabled' }, 'auth: none — every caller can use every model; use it for local experiments only');
-  const usage = cfg.usage === false ? null : openUsageLog(cfg.usage, logger);
+  const usage = cfg.usage === false ? null : openUsageLog(cfg.usage, logger, telemetry);
   if (usage) {
     telemetry.registerCollector('usage', () => [
       { name: 'infergate_usage_queue_length', value: usage.stats().queueLength },
       { name: 'infergate_usage_rows_dropped_total', value: usage.stats().rowsDropped, type: 'counter' },
+      { name: 'infergate_usage_sync_flushes_total', value: usage.stats().syncFlushes, type: 'counter' },
+      { name: 'infergate_usage_write_errors_total', value: usage.stats().writeErrors, type: 'counter' },
     ]);
   }
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
-  const router = opts.router ?? createRouter({ clock });
+  const router = opts.router ?? createRouter({ clock, ...current.routing.router });
   router.setPools(current.pools);
+  const retryBudget = createRetryBudget({ clock, ...current.routing.retryBudget });
+  /** What the router runs with: the file's routing section at start (only retry_budget changes live). */
+  const runningRouting = cfg.routing;
   const inflight = { count: 0 };
   let draining = false;
 
   const knownModels = (rt: RuntimeConfig) => [...rt.models.keys()];
   telemetry.setKnownModels(knownModels(current));
-  telemetry.registerCollector('gateway', () => [{ name: 'infergate_in_flight_requests', value: inflight.count }]);
+  telemetry.registerCollector('gateway', () => [
+    { name: 'infergate_in_flight_requests', value: inflight.count },
+    { name: 'infergate_retry_budget_available', value: retryBudget.available() },
+  ]);
   telemetry.registerCollector('backends', () =>
     [...current.backends.keys()].map((id) => ({ name: 'infergate_backend_healthy', labels: { backend: id }, value: router.isHealthy(id) ? 1 : 0 })),
   );
 
   const pipeline = createPipeline({
     router,
+    retryBudget,
     pools,
     clock,
     telemetry,
@@ -139,6 +149,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       { connections: next.server.connections, connectTimeoutMs: next.server.timeouts.connect },
     );
     router.setPools(next.pools);
+    retryBudget.configure(next.routing.retryBudget);
   };
 
   const reload = async (): Promise<boolean> => {
@@ -149,6 +160,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const governance = buildGovernance(next, stores, { clock, logger, baseDir });
       if (JSON.stringify(next.usage) !== JSON.stringify(current.raw.usage)) {
         logger.warn({ event: 'usage_change_needs_restart' }, 'changes to the usage section take effect at the next start');
+      }
+      // The router's probes, health thresholds and queue are built once; the retry budget is reconfigured live.
+      const routingChanged = (['health', 'scrape', 'queue'] as const)
+        .filter((k) => JSON.stringify(next.routing[k]) !== JSON.stringify(runningRouting[k]))
+        .map((k) => `routing.${k}`);
+      if (routingChanged.length > 0) {
+        logger.warn(
+          { event: 'routing_change_needs_restart', sections: routingChanged },
+          `changes to ${routingChanged.join(', ')} take effect at the next start (routing.retry_budget applies at once)`,
+        );
       }
       apply({ cfg: compiled, ...governance });
       telemetry.recordConfigReload(true);

@@ -18,6 +18,7 @@ export const METRIC = {
   tokenUsage: 'gen_ai_client_token_usage',
   overhead: 'infergate_gateway_overhead_seconds',
   retries: 'infergate_retries_total',
+  retriesDenied: 'infergate_retries_denied_total',
   fallbacks: 'infergate_fallbacks_total',
   rateLimited: 'infergate_rate_limit_rejections_total',
   configReloads: 'infergate_config_reloads_total',
@@ -39,6 +40,7 @@ export interface Metrics {
   readonly registry: Registry;
   recordRequest(ctx: RequestCtx, endMs: number): void;
   recordRetry(model: string, reason: string): void;
+  recordRetryDenied(model: string): void;
   recordFallback(fromModel: string, toModel: string): void;
   recordRateLimited(kind: RateLimitKind): void;
   recordConfigReload(ok: boolean): void;
@@ -118,6 +120,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: METRIC.retries,
     help: 'Upstream attempts retried on another backend, by model and failure reason.',
     labelNames: ['model', 'reason'] as const,
+    registers,
+  });
+  const retriesDenied = new Counter({
+    name: METRIC.retriesDenied,
+    help: 'Retries (another backend or a fallback model) refused by the fleet-wide retry budget, by model.',
+    labelNames: ['model'] as const,
     registers,
   });
   const fallbacks = new Counter({
@@ -229,6 +237,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
     recordRequest,
     recordRetry(model, reason) {
       retries.labels(modelLabel(model), reasonLabel(reason)).inc();
+    },
+    recordRetryDenied(model) {
+      retriesDenied.labels(modelLabel(model)).inc();
     },
     recordFallback(fromModel, toModel) {
       fallbacks.labels(modelLabel(fromModel), modelLabel(toModel)).inc();

@@ -68,6 +68,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     },
 
     recordRetry: (model, reason) => metrics?.recordRetry(model, reason),
+    recordRetryDenied: (model) => metrics?.recordRetryDenied(model),
     recordFallback: (fromModel, toModel) => metrics?.recordFallback(fromModel, toModel),
     recordRateLimited: (kind) => metrics?.recordRateLimited(kind),
     recordConfigReload: (ok) => metrics?.recordConfigReload(ok),

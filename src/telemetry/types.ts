@@ -99,6 +99,8 @@ export interface Telemetry {
    */
   endRequest(ctx: RequestCtx, span: RequestSpan | null): void;
   recordRetry(model: string, reason: string): void;
+  /** A retry the fleet-wide retry budget refused (the request ends with its last failure). */
+  recordRetryDenied(model: string): void;
   recordFallback(fromModel: string, toModel: string): void;
   recordRateLimited(kind: RateLimitKind): void;
   recordConfigReload(ok: boolean): void;

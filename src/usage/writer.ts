@@ -1,26 +1,35 @@
-import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import { openUsageDb, type UsageDb } from './db.js';
 import { queryUsage, type UsageQuery, type UsageTotals } from './query.js';
+import { createSqliteSink, pushRow, VALUES_PER_ROW } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
+import { SLOT, SLOT_COUNT, type ThreadData, type ThreadEvent, type ThreadMessage } from './writer-protocol.js';
 
 export interface UsageWriterOptions {
   path: string;
-  /** Rows per transaction; reaching it schedules a write on the next turn of the event loop. */
+  /** Rows per batch (one transaction each); a full batch goes to the writer thread at once. */
   batchSize?: number;
-  /** Rows fewer than a batch wait at most this long. */
+  /** Rows fewer than a batch wait at most this long. Also the retry pause after a refused write. */
   flushIntervalMs?: number;
-  /** Queue bound: reaching it writes synchronously on the recording call (backpressure on the hot path). */
+  /**
+   * Bound on rows recorded and not yet committed. Reaching it while the disk is merely slow makes the recording call
+   * wait for the writer (backpressure on the hot path); while the database refuses writes, further rows are counted
+   * as dropped and reported, never silently lost.
+   */
   queueMax?: number;
   /** Write failures (disk full, read-only file, lock); rows stay queued and are retried. */
   onError?: (err: unknown) => void;
+  /** Each committed batch, for metrics. */
+  onBatch?: (rows: number, durationMs: number) => void;
 }
 
 export interface UsageWriterStats {
   rowsWritten: number;
   batches: number;
   lastBatchMs: number;
+  /** Rows recorded and not yet committed. */
   queueLength: number;
-  /** Times the queue was full and rows were written on the recording call. */
+  /** Times the queue was full and a recording call waited for the writer (backpressure). */
   syncFlushes: number;
   writeErrors: number;
   /** Rows given up because the database kept failing while the queue was full. Never silent: counted and reported. */
@@ -29,131 +38,240 @@ export interface UsageWriterStats {
 
 export interface UsageWriter {
   record(row: UsageRow): void;
-  /** Writes every queued row now (one transaction per batch). */
+  /** Waits (blocking) until every recorded row is committed, or the database refuses them. */
   flush(): void;
   /** Flushes everything and closes the database. */
   close(): void;
   /** Totals for `GET /admin/usage`; flushes first so the caller sees its own requests. */
   query(q: UsageQuery): UsageTotals[];
   stats(): Readonly<UsageWriterStats>;
+  /** The gateway thread's own connection (migrations at start, reads for queries). */
   readonly db: UsageDb;
 }
 
-const INSERT = `INSERT INTO usage (request_id, time_ms, subject, team, requested_model, upstream_model, backend, endpoint,
-  stream, status, error_code, prompt_tokens, completion_tokens, cached_tokens, token_source, ttft_ms, latency_ms)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+// Under tsx the sources are .ts files; compiled, .js.
+const THREAD_URL = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
+function startThread(data: ThreadData): Worker {
+  if (!THREAD_URL.pathname.endsWith('.ts')) return new Worker(THREAD_URL, { workerData: data });
+  // Running from sources: on Node 20 a worker does not inherit tsx's module hooks, so it registers them first.
+  const api = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(THREAD_URL.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: data });
+}
+
+/** How long a recording call waits for room before treating the database as unavailable. */
+const BACKPRESSURE_WAIT_MS = 5_000;
 
 /**
- * The usage log's writer. `record` only appends to an in-memory queue; rows reach SQLite in batches, one transaction
- * each, written on a later turn of the event loop (setImmediate when a batch is full, an interval for the rest).
+ * The usage log's writer. `record` appends the row's values to the current batch; a full batch (or, within
+ * `flushIntervalMs`, a partial one) is posted to a writer thread that commits it in one transaction. SQLite's work,
+ * and any wait on a slow or locked disk, happens off the event loop; the gateway pays about half a microsecond per row.
+ * If the thread dies, writes continue on this thread.
  *
- * Hard-kill loss: a SIGKILL loses exactly the rows queued and not yet in a committed batch. A full batch is written
- * on the next loop turn and a partial one within `flushIntervalMs`, so the window is about
- * min(batchSize, rate × flushIntervalMs) rows plus those recorded during one loop turn, and never more than queueMax.
- * With the defaults (128 rows, 200 ms) that is ≤ 200 ms of traffic and at most ~128 rows per batch; measured by
- * test/usage/kill.test.ts. SIGTERM/SIGINT lose nothing: the server calls close(), which writes every queued row.
+ * Hard-kill loss: a SIGKILL loses the rows recorded and not yet committed: the open batch (at most `batchSize` rows
+ * or `flushIntervalMs` of traffic) plus batches posted and not yet committed (the thread commits each within about a
+ * millisecond unless the disk is slow). With the defaults (128 rows, 200 ms) that is at most ~128 rows or 200 ms of
+ * traffic; measured by test/usage/kill.test.ts. SIGTERM/SIGINT lose nothing: the server calls close(), which waits
+ * until every row is written.
  */
 export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
-  const batchSize = options.batchSize ?? 128;
+  const batchSize = Math.max(1, options.batchSize ?? 128);
   const queueMax = Math.max(batchSize, options.queueMax ?? 20_000);
+  const intervalMs = options.flushIntervalMs ?? 200;
+  // Opened here first, synchronously: a database that cannot be opened or migrated fails the start, not a request.
   const db = openUsageDb(options.path, { busyTimeoutMs: 50 });
-  const insert = db.prepare(INSERT);
-  const writeRows = db.transaction((rows: readonly UsageRow[]) => {
-    for (const r of rows) {
-      insert.run(
-        r.id, r.timeMs, r.subject, r.team, r.requestedModel, r.upstreamModel, r.backend, r.endpoint,
-        r.stream ? 1 : 0, r.status, r.errorCode, r.promptTokens, r.completionTokens, r.cachedTokens,
-        r.tokenSource, r.ttftMs, r.latencyMs,
-      );
+  const shared = new BigInt64Array(new SharedArrayBuffer(SLOT_COUNT * BigInt64Array.BYTES_PER_ELEMENT));
+  const read = (slot: number) => Number(Atomics.load(shared, slot));
+
+  let thread: Worker | null = startThread({ path: options.path, shared: shared.buffer, retryMs: intervalMs });
+  // The server's shutdown closes the writer; an idle writer thread must not keep a process alive by itself.
+  thread.unref();
+  let failing = false;
+  let lastBatchMs = 0;
+  thread.on('message', (e: ThreadEvent) => {
+    if (e.kind === 'batch') {
+      lastBatchMs = e.ms;
+      options.onBatch?.(e.rows, e.ms);
+    } else if (e.kind === 'failing') {
+      failing = true;
+      options.onError?.(new Error(`usage log write failed: ${e.message}`));
+    } else {
+      failing = false;
     }
   });
-  let queue: UsageRow[] = [];
-  const stats: UsageWriterStats = { rowsWritten: 0, batches: 0, lastBatchMs: 0, queueLength: 0, syncFlushes: 0, writeErrors: 0, rowsDropped: 0 };
-  let immediate: NodeJS.Immediate | null = null;
+  thread.on('error', (err) => abandonThread(`usage writer thread failed (${err instanceof Error ? err.message : String(err)})`));
+
+  /** Stops using the thread; the rows it had not committed are still in `sent` and are written here instead. */
+  function abandonThread(why: string): void {
+    if (!thread) return;
+    const t = thread;
+    thread = null;
+    void t.terminate();
+    options.onError?.(new Error(`${why}; writing the usage log on the main thread`));
+    trimSent();
+    const pending = sent.flatMap((b) => b.values);
+    const pendingRows = sent.reduce((n, b) => n + b.rows, 0);
+    sent.length = 0;
+    batch = pending.concat(batch);
+    batchRows += pendingRows;
+    if (batchRows > 0) writeHere();
+  }
+
+  let batch: unknown[] = [];
+  let batchRows = 0;
+  /** Rows handed to the thread so far (compared with its committed count). */
+  let posted = 0;
+  // Batches handed to the thread and not known to be committed, kept (postMessage copied them) so that rows survive
+  // a thread that dies; `trimmed` counts the rows of batches already let go.
+  const sent: { values: unknown[]; rows: number }[] = [];
+  let trimmed = 0;
+  function trimSent(): void {
+    const committed = read(SLOT.committed);
+    while (sent.length > 0 && trimmed + sent[0]!.rows <= committed) trimmed += sent.shift()!.rows;
+  }
   let closed = false;
-  const intervalMs = options.flushIntervalMs ?? 200;
-  // After a failed write, requests do not retry synchronously for one interval: a locked file would otherwise make
-  // every request wait out the busy timeout. The interval keeps retrying in the background.
-  let failedAt = Number.NEGATIVE_INFINITY;
+  let syncFlushes = 0;
+  let rowsDropped = 0;
+  // Fallback when the thread is gone: the previous design, writing batches on this thread.
+  let inThread: { write: (values: readonly unknown[]) => void; committed: number; batches: number; errors: number; failedAt: number } | null = null;
 
-  /** Writes one batch from the head of the queue; false when the database refused it (rows stay queued). */
-  function writeBatch(): boolean {
-    // The common case is a queue no longer than a batch: write it as is, without copying.
-    const batch = queue.length <= batchSize ? queue : queue.slice(0, batchSize);
-    const start = performance.now();
-    try {
-      writeRows(batch);
-    } catch (err) {
-      stats.writeErrors++;
-      failedAt = performance.now();
-      options.onError?.(err);
-      return false;
+  function lost(rows: number, message: string): void {
+    if (rows <= 0) return;
+    rowsDropped += rows;
+    options.onError?.(new Error(`${message}: ${rows} row(s) not written`));
+  }
+
+  const unwritten = () => (thread ? posted - read(SLOT.committed) : 0) + batchRows;
+
+  /**
+   * Blocks until `done()` holds, waking on each of the thread's write attempts. False when the thread made no
+   * progress at all for BACKPRESSURE_WAIT_MS (stuck or dead; an error event cannot arrive while this thread blocks).
+   */
+  function waitUntil(done: () => boolean): boolean {
+    let seq = Atomics.load(shared, SLOT.seq);
+    let idleSince = performance.now();
+    while (!done()) {
+      const left = idleSince + BACKPRESSURE_WAIT_MS - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(shared, SLOT.seq, seq, left);
+      const now = Atomics.load(shared, SLOT.seq);
+      if (now !== seq) {
+        seq = now;
+        idleSince = performance.now();
+      }
     }
-    queue = batch === queue ? [] : queue.slice(batch.length);
-    stats.lastBatchMs = performance.now() - start;
-    stats.rowsWritten += batch.length;
-    stats.batches++;
     return true;
   }
 
-  function drainAll(): boolean {
-    while (queue.length > 0) if (!writeBatch()) return false;
-    return true;
+  function writeHere(): void {
+    inThread ??= { write: createSqliteSink(db), committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY };
+    try {
+      inThread.write(batch);
+      inThread.committed += batchRows;
+      inThread.batches++;
+      batch = [];
+      batchRows = 0;
+    } catch (err) {
+      inThread.errors++;
+      inThread.failedAt = performance.now();
+      options.onError?.(err);
+      if (batchRows >= queueMax) {
+        const excess = batchRows - queueMax + batchSize;
+        batch.splice(0, excess * VALUES_PER_ROW);
+        batchRows -= excess;
+        lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
+      }
+    }
   }
 
-  // One batch per loop turn, so a backlog never blocks the event loop for more than one transaction at a time.
-  function pump(): void {
-    immediate = null;
-    if (queue.length > 0 && writeBatch() && queue.length >= batchSize) schedule();
-  }
-
-  function schedule(): void {
-    if (!immediate && !closed) immediate = setImmediate(pump);
+  /** Hands the open batch to the thread, waiting for room first when the thread is behind (backpressure). */
+  function post(): void {
+    if (batchRows === 0) return;
+    if (!thread) return writeHere();
+    if (posted - read(SLOT.committed) + batchRows > queueMax) {
+      if (!failing && read(SLOT.failing) === 0) {
+        syncFlushes++;
+        if (!waitUntil(() => posted - read(SLOT.committed) + batchRows <= queueMax || read(SLOT.failing) !== 0)) {
+          // Not one write attempt finished in the whole wait: the thread is stuck or gone (its own lock wait is 1 s).
+          abandonThread(`usage writer thread made no progress in ${BACKPRESSURE_WAIT_MS} ms`);
+          return;
+        }
+      }
+      const room = queueMax - (posted - read(SLOT.committed));
+      if (room < batchRows) {
+        // The database refuses writes (or is stuck): keep what the thread holds, count and report the rest.
+        const excess = batchRows - Math.max(0, room);
+        batch.length -= excess * VALUES_PER_ROW;
+        batchRows -= excess;
+        lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
+        if (batchRows === 0) return;
+      }
+    }
+    thread.postMessage({ kind: 'rows', values: batch } satisfies ThreadMessage);
+    trimSent();
+    sent.push({ values: batch, rows: batchRows });
+    posted += batchRows;
+    batch = [];
+    batchRows = 0;
   }
 
   const timer = setInterval(() => {
-    if (queue.length > 0) pump();
+    if (batchRows > 0) post();
   }, intervalMs);
   timer.unref();
+
+  function flush(): void {
+    post();
+    if (thread && !waitUntil(() => posted <= read(SLOT.committed) || read(SLOT.failing) !== 0)) {
+      abandonThread(`usage writer thread made no progress in ${BACKPRESSURE_WAIT_MS} ms`);
+    }
+  }
 
   return {
     db,
     record(row) {
       if (closed) throw new Error('usage writer is closed');
-      queue.push(row);
-      if (queue.length >= queueMax) {
-        const healthy = performance.now() - failedAt >= intervalMs;
-        if (healthy) stats.syncFlushes++;
-        if ((!healthy || !drainAll()) && queue.length >= queueMax) {
-          // The database is failing, not slow: keep the newest rows up to the bound, count and report the rest.
-          const excess = queue.length - queueMax + 1;
-          queue = queue.slice(excess);
-          stats.rowsDropped += excess;
-          options.onError?.(new Error(`usage log unavailable: dropped ${excess} row(s) after the queue reached ${queueMax}`));
-        }
-      } else if (queue.length >= batchSize) {
-        schedule();
-      }
+      pushRow(batch, row);
+      if (++batchRows >= batchSize) post();
     },
-    flush() {
-      drainAll();
-    },
+    flush,
     close() {
       if (closed) return;
       closed = true;
       clearInterval(timer);
-      if (immediate) clearImmediate(immediate);
-      if (!drainAll()) {
-        stats.rowsDropped += queue.length;
-        options.onError?.(new Error(`usage log unavailable at shutdown: ${queue.length} row(s) not written`));
-        queue = [];
+      post();
+      if (thread) {
+        const t = thread;
+        t.postMessage({ kind: 'close' } satisfies ThreadMessage);
+        // The thread retries a locked database for up to its busy timeout per batch; a thread that stops making
+        // progress altogether hands its rows back to this one.
+        if (waitUntil(() => read(SLOT.closed) === 1)) {
+          lost(read(SLOT.unwritten), 'usage log unavailable at shutdown');
+          thread = null;
+          void t.terminate();
+        } else {
+          abandonThread('usage writer thread did not finish at shutdown');
+        }
+      }
+      if (batchRows > 0) {
+        writeHere();
+        lost(batchRows, 'usage log unavailable at shutdown');
+        batchRows = 0;
       }
       db.close();
     },
     query(q) {
-      drainAll();
+      flush();
       return queryUsage(db, q);
     },
-    stats: () => ({ ...stats, queueLength: queue.length }),
+    stats: () => ({
+      rowsWritten: read(SLOT.committed) + (inThread?.committed ?? 0),
+      batches: read(SLOT.batches) + (inThread?.batches ?? 0),
+      lastBatchMs,
+      queueLength: unwritten(),
+      syncFlushes,
+      writeErrors: read(SLOT.errors) + (inThread?.errors ?? 0),
+      rowsDropped,
+    }),
   };
 }

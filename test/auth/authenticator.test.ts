@@ -6,7 +6,7 @@ import { compileAuth, hmac, keyPair, NOW_MS, NOW_S, SECRET, sign } from './fixtu
 
 const clock = () => createManualClock(0, NOW_MS);
 
-async function rejects(p: Promise<unknown>, reason: AuthFailure, status = 401): Promise<GatewayError> {
+async function rejects(p: unknown, reason: AuthFailure, status = 401): Promise<GatewayError> {
   try {
     await p;
   } catch (err) {
@@ -144,8 +144,26 @@ describe('verified-token cache', async () => {
     assert.equal(a, b);
     assert.equal(auth.stats.verified, 1);
     assert.equal(auth.stats.cacheHits, 1);
+    // A hit is answered synchronously (no promise on the hot path); a tampered header is never a hit.
+    const sync = auth.authenticate(`Bearer ${token}`);
+    assert.ok(!(sync instanceof Promise));
+    assert.equal(sync, a);
+    await rejects(auth.authenticate(`Bearer ${token.slice(0, -2)}xx`), 'bad_signature');
+    await rejects(auth.authenticate(`Bearer ${token}x`), 'bad_signature');
     c.advance(61_000);
     await rejects(auth.authenticate(`Bearer ${token}`), 'expired');
+  });
+
+  it('caches tokens longer than the header key limit by their hash', async () => {
+    const auth = createAuthenticator(
+      compileAuth({ issuers: [{ issuer: 'https://idp.test/', audience: 'infergate', secret: SECRET, algorithms: ['HS256'] }] }),
+      { clock: clock() },
+    );
+    const token = await sign({ alg: 'HS256', key: hmac, claims: { pad: 'x'.repeat(3000) } });
+    const a = await auth.authenticate(`Bearer ${token}`);
+    assert.equal(await auth.authenticate(`Bearer ${token}`), a);
+    assert.equal(auth.stats.verified, 1);
+    assert.equal(auth.stats.cacheHits, 1);
   });
 
   it('stays within its size bound', async () => {

@@ -29,6 +29,27 @@ describe('requests per minute', () => {
     refusal(() => limiter.reserve({ ...alice, estimatedTokens: 0 }));
   });
 
+  it('keeps matching right for every (subject, team, model), however many callers it has seen', () => {
+    const limiter = createLimiter(
+      rules([
+        { match: { subject: '*' }, rpm: 2 },
+        { match: { team: 'research' }, rpm: 1000 },
+        { match: { subject: '*', model: 'big' }, rpm: 1 },
+      ]),
+      { clock: createManualClock() },
+    );
+    limiter.reserve({ ...alice, estimatedTokens: 0 });
+    // Same subject, other model: the per-model rule applies there only.
+    limiter.reserve({ ...alice, model: 'big', estimatedTokens: 0 });
+    refusal(() => limiter.reserve({ ...alice, model: 'big', estimatedTokens: 0 }));
+    // A flood of distinct callers (past the matched-rule cache's bound) changes nothing for alice's buckets.
+    for (let i = 0; i < 10_050; i++) limiter.reserve({ subject: `u${i}`, team: null, model: 'llama', estimatedTokens: 0 });
+    refusal(() => limiter.reserve({ ...alice, team: null, estimatedTokens: 0 }));
+    refusal(() => limiter.reserve({ ...alice, model: 'big', estimatedTokens: 0 }));
+    // A team of the same name as a subject is another dimension, not another subject.
+    limiter.reserve({ subject: 'research', team: 'alice', model: 'llama', estimatedTokens: 0 });
+  });
+
   it('lets a specific rule override the "*" default of the same shape, while other shapes still apply', () => {
     const limiter = createLimiter(
       rules([

@@ -178,6 +178,50 @@ describe('token_aware', () => {
     assert.equal(policy.rank(s, profile(500, 'y'), ctx())[0], 1);
   });
 
+  describe('where new cache growth goes', () => {
+    /** A fast backend whose cache is half full and a half-speed one whose cache is empty. */
+    const fleet = () => {
+      const s = states(2);
+      s[0]!.twin().reserve(s[0]!.twin().capacity / 2);
+      s[1]!.twin();
+      s[1]!.calibration.speedFactor = 2;
+      return s;
+    };
+
+    it('puts a new prefix in the emptier cache even on a slower replica, instead of filling one cache ahead', () => {
+      const s = fleet();
+      const c = policy.explain(s, profile(7000, 'new'), 0);
+      assert.ok(c[1]!.total > c[0]!.total, 'the slow replica costs more time');
+      assert.deepEqual([c[0]!.overShare, c[1]!.overShare], [true, false]);
+      assert.equal(policy.rank(s, profile(7000, 'new'), ctx())[0], 1);
+      // Without the bound, time alone decides.
+      assert.equal(createTokenAware({ cacheShareSlack: Number.POSITIVE_INFINITY }).rank(s, profile(7000, 'new'), ctx())[0], 0);
+    });
+
+    it('leaves caches that are within the band to the cost', () => {
+      const s = fleet();
+      s[1]!.twin().reserve(s[1]!.twin().capacity * 0.45);
+      assert.equal(policy.rank(s, profile(7000, 'new'), ctx())[0], 0);
+    });
+
+    it('never applies to the backend that holds the prefix', () => {
+      const s = fleet();
+      const p = profile(7000, sys);
+      s[0]!.twin().pin(p.keys());
+      const c = policy.explain(s, p, 0);
+      assert.equal(c[0]!.overShare, false);
+      assert.equal(policy.rank(s, profile(7000, sys), ctx())[0], 0);
+    });
+
+    it('lets go when every backend within the band is saturated', () => {
+      const s = fleet();
+      load(s[1]!, 3 * 8192);
+      const c = policy.explain(s, profile(7000, 'new'), 0);
+      assert.deepEqual([c[0]!.overShare, c[1]!.overShare], [false, false]);
+      assert.equal(policy.rank(s, profile(7000, 'new'), ctx())[0], 0);
+    });
+  });
+
   it('calls a backend saturated when more than two steps of prefill are queued', () => {
     const s = states(1);
     const p = profile(1000, 'z');

@@ -120,6 +120,8 @@ test('counts retries, fallbacks, rate-limit rejections and config reloads, start
 
   t.recordRetry('llama', 'connect');
   t.recordRetry('llama', 'connect');
+  t.recordRetryDenied('llama');
+  t.recordRetryDenied('gpt-9');
   t.recordFallback('llama', 'qwen');
   t.recordRateLimited('tokens');
   t.recordConfigReload(true);
@@ -128,6 +130,8 @@ test('counts retries, fallbacks, rate-limit rejections and config reloads, start
   t.recordUsageBatch(64, 2);
   s = parseSamples((await t.renderMetrics()).body);
   assert.equal(valueOf(s, METRIC.retries, { model: 'llama', reason: 'connect' }), 2);
+  assert.equal(valueOf(s, METRIC.retriesDenied, { model: 'llama' }), 1);
+  assert.equal(valueOf(s, METRIC.retriesDenied, { model: 'gpt-9' }), 1);
   assert.equal(valueOf(s, METRIC.fallbacks, { from_model: 'llama', to_model: 'qwen' }), 1);
   assert.equal(valueOf(s, METRIC.rateLimited, { kind: 'tokens' }), 1);
   assert.equal(valueOf(s, METRIC.configReloads, { result: 'success' }), 1);

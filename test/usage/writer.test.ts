@@ -3,11 +3,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { createRequestCtx, type Principal } from '../../src/core/index.js';
 import { createUsageWriter, openUsageDb, rowFromCtx, USAGE_SCHEMA_VERSION } from '../../src/usage/index.js';
 import { row } from './fixtures.js';
+import { eventually } from '../helpers/harness.js';
+
+const require = createRequire(import.meta.url);
 
 const dir = await mkdtemp(join(tmpdir(), 'infergate-usage-'));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -23,27 +28,79 @@ const count = (path: string) => {
 };
 
 describe('usage writer', () => {
-  it('writes nothing on the recording call and full batches on the next loop turn', async () => {
+  it('hands full batches to the writer thread at once and commits them off the event loop', async () => {
     const path = dbPath();
-    const w = createUsageWriter({ path, batchSize: 10, flushIntervalMs: 60_000 });
+    const batches: number[] = [];
+    const w = createUsageWriter({ path, batchSize: 10, flushIntervalMs: 60_000, onBatch: (rows) => batches.push(rows) });
     for (let i = 0; i < 25; i++) w.record(row({ id: `r${i}` }));
-    assert.equal(w.stats().rowsWritten, 0, 'record() never writes by itself');
-    await tick();
-    await tick();
-    await tick();
-    assert.deepEqual([w.stats().rowsWritten, w.stats().batches, w.stats().queueLength], [20, 2, 5]);
+    assert.equal(w.stats().queueLength, 25, 'nothing is committed on the recording call');
+    await eventually(() => w.stats().rowsWritten === 20);
+    assert.deepEqual([w.stats().batches, w.stats().queueLength], [2, 5]);
+    assert.equal(count(path), 20, 'committed rows are visible to other connections');
+    await eventually(() => batches.length === 2);
+    assert.deepEqual(batches, [10, 10]);
     w.close();
     assert.equal(count(path), 25);
+  });
+
+  it('stores every column of every row intact, in order, across multi-row statements and their remainder', () => {
+    const path = dbPath();
+    const w = createUsageWriter({ path, batchSize: 37, flushIntervalMs: 60_000 });
+    const rows = Array.from({ length: 37 }, (_, i) =>
+      row({
+        id: `req-${i}`,
+        timeMs: 1_700_000_000_000 + i,
+        subject: `s${i}`,
+        team: i % 2 ? null : `t${i}`,
+        stream: i % 3 === 0,
+        status: 200 + i,
+        errorCode: i % 5 ? null : 'e',
+        promptTokens: i,
+        completionTokens: 2 * i,
+        cachedTokens: 3 * i,
+        ttftMs: i % 4 ? i / 4 : null,
+        latencyMs: i + 0.5,
+      }),
+    );
+    for (const r of rows) w.record(r);
+    w.close();
+    const db = new Database(path, { readonly: true });
+    const got = db.prepare('SELECT request_id, time_ms, subject, team, stream, status, error_code, prompt_tokens, completion_tokens, cached_tokens, ttft_ms, latency_ms FROM usage ORDER BY id').all();
+    db.close();
+    assert.deepEqual(
+      got,
+      rows.map((r) => ({
+        request_id: r.id,
+        time_ms: r.timeMs,
+        subject: r.subject,
+        team: r.team,
+        stream: r.stream ? 1 : 0,
+        status: r.status,
+        error_code: r.errorCode,
+        prompt_tokens: r.promptTokens,
+        completion_tokens: r.completionTokens,
+        cached_tokens: r.cachedTokens,
+        ttft_ms: r.ttftMs,
+        latency_ms: r.latencyMs,
+      })),
+    );
   });
 
   it('writes a partial batch after the flush interval', async () => {
     const path = dbPath();
     const w = createUsageWriter({ path, batchSize: 100, flushIntervalMs: 20 });
     w.record(row());
-    await sleep(60);
-    assert.equal(w.stats().rowsWritten, 1);
+    await eventually(() => w.stats().rowsWritten === 1, 2000, 5);
     assert.equal(w.stats().batches, 1);
-    assert.ok(w.stats().lastBatchMs >= 0);
+    await eventually(() => w.stats().lastBatchMs > 0);
+    w.close();
+  });
+
+  it('makes a query see every row recorded before it', () => {
+    const path = dbPath();
+    const w = createUsageWriter({ path, batchSize: 1000, flushIntervalMs: 60_000 });
+    for (let i = 0; i < 37; i++) w.record(row({ id: `r${i}` }));
+    assert.equal(w.query({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, groupBy: [] })[0]?.requests, 37);
     w.close();
   });
 
@@ -57,16 +114,34 @@ describe('usage writer', () => {
     assert.throws(() => w.record(row()), /closed/);
   });
 
-  it('writes synchronously when the queue is full instead of dropping rows', () => {
+  it('makes the recording call wait for a slow disk instead of dropping rows (backpressure)', async () => {
     const path = dbPath();
     const w = createUsageWriter({ path, batchSize: 10, queueMax: 50, flushIntervalMs: 60_000 });
+    // Another process-like holder of the write lock, for less time than the writer thread's busy timeout: a slow
+    // disk, not a failing one. It lives on its own thread because this one is about to block.
+    const locker = new Worker(
+      `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+       const { parentPort, workerData } = require('node:worker_threads');
+       const db = new Database(workerData);
+       db.exec('BEGIN EXCLUSIVE');
+       parentPort.postMessage('locked');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+       db.exec('COMMIT');
+       db.close();`,
+      { eval: true, workerData: path },
+    );
+    await once(locker, 'message');
+    const start = performance.now();
     for (let i = 0; i < 120; i++) w.record(row({ id: `r${i}` }));
+    const waited = performance.now() - start;
     const s = w.stats();
-    assert.equal(s.syncFlushes, 2);
-    assert.equal(s.rowsWritten, 100);
+    assert.ok(s.syncFlushes >= 1, 'the queue filled up and the recording call waited');
+    assert.ok(waited > 100, `waited ${waited.toFixed(0)} ms for the lock to go`);
     assert.equal(s.rowsDropped, 0);
+    assert.equal(s.writeErrors, 0, 'a slow disk is not an error');
     w.close();
     assert.equal(count(path), 120);
+    await once(locker, 'exit');
   });
 
   it('keeps rows while the database is locked, reports the failure, and writes them once it is free', async () => {
@@ -76,18 +151,22 @@ describe('usage writer', () => {
     const locker = new Database(path);
     locker.exec('BEGIN EXCLUSIVE');
     for (let i = 0; i < 8; i++) w.record(row({ id: `r${i}` }));
-    await sleep(100);
-    assert.ok(w.stats().writeErrors > 0 && errors.length > 0, 'the failure is visible');
+    // The writer thread waits out its busy timeout (1 s) before it calls the database unavailable.
+    await eventually(() => w.stats().writeErrors > 0 && errors.length > 0, 5000);
+    assert.match(String(errors[0]), /usage log write failed: database is locked/);
     assert.equal(w.stats().queueLength, 8, 'rows are kept in memory');
-    for (let i = 8; i < 30; i++) w.record(row({ id: `r${i}` }));
-    assert.equal(w.stats().queueLength, 19, 'bounded by queueMax');
-    assert.equal(w.stats().rowsDropped, 11, 'beyond the bound rows are counted, never silently lost');
+    for (let i = 8; i < 40; i++) w.record(row({ id: `r${i}` }));
+    const kept = w.stats().queueLength;
+    const dropped = w.stats().rowsDropped;
+    assert.ok(kept >= 20 && kept < 20 + 5, `bounded by queueMax plus the open batch: ${kept}`);
+    assert.equal(kept + dropped, 40, 'beyond the bound rows are counted, never silently lost');
+    assert.ok(errors.some((e) => /queue at 20 rows/.test(String(e))), 'drops are reported');
     locker.exec('COMMIT');
     locker.close();
-    await sleep(120);
-    assert.equal(w.stats().queueLength, 0);
+    await eventually(() => w.stats().queueLength === 0, 5000);
     w.close();
-    assert.equal(count(path), 19);
+    assert.ok(w.stats().rowsDropped <= 40 - 20);
+    assert.equal(count(path), 40 - w.stats().rowsDropped, 'every row kept was written once the lock went');
   });
 
   it('migrates a new database once and reopens an existing one', () => {

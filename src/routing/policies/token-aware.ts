@@ -21,6 +21,18 @@ export interface TokenAwareOptions {
    * gateway measured worse TTFT tails at the knee; turn it on when preemption (wasted recompute) costs more.
    */
   readonly holdOnKvOverflow?: boolean;
+  /**
+   * Where new cache growth may go. A request that would write a new prefix on a backend (one holding less than half
+   * of the best hit any candidate has) may only do so on backends whose prefix-cache occupancy is within this
+   * fraction of capacity of the emptiest candidate's, unless every such backend is saturated. It is SGLang's "cold
+   * requests go to the smallest tree" with a band against herding, and a cache-occupancy analogue of CHWBL's bounded
+   * load. Why it is needed: the cost above prices time, and a new prefix costs less time on a fast or lightly loaded
+   * replica, so without a bound new prefixes pile onto those replicas' caches while others stay empty; once the
+   * favoured caches overflow they evict prefixes that are reused later, and each such miss is a full-prefill TTFT in
+   * the tail. Expected-time pricing undervalues that because the misses come later and land in the tail. Infinity
+   * turns the bound off.
+   */
+  readonly cacheShareSlack?: number;
 }
 
 const DEFAULTS: Required<TokenAwareOptions> = {
@@ -29,6 +41,7 @@ const DEFAULTS: Required<TokenAwareOptions> = {
   tieEpsilon: 0.02,
   saturationSteps: 2,
   holdOnKvOverflow: false,
+  cacheShareSlack: 0.1,
 };
 
 export interface TokenAwarePolicy extends Policy {
@@ -44,6 +57,8 @@ export interface CandidateCost {
   readonly decodeMs: number;
   readonly interferenceMs: number;
   readonly evictionMs: number;
+  /** The request would grow this backend's cache while it holds more than its share of the fleet's (see cacheShareSlack). */
+  readonly overShare: boolean;
   readonly total: number;
 }
 
@@ -58,6 +73,9 @@ export interface CandidateCost {
 export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePolicy {
   const o = { ...DEFAULTS, ...options };
 
+  /** Queued prefill beyond the configured number of engine steps (state already advanced to now). */
+  const isSaturated = (s: BackendState): boolean => s.pendingTokens >= o.saturationSteps * s.profile.stepTokenBudget;
+
   const costs = (states: readonly BackendState[], req: RequestProfile, now: number): CandidateCost[] => {
     const keys = req.keys();
     const matched = matchAll(states, keys, (s, k) => s.twin().has(k));
@@ -65,12 +83,24 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     // average, fewer victims would keep pulling long prompts onto the backend with the fewest (and so the
     // longest-context) sequences, piling KV up there until it preempts.
     let avgVictims = 0;
-    for (const s of states) avgVictims += s.decoding;
+    let minOccupancy = 1;
+    const cachedAll = new Float64Array(states.length);
+    let bestCached = 0;
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i] as BackendState;
+      avgVictims += s.decoding;
+      minOccupancy = Math.min(minOccupancy, s.cacheOccupancy());
+      const c = cachedOn(s, matched[i] as number, req);
+      cachedAll[i] = c;
+      if (c > bestCached) bestCached = c;
+    }
     avgVictims /= Math.max(1, states.length);
+    const occupancyBound = minOccupancy + o.cacheShareSlack;
+    let open = 0;
     const out: CandidateCost[] = [];
     for (let i = 0; i < states.length; i++) {
       const s = states[i] as BackendState;
-      const cached = cachedOn(s, matched[i] as number, req);
+      const cached = cachedAll[i] as number;
       const uncached = req.promptTokens - cached;
       const ttftMs = s.predictTtftMs(now, cached, uncached, req.expectedOutput);
       const ctx = req.promptTokens + req.expectedOutput / 2;
@@ -81,8 +111,14 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
       const interferenceMs = Math.max(s.decoding, avgVictims) * Math.max(0, ownWork - s.decodeStepMs());
       const evictionMs = s.evictionCostMs(uncached, req.expectedOutput);
       const total = ttftMs + decodeMs + o.interferenceWeight * interferenceMs + evictionMs;
-      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, total });
+      const holdsPrefix = bestCached > 0 && cached * 2 >= bestCached;
+      const overShare = !holdsPrefix && s.cacheOccupancy() > occupancyBound;
+      if (!overShare && !isSaturated(s)) open++;
+      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, overShare, total });
     }
+    // The bound steers where caches grow; it never makes a request queue behind saturated backends while others could
+    // serve it now.
+    if (open === 0) return out.map((x) => (x.overShare ? { ...x, overShare: false } : x));
     return out;
   };
 
@@ -91,8 +127,9 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     lateBinding: true,
     rank(states, req, ctx) {
       const c = costs(states, req, ctx.now);
+      // Over-share candidates stay in the order (as failover targets) but after every eligible one.
       return orderByCost(
-        c.map((x) => x.total),
+        c.map((x) => (x.overShare ? OVER_SHARE + x.total : x.total)),
         ctx.rng,
         o.tieEpsilon,
       );
@@ -106,7 +143,7 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     },
     saturated(state, req, now) {
       state.advance(now);
-      if (state.pendingTokens >= o.saturationSteps * state.profile.stepTokenBudget) return true;
+      if (isSaturated(state)) return true;
       if (!o.holdOnKvOverflow) return false;
       const cached = cachedOn(state, state.twin().matchLength(req.keys()), req);
       return state.kvOverflows(req.promptTokens - cached, req.expectedOutput);
@@ -116,6 +153,9 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
 }
 
 export const tokenAware = createTokenAware();
+
+/** Added to an over-share candidate's cost: larger than any predicted latency, so it ranks after eligible ones. */
+const OVER_SHARE = 1e9;
 
 /**
  * Predicted prefix hit on a backend: the twin's matched keys, plus the previous turn's answer on the backend that

@@ -176,6 +176,12 @@ export class BackendState {
     return (ownNew + ownOutput) * this.profile.perPrefillToken * this.calibration.speedFactor * reuse * fill * fill;
   }
 
+  /** Fraction of the prefix-cache mirror in use (pinned, reserved for generation, or cached and evictable). */
+  cacheOccupancy(): number {
+    const twin = this.#twin;
+    return twin ? Math.min(1, twin.usedBlocks / twin.capacity) : 0;
+  }
+
   /** Tokens held in KV by in-flight requests, shared prefixes counted once (from the twin when it exists). */
   residentTokens(): number {
     const twin = this.#twin;

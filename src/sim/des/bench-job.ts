@@ -2,6 +2,7 @@ import { createTokenAware, type TokenAwareOptions } from '../../routing/policies
 import type { PolicyName } from '../../routing/types.js';
 import { catalogEntry } from './catalog.js';
 import { runSimulation } from './runner.js';
+import type { FloorSample } from './floor.js';
 import { scenario } from './bench-scenarios.js';
 import { percentile } from './stats.js';
 import type { Workload } from './workload-types.js';
@@ -14,6 +15,8 @@ export interface BenchJob {
   readonly qps: number;
   readonly seed: number;
   readonly tokenAware?: TokenAwareOptions;
+  /** Also compute the unloaded floor of the measured requests (floor.ts). */
+  readonly floor?: boolean;
 }
 
 export interface BenchSummary {
@@ -28,6 +31,12 @@ export interface BenchSummary {
   readonly preemptions: number;
   readonly decisionP99Us: number;
   readonly wallMs: number;
+  /** Mean decoding batch and KV-resident tokens per backend over the measured window. */
+  readonly meanRunning: number;
+  readonly meanKvTokens: number;
+  /** Floor samples of the measured requests (only when the job asked for them) and the idle replica's speed. */
+  readonly floor?: readonly FloorSample[];
+  readonly floorSpeed?: number;
 }
 
 const workloads = new Map<string, Workload>();
@@ -55,6 +64,7 @@ export function runJob(job: BenchJob): BenchSummary {
     backends: sc.backends,
     ...(sc.arrivalCv !== undefined ? { arrivalCv: sc.arrivalCv } : {}),
     ...(sc.restart ? { restart: sc.restart } : {}),
+    ...(job.floor ? { floorSamples: 2000 } : {}),
   });
   return {
     ttftP50: percentile(r.ttftMs, 50),
@@ -68,5 +78,8 @@ export function runJob(job: BenchJob): BenchSummary {
     preemptions: r.preemptions,
     decisionP99Us: percentile(r.decisionUs, 99),
     wallMs: performance.now() - started,
+    meanRunning: r.meanRunning,
+    meanKvTokens: r.meanKvTokens,
+    ...(job.floor ? { floor: r.floor, floorSpeed: r.floorSpeed } : {}),
   };
 }

@@ -7,6 +7,7 @@ import { createRng } from '../../routing/rng.js';
 import type { BackendTarget, PolicyName, PoolSpec, RouteRequest } from '../../routing/types.js';
 import type { VllmEngineRequest } from '../engine/vllm.js';
 import { createFleet, gaugesToMetrics, type BackendSpec } from './fleet.js';
+import { idleTtft, SharedPrefixTracker, type FloorSample } from './floor.js';
 import { createSeededRng, gamma } from './random.js';
 import { LogHistogram } from './stats.js';
 import { VirtualScheduler } from './virtual-scheduler.js';
@@ -30,6 +31,8 @@ export interface RunOptions {
   readonly arrivalCv?: number;
   /** Diagnostics: called for every finished request. */
   readonly onRequest?: (info: RequestInfo) => void;
+  /** Also compute the unloaded floor of (up to this many of) the measured requests (floor.ts). */
+  readonly floorSamples?: number;
 }
 
 export interface RequestInfo {
@@ -60,6 +63,13 @@ export interface RunResult {
   /** Wall-clock time spent in routing decisions (plan), per decision, in µs. */
   readonly decisionUs: number[];
   readonly maxQueued: number;
+  /** Mean decoding batch and KV-resident tokens per backend over the measured window (sampled at scrapes). */
+  readonly meanRunning: number;
+  readonly meanKvTokens: number;
+  /** Unloaded floor of the measured requests, when asked for (floorSamples). */
+  readonly floor: FloorSample[];
+  /** Speed of the fleet's fastest replica (the floor's idle replica). */
+  readonly floorSpeed: number;
 }
 
 interface Outcome {
@@ -202,6 +212,11 @@ export function runSimulation(o: RunOptions): RunResult {
   // Turns are counted as they are scheduled; the run ends when none is left (scrapes stop then).
   let remaining = times.length;
   let cursor = 0;
+  const shared = o.floorSamples ? new SharedPrefixTracker() : null;
+  const floorInputs: { ids: Int32Array; shared: number }[] = [];
+  let gaugeSamples = 0;
+  let runningSum = 0;
+  let kvSum = 0;
 
   const start = (session: SimSession, turn: number): void => {
     const t = session.turns[turn];
@@ -209,6 +224,10 @@ export function runSimulation(o: RunOptions): RunResult {
     const now = sched.now();
     const out: Outcome = { measured: isMeasured(now), arrivalMs: now, firstMs: -1, lastTokenMs: now };
     if (out.measured) firstMeasuredArrival = Math.min(firstMeasuredArrival, now);
+    if (shared) {
+      const n = shared.observe(t.promptIds, t.outputIds);
+      if (out.measured) floorInputs.push({ ids: t.promptIds, shared: n });
+    }
     const req: RouteRequest = { endpoint: 'completions', promptTokens: t.promptIds.length, promptText: t.promptText, maxTokens: t.maxTokens, sessionKey: session.key };
     route(req, session, turn, out, 0);
   };
@@ -228,8 +247,16 @@ export function runSimulation(o: RunOptions): RunResult {
   const scrapeMs = o.scrapeIntervalMs ?? (o.policy === 'epp_default' ? 50 : 250);
   const scrape = (): void => {
     const now = sched.now();
+    const inWindow = isMeasured(now);
+    if (inWindow) gaugeSamples++;
     fleet.forEach((m, i) => {
-      if (!down.has(i)) core.state(targets[i] as BackendTarget).applyMetrics(gaugesToMetrics(m.engine.gauges()), now);
+      if (down.has(i)) return;
+      const g = m.engine.gauges();
+      if (inWindow) {
+        runningSum += g.running / fleet.length;
+        kvSum += (g.kvUsage * g.kvBlocksTotal * g.blockSize) / fleet.length;
+      }
+      core.state(targets[i] as BackendTarget).applyMetrics(gaugesToMetrics(g), now);
     });
     core.pump();
     if (remaining > 0) sched.at(now + scrapeMs, scrape);
@@ -247,6 +274,15 @@ export function runSimulation(o: RunOptions): RunResult {
   }
 
   sched.run();
+  const floorSpeed = Math.max(...o.backends.map((b) => b.speed ?? 1));
+  const floor: FloorSample[] = [];
+  if (o.floorSamples && floorInputs.length > 0) {
+    const stride = Math.max(1, floorInputs.length / o.floorSamples);
+    for (let i = 0; i < floorInputs.length; i += stride) {
+      const f = floorInputs[Math.floor(i)] as { ids: Int32Array; shared: number };
+      floor.push(idleTtft(f.ids, f.shared, floorSpeed, o.seed * 31 + Math.floor(i)));
+    }
+  }
   let preemptions = 0;
   for (const m of fleet) preemptions += m.engine.gauges().preemptions;
   return {
@@ -264,5 +300,9 @@ export function runSimulation(o: RunOptions): RunResult {
     events: sched.processed,
     decisionUs,
     maxQueued,
+    meanRunning: gaugeSamples > 0 ? runningSum / gaugeSamples : 0,
+    meanKvTokens: gaugeSamples > 0 ? kvSum / gaugeSamples : 0,
+    floor,
+    floorSpeed,
   };
 }

@@ -1,0 +1,33 @@
+/** What the gateway and the usage writer thread share: the slots of the progress array and the messages. */
+
+/** Indexes into the shared BigInt64Array; counters only grow, so the gateway can read them at any time. */
+export const SLOT = {
+  /** Bumped after every write attempt and at close: the word the gateway waits on. */
+  seq: 0,
+  /** Rows committed so far. */
+  committed: 1,
+  batches: 2,
+  errors: 3,
+  /** 1 while the last write attempt failed. */
+  failing: 4,
+  /** Set once at close: rows that could not be written. */
+  unwritten: 5,
+  closed: 6,
+} as const;
+export const SLOT_COUNT = 7;
+
+export interface ThreadData {
+  readonly path: string;
+  readonly shared: SharedArrayBuffer;
+  /** Pause before retrying after a refused write. */
+  readonly retryMs: number;
+}
+
+/** Gateway → thread. `values` is a flat batch (sqlite-sink.ts pushRow). */
+export type ThreadMessage = { readonly kind: 'rows'; readonly values: unknown[] } | { readonly kind: 'close' };
+
+/** Thread → gateway, for logs and metrics (progress itself is in shared memory). */
+export type ThreadEvent =
+  | { readonly kind: 'batch'; readonly rows: number; readonly ms: number }
+  | { readonly kind: 'failing'; readonly message: string }
+  | { readonly kind: 'recovered' };

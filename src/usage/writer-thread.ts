@@ -1,0 +1,91 @@
+/**
+ * The usage log's writer thread: receives flat batches of rows from the gateway's event loop and commits each in
+ * one SQLite transaction, so a slow or locked disk never stalls request handling. Progress is published in shared
+ * memory (see SLOT) for the gateway to read without a message round trip, and to wait on when it must.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { openUsageDb } from './db.js';
+import { createSqliteSink, VALUES_PER_ROW } from './sqlite-sink.js';
+import { SLOT, type ThreadData, type ThreadEvent, type ThreadMessage } from './writer-protocol.js';
+
+const data = workerData as ThreadData;
+const shared = new BigInt64Array(data.shared);
+const port = parentPort!;
+// No event loop of ours to protect here: wait out a competing writer's lock for longer than the gateway could.
+const db = openUsageDb(data.path, { busyTimeoutMs: 1000 });
+const write = createSqliteSink(db);
+const queue: unknown[][] = [];
+let retry: NodeJS.Timeout | null = null;
+let failing = false;
+
+function progressed(): void {
+  Atomics.add(shared, SLOT.seq, 1n);
+  Atomics.notify(shared, SLOT.seq);
+}
+
+function send(e: ThreadEvent): void {
+  port.postMessage(e);
+}
+
+/** Writes queued batches in order; stops at the first refusal (rows stay queued, retried later). */
+function drain(): boolean {
+  while (queue.length > 0) {
+    const values = queue[0]!;
+    const start = performance.now();
+    try {
+      write(values);
+    } catch (err) {
+      Atomics.add(shared, SLOT.errors, 1n);
+      if (!failing) {
+        failing = true;
+        Atomics.store(shared, SLOT.failing, 1n);
+        send({ kind: 'failing', message: err instanceof Error ? err.message : String(err) });
+      }
+      progressed();
+      return false;
+    }
+    queue.shift();
+    const ms = performance.now() - start;
+    const rows = values.length / VALUES_PER_ROW;
+    Atomics.add(shared, SLOT.committed, BigInt(rows));
+    Atomics.add(shared, SLOT.batches, 1n);
+    if (failing) {
+      failing = false;
+      Atomics.store(shared, SLOT.failing, 0n);
+      send({ kind: 'recovered' });
+    }
+    send({ kind: 'batch', rows, ms });
+    progressed();
+  }
+  return true;
+}
+
+function scheduleRetry(): void {
+  retry ??= setTimeout(() => {
+    retry = null;
+    if (!drain()) scheduleRetry();
+  }, data.retryMs);
+}
+
+port.on('message', (m: ThreadMessage) => {
+  if (m.kind === 'rows') {
+    queue.push(m.values);
+    if (retry === null && !drain()) scheduleRetry();
+    return;
+  }
+  // close: one last attempt, then report what could not be written.
+  if (retry !== null) clearTimeout(retry);
+  drain();
+  let left = 0;
+  for (const v of queue) left += v.length / VALUES_PER_ROW;
+  try {
+    db.close();
+  } catch {
+    // nothing more to do with a database that will not close
+  }
+  Atomics.store(shared, SLOT.unwritten, BigInt(left));
+  Atomics.store(shared, SLOT.closed, 1n);
+  progressed();
+  port.close();
+});
