@@ -62,6 +62,17 @@ interface Prepared {
   wantBase64: boolean;
 }
 
+/** One request's state shared by the routing loop and each attempt (one object instead of eight parameters). */
+interface Exchange {
+  readonly p: Prepared;
+  readonly cfg: RuntimeConfig;
+  readonly ctx: RequestCtx;
+  readonly out: ServerResponse;
+  readonly client: ClientLink;
+  readonly respHeaders: Record<string, string | number>;
+  readonly span: RequestSpan | null;
+}
+
 function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convertBase64: boolean } {
   const edits: Edit[] = [];
   if (p.req.model !== backend.model) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
@@ -132,16 +143,18 @@ function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletio
 export function createPipeline(deps: PipelineDeps) {
   const { router, retryBudget, pools, clock, telemetry } = deps;
 
-  async function tryBackend(
-    p: Prepared,
-    backend: CompiledBackend,
-    cfg: RuntimeConfig,
-    ctx: RequestCtx,
-    out: ServerResponse,
-    client: ClientLink,
-    respHeaders: Record<string, string | number>,
-    span: RequestSpan | null,
-  ): Promise<void> {
+  /**
+   * Any attempt after a failed one (another backend, or a fallback model) spends the fleet-wide retry budget; when it
+   * is spent the request ends with its last failure, so a failing fleet is not hit (retries + 1) times per request.
+   */
+  function mayRetry(m: CompiledModel): boolean {
+    if (retryBudget.tryWithdraw()) return true;
+    telemetry.recordRetryDenied(m.name);
+    return false;
+  }
+
+  async function tryBackend(x: Exchange, backend: CompiledBackend): Promise<void> {
+    const { p, cfg, ctx, out, client, respHeaders, span } = x;
     const { body, convertBase64 } = bodyFor(p, backend);
     const t = cfg.server.timeouts;
     const tracker = router.begin(backend, p.route);
@@ -237,16 +250,8 @@ export function createPipeline(deps: PipelineDeps) {
     writeJson(out, open.status, data, respHeaders);
   }
 
-  async function route(
-    p: Prepared,
-    cfg: RuntimeConfig,
-    model: CompiledModel,
-    ctx: RequestCtx,
-    out: ServerResponse,
-    client: ClientLink,
-    respHeaders: Record<string, string | number>,
-    span: RequestSpan | null,
-  ): Promise<void> {
+  async function route(x: Exchange, model: CompiledModel): Promise<void> {
+    const { p, cfg, client, span } = x;
     let lastError: GatewayError | null = null;
     let lastKind: string | null = null;
     const chain: CompiledModel[] = [model];
@@ -255,13 +260,6 @@ export function createPipeline(deps: PipelineDeps) {
       if (fb && !chain.includes(fb)) chain.push(fb);
     }
     retryBudget.deposit();
-    // Any attempt after a failed one (another backend, or a fallback model) spends the fleet-wide retry budget;
-    // when it is spent the request ends with its last failure, so a failing fleet is not hit (retries + 1) times.
-    const mayRetry = (m: CompiledModel): boolean => {
-      if (retryBudget.tryWithdraw()) return true;
-      telemetry.recordRetryDenied(m.name);
-      return false;
-    };
     for (const m of chain) {
       if (m !== model) {
         if (lastKind !== null && !mayRetry(model)) break;
@@ -298,7 +296,7 @@ export function createPipeline(deps: PipelineDeps) {
           telemetry.recordRetry(m.name, lastKind ?? 'unknown');
         }
         try {
-          await tryBackend(p, candidates[i] as CompiledBackend, cfg, ctx, out, client, respHeaders, span);
+          await tryBackend(x, candidates[i] as CompiledBackend);
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
@@ -351,7 +349,7 @@ export function createPipeline(deps: PipelineDeps) {
           respHeaders as Record<string, string>,
         );
       }
-      await route(p, cfg, model, ctx, out, client, respHeaders, span);
+      await route({ p, cfg, ctx, out, client, respHeaders, span }, model);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         ctx.outcome = 'client_abort';

@@ -62,16 +62,19 @@ export const backendSchema = z.strictObject({
 
 const modelName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'model names cannot contain whitespace');
 
-export const modelSchema = z.strictObject({
-  name: modelName,
-  aliases: z.array(modelName).default([]),
-  policy: z.enum(POLICIES).default('token_aware'),
-  /** Models tried in order when this one cannot serve, before the first byte reaches the client. */
-  fallback: z.array(modelName).default([]),
-  /** Attempts on other backends of this pool before falling back (connect errors, 5xx, 429). */
-  retries: z.number().int().min(0).max(10).default(2),
-  backends: z.array(backendSchema).min(1, 'a model needs at least one backend'),
-});
+export const modelSchema = z
+  .strictObject({
+    name: modelName,
+    aliases: z.array(modelName).default([]),
+    /** Default: `weighted` when any backend has a weight other than 1 (a canary split), else `token_aware`. */
+    policy: z.enum(POLICIES).optional(),
+    /** Models tried in order when this one cannot serve, before the first byte reaches the client. */
+    fallback: z.array(modelName).default([]),
+    /** Attempts on other backends of this pool before falling back (connect errors, 5xx, 429). */
+    retries: z.number().int().min(0).max(10).default(2),
+    backends: z.array(backendSchema).min(1, 'a model needs at least one backend'),
+  })
+  .transform((m) => ({ ...m, policy: m.policy ?? (m.backends.some((b) => b.weight !== 1) ? ('weighted' as const) : ('token_aware' as const)) }));
 
 export const serverSchema = z
   .strictObject({

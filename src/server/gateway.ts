@@ -83,6 +83,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let current = live.cfg;
   if (cfg.auth === 'none') logger.warn({ event: 'auth_disabled' }, 'auth: none — every caller can use every model; use it for local experiments only');
   const usage = cfg.usage === false ? null : openUsageLog(cfg.usage, logger, telemetry);
+  // Serve only once the usage log's writer thread holds the database, so a hard kill right after start loses no more
+  // rows than at any other time.
+  await usage?.ready;
   if (usage) {
     telemetry.registerCollector('usage', () => [
       { name: 'infergate_usage_queue_length', value: usage.stats().queueLength },

@@ -28,6 +28,7 @@ export type ThreadMessage = { readonly kind: 'rows'; readonly values: unknown[] 
 
 /** Thread → gateway, for logs and metrics (progress itself is in shared memory). */
 export type ThreadEvent =
+  | { readonly kind: 'ready' }
   | { readonly kind: 'batch'; readonly rows: number; readonly ms: number }
   | { readonly kind: 'failing'; readonly message: string }
   | { readonly kind: 'recovered' };

@@ -68,6 +68,8 @@ function scheduleRetry(): void {
   }, data.retryMs);
 }
 
+send({ kind: 'ready' });
+
 port.on('message', (m: ThreadMessage) => {
   if (m.kind === 'rows') {
     queue.push(m.values);

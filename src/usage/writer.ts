@@ -47,6 +47,11 @@ export interface UsageWriter {
   stats(): Readonly<UsageWriterStats>;
   /** The gateway thread's own connection (migrations at start, reads for queries). */
   readonly db: UsageDb;
+  /**
+   * Resolves once the writer thread has opened the database (or writing fell back to this thread). Rows recorded
+   * before are kept and written, but a hard kill before then loses them: start serving after it.
+   */
+  readonly ready: Promise<void>;
 }
 
 // Under tsx the sources are .ts files; compiled, .js.
@@ -88,8 +93,12 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   thread.unref();
   let failing = false;
   let lastBatchMs = 0;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   thread.on('message', (e: ThreadEvent) => {
-    if (e.kind === 'batch') {
+    if (e.kind === 'ready') {
+      markReady();
+    } else if (e.kind === 'batch') {
       lastBatchMs = e.ms;
       options.onBatch?.(e.rows, e.ms);
     } else if (e.kind === 'failing') {
@@ -103,6 +112,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   /** Stops using the thread; the rows it had not committed are still in `sent` and are written here instead. */
   function abandonThread(why: string): void {
+    markReady();
     if (!thread) return;
     const t = thread;
     thread = null;
@@ -229,6 +239,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   return {
     db,
+    ready,
     record(row) {
       if (closed) throw new Error('usage writer is closed');
       pushRow(batch, row);

@@ -24,7 +24,8 @@ describe('streaming failures and client disconnects', () => {
     await Promise.all(sims.map((s) => s.close()));
   });
 
-  test('ends with an SSE error event, not a clean finish, when the backend drops mid-stream', async () => {
+  test('ends with an SSE error event, not a clean finish, when the backend drops mid-stream, and never retries', async () => {
+    for (const s of sims) s.log.clear();
     const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamBody('drop', { drop_after_chunks: 3 }) });
     assert.equal(res.status, 200);
     const events = await readSse(res);
@@ -32,6 +33,9 @@ describe('streaming failures and client disconnects', () => {
     const last = JSON.parse(events.at(-1)!);
     assertMatchesSpec('ErrorResponse', last);
     assert.equal(last.error.code, 'upstream_error');
+    // Bytes had reached the client: a retry would duplicate them, so the other backend never saw the request.
+    const seen = sims.flatMap((s) => s.log.entries).filter((e) => e.rawBody.includes('"drop"'));
+    assert.equal(seen.length, 1, 'exactly one attempt');
   });
 
   test('makes the SDK throw when the backend drops mid-stream', async () => {

@@ -110,8 +110,12 @@ test('refuses an ejection ceiling below its base', () => {
   assert.match(p!.message, /must not be shorter than eject_base/);
 });
 
-test('refuses a backend weight under a policy that ignores weights, and accepts it under weighted', () => {
-  const [p] = problems(`${BASE}        weight: 3\n`);
+test('splits by weight when backends carry weights and no policy is named; refuses weights under a policy that ignores them', () => {
+  const implicit = parseConfigText(`${BASE}        weight: 3\n      - url: http://vllm-1:8000\n`, 'gw.yaml', {});
+  assert.equal(implicit.models[0]!.policy, 'weighted');
+  assert.equal(implicit.models[0]!.backends[0]!.weight, 3);
+  const named = BASE.replace('  - name: llama\n', '  - name: llama\n    policy: token_aware\n');
+  const [p] = problems(`${named}        weight: 3\n`);
   assert.equal(p!.path, 'models[0].backends[0].weight');
   assert.match(p!.message, /weight only applies to policy: weighted \(this model uses token_aware\)/);
   const cfg = parseConfigText(`${BASE.replace('  - name: llama\n', '  - name: llama\n    policy: weighted\n')}        weight: 3\n`, 'gw.yaml', {});

@@ -12,6 +12,7 @@ process.on('SIGTERM', () => {
   process.stdout.write(`closed ${n}\n`);
   process.exit(0);
 });
+await writer.ready;
 setInterval(() => {
   for (let i = 0; i < rowsPerTick; i++) writer.record(row({ id: `r${++n}` }));
   process.stdout.write(`${n}\n`);
