@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { closedLoop, fixedRate, pacedStreams, type Target } from './loadgen.js';
-import { DRIVER_CPU, foreignCpuSeconds, readCpuSeconds } from './procs.js';
+import { DRIVER_CPU, foreignCpuSeconds, foreignCpuSnapshot, readCpuSeconds } from './procs.js';
 import { median, quantile } from './stats.js';
 import { CHAT_BODY, CHAT_PATH, CHAT_STREAM_BODY, PACED_STREAM_BODY } from './workload.js';
 
@@ -100,20 +100,20 @@ async function withCpu<T>(
 ): Promise<{ result: T; proxyCpu?: number; proxySeconds?: number; driverCpu?: number; foreignCpu?: number }> {
   const c0 = pid === null ? null : readCpuSeconds(pid);
   const d0 = cpuBusy(DRIVER_CPU);
-  const f0 = foreignCpuSeconds();
+  const f0 = foreignCpuSnapshot();
   const t0 = performance.now();
   const result = await fn();
   const wall = (performance.now() - t0) / 1000;
   const c1 = pid === null ? null : readCpuSeconds(pid);
   const d1 = cpuBusy(DRIVER_CPU);
-  const f1 = foreignCpuSeconds();
+  const f1 = foreignCpuSnapshot();
   return {
     result,
     proxyCpu: c0 !== null && c1 !== null ? ((c1 - c0) / wall) * 100 : undefined,
     proxySeconds: c0 !== null && c1 !== null ? c1 - c0 : undefined,
     driverCpu: d0 && d1 && d1.total > d0.total ? ((d1.busy - d0.busy) / (d1.total - d0.total)) * 100 : undefined,
     // Another job sharing the cores skews every number: say how much CPU other processes took meanwhile.
-    foreignCpu: f0 !== null && f1 !== null ? Math.max(0, (f1 - f0) / wall) * 100 : undefined,
+    foreignCpu: ((f) => (f === null ? undefined : (f / wall) * 100))(foreignCpuSeconds(f0, f1)),
   };
 }
 

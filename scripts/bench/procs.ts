@@ -205,7 +205,7 @@ export function readMemory(pid: number): ProcMemory | null {
  * ancestors (npm, tsx), any descendant (children and theirs) or a kernel thread. Read from /proc per process, so
  * kernel time spent on our own loopback traffic is not mistaken for another job.
  */
-export function foreignCpuSeconds(): number | null {
+export function foreignCpuSnapshot(): Map<number, number> | null {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
@@ -231,9 +231,20 @@ export function foreignCpuSeconds(): number | null {
     for (let p = parent.get(pid) ?? 0, hops = 0; p > 1 && hops < 64; p = parent.get(p) ?? 0, hops++) if (p === process.pid) return true;
     return false;
   };
-  let total = 0;
+  const foreign = new Map<number, number>();
   // Kernel threads (children of kthreadd, pid 2) are left out too: ksoftirqd moving our own loopback packets is ours.
-  for (const [pid, secs] of cpu) if (pid !== 2 && parent.get(pid) !== 2 && !isOurs(pid)) total += secs;
+  for (const [pid, secs] of cpu) if (pid !== 2 && parent.get(pid) !== 2 && !isOurs(pid)) foreign.set(pid, secs);
+  return foreign;
+}
+
+/**
+ * CPU seconds other processes used between two snapshots, per process, so that one exiting meanwhile does not make
+ * the total negative (its last interval is missed instead: a lower bound); a new one counts from zero.
+ */
+export function foreignCpuSeconds(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
+  if (!before || !after) return null;
+  let total = 0;
+  for (const [pid, secs] of after) total += Math.max(0, secs - (before.get(pid) ?? 0));
   return total;
 }
 

@@ -11,7 +11,9 @@ export interface WorkloadInfo {
 
 export interface PolicyResult {
   readonly policy: PolicyName;
+  /** The real-time run shown (with --repeat, the one with the median p99 TTFT), and every run of the policy. */
   readonly e2e: E2eSummary;
+  readonly e2eRuns: readonly E2eSummary[];
   readonly des: RunSummary;
   /** Discrete-event runs of the same workload and load on seeds SEED..SEED+n-1 (the first is `des`). */
   readonly desSeeds: readonly { ttftP99: number; hitRate: number }[];
@@ -40,6 +42,9 @@ export interface ReportInput {
   readonly maxSlowdown: number;
   readonly sessionHints: boolean;
   readonly desSeeds: number;
+  readonly repeat: number;
+  /** The command-line arguments of the run. */
+  readonly command: string;
 }
 
 const CACHE_AWARE: readonly PolicyName[] = ['epp_default', 'sglang_cache_aware', 'token_aware', 'lmetric', 'sticky_until_saturated'];
@@ -54,7 +59,10 @@ function rrOf(rows: readonly PolicyResult[]): PolicyResult | undefined {
   return rows.find((r) => r.policy === 'round_robin');
 }
 
-/** Fraction of policy pairs that the two runs order the same way by p99 TTFT (pairs within 10% in both count as agreeing). */
+/**
+ * Fraction of policy pairs that the two runs order the same way by p99 TTFT. A pair within 10% or one 10 ms engine
+ * step of each other in both runs counts as agreeing (a tie: tails that close are one engine step apart).
+ */
 export function pairAgreement(rows: readonly PolicyResult[]): { agree: number; pairs: number; disagreements: string[] } {
   let agree = 0;
   let pairs = 0;
@@ -66,7 +74,7 @@ export function pairAgreement(rows: readonly PolicyResult[]): { agree: number; p
       pairs++;
       const e = Math.sign(a.e2e.ttftP99 - b.e2e.ttftP99);
       const d = Math.sign(a.des.ttftP99 - b.des.ttftP99);
-      const close = (x: number, y: number) => Math.max(x, y) <= 1.1 * Math.min(x, y);
+      const close = (x: number, y: number) => Math.max(x, y) <= Math.max(1.1 * Math.min(x, y), Math.min(x, y) + 10);
       if (e === d || (close(a.e2e.ttftP99, b.e2e.ttftP99) && close(a.des.ttftP99, b.des.ttftP99))) agree++;
       else disagreements.push(`${a.policy} vs ${b.policy} (e2e ${f0(a.e2e.ttftP99)}/${f0(b.e2e.ttftP99)} ms, des ${f0(a.des.ttftP99)}/${f0(b.des.ttftP99)} ms)`);
     }
@@ -85,16 +93,18 @@ function spreadText(xs: readonly number[], f: (x: number) => string): string {
 
 function tableLines(rows: readonly PolicyResult[]): string[] {
   const rr = rrOf(rows);
+  const many = rows.some((r) => r.e2eRuns.length > 1);
+  const perRun = many ? ' p99 of each run (ms) | hit % of each run |' : '';
   const lines = [
-    '| policy | TTFT p50 ms | TTFT p99 ms | E2E p99 s | out tok/s | hit % | errors | ×RR p99 | DES TTFT p50 | DES TTFT p99 | DES E2E p99 s | DES hit % | DES ×RR p99 | DES TTFT p99 over seeds: median [min–max] | DES hit % over seeds [min–max] | sim slowdown % | sim late p99 ms (real) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| policy | TTFT p50 ms | TTFT p99 ms |${perRun} E2E p99 s | out tok/s | hit % | errors | ×RR p99 | DES TTFT p50 | DES TTFT p99 | DES E2E p99 s | DES hit % | DES ×RR p99 | DES TTFT p99 over seeds: median [min–max] | DES hit % over seeds [min–max] | sim slowdown % | sim late p99 ms (real) |`,
+    `|---|---:|---:|${many ? '---|---|' : ''}---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ];
   for (const r of rows) {
     const x = rr ? rr.e2e.ttftP99 / r.e2e.ttftP99 : Number.NaN;
     const xd = rr ? rr.des.ttftP99 / r.des.ttftP99 : Number.NaN;
     const name = r.policy === 'token_aware' ? `**${r.policy}**` : r.policy;
     lines.push(
-      `| ${name} | ${f0(r.e2e.ttftP50)} | ${f0(r.e2e.ttftP99)} | ${f1(r.e2e.e2eP99 / 1000)} | ${f0(r.e2e.outputTps)} | ${pct(r.e2e.hitRate)} | ${r.e2e.errors} | ${f2(x)} | ${f0(r.des.ttftP50)} | ${f0(r.des.ttftP99)} | ${f1(r.des.e2eP99 / 1000)} | ${pct(r.des.hitRate)} | ${f2(xd)} | ${spreadText(r.desSeeds.map((x) => x.ttftP99), f0)} | ${f1(Math.min(...r.desSeeds.map((x) => x.hitRate)) * 100)}–${f1(Math.max(...r.desSeeds.map((x) => x.hitRate)) * 100)} | ${f1(r.e2e.simSlowdown * 100)} | ${f1(r.e2e.simLateP99RealMs)} |`,
+      `| ${name} | ${f0(r.e2e.ttftP50)} | ${f0(r.e2e.ttftP99)} |${many ? ` ${r.e2eRuns.map((x) => f0(x.ttftP99)).join(', ')} | ${r.e2eRuns.map((x) => pct(x.hitRate)).join(', ')} |` : ''} ${f1(r.e2e.e2eP99 / 1000)} | ${f0(r.e2e.outputTps)} | ${pct(r.e2e.hitRate)} | ${r.e2e.errors} | ${f2(x)} | ${f0(r.des.ttftP50)} | ${f0(r.des.ttftP99)} | ${f1(r.des.e2eP99 / 1000)} | ${pct(r.des.hitRate)} | ${f2(xd)} | ${spreadText(r.desSeeds.map((x) => x.ttftP99), f0)} | ${f1(Math.min(...r.desSeeds.map((x) => x.hitRate)) * 100)}–${f1(Math.max(...r.desSeeds.map((x) => x.hitRate)) * 100)} | ${f1(r.e2e.simSlowdown * 100)} | ${f1(r.e2e.simLateP99RealMs)} |`,
     );
   }
   return lines;
@@ -191,7 +201,11 @@ function caveats(r: ReportInput): string[] {
         ? `${r.discarded.length} run(s) lagged more than ${f0(r.maxSlowdown * 100)}% and were run again (the table shows the second run): ${r.discarded.map((d) => `${d.workload}/${d.policy} (sims ${f1(d.summary.simSlowdown * 100)}% slow, others ${d.summary.cpuOthers === null ? '?' : f0(d.summary.cpuOthers * 100)}% of a core; TTFT p50/p99 ${f0(d.summary.ttftP50)}/${f0(d.summary.ttftP99)} ms, hit ${pct(d.summary.hitRate)}%)`).join('; ')}.`
         : `No run lagged more than ${f0(r.maxSlowdown * 100)}% (the threshold above which a run is repeated once).`
     } A slower fleet is a more loaded fleet: at 80% of round-robin's saturation a few percent more load moves the tail a lot (the round-robin p99 sits near a cliff), so the load-only rows are the most sensitive to lag, and a row whose slowdown is well above the others' should be read with that in mind.`,
-    `- **One run per policy.** The gateway breaks ties with an unseeded random generator and real timing differs from run to run, so unlike the discrete-event run the real-time run is not reproducible to the request; which replica first gets a cold prefix decides the partition, and b2b-saas-like workloads are bimodal (a partition forms, or prefixes churn; routing-research.md §5.5, §8). The "over seeds" columns show how far one discrete-event run of this very workload moves with the seed: compare the real-time row with that range rather than with the single seed-${'1'} value.`,
+    `- **${r.repeat > 1 ? `${r.repeat} runs per policy` : 'One run per policy'}.** ${
+      r.repeat > 1
+        ? `Each policy ran ${r.repeat} times (interleaved, the order reversed on every other pass); the row shows the run with the median p99 TTFT and lists every run's p99 and hit rate. `
+        : ''
+    }The gateway breaks ties with an unseeded random generator and real timing differs from run to run, so unlike the discrete-event run the real-time run is not reproducible to the request; which replica first gets a cold prefix decides the partition, and b2b-saas-like workloads are bimodal (a partition forms, or prefixes churn; routing-research.md §5.5, §8). The "over seeds" columns show how far one discrete-event run of this very workload moves with the seed: compare the real-time rows with that range rather than with the single seed-1 value.`,
     s
       ? `- **Scaled workload.** ${s.outputTokens} output tokens instead of 1000, ${r.replicas} replicas with ${r.kvBlocks} KV blocks each, ${s.groups}×${s.perGroup} prompts (routing.md: 8 replicas × 29,205 blocks, 228×5, 1000 out), so that the load generator, the gateway and 4 simulators can stream it in real time on 2 cores. The prompt set is cycled (inference-perf's convention, as in routing.md), so in the measured window whole prompts repeat and a cache-aware router hits on the question too: hit rates near 100% and larger gains over round-robin than routing.md's b2b-saas row (89% hits, 2.46×). The ordering, not the ratio, is what carries over.`
       : '',
@@ -236,7 +250,7 @@ function summaryLines(r: ReportInput): string[] {
     const okD = claims.filter((c) => c.des.ok).length;
     const errors = res.rows.reduce((a, x) => a + x.e2e.errors, 0);
     L.push(
-      `- **${res.w.spec.name}** at ${f2(res.qps)} QPS: p99 TTFT ${rr ? `round_robin ${f0(rr.e2e.ttftP99)} ms; ` : ''}lower than round_robin by ${ratios.join(', ')}. ` +
+      `- **${res.w.spec.name}** at ${f2(res.qps)} QPS: round_robin's p99 TTFT ${rr ? f0(rr.e2e.ttftP99) : '?'} ms; round_robin's p99 ÷ each policy's (higher is better): ${ratios.join(', ')}. ` +
         `Ordering claims of bench/results/routing.md met: ${okE}/${claims.length} in real time, ${okD}/${claims.length} in the discrete-event median. ${errors} request errors.`,
     );
   }
@@ -252,7 +266,7 @@ export function renderReport(r: ReportInput): string {
   L.push('# Routing benchmark, real time end to end (gateway process + 4 simulated vLLM backends)');
   L.push('');
   L.push(
-    `Generated by \`npm run bench:routing:e2e${r.quick ? ' -- --quick' : ''}\` in ${r.wallS.toFixed(0)} s. Machine: ${r.machine}. ` +
+    `Generated by \`npm run bench:routing:e2e${r.command ? ` -- ${r.command}` : ''}\` in ${r.wallS.toFixed(0)} s. Machine: ${r.machine}. ` +
       `Other jobs on the machine used ${othersText(r)} of a core on average while the runs played (/proc/stat busy time minus the CPU time of this benchmark's processes, so kernel time not charged to a process, e.g. some of the loopback traffic, counts here too).`,
   );
   L.push('');
@@ -267,7 +281,7 @@ export function renderReport(r: ReportInput): string {
   L.push(
     `- **Time scale ${r.timeScale}**: simulated ms × ${r.timeScale} = real ms (the simulator's real-time scheduler), so the fleet runs ${f1(1 / r.timeScale)}× faster than real time; client-side times are divided by ${r.timeScale} to report simulated ms. The gateway's routing logic does not know about the scale: it sees backends ${f1(1 / r.timeScale)}× faster than an H100 (token_aware learns each backend's speed from observed TTFTs). ` +
       (r.scrapeScaled
-        ? `Its \`routing:\` section is scaled so that in simulated time it behaves as in bench/results/routing.md: \`/metrics\` scraped every ${f1(250 * r.timeScale)} ms real = 250 ms simulated (${f1(50 * r.timeScale)} ms real = 50 ms simulated for epp_default), \`/health\` probes every ${f1(5 * r.timeScale)} s real, queue max wait ${f1(30 * r.timeScale)} s real; the discrete-event reference uses the same periods.`
+        ? `Its \`routing:\` section is scaled so that in simulated time it behaves as in bench/results/routing.md: \`/metrics\` scraped every ${f0(Math.round(250 * r.timeScale))} ms real ≈ 250 ms simulated (${f0(Math.round(50 * r.timeScale))} ms real ≈ 50 ms simulated for epp_default), \`/health\` probes every ${f1(5 * r.timeScale)} s real, queue max wait ${f1(30 * r.timeScale)} s real; the discrete-event reference uses the same periods.`
         : `This gateway build has no \`routing:\` config section, so it scrapes \`/metrics\` every ${r.scrapeRealMs} ms real = ${f0(r.scrapeRealMs / r.timeScale)} ms simulated whatever the scale (bench/results/routing.md used 250 ms, 50 ms for epp_default); the discrete-event reference below uses the same ${f0(r.scrapeRealMs / r.timeScale)} ms period to compare like with like.`),
   );
   if (shared) {
@@ -309,7 +323,7 @@ export function renderReport(r: ReportInput): string {
     L.push('');
     const agreement = pairAgreement(res.rows);
     L.push(
-      `Pairwise p99-TTFT order agreement between the real-time run and the discrete-event run of the same requests: ${agreement.agree}/${agreement.pairs}` +
+      `Pairwise p99-TTFT order agreement between the real-time run and the discrete-event run of the same requests (seed ${'1'}; pairs within 10% or 10 ms of each other in both count as ties): ${agreement.agree}/${agreement.pairs}` +
         (agreement.disagreements.length ? ` (differs on ${agreement.disagreements.join('; ')}).` : '.'),
     );
     L.push('');
