@@ -63,6 +63,18 @@ describe('discrete-event runs', () => {
     assert.equal(a.outputTokens, b.outputTokens);
   });
 
+  it('compute a floor no request beats by more than jitter, and the decode batch they ran with', () => {
+    const r = runSimulation({ ...base, policy: 'round_robin', seed: 5, floorSamples: 50 });
+    assert.ok(r.floor.length > 10 && r.floor.length <= 51, `${r.floor.length} floor samples`);
+    const idle = r.floor.map((f) => f.idleMs).sort((a, b) => a - b);
+    const ttft = [...r.ttftMs].sort((a, b) => a - b);
+    // Alone on an idle replica with the shared prefix warm, a request is at least as fast as in the loaded run.
+    assert.ok((idle[idle.length - 1] as number) <= (ttft[ttft.length - 1] as number) * 1.1);
+    assert.ok((idle[0] as number) > 5, 'at least one engine step');
+    assert.ok(r.meanRunning > 1 && r.meanKvTokens > 1000, `batch ${r.meanRunning}, kv ${r.meanKvTokens}`);
+    assert.equal(runSimulation({ ...base, policy: 'round_robin', seed: 5 }).floor.length, 0);
+  });
+
   it('give every policy the same arrivals', () => {
     const a = runSimulation({ ...base, policy: 'round_robin', seed: 5 });
     const b = runSimulation({ ...base, policy: 'lmetric', seed: 5 });
