@@ -21,6 +21,11 @@ export class TwinPrefixIndex {
   #evictions = 0;
   /** Anonymous entries use negative ids so they never collide with prefix keys (which are ≥ 0). */
   #nextAnon = -1;
+  /**
+   * Where eviction resumes in `#free`. Entries are only appended and evictions only take the head, so a fresh
+   * iterator would walk every deleted slot V8 keeps until its next rehash, on every request; this one does not.
+   */
+  #cursor: MapIterator<[number, number]> | null = null;
 
   constructor(capacityBlocks: number) {
     this.#capacity = Math.max(1, capacityBlocks);
@@ -117,6 +122,7 @@ export class TwinPrefixIndex {
   }
 
   clear(): void {
+    this.#cursor = null;
     this.#pinned.clear();
     this.#free.clear();
     this.#freeWeight = 0;
@@ -125,9 +131,15 @@ export class TwinPrefixIndex {
 
   #trim(): void {
     let over = this.#pinned.size + this.#freeWeight + this.#reserved - this.#capacity;
-    if (over <= 0) return;
-    for (const [k, w] of this.#free) {
-      if (over <= 0) break;
+    while (over > 0 && this.#free.size > 0) {
+      // A finished iterator stays finished even when entries are appended later: start a new one then.
+      let next = this.#cursor?.next();
+      if (next === undefined || next.done) {
+        this.#cursor = this.#free.entries();
+        next = this.#cursor.next();
+        if (next.done) break;
+      }
+      const [k, w] = next.value;
       this.#free.delete(k);
       this.#freeWeight -= w;
       over -= w;
