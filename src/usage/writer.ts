@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { openUsageDb, type UsageDb } from './db.js';
 import { queryUsage, type UsageQuery, type UsageTotals } from './query.js';
@@ -21,6 +22,11 @@ export interface UsageWriterOptions {
   onError?: (err: unknown) => void;
   /** Each committed batch, for metrics. */
   onBatch?: (rows: number, durationMs: number) => void;
+  /**
+   * Write from a worker thread (the default when this process may run on more than one core) or on the event loop
+   * between requests (the default on one core, where a second thread has no core of its own and only competes).
+   */
+  thread?: boolean;
 }
 
 export interface UsageWriterStats {
@@ -69,9 +75,10 @@ const BACKPRESSURE_WAIT_MS = 5_000;
 
 /**
  * The usage log's writer. `record` appends the row's values to the current batch; a full batch (or, within
- * `flushIntervalMs`, a partial one) is posted to a writer thread that commits it in one transaction. SQLite's work,
- * and any wait on a slow or locked disk, happens off the event loop; the gateway pays about half a microsecond per row.
- * If the thread dies, writes continue on this thread.
+ * `flushIntervalMs`, a partial one) is committed in one transaction. With more than one core available, batches go to
+ * a writer thread: SQLite's work, and any wait on a slow or locked disk, happens off the event loop, which pays about
+ * half a microsecond per row. On a single core a second thread only competes with request handling, so batches are
+ * written on the event loop between requests, as they are if the thread dies.
  *
  * Hard-kill loss: a SIGKILL loses the rows recorded and not yet committed: the open batch (at most `batchSize` rows
  * or `flushIntervalMs` of traffic) plus batches posted and not yet committed (the thread commits each within about a
@@ -88,14 +95,17 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   const shared = new BigInt64Array(new SharedArrayBuffer(SLOT_COUNT * BigInt64Array.BYTES_PER_ELEMENT));
   const read = (slot: number) => Number(Atomics.load(shared, slot));
 
-  let thread: Worker | null = startThread({ path: options.path, shared: shared.buffer, retryMs: intervalMs });
-  // The server's shutdown closes the writer; an idle writer thread must not keep a process alive by itself.
-  thread.unref();
+  // availableParallelism() honours the CPU affinity mask (taskset, cpusets).
+  const threaded = options.thread ?? availableParallelism() > 1;
+  let thread: Worker | null = threaded ? startThread({ path: options.path, shared: shared.buffer, retryMs: intervalMs }) : null;
   let failing = false;
   let lastBatchMs = 0;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
-  thread.on('message', (e: ThreadEvent) => {
+  if (!thread) markReady();
+  // The server's shutdown closes the writer; an idle writer thread must not keep a process alive by itself.
+  thread?.unref();
+  thread?.on('message', (e: ThreadEvent) => {
     if (e.kind === 'ready') {
       markReady();
     } else if (e.kind === 'batch') {
@@ -108,7 +118,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
       failing = false;
     }
   });
-  thread.on('error', (err) => abandonThread(`usage writer thread failed (${err instanceof Error ? err.message : String(err)})`));
+  thread?.on('error', (err) => abandonThread(`usage writer thread failed (${err instanceof Error ? err.message : String(err)})`));
 
   /** Stops using the thread; the rows it had not committed are still in `sent` and are written here instead. */
   function abandonThread(why: string): void {
@@ -173,24 +183,36 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     return true;
   }
 
-  function writeHere(): void {
+  /**
+   * Writes the open batch on this thread (no writer thread, or it failed). After a refused write it waits one flush
+   * interval before trying again, so a locked database does not cost every request its busy timeout; meanwhile rows
+   * stay queued up to the bound, and the interval timer retries.
+   */
+  function writeHere(force = false): void {
     inThread ??= { write: createSqliteSink(db), committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY };
-    try {
-      inThread.write(batch);
-      inThread.committed += batchRows;
-      inThread.batches++;
-      batch = [];
-      batchRows = 0;
-    } catch (err) {
-      inThread.errors++;
-      inThread.failedAt = performance.now();
-      options.onError?.(err);
-      if (batchRows >= queueMax) {
-        const excess = batchRows - queueMax + batchSize;
-        batch.splice(0, excess * VALUES_PER_ROW);
-        batchRows -= excess;
-        lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
+    if (force || performance.now() - inThread.failedAt >= intervalMs) {
+      const start = performance.now();
+      try {
+        inThread.write(batch);
+        lastBatchMs = performance.now() - start;
+        options.onBatch?.(batchRows, lastBatchMs);
+        inThread.committed += batchRows;
+        inThread.batches++;
+        batch = [];
+        batchRows = 0;
+        return;
+      } catch (err) {
+        inThread.errors++;
+        inThread.failedAt = performance.now();
+        options.onError?.(err);
       }
+    }
+    if (batchRows > queueMax) {
+      // The database is failing, not slow: keep the newest rows up to the bound, count and report the rest.
+      const excess = batchRows - queueMax;
+      batch.splice(0, excess * VALUES_PER_ROW);
+      batchRows -= excess;
+      lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
     }
   }
 
@@ -231,6 +253,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   timer.unref();
 
   function flush(): void {
+    if (!thread) return writeHere(true);
     post();
     if (thread && !waitUntil(() => posted <= read(SLOT.committed) || read(SLOT.failing) !== 0)) {
       abandonThread(`usage writer thread made no progress in ${BACKPRESSURE_WAIT_MS} ms`);
@@ -265,7 +288,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         }
       }
       if (batchRows > 0) {
-        writeHere();
+        writeHere(true);
         lost(batchRows, 'usage log unavailable at shutdown');
         batchRows = 0;
       }

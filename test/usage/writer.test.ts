@@ -31,7 +31,7 @@ describe('usage writer', () => {
   it('hands full batches to the writer thread at once and commits them off the event loop', async () => {
     const path = dbPath();
     const batches: number[] = [];
-    const w = createUsageWriter({ path, batchSize: 10, flushIntervalMs: 60_000, onBatch: (rows) => batches.push(rows) });
+    const w = createUsageWriter({ path, batchSize: 10, flushIntervalMs: 60_000, onBatch: (rows) => batches.push(rows) , thread: true });
     for (let i = 0; i < 25; i++) w.record(row({ id: `r${i}` }));
     assert.equal(w.stats().queueLength, 25, 'nothing is committed on the recording call');
     await eventually(() => w.stats().rowsWritten === 20);
@@ -43,9 +43,9 @@ describe('usage writer', () => {
     assert.equal(count(path), 25);
   });
 
-  it('stores every column of every row intact, in order, across multi-row statements and their remainder', () => {
+  for (const thread of [true, false]) it(`stores every column of every row intact, in order, across multi-row statements and their remainder (${thread ? 'writer thread' : 'event loop'})`, () => {
     const path = dbPath();
-    const w = createUsageWriter({ path, batchSize: 37, flushIntervalMs: 60_000 });
+    const w = createUsageWriter({ path, batchSize: 37, flushIntervalMs: 60_000, thread });
     const rows = Array.from({ length: 37 }, (_, i) =>
       row({
         id: `req-${i}`,
@@ -88,7 +88,7 @@ describe('usage writer', () => {
 
   it('writes a partial batch after the flush interval', async () => {
     const path = dbPath();
-    const w = createUsageWriter({ path, batchSize: 100, flushIntervalMs: 20 });
+    const w = createUsageWriter({ path, batchSize: 100, flushIntervalMs: 20 , thread: true });
     w.record(row());
     await eventually(() => w.stats().rowsWritten === 1, 2000, 5);
     assert.equal(w.stats().batches, 1);
@@ -96,17 +96,17 @@ describe('usage writer', () => {
     w.close();
   });
 
-  it('makes a query see every row recorded before it', () => {
+  for (const thread of [true, false]) it(`makes a query see every row recorded before it (${thread ? 'writer thread' : 'event loop'})`, () => {
     const path = dbPath();
-    const w = createUsageWriter({ path, batchSize: 1000, flushIntervalMs: 60_000 });
+    const w = createUsageWriter({ path, batchSize: 1000, flushIntervalMs: 60_000, thread });
     for (let i = 0; i < 37; i++) w.record(row({ id: `r${i}` }));
     assert.equal(w.query({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, groupBy: [] })[0]?.requests, 37);
     w.close();
   });
 
-  it('flushes every queued row on close', () => {
+  for (const thread of [true, false]) it(`flushes every queued row on close (${thread ? 'writer thread' : 'event loop'})`, () => {
     const path = dbPath();
-    const w = createUsageWriter({ path, batchSize: 7, flushIntervalMs: 60_000 });
+    const w = createUsageWriter({ path, batchSize: 7, flushIntervalMs: 60_000, thread });
     for (let i = 0; i < 1000; i++) w.record(row({ id: `r${i}` }));
     w.close();
     w.close(); // idempotent
@@ -116,7 +116,7 @@ describe('usage writer', () => {
 
   it('makes the recording call wait for a slow disk instead of dropping rows (backpressure)', async () => {
     const path = dbPath();
-    const w = createUsageWriter({ path, batchSize: 10, queueMax: 50, flushIntervalMs: 60_000 });
+    const w = createUsageWriter({ path, batchSize: 10, queueMax: 50, flushIntervalMs: 60_000 , thread: true });
     // Another process-like holder of the write lock, for less time than the writer thread's busy timeout: a slow
     // disk, not a failing one. It lives on its own thread because this one is about to block.
     const locker = new Worker(
@@ -147,7 +147,7 @@ describe('usage writer', () => {
   it('keeps rows while the database is locked, reports the failure, and writes them once it is free', async () => {
     const path = dbPath();
     const errors: unknown[] = [];
-    const w = createUsageWriter({ path, batchSize: 5, queueMax: 20, flushIntervalMs: 10, onError: (e) => errors.push(e) });
+    const w = createUsageWriter({ path, batchSize: 5, queueMax: 20, flushIntervalMs: 10, onError: (e) => errors.push(e) , thread: true });
     const locker = new Database(path);
     locker.exec('BEGIN EXCLUSIVE');
     for (let i = 0; i < 8; i++) w.record(row({ id: `r${i}` }));
@@ -167,6 +167,38 @@ describe('usage writer', () => {
     w.close();
     assert.ok(w.stats().rowsDropped <= 40 - 20);
     assert.equal(count(path), 40 - w.stats().rowsDropped, 'every row kept was written once the lock went');
+  });
+
+  it('on the event loop, writes full batches on the recording call and partial ones after the interval', async () => {
+    const path = dbPath();
+    const w = createUsageWriter({ path, batchSize: 10, flushIntervalMs: 20, thread: false });
+    await w.ready;
+    for (let i = 0; i < 25; i++) w.record(row({ id: `r${i}` }));
+    assert.deepEqual([w.stats().rowsWritten, w.stats().batches, w.stats().queueLength], [20, 2, 5]);
+    await eventually(() => w.stats().rowsWritten === 25, 2000, 5);
+    w.close();
+    assert.equal(count(path), 25);
+  });
+
+  it('on the event loop, keeps rows while the database is locked without waiting on the lock per request', async () => {
+    const path = dbPath();
+    const errors: unknown[] = [];
+    const w = createUsageWriter({ path, batchSize: 5, queueMax: 20, flushIntervalMs: 200, onError: (e) => errors.push(e), thread: false });
+    const locker = new Database(path);
+    locker.exec('BEGIN EXCLUSIVE');
+    const start = performance.now();
+    for (let i = 0; i < 40; i++) w.record(row({ id: `r${i}` }));
+    const took = performance.now() - start;
+    assert.equal(w.stats().writeErrors, 1, 'one refused write, then no retry within the interval');
+    assert.ok(took < 150, `recording 40 rows took ${took.toFixed(0)} ms: one busy timeout at most`);
+    assert.match(String(errors[0]), /database is locked/);
+    assert.equal(w.stats().queueLength, 20, 'bounded by queueMax');
+    assert.equal(w.stats().rowsDropped, 20, 'beyond the bound rows are counted, never silently lost');
+    locker.exec('COMMIT');
+    locker.close();
+    await eventually(() => w.stats().queueLength === 0, 3000);
+    w.close();
+    assert.equal(count(path), 20);
   });
 
   it('migrates a new database once and reopens an existing one', () => {
