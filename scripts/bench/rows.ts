@@ -216,8 +216,8 @@ async function startLean(env: RowEnv, key: string): Promise<RunningRow> {
 }
 
 /** Row 4, or (A/B) the same configuration run from another source tree. */
-export function governanceRow(id: number, key: string, label: string, runtime?: Runtime): RowDef {
-  return { id, key, label, start: (env) => startGoverned(runtime ? { ...env, runtime } : env, key, false) };
+export function governanceRow(id: number, key: string, label: string, runtime?: Runtime, writerThread?: boolean): RowDef {
+  return { id, key, label, start: (env) => startGoverned(runtime ? { ...env, runtime } : env, key, false, writerThread) };
 }
 
 const infergateGoverned = governanceRow(4, 'infergate-gov', 'infergate governance (JWT + limits + usage log)');
@@ -233,7 +233,7 @@ const infergateFull = fullRow(5, 'infergate-full', 'infergate full stack');
  * Rows 4 and 5: governance on (JWT verification, limits, usage log). Row 4 keeps telemetry as row 3 has it, so the
  * difference between rows 3 and 4 is the governance path alone; row 5 adds metrics and the per-request log line.
  */
-async function startGoverned(env: RowEnv, key: string, telemetry: boolean): Promise<RunningRow> {
+async function startGoverned(env: RowEnv, key: string, telemetry: boolean, writerThread?: boolean): Promise<RunningRow> {
   {
     // One file per row, emptied at each start: a run never reads the previous one's rows, and bench/tmp stays small.
     const usageDb = join(env.tmp, `usage-${key}.sqlite`);
@@ -243,7 +243,7 @@ async function startGoverned(env: RowEnv, key: string, telemetry: boolean): Prom
         auth: { issuers: [{ issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE, algorithms: ['HS256'], secret: BENCH_SECRET }] },
         // Generous enough never to reject: the cost of checking is what is measured.
         limits: [{ match: { subject: '*' }, rpm: 1_000_000_000, tpm: 1_000_000_000_000, concurrency: 1_000_000 }],
-        usage: { sqlite: usageDb },
+        usage: { sqlite: usageDb, ...(writerThread === undefined ? {} : { writer_thread: writerThread }) },
         telemetry: telemetry ? { metrics: true, tracing: false, log_level: 'info' } : { metrics: false, tracing: false, log_level: 'warn' },
       },
       features: [

@@ -194,6 +194,11 @@ export const usageObjectSchema = z
     batch_size: z.number().int().min(1).max(100_000).default(128),
     flush_interval: duration.default(200),
     queue_max: z.number().int().min(1).default(20_000),
+    /**
+     * Commit batches on a writer thread (`true`), on the event loop between requests (`false`), or `auto`: a thread
+     * when the process may run on more than one core (its CPU affinity), the event loop otherwise.
+     */
+    writer_thread: z.union([z.literal('auto'), z.boolean()]).default('auto'),
   })
   .refine((u) => u.queue_max >= u.batch_size, { message: 'queue_max must be at least batch_size', path: ['queue_max'] });
 

@@ -62,6 +62,7 @@ function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger, 
     queueMax: section.queue_max,
     onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
     onBatch: (rows, ms) => telemetry.recordUsageBatch(rows, ms),
+    ...(section.writer_thread === 'auto' ? {} : { thread: section.writer_thread }),
   });
 }
 
