@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 // 32 random bytes as base64url: 256 bits of entropy in 43 printable bytes, enough for HS256 (RFC 7518 §3.2).
@@ -17,9 +17,15 @@ export function readSecretFileSync(path: string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
+/** A private name beside `path` for writing the secret before it is published under `path`. */
+function tempPath(path: string): string {
+  return `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
 /**
- * Returns the development secret at `path`, creating it (mode 0600, parent 0700) on first start. `wx` makes
- * creation atomic: when two processes race, the loser reads the winner's secret instead of overwriting it.
+ * Returns the development secret at `path`, creating it (mode 0600, parent 0700) on first start. The secret is
+ * written whole to a private file and then hard-linked to `path`: the link either appears complete or fails with
+ * EEXIST, so when processes race, every loser reads the winner's full secret (never an empty, half-written file).
  */
 export async function ensureDevSecret(path: string): Promise<string> {
   try {
@@ -29,12 +35,16 @@ export async function ensureDevSecret(path: string): Promise<string> {
   }
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const secret = newSecret();
+  const tmp = tempPath(path);
+  await writeFile(tmp, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    await writeFile(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    await link(tmp, path);
     return secret;
   } catch (err) {
     if (isCode(err, 'EEXIST')) return (await readFile(path, 'utf8')).trim();
     throw err;
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
 }
 
@@ -47,11 +57,19 @@ export function ensureDevSecretSync(path: string): string {
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const secret = newSecret();
+  const tmp = tempPath(path);
+  writeFileSync(tmp, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    linkSync(tmp, path);
     return secret;
   } catch (err) {
     if (isCode(err, 'EEXIST')) return readSecretFileSync(path);
     throw err;
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
   }
 }

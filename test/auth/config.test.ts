@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,8 +79,10 @@ describe('development secret and tokens', async () => {
 
   it('lets concurrent first starts agree on one secret', async () => {
     const path = join(dir, 'race', 'dev-secret');
-    const all = await Promise.all([1, 2, 3, 4].map(() => ensureDevSecret(path)));
+    const all = await Promise.all(Array.from({ length: 16 }, () => ensureDevSecret(path)));
     assert.equal(new Set(all).size, 1);
+    assert.match(all[0]!, /^[A-Za-z0-9_-]{43}$/, 'a whole secret, never a half-written file');
+    assert.deepEqual(readdirSync(join(dir, 'race')), ['dev-secret'], 'no temporary files left behind');
   });
 
   it('mints a token that a secret_file issuer with generate_if_missing accepts', async () => {
