@@ -152,7 +152,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   let closed = false;
   let syncFlushes = 0;
   let rowsDropped = 0;
-  // Fallback when the thread is gone: the previous design, writing batches on this thread.
+  // Writing on this thread: on one core, or once the writer thread is gone.
   let inThread: { write: (values: readonly unknown[]) => void; committed: number; batches: number; errors: number; failedAt: number } | null = null;
 
   function lost(rows: number, message: string): void {
