@@ -160,19 +160,22 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     isOpenRoute: (path) => config.openRoutes.has(path),
     authenticate(authorization) {
       // Hot path: the exact header of a client seen before, answered without parsing or a promise.
-      if (authorization !== undefined && authorization.length <= MAX_CACHED_HEADER) {
-        const hit = cache.get(authorization);
-        if (hit !== undefined) {
-          if (clock.wallMs() < hit.expMs + toleranceMs) {
-            stats.cacheHits++;
-            return hit.principal;
-          }
-          cache.delete(authorization);
-        }
-      }
-      return authenticateSlow(authorization);
+      const hit = authorization !== undefined && authorization.length <= MAX_CACHED_HEADER ? cached(authorization) : null;
+      return hit ?? authenticateSlow(authorization);
     },
   };
+
+  /** The cached principal for `id` while its token is valid; an expired entry is dropped. */
+  function cached(id: string): AuthPrincipal | null {
+    const hit = cache.get(id);
+    if (hit === undefined) return null;
+    if (clock.wallMs() < hit.expMs + toleranceMs) {
+      stats.cacheHits++;
+      return hit.principal;
+    }
+    cache.delete(id);
+    return null;
+  }
 
   async function authenticateSlow(authorization: string | undefined): Promise<AuthPrincipal> {
     if (authorization === undefined || authorization.trim() === '') return fail('missing');
@@ -182,15 +185,11 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
     // Keyed by the whole header (never only the signature segment, which a forger could pair with another payload);
     // long ones by the token's hash, so that the cache's memory stays bounded.
-    const id = authorization.length <= MAX_CACHED_HEADER ? authorization : hash('sha256', token, 'base64url');
-    const hit = cache.get(id);
-    if (hit) {
-      if (clock.wallMs() < hit.expMs + toleranceMs) {
-        stats.cacheHits++;
-        return hit.principal;
-      }
-      cache.delete(id);
-    }
+    // Short headers were looked up on the hot path already.
+    const long = authorization.length > MAX_CACHED_HEADER;
+    const id = long ? hash('sha256', token, 'base64url') : authorization;
+    const hit = long ? cached(id) : null;
+    if (hit) return hit;
     const principal = await verify(token);
     if (config.tokenCacheSize > 0) {
       cache.set(id, { principal, expMs: principal.expiresAtMs });

@@ -88,12 +88,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // rows than at any other time.
   await usage?.ready;
   if (usage) {
-    telemetry.registerCollector('usage', () => [
-      { name: 'infergate_usage_queue_length', value: usage.stats().queueLength },
-      { name: 'infergate_usage_rows_dropped_total', value: usage.stats().rowsDropped, type: 'counter' },
-      { name: 'infergate_usage_sync_flushes_total', value: usage.stats().syncFlushes, type: 'counter' },
-      { name: 'infergate_usage_write_errors_total', value: usage.stats().writeErrors, type: 'counter' },
-    ]);
+    telemetry.registerCollector('usage', () => {
+      const s = usage.stats();
+      return [
+        { name: 'infergate_usage_queue_length', value: s.queueLength },
+        { name: 'infergate_usage_rows_dropped_total', value: s.rowsDropped, type: 'counter' },
+        { name: 'infergate_usage_sync_flushes_total', value: s.syncFlushes, type: 'counter' },
+        { name: 'infergate_usage_write_errors_total', value: s.writeErrors, type: 'counter' },
+      ];
+    });
   }
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   const router = opts.router ?? createRouter({ clock, ...current.routing.router });

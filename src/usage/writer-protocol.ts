@@ -30,5 +30,4 @@ export type ThreadMessage = { readonly kind: 'rows'; readonly values: unknown[] 
 export type ThreadEvent =
   | { readonly kind: 'ready' }
   | { readonly kind: 'batch'; readonly rows: number; readonly ms: number }
-  | { readonly kind: 'failing'; readonly message: string }
-  | { readonly kind: 'recovered' };
+  | { readonly kind: 'failing'; readonly message: string };

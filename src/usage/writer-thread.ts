@@ -53,7 +53,6 @@ function drain(): boolean {
     if (failing) {
       failing = false;
       Atomics.store(shared, SLOT.failing, 0n);
-      send({ kind: 'recovered' });
     }
     send({ kind: 'batch', rows, ms });
     progressed();

@@ -98,7 +98,6 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   // availableParallelism() honours the CPU affinity mask (taskset, cpusets).
   const threaded = options.thread ?? availableParallelism() > 1;
   let thread: Worker | null = threaded ? startThread({ path: options.path, shared: shared.buffer, retryMs: intervalMs }) : null;
-  let failing = false;
   let lastBatchMs = 0;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -111,11 +110,8 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     } else if (e.kind === 'batch') {
       lastBatchMs = e.ms;
       options.onBatch?.(e.rows, e.ms);
-    } else if (e.kind === 'failing') {
-      failing = true;
-      options.onError?.(new Error(`usage log write failed: ${e.message}`));
     } else {
-      failing = false;
+      options.onError?.(new Error(`usage log write failed: ${e.message}`));
     }
   });
   thread?.on('error', (err) => abandonThread(`usage writer thread failed (${err instanceof Error ? err.message : String(err)})`));
@@ -207,13 +203,16 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         options.onError?.(err);
       }
     }
-    if (batchRows > queueMax) {
-      // The database is failing, not slow: keep the newest rows up to the bound, count and report the rest.
-      const excess = batchRows - queueMax;
-      batch.splice(0, excess * VALUES_PER_ROW);
-      batchRows -= excess;
-      lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
-    }
+    shed(queueMax);
+  }
+
+  /** The database is failing, not slow: keep at most `room` rows of the open batch, count and report the rest. */
+  function shed(room: number): void {
+    const excess = batchRows - Math.max(0, room);
+    if (excess <= 0) return;
+    batch.length -= excess * VALUES_PER_ROW;
+    batchRows -= excess;
+    lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
   }
 
   /** Hands the open batch to the thread, waiting for room first when the thread is behind (backpressure). */
@@ -221,7 +220,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     if (batchRows === 0) return;
     if (!thread) return writeHere();
     if (posted - read(SLOT.committed) + batchRows > queueMax) {
-      if (!failing && read(SLOT.failing) === 0) {
+      if (read(SLOT.failing) === 0) {
         syncFlushes++;
         if (!waitUntil(() => posted - read(SLOT.committed) + batchRows <= queueMax || read(SLOT.failing) !== 0)) {
           // Not one write attempt finished in the whole wait: the thread is stuck or gone (its own lock wait is 1 s).
@@ -229,15 +228,9 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
           return;
         }
       }
-      const room = queueMax - (posted - read(SLOT.committed));
-      if (room < batchRows) {
-        // The database refuses writes (or is stuck): keep what the thread holds, count and report the rest.
-        const excess = batchRows - Math.max(0, room);
-        batch.length -= excess * VALUES_PER_ROW;
-        batchRows -= excess;
-        lost(excess, `usage log unavailable: queue at ${queueMax} rows`);
-        if (batchRows === 0) return;
-      }
+      // Still no room: the database refuses writes. What the thread holds stays; the open batch is cut to the bound.
+      shed(queueMax - (posted - read(SLOT.committed)));
+      if (batchRows === 0) return;
     }
     thread.postMessage({ kind: 'rows', values: batch } satisfies ThreadMessage);
     trimSent();
