@@ -84,12 +84,18 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     // longest-context) sequences, piling KV up there until it preempts.
     let avgVictims = 0;
     let minOccupancy = 1;
-    const cachedAll = new Float64Array(states.length);
+    if (scratchCached.length < states.length) {
+      scratchCached = new Float64Array(states.length * 2);
+      scratchOccupancy = new Float64Array(states.length * 2);
+    }
+    const cachedAll = scratchCached;
+    const occupancy = scratchOccupancy;
     let bestCached = 0;
     for (let i = 0; i < states.length; i++) {
       const s = states[i] as BackendState;
       avgVictims += s.decoding;
-      minOccupancy = Math.min(minOccupancy, s.cacheOccupancy());
+      occupancy[i] = s.cacheOccupancy();
+      minOccupancy = Math.min(minOccupancy, occupancy[i] as number);
       const c = cachedOn(s, matched[i] as number, req);
       cachedAll[i] = c;
       if (c > bestCached) bestCached = c;
@@ -112,7 +118,7 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
       const evictionMs = s.evictionCostMs(uncached, req.expectedOutput);
       const total = ttftMs + decodeMs + o.interferenceWeight * interferenceMs + evictionMs;
       const holdsPrefix = bestCached > 0 && cached * 2 >= bestCached;
-      const overShare = !holdsPrefix && s.cacheOccupancy() > occupancyBound;
+      const overShare = !holdsPrefix && (occupancy[i] as number) > occupancyBound;
       if (!overShare && !isSaturated(s)) open++;
       out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, overShare, total });
     }
@@ -153,6 +159,10 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
 }
 
 export const tokenAware = createTokenAware();
+
+// Per-candidate scratch for one scoring pass (synchronous, so one pair serves every call), grown on demand.
+let scratchCached = new Float64Array(64);
+let scratchOccupancy = new Float64Array(64);
 
 /** Added to an over-share candidate's cost: larger than any predicted latency, so it ranks after eligible ones. */
 const OVER_SHARE = 1e9;
