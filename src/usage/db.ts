@@ -28,6 +28,61 @@ const MIGRATIONS: readonly string[] = [
      latency_ms REAL NOT NULL
    );
    CREATE INDEX usage_time ON usage (time_ms);`,
+  // v2: the repeated strings (subject, team, models, backend, endpoint, error code, token source) are stored once in
+  // usage_names and referenced by id. Binding eight strings per row was most of the insert's CPU and bytes; an integer
+  // costs a fraction of either. `usage` becomes a view with the same columns as before, so ad-hoc SQL and reports
+  // that read it are unchanged; rows are written to usage_rows. The *_id columns hold usage_names ids without a
+  // FOREIGN KEY clause: better-sqlite3 enforces foreign keys, which would cost an index lookup per column per row.
+  `CREATE TABLE usage_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+   INSERT OR IGNORE INTO usage_names (name)
+     SELECT subject FROM usage UNION SELECT team FROM usage UNION SELECT requested_model FROM usage
+     UNION SELECT upstream_model FROM usage UNION SELECT backend FROM usage UNION SELECT endpoint FROM usage
+     UNION SELECT error_code FROM usage UNION SELECT token_source FROM usage;
+   DELETE FROM usage_names WHERE name IS NULL;
+   CREATE TABLE usage_rows (
+     id INTEGER PRIMARY KEY,
+     request_id TEXT NOT NULL,
+     time_ms INTEGER NOT NULL,
+     subject_id INTEGER NOT NULL,
+     team_id INTEGER,
+     requested_model_id INTEGER,
+     upstream_model_id INTEGER,
+     backend_id INTEGER,
+     endpoint_id INTEGER,
+     stream INTEGER NOT NULL,
+     status INTEGER NOT NULL,
+     error_code_id INTEGER,
+     prompt_tokens INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     token_source_id INTEGER,
+     ttft_ms REAL,
+     latency_ms REAL NOT NULL
+   );
+   INSERT INTO usage_rows
+     SELECT u.id, u.request_id, u.time_ms,
+       (SELECT n.id FROM usage_names n WHERE n.name = u.subject), (SELECT n.id FROM usage_names n WHERE n.name = u.team),
+       (SELECT n.id FROM usage_names n WHERE n.name = u.requested_model), (SELECT n.id FROM usage_names n WHERE n.name = u.upstream_model),
+       (SELECT n.id FROM usage_names n WHERE n.name = u.backend), (SELECT n.id FROM usage_names n WHERE n.name = u.endpoint),
+       u.stream, u.status, (SELECT n.id FROM usage_names n WHERE n.name = u.error_code),
+       u.prompt_tokens, u.completion_tokens, u.cached_tokens, (SELECT n.id FROM usage_names n WHERE n.name = u.token_source),
+       u.ttft_ms, u.latency_ms
+     FROM usage u ORDER BY u.id;
+   DROP TABLE usage;
+   CREATE INDEX usage_rows_time ON usage_rows (time_ms);
+   CREATE VIEW usage AS
+     SELECT u.id, u.request_id, u.time_ms, s.name AS subject, t.name AS team, rm.name AS requested_model,
+       um.name AS upstream_model, b.name AS backend, e.name AS endpoint, u.stream, u.status, ec.name AS error_code,
+       u.prompt_tokens, u.completion_tokens, u.cached_tokens, ts.name AS token_source, u.ttft_ms, u.latency_ms
+     FROM usage_rows u
+       JOIN usage_names s ON s.id = u.subject_id
+       LEFT JOIN usage_names t ON t.id = u.team_id
+       LEFT JOIN usage_names rm ON rm.id = u.requested_model_id
+       LEFT JOIN usage_names um ON um.id = u.upstream_model_id
+       LEFT JOIN usage_names b ON b.id = u.backend_id
+       LEFT JOIN usage_names e ON e.id = u.endpoint_id
+       LEFT JOIN usage_names ec ON ec.id = u.error_code_id
+       LEFT JOIN usage_names ts ON ts.id = u.token_source_id;`,
 ];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;
@@ -65,7 +120,19 @@ export interface OpenUsageDbOptions {
 export function openUsageDb(path: string, options: OpenUsageDbOptions = {}): UsageDb {
   const db = new Database(path, options.readonly ? { readonly: true, fileMustExist: true } : {});
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`);
-  if (options.readonly) return db;
+  if (options.readonly) {
+    // No migrations from a reader (a gateway of the older version may still be writing): say what to do instead.
+    const version = db.prepare<[], { version: number }>('SELECT version FROM usage_schema').get()?.version ?? 0;
+    if (version !== MIGRATIONS.length) {
+      db.close();
+      throw new Error(
+        version < MIGRATIONS.length
+          ? `usage database ${path} has schema version ${version}; start this version of the gateway on it once to upgrade it to ${MIGRATIONS.length}`
+          : `usage database ${path} has schema version ${version}, newer than this version understands (${MIGRATIONS.length})`,
+      );
+    }
+    return db;
+  }
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   migrate(db);

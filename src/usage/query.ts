@@ -1,14 +1,17 @@
 import { GatewayError } from '../core/index.js';
 import type { UsageDb } from './db.js';
 
-/** Dimensions `group_by` accepts, each mapped once to a fixed SQL expression (nothing from the request reaches SQL). */
+/**
+ * Dimensions `group_by` accepts, each mapped once to a fixed SQL expression over usage_rows (nothing from the request
+ * reaches SQL). Names are grouped by their usage_names id and turned back into names only for the result rows.
+ */
 const GROUP_SQL = {
-  subject: 'subject',
-  team: 'team',
-  model: 'requested_model',
-  upstream_model: 'upstream_model',
-  backend: 'backend',
-  endpoint: 'endpoint',
+  subject: 'subject_id',
+  team: 'team_id',
+  model: 'requested_model_id',
+  upstream_model: 'upstream_model_id',
+  backend: 'backend_id',
+  endpoint: 'endpoint_id',
   day: "strftime('%Y-%m-%d', time_ms / 1000, 'unixepoch')",
 } as const;
 
@@ -50,15 +53,17 @@ export function parseGroupBy(value: string | null | undefined): GroupKey[] {
 }
 
 function buildSql(groupBy: readonly GroupKey[]): string {
-  const cols = groupBy.map((k) => `"${k}"`);
-  const select = groupBy.map((k) => `${GROUP_SQL[k]} AS "${k}"`);
+  // Inside the query the groups are g_<key> (ids, or the day); the result names them <key> (names, or the day).
+  const cols = groupBy.map((k) => `g_${k}`);
+  const select = groupBy.map((k) => `${GROUP_SQL[k]} AS g_${k}`);
+  const named = groupBy.map((k) => (k === 'day' ? `g_${k} AS "${k}"` : `(SELECT name FROM usage_names WHERE id = g_${k}) AS "${k}"`));
   const partition = cols.length ? `PARTITION BY ${cols.join(', ')}` : '';
   const nth = (p: number, col: string, rn: string, n: string) => `MAX(CASE WHEN ${rn} = (${p} * ${n} + 99) / 100 THEN ${col} END)`;
   // Percentiles by nearest rank, in SQL with window functions: one pass, no rows pulled into JS.
   return `
     WITH base AS (
       SELECT ${[...select, 'status', 'prompt_tokens', 'completion_tokens', 'cached_tokens', 'latency_ms', 'ttft_ms'].join(', ')}
-      FROM usage WHERE time_ms >= @from AND time_ms < @to
+      FROM usage_rows WHERE time_ms >= @from AND time_ms < @to
     ), ranked AS (
       SELECT *,
         ROW_NUMBER() OVER (${partition} ORDER BY latency_ms) AS rn,
@@ -67,7 +72,7 @@ function buildSql(groupBy: readonly GroupKey[]): string {
         COUNT(ttft_ms) OVER (${partition}) AS tn
       FROM base
     )
-    SELECT ${[...cols,
+    SELECT ${[...named,
       'COUNT(*) AS requests',
       'COALESCE(SUM(status >= 400), 0) AS errors',
       'COALESCE(SUM(prompt_tokens), 0) AS prompt_tokens',
@@ -79,7 +84,7 @@ function buildSql(groupBy: readonly GroupKey[]): string {
       `${nth(50, 'ttft_ms', 'trn', 'tn')} AS p50_ttft_ms`,
     ].join(',\n      ')}
     FROM ranked
-    ${cols.length ? `GROUP BY ${cols.join(', ')} ORDER BY ${cols.join(', ')}` : ''}`;
+    ${cols.length ? `GROUP BY ${cols.join(', ')} ORDER BY ${groupBy.map((k) => `"${k}"`).join(', ')}` : ''}`;
 }
 
 const statements = new WeakMap<UsageDb, Map<string, ReturnType<UsageDb['prepare']>>>();
