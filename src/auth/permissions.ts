@@ -105,8 +105,8 @@ function quoted(model: string): string {
  */
 export function authorize(principal: Principal, model: string | readonly string[], endpoint: Endpoint): void {
   const p = permissionsOf(principal);
+  if (typeof model === 'string' ? allows(p, model, endpoint) : model.some((m) => allows(p, m, endpoint))) return;
   const list = names(model);
-  if (list.some((m) => allows(p, m, endpoint))) return;
   const shown = quoted(list[0] ?? '');
   const other = list.some((m) => allows(p, m, null));
   throw new GatewayError(

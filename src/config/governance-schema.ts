@@ -190,8 +190,8 @@ export const quotaRuleSchema = z
 export const usageObjectSchema = z
   .strictObject({
     sqlite: z.string().min(1),
-    /** Rows per transaction. Small batches keep each write's hold on the event loop well under a millisecond. */
-    batch_size: z.number().int().min(1).max(100_000).default(128),
+    /** Rows per transaction: larger batches cost less per row; written on the event loop (one core), 256 rows hold it about half a millisecond. */
+    batch_size: z.number().int().min(1).max(100_000).default(256),
     flush_interval: duration.default(200),
     queue_max: z.number().int().min(1).default(20_000),
     /**

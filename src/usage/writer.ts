@@ -82,12 +82,12 @@ const BACKPRESSURE_WAIT_MS = 5_000;
  *
  * Hard-kill loss: a SIGKILL loses the rows recorded and not yet committed: the open batch (at most `batchSize` rows
  * or `flushIntervalMs` of traffic) plus batches posted and not yet committed (the thread commits each within about a
- * millisecond unless the disk is slow). With the defaults (128 rows, 200 ms) that is at most ~128 rows or 200 ms of
+ * millisecond unless the disk is slow). With the defaults (256 rows, 200 ms) that is at most ~256 rows or 200 ms of
  * traffic; measured by test/usage/kill.test.ts. SIGTERM/SIGINT lose nothing: the server calls close(), which waits
  * until every row is written.
  */
 export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
-  const batchSize = Math.max(1, options.batchSize ?? 128);
+  const batchSize = Math.max(1, options.batchSize ?? 256);
   const queueMax = Math.max(batchSize, options.queueMax ?? 20_000);
   const intervalMs = options.flushIntervalMs ?? 200;
   // Opened here first, synchronously: a database that cannot be opened or migrated fails the start, not a request.

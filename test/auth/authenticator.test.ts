@@ -154,6 +154,23 @@ describe('verified-token cache', async () => {
     await rejects(auth.authenticate(`Bearer ${token}`), 'expired');
   });
 
+  it('never answers a header that only ends like a cached one: a cached signature pasted onto another payload fails', async () => {
+    const auth = createAuthenticator(
+      compileAuth({ issuers: [{ issuer: 'https://idp.test/', audience: 'infergate', secret: SECRET, algorithms: ['HS256'] }] }),
+      { clock: clock() },
+    );
+    const token = await sign({ alg: 'HS256', key: hmac, claims: { scope: 'models:small' } });
+    const ok = await auth.authenticate(`Bearer ${token}`);
+    assert.ok(ok.scopes.has('models:small'));
+    const [header, , signature] = token.split('.');
+    const payload = Buffer.from(JSON.stringify({ iss: 'https://idp.test/', aud: 'infergate', sub: 'mallory', scope: 'admin models:*', exp: NOW_S + 3600 })).toString('base64url');
+    const forged = `Bearer ${header}.${payload}.${signature}`;
+    assert.equal(forged.slice(-24), `Bearer ${token}`.slice(-24), 'same cache key');
+    await rejects(auth.authenticate(forged), 'bad_signature');
+    // The real token is still served (from the cache or verified again), and still as itself.
+    assert.equal((await auth.authenticate(`Bearer ${token}`)).subject, ok.subject);
+  });
+
   it('caches tokens longer than the header key limit by their hash', async () => {
     const auth = createAuthenticator(
       compileAuth({ issuers: [{ issuer: 'https://idp.test/', audience: 'infergate', secret: SECRET, algorithms: ['HS256'] }] }),

@@ -48,8 +48,8 @@ describe('usage log durability', () => {
     assert.ok(lost >= 0 && lost <= batch + 20, `lost ${lost} rows`);
   });
 
-  it('with the default batch (128) and interval (200 ms) at ~1 row/ms loses at most one interval of rows', async (t) => {
-    const r = await runAndKill('SIGKILL', 700, 128, 200, 1);
+  it('with the default batch (256) and interval (200 ms) at ~1 row/ms loses at most one interval of rows', async (t) => {
+    const r = await runAndKill('SIGKILL', 700, 256, 200, 1);
     const lost = r.recorded - r.written;
     t.diagnostic(`SIGKILL, defaults, ~1 row/ms: recorded ${r.recorded}, committed ${r.written}, lost ${lost}`);
     assert.equal(r.maxId, r.written);
