@@ -1,9 +1,9 @@
-/** Parses `250ms`, `2s`, `1m30s`, `10m`, `1h` or a bare number of milliseconds. Returns NaN when malformed. */
+/** Parses `250ms`, `2s`, `1m30s`, `10m`, `1h`, `7d` or a bare number of milliseconds. Returns NaN when malformed. */
 export function parseDuration(input: string | number): number {
   if (typeof input === 'number') return input;
   const s = input.trim();
   if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/y;
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
   let total = 0;
   let pos = 0;
   while (pos < s.length) {
@@ -11,7 +11,7 @@ export function parseDuration(input: string | number): number {
     const m = re.exec(s);
     if (!m) return Number.NaN;
     const n = Number(m[1]);
-    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
+    total += m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : m[2] === 'h' ? n * 3_600_000 : n * 86_400_000;
     pos = re.lastIndex;
   }
   return pos === 0 ? Number.NaN : total;
