@@ -6,6 +6,13 @@ import { msUntil, type BucketState } from './bucket.js';
  * tightly on each dimension; reset is the time until that bucket is full again, in OpenAI's `6m0s` / `20ms` format.
  * A dimension without a configured limit sends no headers. Runs on every limited request: no intermediate objects.
  */
+// The limits are the same on almost every call: their text is kept rather than converted again (a limit past 2^30,
+// as a large tpm is, is a heap number whose conversion is not cached by the engine).
+let requestCap = Number.NaN;
+let requestCapText = '';
+let tokenCap = Number.NaN;
+let tokenCapText = '';
+
 export function rateLimitHeaders(states: readonly BucketState[], into: Record<string, string> = {}): Record<string, string> {
   let r: BucketState | null = null;
   let t: BucketState | null = null;
@@ -15,13 +22,15 @@ export function rateLimitHeaders(states: readonly BucketState[], into: Record<st
   }
   if (r !== null) {
     const cap = r.rpm!;
-    into['x-ratelimit-limit-requests'] = String(cap);
+    if (cap !== requestCap) requestCapText = String((requestCap = cap));
+    into['x-ratelimit-limit-requests'] = requestCapText;
     into['x-ratelimit-remaining-requests'] = String(Math.max(0, Math.floor(r.requests)));
     into['x-ratelimit-reset-requests'] = formatResetDuration(msUntil(r.requests, cap, cap));
   }
   if (t !== null) {
     const cap = t.tpm!;
-    into['x-ratelimit-limit-tokens'] = String(cap);
+    if (cap !== tokenCap) tokenCapText = String((tokenCap = cap));
+    into['x-ratelimit-limit-tokens'] = tokenCapText;
     into['x-ratelimit-remaining-tokens'] = String(Math.max(0, Math.floor(t.tokens)));
     into['x-ratelimit-reset-tokens'] = formatResetDuration(msUntil(t.tokens, cap, cap));
   }
