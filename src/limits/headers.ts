@@ -1,11 +1,6 @@
 import { formatResetDuration } from '../core/index.js';
 import { msUntil, type BucketState } from './bucket.js';
 
-/**
- * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` as OpenAI sends them, from the bucket that binds most
- * tightly on each dimension; reset is the time until that bucket is full again, in OpenAI's `6m0s` / `20ms` format.
- * A dimension without a configured limit sends no headers. Runs on every limited request: no intermediate objects.
- */
 // The limits are the same on almost every call: their text is kept rather than converted again (a limit past 2^30,
 // as a large tpm is, is a heap number whose conversion is not cached by the engine).
 let requestCap = Number.NaN;
@@ -13,6 +8,11 @@ let requestCapText = '';
 let tokenCap = Number.NaN;
 let tokenCapText = '';
 
+/**
+ * `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` as OpenAI sends them, from the bucket that binds most
+ * tightly on each dimension; reset is the time until that bucket is full again, in OpenAI's `6m0s` / `20ms` format.
+ * A dimension without a configured limit sends no headers. Runs on every limited request: no intermediate objects.
+ */
 export function rateLimitHeaders(states: readonly BucketState[], into: Record<string, string> = {}): Record<string, string> {
   let r: BucketState | null = null;
   let t: BucketState | null = null;

@@ -33,12 +33,12 @@ const MIGRATIONS: readonly string[] = [
   // costs a fraction of either. `usage` becomes a view with the same columns as before, so ad-hoc SQL and reports
   // that read it are unchanged; rows are written to usage_rows. The *_id columns hold usage_names ids without a
   // FOREIGN KEY clause: better-sqlite3 enforces foreign keys, which would cost an index lookup per column per row.
+  // (OR IGNORE also skips the NULLs the UNION yields.)
   `CREATE TABLE usage_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
    INSERT OR IGNORE INTO usage_names (name)
      SELECT subject FROM usage UNION SELECT team FROM usage UNION SELECT requested_model FROM usage
      UNION SELECT upstream_model FROM usage UNION SELECT backend FROM usage UNION SELECT endpoint FROM usage
      UNION SELECT error_code FROM usage UNION SELECT token_source FROM usage;
-   DELETE FROM usage_names WHERE name IS NULL;
    CREATE TABLE usage_rows (
      id INTEGER PRIMARY KEY,
      request_id TEXT NOT NULL,
