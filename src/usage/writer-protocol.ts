@@ -31,3 +31,6 @@ export type ThreadEvent =
   | { readonly kind: 'ready' }
   | { readonly kind: 'batch'; readonly rows: number; readonly ms: number }
   | { readonly kind: 'failing'; readonly message: string };
+
+/** Checkpoint thread → gateway (the gateway → thread message is just "checkpoint now"). */
+export type CheckpointEvent = { readonly kind: 'ready' } | { readonly kind: 'failing'; readonly message: string };

@@ -1,9 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startCheckpointer } from './checkpointer.js';
 import { openUsageDb, type UsageDb } from './db.js';
 import { queryUsage, type UsageQuery, type UsageTotals } from './query.js';
 import { createSqliteSink, pushRow, VALUES_PER_ROW } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
+import { startUsageThread } from './thread-start.js';
 import { SLOT, SLOT_COUNT, type ThreadData, type ThreadEvent, type ThreadMessage } from './writer-protocol.js';
 
 export interface UsageWriterOptions {
@@ -54,20 +56,11 @@ export interface UsageWriter {
   /** The gateway thread's own connection (migrations at start, reads for queries). */
   readonly db: UsageDb;
   /**
-   * Resolves once the writer thread has opened the database (or writing fell back to this thread). Rows recorded
-   * before are kept and written, but a hard kill before then loses them: start serving after it.
+   * Resolves once the writer thread has opened the database (or writing fell back to this thread); on one core, once
+   * the checkpoint thread is up. Rows recorded before are kept and written, but a hard kill before then loses them:
+   * start serving after it.
    */
   readonly ready: Promise<void>;
-}
-
-// Under tsx the sources are .ts files; compiled, .js.
-const THREAD_URL = new URL(import.meta.url.endsWith('.ts') ? './writer-thread.ts' : './writer-thread.js', import.meta.url);
-function startThread(data: ThreadData): Worker {
-  if (!THREAD_URL.pathname.endsWith('.ts')) return new Worker(THREAD_URL, { workerData: data });
-  // Running from sources: on Node 20 a worker does not inherit tsx's module hooks, so it registers them first.
-  const api = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(api)}).then(({ register }) => { register(); return import(${JSON.stringify(THREAD_URL.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: data });
 }
 
 /** How long a recording call waits for room before treating the database as unavailable. */
@@ -78,7 +71,8 @@ const BACKPRESSURE_WAIT_MS = 5_000;
  * `flushIntervalMs`, a partial one) is committed in one transaction. With more than one core available, batches go to
  * a writer thread: SQLite's work, and any wait on a slow or locked disk, happens off the event loop, which pays about
  * half a microsecond per row. On a single core a second thread only competes with request handling, so batches are
- * written on the event loop between requests, as they are if the thread dies.
+ * written on the event loop between requests, as they are if the thread dies; only SQLite's occasional checkpoint
+ * (a copy and two fsyncs) goes to a small thread then (checkpointer.ts).
  *
  * Hard-kill loss: a SIGKILL loses the rows recorded and not yet committed: the open batch (at most `batchSize` rows
  * or `flushIntervalMs` of traffic) plus batches posted and not yet committed (the thread commits each within about a
@@ -97,11 +91,14 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   // availableParallelism() honours the CPU affinity mask (taskset, cpusets).
   const threaded = options.thread ?? availableParallelism() > 1;
-  let thread: Worker | null = threaded ? startThread({ path: options.path, shared: shared.buffer, retryMs: intervalMs }) : null;
+  const threadData: ThreadData = { path: options.path, shared: shared.buffer, retryMs: intervalMs };
+  let thread: Worker | null = threaded ? startUsageThread('writer-thread', threadData) : null;
+  // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) go to a thread of their own.
+  const checkpointer = threaded ? null : startCheckpointer(db, options.path, (err) => options.onError?.(err));
   let lastBatchMs = 0;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
-  if (!thread) markReady();
+  if (!thread) void checkpointer!.ready.then(markReady);
   // The server's shutdown closes the writer; an idle writer thread must not keep a process alive by itself.
   thread?.unref();
   thread?.on('message', (e: ThreadEvent) => {
@@ -192,6 +189,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         inThread.write(batch);
         lastBatchMs = performance.now() - start;
         options.onBatch?.(batchRows, lastBatchMs);
+        checkpointer?.committed(batchRows);
         inThread.committed += batchRows;
         inThread.batches++;
         batch = [];
@@ -285,6 +283,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         lost(batchRows, 'usage log unavailable at shutdown');
         batchRows = 0;
       }
+      checkpointer?.close();
       db.close();
     },
     query(q) {
