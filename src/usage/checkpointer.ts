@@ -35,6 +35,7 @@ export function startCheckpointer(db: UsageDb, path: string, onError: (err: unkn
     const w = worker;
     worker = null;
     w.removeAllListeners();
+    w.on('error', () => {}); // whatever a dying thread still emits is moot now
     void w.terminate();
     if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
     markReady();
@@ -63,6 +64,7 @@ export function startCheckpointer(db: UsageDb, path: string, onError: (err: unkn
       markReady();
       if (!w) return;
       w.removeAllListeners();
+      w.on('error', () => {});
       void w.terminate();
       // The connection is about to close; closing checkpoints what is left when it is the file's last connection.
       if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
