@@ -30,16 +30,20 @@ export function startCheckpointer(db: UsageDb, path: string, onError: (err: unkn
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
-  const giveUp = (why: string) => {
-    if (!worker) return;
+  /** Stops the thread and lets the connection checkpoint itself again. */
+  const stop = (): boolean => {
     const w = worker;
     worker = null;
+    markReady();
+    if (!w) return false;
     w.removeAllListeners();
     w.on('error', () => {}); // whatever a dying thread still emits is moot now
     void w.terminate();
     if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
-    markReady();
-    onError(new Error(`${why}; the usage log checkpoints on the main thread`));
+    return true;
+  };
+  const giveUp = (why: string) => {
+    if (stop()) onError(new Error(`${why}; the usage log checkpoints on the main thread`));
   };
   worker.unref();
   worker.on('message', (e: CheckpointEvent) => {
@@ -58,16 +62,7 @@ export function startCheckpointer(db: UsageDb, path: string, onError: (err: unkn
       rows = 0;
       worker.postMessage(0);
     },
-    close() {
-      const w = worker;
-      worker = null;
-      markReady();
-      if (!w) return;
-      w.removeAllListeners();
-      w.on('error', () => {});
-      void w.terminate();
-      // The connection is about to close; closing checkpoints what is left when it is the file's last connection.
-      if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
-    },
+    // Before the connection closes: closing checkpoints what is left when it is the file's last connection.
+    close: () => void stop(),
   };
 }
