@@ -189,6 +189,9 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     if (authorization === undefined || authorization.trim() === '') return fail('missing');
     if (authorization.length > maxHeaderChars) return fail('too_large');
     const m = BEARER.exec(authorization.trim());
+    if (!m && !/^bearer(\s|$)/i.test(authorization.trim())) {
+      return fail('malformed', 'The Authorization header must use the Bearer scheme: "Authorization: Bearer <JWT>".');
+    }
     const token = m?.[1];
     if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
     // Matched on the whole header (never only the signature, which a forger could pair with another payload); long

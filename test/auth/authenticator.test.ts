@@ -73,6 +73,11 @@ describe('authenticate with static keys', async () => {
       assert.match(err.headers?.['WWW-Authenticate'] ?? '', /error="invalid_token", error_description="/);
     }
     await rejects(auth.authenticate('Bearer bm90anNvbg.bm90anNvbg.c2ln'), 'malformed');
+    // Another scheme is named as the problem, not the token.
+    for (const h of ['Basic dXNlcjpwYXNz', 'Token a.b.c', 'Bearer-ish a.b.c']) {
+      assert.match((await rejects(auth.authenticate(h), 'malformed')).message, /must use the Bearer scheme/);
+    }
+    assert.match((await rejects(auth.authenticate('Bearer a.b'), 'malformed')).message, /not a well-formed JWT/);
   });
 
   it('refuses a 100 KB token before parsing it', async () => {
