@@ -10,6 +10,7 @@
  */
 import { closedLoop, fixedRate } from './loadgen.js';
 import { readCpuSeconds, stopChild } from './procs.js';
+import { medianFinite, quantile } from './stats.js';
 import type { RowDef, RowEnv, RunningRow } from './rows.js';
 import { CHAT_BODY, CHAT_PATH } from './workload.js';
 
@@ -36,13 +37,6 @@ async function cpuWindow(run: RunningRow, seconds: number): Promise<Pick<Governa
     processUs: p0 === null || p1 === null ? Number.NaN : ((p1 - p0) * 1e6) / n,
   };
 }
-
-const median = (xs: number[]): number => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 export async function runGovernanceAb(
   lean: RowDef,
@@ -82,7 +76,7 @@ export async function runGovernanceAb(
       for (const run of runs.values()) await stopChild(run.child!, 10_000);
     }
   }
-  const med = (def: RowDef, k: keyof GovernanceSample) => median(samples.get(def)!.map((s) => s[k]));
+  const med = (def: RowDef, k: keyof GovernanceSample) => medianFinite(samples.get(def)!.map((s) => s[k]));
   const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
   const lines = [
     '# Governance cost (issue 4): bare gateway vs JWT + limits + usage log',
@@ -105,12 +99,12 @@ export async function runGovernanceAb(
   for (const def of rows) {
     lines.push(`| ${rowName(def)}. ${def.label} | ${med(def, 'loopUs').toFixed(1)} | ${med(def, 'processUs').toFixed(1)} | ${Math.round(med(def, 'maxRps')).toLocaleString('en-US')} |`);
   }
-  const loop = median(ratios.loop);
-  const proc = median(ratios.proc);
-  const rps = median(ratios.rps);
+  const loop = medianFinite(ratios.loop);
+  const proc = medianFinite(ratios.proc);
+  const rps = medianFinite(ratios.rps);
   const spread = (xs: number[]) => {
-    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-    return s.length ? `${pct(s[Math.floor(s.length / 4)]!)}–${pct(s[Math.floor((3 * s.length) / 4)]!)}` : 'n/a';
+    const finite = xs.filter(Number.isFinite);
+    return finite.length ? `${pct(quantile(finite, 0.25))}–${pct(quantile(finite, 0.75))}` : 'n/a';
   };
   const verdict = (v: number) => (Number.isFinite(v) ? (v >= 0.9 ? 'met' : '**missed**') : 'n/a');
   lines.push(
