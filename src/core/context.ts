@@ -6,6 +6,8 @@ export interface Principal {
   readonly subject: string;
   readonly team: string | null;
   readonly scopes: ReadonlySet<string>;
+  /** Public id of the gateway-managed API key used, or null for other credentials (JWTs, auth off). */
+  readonly keyId?: string | null;
 }
 
 export const ANONYMOUS: Principal = Object.freeze({ subject: 'anonymous', team: null, scopes: new Set<string>(['*']) });
