@@ -12,7 +12,7 @@ const require = createRequire(import.meta.url);
 const Ajv2020 = (require('ajv/dist/2020') as { default: typeof Ajv2020Type.default }).default;
 const addFormats = (require('ajv-formats') as { default: typeof addFormatsType.default }).default;
 
-const SPEC_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/openai/openapi.yaml');
+const SPEC_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/openai/openapi.yaml');
 const ID = 'https://infergate.test/openai.json';
 
 /**
