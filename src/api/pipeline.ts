@@ -345,7 +345,7 @@ export function createPipeline(deps: PipelineDeps) {
       if (live.limiter) {
         const output = endpoint === 'embeddings' ? 0 : deps.outputs.estimate(model.name, p.route.maxTokens).upperBound;
         reservation = live.limiter.reserve(
-          { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, estimatedTokens: ctx.promptTokenEstimate + output },
+          { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + output },
           respHeaders as Record<string, string>,
         );
       }

@@ -163,6 +163,8 @@ export const matchSchema = z.strictObject({
   subject: matchValue.optional(),
   team: matchValue.optional(),
   model: matchValue.optional(),
+  /** The public id of a gateway-managed API key (`"*"`: every key its own bucket); requests with a JWT never match. */
+  key: matchValue.optional(),
 });
 
 export const limitRuleSchema = z

@@ -119,29 +119,36 @@ interface Plan {
 // Callers are few and repeat; the bound only guards against a flood of distinct subjects (then it starts over).
 const MAX_PLANS = 10_000;
 
-/** Plans by subject → team → model (nested maps: no key strings to build, no separator a subject could contain). */
+/**
+ * Plans by subject → team → model → API key id (nested maps: no key strings to build, no separator a subject could
+ * contain). The key level is null for JWT callers.
+ */
 function createPlanCache(rules: CompiledLimits): { get(who: LimitSubject): Plan } {
-  let bySubject = new Map<string, Map<string | null, Map<string, Plan>>>();
+  let bySubject = new Map<string, Map<string | null, Map<string, Map<string | null, Plan>>>>();
   let size = 0;
   return {
     get(who) {
+      const apiKey = who.key ?? null;
       let byTeam = bySubject.get(who.subject);
       let byModel = byTeam?.get(who.team);
-      let plan = byModel?.get(who.model);
+      let byKey = byModel?.get(who.model);
+      let plan = byKey?.get(apiKey);
       if (plan !== undefined) return plan;
       if (size >= MAX_PLANS) {
         bySubject = new Map();
         size = 0;
         byTeam = undefined;
         byModel = undefined;
+        byKey = undefined;
       }
       if (!byTeam) bySubject.set(who.subject, (byTeam = new Map()));
       if (!byModel) byTeam.set(who.team, (byModel = new Map()));
+      if (!byKey) byModel.set(who.model, (byKey = new Map()));
       plan = Object.freeze({
         limits: Object.freeze(selectRules(rules.limits, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
         quotas: Object.freeze(selectRules(rules.quotas, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
       });
-      byModel.set(who.model, plan);
+      byKey.set(apiKey, plan);
       size++;
       return plan;
     },

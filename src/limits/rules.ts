@@ -1,6 +1,6 @@
 import type { LimitRuleConfig, MatchConfig, QuotaRuleConfig } from '../config/governance-schema.js';
 
-export const DIMENSIONS = ['subject', 'team', 'model'] as const;
+export const DIMENSIONS = ['subject', 'team', 'model', 'key'] as const;
 export type Dimension = (typeof DIMENSIONS)[number];
 
 /** What a rule is matched against. `team` is null for principals without one; such requests skip team rules. */
@@ -8,6 +8,8 @@ export interface LimitSubject {
   readonly subject: string;
   readonly team: string | null;
   readonly model: string;
+  /** Public id of the gateway-managed API key used; absent or null for other credentials (they skip key rules). */
+  readonly key?: string | null;
 }
 
 interface CompiledMatch {
@@ -63,7 +65,7 @@ export function compileLimitRules(limits: readonly LimitRuleConfig[], quotas: re
 }
 
 function valueOf(who: LimitSubject, d: Dimension): string | null {
-  return d === 'team' ? who.team : who[d];
+  return d === 'team' ? who.team : d === 'key' ? (who.key ?? null) : who[d];
 }
 
 export function matches(rule: CompiledMatch, who: LimitSubject): boolean {
@@ -91,22 +93,27 @@ export function selectRules<R extends CompiledMatch>(rules: readonly R[], who: L
   return [...best.values()];
 }
 
-/** A rule's state key: the rule plus the request's values of the dimensions it names (each `*` value its own bucket). */
+/**
+ * A rule's state key: the rule plus the request's values of the dimensions it names (each `*` value its own bucket).
+ * The key id is appended only by rules naming it, so keys of older rules (persisted quota counters) stay the same.
+ */
 export function stateKey(rule: CompiledMatch, who: LimitSubject): string {
-  return JSON.stringify([
+  const parts = [
     rule.id,
     rule.match.subject === undefined ? null : who.subject,
     rule.match.team === undefined ? null : who.team,
     rule.match.model === undefined ? null : who.model,
-  ]);
+  ];
+  if (rule.match.key !== undefined) parts.push(who.key ?? null);
+  return JSON.stringify(parts);
 }
 
-export function parseStateKey(key: string): { rule: string; subject: string | null; team: string | null; model: string | null } | null {
+export function parseStateKey(key: string): { rule: string; subject: string | null; team: string | null; model: string | null; key: string | null } | null {
   try {
     const v: unknown = JSON.parse(key);
-    if (!Array.isArray(v) || v.length !== 4 || typeof v[0] !== 'string') return null;
+    if (!Array.isArray(v) || (v.length !== 4 && v.length !== 5) || typeof v[0] !== 'string') return null;
     const s = (x: unknown) => (typeof x === 'string' ? x : null);
-    return { rule: v[0], subject: s(v[1]), team: s(v[2]), model: s(v[3]) };
+    return { rule: v[0], subject: s(v[1]), team: s(v[2]), model: s(v[3]), key: s(v[4]) };
   } catch {
     return null;
   }

@@ -9,6 +9,8 @@ import { parseStateKey, stateKey, type CompiledLimits, type CompiledQuotaRule, t
 export interface SnapshotFilter {
   subject?: string;
   team?: string;
+  /** A gateway-managed API key's public id: rules naming `key` are shown only for it. */
+  key?: string;
 }
 
 export interface Level {
@@ -59,7 +61,7 @@ interface SnapshotInput {
 
 /** Whether a rule can apply to the filtered principal: each subject/team it names must be given and match. */
 function relevant(rule: CompiledLimitRule | CompiledQuotaRule, f: SnapshotFilter): boolean {
-  for (const d of ['subject', 'team'] as const) {
+  for (const d of ['subject', 'team', 'key'] as const) {
     const want = rule.match[d];
     if (want === undefined) continue;
     const have = f[d];
@@ -94,7 +96,7 @@ export function buildSnapshot({ rules, store, quotaStore, reserved, clock, filte
     const k = parseStateKey(key);
     const rule = k ? byId.get(k.rule) : undefined;
     if (!k || !rule) continue;
-    if ((k.subject !== null && k.subject !== filter.subject) || (k.team !== null && k.team !== filter.team)) continue;
+    if ((k.subject !== null && k.subject !== filter.subject) || (k.team !== null && k.team !== filter.team) || (k.key !== null && k.key !== filter.key)) continue;
     const copy = { ...state };
     advance(copy, rule.rpm, rule.tpm, now);
     buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model }));
@@ -117,7 +119,7 @@ export function buildSnapshot({ rules, store, quotaStore, reserved, clock, filte
   for (const rule of rules.quotas) {
     // A `model: "*"` quota has one counter per model; without a model to ask for it is left out.
     if (!relevant(rule, filter) || rule.match.model === '*') continue;
-    const key = stateKey(rule, { subject: filter.subject ?? '', team: filter.team ?? null, model: rule.match.model ?? '' });
+    const key = stateKey(rule, { subject: filter.subject ?? '', team: filter.team ?? null, model: rule.match.model ?? '', key: filter.key ?? null });
     for (const period of ['day', 'month'] as const) {
       const limit = period === 'day' ? rule.perDay : rule.perMonth;
       if (limit === null) continue;
