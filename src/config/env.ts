@@ -15,6 +15,7 @@ export function substituteEnv(
   env: NodeJS.ProcessEnv,
   errors: SubstitutionError[],
   path: (string | number)[] = [],
+  quoted: (path: readonly (string | number)[]) => boolean = () => false,
 ): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
@@ -25,17 +26,18 @@ export function substituteEnv(
       errors.push({ path, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
       return '';
     });
-    // A value that is a single reference takes the type its text reads as, so `port: ${PORT}` is a number.
-    if (WHOLE_REF.test(value)) {
+    // A plain (unquoted) value that is a single reference takes the type its text reads as, so `port: ${PORT}` is a
+    // number; a quoted one stays text, so an all-digit secret in `secret: "${SECRET}"` is still a string.
+    if (WHOLE_REF.test(value) && !quoted(path)) {
       if (/^-?\d+(\.\d+)?$/.test(out)) return Number(out);
       if (out === 'true' || out === 'false') return out === 'true';
     }
     return out;
   }
-  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, errors, [...path, i]));
+  if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, errors, [...path, i], quoted));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, errors, [...path, k]);
+    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, errors, [...path, k], quoted);
     return out;
   }
   return value;

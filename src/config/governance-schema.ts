@@ -20,7 +20,9 @@ function literalOr<L extends string | boolean, S extends z.ZodType>(literal: L, 
       ctx.addIssue({ code: 'custom', message: `this section is required: configure it, or set it to ${JSON.stringify(literal)}` });
       return z.NEVER;
     }
-    const r = schema.safeParse(v);
+    // reportInput: each issue keeps the value at its own path, so a type error names what was really given there
+    // (without it, addIssue below would fill in this whole section and every message would read "got a mapping").
+    const r = schema.safeParse(v, { reportInput: true });
     if (r.success) return r.data;
     for (const issue of r.error.issues) {
       const message = issue.code === 'invalid_type' && issue.path.length === 0 ? `expected ${JSON.stringify(literal)} or an object` : issue.message;

@@ -62,11 +62,18 @@ function locate(doc: Document, lc: LineCounter, path: readonly PropertyKey[], un
   return { line, column: col };
 }
 
+/** What a value is, in the words of a YAML author: `a list`, `a mapping`, `the number 123`, `the text "yes"`. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (required)';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `the text ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
+  return `the ${typeof value} ${String(value)}`;
+}
+
 function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type') {
-    const received = (issue as { input?: unknown }).input;
-    return `expected ${issue.expected}, got ${received === undefined ? 'nothing (required)' : typeof received === 'object' ? (received === null ? 'null' : Array.isArray(received) ? 'a list' : 'a mapping') : JSON.stringify(received)}`;
-  }
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${describeValue((issue as { input?: unknown }).input)}`;
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }
@@ -79,7 +86,8 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   const problems: ConfigProblem[] = [];
   for (const err of doc.errors) {
-    const pos = err.linePos?.[0] ?? { line: 1, col: 1 };
+    // With prettyErrors off the parser leaves linePos empty; its offset is always there, so locate it ourselves.
+    const pos = err.linePos?.[0] ?? lc.linePos(err.pos[0]);
     problems.push({ file, path: '', line: pos.line, column: pos.col, message: `YAML syntax: ${err.message.split('\n')[0]}` });
   }
   if (problems.length) throw new ConfigError(problems);
@@ -89,7 +97,12 @@ export function parseConfigText(text: string, file: string, env: NodeJS.ProcessE
     throw new ConfigError([{ file, path: '', line: 1, column: 1, message: 'expected a mapping at the top level' }]);
   }
   const subErrors: SubstitutionError[] = [];
-  const substituted = substituteEnv(raw, env, subErrors);
+  // A quoted scalar (`"${VAR}"`) is a string by the author's choice and stays one after substitution.
+  const quoted = (path: readonly (string | number)[]): boolean => {
+    const node = doc.getIn(path, true);
+    return isScalar(node) && node.type !== undefined && node.type !== 'PLAIN';
+  };
+  const substituted = substituteEnv(raw, env, subErrors, [], quoted);
   for (const e of subErrors) problems.push({ file, path: formatPath(e.path), ...locate(doc, lc, e.path), message: e.message });
   if (problems.length) throw new ConfigError(problems);
 

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, parseConfigText } from '../../src/config/index.js';
+
+function problems(text: string, env: NodeJS.ProcessEnv = {}) {
+  try {
+    parseConfigText(text, 'gw.yaml', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const MODELS = `models:
+  - name: llama
+    backends:
+      - url: http://vllm-0:8000
+`;
+
+test('reports a YAML syntax error at the line and column where it is, not at 1:1', () => {
+  const ps = problems(`auth: none\n${MODELS}server:\n  listen: [1, 2\n  drain: 5s\n`);
+  assert.ok(ps.length >= 1);
+  assert.match(ps[0]!.message, /YAML syntax/);
+  assert.ok(ps[0]!.line >= 7, `line ${ps[0]!.line}:${ps[0]!.column} is inside the broken flow sequence`);
+  const [tab] = problems(`auth: none\n${MODELS}telemetry:\n  metrics: true\n   log_level: info\n`);
+  assert.ok(tab!.line === 7 || tab!.line === 8, `line ${tab!.line}`);
+  assert.ok(tab!.column > 1);
+});
+
+test('keeps a quoted "${VAR}" a string after substitution, so an all-digit secret works', () => {
+  const secret = '12345678901234567890123456789012';
+  const text = `auth:
+  issuers:
+    - issuer: dev
+      audience: infergate
+      secret: "\${DEV_SECRET}"
+      algorithms: [HS256]
+${MODELS}        api_key: '\${KEY}'
+`;
+  const cfg = parseConfigText(text, 'gw.yaml', { DEV_SECRET: secret, KEY: 'true' });
+  assert.notEqual(cfg.auth, 'none');
+  if (cfg.auth === 'none') return;
+  assert.equal(cfg.auth.issuers[0]!.secret, secret);
+  assert.equal(cfg.models[0]!.backends[0]!.api_key, 'true');
+  // Unquoted, a whole reference still takes the type its text reads as.
+  const typed = parseConfigText(`auth: none\nserver:\n  connections: \${CONNS}\n${MODELS}`, 'gw.yaml', { CONNS: '7' });
+  assert.equal(typed.server.connections, 7);
+});
+
+test('says what type was really given inside auth and usage, not "a mapping"', () => {
+  const ps = problems(`auth:
+  issuers:
+    - issuer: dev
+      audience: 42
+      secret: "0123456789abcdef0123456789abcdef"
+      algorithms: HS256
+  token_cache_size: "many"
+usage:
+  sqlite: [a, b]
+  batch_size: true
+${MODELS}`);
+  const byPath = new Map(ps.map((p) => [p.path, p.message]));
+  assert.match(byPath.get('auth.issuers[0].algorithms') ?? '', /expected array, got the text "HS256"/);
+  assert.match(byPath.get('auth.token_cache_size') ?? '', /expected number, got the text "many"/);
+  assert.match(byPath.get('usage.sqlite') ?? '', /expected string, got a list/);
+  assert.match(byPath.get('usage.batch_size') ?? '', /expected number, got the boolean true/);
+  for (const m of byPath.values()) assert.doesNotMatch(m, /got a mapping/);
+});
