@@ -3,13 +3,15 @@
  * broke the house: fix the design (and this file, and architecture.md) together, never one alone.
  */
 const FEATURES = ['auth', 'limits', 'routing', 'upstream', 'usage'];
+// Shared state across processes and replicas (leases) is ground that these features stand on, beside core/.
+const ON_STATE = ['limits', 'routing'];
 const featureRules = FEATURES.map((f) => ({
   name: `${f}-is-independent`,
-  comment: `${f}/ may import core/, telemetry/ and config types only; feature modules never import each other`,
+  comment: `${f}/ may import core/, telemetry/${ON_STATE.includes(f) ? ', state/' : ''} and config types only; feature modules never import each other`,
   severity: 'error',
   from: { path: `^src/${f}/` },
   to: {
-    path: `^src/(?!(core|telemetry|${f})/)`,
+    path: ON_STATE.includes(f) ? `^src/(?!(core|telemetry|state|${f})/)` : `^src/(?!(core|telemetry|${f})/)`,
     pathNot: '^src/config/',
   },
 }));
@@ -34,6 +36,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/config/' },
       to: { path: '^src/(?!(core|config)/)' },
+    },
+    {
+      name: 'state-imports-core-only',
+      comment: 'state/ (leases over IPC or Redis) is shared ground beside core/: it imports core/ only',
+      severity: 'error',
+      from: { path: '^src/state/' },
+      to: { path: '^src/(?!(core|state)/)' },
     },
     {
       name: 'telemetry-imports-core-only',

@@ -1,0 +1,177 @@
+import { createMemoryAuthority, type MemoryAuthority } from './authority.js';
+import { LeaseCounter } from './lease-counter.js';
+import type { CounterSpec, ExchangeItem, Transport } from './types.js';
+
+export type LeaseMode = 'shared' | 'fallback';
+
+export interface LeaseClientOptions {
+  transport: Transport;
+  /** This process's name at the authority (unique per process and stable for its life). */
+  holder: string;
+  /** Background exchange period: returns, top-ups, usage reports and lease renewals. */
+  syncMs: number;
+  /**
+   * While the authority is unreachable: `share` reserves from a local authority holding this share of every limit
+   * (1 / replicas: the fleet then admits at most the limit in all), `refuse` refuses what the leases held cannot
+   * cover. Null: no fallback (the supervisor transport: a worker whose supervisor is gone is stopping anyway).
+   */
+  fallback: { mode: 'share'; share: number } | { mode: 'refuse' } | null;
+  /** Each transition between the shared authority and the fallback (for a log line and a metric). */
+  onMode?: (mode: LeaseMode, err?: unknown) => void;
+  now?: () => number;
+}
+
+export interface LeaseClient {
+  /** The counter for a spec (created on first use; a changed capacity applies from now). */
+  counter(spec: CounterSpec): LeaseCounter;
+  /**
+   * Leases at least `n` more units for each counter given (one round trip for all of them, joined with any exchange
+   * already due). Resolves when the authority has answered; the caller then retries its local reservation. Resolves
+   * true when the authority refused for now but other holders hold spare units it is recalling: ask again after
+   * `retryDelayMs` (they return them at their next exchange).
+   */
+  acquire(counters: readonly LeaseCounter[], needs: readonly number[]): Promise<boolean>;
+  readonly retryDelayMs: number;
+  readonly mode: LeaseMode;
+  counters(): IterableIterator<LeaseCounter>;
+  /** Exchanges performed and failed (for the benchmarks and metrics). */
+  readonly stats: { exchanges: number; failures: number };
+  /** Reports usage and returns every unused unit, then stops. */
+  close(): Promise<void>;
+}
+
+/**
+ * A process's side of the lease protocol. Requests reserve from local leases synchronously; only a shortfall waits
+ * for the authority, and shortfalls arriving together share one exchange. A timer every `syncMs` reports settled
+ * usage, returns spare units beyond the slice recent use calls for (all of them when the authority says capacity is
+ * scarce) and renews leases, so a process that dies loses its leases only after the authority's lease TTL.
+ */
+export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
+  const now = options.now ?? (() => performance.now());
+  const byKey = new Map<string, LeaseCounter>();
+  const due = new Set<LeaseCounter>();
+  let waiters: Array<(recall: boolean) => void> = [];
+  let running: Promise<void> | null = null;
+  let mode: LeaseMode = 'shared';
+  let local: MemoryAuthority | null = null;
+  let closed = false;
+  const stats = { exchanges: 0, failures: 0 };
+  const syncMs = options.syncMs;
+
+  const fallbackItems = (items: ExchangeItem[]): ExchangeItem[] => {
+    const f = options.fallback;
+    if (f?.mode !== 'share') return items;
+    return items.map((it) => ({ ...it, spec: { ...it.spec, key: it.spec.key, cap: Math.max(1, Math.floor(it.spec.cap * f.share)) } }));
+  };
+
+  async function exchangeOnce(batch: LeaseCounter[]): Promise<boolean> {
+    const t = now();
+    const items = batch.map((c) => c.prepare(t, syncMs));
+    let replies;
+    try {
+      replies = await options.transport.exchange(options.holder, items);
+      if (mode === 'fallback') {
+        mode = 'shared';
+        local = null;
+        options.onMode?.('shared');
+      }
+    } catch (err) {
+      stats.failures++;
+      if (mode === 'shared') {
+        mode = 'fallback';
+        options.onMode?.('fallback', err);
+      }
+      if (options.fallback?.mode === 'share') {
+        local ??= createMemoryAuthority({ leaseTtlMs: Number.POSITIVE_INFINITY, now });
+        replies = local.exchange(options.holder, fallbackItems(items));
+      } else {
+        // Refuse mode (or no fallback): keep the usage to report later; only what the leases already hold is served.
+        for (let i = 0; i < batch.length; i++) batch[i]!.restore(items[i]!);
+        return false;
+      }
+    }
+    stats.exchanges++;
+    const t2 = now();
+    let recall = false;
+    for (let i = 0; i < batch.length; i++) {
+      const c = batch[i]!;
+      c.apply(replies[i]!, t2, syncMs);
+      if (replies[i]!.retry) recall = true;
+    }
+    return recall;
+  }
+
+  /** One exchange at a time per process; needs that arrive meanwhile ride on the next one. */
+  function kick(): Promise<void> {
+    if (running) return running;
+    running = (async () => {
+      try {
+        while (due.size > 0 && !closed) {
+          const batch = [...due];
+          due.clear();
+          const wake = waiters;
+          waiters = [];
+          const recall = await exchangeOnce(batch);
+          for (const w of wake) w(recall);
+        }
+      } finally {
+        running = null;
+        const rest = waiters;
+        waiters = [];
+        for (const w of rest) w(false);
+      }
+    })();
+    return running;
+  }
+
+  const timer = setInterval(() => {
+    const t = now();
+    for (const [key, c] of byKey) {
+      if (c.idle()) {
+        if (t - c.lastActive > 10 * syncMs) byKey.delete(key);
+        continue;
+      }
+      c.lastActive = t;
+      due.add(c);
+    }
+    if (due.size > 0) void kick();
+  }, syncMs);
+  timer.unref();
+
+  return {
+    counter(spec) {
+      let c = byKey.get(spec.key);
+      if (!c) byKey.set(spec.key, (c = new LeaseCounter(spec, now())));
+      else if (c.spec !== spec) c.spec = spec;
+      return c;
+    },
+    acquire(counters, needs) {
+      const p = new Promise<boolean>((resolve) => waiters.push(resolve));
+      const t = now();
+      for (let i = 0; i < counters.length; i++) {
+        const c = counters[i]!;
+        c.need += needs[i]!;
+        c.lastActive = t;
+        due.add(c);
+      }
+      void kick();
+      return p;
+    },
+    retryDelayMs: syncMs / 2,
+    get mode() {
+      return mode;
+    },
+    counters: () => byKey.values(),
+    stats,
+    async close() {
+      clearInterval(timer);
+      while (running) await running;
+      // Final report: every settled unit and every spare unit goes back.
+      const batch = [...byKey.values()].filter((c) => !c.idle());
+      for (const c of batch) c.scarceUntil = Number.POSITIVE_INFINITY;
+      if (batch.length > 0) await exchangeOnce(batch).catch(() => {});
+      closed = true;
+      await options.transport.close();
+    },
+  };
+}

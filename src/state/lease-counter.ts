@@ -1,0 +1,95 @@
+import type { CounterSpec, ExchangeItem, ExchangeReply } from './types.js';
+
+/**
+ * One counter's lease as a process holds it. The hot path only calls take/settle (a comparison and a few additions,
+ * no allocation); the lease client's exchanges move units between `avail` and the authority in the background.
+ *
+ *   held  = what the authority believes this process holds = avail + units reserved by requests in flight
+ *           + units consumed and not yet reported
+ */
+export class LeaseCounter {
+  spec: CounterSpec;
+  /** Units free to reserve here, now. */
+  avail = 0;
+  held = 0;
+  /** Settled usage not yet reported to the authority. */
+  consumed = 0;
+  /** Units waiting requests need beyond `avail` (set by acquire, cleared by the exchange that carries it). */
+  need = 0;
+  /** rate: consumed over about the last window (decayed); quota: all consumed in the window. */
+  history = 0;
+  /** Units taken since the last exchange, and their decayed per-exchange average: sizes the next slice. */
+  taken = 0;
+  usePerSync = 0;
+  /** The authority's free capacity at the last exchange (for the remaining-* headers and the state table). */
+  level: number;
+  /** Until then, keep no spare: every unit goes back to the authority and slices are single requests. */
+  scarceUntil = 0;
+  lastActive: number;
+
+  constructor(spec: CounterSpec, now: number) {
+    this.spec = spec;
+    this.level = spec.cap;
+    this.lastActive = now;
+  }
+
+  /** Reserves n units locally; false when the lease holds fewer (the caller then acquires). */
+  take(n: number): boolean {
+    if (this.avail < n) return false;
+    this.avail -= n;
+    this.taken += n;
+    return true;
+  }
+
+  /** A request ends: it reserved `reserved` units and really used `actual` (slots: 0, so the slot comes back). */
+  settle(reserved: number, actual: number): void {
+    this.avail += reserved - actual;
+    this.consumed += actual;
+    this.history += actual;
+  }
+
+  /** What the headers show as remaining: the authority's free capacity plus this lease's unused units. */
+  remaining(): number {
+    return Math.max(0, this.level + this.avail);
+  }
+
+  /** The exchange item for this counter, applying its returns at once (undone by `restore` if the exchange fails). */
+  prepare(now: number, syncMs: number): ExchangeItem {
+    const scarce = now < this.scarceUntil;
+    // Slice sized to recent use: enough for about two exchange periods, at most a tenth of the capacity.
+    this.usePerSync = this.usePerSync * 0.5 + this.taken * 0.5;
+    this.taken = 0;
+    const target = scarce ? 0 : Math.min(Math.ceil(this.usePerSync * 2), Math.floor(this.spec.cap / 10));
+    const need = this.need;
+    this.need = 0;
+    let returned = 0;
+    let want = need;
+    if (need === 0 && this.avail > target) returned = this.avail - target;
+    else if (need === 0 && this.avail < 0) returned = this.avail; // a debt (used more than reserved) goes back too
+    else if (!scarce) want = Math.max(need, target - this.avail);
+    const consumed = this.consumed;
+    this.consumed = 0;
+    this.avail -= returned;
+    this.held -= consumed + returned;
+    if (this.spec.kind === 'rate') this.history *= Math.exp(-syncMs / this.spec.windowMs);
+    return { spec: this.spec, consumed, returned, need, want: Math.max(0, want), held: this.held, spare: Math.max(0, this.avail), history: this.history };
+  }
+
+  restore(item: ExchangeItem): void {
+    this.consumed += item.consumed;
+    this.avail += item.returned;
+    this.held += item.consumed + item.returned;
+  }
+
+  apply(reply: ExchangeReply, now: number, syncMs: number): void {
+    this.avail += reply.granted;
+    this.held += reply.granted;
+    this.level = reply.level;
+    if (reply.scarce) this.scarceUntil = now + 2 * syncMs;
+  }
+
+  /** Nothing held, nothing owed: the counter can be forgotten. */
+  idle(): boolean {
+    return this.held === 0 && this.consumed === 0 && this.need === 0 && this.avail === 0;
+  }
+}
