@@ -344,10 +344,12 @@ export function createPipeline(deps: PipelineDeps) {
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
         const output = endpoint === 'embeddings' ? 0 : deps.outputs.estimate(model.name, p.route.maxTokens).upperBound;
-        reservation = live.limiter.reserve(
+        const r = live.limiter.reserve(
           { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + output },
           respHeaders as Record<string, string>,
         );
+        // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
+        reservation = r instanceof Promise ? await r : r;
       }
       await route({ p, cfg, ctx, out, client, respHeaders, span }, model);
     } catch (err) {

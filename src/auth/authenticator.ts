@@ -15,8 +15,17 @@ export interface AuthPrincipal extends Principal {
   readonly expiresAtMs: number;
 }
 
+/** Gateway-managed API keys (src/auth/keys): answered synchronously, a 401 thrown for a refused key. */
+export interface ApiKeyVerifier {
+  /** The whole header, `Bearer sk-…`. */
+  authenticate(authorization: string): AuthPrincipal;
+  authenticateToken(token: string): AuthPrincipal;
+}
+
 export interface AuthenticatorOptions {
   clock?: Clock;
+  /** Accepts `Bearer sk-…` beside JWTs when given. */
+  apiKeys?: ApiKeyVerifier;
   /** For JWKS fetches; defaults to global fetch. */
   fetch?: typeof globalThis.fetch;
   jwksTimeoutMs?: number;
@@ -79,6 +88,7 @@ interface CacheEntry {
 
 export function createAuthenticator(config: CompiledAuth, options: AuthenticatorOptions = {}): Authenticator {
   const clock = options.clock ?? systemClock;
+  const apiKeys = options.apiKeys;
   const toleranceMs = config.clockToleranceSec * 1000;
   // A compact JWS is ASCII, so string length is its byte length; the header adds `Bearer `.
   const maxHeaderChars = config.maxTokenBytes + 16;
@@ -165,6 +175,8 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     stats,
     isOpenRoute: (path) => config.openRoutes.has(path),
     authenticate(authorization) {
+      // An API key (`Bearer sk-…`; a JWT never starts with `sk-`) goes to the key registry: one Map probe once seen.
+      if (apiKeys !== undefined && authorization !== undefined && authorization.startsWith('sk-', 7)) return apiKeys.authenticate(authorization);
       // Hot path: the exact header of a client seen before, answered without parsing or a promise.
       const hit = authorization !== undefined && authorization.length <= MAX_CACHED_HEADER ? cached(authorization) : null;
       return hit ?? authenticateSlow(authorization);
@@ -193,6 +205,7 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
       return fail('malformed', 'The Authorization header must use the Bearer scheme: "Authorization: Bearer <JWT>".');
     }
     const token = m?.[1];
+    if (apiKeys !== undefined && token?.startsWith('sk-')) return apiKeys.authenticateToken(token);
     if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
     // Matched on the whole header (never only the signature, which a forger could pair with another payload); long
     // ones on the token's hash, so that the cache's memory stays bounded.

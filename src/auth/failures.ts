@@ -12,7 +12,9 @@ export type AuthFailure =
   | 'wrong_issuer'
   | 'unknown_key'
   | 'algorithm_not_allowed'
-  | 'invalid_claims';
+  | 'invalid_claims'
+  /** A gateway-managed API key that an admin revoked. */
+  | 'revoked';
 
 /**
  * Client-facing texts. They name what is wrong with the token and never echo key material, configured secrets
@@ -30,6 +32,7 @@ const DESCRIPTIONS: Record<AuthFailure, string> = {
   unknown_key: 'The token was signed with an unknown key (kid).',
   algorithm_not_allowed: 'The token signing algorithm is not allowed for its issuer.',
   invalid_claims: 'The token claims are invalid.',
+  revoked: 'The API key was revoked.',
 };
 
 const failureOf = new WeakMap<GatewayError, AuthFailure>();

@@ -6,3 +6,17 @@ export { authFailureOf, type AuthFailure } from './failures.js';
 export { ensureDevSecret } from './dev-secret.js';
 export { mintDevToken, DEV_ISSUER, DEV_AUDIENCE, type MintDevTokenOptions } from './dev-token.js';
 export type { JwksStats } from './jwks-source.js';
+export type { ApiKeyVerifier } from './authenticator.js';
+export {
+  openKeyRegistry,
+  createKeyRegistry,
+  createSqliteKeyStore,
+  parseCreateKey,
+  parseUpdateKey,
+  parseRotateKey,
+  KEY_ID_SHAPE,
+  type KeyRegistry,
+  type KeyView,
+  type KeyLimits,
+  type KeyStore,
+} from './keys/index.js';

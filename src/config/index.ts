@@ -12,6 +12,7 @@ export {
   type CompiledRouterOptions,
 } from './compile.js';
 export { watchConfigFile, type ConfigWatcher } from './watch.js';
+export type { KeysSection, KeysConfig } from './keys-schema.js';
 export type {
   AuthSection,
   AuthConfig,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bytes, duration } from './units.js';
 import { governanceShape } from './governance-schema.js';
+import { keysSectionSchema } from './keys-schema.js';
 
 /**
  * The zod schema is the only source of config types. Every object is strict: an unknown key is an error, because
@@ -171,6 +172,8 @@ export const telemetrySchema = z
 export const configSchema = z
   .strictObject({
     ...governanceShape,
+    /** Gateway-managed API keys (src/config/keys-schema.ts); off by default. */
+    keys: keysSectionSchema.default(false),
     server: serverSchema,
     models: z.array(modelSchema).default([]),
     sim: simSchema.optional(),

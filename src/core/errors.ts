@@ -18,6 +18,8 @@ export const ERROR_TABLE = {
   upstream_error: { status: 502, type: 'server_error' },
   no_healthy_backend: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
+  /** Shared limit state (Redis) unreachable under `state.on_unreachable: refuse`. */
+  state_unavailable: { status: 503, type: 'server_error' },
   upstream_timeout: { status: 504, type: 'server_error' },
 } as const satisfies Record<string, { status: number; type: string }>;
 

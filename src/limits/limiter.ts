@@ -5,6 +5,7 @@ import { createMemoryLimitStore, type LimitStore } from './memory-store.js';
 import { createMemoryQuotaStore, type QuotaStore } from './quota-store.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
 import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
+import { createPlanCache } from './plan-cache.js';
 import { buildSnapshot, type LimitSnapshot, type SnapshotFilter } from './snapshot.js';
 
 export interface ReserveRequest extends LimitSubject {
@@ -35,9 +36,16 @@ export interface Limiter {
   /**
    * Throws GatewayError 429 `rate_limit_exceeded` or `insufficient_quota`; otherwise takes the capacity. The
    * x-ratelimit-* headers are written into `into` when given (the response's headers), else into a new object.
+   * A limiter whose state is shared (leases) answers synchronously while its leases cover the request and returns a
+   * promise only when it must wait for the authority (a rejected promise carries the same errors).
    */
-  reserve(request: ReserveRequest, into?: Record<string, string>): Reservation;
+  reserve(request: ReserveRequest, into?: Record<string, string>): Reservation | Promise<Reservation>;
   snapshot(filter: SnapshotFilter): LimitSnapshot;
+}
+
+/** The single-process limiter: every decision is synchronous. */
+export interface LocalLimiter extends Limiter {
+  reserve(request: ReserveRequest, into?: Record<string, string>): Reservation;
   readonly store: LimitStore;
   readonly quotaStore: QuotaStore;
 }
@@ -60,12 +68,17 @@ export type RefusalKind = 'requests' | 'tokens' | 'concurrency' | 'quota';
 // Which limit refused a request, for metrics; OpenAI's wire code is the same for every rate limit.
 const refusalKinds = new WeakMap<GatewayError, RefusalKind>();
 
+export function markRefusal(err: GatewayError, kind: RefusalKind): GatewayError {
+  refusalKinds.set(err, kind);
+  return err;
+}
+
 /** The limit that produced this error, or null when the limiter did not (e.g. a backend's own 429). */
 export function refusalKindOf(err: unknown): RefusalKind | null {
   return err instanceof GatewayError ? (refusalKinds.get(err) ?? null) : null;
 }
 
-function rateLimited(message: string, waitMs: number | null, headers: Record<string, string>, kind: RefusalKind): GatewayError {
+export function rateLimited(message: string, waitMs: number | null, headers: Record<string, string>, kind: RefusalKind): GatewayError {
   if (waitMs !== null) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(waitMs / 1000)));
     headers['retry-after-ms'] = String(Math.max(1, Math.ceil(waitMs)));
@@ -116,51 +129,18 @@ interface Plan {
   readonly quotas: readonly { readonly rule: CompiledQuotaRule; readonly key: string }[];
 }
 
-// Callers are few and repeat; the bound only guards against a flood of distinct subjects (then it starts over).
-const MAX_PLANS = 10_000;
-
-/**
- * Plans by subject → team → model → API key id (nested maps: no key strings to build, no separator a subject could
- * contain). The key level is null for JWT callers.
- */
-function createPlanCache(rules: CompiledLimits): { get(who: LimitSubject): Plan } {
-  let bySubject = new Map<string, Map<string | null, Map<string, Map<string | null, Plan>>>>();
-  let size = 0;
-  return {
-    get(who) {
-      const apiKey = who.key ?? null;
-      let byTeam = bySubject.get(who.subject);
-      let byModel = byTeam?.get(who.team);
-      let byKey = byModel?.get(who.model);
-      let plan = byKey?.get(apiKey);
-      if (plan !== undefined) return plan;
-      if (size >= MAX_PLANS) {
-        bySubject = new Map();
-        size = 0;
-        byTeam = undefined;
-        byModel = undefined;
-        byKey = undefined;
-      }
-      if (!byTeam) bySubject.set(who.subject, (byTeam = new Map()));
-      if (!byModel) byTeam.set(who.team, (byModel = new Map()));
-      if (!byKey) byModel.set(who.model, (byKey = new Map()));
-      plan = Object.freeze({
-        limits: Object.freeze(selectRules(rules.limits, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
-        quotas: Object.freeze(selectRules(rules.quotas, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
-      });
-      byKey.set(apiKey, plan);
-      size++;
-      return plan;
-    },
-  };
-}
+const buildPlan = (rules: CompiledLimits) => (who: LimitSubject): Plan =>
+  Object.freeze({
+    limits: Object.freeze(selectRules(rules.limits, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+    quotas: Object.freeze(selectRules(rules.quotas, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+  });
 
 /**
  * RPM / TPM / concurrency buckets plus token quotas, decided in one synchronous step: every bucket is checked first
  * and only then are all of them charged, so a reservation is all-or-nothing and concurrent requests (interleaved on
  * the event loop) can never overrun a limit; the only overrun possible is a request using more than it reserved.
  */
-export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {}): Limiter {
+export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {}): LocalLimiter {
   const clock = options.clock ?? systemClock;
   const store = options.store ?? createMemoryLimitStore();
   const quotaStore = options.quotaStore ?? createMemoryQuotaStore();
@@ -168,7 +148,7 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
   const reserved = new Map<string, number>();
   const reservedKey = (q: HeldQuota) => `${q.window}\u0000${q.key}`;
   const windowOf = createWindowCache();
-  const plans = createPlanCache(rules);
+  const plans = createPlanCache(buildPlan(rules));
 
   function checkQuotas(plan: Plan, req: LimitSubject, estimate: number, wallMs: number): HeldQuota[] {
     const held: HeldQuota[] = [];

@@ -31,10 +31,11 @@ export function adminUsage(c: Ctx, usage: UsageWriter | null, clock: Clock): Res
   return c.json({ object: 'usage.report', from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), group_by: groupBy, data: rows });
 }
 
-/** `GET /admin/limits?subject=…&team=…`: the live buckets and quotas. */
+/** `GET /admin/limits?subject=…&team=…&key=…`: the live buckets and quotas (`key`: an API key's public id). */
 export function adminLimits(c: Ctx, limiter: Limiter | null): Response {
   if (!limiter) return c.json({ object: 'limits.snapshot', limits: [], quotas: [], note: 'no limits or quotas are configured' });
   const subject = c.req.query('subject');
   const team = c.req.query('team');
-  return c.json({ object: 'limits.snapshot', ...limiter.snapshot({ subject, team }) });
+  const key = c.req.query('key');
+  return c.json({ object: 'limits.snapshot', ...limiter.snapshot({ subject, team, key }) });
 }

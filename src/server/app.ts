@@ -3,17 +3,20 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
-import { canUseModel, requireAdmin } from '../auth/index.js';
+import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
 import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { adminLimits, adminUsage } from './admin.js';
+import { registerKeyRoutes } from './admin-keys.js';
 
 export interface AppDeps {
   pipeline: Pipeline;
   clock: Clock;
   telemetry: Telemetry;
   usage: UsageWriter | null;
+  /** Gateway-managed API keys, when the `keys` section is on. */
+  keys?: KeyRegistry | null;
   live(): LiveConfig;
   ready(): { ready: boolean; reason?: string };
   draining(): boolean;
@@ -128,6 +131,8 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const r = deps.ready();
     return c.json(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason }, r.ready ? 200 : 503);
   });
+
+  registerKeyRoutes(app, { admin: adminOf, keys: deps.keys ?? null, clock: deps.clock });
 
   app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' })));
   app.onError((err) => jsonError(err));

@@ -8,7 +8,8 @@ import { createRetryBudget, createRouter, type Router } from '../routing/index.j
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
 import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
-import { buildGovernance, GovernanceStores } from './governance.js';
+import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js';
+import { openKeys } from './keys-wiring.js';
 import { createApp, createOpenAIHandler, type AppDeps } from './app.js';
 import type { Logger } from './logger.js';
 
@@ -80,7 +81,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const logger: Logger = opts.logger ?? telemetry.logger;
   const baseDir = process.cwd();
   const stores = new GovernanceStores();
-  let live: LiveConfig = { cfg: compileConfig(cfg, source, { simUrls: opts.simUrls }), ...buildGovernance(cfg, stores, { clock, logger, baseDir }) };
+  const keys = openKeys(cfg, { clock, logger, baseDir });
+  let live: LiveConfig = { cfg: compileConfig(cfg, source, { simUrls: opts.simUrls }), ...buildGovernance(cfg, stores, { clock, logger, baseDir, keys }) };
+  // A key's limits changed (here or in another process): the same config with the new per-key rules.
+  keys?.onRulesChange(() => {
+    live = { ...live, limiter: buildLimiter(live.cfg.raw, stores, { clock, logger, baseDir, keys }) };
+  });
   let current = live.cfg;
   if (cfg.auth === 'none') logger.warn({ event: 'auth_disabled' }, 'auth: none — every caller can use every model; use it for local experiments only');
   const usage = cfg.usage === false ? null : openUsageLog(cfg.usage, logger, telemetry);
@@ -133,6 +139,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     clock,
     telemetry,
     usage,
+    keys,
     live: () => live,
     inflight,
     draining: () => draining,
@@ -164,7 +171,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     try {
       const next = await loadConfigFile(opts.configFile);
       const compiled = compileConfig(next, opts.configFile, { simUrls: opts.simUrls, previous: current });
-      const governance = buildGovernance(next, stores, { clock, logger, baseDir });
+      const governance = buildGovernance(next, stores, { clock, logger, baseDir, keys });
+      if (JSON.stringify(next.keys) !== JSON.stringify(current.raw.keys)) {
+        logger.warn({ event: 'keys_change_needs_restart' }, 'changes to the keys section take effect at the next start');
+      }
       if (JSON.stringify(next.usage) !== JSON.stringify(current.raw.usage)) {
         logger.warn({ event: 'usage_change_needs_restart' }, 'changes to the usage section take effect at the next start');
       }
@@ -246,6 +256,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await pools.close();
       // Every queued usage row is written before exit; quota counters are written back.
       usage?.close();
+      keys?.close();
       stores.close();
       await telemetry.shutdown();
     },

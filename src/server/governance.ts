@@ -1,4 +1,4 @@
-import { compileAuthConfig, createAuthenticator, type Authenticator } from '../auth/index.js';
+import { compileAuthConfig, createAuthenticator, type Authenticator, type KeyRegistry } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Clock } from '../core/index.js';
 import { compileLimitRules, createLimiter, createMemoryLimitStore, createMemoryQuotaStore, createSqliteQuotaStore, type Limiter, type LimitStore, type QuotaStore } from '../limits/index.js';
@@ -39,13 +39,31 @@ export class GovernanceStores {
   }
 }
 
+export interface GovernanceOptions {
+  clock: Clock;
+  logger: Logger;
+  baseDir: string;
+  /** Gateway-managed API keys (outlive reloads like the stores): accepted beside JWTs, their limits added as rules. */
+  keys?: KeyRegistry | null;
+}
+
 /** Builds the authenticator and limiter for a validated config. Throws on key material that cannot be loaded. */
-export function buildGovernance(cfg: Config, stores: GovernanceStores, options: { clock: Clock; logger: Logger; baseDir: string }): Governance {
+export function buildGovernance(cfg: Config, stores: GovernanceStores, options: GovernanceOptions): Governance {
   const compiledAuth = compileAuthConfig(cfg.auth, { baseDir: options.baseDir });
-  const authenticator = compiledAuth ? createAuthenticator(compiledAuth, { clock: options.clock }) : null;
-  const needsLimiter = cfg.limits.length > 0 || cfg.quotas.length > 0;
-  const limiter = needsLimiter
-    ? createLimiter(compileLimitRules(cfg.limits, cfg.quotas), { clock: options.clock, store: stores.limits, quotaStore: stores.quotaStore(cfg, options.logger) })
-    : null;
-  return { authenticator, limiter };
+  const apiKeys = options.keys ?? undefined;
+  const authenticator = compiledAuth ? createAuthenticator(compiledAuth, { clock: options.clock, ...(apiKeys ? { apiKeys } : {}) }) : null;
+  return { authenticator, limiter: buildLimiter(cfg, stores, options) };
+}
+
+/**
+ * The config's rules plus one rule per key with limits (`match: {key: <id>}`), so per-key limits are decided in the
+ * same all-or-nothing reservation as the others. Rebuilt when keys change; buckets and quota counters live in the
+ * stores and survive, as they do a config reload.
+ */
+export function buildLimiter(cfg: Config, stores: GovernanceStores, options: GovernanceOptions): Limiter | null {
+  const keyRules = options.keys?.rules();
+  const limits = keyRules && keyRules.limits.length > 0 ? [...cfg.limits, ...keyRules.limits] : cfg.limits;
+  const quotas = keyRules && keyRules.quotas.length > 0 ? [...cfg.quotas, ...keyRules.quotas] : cfg.quotas;
+  if (limits.length === 0 && quotas.length === 0) return null;
+  return createLimiter(compileLimitRules(limits, quotas), { clock: options.clock, store: stores.limits, quotaStore: stores.quotaStore(cfg, options.logger) });
 }

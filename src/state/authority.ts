@@ -123,12 +123,17 @@ export function createMemoryAuthority(options: MemoryAuthorityOptions): MemoryAu
       // Fair share: with several holders none takes more than its part of what is left, down to single requests.
       const share = Math.floor(avail / c.holders.size);
       granted = Math.max(item.need, Math.min(item.want, share));
+    } else if (item.need > 0 && avail >= item.min && avail > 0) {
+      // Not enough for every waiting request: what is left serves some of them.
+      granted = Math.floor(avail);
     }
     let retry = false;
-    if (granted === 0 && item.need > 0) {
-      let othersSpare = 0;
-      for (const [id, o] of c.holders) if (id !== holder) othersSpare += o.spare;
-      retry = othersSpare + avail >= item.need;
+    if (granted < item.need) {
+      // Others' leases may hide spare units (or refunds of requests settling now) that the authority cannot see:
+      // the requester asks again after they have had an exchange in which they are told to return everything.
+      let othersHeld = 0;
+      for (const [id, o] of c.holders) if (id !== holder) othersHeld += o.held;
+      retry = othersHeld + avail - granted >= item.min;
       c.scarceUntil = t + 1000;
     }
     h.held += granted;

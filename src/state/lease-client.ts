@@ -151,6 +151,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
       for (let i = 0; i < counters.length; i++) {
         const c = counters[i]!;
         c.need += needs[i]!;
+        if (needs[i]! < c.min) c.min = needs[i]!;
         c.lastActive = t;
         due.add(c);
       }

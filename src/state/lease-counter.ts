@@ -16,6 +16,8 @@ export class LeaseCounter {
   consumed = 0;
   /** Units waiting requests need beyond `avail` (set by acquire, cleared by the exchange that carries it). */
   need = 0;
+  /** The smallest of those shortfalls. */
+  min = Number.POSITIVE_INFINITY;
   /** rate: consumed over about the last window (decayed); quota: all consumed in the window. */
   history = 0;
   /** Units taken since the last exchange, and their decayed per-exchange average: sizes the next slice. */
@@ -61,7 +63,9 @@ export class LeaseCounter {
     this.taken = 0;
     const target = scarce ? 0 : Math.min(Math.ceil(this.usePerSync * 2), Math.floor(this.spec.cap / 10));
     const need = this.need;
+    const min = need > 0 ? Math.min(this.min, need) : 0;
     this.need = 0;
+    this.min = Number.POSITIVE_INFINITY;
     let returned = 0;
     let want = need;
     if (need === 0 && this.avail > target) returned = this.avail - target;
@@ -72,7 +76,7 @@ export class LeaseCounter {
     this.avail -= returned;
     this.held -= consumed + returned;
     if (this.spec.kind === 'rate') this.history *= Math.exp(-syncMs / this.spec.windowMs);
-    return { spec: this.spec, consumed, returned, need, want: Math.max(0, want), held: this.held, spare: Math.max(0, this.avail), history: this.history };
+    return { spec: this.spec, consumed, returned, need, min, want: Math.max(0, want), held: this.held, spare: Math.max(0, this.avail), history: this.history };
   }
 
   restore(item: ExchangeItem): void {

@@ -6,7 +6,7 @@
  * c:<id> quota consumed (so a Redis that lost its data is re-seeded from the holders, never counting a unit twice).
  *
  * KEYS: one per counter. ARGV: holder, lease ttl ms, then per counter: kind, cap, windowMs, consumed, returned,
- * need, want, held, spare, history. Returns per counter: granted, floor(level), scarce (0/1), retry (0/1).
+ * need, want, min, held, spare, history. Returns per counter: granted, floor(level), scarce (0/1), retry (0/1).
  */
 export const EXCHANGE_LUA = `
 local t = redis.call('TIME')
@@ -15,7 +15,7 @@ local holder = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local out = {}
 for i, key in ipairs(KEYS) do
-  local b = 2 + (i - 1) * 10
+  local b = 2 + (i - 1) * 11
   local kind = ARGV[b + 1]
   local cap = tonumber(ARGV[b + 2])
   local win = tonumber(ARGV[b + 3])
@@ -23,9 +23,10 @@ for i, key in ipairs(KEYS) do
   local returned = tonumber(ARGV[b + 5])
   local need = tonumber(ARGV[b + 6])
   local want = tonumber(ARGV[b + 7])
-  local iheld = tonumber(ARGV[b + 8])
-  local ispare = tonumber(ARGV[b + 9])
-  local history = tonumber(ARGV[b + 10])
+  local minneed = tonumber(ARGV[b + 8])
+  local iheld = tonumber(ARGV[b + 9])
+  local ispare = tonumber(ARGV[b + 10])
+  local history = tonumber(ARGV[b + 11])
 
   local f = redis.call('HGETALL', key)
   local st = {}
@@ -43,7 +44,7 @@ for i, key in ipairs(KEYS) do
 
   -- reclaim dead holders
   local holders = 0
-  local othersSpare = 0
+  local othersHeld = 0
   for k, v in pairs(st) do
     if string.sub(k, 1, 2) == 'e:' then
       local id = string.sub(k, 3)
@@ -58,7 +59,7 @@ for i, key in ipairs(KEYS) do
         redis.call('HDEL', key, 'h:' .. id, 's:' .. id, 'e:' .. id)
       else
         holders = holders + 1
-        if id ~= holder then othersSpare = othersSpare + tonumber(st['s:' .. id] or 0) end
+        if id ~= holder then othersHeld = othersHeld + tonumber(st['h:' .. id] or 0) end
       end
     end
   end
@@ -94,10 +95,12 @@ for i, key in ipairs(KEYS) do
   if want > 0 and avail >= need and avail > 0 then
     local share = math.floor(avail / holders)
     granted = math.max(need, math.min(want, share))
+  elseif need > 0 and avail >= minneed and avail > 0 then
+    granted = math.floor(avail)
   end
   local retry = 0
-  if granted == 0 and need > 0 then
-    if othersSpare + avail >= need then retry = 1 end
+  if granted < need then
+    if othersHeld + avail - granted >= minneed then retry = 1 end
     scarceUntil = now + 1000
   end
   hheld = hheld + granted

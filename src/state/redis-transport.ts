@@ -66,7 +66,7 @@ export function createRedisTransport(options: RedisTransportOptions): Transport 
       for (const it of items) args.push(prefix + it.spec.key);
       args.push(holder, options.leaseTtlMs);
       for (const it of items) {
-        args.push(it.spec.kind, it.spec.cap, Math.max(1, Math.round(it.spec.windowMs)), it.consumed, it.returned, it.need, it.want, it.held, it.spare, it.history);
+        args.push(it.spec.kind, it.spec.cap, Math.max(1, Math.round(it.spec.windowMs)), it.consumed, it.returned, it.need, it.want, it.min, it.held, it.spare, it.history);
       }
       const flat = await redis.igExchange(...args);
       const out: ExchangeReply[] = new Array(items.length);

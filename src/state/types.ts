@@ -24,8 +24,10 @@ export interface ExchangeItem {
   readonly consumed: number;
   /** Unused units handed back (negative: a debt, when requests used more than they reserved). */
   readonly returned: number;
-  /** The least the holder needs now for a waiting request (all or nothing); 0 for a background top-up. */
+  /** What the holder's waiting requests need in all; 0 for a background top-up. */
   readonly need: number;
+  /** The smallest of those requests' shortfalls: a grant below it serves nobody, so none is made. */
+  readonly min: number;
   /** Units it would like on top of what it holds (need included); the authority may grant less, down to `need`. */
   readonly want: number;
   /** Units the holder still holds after this exchange's returns (lets a restarted authority re-adopt the lease). */
@@ -42,7 +44,7 @@ export interface ExchangeReply {
   readonly level: number;
   /** Capacity is short: holders should keep no spare and ask per request, so nobody is refused while some is idle. */
   readonly scarce: boolean;
-  /** The need was refused but other holders hold at least that much unused: ask again once they have returned it. */
+  /** The need was refused but other holders' leases hold at least that much: ask again once they have returned spare. */
   readonly retry: boolean;
 }
 

@@ -8,6 +8,7 @@ const item = (spec: CounterSpec, fields: Partial<Omit<ExchangeItem, 'spec'>> = {
   consumed: 0,
   returned: 0,
   need: 0,
+  min: 0,
   want: 0,
   held: 0,
   spare: 0,
@@ -32,7 +33,7 @@ function cases(name: string, make: () => Transport | Promise<Transport>) {
       const [a] = await t.exchange('A', [item(s, { need: 10, want: 80 })]);
       // Alone, A may take what it wants.
       assert.equal(a!.granted, 80);
-      const [b] = await t.exchange('B', [item(s, { need: 30, want: 30 })]);
+      const [b] = await t.exchange('B', [item(s, { need: 30, min: 30, want: 30 })]);
       assert.equal(b!.granted, 0, 'only 20 are left: a need of 30 is refused whole');
       assert.equal(b!.retry, true, 'A holds spare units, so B is told to ask again');
       assert.equal(b!.scarce, true);
@@ -47,9 +48,9 @@ function cases(name: string, make: () => Transport | Promise<Transport>) {
       await t.exchange('A', [item(s, { need: 50, want: 50 })]);
       const [r] = await t.exchange('A', [item(s, { consumed: 20, returned: 30, held: 0 })]);
       assert.equal(r!.level, 30);
-      const [g] = await t.exchange('B', [item(s, { need: 31, want: 31 })]);
+      const [g] = await t.exchange('B', [item(s, { need: 31, min: 31, want: 31 })]);
       assert.equal(g!.granted, 0);
-      const [g2] = await t.exchange('B', [item(s, { need: 30, want: 30 })]);
+      const [g2] = await t.exchange('B', [item(s, { need: 30, min: 30, want: 30 })]);
       assert.equal(g2!.granted, 30);
     });
 
@@ -73,7 +74,7 @@ function cases(name: string, make: () => Transport | Promise<Transport>) {
       const [r2] = await t.exchange('A', [item(s, { history: 60 })]);
       assert.equal(r2!.level, 940);
       // A second holder re-introducing itself with what it consumed in the window.
-      const [r3] = await t.exchange('B', [item(s, { history: 100, need: 900, want: 900 })]);
+      const [r3] = await t.exchange('B', [item(s, { history: 100, need: 900, min: 900, want: 900 })]);
       assert.equal(r3!.granted, 0, 'only 840 are left once B said it used 100');
       const [r4] = await t.exchange('B', [item(s, { need: 840, want: 900, history: 100 })]);
       assert.equal(r4!.granted, 840);

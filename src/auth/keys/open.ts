@@ -1,0 +1,47 @@
+import { isAbsolute, resolve } from 'node:path';
+import type { Clock } from '../../core/index.js';
+import type { KeysConfig } from '../../config/index.js';
+import { ensureDevSecretSync, readSecretFileSync } from '../dev-secret.js';
+import { AuthConfigError } from '../key-material.js';
+import { createKeyRegistry, type KeyRegistry } from './registry.js';
+import { createSqliteKeyStore } from './sqlite-store.js';
+
+export interface OpenKeysOptions {
+  /** Relative paths resolve against this directory (the gateway's working directory). */
+  baseDir?: string;
+  clock?: Clock;
+  onError?: (err: unknown) => void;
+}
+
+/** The pepper from `keys.pepper` or `keys.pepper_file` (created when `generate_if_missing`), at least 32 bytes. */
+export function readPepper(cfg: KeysConfig, baseDir: string): Uint8Array {
+  let text = cfg.pepper;
+  if (text === undefined) {
+    const file = isAbsolute(cfg.pepper_file!) ? cfg.pepper_file! : resolve(baseDir, cfg.pepper_file!);
+    try {
+      text = cfg.generate_if_missing ? ensureDevSecretSync(file) : readSecretFileSync(file);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      throw new AuthConfigError(`cannot read pepper_file ${file} (${typeof code === 'string' ? code : 'error'})`, ['pepper_file']);
+    }
+  }
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length < 32) throw new AuthConfigError('the pepper must be at least 32 bytes', ['pepper']);
+  return bytes;
+}
+
+/** Opens the key store of a validated `keys` section and loads every key. */
+export function openKeyRegistry(cfg: KeysConfig, options: OpenKeysOptions = {}): KeyRegistry {
+  const baseDir = options.baseDir ?? process.cwd();
+  const pepper = readPepper(cfg, baseDir);
+  const path = isAbsolute(cfg.sqlite) ? cfg.sqlite : resolve(baseDir, cfg.sqlite);
+  return createKeyRegistry({
+    store: createSqliteKeyStore(path),
+    pepper,
+    pollIntervalMs: cfg.poll_interval,
+    lastUsedFlushMs: cfg.last_used_flush,
+    cacheSize: cfg.cache_size,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
+}

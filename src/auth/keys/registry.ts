@@ -1,0 +1,298 @@
+import { timingSafeEqual } from 'node:crypto';
+import { GatewayError, systemClock, type Clock } from '../../core/index.js';
+import type { LimitRuleConfig, QuotaRuleConfig } from '../../config/index.js';
+import type { ApiKeyVerifier, AuthPrincipal } from '../authenticator.js';
+import { unauthorized } from '../failures.js';
+import { hashKey, keyIdOf, newKeyId, newKeySecret } from './format.js';
+import { KeyRecord, type KeyLimits, type KeyRow, type KeyView } from './record.js';
+import type { KeyStore } from './sqlite-store.js';
+
+export interface KeyInput {
+  subject: string;
+  team?: string | null;
+  scopes: readonly string[];
+  label?: string;
+  expiresMs?: number | null;
+  limits?: KeyLimits;
+}
+
+export type KeyPatch = Partial<Omit<KeyInput, 'subject'>> & { subject?: string };
+
+export interface KeyRegistryOptions {
+  store: KeyStore;
+  pepper: Uint8Array;
+  clock?: Clock;
+  pollIntervalMs?: number;
+  lastUsedFlushMs?: number;
+  cacheSize?: number;
+  onError?: (err: unknown) => void;
+}
+
+export interface KeyRuleSet {
+  readonly limits: readonly LimitRuleConfig[];
+  readonly quotas: readonly QuotaRuleConfig[];
+}
+
+export interface KeyRegistryStats {
+  verified: number;
+  cacheHits: number;
+  refused: number;
+  keys: number;
+}
+
+export interface KeyRegistry extends ApiKeyVerifier {
+  create(input: KeyInput): { key: KeyView; secret: string };
+  list(): KeyView[];
+  get(id: string): KeyView;
+  update(id: string, patch: KeyPatch): KeyView;
+  /** A new secret for the same key; the old one keeps working for `overlapMs` (0: stops at once). */
+  rotate(id: string, overlapMs: number): { key: KeyView; secret: string };
+  revoke(id: string): KeyView;
+  /** The per-key limit and quota rules of active keys, in the config's rule shape. */
+  rules(): KeyRuleSet;
+  /** Called after the rule set changed (a key with limits created, edited, revoked or rotated elsewhere). */
+  onRulesChange(listener: () => void): void;
+  /** Reads other processes' changes now (the poll does this every interval). */
+  refresh(): void;
+  readonly stats: Readonly<KeyRegistryStats>;
+  close(): void;
+}
+
+interface CacheEntry {
+  readonly rec: KeyRecord;
+  /** The stored hash this header matched: the current secret's, or the previous one's during a rotation. */
+  readonly hash: string;
+}
+
+const notFound = (id: string) => new GatewayError('not_found', `No API key with id ${JSON.stringify(id.slice(0, 40))}.`, { param: 'id', wireCode: 'api_key_not_found' });
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Every key in memory, verified keys remembered by their exact Authorization header. After a key's first use a
+ * request costs one Map probe plus a few field reads on the key's record (revoked? expired? still this secret?),
+ * which is why records are updated in place. Changes made here apply at once; changes made by other processes
+ * sharing the store arrive with the next poll (`pollIntervalMs`, 250 ms by default).
+ */
+export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
+  const { store, pepper } = options;
+  const clock = options.clock ?? systemClock;
+  const cacheSize = options.cacheSize ?? 100_000;
+  const records = new Map<string, KeyRecord>();
+  const cache = new Map<string, CacheEntry>();
+  const listeners: (() => void)[] = [];
+  const stats: KeyRegistryStats = { verified: 0, cacheHits: 0, refused: 0, keys: 0 };
+  let rulesText = '';
+  let ruleSet: KeyRuleSet = { limits: [], quotas: [] };
+
+  const loaded = store.loadAll();
+  let seq = loaded.seq;
+  for (const row of loaded.rows) records.set(row.id, new KeyRecord(row));
+  stats.keys = records.size;
+  recomputeRules(false);
+
+  function recomputeRules(notify: boolean): void {
+    const limits: LimitRuleConfig[] = [];
+    const quotas: QuotaRuleConfig[] = [];
+    const now = clock.wallMs();
+    for (const rec of records.values()) {
+      const r = rec.row;
+      if (r.revokedMs !== null || (r.expiresMs !== null && r.expiresMs <= now)) continue;
+      const l = r.limits;
+      if (l.rpm !== undefined || l.tpm !== undefined || l.concurrency !== undefined) {
+        limits.push({ match: { key: r.id }, rpm: l.rpm, tpm: l.tpm, concurrency: l.concurrency });
+      }
+      if (l.tokens_per_day !== undefined || l.tokens_per_month !== undefined) {
+        quotas.push({ match: { key: r.id }, tokens_per_day: l.tokens_per_day, tokens_per_month: l.tokens_per_month });
+      }
+    }
+    const text = JSON.stringify([limits, quotas]);
+    if (text === rulesText) return;
+    rulesText = text;
+    ruleSet = Object.freeze({ limits: Object.freeze(limits), quotas: Object.freeze(quotas) });
+    if (notify) for (const l of listeners) l();
+  }
+
+  function apply(row: KeyRow): void {
+    const rec = records.get(row.id);
+    if (rec) rec.replace(row);
+    else records.set(row.id, new KeyRecord(row));
+    stats.keys = records.size;
+  }
+
+  function refresh(): void {
+    const changes = store.changesSince(seq);
+    if (!changes) return;
+    seq = changes.seq;
+    for (const row of changes.rows) apply(row);
+    recomputeRules(true);
+  }
+
+  function flushLastUsed(): void {
+    const used: { id: string; ms: number }[] = [];
+    const now = clock.wallMs();
+    for (const rec of records.values()) {
+      if (!rec.used) continue;
+      rec.used = false;
+      rec.row.lastUsedMs = now;
+      used.push({ id: rec.row.id, ms: now });
+    }
+    store.touch(used);
+  }
+
+  const guard = (fn: () => void) => () => {
+    try {
+      fn();
+    } catch (err) {
+      options.onError?.(err);
+    }
+  };
+  const poll = setInterval(guard(refresh), options.pollIntervalMs ?? 250);
+  poll.unref();
+  const flusher = setInterval(guard(flushLastUsed), options.lastUsedFlushMs ?? 5000);
+  flusher.unref();
+
+  const fail = (reason: 'missing' | 'unknown_key' | 'expired' | 'revoked', detail?: string): never => {
+    stats.refused++;
+    throw unauthorized(reason, detail);
+  };
+
+  /** Whether the record still accepts this hash now; throws the precise 401 when it does not. */
+  function check(rec: KeyRecord, hash: string): AuthPrincipal {
+    const r = rec.row;
+    if (r.revokedMs !== null) return fail('revoked', `The API key ${r.id} was revoked.`);
+    if (hash !== r.hash) {
+      if (hash !== r.prevHash || r.prevUntilMs === null || clock.wallMs() >= r.prevUntilMs) {
+        return fail('unknown_key', `The API key was rotated; its previous secret no longer works. Use the new key for ${r.id}.`);
+      }
+    }
+    if (r.expiresMs !== null && clock.wallMs() >= r.expiresMs) return fail('expired', `The API key ${r.id} expired at ${new Date(r.expiresMs).toISOString()}.`);
+    rec.used = true;
+    return rec.principal;
+  }
+
+  function verifyToken(token: string, cacheId: string): AuthPrincipal {
+    const id = keyIdOf(token);
+    const rec = id === null ? undefined : records.get(id);
+    if (!rec) return fail('unknown_key', 'The API key is not valid.');
+    const hash = hashKey(pepper, token);
+    const r = rec.row;
+    const matched = sameHash(hash, r.hash) ? r.hash : r.prevHash !== null && sameHash(hash, r.prevHash) ? r.prevHash : null;
+    if (matched === null) return fail('unknown_key', 'The API key is not valid.');
+    const principal = check(rec, matched);
+    stats.verified++;
+    if (cacheSize > 0) {
+      cache.set(cacheId, { rec, hash: matched });
+      if (cache.size > cacheSize) cache.delete(cache.keys().next().value!);
+    }
+    return principal;
+  }
+
+  function mustGet(id: string): KeyRecord {
+    const rec = records.get(id);
+    if (!rec) throw notFound(id);
+    return rec;
+  }
+
+  function save(row: KeyRow, mode: 'insert' | 'update'): KeyRecord {
+    store.write(row, mode);
+    apply(row);
+    recomputeRules(true);
+    return records.get(row.id)!;
+  }
+
+  return {
+    stats,
+    authenticate(authorization) {
+      const hit = cache.get(authorization);
+      if (hit !== undefined) {
+        stats.cacheHits++;
+        return check(hit.rec, hit.hash);
+      }
+      // `Bearer sk-…`: the scheme is 7 characters whatever its case (the caller checked the `sk-` after it).
+      return verifyToken(authorization.slice(7).trim(), authorization);
+    },
+    authenticateToken: (token) => verifyToken(token, `Bearer ${token}`),
+    create(input) {
+      const now = clock.wallMs();
+      let id = newKeyId();
+      while (records.has(id)) id = newKeyId();
+      const secret = newKeySecret(id);
+      const row: KeyRow = {
+        id,
+        hash: hashKey(pepper, secret),
+        prevHash: null,
+        prevUntilMs: null,
+        subject: input.subject,
+        team: input.team ?? null,
+        scopes: Object.freeze([...input.scopes]),
+        label: input.label ?? '',
+        createdMs: now,
+        expiresMs: input.expiresMs ?? null,
+        revokedMs: null,
+        lastUsedMs: null,
+        limits: Object.freeze({ ...input.limits }),
+        updatedMs: now,
+      };
+      return { key: save(row, 'insert').view(now), secret };
+    },
+    list() {
+      const now = clock.wallMs();
+      return [...records.values()].map((r) => r.view(now)).sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    },
+    get: (id) => mustGet(id).view(clock.wallMs()),
+    update(id, patch) {
+      const rec = mustGet(id);
+      const now = clock.wallMs();
+      const r = rec.row;
+      const row: KeyRow = {
+        ...r,
+        subject: patch.subject ?? r.subject,
+        team: patch.team === undefined ? r.team : patch.team,
+        scopes: patch.scopes ? Object.freeze([...patch.scopes]) : r.scopes,
+        label: patch.label ?? r.label,
+        expiresMs: patch.expiresMs === undefined ? r.expiresMs : patch.expiresMs,
+        limits: patch.limits ? Object.freeze({ ...patch.limits }) : r.limits,
+        updatedMs: now,
+      };
+      return save(row, 'update').view(now);
+    },
+    rotate(id, overlapMs) {
+      const rec = mustGet(id);
+      if (rec.row.revokedMs !== null) throw new GatewayError('invalid_request', `The API key ${id} is revoked; create a new key instead.`, { wireCode: 'api_key_revoked' });
+      const now = clock.wallMs();
+      const secret = newKeySecret(id);
+      const row: KeyRow = {
+        ...rec.row,
+        hash: hashKey(pepper, secret),
+        prevHash: overlapMs > 0 ? rec.row.hash : null,
+        prevUntilMs: overlapMs > 0 ? now + overlapMs : null,
+        updatedMs: now,
+      };
+      return { key: save(row, 'update').view(now), secret };
+    },
+    revoke(id) {
+      const rec = mustGet(id);
+      const now = clock.wallMs();
+      if (rec.row.revokedMs !== null) return rec.view(now);
+      return save({ ...rec.row, revokedMs: now, prevHash: null, prevUntilMs: null, updatedMs: now }, 'update').view(now);
+    },
+    rules: () => ruleSet,
+    onRulesChange: (listener) => void listeners.push(listener),
+    refresh,
+    close() {
+      clearInterval(poll);
+      clearInterval(flusher);
+      try {
+        flushLastUsed();
+      } catch (err) {
+        options.onError?.(err);
+      }
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { duration } from './units.js';
+
+/**
+ * `keys`: gateway-managed API keys (`Authorization: Bearer sk-ig-…`), kept in their own SQLite file. `false` (the
+ * default) turns them off. Keys are stored only as HMAC-SHA256 hashes keyed with a server-side pepper, so the
+ * database alone can neither reveal a key nor confirm a guess.
+ */
+export const keysObjectSchema = z
+  .strictObject({
+    /** The key store (SQLite, WAL). Every gateway process that opens the same file sees every change. */
+    sqlite: z.string().min(1),
+    /** The pepper, at least 32 bytes (use `${ENV_VAR}`). Changing it invalidates every key. */
+    pepper: z.string().optional(),
+    /** Or a file holding it (trailing whitespace ignored). */
+    pepper_file: z.string().min(1).optional(),
+    /** Create `pepper_file` with 32 random bytes (mode 0600) when it does not exist. */
+    generate_if_missing: z.boolean().default(false),
+    /** How often other processes' changes (revocations, new limits) are looked for; one cheap read when nothing changed. */
+    poll_interval: duration.default(250),
+    /** How often last-used times are written (batched, off the request path). */
+    last_used_flush: duration.default(5000),
+    /** Verified keys remembered for the one-probe hot path; past it the oldest is verified again on its next use. */
+    cache_size: z.number().int().min(0).max(10_000_000).default(100_000),
+  })
+  .superRefine((k, ctx) => {
+    if ((k.pepper === undefined) === (k.pepper_file === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'keys needs exactly one of pepper or pepper_file' });
+    }
+    if (k.pepper !== undefined && Buffer.byteLength(k.pepper) < 32) {
+      ctx.addIssue({ code: 'custom', path: ['pepper'], message: 'the pepper must be at least 32 bytes' });
+    }
+    if (k.poll_interval < 10 || k.poll_interval > 1000) {
+      ctx.addIssue({ code: 'custom', path: ['poll_interval'], message: 'poll_interval must be between 10ms and 1s (changes must reach every process within a second)' });
+    }
+  });
+
+export const keysSectionSchema = z.union([z.literal(false), keysObjectSchema]);
+
+export type KeysSection = z.output<typeof keysSectionSchema>;
+export type KeysConfig = z.output<typeof keysObjectSchema>;

@@ -1,0 +1,218 @@
+import { formatResetDuration, GatewayError, systemClock, type Clock } from '../core/index.js';
+import type { CounterSpec, LeaseClient, LeaseCounter } from '../state/index.js';
+import { WINDOW_MS } from './bucket.js';
+import { markRefusal, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
+import { createPlanCache } from './plan-cache.js';
+import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
+import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule } from './rules.js';
+import { leasedSnapshot } from './leased-snapshot.js';
+
+/** What one counter charges per request: one unit (rpm, a concurrency slot) or the token estimate (tpm, quotas). */
+const enum Unit {
+  One,
+  Tokens,
+}
+
+interface Item {
+  counter: LeaseCounter;
+  readonly unit: Unit;
+  readonly dim: 'requests' | 'tokens' | 'concurrency' | 'quota';
+  /** Units a settled request used: rpm keeps its unit, a concurrency slot comes back, tokens are the real count. */
+  readonly rule: CompiledLimitRule | CompiledQuotaRule;
+  readonly period: QuotaPeriod | null;
+  /** Quota counters are per window: the window id and end this counter was made for. */
+  window: string;
+  resetsAtMs: number;
+  readonly stateKey: string;
+}
+
+interface Plan {
+  readonly items: Item[];
+  readonly tpmCap: number;
+  readonly rpmItems: readonly Item[];
+  readonly tpmItems: readonly Item[];
+}
+
+export interface LeasedLimiterOptions {
+  leases: LeaseClient;
+  clock?: Clock;
+  /** How many times a request waits for spare units other holders are returning before it is refused. */
+  recallAttempts?: number;
+}
+
+const counterSpec = (key: string, kind: CounterSpec['kind'], cap: number, windowMs: number, quota?: CounterSpec['quota']): CounterSpec =>
+  Object.freeze(quota ? { key, kind, cap, windowMs, quota } : { key, kind, cap, windowMs });
+
+/**
+ * Rate limits, concurrency and quotas shared by many processes through leases (state/): a request reserves from
+ * this process's leases synchronously, with no I/O and no allocation beyond its reservation; only when a lease
+ * runs short does it wait for one exchange with the authority (shortfalls arriving together share it). Because the
+ * authority never leases out more than a counter's capacity, the limit holds across every process exactly as it
+ * does in one: the only overrun possible is a request using more tokens than it reserved.
+ */
+export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimiterOptions): Limiter {
+  const clock = options.clock ?? systemClock;
+  const leases = options.leases;
+  const windowOf = createWindowCache();
+  const attempts = options.recallAttempts ?? 4;
+
+  const plans = createPlanCache((who): Plan => {
+    const items: Item[] = [];
+    let tpmCap = Number.POSITIVE_INFINITY;
+    for (const rule of selectRules(rules.limits, who)) {
+      const key = stateKey(rule, who);
+      const base = { rule, period: null, window: '', resetsAtMs: 0, stateKey: key };
+      if (rule.rpm !== null) items.push({ ...base, unit: Unit.One, dim: 'requests', counter: leases.counter(counterSpec(`${key}|r`, 'rate', rule.rpm, WINDOW_MS)) });
+      if (rule.tpm !== null) {
+        tpmCap = Math.min(tpmCap, rule.tpm);
+        items.push({ ...base, unit: Unit.Tokens, dim: 'tokens', counter: leases.counter(counterSpec(`${key}|t`, 'rate', rule.tpm, WINDOW_MS)) });
+      }
+      if (rule.concurrency !== null) items.push({ ...base, unit: Unit.One, dim: 'concurrency', counter: leases.counter(counterSpec(`${key}|c`, 'slots', rule.concurrency, WINDOW_MS)) });
+    }
+    const wall = clock.wallMs();
+    for (const rule of selectRules(rules.quotas, who)) {
+      const key = stateKey(rule, who);
+      for (const period of ['day', 'month'] as const) {
+        if ((period === 'day' ? rule.perDay : rule.perMonth) === null) continue;
+        const item: Item = { rule, period, window: '', resetsAtMs: 0, stateKey: key, unit: Unit.Tokens, dim: 'quota', counter: null as unknown as LeaseCounter };
+        rewindow(item, wall);
+        items.push(item);
+      }
+    }
+    return { items, tpmCap, rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
+  });
+
+  /** Points a quota item at the counter of the window `wallMs` falls in (a new one each day or month). */
+  function rewindow(item: Item, wallMs: number): void {
+    const w = windowOf(item.period!, wallMs);
+    if (w.id === item.window) return;
+    const rule = item.rule as CompiledQuotaRule;
+    const cap = (item.period === 'day' ? rule.perDay : rule.perMonth)!;
+    item.window = w.id;
+    item.resetsAtMs = w.resetsAtMs;
+    item.counter = leases.counter(counterSpec(`q|${w.id}|${item.stateKey}`, 'quota', cap, Math.max(1, w.resetsAtMs - wallMs), { key: item.stateKey, window: w.id }));
+  }
+
+  const amount = (item: Item, estimate: number) => (item.unit === Unit.One ? 1 : estimate);
+
+  function takeAll(plan: Plan, estimate: number): boolean {
+    const items = plan.items;
+    for (let i = 0; i < items.length; i++) if (items[i]!.counter.avail < amount(items[i]!, estimate)) return false;
+    for (let i = 0; i < items.length; i++) items[i]!.counter.take(amount(items[i]!, estimate));
+    return true;
+  }
+
+  function reservation(plan: Plan, estimate: number, into: Record<string, string> | undefined): Reservation {
+    let settled = false;
+    return {
+      headers: headers(plan, into),
+      estimatedTokens: estimate,
+      settle(actualTokens) {
+        if (settled) return;
+        settled = true;
+        const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
+        for (const item of plan.items) {
+          if (item.dim === 'requests') item.counter.settle(1, 1);
+          else if (item.dim === 'concurrency') item.counter.settle(1, 0);
+          else item.counter.settle(estimate, actual);
+        }
+      },
+    };
+  }
+
+  async function slow(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
+    const short: LeaseCounter[] = [];
+    const needs: number[] = [];
+    for (let attempt = 0; ; attempt++) {
+      short.length = 0;
+      needs.length = 0;
+      for (const item of plan.items) {
+        const n = amount(item, estimate);
+        if (item.counter.avail < n) {
+          short.push(item.counter);
+          needs.push(n - Math.max(0, item.counter.avail));
+        }
+      }
+      const recall = await leases.acquire(short, needs);
+      if (takeAll(plan, estimate)) return reservation(plan, estimate, into);
+      if (!recall || attempt >= attempts) break;
+      await new Promise((r) => setTimeout(r, leases.retryDelayMs));
+      if (takeAll(plan, estimate)) return reservation(plan, estimate, into);
+    }
+    throw refuse(plan, req, estimate);
+  }
+
+  function refuse(plan: Plan, req: ReserveRequest, estimate: number): GatewayError {
+    const item = plan.items.find((i) => i.counter.avail < amount(i, estimate))!;
+    const hdrs = headers(plan, undefined);
+    if (leases.mode === 'fallback' && item.counter.level > 0) {
+      // Refuse mode with the authority unreachable: the limit may not be spent, but nobody can tell.
+      return new GatewayError('state_unavailable', 'Rate-limit state is unreachable and the gateway is configured to refuse what it cannot account for. Please retry shortly.', {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    const who = describeRule(item.rule, req);
+    switch (item.dim) {
+      case 'quota': {
+        const resets = new Date(item.resetsAtMs).toISOString();
+        const err = new GatewayError(
+          'quota_exceeded',
+          `You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}. The quota resets at ${resets}.`,
+          { wireCode: 'insufficient_quota', headers: { 'retry-after': String(Math.max(1, Math.ceil((item.resetsAtMs - clock.wallMs()) / 1000))), 'x-quota-reset': resets } },
+        );
+        return markRefusal(err, 'quota');
+      }
+      case 'concurrency':
+        return rateLimited(`Too many concurrent requests (${who}): limit ${item.counter.spec.cap}. Please retry when one finishes.`, 1000, hdrs, 'concurrency');
+      case 'requests':
+        return rateLimited(`Rate limit reached for requests per minute (${who}): limit ${item.counter.spec.cap}.`, WINDOW_MS / item.counter.spec.cap, hdrs, 'requests');
+      case 'tokens':
+        return rateLimited(
+          `Rate limit reached for tokens per minute (${who}): limit ${item.counter.spec.cap}, requested ${estimate}.`,
+          (estimate * WINDOW_MS) / item.counter.spec.cap,
+          hdrs,
+          'tokens',
+        );
+    }
+  }
+
+  return {
+    reserve(req, into) {
+      const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
+      const plan = plans.get(req);
+      if (estimate > plan.tpmCap) {
+        const rule = plan.tpmItems.find((i) => i.counter.spec.cap < estimate)!.rule;
+        throw rateLimited(
+          `Request too large for ${describeRule(rule, req)}: it needs up to ${estimate} tokens but the limit is ${plan.tpmCap} tokens per minute. Lower max_tokens or shorten the prompt.`,
+          null,
+          headers(plan, undefined),
+          'tokens',
+        );
+      }
+      const wall = plan.items.length > plan.rpmItems.length + plan.tpmItems.length ? clock.wallMs() : 0;
+      for (const item of plan.items) if (item.period !== null) rewindow(item, wall);
+      if (takeAll(plan, estimate)) return reservation(plan, estimate, into);
+      return slow(plan, req, estimate, into);
+    },
+    snapshot: (filter) => leasedSnapshot(leases, rules, filter, clock),
+  };
+
+  /** x-ratelimit-* from the tightest rpm and tpm counters: the authority's free capacity plus this lease's spare. */
+  function headers(plan: Plan, into: Record<string, string> | undefined): Record<string, string> {
+    const out = into ?? {};
+    writeHeaders(out, plan.rpmItems, 'requests');
+    writeHeaders(out, plan.tpmItems, 'tokens');
+    return out;
+  }
+}
+
+function writeHeaders(out: Record<string, string>, items: readonly Item[], dim: 'requests' | 'tokens'): void {
+  if (items.length === 0) return;
+  let best = items[0]!.counter;
+  for (const i of items) if (i.counter.remaining() < best.remaining()) best = i.counter;
+  const cap = best.spec.cap;
+  const left = Math.floor(best.remaining());
+  out[`x-ratelimit-limit-${dim}`] = String(cap);
+  out[`x-ratelimit-remaining-${dim}`] = String(left);
+  out[`x-ratelimit-reset-${dim}`] = formatResetDuration(((cap - Math.min(cap, left)) * WINDOW_MS) / cap);
+}

@@ -1,0 +1,80 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Context, Hono } from 'hono';
+import { KEY_ID_SHAPE, parseCreateKey, parseRotateKey, parseUpdateKey, type KeyRegistry } from '../auth/index.js';
+import { GatewayError, type Clock } from '../core/index.js';
+
+type Env = { Bindings: HttpBindings };
+type Ctx = Context<Env>;
+
+export interface KeyRoutesDeps {
+  /** Throws 401/403 unless the caller holds the `admin` scope. */
+  admin(c: Ctx): Promise<void>;
+  keys: KeyRegistry | null;
+  clock: Clock;
+}
+
+const keysOff = () =>
+  new GatewayError('not_found', 'Gateway-managed API keys are off; configure the `keys` section to use them.', { wireCode: 'api_keys_disabled' });
+
+async function jsonBody(c: Ctx): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new GatewayError('invalid_request', 'The request body is not valid JSON.', { wireCode: 'invalid_json' });
+  }
+}
+
+function keyId(c: Ctx): string {
+  const id = c.req.param('id') ?? '';
+  // Same answer as an unknown id, without looking: an id of the wrong shape cannot exist.
+  if (!KEY_ID_SHAPE.test(id)) throw new GatewayError('not_found', `No API key with id ${JSON.stringify(id.slice(0, 40))}.`, { param: 'id', wireCode: 'api_key_not_found' });
+  return id;
+}
+
+/**
+ * `/admin/keys`: create (the secret is in this one answer only), list, show, update, rotate, revoke. Scope `admin`.
+ * Every change is live in this process at once and in every process sharing the key store within a poll interval.
+ */
+export function registerKeyRoutes(app: Hono<Env>, deps: KeyRoutesDeps): void {
+  const registry = async (c: Ctx): Promise<KeyRegistry> => {
+    await deps.admin(c);
+    if (!deps.keys) throw keysOff();
+    return deps.keys;
+  };
+  const noStore = { 'cache-control': 'no-store' };
+
+  app.get('/admin/keys', async (c) => {
+    const keys = await registry(c);
+    const all = keys.list();
+    const data = c.req.query('include_revoked') === 'false' ? all.filter((k) => k.status !== 'revoked') : all;
+    return c.json({ object: 'list', data });
+  });
+  app.post('/admin/keys', async (c) => {
+    const keys = await registry(c);
+    const { key, secret } = keys.create(parseCreateKey(await jsonBody(c), deps.clock.wallMs()));
+    return c.json({ ...key, key: secret }, 201, noStore);
+  });
+  app.get('/admin/keys/:id', async (c) => {
+    const keys = await registry(c);
+    return c.json(keys.get(keyId(c)));
+  });
+  app.patch('/admin/keys/:id', async (c) => {
+    const keys = await registry(c);
+    const id = keyId(c);
+    return c.json(keys.update(id, parseUpdateKey(await jsonBody(c), deps.clock.wallMs())));
+  });
+  app.post('/admin/keys/:id/rotate', async (c) => {
+    const keys = await registry(c);
+    const id = keyId(c);
+    const { key, secret } = keys.rotate(id, parseRotateKey(await jsonBody(c)));
+    return c.json({ ...key, key: secret }, 200, noStore);
+  });
+  const revoke = async (c: Ctx) => {
+    const keys = await registry(c);
+    return c.json(keys.revoke(keyId(c)));
+  };
+  app.post('/admin/keys/:id/revoke', revoke);
+  app.delete('/admin/keys/:id', revoke);
+}

@@ -1,0 +1,96 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLeasedLimiter, type Reservation } from '../../src/limits/index.js';
+import { createLeaseClient, createMemoryAuthority, type LeaseClient } from '../../src/state/index.js';
+import { GatewayError } from '../../src/core/index.js';
+import { rules } from '../limits/helpers.js';
+
+const who = { subject: 'alice', team: 'research', model: 'llama' };
+
+/** N processes' lease clients over one authority, each exchange crossing an event-loop turn like IPC does. */
+function fleet(n: number, syncMs = 20) {
+  const authority = createMemoryAuthority({ leaseTtlMs: 5000 });
+  const clients: LeaseClient[] = Array.from({ length: n }, (_, i) =>
+    createLeaseClient({
+      holder: `p${i}`,
+      syncMs,
+      fallback: null,
+      transport: { exchange: async (h, items) => (await new Promise((r) => setImmediate(r)), authority.exchange(h, items)), close: async () => {} },
+    }),
+  );
+  return { authority, clients, close: () => Promise.all(clients.map((c) => c.close())) };
+}
+
+async function attempt(p: () => Reservation | Promise<Reservation>): Promise<Reservation | GatewayError> {
+  try {
+    return await p();
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+}
+
+describe('leased limiter over one authority', () => {
+  test('three processes with 50 concurrent requests each admit exactly the rpm limit, no more and no fewer', async () => {
+    const f = fleet(3);
+    const compiled = rules([{ match: { subject: '*' }, rpm: 90 }]);
+    const limiters = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
+    const results = await Promise.all(limiters.flatMap((l) => Array.from({ length: 60 }, () => attempt(() => l.reserve({ ...who, estimatedTokens: 10 })))));
+    const admitted = results.filter((r) => !(r instanceof GatewayError)).length;
+    assert.equal(admitted, 90);
+    for (const r of results) if (r instanceof GatewayError) assert.equal(r.status, 429);
+    await f.close();
+  });
+
+  test('concurrency across processes never exceeds the limit and slots come back when requests end', async () => {
+    const f = fleet(3);
+    const compiled = rules([{ match: { subject: '*' }, concurrency: 10 }]);
+    const limiters = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
+    let inFlight = 0;
+    let peak = 0;
+    let admitted = 0;
+    let refused = 0;
+    await Promise.all(
+      limiters.flatMap((l) =>
+        Array.from({ length: 50 }, async (_, i) => {
+          await new Promise((r) => setTimeout(r, i));
+          const r = await attempt(() => l.reserve({ ...who, estimatedTokens: 1 }));
+          if (r instanceof GatewayError) return void refused++;
+          admitted++;
+          peak = Math.max(peak, ++inFlight);
+          await new Promise((res) => setTimeout(res, 15));
+          inFlight--;
+          r.settle(1);
+        }),
+      ),
+    );
+    assert.ok(peak <= 10, `peak ${peak}`);
+    assert.ok(admitted >= 10 && refused > 0, `admitted ${admitted}, refused ${refused}`);
+    await f.close();
+  });
+
+  test('token limits settle with real usage: refunds go back to the fleet', async () => {
+    const f = fleet(2);
+    const compiled = rules([{ match: { subject: '*' }, tpm: 1000 }]);
+    const [a, b] = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
+    const r1 = await a!.reserve({ ...who, estimatedTokens: 800 });
+    assert.ok((await attempt(() => b!.reserve({ ...who, estimatedTokens: 300 }))) instanceof GatewayError);
+    r1.settle(100); // 700 refunded to a's lease, returned to the authority in the background
+    const r2 = await attempt(() => b!.reserve({ ...who, estimatedTokens: 800 }));
+    assert.ok(!(r2 instanceof GatewayError), 'b gets the refund once a returns it');
+    await f.close();
+  });
+
+  test('quotas are charged with the real count once and refuse when spent', async () => {
+    const f = fleet(2);
+    const compiled = rules([], [{ match: { team: 'research' }, tokens_per_day: 500 }]);
+    const [a, b] = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
+    (await a!.reserve({ ...who, estimatedTokens: 300 })).settle(250);
+    (await b!.reserve({ ...who, estimatedTokens: 200 })).settle(200);
+    const refused = await attempt(() => a!.reserve({ ...who, estimatedTokens: 60 }));
+    assert.ok(refused instanceof GatewayError && refused.wireCode === 'insufficient_quota', String(refused));
+    const ok = await attempt(() => b!.reserve({ ...who, estimatedTokens: 50 }));
+    assert.ok(!(ok instanceof GatewayError), 'exactly 50 are left');
+    await f.close();
+  });
+});
