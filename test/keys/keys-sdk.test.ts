@@ -94,6 +94,7 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
       }
     }, 1000, 10);
     assert.ok(Date.now() - at < 1000);
+    assert.ok(there);
     assert.equal(there.status, 401);
     assert.match(there.message, /revoked/);
   });
@@ -109,6 +110,7 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
         return e as InstanceType<typeof OpenAI.APIError>;
       }
     }, 3000);
+    assert.ok(err);
     assert.equal(err.status, 401);
     assert.match(err.message, /expired/);
   });
@@ -182,6 +184,7 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
         return e as InstanceType<typeof OpenAI.APIError>;
       }
     }, 3000);
+    assert.ok(err);
     assert.equal(err.status, 401);
     assert.match(err.message, /rotated/);
     await chat(gw, fresh);
