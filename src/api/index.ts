@@ -3,3 +3,4 @@ export { listModels, retrieveModel } from './models.js';
 export { writeError, writeJson } from './respond.js';
 export { validateRequest } from './wire.js';
 export { applyEdits, topLevelSpans } from './json-splice.js';
+export { FAMILY_ROUTES } from './families.js';

@@ -12,7 +12,10 @@ import { floatsToBase64 } from './embeddings-base64.js';
 import { renderPrompt, tokenIdCount } from './prompt.js';
 import { parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError, writeJson } from './respond.js';
-import { validateRequest, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type WireRequest } from './wire.js';
+import { validateRequest, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type OpenAIEndpoint, type WireRequest } from './wire.js';
+import { relayEvents } from './event-relay.js';
+import type { FamilyCall, FamilyRequest } from './family.js';
+import { FAMILIES, familyCandidates } from './families.js';
 
 /** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
 export interface PipelineDeps {
@@ -39,7 +42,7 @@ export interface LiveConfig {
   readonly limiter: Limiter | null;
 }
 
-const PATH_OF: Record<Endpoint, keyof CompiledBackend['paths']> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
+const PATH_OF: Record<OpenAIEndpoint, OpenAIEndpoint> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
 const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
 
 const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
@@ -60,6 +63,24 @@ interface Prepared {
   /** The client did not ask for stream usage; the gateway asks and removes the usage chunk. */
   injectUsage: boolean;
   wantBase64: boolean;
+  /** The request of an endpoint family other than chat / completions / embeddings (family.ts), else null. */
+  fam: FamilyRequest | null;
+}
+
+const NO_BODY = Buffer.alloc(0);
+
+/** A family request's routing view; its body is built per backend by the family (translation, model name). */
+function prepareFamily(endpoint: Endpoint, fam: FamilyRequest, model: CompiledModel, ctx: RequestCtx, tokens: TokenCounter): Prepared {
+  ctx.stream = fam.stream;
+  const prompt = tokens.countText(model.name, fam.promptText);
+  ctx.promptTokenEstimate = prompt.tokens;
+  const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey };
+  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, fam };
+}
+
+/** Whether a request generates tokens (reserved and observed as output). */
+function generates(p: Prepared): boolean {
+  return p.fam ? p.fam.generates : p.endpoint !== 'embeddings';
 }
 
 /** One request's state shared by the routing loop and each attempt (one object instead of eight parameters). */
@@ -108,6 +129,7 @@ function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model: Compi
     route: { endpoint, promptTokens, promptText, maxTokens, sessionKey },
     injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
     wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
+    fam: null,
   };
 }
 
@@ -155,7 +177,8 @@ export function createPipeline(deps: PipelineDeps) {
 
   async function tryBackend(x: Exchange, backend: CompiledBackend): Promise<void> {
     const { p, cfg, ctx, out, client, respHeaders, span } = x;
-    const { body, convertBase64 } = bodyFor(p, backend);
+    const call: FamilyCall | null = p.fam ? p.fam.call(backend) : null;
+    const { body, convertBase64 } = call ? { body: call.body, convertBase64: false } : bodyFor(p, backend);
     const t = cfg.server.timeouts;
     const tracker = router.begin(backend, p.route);
     ctx.attempts++;
@@ -171,7 +194,8 @@ export function createPipeline(deps: PipelineDeps) {
     try {
       open = await openAttempt(pools, {
         backend,
-        path: backend.paths[PATH_OF[p.endpoint]],
+        path: call ? call.path : backend.paths[PATH_OF[p.endpoint as OpenAIEndpoint]],
+        ...(call ? { method: call.method, contentType: call.contentType } : {}),
         body,
         stream: ctx.stream,
         deadlines: { firstByteMs: t.first_byte, idleMs: t.idle, totalEndMs: ctx.startMs + t.total },
@@ -188,7 +212,16 @@ export function createPipeline(deps: PipelineDeps) {
     if (ctx.stream && String(open.headers['content-type'] ?? '').includes('text/event-stream')) {
       let result;
       try {
-        result = await relaySse(open, out, {
+        result = call?.events ? await relayEvents(open, out, {
+          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
+          transform: call.events,
+          onFirstByte: () => {
+            ctx.firstByteMs = clock.now();
+            tracker.firstToken();
+            attemptSpan?.firstByte();
+          },
+          onEvents: (n) => tracker.tokens(n),
+        }) : await relaySse(open, out, {
           headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
           stripUsageChunk: p.injectUsage,
           onFirstByte: () => {
@@ -233,7 +266,8 @@ export function createPipeline(deps: PipelineDeps) {
     }
     attemptSpan?.end(null, open.status);
     ctx.upstreamMs = clock.now() - attemptStart;
-    setUsage(ctx, findUsage(data), 0);
+    setUsage(ctx, call?.usage ? call.usage(data) : findUsage(data), 0);
+    if (call?.mapBody) data = call.mapBody(data);
     const u = ctx.usage!;
     tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });
     if (convertBase64) {
@@ -271,6 +305,7 @@ export function createPipeline(deps: PipelineDeps) {
         const planned = router.plan(m.pool, p.route);
         // A queued request whose client left while it waited gives its turn back as soon as it is dispatched.
         candidates = Array.isArray(planned) ? planned : await planned;
+        if (p.fam) candidates = familyCandidates(p.fam, candidates, m, p.endpoint);
         if (client.gone) {
           router.abandon(p.route);
           throw CLIENT_GONE();
@@ -300,6 +335,8 @@ export function createPipeline(deps: PipelineDeps) {
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
+          // An upload streamed from the client's socket cannot be sent again once it started flowing.
+          if (p.fam && !p.fam.replayable()) throw err;
           lastError = err.clientError;
           lastKind = err.kind;
         }
@@ -325,25 +362,29 @@ export function createPipeline(deps: PipelineDeps) {
     let reservation: Reservation | null = null;
     let prepared: Prepared | null = null;
     let model: CompiledModel | undefined;
+    const family = FAMILIES.get(endpoint) ?? null;
+    let fam: FamilyRequest | null = null;
     try {
       // Authenticate before reading the body: an anonymous caller costs no upload and no parse.
       if (live.authenticator) {
-        const who = live.authenticator.authenticate(incoming.headers.authorization);
+        const who = live.authenticator.authenticate(family ? family.credential(incoming.headers) : incoming.headers.authorization);
         // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
         ctx.principal = who instanceof Promise ? await who : who;
       }
-      const raw = await readRequestBody(incoming, cfg.server.body_limit);
-      const req = validateRequest(endpoint, parseJsonBody(raw));
-      ctx.requestedModel = req.model;
-      model = cfg.models.get(req.model);
-      if (!model) throw modelNotFound(req.model);
-      if (live.authenticator) authorize(ctx.principal, req.model === model.name ? model.name : [req.model, model.name], endpoint);
+      if (family) fam = await family.read(incoming, cfg.server.body_limit);
+      const raw = fam ? NO_BODY : await readRequestBody(incoming, cfg.server.body_limit);
+      const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw));
+      const requested = fam ? fam.model : req!.model;
+      ctx.requestedModel = requested;
+      model = cfg.models.get(requested);
+      if (!model) throw modelNotFound(requested);
+      if (live.authenticator) authorize(ctx.principal, requested === model.name ? model.name : [requested, model.name], endpoint);
       const session = incoming.headers['x-session-id'];
-      const p = prepare(endpoint, raw, req, model, ctx, deps.tokens, typeof session === 'string' ? session : undefined);
+      const p = fam ? prepareFamily(endpoint, fam, model, ctx, deps.tokens) : prepare(endpoint, raw, req!, model, ctx, deps.tokens, typeof session === 'string' ? session : undefined);
       prepared = p;
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
-        const output = endpoint === 'embeddings' ? 0 : deps.outputs.estimate(model.name, p.route.maxTokens).upperBound;
+        const output = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
         const r = live.limiter.reserve(
           { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + output },
           respHeaders as Record<string, string>,
@@ -359,7 +400,7 @@ export function createPipeline(deps: PipelineDeps) {
         ctx.errorCode = 'client_closed_request';
       } else {
         const e = err instanceof UpstreamFailure ? err.clientError : err;
-        ctx.status = writeError(out, e, respHeaders as Record<string, string>);
+        ctx.status = (family ? family.writeError : writeError)(out, e, respHeaders as Record<string, string>);
         ctx.errorCode = isGatewayError(e) ? (e.wireCode ?? e.code) : 'internal';
         ctx.outcome =
           ctx.status === 401 || ctx.status === 403 ? 'unauthorized' : ctx.status === 429 ? 'rate_limited' : ctx.status >= 500 ? 'upstream_error' : 'client_error';
@@ -369,6 +410,7 @@ export function createPipeline(deps: PipelineDeps) {
       }
     } finally {
       out.removeListener('close', onClose);
+      fam?.dispose?.();
       ctx.endMs = clock.now();
       const u = ctx.usage;
       // Settle with what was really used: the backend's count, the partial count of an aborted stream, or
@@ -376,7 +418,7 @@ export function createPipeline(deps: PipelineDeps) {
       reservation?.settle(u ? u.promptTokens + u.completionTokens : 0);
       if (u && u.source === 'backend' && model && prepared) {
         deps.tokens.observePrompt(model.name, prepared.prompt, u.promptTokens);
-        if (ctx.outcome === 'success' && endpoint !== 'embeddings') deps.outputs.observe(model.name, u.completionTokens);
+        if (ctx.outcome === 'success' && generates(prepared)) deps.outputs.observe(model.name, u.completionTokens);
       }
       telemetry.endRequest(ctx, span);
       deps.usage?.record(rowFromCtx(ctx, ctx.endMs));

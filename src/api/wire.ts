@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GatewayError, type Endpoint } from '../core/index.js';
+import { GatewayError } from '../core/index.js';
 
 /**
  * Loose schemas for the fields the gateway routes on. Everything else, vendor extras included, is not looked at
@@ -52,6 +52,8 @@ export type EmbeddingRequest = z.infer<typeof embeddingRequest>;
 export type WireRequest = ChatRequest | CompletionRequest | EmbeddingRequest;
 
 const SCHEMAS = { chat: chatRequest, completions: completionRequest, embeddings: embeddingRequest } as const;
+/** The OpenAI endpoints validated here; the other families validate their own shapes (see family.ts). */
+export type OpenAIEndpoint = keyof typeof SCHEMAS;
 
 function paramOf(path: readonly PropertyKey[]): string | null {
   if (path.length === 0) return null;
@@ -74,14 +76,22 @@ function describe(issue: z.core.$ZodIssue, param: string | null): string {
   return `Invalid value for '${name}': ${issue.message}`;
 }
 
-/** Validates a parsed body for an endpoint; throws a 400 naming the parameter at fault. */
-export function validateRequest(endpoint: Endpoint, body: unknown): WireRequest {
+/**
+ * Validates a parsed body against a loose schema; throws a 400 naming the parameter at fault. The body itself is
+ * returned (not zod's copy), so unknown fields stay as the client sent them.
+ */
+export function validateWith<T>(schema: z.ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new GatewayError('invalid_request', 'The request body must be a JSON object.');
   }
-  const result = SCHEMAS[endpoint].safeParse(body);
-  if (result.success) return body as WireRequest;
+  const result = schema.safeParse(body);
+  if (result.success) return body as T;
   const issue = result.error.issues[0]!;
   const param = paramOf(issue.path);
   throw new GatewayError('invalid_request', describe(issue, param), { param, wireCode: issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined ? 'missing_required_parameter' : 'invalid_value' });
+}
+
+/** Validates a parsed body for an endpoint; throws a 400 naming the parameter at fault. */
+export function validateRequest(endpoint: OpenAIEndpoint, body: unknown): WireRequest {
+  return validateWith<WireRequest>(SCHEMAS[endpoint] as z.ZodType<WireRequest>, body);
 }

@@ -1,17 +1,18 @@
-import { GatewayError, type Endpoint, type Principal } from '../core/index.js';
+import { ENDPOINTS, GatewayError, type Endpoint, type Principal } from '../core/index.js';
 import { globMatch, isGlob } from './glob.js';
 
 /**
  * Scopes → permissions.
  *   `models:<name or glob>`        every endpoint of the matching models
- *   `models:<name or glob>:<op>`   one endpoint: op is chat | completions | embeddings
+ *   `models:<name or glob>:<op>`   one endpoint family: op is one of core's ENDPOINTS (chat | completions |
+ *                                  embeddings | responses | messages | rerank | score | tokenize | audio)
  *   `admin`                        the /admin API
  *   `*`                            everything (the anonymous principal when `auth: none`)
- * Model names may contain `:` (`llama3:8b`), so only a final `:chat|:completions|:embeddings` is read as the op.
+ * Model names may contain `:` (`llama3:8b`), so only a final `:<op>` naming a known family is read as the op.
  * Unknown scopes are ignored: an IdP token carries many scopes meant for other services.
  */
 
-const OPS: readonly Endpoint[] = ['chat', 'completions', 'embeddings'];
+const OPS: readonly Endpoint[] = ENDPOINTS;
 const MAX_PATTERN = 256;
 
 interface ModelGrant {
@@ -36,8 +37,8 @@ function grantMatches(g: ModelGrant, model: string): boolean {
 export function compilePermissions(scopes: Iterable<string>): Permissions {
   let all = false;
   let admin = false;
-  const exact = { any: new Set<string>(), chat: new Set<string>(), completions: new Set<string>(), embeddings: new Set<string>() };
-  const globs: Record<keyof typeof exact, string[]> = { any: [], chat: [], completions: [], embeddings: [] };
+  const exact = Object.fromEntries(['any', ...OPS].map((k) => [k, new Set<string>()])) as Record<Endpoint | 'any', Set<string>>;
+  const globs = Object.fromEntries(['any', ...OPS].map((k) => [k, [] as string[]])) as Record<Endpoint | 'any', string[]>;
   for (const scope of scopes) {
     if (scope === '*') all = true;
     else if (scope === 'admin') admin = true;
@@ -62,7 +63,7 @@ export function compilePermissions(scopes: Iterable<string>): Permissions {
     all,
     admin: all || admin,
     any: grant('any'),
-    byOp: Object.freeze({ chat: grant('chat'), completions: grant('completions'), embeddings: grant('embeddings') }),
+    byOp: Object.freeze(Object.fromEntries(OPS.map((op) => [op, grant(op)])) as Record<Endpoint, ModelGrant>),
   });
 }
 

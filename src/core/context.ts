@@ -1,5 +1,10 @@
-/** The OpenAI endpoints the gateway serves; the shared pipeline is parameterised by these. */
-export type Endpoint = 'chat' | 'completions' | 'embeddings';
+/**
+ * The endpoint families the gateway serves; the shared pipeline is parameterised by these, and each is an operation
+ * name in scopes (`models:<glob>:<op>`). `tokenize` covers /tokenize and /detokenize; `audio` covers transcriptions and
+ * translations; `responses` covers creating, retrieving and cancelling; `messages` covers count_tokens.
+ */
+export const ENDPOINTS = ['chat', 'completions', 'embeddings', 'responses', 'messages', 'rerank', 'score', 'tokenize', 'audio'] as const;
+export type Endpoint = (typeof ENDPOINTS)[number];
 
 /** Who is calling. Filled by auth; `anonymous` when auth is off. */
 export interface Principal {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
-import { listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
+import { FAMILY_ROUTES, listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
 import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
 import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
@@ -91,6 +91,13 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.post('/v1/completions', openai('completions'));
   app.post('/v1/embeddings', openai('embeddings'));
   for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) app.all(p, methodNotAllowed('POST'));
+  // The other endpoint families (Responses, Messages, rerank, score, tokenize, audio): the same pipeline.
+  const familyMethods = new Map<string, string[]>();
+  for (const r of FAMILY_ROUTES) {
+    app.on(r.method, r.path, openai(r.endpoint));
+    familyMethods.set(r.path, [...(familyMethods.get(r.path) ?? []), r.method]);
+  }
+  for (const [p, methods] of familyMethods) app.all(p, methodNotAllowed(methods.join(', ')));
 
   app.get('/v1/models', async (c) => {
     const principal = await principalOf(c);

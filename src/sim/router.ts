@@ -16,7 +16,8 @@ import { handleCompletions } from './routes/completions.js';
 import { handleEmbeddings } from './routes/embeddings.js';
 import type { FastResponder } from './routes/fast.js';
 import type { RouteRequest } from './routes/generate-common.js';
-import { handleMetrics, handleModels, handleTokenize } from './routes/info.js';
+import { handleDetokenize, handleMetrics, handleModels, handleTokenize } from './routes/info.js';
+import { handleRerank, handleScore } from './routes/pooling.js';
 import type { SimFault, SimLogEntry } from './types.js';
 
 export interface RouterState {
@@ -37,6 +38,12 @@ const KNOWN_PATHS = new Set([
   '/health',
   '/metrics',
   '/tokenize',
+  '/detokenize',
+  '/rerank',
+  '/v1/rerank',
+  '/v2/rerank',
+  '/score',
+  '/v1/score',
   '/sim/log',
   '/sim/fault',
   '/sim/restart',
@@ -115,6 +122,15 @@ async function route(state: RouterState, req: IncomingMessage, res: ServerRespon
       return handleMetrics(ctx, res, state.kvBlocks);
     case 'POST /tokenize':
       return handleTokenize(ctx, res, parseJson(raw));
+    case 'POST /detokenize':
+      return handleDetokenize(ctx, res, parseJson(raw));
+    case 'POST /rerank':
+    case 'POST /v1/rerank':
+    case 'POST /v2/rerank':
+      return handleRerank(ctx, res, parseJson(raw));
+    case 'POST /score':
+    case 'POST /v1/score':
+      return handleScore(ctx, res, parseJson(raw));
     case 'GET /sim/log':
       return sendJson(res, 200, JSON.stringify({ entries: state.log?.entries ?? [] }));
     case 'DELETE /sim/log':

@@ -6,9 +6,23 @@ export const LABEL_NONE = '_none';
 export const LABEL_OTHER = '_other';
 export const LABEL_UNKNOWN = '_unknown';
 
-/** GenAI `gen_ai.operation.name` for each endpoint. */
-export function operationName(endpoint: Endpoint): 'chat' | 'text_completion' | 'embeddings' {
-  return endpoint === 'chat' ? 'chat' : endpoint === 'completions' ? 'text_completion' : 'embeddings';
+/**
+ * GenAI `gen_ai.operation.name` for each endpoint: the semantic conventions' well-known names where one fits (the
+ * Responses and Messages APIs are chat), the endpoint's own name otherwise (the conventions allow custom values).
+ */
+const OPERATION: Record<Endpoint, string> = {
+  chat: 'chat',
+  completions: 'text_completion',
+  embeddings: 'embeddings',
+  responses: 'chat',
+  messages: 'chat',
+  rerank: 'rerank',
+  score: 'score',
+  tokenize: 'tokenize',
+  audio: 'audio',
+};
+export function operationName(endpoint: Endpoint): string {
+  return OPERATION[endpoint];
 }
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;

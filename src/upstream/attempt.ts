@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { classifyNetworkError, UpstreamFailure } from './errors.js';
 import { normaliseBackendError } from './normalise-error.js';
@@ -32,7 +33,12 @@ export interface ClientLink {
 export interface AttemptSpec {
   readonly backend: AttemptBackend;
   readonly path: string;
-  readonly body: Buffer;
+  /** A buffer, or an upload streamed as it arrives (the audio endpoints), or null (GET, DELETE). */
+  readonly body: Buffer | Readable | null;
+  /** Default POST. */
+  readonly method?: 'GET' | 'POST' | 'DELETE';
+  /** Default `application/json`. */
+  readonly contentType?: string;
   readonly stream: boolean;
   readonly deadlines: AttemptDeadlines;
   /** Extra request headers (traceparent, x-request-id); content headers and authorization are set here. */
@@ -145,10 +151,10 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     }
     spec.client.onGone = this.#onClientGone;
     const headers: Record<string, string> = spec.headers;
-    headers['content-type'] = 'application/json';
+    if (spec.body !== null) headers['content-type'] = spec.contentType ?? 'application/json';
     headers.accept = spec.stream ? 'text/event-stream' : 'application/json';
     if (spec.backend.authorization) headers.authorization = spec.backend.authorization;
-    pools.get(spec.backend.origin).dispatch({ method: 'POST', path: spec.path, headers, body: spec.body }, this);
+    pools.get(spec.backend.origin).dispatch({ method: spec.method ?? 'POST', path: spec.path, headers, body: spec.body }, this);
   }
 
   // --- undici handler -------------------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ export const TokenizeRequest = z.looseObject({
   model: z.string().nullish(),
   prompt: z.string().optional(),
   messages: z.array(z.looseObject({ role: z.string(), content: z.unknown().optional() })).optional(),
+  return_token_strs: z.boolean().nullish(),
 });
 
 /** Parses or throws a 400 naming the first offending field (`param`), as vLLM's validation errors do. */
@@ -67,3 +68,17 @@ export function parseRequest<T>(schema: z.ZodType<T>, body: unknown): T {
   const what = issue ? issue.message : 'invalid request';
   throw new SimHttpError(400, param ? `${param}: ${what}` : what, param);
 }
+
+export const DetokenizeRequest = z.looseObject({ model: z.string().nullish(), tokens: z.array(z.int().min(0)) });
+
+const DocText = z.union([z.string(), z.looseObject({ text: z.string() })]);
+export const RerankRequest = z.looseObject({
+  model: z.string().nullish(),
+  query: z.string(),
+  documents: z.array(DocText).min(1),
+  top_n: z.int().min(0).nullish(),
+  return_documents: z.boolean().nullish(),
+});
+
+const TextOrList = z.union([z.string(), z.array(z.string()).min(1)]);
+export const ScoreRequest = z.looseObject({ model: z.string().nullish(), text_1: TextOrList, text_2: TextOrList });
