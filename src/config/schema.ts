@@ -85,6 +85,11 @@ export const serverSchema = z
       .strictObject({
         connect: duration.default(2000),
         first_byte: duration.default(60_000),
+        /**
+         * Receiving the whole request, headers and body, from its first byte (Node's requestTimeout): a body that
+         * trickles or never ends is answered 408 after this. Headers alone get at most a minute.
+         */
+        body: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).default(60_000),
         idle: duration.default(30_000),
         total: duration.default(600_000),
       })
@@ -92,6 +97,13 @@ export const serverSchema = z
     drain: duration.default(30_000),
     /** Connections kept per backend. */
     connections: z.number().int().min(1).max(4096).default(128),
+    /**
+     * Client connections held at once; beyond it new ones are closed on accept. `auto`: the descriptor limit minus
+     * every backend pool at full size and a reserve, so idle clients can never starve the gateway's own upstream sockets.
+     */
+    max_connections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
+    /** Largest request head (request line and headers) accepted; larger ones get 431. Must exceed auth.max_token_bytes. */
+    max_header_size: bytes.default(32 * 1024),
   })
   .prefault({});
 
@@ -217,6 +229,13 @@ export const configSchema = z
         });
       }
     });
+    if (cfg.auth !== 'none' && cfg.auth.max_token_bytes + 1024 > cfg.server.max_header_size) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['server', 'max_header_size'],
+        message: `must exceed auth.max_token_bytes (${cfg.auth.max_token_bytes}) by at least 1KiB, or an oversized token is refused by the HTTP parser (431) before auth can say why`,
+      });
+    }
     if (cfg.models.length === 0 && !cfg.sim) {
       ctx.addIssue({ code: 'custom', path: ['models'], message: 'configure at least one model (or a `sim` section)' });
     }

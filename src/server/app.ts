@@ -8,6 +8,8 @@ import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayErr
 import type { Telemetry } from '../telemetry/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { adminLimits, adminUsage } from './admin.js';
+import { refuseWhileDraining, requestIdMiddleware } from './app-extras.js';
+import { REQUEST_ID, type Tagged } from './timed-out-rows.js';
 import { registerKeyRoutes } from './admin-keys.js';
 
 export interface AppDeps {
@@ -19,6 +21,8 @@ export interface AppDeps {
   keys?: KeyRegistry | null;
   live(): LiveConfig;
   ready(): { ready: boolean; reason?: string };
+  /** Healthy and total backends of a model (by public name or alias); null for an unknown model. */
+  modelHealth(name: string): { model: string; healthy: number; backends: number } | null;
   draining(): boolean;
   inflight: { count: number };
 }
@@ -36,8 +40,9 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 export function createOpenAIHandler(deps: AppDeps) {
   return async (endpoint: Endpoint, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> => {
     const ctx = createRequestCtx(acceptRequestId(incoming.headers['x-request-id'] as string | undefined), deps.clock.now(), deps.clock.wallMs());
+    (incoming as Tagged)[REQUEST_ID] = ctx.id;
     if (deps.draining()) {
-      writeError(outgoing, new GatewayError('shutting_down', 'The gateway is shutting down; retry on another instance.'), { connection: 'close' });
+      refuseWhileDraining(deps, endpoint, ctx, outgoing);
       return;
     }
     const tp = incoming.headers.traceparent;
@@ -61,6 +66,7 @@ export function createOpenAIHandler(deps: AppDeps) {
  */
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
+  app.use(requestIdMiddleware);
 
   /** The caller of a non-pipeline route; open routes (health probes by default) need no token. */
   const principalOf = async (c: Context<Env>): Promise<Principal> => {
@@ -135,6 +141,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
   app.get('/readyz', async (c) => {
     await principalOf(c);
+    const name = c.req.query('model');
+    if (name !== undefined) {
+      // Per-model health, for dashboards and alerts: never what takes an instance out of a load balancer.
+      const h = deps.modelHealth(name);
+      if (!h) throw new GatewayError('model_not_found', `The model ${JSON.stringify(name.slice(0, 200))} does not exist.`, { param: 'model', wireCode: 'model_not_found' });
+      const ok = h.healthy > 0;
+      return c.json({ status: ok ? 'ready' : 'not_ready', model: h.model, healthy_backends: h.healthy, backends: h.backends }, ok ? 200 : 503);
+    }
     const r = deps.ready();
     return c.json(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason }, r.ready ? 200 : 503);
   });

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import { createPipeline, writeError, type LiveConfig } from '../api/index.js';
@@ -12,6 +12,9 @@ import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js
 import { openKeys } from './keys-wiring.js';
 import { createApp, createOpenAIHandler, type AppDeps } from './app.js';
 import type { Logger } from './logger.js';
+import { connectionCap, drainAwareResponse } from './connections.js';
+import { createClientErrorHandler } from './protocol-errors.js';
+import { REQUEST_ID, TimedOutRequests, withTimedOutRows, type Tagged } from './timed-out-rows.js';
 
 export interface GatewayOptions {
   /** A YAML file to load (and watch, unless watch is false). */
@@ -66,6 +69,11 @@ function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger, 
     ...(section.writer_thread === 'auto' ? {} : { thread: section.writer_thread }),
   });
 }
+
+/** After in-flight requests finish, how long connections still open may take to see their `Connection: close`. */
+const DRAIN_GRACE_MS = 1000;
+
+const openConnections = (server: Server) => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n ?? 0)));
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
@@ -123,6 +131,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     [...current.backends.keys()].map((id) => ({ name: 'infergate_backend_healthy', labels: { backend: id }, value: router.isHealthy(id) ? 1 : 0 })),
   );
 
+  const timedOut = new TimedOutRequests();
   const pipeline = createPipeline({
     router,
     retryBudget,
@@ -131,7 +140,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     telemetry,
     tokens: createTokenCounter(),
     outputs: createOutputEstimator(),
-    usage,
+    usage: withTimedOutRows(usage, timedOut),
     onEnd: opts.onRequestEnd,
   });
   const appDeps: AppDeps = {
@@ -143,12 +152,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     live: () => live,
     inflight,
     draining: () => draining,
-    ready: () => {
-      if (draining) return { ready: false, reason: 'shutting down' };
-      for (const m of current.modelList) {
-        if (!m.backends.some((b) => router.isHealthy(b.id))) return { ready: false, reason: `model ${m.name} has no healthy backend` };
-      }
-      return { ready: true };
+    // Ready means this instance can take traffic: config loaded and not draining. One model's broken pool must not
+    // take every replica out of a load balancer at once; per-model health is `/readyz?model=NAME`.
+    ready: () => (draining ? { ready: false, reason: 'shutting down' } : { ready: true }),
+    modelHealth: (name) => {
+      const m = current.models.get(name);
+      if (!m) return null;
+      const healthy = m.backends.filter((b) => router.isHealthy(b.id)).length;
+      return { model: m.name, healthy, backends: m.backends.length };
     },
   };
   const app = createApp(appDeps);
@@ -164,6 +175,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     );
     router.setPools(next.pools);
     retryBudget.configure(next.routing.retryBudget);
+    server.maxConnections = connectionCap(next.server.max_connections, poolConnections(next));
   };
 
   const reload = async (): Promise<boolean> => {
@@ -207,18 +219,35 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ['/v1/completions', 'completions'],
     ['/v1/embeddings', 'embeddings'],
   ]);
-  const server = createServer((req, res) => {
-    const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
-    if (endpoint === undefined) return void honoListener(req, res);
-    openai(endpoint, req, res).catch((err: unknown) => {
-      if (!res.headersSent) writeError(res, err);
-      else res.destroy();
-    });
-  });
-  // Node's requestTimeout bounds receiving the request (headers and body: slow-upload clients), not the response,
-  // so long generations are unaffected; its default of 5 minutes stays. Headers must arrive within a minute.
-  server.headersTimeout = 60_000;
+  const bodyTimeout = cfg.server.timeouts.body;
+  const headersTimeout = Math.min(60_000, bodyTimeout);
+  const server = createServer(
+    {
+      maxHeaderSize: cfg.server.max_header_size,
+      requestTimeout: bodyTimeout,
+      headersTimeout,
+      // How often Node sweeps connections for these two timeouts (its default, 30s, would make them that late).
+      connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(headersTimeout / 10))),
+      ServerResponse: drainAwareResponse(() => draining),
+    },
+    (req, res) => {
+      const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
+      if (endpoint === undefined) return void honoListener(req, res);
+      openai(endpoint, req, res).catch((err: unknown) => {
+        if (!res.headersSent) writeError(res, err);
+        else res.destroy();
+      });
+    },
+  );
+  // Node's requestTimeout (server.timeouts.body) bounds receiving the request, not the response, so long generations
+  // are unaffected. Refusals of its parser (431, 408, 400) are answered in OpenAI's envelope and logged as usage.
   server.keepAliveTimeout = 65_000;
+  const poolConnections = (rt: RuntimeConfig) => rt.backends.size * rt.server.connections;
+  server.maxConnections = connectionCap(cfg.server.max_connections, poolConnections(current));
+  server.on(
+    'clientError',
+    createClientErrorHandler({ clock, usage: () => usage, onBodyTimeout: timedOut.add, requestIdOf: (res) => (res.req as Tagged)[REQUEST_ID] }),
+  );
   const host = opts.listen?.host ?? cfg.server.listen.host;
   const port = opts.listen?.port ?? cfg.server.listen.port;
   await new Promise<void>((resolve, reject) => {
@@ -246,11 +275,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     async close(drainMs = current.server.drain) {
       draining = true;
       watcher?.close();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Stop listening but keep open connections (net's close; http's would also close idle keep-alive connections at
+      // once, resetting a request a client is sending on one just then). A request on a kept connection is answered,
+      // with `Connection: close` as every response is from now on, and the client moves on.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
       const deadline = clock.now() + drainMs;
-      while (inflight.count > 0 && clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const pause = () => new Promise((r) => setTimeout(r, 20));
+      while (inflight.count > 0 && clock.now() < deadline) await pause();
+      // Busy connections have closed after their last answer; idle ones go now, the rest after a short grace.
+      server.closeIdleConnections();
+      const grace = Math.min(deadline, clock.now() + DRAIN_GRACE_MS);
+      while ((await openConnections(server)) > 0 && clock.now() < grace) await pause();
       server.closeAllConnections();
+      server.close(() => {}); // http's own close steps (the timeout sweep); the listener is already closed
       await closed;
       router.close();
       await pools.close();

@@ -1,0 +1,114 @@
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { createRequestCtx, newRequestId, type Clock } from '../core/index.js';
+import { rowFromCtx, type UsageWriter } from '../usage/index.js';
+
+/**
+ * Refusals Node's HTTP parser makes before any handler runs (the server's `clientError` event): headers over
+ * `server.max_header_size` (431), headers or body not received in time (408), bytes that are not HTTP (400). Node's
+ * own answers have no body; these carry OpenAI's envelope, so an SDK shows the reason, and they leave a usage row.
+ */
+
+interface Refusal {
+  readonly status: number;
+  readonly reason: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+const HEADERS_TOO_LARGE: Refusal = {
+  status: 431,
+  reason: 'Request Header Fields Too Large',
+  code: 'request_header_fields_too_large',
+  message: 'The request headers are larger than this gateway accepts (server.max_header_size).',
+};
+const TIMEOUT: Refusal = {
+  status: 408,
+  reason: 'Request Timeout',
+  code: 'request_timeout',
+  message: 'The request was not received in time (server.timeouts.body); send the whole request promptly.',
+};
+const BAD_REQUEST: Refusal = { status: 400, reason: 'Bad Request', code: 'malformed_http', message: 'The request is not valid HTTP/1.1.' };
+
+function refusalOf(err: NodeJS.ErrnoException): Refusal | null {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return HEADERS_TOO_LARGE;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return TIMEOUT;
+    // The peer went away: there is nobody to answer.
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return null;
+    default:
+      return BAD_REQUEST;
+  }
+}
+
+const LINGER_MS = 2000;
+
+function envelope(r: Refusal): string {
+  return JSON.stringify({ error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } });
+}
+
+/** The response of the request a socket is serving, if one is in flight (Node's own clientError handling reads it too). */
+function inFlightResponse(socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
+export interface ClientErrorHandlerOptions {
+  clock: Clock;
+  usage: () => UsageWriter | null;
+  /** Called with the request id of a pipeline request whose body timed out: its usage row must say 408. */
+  onBodyTimeout: (requestId: string) => void;
+  /** The request id the gateway gave a request in flight on this response, if any. */
+  requestIdOf: (res: ServerResponse) => string | undefined;
+}
+
+/** The server's `clientError` listener. */
+export function createClientErrorHandler(options: ClientErrorHandlerOptions): (err: Error, socket: Socket) => void {
+  const record = (r: Refusal, id: string) => {
+    const usage = options.usage();
+    if (!usage) return;
+    const now = options.clock.now();
+    const ctx = createRequestCtx(id, now, options.clock.wallMs());
+    ctx.status = r.status;
+    ctx.errorCode = r.code;
+    ctx.outcome = 'client_error';
+    ctx.endMs = now;
+    usage.record(rowFromCtx(ctx, now));
+  };
+
+  return (err, socket) => {
+    const r = refusalOf(err as NodeJS.ErrnoException);
+    const res = inFlightResponse(socket);
+    if (r === null || !socket.writable || (res && res.headersSent)) {
+      socket.destroy();
+      return;
+    }
+    const body = envelope(r);
+    if (res) {
+      // A request is being served and its body stopped arriving: answer through its response, so the handler that
+      // waits for the body sees a finished response; its own usage row is corrected to 408 by the caller.
+      const id = options.requestIdOf(res) ?? newRequestId();
+      options.onBodyTimeout(id);
+      res.shouldKeepAlive = false;
+      // Node stops feeding the request once its response is done and never ends or closes it, so the handler
+      // would wait for the body forever: close the request once the answer is out.
+      res.once('finish', () => res.req.destroy());
+      res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
+      res.end(body);
+      return;
+    }
+    const id = newRequestId();
+    // A connection that never sent a byte is not a request (idle sockets, port scans): no usage row for it.
+    if (socket.bytesRead > 0) record(r, id);
+    socket.end(
+      `HTTP/1.1 ${r.status} ${r.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    // Closing at once, with the refused bytes still unread, would reset the connection and could discard the answer
+    // at the client; a peer that never closes its side is cut off shortly after.
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+}
