@@ -101,7 +101,7 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     if (iss.key) {
       keys.set(iss.issuer, staticKeyResolver(iss.key));
     } else if (iss.jwks) {
-      const source = createJwksSource({ ...iss.jwks, timeoutMs: options.jwksTimeoutMs ?? 5000, clock, ...(options.fetch ? { fetch: options.fetch } : {}) });
+      const source = createJwksSource({ ...iss.jwks, timeoutMs: options.jwksTimeoutMs ?? iss.jwks.timeoutMs, clock, ...(options.fetch ? { fetch: options.fetch } : {}) });
       keys.set(iss.issuer, source.getKey);
       jwksStats.set(iss.issuer, source.stats);
     }
@@ -133,6 +133,19 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     permissionsOf(principal); // compile scopes once, here, instead of on the first authorize()
     return principal;
   };
+
+  /**
+   * What jose leaves to the caller: a token issued in the future (a skewed or forged clock) and, when the issuer
+   * sets `max_token_lifetime`, a token that lives too long (`exp: 1e20`). Runs once per token, not per request.
+   */
+  function checkLifetime(payload: JWTPayload, issuer: CompiledIssuer): void {
+    const nowSec = clock.wallMs() / 1000;
+    const iat = typeof payload.iat === 'number' ? payload.iat : null;
+    if (iat !== null && iat > nowSec + config.clockToleranceSec) fail('issued_in_future');
+    if (issuer.maxLifetimeSec !== null && (payload.exp ?? 0) - (iat ?? nowSec) > issuer.maxLifetimeSec + config.clockToleranceSec) {
+      fail('lifetime_too_long');
+    }
+  }
 
   async function verify(token: string): Promise<AuthPrincipal> {
     let alg: unknown;
@@ -167,6 +180,7 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
       if (reason) failures[reason] = (failures[reason] ?? 0) + 1;
       throw ge;
     }
+    checkLifetime(payload, issuer);
     stats.verified++;
     return toPrincipal(payload, issuer);
   }

@@ -9,6 +9,7 @@ export interface CompiledJwks {
   readonly url: string;
   readonly cooldownMs: number;
   readonly cacheMaxAgeMs: number;
+  readonly timeoutMs: number;
 }
 
 export interface CompiledIssuer {
@@ -18,6 +19,8 @@ export interface CompiledIssuer {
   /** A static key (HMAC bytes or a public KeyObject), or null when keys come from a JWKS. */
   readonly key: KeyObject | Uint8Array | null;
   readonly jwks: CompiledJwks | null;
+  /** Longest accepted `exp - iat` (or `exp` from now without `iat`), in seconds; null for no limit. */
+  readonly maxLifetimeSec: number | null;
 }
 
 export interface CompiledAuth {
@@ -37,6 +40,7 @@ export interface CompileAuthOptions {
 
 const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
 const DEFAULT_JWKS_MAX_AGE_MS = 10 * 60_000;
+const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
 
 function compileIssuer(cfg: IssuerConfig, index: number, options: CompileAuthOptions): CompiledIssuer {
   const path = ['issuers', index];
@@ -61,6 +65,7 @@ function compileIssuer(cfg: IssuerConfig, index: number, options: CompileAuthOpt
       url: cfg.jwks_url,
       cooldownMs: cfg.jwks_cooldown ?? DEFAULT_JWKS_COOLDOWN_MS,
       cacheMaxAgeMs: cfg.jwks_cache_max_age ?? DEFAULT_JWKS_MAX_AGE_MS,
+      timeoutMs: cfg.jwks_timeout ?? DEFAULT_JWKS_TIMEOUT_MS,
     });
   } else {
     throw new AuthConfigError('an issuer needs exactly one key source', path);
@@ -71,6 +76,7 @@ function compileIssuer(cfg: IssuerConfig, index: number, options: CompileAuthOpt
     algorithms: Object.freeze([...cfg.algorithms]),
     key,
     jwks,
+    maxLifetimeSec: cfg.max_token_lifetime === undefined ? null : Math.floor(cfg.max_token_lifetime / 1000),
   });
 }
 

@@ -7,6 +7,8 @@ export type AuthFailure =
   | 'too_large'
   | 'expired'
   | 'not_yet_valid'
+  | 'issued_in_future'
+  | 'lifetime_too_long'
   | 'bad_signature'
   | 'wrong_audience'
   | 'wrong_issuer'
@@ -26,6 +28,8 @@ const DESCRIPTIONS: Record<AuthFailure, string> = {
   too_large: 'The bearer token is larger than this gateway accepts.',
   expired: 'The token has expired.',
   not_yet_valid: 'The token is not valid yet (nbf is in the future).',
+  issued_in_future: 'The token was issued in the future (iat is ahead of the gateway clock beyond its tolerance).',
+  lifetime_too_long: 'The token lives longer than this issuer may grant (exp is too far after iat).',
   bad_signature: 'The token signature is invalid.',
   wrong_audience: 'The token was issued for another audience.',
   wrong_issuer: 'The token issuer is not trusted by this gateway.',
@@ -58,6 +62,14 @@ export function unauthorized(reason: AuthFailure, detail?: string): GatewayError
   });
   failureOf.set(err, reason);
   return err;
+}
+
+/**
+ * RFC 6750 §3.1: a valid token that lacks the scope gets 403 with `error="insufficient_scope"` and the scope that would
+ * allow the request.
+ */
+export function insufficientScopeHeaders(scope: string): Record<string, string> {
+  return { 'WWW-Authenticate': `Bearer realm="infergate", error="insufficient_scope", scope="${scope.replace(/["\\]/g, "'")}"` };
 }
 
 /**

@@ -75,6 +75,13 @@ export const issuerSchema = z
     jwks_cooldown: duration.optional(),
     /** How long fetched keys count as fresh; stale keys are still served while the issuer is unreachable. */
     jwks_cache_max_age: duration.optional(),
+    /** How long one JWKS fetch may take before it counts as failed (default 5s). */
+    jwks_timeout: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).optional(),
+    /**
+     * Longest lifetime accepted for this issuer's tokens: `exp - iat`, or `exp` from now when the token has no `iat`.
+     * Unset: any lifetime.
+     */
+    max_token_lifetime: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).optional(),
   })
   .superRefine((iss, ctx) => {
     const sources = KEY_SOURCES.filter((k) => iss[k] !== undefined);
@@ -115,7 +122,7 @@ export const issuerSchema = z
     if (iss.generate_if_missing !== undefined && source !== 'secret_file') {
       ctx.addIssue({ code: 'custom', path: ['generate_if_missing'], message: 'generate_if_missing only applies to secret_file' });
     }
-    for (const k of ['jwks_cooldown', 'jwks_cache_max_age'] as const) {
+    for (const k of ['jwks_cooldown', 'jwks_cache_max_age', 'jwks_timeout'] as const) {
       if (iss[k] !== undefined && source !== 'jwks_url') ctx.addIssue({ code: 'custom', path: [k], message: `${k} only applies to jwks_url` });
     }
   });
