@@ -1,16 +1,20 @@
 import type { CompiledBackend, CompiledModel } from '../config/index.js';
 import { GatewayError, type Endpoint } from '../core/index.js';
 import type { Family, FamilyRequest } from './family.js';
+import { createResponsesFamily } from './responses/family.js';
 import { PASSTHROUGH_ENDPOINT, PASSTHROUGH_PATHS, rerankFamily, scoreFamily, tokenizeFamily } from './passthrough-routes.js';
 
 /** The endpoint families served by the pipeline besides chat, completions and embeddings. */
 export const FAMILIES: ReadonlyMap<Endpoint, Family> = new Map<Endpoint, Family>(
-  [tokenizeFamily, rerankFamily, scoreFamily].map((f) => [f.endpoint, f]),
+  [tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily()].map((f) => [f.endpoint, f]),
 );
 
 /** The routes of the families, for the server's router (Hono path syntax); each method not listed answers 405. */
 export const FAMILY_ROUTES: ReadonlyArray<{ readonly method: 'GET' | 'POST' | 'DELETE'; readonly path: string; readonly endpoint: Endpoint }> = [
   ...PASSTHROUGH_PATHS.map((path) => ({ method: 'POST' as const, path, endpoint: PASSTHROUGH_ENDPOINT[path]! })),
+  { method: 'POST', path: '/v1/responses', endpoint: 'responses' },
+  { method: 'GET', path: '/v1/responses/:id', endpoint: 'responses' },
+  { method: 'POST', path: '/v1/responses/:id/cancel', endpoint: 'responses' },
 ];
 
 const FAMILY_NAMES: Partial<Record<Endpoint, string>> = {
@@ -33,7 +37,7 @@ export function familyCandidates<T extends { readonly id: string }>(fam: FamilyR
   if (kept.length > 0) return kept;
   const able = model.backends.some((b) => (fam.pinnedBackend === null || b.id === fam.pinnedBackend) && fam.serves(b));
   if (!able) {
-    throw new GatewayError('invalid_request', `No backend of model "${model.name}" serves ${FAMILY_NAMES[endpoint] ?? endpoint}.`, {
+    throw fam.refusal?.() ?? new GatewayError('invalid_request', `No backend of model "${model.name}" serves ${FAMILY_NAMES[endpoint] ?? endpoint}.`, {
       param: 'model',
       wireCode: 'unsupported_endpoint',
     });

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { CompiledBackend } from '../config/index.js';
-import type { Endpoint, GatewayError } from '../core/index.js';
+import type { Endpoint, GatewayError, RequestCtx } from '../core/index.js';
 import type { BackendUsage } from '../upstream/index.js';
 import type { EventTransform } from './event-relay.js';
 
@@ -15,8 +15,8 @@ export interface Family {
   readonly endpoint: Endpoint;
   /** The gateway credential as an `Authorization` value (the Messages API also accepts `x-api-key`). */
   credential(headers: IncomingHttpHeaders): string | undefined;
-  /** Reads and validates one request (the body limit applies); throws GatewayErrors with 4xx codes. */
-  read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest>;
+  /** Reads and validates one request (the body limit applies; the caller is authenticated); throws 4xx GatewayErrors. */
+  read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest>;
   /** Writes an error in the family's envelope (before a stream started) and returns the status. */
   writeError(out: ServerResponse, err: unknown, headers: Record<string, string>): number;
 }
@@ -36,6 +36,8 @@ export interface FamilyRequest {
   readonly pinnedBackend: string | null;
   /** Whether this backend can serve the request (its engine serves the family, natively or by translation). */
   serves(backend: CompiledBackend): boolean;
+  /** Why no backend of the model can serve it, when the family can say better than "not served" (a 400). */
+  refusal?(): GatewayError | null;
   /** The upstream call for one backend that serves it. Throws a 400 GatewayError for a feature it cannot serve. */
   call(backend: CompiledBackend): FamilyCall;
   /** False once an upload that cannot be sent twice has started flowing (no retry after that). */

@@ -371,7 +371,7 @@ export function createPipeline(deps: PipelineDeps) {
         // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
         ctx.principal = who instanceof Promise ? await who : who;
       }
-      if (family) fam = await family.read(incoming, cfg.server.body_limit);
+      if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
       const raw = fam ? NO_BODY : await readRequestBody(incoming, cfg.server.body_limit);
       const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw));
       const requested = fam ? fam.model : req!.model;

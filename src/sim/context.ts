@@ -20,6 +20,8 @@ export interface SimContext {
   readonly scheduler: Scheduler;
   readonly stats: FrontStats;
   readonly startedAtSec: number;
+  /** Stored Responses API objects by id (vLLM with VLLM_ENABLE_RESPONSES_API_STORE), or null when storing is off. */
+  readonly responseStore: Map<string, Record<string, unknown>> | null;
   /** A response id such as `chatcmpl-…`: random per process, then a counter (no crypto call per request). */
   nextId(prefix: string): string;
 }

@@ -18,6 +18,7 @@ import type { FastResponder } from './routes/fast.js';
 import type { RouteRequest } from './routes/generate-common.js';
 import { handleDetokenize, handleMetrics, handleModels, handleTokenize } from './routes/info.js';
 import { handleRerank, handleScore } from './routes/pooling.js';
+import { handleResponseById, handleResponses } from './routes/responses.js';
 import type { SimFault, SimLogEntry } from './types.js';
 
 export interface RouterState {
@@ -34,6 +35,7 @@ const KNOWN_PATHS = new Set([
   '/v1/chat/completions',
   '/v1/completions',
   '/v1/embeddings',
+  '/v1/responses',
   '/v1/models',
   '/health',
   '/metrics',
@@ -112,6 +114,8 @@ async function route(state: RouterState, req: IncomingMessage, res: ServerRespon
       }
       return kind === 'chat' ? handleChat(ctx, rr(parseJson(raw))) : handleCompletions(ctx, rr(parseJson(raw)));
     }
+    case 'POST /v1/responses':
+      return handleResponses(ctx, rr(parseJson(raw)));
     case 'POST /v1/embeddings':
       return handleEmbeddings(ctx, rr(parseJson(raw)));
     case 'GET /v1/models':
@@ -144,9 +148,12 @@ async function route(state: RouterState, req: IncomingMessage, res: ServerRespon
     case 'POST /sim/restart':
       state.restart();
       return sendJson(res, 200, '{}');
-    default:
+    default: {
+      const byId = /^\/v1\/responses\/([^/]+)(\/cancel)?$/.exec(path);
+      if (byId && (method === 'GET' || method === 'POST')) return handleResponseById(ctx, res, decodeURIComponent(byId[1]!), method === 'POST' && byId[2] !== undefined);
       if (KNOWN_PATHS.has(path)) throw new SimHttpError(405, 'Method Not Allowed');
       throw new SimHttpError(404, 'Not Found');
+    }
   }
 }
 

@@ -46,6 +46,7 @@ export async function startSim(options: SimOptions = {}): Promise<SimServer> {
     scheduler,
     stats: createFrontStats(),
     startedAtSec: Math.floor(Date.now() / 1000),
+    responseStore: options.storeResponses ? new Map() : null,
     nextId: createIdSource(),
   };
   const log = options.log === false ? null : createRequestLog();

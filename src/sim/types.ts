@@ -77,6 +77,12 @@ export interface SimOptions {
   fastResponseTokens?: number;
   /** Seeds the generated text; the same request gives the same text on every instance with the same seed. */
   seed?: number;
+  /**
+   * vLLM personality: keep Responses API objects so `GET /v1/responses/{id}` and `previous_response_id` work, as vLLM
+   * does with VLLM_ENABLE_RESPONSES_API_STORE=1. Default false: like vLLM then, `store: true` is quietly turned off
+   * (the response says `store: false`).
+   */
+  storeResponses?: boolean;
   /** Default true. false turns the request log off (benchmarks). */
   log?: boolean;
 }

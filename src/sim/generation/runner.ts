@@ -27,6 +27,8 @@ export interface Renderer {
   finishFrames(choice: ChoicePlan): string;
   usageFrame(usage: Usage): string;
   body(choices: readonly ChoicePlan[], usage: Usage): string;
+  /** The stream's last frame; default `data: [DONE]` (the Responses and Messages APIs end with a typed event instead). */
+  doneFrame?: string;
 }
 
 export interface GenerationJob {
@@ -185,7 +187,7 @@ export function runGeneration(env: RunnerEnv, job: GenerationJob, res: ServerRes
     completed = true;
     const u = usage(true);
     if (stream) {
-      writer.end(`${job.includeUsage ? renderer.usageFrame(u) : ''}data: [DONE]\n\n`);
+      writer.end(`${job.includeUsage ? renderer.usageFrame(u) : ''}${renderer.doneFrame ?? 'data: [DONE]\n\n'}`);
       return;
     }
     // Non-streaming: a mid-response fault whose chunk count was reached fails the whole response.

@@ -28,7 +28,9 @@ export function handleChat(ctx: SimContext, rr: RouteRequest): void {
   checkContextLength(ctx, promptIds.length, maxTokens, 'messages');
 
   const id = ctx.nextId('chatcmpl');
-  const tool = chooseTool(tools, b.tool_choice ?? 'auto', lastUserText(b.messages));
+  // Like a real model, `auto` answers in text once a tool's result is the last message (agent loops end).
+  const afterTool = b.messages[b.messages.length - 1]?.role === 'tool' && (b.tool_choice ?? 'auto') === 'auto';
+  const tool = afterTool ? null : chooseTool(tools, b.tool_choice ?? 'auto', lastUserText(b.messages));
   const topLogprobs = b.logprobs === true ? (b.top_logprobs ?? 0) : null;
   const choices: ChoicePlan[] = [];
   for (let i = 0; i < (b.n ?? 1); i++) {

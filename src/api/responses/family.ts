@@ -1,0 +1,158 @@
+import type { IncomingMessage } from 'node:http';
+import type { CompiledBackend } from '../../config/index.js';
+import { GatewayError, type RequestCtx } from '../../core/index.js';
+import { findUsage, type BackendUsage } from '../../upstream/index.js';
+import { basesOf, servesNatively } from '../backend-support.js';
+import { bearerCredential, type Family, type FamilyCall, type FamilyRequest } from '../family.js';
+import { applyEdits } from '../json-splice.js';
+import { parseJsonBody, readRequestBody } from '../read-body.js';
+import { writeError } from '../respond.js';
+import { validateWith } from '../wire.js';
+import { chatToResponse } from './from-chat.js';
+import { NativeResponsesStream, storedId } from './native.js';
+import { ResponseStore } from './store.js';
+import { ChatToResponsesStream } from './stream.js';
+import { refuseStateful, toChatBody } from './to-chat.js';
+import { responsesPromptText, responsesRequest, type ResponsesRequest } from './wire.js';
+
+/**
+ * The Responses API: `POST /v1/responses` passed through to engines that serve it (vLLM, OpenAI) and translated to
+ * chat completions for the others; `GET /v1/responses/{id}` and `POST /v1/responses/{id}/cancel` sent to the
+ * backend that stored the response (see store.ts); `previous_response_id` pinned to that backend too.
+ */
+const ID_ROUTE = /^\/v1\/responses\/([A-Za-z0-9_\-.:]{1,200})(\/cancel)?$/;
+const NO_TOKENS = (): BackendUsage => ({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? '';
+  const q = u.indexOf('?');
+  return q < 0 ? u : u.slice(0, q);
+}
+
+function notFound(id: string): GatewayError {
+  return new GatewayError('not_found', `No response with id '${id}' is known to this gateway; responses can be retrieved where the backend stored them (store: true on a backend that stores).`, {
+    param: 'response_id',
+    wireCode: 'response_not_found',
+  });
+}
+
+/** A request that only a stateful (native) backend can serve. */
+function needsState(req: ResponsesRequest): boolean {
+  return req.store === true || !!req.previous_response_id || req.background === true || !!req.conversation;
+}
+
+export function createResponsesFamily(store = new ResponseStore()): Family {
+  function create(raw: Buffer, req: ResponsesRequest, ctx: RequestCtx): FamilyRequest {
+    let pinned: string | null = null;
+    if (req.previous_response_id) {
+      const prev = store.find(req.previous_response_id, ctx.principal.subject);
+      if (!prev) {
+        throw new GatewayError('invalid_request', `Previous response with id '${req.previous_response_id}' is not known to this gateway; continuing a conversation needs a response stored by a backend that stores responses.`, {
+          param: 'previous_response_id',
+          wireCode: 'previous_response_not_found',
+        });
+      }
+      pinned = prev.backendId;
+    }
+    const stateful = needsState(req);
+    const stream = req.stream === true;
+    const model = req.model;
+    const remember = (backend: CompiledBackend) => (id: string, stored: boolean) => {
+      if (stored) store.remember(id, { backendId: backend.id, model, subject: ctx.principal.subject });
+    };
+    return {
+      model,
+      stream,
+      maxTokens: req.max_output_tokens ?? null,
+      generates: true,
+      promptText: responsesPromptText(req),
+      sessionKey: req.prompt_cache_key ?? req.user ?? null,
+      pinnedBackend: pinned,
+      replayable: () => true,
+      serves: (b) => servesNatively('responses', b) || !stateful,
+      refusal() {
+        try {
+          refuseStateful(req);
+          return null;
+        } catch (err) {
+          return err as GatewayError;
+        }
+      },
+      call(backend): FamilyCall {
+        const v1 = basesOf(backend).v1;
+        if (servesNatively('responses', backend)) {
+          const onCreated = remember(backend);
+          return {
+            method: 'POST',
+            path: `${v1}/responses`,
+            body: backend.model === model ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
+            events: stream ? new NativeResponsesStream(onCreated) : null,
+            mapBody(data) {
+              try {
+                const s = storedId(JSON.parse(data.toString('utf8')));
+                if (s) onCreated(s.id, s.stored);
+              } catch {
+                // Relayed as the backend sent it.
+              }
+              return data;
+            },
+          };
+        }
+        return {
+          method: 'POST',
+          path: `${v1}/chat/completions`,
+          body: toChatBody(req, backend.model),
+          events: stream ? new ChatToResponsesStream(req) : null,
+          mapBody(data) {
+            let chat: Record<string, unknown>;
+            try {
+              chat = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+            } catch {
+              throw new GatewayError('upstream_error', `Backend ${backend.id} returned a chat completion that is not valid JSON.`);
+            }
+            return Buffer.from(JSON.stringify(chatToResponse(req, chat, findUsage(data))));
+          },
+        };
+      },
+    };
+  }
+
+  /** GET /v1/responses/{id} and POST /v1/responses/{id}/cancel: to the backend that stored it. */
+  function byId(id: string, cancel: boolean, ctx: RequestCtx): FamilyRequest {
+    const entry = store.find(id, ctx.principal.subject);
+    if (!entry) throw notFound(id);
+    return {
+      model: entry.model,
+      stream: false,
+      maxTokens: 0,
+      generates: false,
+      promptText: '',
+      sessionKey: null,
+      pinnedBackend: entry.backendId,
+      replayable: () => true,
+      serves: (b) => b.id === entry.backendId,
+      call: (backend) => ({
+        method: cancel ? 'POST' : 'GET',
+        path: `${basesOf(backend).v1}/responses/${encodeURIComponent(id)}${cancel ? '/cancel' : ''}`,
+        body: null,
+        events: null,
+        usage: NO_TOKENS,
+      }),
+    };
+  }
+
+  return {
+    endpoint: 'responses',
+    credential: bearerCredential,
+    writeError,
+    async read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest> {
+      const m = ID_ROUTE.exec(pathOf(incoming.url));
+      if (m) {
+        incoming.resume();
+        return byId(m[1]!, m[2] !== undefined, ctx);
+      }
+      const raw = await readRequestBody(incoming, bodyLimit);
+      return create(raw, validateWith(responsesRequest, parseJsonBody(raw)), ctx);
+    },
+  };
+}

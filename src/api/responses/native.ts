@@ -1,0 +1,64 @@
+import type { GatewayError } from '../../core/index.js';
+import { findUsage, type BackendUsage } from '../../upstream/index.js';
+import type { EventTransform } from '../event-relay.js';
+import { responsesErrorFrame } from './stream.js';
+
+const CREATED = /"type":\s?"response\.created"/;
+const TERMINAL = /"type":\s?"response\.(completed|incomplete|failed)"/;
+const ERROR = /^\{\s*"type":\s?"error"/;
+const DELTA = /"type":\s?"response\.(output_text|function_call_arguments|reasoning_text)\.delta"/;
+
+/** Id and store flag of a Response object (the created event's, or a whole non-streamed body). */
+export function storedId(response: unknown): { id: string; stored: boolean } | null {
+  if (!response || typeof response !== 'object') return null;
+  const r = response as Record<string, unknown>;
+  return typeof r.id === 'string' ? { id: r.id, stored: r.store === true } : null;
+}
+
+/**
+ * A native Responses stream (vLLM, OpenAI) relayed byte for byte. It ends with response.completed / incomplete /
+ * failed rather than `[DONE]`, carries usage in the final response, and its response.created event names the id to
+ * remember when the backend stored it.
+ */
+export class NativeResponsesStream implements EventTransform {
+  done = false;
+  failed = false;
+  contentEvents = 0;
+  #events = 0;
+  #usage: BackendUsage | null = null;
+
+  constructor(private readonly onCreated: (id: string, stored: boolean) => void) {}
+
+  event(data: string, raw: Buffer): Buffer {
+    this.#events++;
+    if (DELTA.test(data)) this.contentEvents++;
+    else if (CREATED.test(data)) {
+      try {
+        const s = storedId((JSON.parse(data) as { response?: unknown }).response);
+        if (s) this.onCreated(s.id, s.stored);
+      } catch {
+        // Not JSON: relayed as is; nothing to remember.
+      }
+    } else {
+      const t = TERMINAL.exec(data);
+      if (t) {
+        this.done = true;
+        this.failed = t[1] === 'failed';
+        this.#usage = findUsage(raw);
+      } else if (ERROR.test(data)) this.failed = true;
+    }
+    return raw;
+  }
+
+  finish(): null {
+    return null;
+  }
+
+  usage(): BackendUsage | null {
+    return this.#usage;
+  }
+
+  errorFrame(err: GatewayError): string {
+    return responsesErrorFrame(err, this.#events);
+  }
+}

@@ -1,0 +1,191 @@
+import type { GatewayError } from '../../core/index.js';
+import type { BackendUsage } from '../../upstream/index.js';
+import type { EventTransform } from '../event-relay.js';
+import { functionCallItem, messageItem, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
+import type { ResponsesRequest } from './wire.js';
+
+type Json = Record<string, unknown>;
+
+interface OpenText {
+  readonly index: number;
+  readonly id: string;
+  text: string;
+}
+interface OpenCall {
+  readonly index: number;
+  readonly id: string;
+  readonly callId: string;
+  readonly name: string;
+  args: string;
+}
+
+/** The SSE frame of one Responses event, named by its type as OpenAI sends them. */
+function frame(type: string, body: Json): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...body })}\n\n`;
+}
+
+/** The `error` event of the Responses stream for a failure after the stream started. */
+export function responsesErrorFrame(err: GatewayError, sequence: number): string {
+  return frame('error', { code: err.wireCode ?? err.code, message: err.message, param: err.param, sequence_number: sequence });
+}
+
+/**
+ * Chat completion chunks → the Responses API's typed events: response.created and in_progress on the first chunk,
+ * output_item.added / content_part.added before the first text, output_text.delta per text delta,
+ * function_call_arguments.delta per tool-call fragment, the matching *.done events when an item ends, and
+ * response.completed (or response.incomplete at the length limit) with usage after the backend's `[DONE]`.
+ */
+export class ChatToResponsesStream implements EventTransform {
+  done = false;
+  failed = false;
+  contentEvents = 0;
+  #seq = 0;
+  #state: OutputState | null = null;
+  #text: OpenText | null = null;
+  #calls = new Map<number, OpenCall>();
+  #finish: string | null = null;
+  #usage: BackendUsage | null = null;
+
+  constructor(private readonly req: ResponsesRequest) {}
+
+  #emit(type: string, body: Json): string {
+    return frame(type, { ...body, sequence_number: this.#seq++ });
+  }
+
+  #start(chunk: Json): string {
+    this.#state = {
+      id: responseIdFor(chunk.id),
+      createdAt: typeof chunk.created === 'number' ? chunk.created : Math.floor(Date.now() / 1000),
+      model: String(chunk.model ?? this.req.model),
+      status: 'in_progress',
+      output: [],
+      usage: null,
+    };
+    const response = responseObject(this.req, this.#state);
+    return this.#emit('response.created', { response }) + this.#emit('response.in_progress', { response });
+  }
+
+  #itemId(prefix: string, index: number): string {
+    return `${prefix}_${this.#state!.id.slice('resp_'.length)}_${index}`;
+  }
+
+  #closeText(status: 'completed' | 'incomplete'): string {
+    const t = this.#text;
+    if (!t) return '';
+    this.#text = null;
+    const loc = { item_id: t.id, output_index: t.index, content_index: 0 };
+    const item = messageItem(t.id, t.text, status);
+    this.#state!.output[t.index] = item;
+    return (
+      this.#emit('response.output_text.done', { ...loc, text: t.text, logprobs: [] }) +
+      this.#emit('response.content_part.done', { ...loc, part: textPart(t.text) }) +
+      this.#emit('response.output_item.done', { output_index: t.index, item })
+    );
+  }
+
+  #closeCalls(status: 'completed' | 'incomplete'): string {
+    let out = '';
+    for (const c of this.#calls.values()) {
+      const item = functionCallItem(c.id, c.callId, c.name, c.args, status);
+      this.#state!.output[c.index] = item;
+      out += this.#emit('response.function_call_arguments.done', { item_id: c.id, output_index: c.index, name: c.name, arguments: c.args });
+      out += this.#emit('response.output_item.done', { output_index: c.index, item });
+    }
+    this.#calls.clear();
+    return out;
+  }
+
+  #textDelta(delta: string): string {
+    let out = '';
+    if (!this.#text) {
+      const index = this.#state!.output.length;
+      const id = this.#itemId('msg', index);
+      this.#text = { index, id, text: '' };
+      this.#state!.output.push(messageItem(id, '', 'in_progress'));
+      out += this.#emit('response.output_item.added', { output_index: index, item: messageItem(id, '', 'in_progress') });
+      out += this.#emit('response.content_part.added', { item_id: id, output_index: index, content_index: 0, part: textPart('') });
+    }
+    this.#text.text += delta;
+    this.contentEvents++;
+    return out + this.#emit('response.output_text.delta', { item_id: this.#text.id, output_index: this.#text.index, content_index: 0, delta, logprobs: [] });
+  }
+
+  #toolDelta(tc: Json): string {
+    const key = typeof tc.index === 'number' ? tc.index : 0;
+    const fn = (tc.function ?? {}) as Json;
+    let out = '';
+    let call = this.#calls.get(key);
+    if (!call) {
+      out += this.#closeText('completed');
+      const index = this.#state!.output.length;
+      const id = this.#itemId('fc', index);
+      call = { index, id, callId: String(tc.id ?? `call_${id}`), name: String(fn.name ?? ''), args: '' };
+      this.#calls.set(key, call);
+      const item = functionCallItem(id, call.callId, call.name, '', 'in_progress');
+      this.#state!.output.push(item);
+      out += this.#emit('response.output_item.added', { output_index: index, item });
+    }
+    const delta = typeof fn.arguments === 'string' ? fn.arguments : '';
+    if (delta.length > 0) {
+      call.args += delta;
+      this.contentEvents++;
+      out += this.#emit('response.function_call_arguments.delta', { item_id: call.id, output_index: call.index, delta });
+    }
+    return out;
+  }
+
+  event(data: string): string | null {
+    if (this.done || data.length === 0) return null;
+    if (data === '[DONE]') {
+      this.done = true;
+      return null;
+    }
+    let chunk: Json;
+    try {
+      chunk = JSON.parse(data) as Json;
+    } catch {
+      return null;
+    }
+    if (chunk.error) {
+      this.failed = true;
+      const e = (typeof chunk.error === 'object' ? chunk.error : { message: chunk.error }) as Json;
+      const message = String(e.message ?? 'The backend failed while generating.');
+      return (this.#state ? '' : this.#start(chunk)) + this.#emit('error', { code: e.code === undefined ? null : String(e.code), message, param: null });
+    }
+    let out = this.#state ? '' : this.#start(chunk);
+    const u = chunk.usage as Json | null | undefined;
+    if (u && typeof u.prompt_tokens === 'number') {
+      const details = u.prompt_tokens_details as Json | null | undefined;
+      this.#usage = {
+        promptTokens: u.prompt_tokens,
+        completionTokens: typeof u.completion_tokens === 'number' ? u.completion_tokens : 0,
+        cachedTokens: details && typeof details.cached_tokens === 'number' ? details.cached_tokens : 0,
+      };
+    }
+    const choice = ((chunk.choices as Json[] | undefined) ?? [])[0];
+    if (!choice) return out || null;
+    const delta = (choice.delta ?? {}) as Json;
+    if (typeof delta.content === 'string' && delta.content.length > 0) out += this.#textDelta(delta.content);
+    if (Array.isArray(delta.tool_calls)) for (const tc of delta.tool_calls) out += this.#toolDelta((tc ?? {}) as Json);
+    if (typeof choice.finish_reason === 'string') this.#finish = choice.finish_reason;
+    return out || null;
+  }
+
+  finish(): string | null {
+    if (!this.#state) return null;
+    const status = this.#finish === 'length' ? 'incomplete' : 'completed';
+    let out = this.#closeText(status) + this.#closeCalls(status);
+    this.#state.status = status;
+    this.#state.usage = this.#usage;
+    out += this.#emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(this.req, this.#state) });
+    return out;
+  }
+
+  usage(): BackendUsage | null {
+    return this.#usage;
+  }
+
+  errorFrame(err: GatewayError): string {
+    return responsesErrorFrame(err, this.#seq++);
+  }
+}

@@ -1,0 +1,203 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import type { SimServer } from '../../src/sim/index.js';
+import { assertMatchesSpec, client, startSims } from '../helpers/harness.js';
+import { lastEnded, postJson, startGovernedGateway, type GovernedGateway } from './helpers.js';
+
+const weatherTool = {
+  type: 'function' as const,
+  name: 'get_weather',
+  description: 'Weather for a city',
+  parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+  strict: false,
+};
+
+/** Each event checked against its own schema in OpenAI's spec (the union's errors would not say which member failed). */
+const EVENT_SCHEMAS: Record<string, string> = {
+  'response.created': 'ResponseCreatedEvent',
+  'response.in_progress': 'ResponseInProgressEvent',
+  'response.output_item.added': 'ResponseOutputItemAddedEvent',
+  'response.content_part.added': 'ResponseContentPartAddedEvent',
+  'response.output_text.delta': 'ResponseTextDeltaEvent',
+  'response.output_text.done': 'ResponseTextDoneEvent',
+  'response.content_part.done': 'ResponseContentPartDoneEvent',
+  'response.output_item.done': 'ResponseOutputItemDoneEvent',
+  'response.function_call_arguments.delta': 'ResponseFunctionCallArgumentsDeltaEvent',
+  'response.function_call_arguments.done': 'ResponseFunctionCallArgumentsDoneEvent',
+  'response.completed': 'ResponseCompletedEvent',
+  'response.incomplete': 'ResponseIncompleteEvent',
+  error: 'ResponseErrorEvent',
+};
+
+function assertEvent(ev: { type: string }): void {
+  const schema = EVENT_SCHEMAS[ev.type];
+  assert.ok(schema, `unexpected event type ${ev.type}`);
+  assertMatchesSpec(schema, ev);
+}
+
+describe('the Responses API', () => {
+  let natives: SimServer[];
+  let sglang: SimServer;
+  let g: GovernedGateway;
+  let sdk: OpenAI;
+
+  before(async () => {
+    natives = await startSims(2, { storeResponses: true });
+    sglang = (await startSims(1, { personality: 'sglang' }))[0]!;
+    g = await startGovernedGateway([
+      { name: 'native', policy: 'round_robin', backends: natives.map((s) => ({ url: s.url, model: 'sim-llama-8b' })) },
+      { name: 'chat-only', backends: [{ url: sglang.url, kind: 'sglang', model: 'sim-llama-8b' }] },
+    ]);
+    sdk = client(g.gw, { apiKey: await g.token('models:*') });
+  });
+  after(async () => {
+    await g.close();
+    await Promise.all([...natives, sglang].map((s) => s.close()));
+  });
+
+  test('translates a request for a chat-only backend and answers with a Response that matches the spec', async () => {
+    const res = await sdk.responses.create({ model: 'chat-only', instructions: 'Be brief.', input: 'Tell me a story', max_output_tokens: 40 });
+    assertMatchesSpec('Response', res);
+    assert.equal(res.status, 'completed');
+    assert.ok(res.output_text.length > 0);
+    assert.equal(res.instructions, 'Be brief.');
+    const sent = JSON.parse(sglang.log.entries.at(-1)!.rawBody);
+    assert.equal(sglang.log.entries.at(-1)!.path, '/v1/chat/completions');
+    assert.deepEqual(sent.messages, [
+      { role: 'system', content: 'Be brief.' },
+      { role: 'user', content: 'Tell me a story' },
+    ]);
+    assert.equal(sent.max_tokens, 40);
+    const ctx = lastEnded(g, 'responses');
+    assert.equal(ctx.usage?.source, 'backend');
+    assert.equal(ctx.usage?.promptTokens, res.usage!.input_tokens);
+    assert.equal(ctx.usage?.completionTokens, res.usage!.output_tokens);
+  });
+
+  test('streams translated typed events in order, each matching the spec, ending with response.completed and usage', async () => {
+    const stream = await sdk.responses.create({ model: 'chat-only', input: 'Stream a story', stream: true });
+    const types: string[] = [];
+    let text = '';
+    let completed: OpenAI.Responses.Response | null = null;
+    let lastSeq = -1;
+    for await (const ev of stream) {
+      assertEvent(ev);
+      assert.equal(ev.sequence_number, lastSeq + 1);
+      lastSeq = ev.sequence_number;
+      types.push(ev.type);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added']);
+    assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
+    assert.ok(completed);
+    assert.equal(completed.output_text ?? (completed.output[0] as { content: Array<{ text: string }> }).content[0]!.text, text);
+    assert.ok(completed.usage!.output_tokens > 0);
+    assert.equal(lastEnded(g, 'responses').usage?.completionTokens, completed.usage!.output_tokens);
+  });
+
+  test('round-trips a tool call and its output through the translation, streamed and not', async () => {
+    const first = await sdk.responses.create({ model: 'chat-only', input: 'Use get_weather for Paris', tools: [weatherTool] });
+    assertMatchesSpec('Response', first);
+    const call = first.output.find((o) => o.type === 'function_call') as OpenAI.Responses.ResponseFunctionToolCall;
+    assert.ok(call, 'the model called the tool');
+    assert.equal(call.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.arguments), { city: 'x' });
+    const toolsSent = JSON.parse(sglang.log.entries.at(-1)!.rawBody).tools;
+    assert.deepEqual(toolsSent, [{ type: 'function', function: { name: 'get_weather', parameters: weatherTool.parameters, description: 'Weather for a city', strict: false } }]);
+
+    const stream = await sdk.responses.create({
+      model: 'chat-only',
+      tools: [weatherTool],
+      stream: true,
+      input: [
+        { role: 'user', content: 'Use get_weather for Paris' },
+        { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
+        { type: 'function_call_output', call_id: call.call_id, output: '{"temp": 21}' },
+      ],
+    });
+    let answer = '';
+    for await (const ev of stream) if (ev.type === 'response.output_text.delta') answer += ev.delta;
+    assert.ok(answer.length > 0, 'the model answered in text after the tool output');
+    const sent = JSON.parse(sglang.log.entries.at(-1)!.rawBody);
+    assert.deepEqual(sent.messages.slice(1), [
+      { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: call.arguments } }] },
+      { role: 'tool', tool_call_id: call.call_id, content: '{"temp": 21}' },
+    ]);
+
+    const streamedCall = await sdk.responses.create({ model: 'chat-only', input: 'Use get_weather now', tools: [weatherTool], stream: true });
+    let args = '';
+    let done: OpenAI.Responses.ResponseFunctionCallArgumentsDoneEvent | null = null;
+    for await (const ev of streamedCall) {
+      assertEvent(ev);
+      if (ev.type === 'response.function_call_arguments.delta') args += ev.delta;
+      if (ev.type === 'response.function_call_arguments.done') done = ev;
+    }
+    assert.equal(done?.arguments, args);
+    assert.deepEqual(JSON.parse(args), { city: 'x' });
+  });
+
+  test('refuses with a clear 400 what a chat-only backend cannot do', async () => {
+    await assert.rejects(
+      sdk.responses.create({ model: 'chat-only', input: 'hi', store: true }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'store' && /Stored responses/.test(e.message),
+    );
+    await assert.rejects(
+      sdk.responses.create({ model: 'chat-only', input: 'hi', tools: [{ type: 'web_search' }] }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'tools[0].type',
+    );
+    await assert.rejects(
+      sdk.responses.create({ model: 'chat-only', input: 'hi', previous_response_id: 'resp_unknown' }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'previous_response_id',
+    );
+  });
+
+  test('passes through to a backend that serves the API, and retrieves, continues and cancels on the backend that stored it', async () => {
+    const res = await sdk.responses.create({ model: 'native', input: 'Remember this', store: true });
+    assertMatchesSpec('Response', res);
+    assert.equal((res as unknown as { store: boolean }).store, true);
+    const holder = natives.find((s) => s.log.entries.some((e) => e.path === '/v1/responses'))!;
+    const other = natives.find((s) => s !== holder)!;
+    for (let i = 0; i < 3; i++) {
+      const again = await sdk.responses.retrieve(res.id);
+      assert.equal(again.id, res.id);
+      const next = await sdk.responses.create({ model: 'native', input: 'And now?', previous_response_id: res.id });
+      assert.equal(next.previous_response_id, res.id);
+    }
+    assert.equal(other.log.entries.filter((e) => e.path.startsWith('/v1/responses')).length, 0, 'round robin never sent them elsewhere');
+    await assert.rejects(sdk.responses.cancel(res.id), (e: unknown) => e instanceof OpenAI.BadRequestError && /synchronous/.test(e.message));
+    assert.ok(holder.log.entries.some((e) => e.path === `/v1/responses/${res.id}/cancel`));
+
+    const stranger = client(g.gw, { apiKey: await g.token('models:*', 'mallory') });
+    await assert.rejects(stranger.responses.retrieve(res.id), OpenAI.NotFoundError);
+    await assert.rejects(sdk.responses.retrieve('resp_never'), OpenAI.NotFoundError);
+  });
+
+  test('relays a native stream byte for byte, with usage recorded from response.completed', async () => {
+    const stream = await sdk.responses.create({ model: 'native', input: 'Native stream', stream: true, max_output_tokens: 7 });
+    let last: string | null = null;
+    for await (const ev of stream) {
+      assertEvent(ev);
+      last = ev.type;
+    }
+    assert.equal(last, 'response.incomplete');
+    const ctx = lastEnded(g, 'responses');
+    assert.equal(ctx.status, 200);
+    assert.equal(ctx.usage?.source, 'backend');
+    assert.equal(ctx.usage?.completionTokens, 7);
+  });
+
+  test('governs the Responses API with its own scope operation', async () => {
+    const chatOnly = await g.token('models:chat-only:chat', 'carol');
+    const denied = await postJson(`${g.gw.url}/v1/responses`, chatOnly, { model: 'chat-only', input: 'hi' });
+    assert.equal(denied.status, 403);
+    const allowed = await g.token('models:chat-only:responses', 'carol');
+    const ok = await postJson(`${g.gw.url}/v1/responses`, allowed, { model: 'chat-only', input: 'hi' });
+    assert.equal(ok.status, 200);
+    const ctx = lastEnded(g, 'responses');
+    assert.equal(ctx.principal.subject, 'carol');
+    assert.equal(ctx.usage?.source, 'backend');
+    assert.equal((await postJson(`${g.gw.url}/v1/responses`, null, { model: 'chat-only', input: 'hi' })).status, 401);
+  });
+});
