@@ -1,4 +1,5 @@
 import { ENDPOINTS, GatewayError, type Endpoint, type Principal } from '../core/index.js';
+import { insufficientScopeHeaders } from './failures.js';
 import { globMatch, isGlob } from './glob.js';
 
 /**
@@ -113,13 +114,15 @@ export function authorize(principal: Principal, model: string | readonly string[
   throw new GatewayError(
     'forbidden',
     other ? `Your token does not grant access to model ${shown} for ${endpoint}` : `Your token does not grant access to model ${shown}`,
-    { param: 'model', wireCode: 'model_not_permitted' },
+    { param: 'model', wireCode: 'model_not_permitted', headers: insufficientScopeHeaders(`models:${list[0] ?? ''}`.slice(0, 300)) },
   );
 }
+
+const ADMIN_CHALLENGE = insufficientScopeHeaders('admin');
 
 /** Throws 403 unless the principal holds the `admin` scope. */
 export function requireAdmin(principal: Principal): void {
   if (!permissionsOf(principal).admin) {
-    throw new GatewayError('forbidden', 'This endpoint requires the "admin" scope.', { wireCode: 'admin_scope_required' });
+    throw new GatewayError('forbidden', 'This endpoint requires the "admin" scope.', { wireCode: 'admin_scope_required', headers: ADMIN_CHALLENGE });
   }
 }
