@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
 import { DEV_ISSUER, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
-import { startGateway } from './server/index.js';
+import cluster from 'node:cluster';
+import { runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
 import { startSimFleet, type SimServer } from './sim/index.js';
 
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,6 +44,7 @@ async function devToken(cfg: Config): Promise<string | null> {
 }
 
 async function serve(file: string): Promise<void> {
+  if (cluster.isWorker) return runWorker(file);
   const cfg = await loadConfigFile(file);
   let sims: SimServer[] = [];
   if (cfg.sim) {
@@ -53,6 +55,11 @@ async function serve(file: string): Promise<void> {
       engine: cfg.sim.engine,
       timeScale: cfg.sim.time_scale,
     });
+  }
+  const workers = resolveWorkers(cfg.server.workers);
+  if (workers > 1) {
+    const simUrls = sims.map((s) => s.url);
+    return runSupervisor({ file, cfg, workers, simUrls, token: await devToken(cfg), onStopped: async () => void (await Promise.all(sims.map((s) => s.close()))) });
   }
   const gateway = await startGateway({ configFile: file, config: cfg, simUrls: sims.map((s) => s.url) });
   const base = `http://localhost:${gateway.port}`;

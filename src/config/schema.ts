@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bytes, duration } from './units.js';
 import { governanceShape } from './governance-schema.js';
+import { stateSchema, workersSchema } from './state-schema.js';
 import { keysSectionSchema } from './keys-schema.js';
 
 /**
@@ -97,6 +98,8 @@ export const serverSchema = z
     drain: duration.default(30_000),
     /** Connections kept per backend. */
     connections: z.number().int().min(1).max(4096).default(128),
+    /** Worker processes sharing the port (`auto`: one per usable CPU); see state-schema.ts. */
+    workers: workersSchema,
     /**
      * Client connections held at once; beyond it new ones are closed on accept. `auto`: the descriptor limit minus
      * every backend pool at full size and a reserve, so idle clients can never starve the gateway's own upstream sockets.
@@ -191,6 +194,7 @@ export const configSchema = z
     sim: simSchema.optional(),
     telemetry: telemetrySchema,
     routing: routingSchema,
+    state: stateSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, string>();

@@ -12,6 +12,8 @@ import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js
 import { openKeys } from './keys-wiring.js';
 import { createApp, createOpenAIHandler, type AppDeps } from './app.js';
 import type { Logger } from './logger.js';
+import type { LeaseClient } from '../state/index.js';
+import { openSharedState } from './shared-state.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
 import { REQUEST_ID, TimedOutRequests, withTimedOutRows, type Tagged } from './timed-out-rows.js';
@@ -34,6 +36,10 @@ export interface GatewayOptions {
   /** Defaults to one built from the config's `telemetry` section. */
   telemetry?: Telemetry;
   onRequestEnd?: (ctx: RequestCtx) => void;
+  /** A usage writer from the caller (a worker hands its rows to the supervisor); default: opened from `usage`. */
+  usage?: UsageWriter | null;
+  /** Shared limit state from the caller (a worker's leases from its supervisor); default: Redis if `state.redis`. */
+  leases?: LeaseClient | null;
 }
 
 export interface Gateway {
@@ -47,6 +53,11 @@ export interface Gateway {
   live(): LiveConfig;
   /** Re-reads the config file; a bad file keeps the last good config. Resolves true when the new one is live. */
   reload(): Promise<boolean>;
+  /**
+   * Compiles a validated config and its governance without applying it (throws if it cannot be built); the returned
+   * function makes it live. The supervisor uses the two steps so that every worker swaps to a new config or none does.
+   */
+  prepareReload(next: Config, source: string): () => void;
   /** Stops accepting, lets in-flight requests finish up to `drainMs`, then closes connections and pools. */
   close(drainMs?: number): Promise<void>;
 }
@@ -88,7 +99,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   const logger: Logger = opts.logger ?? telemetry.logger;
   const baseDir = process.cwd();
-  const stores = new GovernanceStores();
+  const stores = new GovernanceStores(await openSharedState(cfg, { logger, telemetry, given: opts.leases }));
   const keys = openKeys(cfg, { clock, logger, baseDir });
   let live: LiveConfig = { cfg: compileConfig(cfg, source, { simUrls: opts.simUrls }), ...buildGovernance(cfg, stores, { clock, logger, baseDir, keys }) };
   // A key's limits changed (here or in another process): the same config with the new per-key rules.
@@ -97,7 +108,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   let current = live.cfg;
   if (cfg.auth === 'none') logger.warn({ event: 'auth_disabled' }, 'auth: none — every caller can use every model; use it for local experiments only');
-  const usage = cfg.usage === false ? null : openUsageLog(cfg.usage, logger, telemetry);
+  const usage = opts.usage !== undefined ? opts.usage : cfg.usage === false ? null : openUsageLog(cfg.usage, logger, telemetry);
   // Serve only once the usage log's writer thread holds the database, so a hard kill right after start loses no more
   // rows than at any other time.
   await usage?.ready;
@@ -178,11 +189,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     server.maxConnections = connectionCap(next.server.max_connections, poolConnections(next));
   };
 
-  const reload = async (): Promise<boolean> => {
-    if (!opts.configFile) return false;
-    try {
-      const next = await loadConfigFile(opts.configFile);
-      const compiled = compileConfig(next, opts.configFile, { simUrls: opts.simUrls, previous: current });
+  const prepareReload = (next: Config, file: string): (() => void) => {
+      const compiled = compileConfig(next, file, { simUrls: opts.simUrls, previous: current });
       const governance = buildGovernance(next, stores, { clock, logger, baseDir, keys });
       if (JSON.stringify(next.keys) !== JSON.stringify(current.raw.keys)) {
         logger.warn({ event: 'keys_change_needs_restart' }, 'changes to the keys section take effect at the next start');
@@ -200,9 +208,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           `changes to ${routingChanged.join(', ')} take effect at the next start (routing.retry_budget applies at once)`,
         );
       }
-      apply({ cfg: compiled, ...governance });
-      telemetry.recordConfigReload(true);
-      logger.info({ event: 'config_reloaded', file: opts.configFile, models: current.modelList.length }, 'config reloaded');
+      return () => {
+        apply({ cfg: compiled, ...governance });
+        telemetry.recordConfigReload(true);
+        logger.info({ event: 'config_reloaded', file, models: current.modelList.length }, 'config reloaded');
+      };
+  };
+
+  const reload = async (): Promise<boolean> => {
+    if (!opts.configFile) return false;
+    try {
+      prepareReload(await loadConfigFile(opts.configFile), opts.configFile)();
       return true;
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
@@ -272,6 +288,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     config: () => current,
     live: () => live,
     reload,
+    prepareReload,
     async close(drainMs = current.server.drain) {
       draining = true;
       watcher?.close();
@@ -294,6 +311,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // Every queued usage row is written before exit; quota counters are written back.
       usage?.close();
       keys?.close();
+      await stores.leases?.close(); // final usage report and every spare unit back to the authority
       stores.close();
       await telemetry.shutdown();
     },

@@ -1,7 +1,8 @@
 import { compileAuthConfig, createAuthenticator, type Authenticator, type KeyRegistry } from '../auth/index.js';
 import type { Config } from '../config/index.js';
 import type { Clock } from '../core/index.js';
-import { compileLimitRules, createLimiter, createMemoryLimitStore, createMemoryQuotaStore, createSqliteQuotaStore, type Limiter, type LimitStore, type QuotaStore } from '../limits/index.js';
+import { compileLimitRules, createLeasedLimiter, createLimiter, createMemoryLimitStore, createMemoryQuotaStore, createSqliteQuotaStore, type Limiter, type LimitStore, type QuotaStore } from '../limits/index.js';
+import type { LeaseClient } from '../state/index.js';
 import type { Logger } from './logger.js';
 
 /** The governance half of a config snapshot: swapped together with the routing half on reload. */
@@ -16,6 +17,12 @@ export interface Governance {
  */
 export class GovernanceStores {
   readonly limits: LimitStore = createMemoryLimitStore();
+  /** Shared limit state (leases from the supervisor or Redis): limits then hold across processes and replicas. */
+  readonly leases: LeaseClient | null;
+
+  constructor(leases: LeaseClient | null = null) {
+    this.leases = leases;
+  }
   #quota: QuotaStore | null = null;
   #quotaPath: string | null = null;
 
@@ -65,5 +72,7 @@ export function buildLimiter(cfg: Config, stores: GovernanceStores, options: Gov
   const limits = keyRules && keyRules.limits.length > 0 ? [...cfg.limits, ...keyRules.limits] : cfg.limits;
   const quotas = keyRules && keyRules.quotas.length > 0 ? [...cfg.quotas, ...keyRules.quotas] : cfg.quotas;
   if (limits.length === 0 && quotas.length === 0) return null;
-  return createLimiter(compileLimitRules(limits, quotas), { clock: options.clock, store: stores.limits, quotaStore: stores.quotaStore(cfg, options.logger) });
+  const rules = compileLimitRules(limits, quotas);
+  if (stores.leases) return createLeasedLimiter(rules, { leases: stores.leases, clock: options.clock });
+  return createLimiter(rules, { clock: options.clock, store: stores.limits, quotaStore: stores.quotaStore(cfg, options.logger) });
 }

@@ -1,2 +1,5 @@
 export { startGateway, type Gateway, type GatewayOptions } from './gateway.js';
 export { silentLogger, type Logger } from './logger.js';
+export { runWorker } from './worker.js';
+export { runSupervisor } from './supervisor-main.js';
+export { resolveWorkers } from './worker-count.js';

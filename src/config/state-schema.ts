@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { duration } from './units.js';
+
+/**
+ * `server.workers`: worker processes sharing the listening port. `auto` follows the CPUs this process may use
+ * (affinity, cpuset and the cgroup CPU quota); 1 (the default) runs the gateway in this one process, as before.
+ */
+export const workersSchema = z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1);
+
+const redisUrl = z.string().refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'redis:' || u.protocol === 'rediss:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a redis:// or rediss:// URL such as redis://redis:6379' },
+);
+
+/**
+ * `state`: where limits, concurrency and quotas are shared. Without it they are exact within one host (the
+ * supervisor is the authority among its workers); with `redis` they are exact across every replica using it.
+ */
+export const stateSchema = z
+  .strictObject({
+    /** Redis or Valkey shared by every replica (`redis://[:password@]host:port[/db]`, `rediss://` for TLS). */
+    redis: redisUrl.optional(),
+    /** Prefix of the keys written to Redis, so several gateways (or environments) can share one server. */
+    prefix: z.string().min(1).default('infergate:'),
+    /** How often each process reports usage, returns spare capacity and renews its leases. */
+    sync_interval: duration.refine((ms) => ms >= 10 && ms <= 5000, { message: 'expected between 10ms and 5s' }).default(100),
+    /** A process that has not renewed its leases for this long is presumed dead and its capacity reclaimed. */
+    lease_ttl: duration.refine((ms) => ms >= 500, { message: 'expected at least 500ms' }).default(5000),
+    /**
+     * While Redis is unreachable: `share` enforces 1/`replicas` of every limit in each replica (the fleet as a whole
+     * stays within the limit); `refuse` serves only what leases already held cover and answers 503 beyond it.
+     */
+    on_unreachable: z.enum(['share', 'refuse']).default('share'),
+    /** Replicas sharing the limits, for the `share` fallback. */
+    replicas: z.number().int().min(1).max(10_000).default(2),
+  })
+  .superRefine((s, ctx) => {
+    if (s.lease_ttl < 3 * s.sync_interval) ctx.addIssue({ code: 'custom', path: ['lease_ttl'], message: 'must be at least three sync intervals, or live processes lose their leases' });
+  });
+
+export type StateConfig = z.output<typeof stateSchema>;

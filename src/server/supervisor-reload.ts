@@ -1,0 +1,55 @@
+import type { Worker } from 'node:cluster';
+import type { Logger } from './logger.js';
+
+/** How long workers have to compile a new config before the reload is abandoned (none of them applies it). */
+const PREPARE_TIMEOUT_MS = 10_000;
+
+/**
+ * Two-phase reload across workers: every worker compiles the same config text and answers; only when all have
+ * compiled it are they told to apply it, else all drop it. So workers never serve two configs after a reload (apart
+ * from the instant between their commits).
+ */
+export function createReloadFanout(opts: { logger: Logger; workers: () => Worker[] }) {
+  let seq = 0;
+  const waiting = new Map<number, { left: Set<number>; failed: string[]; done: () => void }>();
+  let chain: Promise<void> = Promise.resolve();
+
+  const run = async (text: string): Promise<void> => {
+    const id = ++seq;
+    const workers = opts.workers();
+    const state = { left: new Set(workers.map((w) => w.id)), failed: [] as string[], done: () => {} };
+    const answered = new Promise<void>((resolve) => {
+      state.done = resolve;
+      if (state.left.size === 0) resolve();
+    });
+    waiting.set(id, state);
+    for (const w of workers) w.send({ ig: 'reload-prepare', id, text });
+    const timer = setTimeout(() => {
+      state.failed.push(`${state.left.size} worker(s) did not answer in time`);
+      state.done();
+    }, PREPARE_TIMEOUT_MS);
+    await answered;
+    clearTimeout(timer);
+    waiting.delete(id);
+    const ok = state.failed.length === 0;
+    for (const w of workers) if (!w.isDead()) w.send({ ig: ok ? 'reload-commit' : 'reload-abort', id });
+    if (ok) opts.logger.info({ event: 'config_reloaded_all', workers: workers.length }, `config reloaded in all ${workers.length} workers`);
+    else opts.logger.error({ event: 'config_reload_failed', problems: state.failed }, 'config reload failed in a worker; no worker applies it');
+  };
+
+  return {
+    /** Reloads run one after another. */
+    run(text: string): Promise<void> {
+      chain = chain.then(() => run(text));
+      return chain;
+    },
+    onMessage(w: Worker, m: unknown) {
+      const msg = m as { ig?: string; id?: number; ok?: boolean; error?: string };
+      if (msg.ig !== 'reload-prepared' || typeof msg.id !== 'number') return;
+      const s = waiting.get(msg.id);
+      if (!s || !s.left.delete(w.id)) return;
+      if (!msg.ok) s.failed.push(`worker ${w.id}: ${msg.error ?? 'failed'}`);
+      if (s.left.size === 0) s.done();
+    },
+  };
+}

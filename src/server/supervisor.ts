@@ -1,0 +1,144 @@
+import cluster, { type Worker } from 'node:cluster';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, parseConfigText, watchConfigFile, type Config } from '../config/index.js';
+import { createMemoryQuotaStore, createSqliteQuotaStore, type QuotaStore } from '../limits/index.js';
+import { createMemoryAuthority, serveLeases, type IpcPort } from '../state/index.js';
+import { createUsageWriter, type UsageRow, type UsageWriter } from '../usage/index.js';
+import type { Logger } from './logger.js';
+import { createReloadFanout } from './supervisor-reload.js';
+
+export interface SupervisorOptions {
+  file: string;
+  cfg: Config;
+  workers: number;
+  /** Embedded simulated backends started by the supervisor, passed to every worker. */
+  simUrls: readonly string[];
+  logger: Logger;
+  /** Called once every worker listens, with the shared port. */
+  onReady?: (port: number) => void;
+}
+
+export interface Supervisor {
+  /** Drains every worker, writes every usage row they handed over, and resolves when all is closed. */
+  stop(): Promise<void>;
+}
+
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 30_000;
+/** A worker that lived this long before dying resets the backoff: it was a crash, not a crash loop. */
+const STABLE_MS = 10_000;
+
+/**
+ * The supervisor role (`server.workers` > 1): forks the workers that share the listening port, is the lease
+ * authority among them (limits, concurrency and quotas exact across workers, no extra service) and the one writer of
+ * the host's usage log and quota counters. Restarts a dead worker with exponential backoff, fans out reloads (all
+ * workers swap to the same config or none does) and drains all of them on stop.
+ */
+export async function startSupervisor(opts: SupervisorOptions): Promise<Supervisor> {
+  const { cfg, logger } = opts;
+  const quota: QuotaStore =
+    cfg.usage === false
+      ? createMemoryQuotaStore()
+      : createSqliteQuotaStore({ path: cfg.usage.sqlite, onError: (err) => logger.error({ event: 'quota_store_error', err: String(err) }, 'quota write-back failed') });
+  const authority = createMemoryAuthority({ leaseTtlMs: cfg.state?.lease_ttl ?? 5000, quota });
+  let usage: UsageWriter | null = null;
+  if (cfg.usage !== false) {
+    const u = cfg.usage;
+    usage = createUsageWriter({
+      path: u.sqlite,
+      batchSize: u.batch_size,
+      flushIntervalMs: u.flush_interval,
+      queueMax: u.queue_max,
+      onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
+      ...(u.writer_thread === 'auto' ? {} : { thread: u.writer_thread }),
+    });
+    await usage.ready;
+  }
+
+  let stopping = false;
+  let failures = 0;
+  let port = 0;
+  const ready = new Set<number>();
+  const detach = new Map<number, () => void>();
+  const startedAt = new Map<number, number>();
+  const reloads = createReloadFanout({ logger, workers: () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id)) });
+
+  cluster.setupPrimary({ silent: false });
+  const fork = () => {
+    const w = cluster.fork({ INFERGATE_SIM_URLS: opts.simUrls.join(','), INFERGATE_ROLE: 'worker' });
+    startedAt.set(w.id, Date.now());
+    detach.set(w.id, serveLeases(authority, w as unknown as IpcPort));
+    w.on('message', (m: unknown) => {
+      if (typeof m !== 'object' || m === null) return;
+      const msg = m as { ig?: string; rows?: UsageRow[]; port?: number };
+      if (msg.ig === 'usage' && msg.rows && usage) for (const row of msg.rows) usage.record(row);
+      else if (msg.ig === 'ready') {
+        ready.add(w.id);
+        if (port === 0 && typeof msg.port === 'number') port = msg.port;
+        if (ready.size === opts.workers) opts.onReady?.(port);
+      } else reloads.onMessage(w, m);
+    });
+    return w;
+  };
+
+  cluster.on('exit', (w, code, signal) => {
+    ready.delete(w.id);
+    detach.get(w.id)?.();
+    detach.delete(w.id);
+    // Its leases come back now rather than after the TTL (slots of requests that died with it, unreported usage).
+    authority.drop(`w${w.id}`);
+    if (stopping) return;
+    const lived = Date.now() - (startedAt.get(w.id) ?? 0);
+    failures = lived > STABLE_MS ? 1 : failures + 1;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
+    logger.error({ event: 'worker_exited', worker: w.id, code, signal, restart_in_ms: delay }, `worker ${w.id} exited; restarting in ${delay} ms`);
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, delay).unref();
+  });
+  for (let i = 0; i < opts.workers; i++) fork();
+
+  // Reloads: the supervisor reads and validates the file once and hands every worker the same text.
+  const reload = async () => {
+    let text: string;
+    try {
+      text = await readFile(opts.file, 'utf8');
+      parseConfigText(text, opts.file);
+    } catch (err) {
+      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
+      logger.error({ event: 'config_reload_failed', file: opts.file, problems }, 'config reload failed; keeping the last good config');
+      return;
+    }
+    await reloads.run(text);
+  };
+  const watcher = watchConfigFile(opts.file, () => void reload());
+  const onHup = () => void reload();
+  process.on('SIGHUP', onHup);
+
+  return {
+    async stop() {
+      stopping = true;
+      watcher.close();
+      process.off('SIGHUP', onHup);
+      const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+      const budget = cfg.server.drain + 5000;
+      await Promise.all(
+        live.map(
+          (w) =>
+            new Promise<void>((resolve) => {
+              if (w.isDead()) return resolve();
+              const kill = setTimeout(() => w.process.kill('SIGKILL'), budget);
+              w.once('exit', () => {
+                clearTimeout(kill);
+                resolve();
+              });
+              w.send({ ig: 'drain' });
+            }),
+        ),
+      );
+      // Every row the workers handed over is committed before exit; quota counters are written back.
+      usage?.close();
+      quota.close();
+    },
+  };
+}

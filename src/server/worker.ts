@@ -1,0 +1,65 @@
+import cluster from 'node:cluster';
+import { loadConfigFile, parseConfigText } from '../config/index.js';
+import { createIpcTransport, createLeaseClient, type IpcPort } from '../state/index.js';
+import { createUsageWriter } from '../usage/index.js';
+import { startGateway, type Gateway } from './gateway.js';
+import { createIpcUsageWriter } from './worker-usage.js';
+
+/** IPC messages a worker's usage rows wait at most before they are sent (what a worker's SIGKILL can lose). */
+const USAGE_IPC_INTERVAL_MS = 50;
+
+/**
+ * The worker role: one gateway on the port the cluster shares, its limits leased from the supervisor (or Redis when
+ * `state.redis` is set) and its usage rows handed to the supervisor. Signals are the supervisor's business: a
+ * terminal's Ctrl-C reaches every process of the group, and the supervisor then drains the workers in order.
+ */
+export async function runWorker(file: string): Promise<void> {
+  const port = process as unknown as IpcPort & { send(m: unknown, cb?: (err: Error | null) => void): boolean };
+  const cfg = await loadConfigFile(file);
+  const st = cfg.state;
+  const leases = st?.redis
+    ? undefined // the gateway opens its own Redis lease client (one holder per process)
+    : createLeaseClient({ transport: createIpcTransport(port), holder: `w${cluster.worker?.id ?? process.pid}`, syncMs: st?.sync_interval ?? 100, fallback: null });
+  const usage =
+    cfg.usage === false
+      ? null
+      : createIpcUsageWriter({
+          port,
+          batchSize: cfg.usage.batch_size,
+          flushIntervalMs: Math.min(cfg.usage.flush_interval, USAGE_IPC_INTERVAL_MS),
+          openReader: () => createUsageWriter({ path: (cfg.usage as { sqlite: string }).sqlite, thread: false }),
+        });
+  const simUrls = process.env.INFERGATE_SIM_URLS ? process.env.INFERGATE_SIM_URLS.split(',').filter(Boolean) : undefined;
+  const gateway: Gateway = await startGateway({ configFile: file, config: cfg, simUrls, watch: false, usage, leases });
+
+  let stopping = false;
+  const stop = async (drainMs?: number) => {
+    if (stopping) return;
+    stopping = true;
+    await gateway.close(drainMs);
+    await usage?.drained();
+    if (process.connected) process.disconnect();
+    process.exit(0);
+  };
+  const prepared = new Map<number, () => void>();
+  process.on('message', (m: unknown) => {
+    const msg = m as { ig?: string; id?: number; text?: string };
+    if (msg?.ig === 'drain') void stop();
+    else if (msg?.ig === 'reload-prepare' && typeof msg.id === 'number' && typeof msg.text === 'string') {
+      try {
+        prepared.set(msg.id, gateway.prepareReload(parseConfigText(msg.text, file), file));
+        port.send({ ig: 'reload-prepared', id: msg.id, ok: true });
+      } catch (err) {
+        port.send({ ig: 'reload-prepared', id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) });
+      }
+    } else if (msg?.ig === 'reload-commit' && typeof msg.id === 'number') {
+      prepared.get(msg.id)?.();
+      prepared.delete(msg.id);
+    } else if (msg?.ig === 'reload-abort' && typeof msg.id === 'number') prepared.delete(msg.id);
+  });
+  // The supervisor is gone (killed): nobody writes our rows or answers lease exchanges any more; stop at once.
+  process.on('disconnect', () => void stop(1000));
+  for (const sig of ['SIGINT', 'SIGHUP'] as const) process.on(sig, () => {});
+  process.on('SIGTERM', () => void stop());
+  port.send({ ig: 'ready', port: gateway.port });
+}
