@@ -2,11 +2,12 @@ import type { CompiledBackend, CompiledModel } from '../config/index.js';
 import { GatewayError, type Endpoint } from '../core/index.js';
 import type { Family, FamilyRequest } from './family.js';
 import { createResponsesFamily } from './responses/family.js';
+import { messagesFamily } from './anthropic/family.js';
 import { PASSTHROUGH_ENDPOINT, PASSTHROUGH_PATHS, rerankFamily, scoreFamily, tokenizeFamily } from './passthrough-routes.js';
 
 /** The endpoint families served by the pipeline besides chat, completions and embeddings. */
 export const FAMILIES: ReadonlyMap<Endpoint, Family> = new Map<Endpoint, Family>(
-  [tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily()].map((f) => [f.endpoint, f]),
+  [tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily(), messagesFamily].map((f) => [f.endpoint, f]),
 );
 
 /** The routes of the families, for the server's router (Hono path syntax); each method not listed answers 405. */
@@ -15,6 +16,8 @@ export const FAMILY_ROUTES: ReadonlyArray<{ readonly method: 'GET' | 'POST' | 'D
   { method: 'POST', path: '/v1/responses', endpoint: 'responses' },
   { method: 'GET', path: '/v1/responses/:id', endpoint: 'responses' },
   { method: 'POST', path: '/v1/responses/:id/cancel', endpoint: 'responses' },
+  { method: 'POST', path: '/v1/messages', endpoint: 'messages' },
+  { method: 'POST', path: '/v1/messages/count_tokens', endpoint: 'messages' },
 ];
 
 const FAMILY_NAMES: Partial<Record<Endpoint, string>> = {

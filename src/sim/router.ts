@@ -19,6 +19,7 @@ import type { RouteRequest } from './routes/generate-common.js';
 import { handleDetokenize, handleMetrics, handleModels, handleTokenize } from './routes/info.js';
 import { handleRerank, handleScore } from './routes/pooling.js';
 import { handleResponseById, handleResponses } from './routes/responses.js';
+import { anthropicError, handleCountTokens, handleMessages, isMessagesPersonality } from './routes/messages.js';
 import type { SimFault, SimLogEntry } from './types.js';
 
 export interface RouterState {
@@ -36,6 +37,8 @@ const KNOWN_PATHS = new Set([
   '/v1/completions',
   '/v1/embeddings',
   '/v1/responses',
+  '/v1/messages',
+  '/v1/messages/count_tokens',
   '/v1/models',
   '/health',
   '/metrics',
@@ -114,6 +117,10 @@ async function route(state: RouterState, req: IncomingMessage, res: ServerRespon
       }
       return kind === 'chat' ? handleChat(ctx, rr(parseJson(raw))) : handleCompletions(ctx, rr(parseJson(raw)));
     }
+    case 'POST /v1/messages':
+      return handleMessages(ctx, rr(parseJson(raw)));
+    case 'POST /v1/messages/count_tokens':
+      return handleCountTokens(ctx, res, parseJson(raw));
     case 'POST /v1/responses':
       return handleResponses(ctx, rr(parseJson(raw)));
     case 'POST /v1/embeddings':
@@ -168,7 +175,11 @@ export function createRequestHandler(state: RouterState): (req: IncomingMessage,
     });
     route(state, req, res, path, scope).catch((err: unknown) => {
       if (res.headersSent || res.destroyed) return;
-      if (err instanceof SimHttpError) return sendError(res, renderError(state.ctx.personality, err.status, err.message, err.param));
+      if (err instanceof SimHttpError) {
+        // vLLM's Anthropic server answers in Anthropic's error shape.
+        if (path.startsWith('/v1/messages') && isMessagesPersonality(state.ctx)) return sendError(res, anthropicError(err.status, err.message));
+        return sendError(res, renderError(state.ctx.personality, err.status, err.message, err.param));
+      }
       if (err instanceof SyntaxError) return sendError(res, renderError(state.ctx.personality, 400, err.message));
       process.stderr.write(`sim: internal error on ${req.method ?? ''} ${path}: ${(err as Error)?.stack ?? String(err)}\n`);
       sendError(res, renderError(state.ctx.personality, 500, 'Internal simulator error'));

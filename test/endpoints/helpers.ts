@@ -67,3 +67,10 @@ export async function postJson(url: string, token: string | null, body: unknown,
     body: JSON.stringify(body),
   });
 }
+
+/** The last POST a simulated backend received (its log also holds the router's health probes and metric scrapes). */
+export function lastPost(sim: { log: { entries: Array<{ method: string; path: string; rawBody: string }> } }): { path: string; rawBody: string } {
+  const e = sim.log.entries.filter((x) => x.method === 'POST').at(-1);
+  if (!e) throw new Error('the backend received no POST');
+  return e;
+}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { SimServer } from '../../src/sim/index.js';
 import { assertMatchesSpec, client, startSims } from '../helpers/harness.js';
-import { lastEnded, postJson, startGovernedGateway, type GovernedGateway } from './helpers.js';
+import { lastEnded, lastPost, postJson, startGovernedGateway, type GovernedGateway } from './helpers.js';
 
 const weatherTool = {
   type: 'function' as const,
@@ -62,8 +62,8 @@ describe('the Responses API', () => {
     assert.equal(res.status, 'completed');
     assert.ok(res.output_text.length > 0);
     assert.equal(res.instructions, 'Be brief.');
-    const sent = JSON.parse(sglang.log.entries.at(-1)!.rawBody);
-    assert.equal(sglang.log.entries.at(-1)!.path, '/v1/chat/completions');
+    const sent = JSON.parse(lastPost(sglang).rawBody);
+    assert.equal(lastPost(sglang).path, '/v1/chat/completions');
     assert.deepEqual(sent.messages, [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'Tell me a story' },
@@ -104,7 +104,7 @@ describe('the Responses API', () => {
     assert.ok(call, 'the model called the tool');
     assert.equal(call.name, 'get_weather');
     assert.deepEqual(JSON.parse(call.arguments), { city: 'x' });
-    const toolsSent = JSON.parse(sglang.log.entries.at(-1)!.rawBody).tools;
+    const toolsSent = JSON.parse(lastPost(sglang).rawBody).tools;
     assert.deepEqual(toolsSent, [{ type: 'function', function: { name: 'get_weather', parameters: weatherTool.parameters, description: 'Weather for a city', strict: false } }]);
 
     const stream = await sdk.responses.create({
@@ -120,7 +120,7 @@ describe('the Responses API', () => {
     let answer = '';
     for await (const ev of stream) if (ev.type === 'response.output_text.delta') answer += ev.delta;
     assert.ok(answer.length > 0, 'the model answered in text after the tool output');
-    const sent = JSON.parse(sglang.log.entries.at(-1)!.rawBody);
+    const sent = JSON.parse(lastPost(sglang).rawBody);
     assert.deepEqual(sent.messages.slice(1), [
       { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: call.arguments } }] },
       { role: 'tool', tool_call_id: call.call_id, content: '{"temp": 21}' },

@@ -1,0 +1,49 @@
+import type { ServerResponse } from 'node:http';
+import { GatewayError, isGatewayError } from '../../core/index.js';
+
+/**
+ * Anthropic's error shape for the Messages routes: `{"type":"error","error":{"type","message"}}`, with the type
+ * Anthropic uses for each status, so its SDKs raise the matching exception. The status stays the gateway's.
+ */
+function typeFor(status: number): string {
+  switch (status) {
+    case 400:
+      return 'invalid_request_error';
+    case 401:
+      return 'authentication_error';
+    case 403:
+      return 'permission_error';
+    case 404:
+      return 'not_found_error';
+    case 413:
+      return 'request_too_large';
+    case 429:
+      return 'rate_limit_error';
+    case 503:
+      return 'overloaded_error';
+    default:
+      return status >= 500 ? 'api_error' : 'invalid_request_error';
+  }
+}
+
+export function anthropicErrorBody(err: GatewayError): string {
+  return JSON.stringify({ type: 'error', error: { type: typeFor(err.status), message: err.message } });
+}
+
+/** The SSE error event of a Messages stream that failed after it started. */
+export function anthropicErrorEvent(err: GatewayError): string {
+  return `event: error\ndata: ${anthropicErrorBody(err)}\n\n`;
+}
+
+export function writeAnthropicError(out: ServerResponse, err: unknown, extraHeaders?: Record<string, string>): number {
+  const ge = isGatewayError(err) ? err : new GatewayError('internal', 'The gateway hit an internal error.');
+  if (out.destroyed || out.writableEnded) return ge.status;
+  const body = anthropicErrorBody(ge);
+  if (out.headersSent) {
+    out.end(`event: error\ndata: ${body}\n\n`);
+    return ge.status;
+  }
+  out.writeHead(ge.status, { ...extraHeaders, ...ge.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  out.end(body);
+  return ge.status;
+}

@@ -1,0 +1,131 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { z } from 'zod';
+import type { GatewayError } from '../../core/index.js';
+import type { BackendUsage } from '../../upstream/index.js';
+import { basesOf, servesNatively } from '../backend-support.js';
+import type { EventTransform } from '../event-relay.js';
+import type { Family, FamilyRequest } from '../family.js';
+import { applyEdits } from '../json-splice.js';
+import { parseJsonBody, readRequestBody } from '../read-body.js';
+import { validateWith } from '../wire.js';
+import { anthropicErrorEvent, writeAnthropicError } from './errors.js';
+
+/**
+ * The Anthropic Messages API (`POST /v1/messages`, streamed and not, and `POST /v1/messages/count_tokens`), passed
+ * through to engines that serve it (vLLM, llama.cpp). Errors use Anthropic's shape, and the gateway credential may
+ * come as `x-api-key` (Anthropic's SDK default) as well as `Authorization: Bearer`.
+ */
+const message = z.looseObject({ role: z.string().min(1), content: z.union([z.string(), z.array(z.unknown())]) });
+const base = {
+  model: z.string().min(1).max(256),
+  messages: z.array(message).min(1, 'messages must contain at least one message'),
+  system: z.union([z.string(), z.array(z.unknown())]).nullish(),
+  tools: z.array(z.unknown()).nullish(),
+};
+const messagesRequest = z.looseObject({ ...base, max_tokens: z.number().int().positive(), stream: z.boolean().nullish() });
+const countRequest = z.looseObject(base);
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let out = '';
+  for (const b of content) if (b && typeof b === 'object' && typeof (b as { text?: unknown }).text === 'string') out += (b as { text: string }).text;
+  return out;
+}
+
+function promptText(b: z.infer<typeof countRequest>): string {
+  let out = b.tools && b.tools.length > 0 ? `<tools>${JSON.stringify(b.tools)}</tools>\n` : '';
+  if (b.system) out += `<|system|>\n${textOf(b.system)}\n`;
+  for (const m of b.messages) out += `<|${m.role}|>\n${textOf(m.content)}\n`;
+  return out;
+}
+
+/** Authorization wins when both are sent; a bare `x-api-key` is read as a Bearer token. */
+function credential(headers: IncomingHttpHeaders): string | undefined {
+  if (headers.authorization) return headers.authorization;
+  const key = headers['x-api-key'];
+  return typeof key === 'string' && key.length > 0 ? `Bearer ${key}` : undefined;
+}
+
+const TYPE = /^\{\s*"type":\s?"([a-z_]+)"/;
+
+/**
+ * A Messages stream relayed byte for byte. It ends with `message_stop` (no `[DONE]`); usage is split between
+ * message_start (input tokens) and message_delta (output tokens, cumulative).
+ */
+class MessagesStream implements EventTransform {
+  done = false;
+  failed = false;
+  contentEvents = 0;
+  #input = 0;
+  #cached = 0;
+  #output = 0;
+  #seen = false;
+
+  event(data: string, raw: Buffer): Buffer {
+    const type = TYPE.exec(data)?.[1] ?? (/"type":\s?"(message_start|message_delta|message_stop|error)"/.exec(data)?.[1] ?? null);
+    if (type === 'content_block_delta') this.contentEvents++;
+    else if (type === 'message_start' || type === 'message_delta') this.#usage(data, type);
+    else if (type === 'message_stop') this.done = true;
+    else if (type === 'error') this.failed = true;
+    return raw;
+  }
+
+  #usage(data: string, type: string): void {
+    try {
+      const ev = JSON.parse(data) as { message?: { usage?: Record<string, unknown> }; usage?: Record<string, unknown> };
+      const u = (type === 'message_start' ? ev.message?.usage : ev.usage) ?? {};
+      if (typeof u.input_tokens === 'number') this.#input = u.input_tokens;
+      if (typeof u.cache_read_input_tokens === 'number') this.#cached = u.cache_read_input_tokens;
+      if (typeof u.output_tokens === 'number') this.#output = u.output_tokens;
+      this.#seen = true;
+    } catch {
+      // Relayed as is; usage falls back to the gateway's estimate.
+    }
+  }
+
+  finish(): null {
+    return null;
+  }
+
+  usage(): BackendUsage | null {
+    return this.#seen ? { promptTokens: this.#input, completionTokens: this.#output, cachedTokens: this.#cached } : null;
+  }
+
+  errorFrame(err: GatewayError): string {
+    return anthropicErrorEvent(err);
+  }
+}
+
+const NO_TOKENS = (): BackendUsage => ({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+
+export const messagesFamily: Family = {
+  endpoint: 'messages',
+  credential,
+  writeError: writeAnthropicError,
+  async read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest> {
+    const count = (incoming.url ?? '').startsWith('/v1/messages/count_tokens');
+    const raw = await readRequestBody(incoming, bodyLimit);
+    const body = validateWith(count ? countRequest : messagesRequest, parseJsonBody(raw)) as z.infer<typeof messagesRequest>;
+    const stream = !count && body.stream === true;
+    return {
+      model: body.model,
+      stream,
+      maxTokens: count ? 0 : body.max_tokens,
+      generates: !count,
+      promptText: promptText(body),
+      sessionKey: null,
+      pinnedBackend: null,
+      replayable: () => true,
+      serves: (b) => servesNatively('messages', b),
+      call: (backend) => ({
+        method: 'POST',
+        path: `${basesOf(backend).v1}/messages${count ? '/count_tokens' : ''}`,
+        body: backend.model === body.model ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
+        events: stream ? new MessagesStream() : null,
+        // Counting does no inference: it spends no tokens from the caller's budgets.
+        ...(count ? { usage: NO_TOKENS } : {}),
+      }),
+    };
+  },
+};
