@@ -13,8 +13,14 @@ const positiveInt = z.number().int().positive();
  * `literal | object`, reporting the object's own issues with their full paths. A plain z.union would collapse every
  * mistake inside the object into one "Invalid input" at the section, which points at no line.
  */
+/**
+ * The two alternatives of each `literal | object` section, for the config reference (its JSON Schema is opaque). By
+ * the schema's definition object, which `.describe()` and the other copies of a schema share.
+ */
+export const sectionAlternatives = new WeakMap<object, { literal: string | boolean; schema: z.ZodType }>();
+
 function literalOr<L extends string | boolean, S extends z.ZodType>(literal: L, schema: S) {
-  return z.custom<L | z.input<S>>(() => true).transform((v, ctx): L | z.output<S> => {
+  const section = z.custom<L | z.input<S>>(() => true).transform((v, ctx): L | z.output<S> => {
     if (v === literal) return literal;
     if (v === undefined) {
       ctx.addIssue({ code: 'custom', message: `this section is required: configure it, or set it to ${JSON.stringify(literal)}` });
@@ -30,6 +36,8 @@ function literalOr<L extends string | boolean, S extends z.ZodType>(literal: L, 
     }
     return z.NEVER;
   });
+  sectionAlternatives.set(section._zod.def, { literal, schema });
+  return section;
 }
 
 export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
@@ -58,30 +66,30 @@ const KEY_SOURCES = ['secret', 'secret_file', 'public_key', 'jwks_url'] as const
 export const issuerSchema = z
   .strictObject({
     /** Must equal the token's `iss` exactly; also how a token is routed to its key set. */
-    issuer: z.string().min(1),
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    issuer: z.string().min(1).describe('Must equal the token\'s iss exactly; a token is verified only with its own issuer\'s keys.'),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).describe('The aud the token must carry (one of them, for a list).'),
     /** Pinned per issuer: a token whose header names another algorithm is refused before any key is used. */
-    algorithms: z.array(algorithm).min(1),
+    algorithms: z.array(algorithm).min(1).describe('Signing algorithms accepted for this issuer (pinned: a token naming another is refused before any key is used; none is never accepted).'),
     /** HMAC shared secret (use `${ENV_VAR}`); at least 32/48/64 bytes for HS256/384/512. */
-    secret: z.string().optional(),
+    secret: z.string().optional().describe('HMAC shared secret (use ${ENV_VAR}); at least 32/48/64 bytes for HS256/384/512. One key source per issuer.'),
     /** File holding the HMAC secret (trailing whitespace ignored), e.g. the quick start's `./data/dev-secret`. */
-    secret_file: z.string().min(1).optional(),
+    secret_file: z.string().min(1).optional().describe('File holding the HMAC secret (trailing whitespace ignored), e.g. the quick start\'s ./data/dev-secret.'),
     /** Create `secret_file` with a random secret (mode 0600) when it does not exist. For development issuers. */
-    generate_if_missing: z.boolean().optional(),
+    generate_if_missing: z.boolean().optional().describe('Create secret_file with a random secret (mode 0600) when it does not exist; for development issuers.'),
     /** A public key as PEM (`-----BEGIN PUBLIC KEY-----`) or as a JWK object. */
-    public_key: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
-    jwks_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL for jwks_url' }).optional(),
+    public_key: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional().describe('A public key as PEM (-----BEGIN PUBLIC KEY-----) or as a JWK object.'),
+    jwks_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL for jwks_url' }).optional().describe('The issuer\'s JWKS endpoint; keys are fetched, cached and refetched on an unknown kid.'),
     /** Minimum time between refetches caused by an unknown `kid`. */
-    jwks_cooldown: duration.optional(),
+    jwks_cooldown: duration.optional().describe('Minimum time between refetches caused by an unknown kid. Default: 30s.'),
     /** How long fetched keys count as fresh; stale keys are still served while the issuer is unreachable. */
-    jwks_cache_max_age: duration.optional(),
+    jwks_cache_max_age: duration.optional().describe('How long fetched keys count as fresh (then refreshed in the background); stale keys are still served while the issuer is unreachable. Default: 10m.'),
     /** How long one JWKS fetch may take before it counts as failed (default 5s). */
-    jwks_timeout: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).optional(),
+    jwks_timeout: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).optional().describe('How long one JWKS fetch may take before it counts as failed. Default: 5s.'),
     /**
      * Longest lifetime accepted for this issuer's tokens: `exp - iat`, or `exp` from now when the token has no `iat`.
      * Unset: any lifetime.
      */
-    max_token_lifetime: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).optional(),
+    max_token_lifetime: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).optional().describe('Longest lifetime accepted for this issuer\'s tokens: exp - iat, or exp from now when the token has no iat. Unset: any lifetime.'),
   })
   .superRefine((iss, ctx) => {
     const sources = KEY_SOURCES.filter((k) => iss[k] !== undefined);
@@ -131,19 +139,19 @@ export const issuerSchema = z
 const claimPath = z.string().min(1);
 
 export const claimsSchema = z.strictObject({
-  subject: claimPath.default('sub'),
-  team: claimPath.default('team'),
-  groups: claimPath.optional(),
+  subject: claimPath.default('sub').describe('Claim (or dotted path) naming the caller.'),
+  team: claimPath.default('team').describe('Claim (or dotted path) naming the caller\'s team, for limits, quotas and usage.'),
+  groups: claimPath.optional().describe('Claim (or dotted path, e.g. realm_access.roles) holding the caller\'s groups.'),
   /** Scope claims; each may hold a space-separated string (`scope`) or an array (`scp`). All listed are merged. */
-  scopes: z.union([claimPath, z.array(claimPath).min(1)]).default(['scope', 'scp']),
+  scopes: z.union([claimPath, z.array(claimPath).min(1)]).default(['scope', 'scp']).describe('Claims holding scopes, as a space-separated string (scope) or a list (scp); all listed are merged.'),
 });
 
 export const authObjectSchema = z
   .strictObject({
-    issuers: z.array(issuerSchema).min(1, 'configure at least one issuer, or `auth: none` for local experiments'),
-    claims: claimsSchema.prefault({}),
-    max_token_bytes: bytes.default(16 * 1024),
-    clock_tolerance: duration.default(30_000),
+    issuers: z.array(issuerSchema).min(1, 'configure at least one issuer, or `auth: none` for local experiments').describe('Trusted token issuers, each with exactly one key source.'),
+    claims: claimsSchema.prefault({}).describe('Where the principal is read from in a token.'),
+    max_token_bytes: bytes.default(16 * 1024).describe('Largest bearer token accepted (401 beyond it).'),
+    clock_tolerance: duration.default(30_000).describe('Slack allowed on exp, nbf and iat for clocks that disagree.'),
     /** Exact paths served without a token. `/v1/*` and `/admin/*` can never be opened. */
     open_routes: z
       .array(
@@ -152,9 +160,9 @@ export const authObjectSchema = z
           .regex(/^\/[^\s?#]*$/, 'open routes are exact paths such as /healthz')
           .refine((p) => !/^\/(v1|admin)(\/|$)/.test(p), 'routes under /v1 and /admin always require a token'),
       )
-      .default(['/healthz', '/readyz']),
+      .default(['/healthz', '/readyz']).describe('Exact paths served without a token; routes under /v1 and /admin can never be opened.'),
     /** Verified tokens remembered (until their `exp`) so a hot client does not pay a signature check per request. */
-    token_cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+    token_cache_size: z.number().int().min(0).max(1_000_000).default(10_000).describe('Verified tokens remembered (until their exp) so a busy client does not pay a signature check per request; 0 turns the cache off.'),
   })
   .superRefine((auth, ctx) => {
     const seen = new Set<string>();
@@ -169,20 +177,20 @@ export const authSectionSchema = literalOr('none', authObjectSchema);
 /** A match value is an exact name, or `"*"`: the rule applies to every value and each distinct value gets its own bucket. */
 const matchValue = z.string().min(1);
 export const matchSchema = z.strictObject({
-  subject: matchValue.optional(),
-  team: matchValue.optional(),
-  model: matchValue.optional(),
+  subject: matchValue.optional().describe('The subject this rule applies to, or "*": every subject gets its own bucket.'),
+  team: matchValue.optional().describe('The team this rule applies to, or "*": every team gets its own bucket.'),
+  model: matchValue.optional().describe('The public model this rule applies to, or "*": every model gets its own bucket.'),
   /** The public id of a gateway-managed API key (`"*"`: every key its own bucket); requests with a JWT never match. */
-  key: matchValue.optional(),
+  key: matchValue.optional().describe('The public id of a gateway-managed API key this rule applies to, or "*": every key gets its own bucket.'),
 });
 
 export const limitRuleSchema = z
   .strictObject({
-    match: matchSchema.prefault({}),
-    rpm: positiveInt.optional(),
+    match: matchSchema.prefault({}).describe('Who the rule applies to; the most specific rule naming the same fields wins.'),
+    rpm: positiveInt.optional().describe('Requests per minute.'),
     /** Tokens per minute, prompt + completion. */
-    tpm: positiveInt.optional(),
-    concurrency: positiveInt.optional(),
+    tpm: positiveInt.optional().describe('Tokens per minute, prompt + completion.'),
+    concurrency: positiveInt.optional().describe('Requests in flight at once.'),
   })
   .refine((r) => r.rpm !== undefined || r.tpm !== undefined || r.concurrency !== undefined, {
     message: 'a limit needs at least one of rpm, tpm or concurrency',
@@ -190,9 +198,9 @@ export const limitRuleSchema = z
 
 export const quotaRuleSchema = z
   .strictObject({
-    match: matchSchema.prefault({}),
-    tokens_per_day: positiveInt.optional(),
-    tokens_per_month: positiveInt.optional(),
+    match: matchSchema.prefault({}).describe('Who the quota applies to.'),
+    tokens_per_day: positiveInt.optional().describe('Tokens per UTC day, prompt + completion.'),
+    tokens_per_month: positiveInt.optional().describe('Tokens per UTC month, prompt + completion.'),
   })
   .refine((r) => r.tokens_per_day !== undefined || r.tokens_per_month !== undefined, {
     message: 'a quota needs tokens_per_day or tokens_per_month',
@@ -200,16 +208,16 @@ export const quotaRuleSchema = z
 
 export const usageObjectSchema = z
   .strictObject({
-    sqlite: z.string().min(1),
+    sqlite: z.string().min(1).describe('The usage log\'s SQLite file (quotas are kept beside it).'),
     /** Rows per transaction: larger batches cost less per row; written on the event loop (one core), 256 rows hold it about half a millisecond. */
-    batch_size: z.number().int().min(1).max(100_000).default(256),
-    flush_interval: duration.default(200),
-    queue_max: z.number().int().min(1).default(20_000),
+    batch_size: z.number().int().min(1).max(100_000).default(256).describe('Rows per transaction: larger batches cost less per row; on one core, 256 rows hold the event loop about half a millisecond.'),
+    flush_interval: duration.default(200).describe('A partial batch is written after this long.'),
+    queue_max: z.number().int().min(1).default(20_000).describe('Rows recorded and not yet written; beyond it a recording call waits for the writer (backpressure) rather than drop rows.'),
     /**
      * Commit batches on a writer thread (`true`), on the event loop between requests (`false`), or `auto`: a thread
      * when the process may run on more than one core (its CPU affinity), the event loop otherwise.
      */
-    writer_thread: z.union([z.literal('auto'), z.boolean()]).default('auto'),
+    writer_thread: z.union([z.literal('auto'), z.boolean()]).default('auto').describe('Write batches on a thread (true), on the event loop (false), or auto: a thread when the process may use more than one core.'),
   })
   .refine((u) => u.queue_max >= u.batch_size, { message: 'queue_max must be at least batch_size', path: ['queue_max'] });
 
@@ -218,10 +226,10 @@ export const usageSectionSchema = literalOr(false, usageObjectSchema);
 /** Spread into the root strict object: `z.strictObject({ ...governanceShape, server, models, ... })`. */
 export const governanceShape = {
   /** Required on purpose: a config without `auth` is an error, so turning auth off is always explicit. */
-  auth: authSectionSchema,
-  limits: z.array(limitRuleSchema).default([]),
-  quotas: z.array(quotaRuleSchema).default([]),
-  usage: usageSectionSchema.default(false),
+  auth: authSectionSchema.describe('Authentication: trusted issuers, claims and open routes, or none to turn it off (logged as a warning). Required.'),
+  limits: z.array(limitRuleSchema).default([]).describe('Rate limits: requests and tokens per minute and concurrency per subject, team and model.'),
+  quotas: z.array(quotaRuleSchema).default([]).describe('Token quotas per UTC day or month, persisted beside the usage log.'),
+  usage: usageSectionSchema.default(false).describe('The usage log (one row per request), or false.'),
 };
 
 export type IssuerConfig = z.output<typeof issuerSchema>;

@@ -62,14 +62,13 @@ function locate(doc: Document, lc: LineCounter, path: readonly PropertyKey[], un
   return { line, column: col };
 }
 
-/** What a value is, in the words of a YAML author: `a list`, `a mapping`, `the number 123`, `the text "yes"`. */
-export function describeValue(value: unknown): string {
+/** What was given, in the words of a YAML author: `a list`, `a mapping`, or the scalar itself (`2.5`, `"yes"`, `true`). */
+function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing (required)';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `the text ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)}`;
-  return `the ${typeof value} ${String(value)}`;
+  return JSON.stringify(typeof value === 'string' && value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 
 function issueMessage(issue: z.core.$ZodIssue): string {

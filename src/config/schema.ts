@@ -50,63 +50,63 @@ const backendUrl = z.string().refine(
 );
 
 export const backendSchema = z.strictObject({
-  url: backendUrl,
-  kind: z.enum(BACKEND_KINDS).default('vllm'),
+  url: backendUrl.describe('Base URL of the backend: http(s)://host:port, or a base ending in /v1.'),
+  kind: z.enum(BACKEND_KINDS).default('vllm').describe('The server software, for error shapes, metric names and embeddings: vllm, sglang, tgi, llamacpp, ollama or openai.'),
   /** Upstream model name; defaults to the public model name. */
-  model: z.string().min(1).optional(),
+  model: z.string().min(1).optional().describe('The model name the backend knows; the request\'s model is rewritten to it. Default: the public name.'),
   /** Share of traffic under `policy: weighted` (canary splits); the other policies ignore it, so it is refused there. */
-  weight: z.number().positive().default(1),
+  weight: z.number().positive().default(1).describe('Traffic share under policy: weighted (canary splits, e.g. 3 and 1 send 75% and 25%); an error under other policies.'),
   /** Sent as `Authorization: Bearer` to the backend; use `${ENV_VAR}` so secrets stay out of the file. */
-  api_key: z.string().optional(),
+  api_key: z.string().optional().describe('Sent to the backend as Authorization: Bearer; use ${ENV_VAR} to keep it out of the file.'),
   /** Whether the backend can return base64 embeddings itself; defaults per kind. */
-  embeddings_base64: z.boolean().optional(),
+  embeddings_base64: z.boolean().optional().describe('Whether the backend returns base64 embeddings itself (default by kind: vllm and openai yes); otherwise the gateway encodes them.'),
 });
 
 const modelName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'model names cannot contain whitespace');
 
 export const modelSchema = z
   .strictObject({
-    name: modelName,
-    aliases: z.array(modelName).default([]),
+    name: modelName.describe('The public model name clients send (at most 256 characters, no whitespace).'),
+    aliases: z.array(modelName).default([]).describe('Other names that resolve to this model.'),
     /** Default: `weighted` when any backend has a weight other than 1 (a canary split), else `token_aware`. */
-    policy: z.enum(POLICIES).optional(),
+    policy: z.enum(POLICIES).optional().describe('How a backend is picked per request. Default: weighted when any backend has a weight, else token_aware.'),
     /** Models tried in order when this one cannot serve, before the first byte reaches the client. */
-    fallback: z.array(modelName).default([]),
+    fallback: z.array(modelName).default([]).describe('Models tried in order when this one cannot serve, before the first byte reaches the client.'),
     /** Attempts on other backends of this pool before falling back (connect errors, 5xx, 429). */
-    retries: z.number().int().min(0).max(10).default(2),
-    backends: z.array(backendSchema).min(1, 'a model needs at least one backend'),
+    retries: z.number().int().min(0).max(10).default(2).describe('Other backends of this model tried after a failure before the first byte (connect errors, 5xx, 429, timeouts).'),
+    backends: z.array(backendSchema).min(1, 'a model needs at least one backend').describe('The servers of this model (at least one).'),
   })
   .transform((m) => ({ ...m, policy: m.policy ?? (m.backends.some((b) => b.weight !== 1) ? ('weighted' as const) : ('token_aware' as const)) }));
 
 export const serverSchema = z
   .strictObject({
-    listen: listen.default({ host: '0.0.0.0', port: 8080 }),
-    body_limit: bytes.default(16 * 1024 * 1024),
+    listen: listen.default({ host: '0.0.0.0', port: 8080 }).describe('Where the gateway listens: "host:port" or a port number (host 0.0.0.0).'),
+    body_limit: bytes.default(16 * 1024 * 1024).describe('Largest request body accepted; larger ones get 413.'),
     timeouts: z
       .strictObject({
-        connect: duration.default(2000),
-        first_byte: duration.default(60_000),
+        connect: duration.default(2000).describe('Connecting to a backend.'),
+        first_byte: duration.default(60_000).describe('Until the backend\'s first byte (streams: its first chunk); a request is retried on another backend after it.'),
         /**
          * Receiving the whole request, headers and body, from its first byte (Node's requestTimeout): a body that
          * trickles or never ends is answered 408 after this. Headers alone get at most a minute.
          */
-        body: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).default(60_000),
-        idle: duration.default(30_000),
-        total: duration.default(600_000),
+        body: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).default(60_000).describe('Receiving the whole request (headers and body) from the client; a body that trickles or never ends gets 408. Headers alone get at most a minute.'),
+        idle: duration.default(30_000).describe('Streams: the longest gap between chunks once started; the stream then ends with an error event.'),
+        total: duration.default(600_000).describe('The whole request, streamed or not.'),
       })
-      .prefault({}),
-    drain: duration.default(30_000),
+      .prefault({}).describe('Deadlines of a request.'),
+    drain: duration.default(30_000).describe('On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed.'),
     /** Connections kept per backend. */
-    connections: z.number().int().min(1).max(4096).default(128),
+    connections: z.number().int().min(1).max(4096).default(128).describe('Keep-alive connections per backend.'),
     /** Worker processes sharing the port (`auto`: one per usable CPU); see state-schema.ts. */
     workers: workersSchema,
     /**
      * Client connections held at once; beyond it new ones are closed on accept. `auto`: the descriptor limit minus
      * every backend pool at full size and a reserve, so idle clients can never starve the gateway's own upstream sockets.
      */
-    max_connections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto'),
+    max_connections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('Client connections held at once; beyond it new ones are closed on accept. auto: the open-file limit minus every backend pool at full size and a reserve of 256, so idle clients never take the descriptors the gateway needs for its backends.'),
     /** Largest request head (request line and headers) accepted; larger ones get 431. Must exceed auth.max_token_bytes. */
-    max_header_size: bytes.default(32 * 1024),
+    max_header_size: bytes.default(32 * 1024).describe('Largest request head (request line and headers) accepted; larger ones get 431. Must exceed auth.max_token_bytes by 1KiB so that an oversized token gets the gateway\'s own 401.'),
   })
   .prefault({});
 
@@ -122,65 +122,65 @@ export const routingSchema = z
     health: z
       .strictObject({
         /** /health probe period; 0 turns active probes off. */
-        probe_interval: duration.default(5000),
-        probe_timeout: positiveDuration.default(2000),
+        probe_interval: duration.default(5000).describe('GET /health per backend this often; 0 turns active probes off.'),
+        probe_timeout: positiveDuration.default(2000).describe('A probe slower than this failed.'),
         /** Consecutive failed probes that take a backend out, and good ones that bring it back. */
-        unhealthy_after: count(1).default(2),
-        healthy_after: count(1).default(2),
+        unhealthy_after: count(1).default(2).describe('Consecutive failed probes that take a backend out of rotation.'),
+        healthy_after: count(1).default(2).describe('Consecutive good probes that bring it back.'),
         /** Consecutive passive failures (5xx, timeouts, resets) that eject a backend; a refused connection ejects at once. */
-        eject_after: count(1).default(3),
+        eject_after: count(1).default(3).describe('Consecutive passive failures (5xx, timeouts, resets) that eject a backend; a refused connection ejects at once.'),
         /** First ejection; each further one without a recovery doubles it, up to eject_max. */
-        eject_base: positiveDuration.default(1000),
-        eject_max: positiveDuration.default(30_000),
+        eject_base: positiveDuration.default(1000).describe('First ejection; doubled on each further one without a recovery, up to eject_max.'),
+        eject_max: positiveDuration.default(30_000).describe('Longest ejection.'),
       })
       .prefault({})
       .superRefine((h, ctx) => {
         if (h.eject_max < h.eject_base) ctx.addIssue({ code: 'custom', path: ['eject_max'], message: `eject_max (${h.eject_max}ms) must not be shorter than eject_base (${h.eject_base}ms)` });
-      }),
+      }).describe('Active probes and passive ejection (needs a restart to change).'),
     scrape: z
       .strictObject({
         /** /metrics scrape period; 0 turns scraping off (routing then relies on the gateway's own accounting). */
-        interval: duration.default(250),
+        interval: duration.default(250).describe('GET /metrics of each backend this often to correct its live load; 0 turns scraping off.'),
         /** Default: four intervals, at least 100ms and at most 2s. */
-        timeout: positiveDuration.optional(),
+        timeout: positiveDuration.optional().describe('A scrape slower than this failed. Default: four intervals, at least 100ms, at most 2s.'),
       })
-      .prefault({}),
+      .prefault({}).describe('Reading the backends\' own metrics (needs a restart to change).'),
     queue: z
       .strictObject({
         /** Requests held when every backend is saturated; beyond this they are refused at once with 429. */
-        max_size: count(0).max(1_000_000).default(1024),
+        max_size: count(0).max(1_000_000).default(1024).describe('Requests held while every backend is saturated; a full queue answers 429 at once.'),
         /** A request waiting longer is refused with 429 and a Retry-After. */
-        max_wait: duration.default(30_000),
+        max_wait: duration.default(30_000).describe('A request that waited longer gets 429 with Retry-After.'),
       })
-      .prefault({}),
+      .prefault({}).describe('The gateway queue of token_aware (needs a restart to change).'),
     retry_budget: z
       .strictObject({
         /** Retries allowed per request over the window (0.2: retries add at most 20% to the load). */
-        ratio: z.number().min(0).max(1).default(0.2),
+        ratio: z.number().min(0).max(1).default(0.2).describe('Retries may add at most this share to the requests of the window (0.2: 20%).'),
         /** Retries always allowed per second, however few requests there are. */
-        min_per_second: z.number().min(0).max(100_000).default(10),
-        window: positiveDuration.default(10_000),
+        min_per_second: z.number().min(0).max(100_000).default(10).describe('Retries always allowed per second, however little traffic there is.'),
+        window: positiveDuration.default(10_000).describe('The sliding window the budget is counted over.'),
       })
-      .prefault({}),
+      .prefault({}).describe('Fleet-wide cap on retries and fallbacks (applied at once on reload).'),
   })
   .prefault({});
 
 export const simSchema = z.strictObject({
-  replicas: z.number().int().min(1).max(64).default(2),
-  model: modelName.default('sim-llama-8b'),
-  personality: z.enum(['vllm', 'sglang', 'tgi', 'llamacpp']).default('vllm'),
-  engine: z.enum(['simple', 'fast', 'vllm']).default('simple'),
-  time_scale: z.number().positive().max(100).default(1),
-  base_port: z.number().int().min(0).max(65535).default(0),
-  policy: z.enum(POLICIES).optional(),
+  replicas: z.number().int().min(1).max(64).default(2).describe('Simulated backends started in-process.'),
+  model: modelName.default('sim-llama-8b').describe('The model they serve (added to models).'),
+  personality: z.enum(['vllm', 'sglang', 'tgi', 'llamacpp']).default('vllm').describe('Which server they imitate: error shapes and metric names.'),
+  engine: z.enum(['simple', 'fast', 'vllm']).default('simple').describe('simple, fast (fixed answers, for benchmarks) or vllm (a vLLM-faithful scheduler).'),
+  time_scale: z.number().positive().max(100).default(1).describe('Below 1 the simulation runs faster than real time.'),
+  base_port: z.number().int().min(0).max(65535).default(0).describe('Port of the first simulated backend (the next ones follow); 0 picks free ports.'),
+  policy: z.enum(POLICIES).optional().describe('Balancing policy of the simulated model. Default: token_aware.'),
 });
 
 export const telemetrySchema = z
   .strictObject({
-    metrics: z.boolean().default(true),
-    tracing: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    log_pretty: z.boolean().default(false),
+    metrics: z.boolean().default(true).describe('Serve Prometheus metrics at /metrics.'),
+    tracing: z.union([z.boolean(), z.literal('auto')]).default('auto').describe('OpenTelemetry traces; auto: on when OTEL_EXPORTER_OTLP_ENDPOINT is set.'),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Level of the JSON log on stdout.'),
+    log_pretty: z.boolean().default(false).describe('Human-readable logs instead of JSON lines (development).'),
   })
   .prefault({});
 
@@ -188,12 +188,12 @@ export const configSchema = z
   .strictObject({
     ...governanceShape,
     /** Gateway-managed API keys (src/config/keys-schema.ts); off by default. */
-    keys: keysSectionSchema.default(false),
-    server: serverSchema,
-    models: z.array(modelSchema).default([]),
-    sim: simSchema.optional(),
-    telemetry: telemetrySchema,
-    routing: routingSchema,
+    keys: keysSectionSchema.default(false).describe('Gateway-managed API keys, or false (the default).'),
+    server: serverSchema.describe('The listener, limits on what clients send, timeouts and shutdown.'),
+    models: z.array(modelSchema).default([]).describe('The public models and their backends.'),
+    sim: simSchema.optional().describe('Start simulated backends in-process and serve their model (quick start, tests, benchmarks).'),
+    telemetry: telemetrySchema.describe('Metrics, traces and logs.'),
+    routing: routingSchema.describe('Health, scraping, the gateway queue and the retry budget; every key optional.'),
     state: stateSchema.optional(),
   })
   .superRefine((cfg, ctx) => {

@@ -9,7 +9,7 @@ export const duration = z.union([z.string(), z.number().nonnegative()]).transfor
     return z.NEVER;
   }
   return ms;
-});
+}).meta({ format: 'duration' }); // read by the config reference generator (scripts/config-reference.ts)
 
 /** A size such as `16MiB`, `512KiB`, `16KiB`, or bytes; parsed to bytes. */
 export const bytes = z.union([z.string(), z.number().int().positive()]).transform((v, ctx) => {
@@ -19,4 +19,4 @@ export const bytes = z.union([z.string(), z.number().int().positive()]).transfor
     return z.NEVER;
   }
   return n;
-});
+}).meta({ format: 'size' });
