@@ -11,6 +11,9 @@ export interface SnapshotFilter {
   team?: string;
   /** A gateway-managed API key's public id: rules naming `key` are shown only for it. */
   key?: string;
+  /** Paging of the listing without subject, team or key: entries skipped, and at most this many returned. */
+  offset?: number;
+  limit?: number;
 }
 
 export interface Level {
@@ -48,6 +51,8 @@ export interface LimitSnapshot {
   at: string;
   buckets: BucketSnapshot[];
   quotas: QuotaSnapshot[];
+  /** The listing without a filter is paged: buckets and quotas are each windowed by offset and limit. */
+  page?: { offset: number; limit: number; totalBuckets: number; totalQuotas: number; hasMore: boolean };
 }
 
 interface SnapshotInput {
@@ -87,7 +92,9 @@ function bucketView(rule: CompiledLimitRule, s: BucketState, who: { subject: str
 }
 
 /** Live state for `GET /admin/limits`. Reads only: nothing is advanced or charged. */
-export function buildSnapshot({ rules, store, quotaStore, reserved, clock, filter }: SnapshotInput): LimitSnapshot {
+export function buildSnapshot(input: SnapshotInput): LimitSnapshot {
+  const { rules, store, quotaStore, reserved, clock, filter } = input;
+  if (filter.subject === undefined && filter.team === undefined && filter.key === undefined) return listAll(input);
   const now = clock.now();
   const byId = new Map(rules.limits.filter((r) => relevant(r, filter)).map((r) => [r.id, r]));
   const buckets: BucketSnapshot[] = [];
@@ -141,4 +148,73 @@ export function buildSnapshot({ rules, store, quotaStore, reserved, clock, filte
     }
   }
   return { at: new Date(wallMs).toISOString(), buckets, quotas };
+}
+
+export const DEFAULT_PAGE = 100;
+
+/** Every quota counter of a rule for one principal, current windows. */
+function quotaCounters(
+  rule: CompiledQuotaRule,
+  who: { subject: string | null; team: string | null },
+  { quotaStore, reserved }: Pick<SnapshotInput, 'quotaStore' | 'reserved'>,
+  wallMs: number,
+): QuotaSnapshot[] {
+  const key = stateKey(rule, { subject: who.subject ?? '', team: who.team, model: rule.match.model ?? '', key: null });
+  const out: QuotaSnapshot[] = [];
+  for (const period of ['day', 'month'] as const) {
+    const limit = period === 'day' ? rule.perDay : rule.perMonth;
+    if (limit === null) continue;
+    const w = quotaWindow(period, wallMs);
+    const used = quotaStore.used(key, w.id);
+    const held = reserved(key, w.id);
+    const remaining = Math.max(0, limit - used - held);
+    out.push({ rule: rule.id, ...who, model: rule.match.model ?? null, period, limit, used, reserved: held, remaining, resetsAt: new Date(w.resetsAtMs).toISOString() });
+  }
+  return out;
+}
+
+/**
+ * `GET /admin/limits` without a filter: every live bucket (each key the limit store holds, least recently used
+ * first) and the quotas of the rules. A quota rule naming `"*"` has one counter per subject or team; the quota store
+ * is not enumerable, so those are listed for the subjects and teams that hold a live bucket, as well as the values a
+ * rule names itself. Paged: each list is cut to `offset`, `limit`.
+ */
+function listAll({ rules, store, quotaStore, reserved, clock, filter }: SnapshotInput): LimitSnapshot {
+  const now = clock.now();
+  const offset = Math.max(0, filter.offset ?? 0);
+  const limit = Math.max(1, filter.limit ?? DEFAULT_PAGE);
+  const byId = new Map(rules.limits.map((r) => [r.id, r]));
+  const subjects = new Set<string>();
+  const teams = new Set<string>();
+  const buckets: BucketSnapshot[] = [];
+  let totalBuckets = 0;
+  for (const [key, state] of store.entries()) {
+    const k = parseStateKey(key);
+    const rule = k ? byId.get(k.rule) : undefined;
+    if (!k || !rule) continue;
+    if (k.subject !== null) subjects.add(k.subject);
+    if (k.team !== null) teams.add(k.team);
+    if (totalBuckets++ < offset || buckets.length >= limit) continue;
+    const copy = { ...state };
+    advance(copy, rule.rpm, rule.tpm, now);
+    buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model }));
+  }
+  const valuesOf = (want: string | undefined, seen: Set<string>): Array<string | null> =>
+    want === undefined ? [null] : want === '*' ? [...seen] : [want];
+  const wallMs = clock.wallMs();
+  const quotas: QuotaSnapshot[] = [];
+  let totalQuotas = 0;
+  for (const rule of rules.quotas) {
+    // Per-model and per-key counters need a model or a key to ask for (`?subject=&team=&key=`).
+    if (rule.match.model === '*' || rule.match.key !== undefined) continue;
+    for (const subject of valuesOf(rule.match.subject, subjects)) {
+      for (const team of valuesOf(rule.match.team, teams)) {
+        for (const q of quotaCounters(rule, { subject, team }, { quotaStore, reserved }, wallMs)) {
+          if (totalQuotas++ >= offset && quotas.length < limit) quotas.push(q);
+        }
+      }
+    }
+  }
+  const hasMore = offset + limit < Math.max(totalBuckets, totalQuotas);
+  return { at: new Date(wallMs).toISOString(), buckets, quotas, page: { offset, limit, totalBuckets, totalQuotas, hasMore } };
 }

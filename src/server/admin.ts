@@ -37,5 +37,24 @@ export function adminLimits(c: Ctx, limiter: Limiter | null): Response {
   const subject = c.req.query('subject');
   const team = c.req.query('team');
   const key = c.req.query('key');
+  if (subject === undefined && team === undefined && key === undefined) {
+    // Everything live, paged: `?limit=` (1 to 1000, default 100) and `?offset=`.
+    const limit = pageParam(c.req.query('limit'), 100, 1, 1000, 'limit');
+    const offset = pageParam(c.req.query('offset'), 0, 0, Number.MAX_SAFE_INTEGER, 'offset');
+    const snap = limiter.snapshot({ limit, offset });
+    const { page, ...rest } = snap;
+    return c.json({
+      object: 'limits.snapshot',
+      ...rest,
+      ...(page ? { offset: page.offset, limit: page.limit, total_buckets: page.totalBuckets, total_quotas: page.totalQuotas, has_more: page.hasMore } : {}),
+    });
+  }
   return c.json({ object: 'limits.snapshot', ...limiter.snapshot({ subject, team, key }) });
+}
+
+function pageParam(text: string | undefined, fallback: number, min: number, max: number, param: string): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new GatewayError('invalid_request', `${param} must be an integer from ${min} to ${max}.`, { param });
+  return n;
 }
