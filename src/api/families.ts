@@ -3,11 +3,12 @@ import { GatewayError, type Endpoint } from '../core/index.js';
 import type { Family, FamilyRequest } from './family.js';
 import { createResponsesFamily } from './responses/family.js';
 import { messagesFamily } from './anthropic/family.js';
+import { audioFamily } from './audio/family.js';
 import { PASSTHROUGH_ENDPOINT, PASSTHROUGH_PATHS, rerankFamily, scoreFamily, tokenizeFamily } from './passthrough-routes.js';
 
 /** The endpoint families served by the pipeline besides chat, completions and embeddings. */
 export const FAMILIES: ReadonlyMap<Endpoint, Family> = new Map<Endpoint, Family>(
-  [tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily(), messagesFamily].map((f) => [f.endpoint, f]),
+  [tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily(), messagesFamily, audioFamily].map((f) => [f.endpoint, f]),
 );
 
 /** The routes of the families, for the server's router (Hono path syntax); each method not listed answers 405. */
@@ -18,6 +19,8 @@ export const FAMILY_ROUTES: ReadonlyArray<{ readonly method: 'GET' | 'POST' | 'D
   { method: 'POST', path: '/v1/responses/:id/cancel', endpoint: 'responses' },
   { method: 'POST', path: '/v1/messages', endpoint: 'messages' },
   { method: 'POST', path: '/v1/messages/count_tokens', endpoint: 'messages' },
+  { method: 'POST', path: '/v1/audio/transcriptions', endpoint: 'audio' },
+  { method: 'POST', path: '/v1/audio/translations', endpoint: 'audio' },
 ];
 
 const FAMILY_NAMES: Partial<Record<Endpoint, string>> = {

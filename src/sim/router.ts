@@ -19,6 +19,7 @@ import type { RouteRequest } from './routes/generate-common.js';
 import { handleDetokenize, handleMetrics, handleModels, handleTokenize } from './routes/info.js';
 import { handleRerank, handleScore } from './routes/pooling.js';
 import { handleResponseById, handleResponses } from './routes/responses.js';
+import { handleAudio } from './routes/audio.js';
 import { anthropicError, handleCountTokens, handleMessages, isMessagesPersonality } from './routes/messages.js';
 import type { SimFault, SimLogEntry } from './types.js';
 
@@ -38,6 +39,8 @@ const KNOWN_PATHS = new Set([
   '/v1/embeddings',
   '/v1/responses',
   '/v1/messages',
+  '/v1/audio/transcriptions',
+  '/v1/audio/translations',
   '/v1/messages/count_tokens',
   '/v1/models',
   '/health',
@@ -96,6 +99,10 @@ async function route(state: RouterState, req: IncomingMessage, res: ServerRespon
   const { ctx } = state;
   const method = req.method ?? 'GET';
   const entry = track(state, req, res, path, scope);
+  // Audio uploads are parsed as they stream in, never read whole.
+  if (method === 'POST' && (path === '/v1/audio/transcriptions' || path === '/v1/audio/translations')) {
+    return handleAudio(ctx, req, res, path.endsWith('translations'));
+  }
   const raw = method === 'POST' || method === 'PUT' ? await readBody(req) : '';
   if (entry && raw) {
     entry.rawBody = raw;
