@@ -1,11 +1,14 @@
-// Usage totals from the SQLite usage log, as a table (or CSV).
-//   npm run usage -- --since 24h --by team,model [--db ./data/usage.db] [--csv]
+// Usage totals from the SQLite usage log's rollups, as a table (or CSV); or its raw rows, streamed.
+//   npm run usage -- --since 24h --by team,model [--subject alice | --key key_…] [--db ./data/usage.db] [--csv]
 //   npm run usage -- --from 2024-05-01 --to 2024-06-01 --by subject,day
+//   npm run usage -- export --since 1d --format csv > day.csv
+import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/core/index.js';
-import { GROUP_KEYS, openUsageDb, parseGroupBy, queryUsage, toCsv, type GroupKey, type UsageTotals } from '../src/usage/index.js';
+import { EXPORT_FORMATS, exportUsage, GROUP_KEYS, openUsageDb, parseGroupBy, PERCENTILE_RELATIVE_ERROR, queryUsage, toCsv, type ExportFormat, type GroupKey, type UsageTotals } from '../src/usage/index.js';
 
-const USAGE = `usage: npm run usage -- [--since 24h | --from <date> [--to <date>]] [--by ${GROUP_KEYS.join(',')}] [--db ./data/usage.db] [--csv]`;
+const USAGE = `usage: npm run usage -- [--since 24h | --from <date> [--to <date>]] [--by ${GROUP_KEYS.join(',')}] [--subject NAME] [--key ID] [--db ./data/usage.db] [--csv]
+       npm run usage -- export [--since 24h | --from <date> [--to <date>]] [--format ${EXPORT_FORMATS.join('|')}] [--db ./data/usage.db]`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -27,7 +30,9 @@ function table(rows: readonly UsageTotals[], groupBy: readonly GroupKey[]): stri
     ['completion', (r) => String(r.completion_tokens)],
     ['cached', (r) => String(r.cached_tokens)],
     ['p50 ms', (r) => (r.p50_latency_ms === null ? '-' : r.p50_latency_ms.toFixed(0))],
+    ['p95 ms', (r) => (r.p95_latency_ms === null ? '-' : r.p95_latency_ms.toFixed(0))],
     ['p99 ms', (r) => (r.p99_latency_ms === null ? '-' : r.p99_latency_ms.toFixed(0))],
+    ['ttft p50', (r) => (r.p50_ttft_ms === null ? '-' : r.p50_ttft_ms.toFixed(0))],
   ];
   const cells = rows.map((r) => cols.map(([, f]) => f(r)));
   const widths = cols.map(([h], i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -36,10 +41,14 @@ function table(rows: readonly UsageTotals[], groupBy: readonly GroupKey[]): stri
   return [line(cols.map(([h]) => h)), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 
-const { values } = (() => {
+const { values, positionals } = (() => {
   try {
     return parseArgs({
+      allowPositionals: true,
       options: {
+        subject: { type: 'string' },
+        key: { type: 'string' },
+        format: { type: 'string', default: 'csv' },
         since: { type: 'string' },
         from: { type: 'string' },
         to: { type: 'string' },
@@ -75,21 +84,36 @@ try {
   fail((err as Error).message);
 }
 
-let db;
-try {
-  db = openUsageDb(values.db, { readonly: true });
-} catch (err) {
-  fail(`cannot open ${values.db}: ${(err as Error).message}`);
-}
-try {
-  const rows = queryUsage(db, { fromMs, toMs, groupBy });
-  if (values.csv) process.stdout.write(toCsv(rows, groupBy));
-  else {
-    process.stdout.write(`${new Date(fromMs).toISOString()} .. ${new Date(toMs).toISOString()}\n`);
-    process.stdout.write(rows.length ? `${table(rows, groupBy)}\n` : 'no requests in this range\n');
+if (positionals[0] === 'export') {
+  const format = values.format as ExportFormat;
+  if (!EXPORT_FORMATS.includes(format)) fail(`--format: ${format}; use ${EXPORT_FORMATS.join(' or ')}`);
+  try {
+    // Chunk by chunk, waiting for stdout to drain: a year of rows never sits in memory.
+    for (const chunk of exportUsage(values.db, { fromMs, toMs, format })) {
+      if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
+    }
+  } catch (err) {
+    fail(`export failed: ${(err as Error).message}`);
   }
-} catch (err) {
-  fail(`query failed: ${(err as Error).message}`);
-} finally {
-  db.close();
+} else {
+  if (positionals.length > 0) fail(`unknown command: ${positionals[0]}`);
+  let db;
+  try {
+    db = openUsageDb(values.db, { readonly: true });
+  } catch (err) {
+    fail(`cannot open ${values.db}: ${(err as Error).message}`);
+  }
+  try {
+    const report = queryUsage(db, { fromMs, toMs, groupBy, subject: values.subject, key: values.key });
+    const rows = report.rows;
+    if (values.csv) process.stdout.write(toCsv(rows, groupBy));
+    else {
+      process.stdout.write(`${new Date(report.fromMs).toISOString()} .. ${new Date(report.toMs).toISOString()}  (percentiles within ${PERCENTILE_RELATIVE_ERROR * 100}%)\n`);
+      process.stdout.write(rows.length ? `${table(rows, groupBy)}\n` : 'no requests in this range\n');
+    }
+  } catch (err) {
+    fail(`query failed: ${(err as Error).message}`);
+  } finally {
+    db.close();
+  }
 }

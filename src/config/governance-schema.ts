@@ -218,6 +218,17 @@ export const usageObjectSchema = z
      * when the process may run on more than one core (its CPU affinity), the event loop otherwise.
      */
     writer_thread: z.union([z.literal('auto'), z.boolean()]).default('auto').describe('Write batches on a thread (true), on the event loop (false), or auto: a thread when the process may use more than one core.'),
+    /**
+     * Raw rows (one per request, for drill-down and export) older than this are deleted, in small batches off the
+     * request path, once they are rolled up; `0` keeps them forever. Reports read the rollups and are not affected.
+     */
+    retention: duration
+      .default(90 * 86_400_000)
+      .describe('Raw rows (for drill-down and export) older than this are deleted in small batches once rolled up; 0 keeps them. Reports read rollups.'),
+    /** Day rollups (what reports read for old ranges) older than this are deleted; `0` keeps them forever. */
+    rollup_retention: duration
+      .default(400 * 86_400_000)
+      .describe('Day rollups (what reports read) older than this are deleted; 0 keeps them. Minute rollups are kept 2 days, hour rollups 35 days.'),
   })
   .refine((u) => u.queue_max >= u.batch_size, { message: 'queue_max must be at least batch_size', path: ['queue_max'] });
 

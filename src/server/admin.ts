@@ -2,7 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import { GatewayError, parseDuration, type Clock } from '../core/index.js';
 import type { Limiter } from '../limits/index.js';
-import { parseGroupBy, toCsv, type UsageWriter } from '../usage/index.js';
+import { EXPORT_FORMATS, exportUsage, parseGroupBy, PERCENTILE_RELATIVE_ERROR, toCsv, type ExportFormat, type UsageWriter } from '../usage/index.js';
 
 type Ctx = Context<{ Bindings: HttpBindings }>;
 
@@ -17,18 +17,73 @@ function parseTime(value: string | undefined, fallback: number, now: number, par
   return t;
 }
 
-/** `GET /admin/usage?from&to&group_by=subject,team,model,backend,day`: totals as JSON, or CSV for `Accept: text/csv`. */
-export function adminUsage(c: Ctx, usage: UsageWriter | null, clock: Clock): Response {
+function usageOn(usage: UsageWriter | null): UsageWriter {
   if (!usage) throw new GatewayError('not_found', 'The usage log is off (usage: false); configure usage.sqlite to record usage.', { wireCode: 'usage_log_disabled' });
+  return usage;
+}
+
+/** `from` (default 24 hours back) and `to` (default now) of an admin query. */
+function range(c: Ctx, clock: Clock): { fromMs: number; toMs: number } {
   const now = clock.wallMs();
-  const fromMs = parseTime(c.req.query('from'), now - 24 * 3_600_000, now, 'from');
-  const toMs = parseTime(c.req.query('to'), now + 1, now, 'to');
+  return { fromMs: parseTime(c.req.query('from'), now - 24 * 3_600_000, now, 'from'), toMs: parseTime(c.req.query('to'), now + 1, now, 'to') };
+}
+
+/**
+ * `GET /admin/usage?from&to&group_by=subject,team,key,model,backend,day&subject=&key=`: totals from the rollups as
+ * JSON, or CSV for `Accept: text/csv`. Percentiles are DDSketch estimates within `percentiles.relative_error`.
+ */
+export function adminUsage(c: Ctx, usage: UsageWriter | null, clock: Clock): Response {
+  const log = usageOn(usage);
   const groupBy = parseGroupBy(c.req.query('group_by'));
-  const rows = usage.query({ fromMs, toMs, groupBy });
+  const report = log.query({ ...range(c, clock), groupBy, subject: c.req.query('subject') || undefined, key: c.req.query('key') || undefined });
   if ((c.req.header('accept') ?? '').includes('text/csv')) {
-    return c.body(toCsv(rows, groupBy), 200, { 'content-type': 'text/csv; charset=utf-8' });
+    return c.body(toCsv(report.rows, groupBy), 200, { 'content-type': 'text/csv; charset=utf-8' });
   }
-  return c.json({ object: 'usage.report', from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), group_by: groupBy, data: rows });
+  return c.json({
+    object: 'usage.report',
+    from: new Date(report.fromMs).toISOString(),
+    to: new Date(report.toMs).toISOString(),
+    group_by: groupBy,
+    percentiles: { method: 'ddsketch', relative_error: PERCENTILE_RELATIVE_ERROR },
+    data: report.rows,
+  });
+}
+
+/**
+ * `GET /admin/usage/export?from&to&format=csv|jsonl`: the raw rows, streamed as they are read (export.ts), so a
+ * month of rows never sits in memory. A client that goes away stops the read.
+ */
+export function adminUsageExport(c: Ctx, usage: UsageWriter | null, clock: Clock): Response {
+  const log = usageOn(usage);
+  const format = (c.req.query('format') ?? 'jsonl') as ExportFormat;
+  if (!EXPORT_FORMATS.includes(format)) throw new GatewayError('invalid_request', `Unknown format "${format.slice(0, 20)}"; use csv or jsonl.`, { param: 'format' });
+  log.flush(); // the caller's own requests are in the export
+  const chunks = exportUsage(log.path, { ...range(c, clock), format });
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    // One chunk per pull: the response's backpressure paces the read.
+    pull(controller) {
+      const next = chunks.next();
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value));
+    },
+    cancel() {
+      chunks.return();
+    },
+  });
+  const type = format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson';
+  return c.body(body, 200, { 'content-type': type, 'content-disposition': `attachment; filename="usage.${format}"` });
+}
+
+/** `GET /admin/audit?from&to&limit=`: every `/admin/*` call, answered or refused, oldest first. */
+export function adminAudit(c: Ctx, usage: UsageWriter | null, clock: Clock): Response {
+  const log = usageOn(usage);
+  const limitText = c.req.query('limit') ?? '1000';
+  const limit = Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new GatewayError('invalid_request', 'limit must be an integer from 1 to 100000.', { param: 'limit' });
+  const { fromMs, toMs } = range(c, clock);
+  const data = log.queryAudit({ fromMs, toMs, limit });
+  return c.json({ object: 'audit.log', from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), data });
 }
 
 /** `GET /admin/limits?subject=…&team=…&key=…`: the live buckets and quotas (`key`: an API key's public id). */

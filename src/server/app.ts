@@ -7,7 +7,8 @@ import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
 import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { UsageWriter } from '../usage/index.js';
-import { adminLimits, adminUsage } from './admin.js';
+import { adminAudit, adminLimits, adminUsage, adminUsageExport } from './admin.js';
+import { auditAdminCalls, noteAdminCaller } from './admin-audit.js';
 import { refuseWhileDraining, requestIdMiddleware } from './app-extras.js';
 import { REQUEST_ID, type Tagged } from './timed-out-rows.js';
 import { registerKeyRoutes } from './admin-keys.js';
@@ -67,6 +68,7 @@ export function createOpenAIHandler(deps: AppDeps) {
 export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use(requestIdMiddleware);
+  app.use('/admin/*', auditAdminCalls(deps));
 
   /** The caller of a non-pipeline route; open routes (health probes by default) need no token. */
   const principalOf = async (c: Context<Env>): Promise<Principal> => {
@@ -77,7 +79,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const adminOf = async (c: Context<Env>): Promise<void> => {
     const auth = deps.live().authenticator;
     if (!auth || auth.isOpenRoute(c.req.path)) return;
-    requireAdmin(await auth.authenticate(c.req.header('authorization')));
+    const principal = await auth.authenticate(c.req.header('authorization'));
+    noteAdminCaller(c.req.raw, principal);
+    requireAdmin(principal);
   };
 
   const direct = createOpenAIHandler(deps);
@@ -122,6 +126,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/admin/usage', async (c) => {
     await adminOf(c);
     return adminUsage(c, deps.usage, deps.clock);
+  });
+  app.get('/admin/usage/export', async (c) => {
+    await adminOf(c);
+    return adminUsageExport(c, deps.usage, deps.clock);
+  });
+  app.get('/admin/audit', async (c) => {
+    await adminOf(c);
+    return adminAudit(c, deps.usage, deps.clock);
   });
   app.get('/admin/limits', async (c) => {
     await adminOf(c);

@@ -77,6 +77,13 @@ function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger, 
     queueMax: section.queue_max,
     onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
     onBatch: (rows, ms) => telemetry.recordUsageBatch(rows, ms),
+    retentionMs: section.retention,
+    rollupRetentionMs: section.rollup_retention,
+    // An upgraded database gets its rollups from its raw rows in the background; reports are exact meanwhile.
+    onRollupProgress: (p) =>
+      p.done
+        ? logger.info({ event: 'usage_rollups_built', rolled_id: p.rolledId }, 'usage rollups are built from every raw row')
+        : logger.info({ event: 'usage_rollups_building', rolled_id: p.rolledId, max_id: p.maxId }, `building usage rollups from raw rows: ${p.rolledId} of ${p.maxId}`),
     ...(section.writer_thread === 'auto' ? {} : { thread: section.writer_thread }),
   });
 }

@@ -83,6 +83,76 @@ const MIGRATIONS: readonly string[] = [
        LEFT JOIN usage_names e ON e.id = u.endpoint_id
        LEFT JOIN usage_names ec ON ec.id = u.error_code_id
        LEFT JOIN usage_names ts ON ts.id = u.token_source_id;`,
+  // v3: the gateway-managed key a request came with (key_id, a usage_names id; NULL for JWTs and older rows) and a
+  // `key` column in the view; rollups that reports read instead of raw rows (rollup.ts); the audit log of /admin calls.
+  // Nothing here rewrites usage_rows: ADD COLUMN only touches the schema, so a 100M-row database upgrades at once and
+  // its rollups are built from the raw rows afterwards, in the background (rolled_id starts at 0).
+  `ALTER TABLE usage_rows ADD COLUMN key_id INTEGER;
+   DROP VIEW usage;
+   CREATE VIEW usage AS
+     SELECT u.id, u.request_id, u.time_ms, s.name AS subject, t.name AS team, k.name AS "key", rm.name AS requested_model,
+       um.name AS upstream_model, b.name AS backend, e.name AS endpoint, u.stream, u.status, ec.name AS error_code,
+       u.prompt_tokens, u.completion_tokens, u.cached_tokens, ts.name AS token_source, u.ttft_ms, u.latency_ms
+     FROM usage_rows u
+       JOIN usage_names s ON s.id = u.subject_id
+       LEFT JOIN usage_names t ON t.id = u.team_id
+       LEFT JOIN usage_names k ON k.id = u.key_id
+       LEFT JOIN usage_names rm ON rm.id = u.requested_model_id
+       LEFT JOIN usage_names um ON um.id = u.upstream_model_id
+       LEFT JOIN usage_names b ON b.id = u.backend_id
+       LEFT JOIN usage_names e ON e.id = u.endpoint_id
+       LEFT JOIN usage_names ec ON ec.id = u.error_code_id
+       LEFT JOIN usage_names ts ON ts.id = u.token_source_id;
+   CREATE TABLE usage_rollups (
+     tier INTEGER NOT NULL,
+     cuboid INTEGER NOT NULL,
+     bucket_ms INTEGER NOT NULL,
+     subject_id INTEGER NOT NULL,
+     team_id INTEGER NOT NULL,
+     key_id INTEGER NOT NULL,
+     requested_model_id INTEGER NOT NULL,
+     upstream_model_id INTEGER NOT NULL,
+     backend_id INTEGER NOT NULL,
+     endpoint_id INTEGER NOT NULL,
+     status_class INTEGER NOT NULL,
+     requests INTEGER NOT NULL,
+     errors INTEGER NOT NULL,
+     prompt_tokens INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     latency BLOB NOT NULL,
+     ttft BLOB NOT NULL
+   );
+   CREATE INDEX usage_rollups_time ON usage_rollups (cuboid, tier, bucket_ms);
+   CREATE INDEX usage_rollups_subject ON usage_rollups (cuboid, subject_id, tier, bucket_ms);
+   CREATE INDEX usage_rollups_key ON usage_rollups (cuboid, key_id, tier, bucket_ms);
+   CREATE TABLE usage_rollup_state (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     rolled_id INTEGER NOT NULL,
+     raw_pruned_ms INTEGER NOT NULL,
+     minutes_pruned_ms INTEGER NOT NULL,
+     hours_pruned_ms INTEGER NOT NULL,
+     days_pruned_ms INTEGER NOT NULL
+   );
+   INSERT INTO usage_rollup_state VALUES (1, 0, 0, 0, 0, 0);
+   CREATE TABLE usage_rollup_marks (
+     cuboid INTEGER PRIMARY KEY,
+     hours_done_ms INTEGER NOT NULL,
+     days_done_ms INTEGER NOT NULL
+   );
+   CREATE TABLE usage_audit (
+     id INTEGER PRIMARY KEY,
+     time_ms INTEGER NOT NULL,
+     request_id TEXT NOT NULL,
+     subject TEXT,
+     team TEXT,
+     key_id TEXT,
+     method TEXT NOT NULL,
+     path TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     outcome TEXT NOT NULL
+   );
+   CREATE INDEX usage_audit_time ON usage_audit (time_ms);`,
 ];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;
@@ -133,6 +203,9 @@ export function openUsageDb(path: string, options: OpenUsageDbOptions = {}): Usa
     }
     return db;
   }
+  // A new file frees pages to the OS in small steps (retention.ts runs incremental_vacuum); the mode can only be
+  // chosen before the first table exists, so older files keep reusing their free pages instead (README).
+  if (db.pragma('page_count', { simple: true }) === 0) db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   migrate(db);

@@ -1,50 +1,74 @@
 import type { UsageDb } from './db.js';
-import type { UsageRow } from './usage-row.js';
+import { createMaintenance, type RetentionOptions } from './maintenance.js';
+import { NAME_AT, ROW_COLUMNS, VALUES_PER_ROW } from './row-layout.js';
+import { createRollupWriter } from './rollup-writer.js';
 
-/** Values per row, in column order: rows travel to the writer thread as one flat array per batch. */
-export const VALUES_PER_ROW = 17;
+export { pushRow, VALUES_PER_ROW } from './row-layout.js';
 
-const COLUMNS = `(request_id, time_ms, subject_id, team_id, requested_model_id, upstream_model_id, backend_id, endpoint_id,
-  stream, status, error_code_id, prompt_tokens, completion_tokens, cached_tokens, token_source_id, ttft_ms, latency_ms)`;
-/** Positions (within a row's values) of the strings stored as usage_names ids. */
-const NAME_AT = [2, 3, 4, 5, 6, 7, 10, 14] as const;
-const IS_NAME = Array.from({ length: VALUES_PER_ROW }, (_, i) => (NAME_AT as readonly number[]).includes(i));
+const IS_NAME = Array.from({ length: VALUES_PER_ROW }, (_, i) => NAME_AT.includes(i));
 // Rows per INSERT statement: one statement call per 16 rows costs about a fifth less CPU per row than one per row
-// (binding and stepping overhead), and 16 × 17 parameters stay far below SQLite's limit.
+// (binding and stepping overhead), and 16 × 18 parameters stay far below SQLite's limit.
 const ROWS_PER_INSERT = 16;
 const insertSql = (rows: number) =>
-  `INSERT INTO usage_rows ${COLUMNS} VALUES ${Array.from({ length: rows }, () => `(${'?,'.repeat(VALUES_PER_ROW - 1)}?)`).join(',')}`;
-/** Distinct names kept in memory; past it the cache starts over (a miss costs one indexed lookup). */
+  `INSERT INTO usage_rows ${ROW_COLUMNS} VALUES ${Array.from({ length: rows }, () => `(${'?,'.repeat(VALUES_PER_ROW - 1)}?)`).join(',')}`;
+/**
+ * The name → id cache is bounded by entries and by bytes (names come from callers: a model name can be megabytes
+ * until something upstream refuses it). Past either bound it starts over; a miss costs one indexed lookup.
+ */
 const NAME_CACHE_MAX = 50_000;
+const NAME_CACHE_BYTES = 4 * 1024 * 1024;
+/** A name longer than this is looked up every time rather than held. */
+const NAME_CACHE_LONGEST = 1024;
 
-/** Appends one row's values to a flat batch (a plain array of primitives is the cheapest thing to post to a thread). */
-export function pushRow(out: unknown[], r: UsageRow): void {
-  out.push(
-    r.id, r.timeMs, r.subject, r.team, r.requestedModel, r.upstreamModel, r.backend, r.endpoint, r.stream ? 1 : 0, r.status,
-    r.errorCode, r.promptTokens, r.completionTokens, r.cachedTokens, r.tokenSource, r.ttftMs, r.latencyMs,
-  );
+export interface UsageSink {
+  /** Writes a flat batch (see pushRow) in one transaction; throws when SQLite refuses (nothing is written). */
+  write(values: readonly unknown[]): void;
+  /**
+   * Background work, in steps of a few milliseconds up to `budgetMs`: folding rows not yet rolled up (an upgraded
+   * database, a crash), compaction of minute rollups into hours and days, retention, incremental vacuum.
+   * True while more is pending. Throws what SQLite throws; the next call starts again.
+   */
+  maintain(budgetMs: number): boolean;
+  /** Writes the rollups of every row written so far (at close). */
+  close(): void;
+  readonly progress: { rolledId: number; maxId: number };
+}
+
+export interface SinkOptions extends RetentionOptions {
+  /** Wall clock (tests move it). */
+  now?: () => number;
 }
 
 /**
- * Writes flat batches (see pushRow), one transaction per call; throws when SQLite refuses (the batch is not written).
- * Names become usage_names ids through a cache. An id learnt inside a transaction that then fails may have been
- * rolled back with it, so a failure empties the cache; ids are otherwise stable, so any connection's cache stays right.
+ * The usage log's only writer of usage_rows, usage_rollups and usage_audit. Names become usage_names ids through a
+ * cache. An id learnt inside a transaction that then fails may have been rolled back with it, so a failure empties
+ * the cache; ids are otherwise stable, so any connection's cache stays right.
  */
-export function createSqliteSink(db: UsageDb): (values: readonly unknown[]) => void {
+export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageSink {
+  const now = options.now ?? Date.now;
   const insertOne = db.prepare(insertSql(1));
   const insertMany = db.prepare(insertSql(ROWS_PER_INSERT));
   const findName = db.prepare<[string], { id: number }>('SELECT id FROM usage_names WHERE name = ?');
   const addName = db.prepare<[string]>('INSERT INTO usage_names (name) VALUES (?)');
   const names = new Map<string, number>();
+  let nameBytes = 0;
   const one = new Array<unknown>(VALUES_PER_ROW);
   const many = new Array<unknown>(ROWS_PER_INSERT * VALUES_PER_ROW);
+  const rollups = createRollupWriter(db, now);
+  const maintenance = createMaintenance(db, { ...options, now });
 
   function nameId(name: string): number {
     let id = names.get(name);
     if (id === undefined) {
       id = findName.get(name)?.id ?? Number(addName.run(name).lastInsertRowid);
-      if (names.size >= NAME_CACHE_MAX) names.clear();
-      names.set(name, id);
+      if (name.length <= NAME_CACHE_LONGEST) {
+        if (names.size >= NAME_CACHE_MAX || nameBytes + name.length * 2 > NAME_CACHE_BYTES) {
+          names.clear();
+          nameBytes = 0;
+        }
+        names.set(name, id);
+        nameBytes += name.length * 2;
+      }
     }
     return id;
   }
@@ -60,18 +84,43 @@ export function createSqliteSink(db: UsageDb): (values: readonly unknown[]) => v
   }
 
   const write = db.transaction((values: readonly unknown[]) => {
+    const folding = rollups.beginBatch();
     let i = 0;
-    for (; i + many.length <= values.length; i += many.length) insertMany.run(fill(many, values, i));
-    for (; i < values.length; i += VALUES_PER_ROW) insertOne.run(fill(one, values, i));
-  });
-  return (values) => {
-    try {
-      // IMMEDIATE: the write lock is taken (or waited for, busy timeout) before the name lookups read anything. A
-      // deferred transaction that has read cannot wait for another writer's lock; it fails at once.
-      write.immediate(values);
-    } catch (err) {
-      names.clear();
-      throw err;
+    for (; i + many.length <= values.length; i += many.length) {
+      insertMany.run(fill(many, values, i));
+      if (folding) for (let at = 0; at < many.length; at += VALUES_PER_ROW) rollups.fold(many, at);
     }
+    for (; i < values.length; i += VALUES_PER_ROW) {
+      insertOne.run(fill(one, values, i));
+      if (folding) rollups.fold(one, 0);
+    }
+    rollups.endBatch(values.length / VALUES_PER_ROW);
+  });
+
+  return {
+    progress: rollups.progress,
+    write(values) {
+      try {
+        // IMMEDIATE: the write lock is taken (or waited for, busy timeout) before the name lookups read anything. A
+        // deferred transaction that has read cannot wait for another writer's lock; it fails at once.
+        write.immediate(values);
+      } catch (err) {
+        names.clear();
+        nameBytes = 0;
+        rollups.settle(false);
+        throw err;
+      }
+      rollups.settle(true);
+    },
+    maintain(budgetMs) {
+      const until = performance.now() + budgetMs;
+      let more = true;
+      while (more && performance.now() < until) {
+        more = rollups.catchUp(now());
+        if (!more && rollups.caughtUp()) more = maintenance.step();
+      }
+      return more;
+    },
+    close: () => rollups.flush(),
   };
 }

@@ -7,6 +7,8 @@ export interface UsageRow {
   readonly timeMs: number;
   readonly subject: string;
   readonly team: string | null;
+  /** Public id of the gateway-managed API key the request came with; null for JWTs. */
+  readonly keyId: string | null;
   readonly requestedModel: string | null;
   readonly upstreamModel: string | null;
   readonly backend: string | null;
@@ -31,6 +33,7 @@ export function rowFromCtx(ctx: RequestCtx, fallbackEndMs: number): UsageRow {
     timeMs: ctx.startWallMs,
     subject: ctx.principal.subject,
     team: ctx.principal.team,
+    keyId: ctx.principal.keyId ?? null,
     requestedModel: ctx.requestedModel,
     upstreamModel: ctx.upstreamModel,
     backend: ctx.backendId,

@@ -13,24 +13,34 @@ export const SLOT = {
   /** Set once at close: rows that could not be written. */
   unwritten: 5,
   closed: 6,
+  /** Audit entries committed so far. */
+  audited: 7,
 } as const;
-export const SLOT_COUNT = 7;
+export const SLOT_COUNT = 8;
 
 export interface ThreadData {
   readonly path: string;
   readonly shared: SharedArrayBuffer;
   /** Pause before retrying after a refused write. */
   readonly retryMs: number;
+  /** usage.retention and usage.rollup_retention in ms (0: kept forever). */
+  readonly retentionMs: number;
+  readonly rollupRetentionMs: number;
 }
 
 /** Gateway → thread. `values` is a flat batch (sqlite-sink.ts pushRow). */
-export type ThreadMessage = { readonly kind: 'rows'; readonly values: unknown[] } | { readonly kind: 'close' };
+export type ThreadMessage =
+  | { readonly kind: 'rows'; readonly values: unknown[] }
+  | { readonly kind: 'audit'; readonly values: unknown[] }
+  | { readonly kind: 'close' };
 
 /** Thread → gateway, for logs and metrics (progress itself is in shared memory). */
 export type ThreadEvent =
   | { readonly kind: 'ready' }
   | { readonly kind: 'batch'; readonly rows: number; readonly ms: number }
-  | { readonly kind: 'failing'; readonly message: string };
+  | { readonly kind: 'failing'; readonly message: string }
+  /** Rollups built from raw rows (an upgraded database, after a crash): how far. */
+  | { readonly kind: 'progress'; readonly rolledId: number; readonly maxId: number };
 
 /** Checkpoint thread → gateway (the gateway → thread message is just "checkpoint now"). */
 export type CheckpointEvent = { readonly kind: 'ready' } | { readonly kind: 'failing'; readonly message: string };

@@ -5,7 +5,9 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
+import { createAuditSink } from './audit.js';
 import { openUsageDb } from './db.js';
+import { startMaintenanceLoop } from './maintenance-loop.js';
 import { createSqliteSink, VALUES_PER_ROW } from './sqlite-sink.js';
 import { SLOT, type ThreadData, type ThreadEvent, type ThreadMessage } from './writer-protocol.js';
 
@@ -14,8 +16,11 @@ const shared = new BigInt64Array(data.shared);
 const port = parentPort!;
 // No event loop of ours to protect here: wait out a competing writer's lock for longer than the gateway could.
 const db = openUsageDb(data.path, { busyTimeoutMs: 1000 });
-const write = createSqliteSink(db);
+const sink = createSqliteSink(db, { retentionMs: data.retentionMs, rollupRetentionMs: data.rollupRetentionMs });
+const write = sink.write;
+const writeAudit = createAuditSink(db);
 const queue: unknown[][] = [];
+const audits: unknown[][] = [];
 let retry: NodeJS.Timeout | null = null;
 let failing = false;
 
@@ -30,6 +35,23 @@ function send(e: ThreadEvent): void {
 
 /** Writes queued batches in order; stops at the first refusal (rows stay queued, retried later). */
 function drain(): boolean {
+  if (audits.length > 0) {
+    try {
+      writeAudit(audits);
+      Atomics.add(shared, SLOT.audited, BigInt(audits.length));
+      audits.length = 0;
+    } catch (err) {
+      Atomics.add(shared, SLOT.errors, 1n);
+      if (!failing) {
+        failing = true;
+        Atomics.store(shared, SLOT.failing, 1n);
+        send({ kind: 'failing', message: `audit: ${err instanceof Error ? err.message : String(err)}` });
+      }
+      progressed();
+      return false;
+    }
+    progressed();
+  }
   while (queue.length > 0) {
     const values = queue[0]!;
     const start = performance.now();
@@ -69,18 +91,29 @@ function scheduleRetry(): void {
 
 send({ kind: 'ready' });
 
+// Rollup catch-up, compaction and retention between batches: this thread has no requests to hold up.
+const stopMaintenance = startMaintenanceLoop(sink, {
+  budgetMs: 50,
+  busy: () => queue.length > 0,
+  onProgress: (p) => send({ kind: 'progress', rolledId: p.rolledId, maxId: p.maxId }),
+  onError: (err) => send({ kind: 'failing', message: `usage maintenance: ${err instanceof Error ? err.message : String(err)}` }),
+});
+
 port.on('message', (m: ThreadMessage) => {
-  if (m.kind === 'rows') {
-    queue.push(m.values);
+  if (m.kind === 'rows' || m.kind === 'audit') {
+    if (m.kind === 'rows') queue.push(m.values);
+    else audits.push(m.values);
     if (retry === null && !drain()) scheduleRetry();
     return;
   }
   // close: one last attempt, then report what could not be written.
   if (retry !== null) clearTimeout(retry);
   drain();
+  stopMaintenance();
   let left = 0;
   for (const v of queue) left += v.length / VALUES_PER_ROW;
   try {
+    sink.close();
     db.close();
   } catch {
     // nothing more to do with a database that will not close

@@ -1,9 +1,11 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import { auditValues, createAuditSink, queryAudit, type AuditEntry, type AuditQuery, type AuditRecord } from './audit.js';
 import { startCheckpointer } from './checkpointer.js';
 import { openUsageDb, type UsageDb } from './db.js';
-import { queryUsage, type UsageQuery, type UsageTotals } from './query.js';
-import { createSqliteSink, pushRow, VALUES_PER_ROW } from './sqlite-sink.js';
+import { startMaintenanceLoop, type RollupProgress } from './maintenance-loop.js';
+import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
+import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
 import { startUsageThread } from './thread-start.js';
 import { SLOT, SLOT_COUNT, type ThreadData, type ThreadEvent, type ThreadMessage } from './writer-protocol.js';
@@ -24,6 +26,12 @@ export interface UsageWriterOptions {
   onError?: (err: unknown) => void;
   /** Each committed batch, for metrics. */
   onBatch?: (rows: number, durationMs: number) => void;
+  /** Rollups being built from raw rows (an upgraded database, after a crash): every few seconds, and when done. */
+  onRollupProgress?: (p: RollupProgress) => void;
+  /** usage.retention: raw rows older than this are deleted (0 or absent: kept). */
+  retentionMs?: number;
+  /** usage.rollup_retention: day rollups older than this are deleted (0 or absent: kept). */
+  rollupRetentionMs?: number;
   /**
    * Write from a worker thread (the default when this process may run on more than one core) or on the event loop
    * between requests (the default on one core, where a second thread has no core of its own and only competes).
@@ -50,8 +58,14 @@ export interface UsageWriter {
   flush(): void;
   /** Flushes everything and closes the database. */
   close(): void;
-  /** Totals for `GET /admin/usage`; flushes first so the caller sees its own requests. */
-  query(q: UsageQuery): UsageTotals[];
+  /** Totals for `GET /admin/usage`, from the rollups; flushes first so the caller sees its own requests. */
+  query(q: UsageQuery): UsageReport;
+  /** Records an `/admin/*` call in usage_audit (written with the next batch, off the request). */
+  audit(entry: AuditEntry): void;
+  /** Audit entries in a time range; flushes first. */
+  queryAudit(q: AuditQuery): AuditRecord[];
+  /** The database file (exports open their own read-only connection on it). */
+  readonly path: string;
   stats(): Readonly<UsageWriterStats>;
   /** The gateway thread's own connection (migrations at start, reads for queries). */
   readonly db: UsageDb;
@@ -91,7 +105,8 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   // availableParallelism() honours the CPU affinity mask (taskset, cpusets).
   const threaded = options.thread ?? availableParallelism() > 1;
-  const threadData: ThreadData = { path: options.path, shared: shared.buffer, retryMs: intervalMs };
+  const retention = { retentionMs: options.retentionMs ?? 0, rollupRetentionMs: options.rollupRetentionMs ?? 0 };
+  const threadData: ThreadData = { path: options.path, shared: shared.buffer, retryMs: intervalMs, ...retention };
   let thread: Worker | null = threaded ? startUsageThread('writer-thread', threadData) : null;
   // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) go to a thread of their own.
   const checkpointer = threaded ? null : startCheckpointer(db, options.path, (err) => options.onError?.(err));
@@ -107,6 +122,8 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     } else if (e.kind === 'batch') {
       lastBatchMs = e.ms;
       options.onBatch?.(e.rows, e.ms);
+    } else if (e.kind === 'progress') {
+      options.onRollupProgress?.({ rolledId: e.rolledId, maxId: e.maxId, done: e.rolledId >= e.maxId });
     } else {
       options.onError?.(new Error(`usage log write failed: ${e.message}`));
     }
@@ -146,7 +163,11 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   let syncFlushes = 0;
   let rowsDropped = 0;
   // Writing on this thread: on one core, or once the writer thread is gone.
-  let inThread: { write: (values: readonly unknown[]) => void; committed: number; batches: number; errors: number; failedAt: number } | null = null;
+  let inThread: { sink: UsageSink; committed: number; batches: number; errors: number; failedAt: number; stopMaintenance: () => void } | null = null;
+  // Audit entries: posted to the thread as they come, or written here with the next batch.
+  const audits: unknown[][] = [];
+  let auditsPosted = 0;
+  let writeAudits: ((entries: readonly unknown[][]) => void) | null = null;
 
   function lost(rows: number, message: string): void {
     if (rows <= 0) return;
@@ -176,17 +197,38 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     return true;
   }
 
+  /** Writing on this thread from now on: its sink, and the background work the thread would have done. */
+  function startHere(): NonNullable<typeof inThread> {
+    const sink = createSqliteSink(db, retention);
+    const stopMaintenance = startMaintenanceLoop(sink, {
+      // On the event loop: short steps, so a request waits at most this long behind compaction or retention.
+      budgetMs: 5,
+      busy: () => batchRows > 0,
+      // Compaction and catch-up write too: count them towards the next checkpoint (a round writes a few hundred rows).
+      afterWork: () => checkpointer?.committed(256),
+      ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
+      onError: (err) => options.onError?.(err),
+    });
+    return { sink, committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance };
+  }
+
   /**
    * Writes the open batch on this thread (no writer thread, or it failed). After a refused write it waits one flush
    * interval before trying again, so a locked database does not cost every request its busy timeout; meanwhile rows
    * stay queued up to the bound, and the interval timer retries.
    */
   function writeHere(force = false): void {
-    inThread ??= { write: createSqliteSink(db), committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY };
+    inThread ??= startHere();
+    if (batchRows === 0 && audits.length === 0) return;
     if (force || performance.now() - inThread.failedAt >= intervalMs) {
       const start = performance.now();
       try {
-        inThread.write(batch);
+        if (audits.length > 0) {
+          (writeAudits ??= createAuditSink(db))(audits);
+          audits.length = 0;
+        }
+        if (batchRows === 0) return;
+        inThread.sink.write(batch);
         lastBatchMs = performance.now() - start;
         options.onBatch?.(batchRows, lastBatchMs);
         checkpointer?.committed(batchRows);
@@ -215,7 +257,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   /** Hands the open batch to the thread, waiting for room first when the thread is behind (backpressure). */
   function post(): void {
-    if (batchRows === 0) return;
+    if (batchRows === 0 && audits.length === 0) return;
     if (!thread) return writeHere();
     if (posted - read(SLOT.committed) + batchRows > queueMax) {
       if (read(SLOT.failing) === 0) {
@@ -239,14 +281,16 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   }
 
   const timer = setInterval(() => {
-    if (batchRows > 0) post();
+    if (batchRows > 0 || audits.length > 0) post();
   }, intervalMs);
+  // On one core there is no thread to do the background work: start it now, not at the first row.
+  if (!thread) inThread = startHere();
   timer.unref();
 
   function flush(): void {
     if (!thread) return writeHere(true);
     post();
-    if (thread && !waitUntil(() => posted <= read(SLOT.committed) || read(SLOT.failing) !== 0)) {
+    if (thread && !waitUntil(() => (posted <= read(SLOT.committed) && auditsPosted <= read(SLOT.audited)) || read(SLOT.failing) !== 0)) {
       abandonThread(`usage writer thread made no progress in ${BACKPRESSURE_WAIT_MS} ms`);
     }
   }
@@ -254,6 +298,19 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   return {
     db,
     ready,
+    path: options.path,
+    audit(entry) {
+      if (closed) return;
+      const values = auditValues(entry);
+      if (thread) {
+        thread.postMessage({ kind: 'audit', values } satisfies ThreadMessage);
+        auditsPosted++;
+      } else audits.push(values);
+    },
+    queryAudit(q) {
+      flush();
+      return queryAudit(db, q);
+    },
     record(row) {
       if (closed) throw new Error('usage writer is closed');
       pushRow(batch, row);
@@ -278,10 +335,14 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
           abandonThread('usage writer thread did not finish at shutdown');
         }
       }
-      if (batchRows > 0) {
+      if (batchRows > 0 || audits.length > 0) {
         writeHere(true);
         lost(batchRows, 'usage log unavailable at shutdown');
         batchRows = 0;
+      }
+      if (inThread) {
+        inThread.stopMaintenance();
+        inThread.sink.close();
       }
       checkpointer?.close();
       db.close();

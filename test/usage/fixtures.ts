@@ -8,6 +8,7 @@ export function row(overrides: Partial<UsageRow> = {}): UsageRow {
     timeMs: T0,
     subject: 'alice',
     team: 'research',
+    keyId: null,
     requestedModel: 'llama',
     upstreamModel: 'meta-llama/Llama-3.1-8B',
     backend: 'http://vllm-0:8000',

@@ -44,7 +44,7 @@ describe('usage log schema', () => {
     const names = db.prepare('SELECT name FROM usage_names ORDER BY name').pluck().all();
     assert.deepEqual(names, [...new Set(names)], 'each name once');
     assert.ok(!names.includes(null));
-    const byTeam = queryUsage(db, { fromMs: T0, toMs: T0 + 10, groupBy: ['team', 'model'] });
+    const byTeam = queryUsage(db, { fromMs: T0, toMs: T0 + 10, groupBy: ['team', 'model'] }).rows;
     assert.deepEqual(
       byTeam.map((r) => [r.team, r.model, r.requests, r.errors, r.total_tokens]),
       [
@@ -54,7 +54,7 @@ describe('usage log schema', () => {
       ],
     );
     // New rows after the upgrade reuse the migrated names.
-    const write = createSqliteSink(db);
+    const write = createSqliteSink(db).write;
     const batch: unknown[] = [];
     pushRow(batch, row({ id: 'r4', subject: 'alice', team: 'research', upstreamModel: 'meta/llama', backend: 'http://a' }));
     write(batch);
@@ -65,7 +65,7 @@ describe('usage log schema', () => {
 
   it('never maps a name to the id of one rolled back with a failed batch', () => {
     const db = openUsageDb(dbPath());
-    const write = createSqliteSink(db);
+    const write = createSqliteSink(db).write;
     const failing: unknown[] = [];
     pushRow(failing, row({ id: 'x1', subject: 'first-subject', team: 'first-team' }));
     // subject is NOT NULL: this row makes the whole batch (and the names it added) roll back.
@@ -86,7 +86,7 @@ describe('usage log schema', () => {
 
   it('writes names as ids: each distinct name is stored once however many rows carry it', () => {
     const db = openUsageDb(dbPath());
-    const write = createSqliteSink(db);
+    const write = createSqliteSink(db).write;
     const batch: unknown[] = [];
     for (let i = 0; i < 100; i++) pushRow(batch, row({ id: `z${i}`, subject: `user-${i % 3}` }));
     write(batch);

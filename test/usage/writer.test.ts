@@ -100,7 +100,7 @@ describe('usage writer', () => {
     const path = dbPath();
     const w = createUsageWriter({ path, batchSize: 1000, flushIntervalMs: 60_000, thread });
     for (let i = 0; i < 37; i++) w.record(row({ id: `r${i}` }));
-    assert.equal(w.query({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, groupBy: [] })[0]?.requests, 37);
+    assert.equal(w.query({ fromMs: 0, toMs: Number.MAX_SAFE_INTEGER, groupBy: [] }).rows[0]?.requests, 37);
     w.close();
   });
 

@@ -1,0 +1,154 @@
+import type { UsageDb } from './db.js';
+import { VALUES_PER_ROW } from './row-layout.js';
+import { RollupFold, type CuboidMarks } from './rollup-fold.js';
+import { ROLLUP_COLUMNS } from './rollup-shape.js';
+
+/** Fold at most this many rows before writing them as rollups (memory: ~20 bytes a row). */
+const FLUSH_ROWS = 65_536;
+/** Distinct minute groups held before writing (memory bound when every row is its own group). */
+const FLUSH_GROUPS = 16_384;
+/**
+ * Rows older than this in the fold are written at the next batch. Reports add the rows not yet rolled up from the
+ * raw table (the "tail"), so this bounds how many raw rows a report reads, not what it sees.
+ */
+const FLUSH_MS = 15_000;
+/** Rows read back per catch-up step (upgrade backfill, after a crash or a failed write). */
+const CATCH_UP_ROWS = 20_000;
+
+export interface RollupWriter {
+  /** Inside a batch transaction, before its rows are inserted: whether to fold them as they go (`fold`). */
+  beginBatch(): boolean;
+  /** Folds one row just inserted (values from `p[at]`, names as ids). Only between beginBatch() true and endBatch(). */
+  fold(p: readonly unknown[], at: number): void;
+  /** Inside the transaction, after the inserts: checks the ids and writes the folded rows when due. */
+  endBatch(rows: number): void;
+  /** After the transaction: `committed` false when it was rolled back. */
+  settle(committed: boolean): void;
+  /**
+   * One step of catching up with rows not yet rolled up (after an upgrade, a crash, a failed write), or writing an
+   * idle fold that is due. True when there is more to do.
+   */
+  catchUp(nowMs: number): boolean;
+  /** Whether every committed row is folded or rolled up (compaction waits for it). */
+  caughtUp(): boolean;
+  /** Writes whatever is folded (at close). */
+  flush(): void;
+  readonly progress: { rolledId: number; maxId: number };
+}
+
+/**
+ * Keeps usage_rollups equal to the raw rows. The invariant, stored in the same transactions as the rows it speaks
+ * of: rollup rows hold exactly the raw rows with ids up to usage_rollup_state.rolled_id. Rows written since are
+ * folded in memory (the fold) and written as rollups every FLUSH_MS, in the transaction of a batch of raw rows, which
+ * also moves rolled_id. A crash loses only the fold, and the rows it held are still in usage_rows past rolled_id: they
+ * are read back and folded again (catchUp), as every row of a database upgraded from v2 is, in the background.
+ */
+export function createRollupWriter(db: UsageDb, now: () => number = Date.now): RollupWriter {
+  const rolledId = db.prepare<[], number>('SELECT rolled_id FROM usage_rollup_state').pluck();
+  const setRolled = db.prepare<[number]>('UPDATE usage_rollup_state SET rolled_id = ?');
+  const maxIdStmt = db.prepare<[], number | null>('SELECT MAX(id) FROM usage_rows').pluck();
+  const marksStmt = db.prepare<[], { cuboid: number; hoursDone: number; daysDone: number }>(
+    'SELECT cuboid, hours_done_ms AS hoursDone, days_done_ms AS daysDone FROM usage_rollup_marks',
+  );
+  const insert = db.prepare(`INSERT INTO usage_rollups (${ROLLUP_COLUMNS}) VALUES (${'?,'.repeat(17)}?)`);
+  // The same values, in the same order, as a batch row: request_id … latency_ms, then the id.
+  const unrolled = db
+    .prepare<[number, number]>(
+      `SELECT request_id, time_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id,
+         stream, status, error_code_id, prompt_tokens, completion_tokens, cached_tokens, token_source_id, ttft_ms, latency_ms, id
+       FROM usage_rows WHERE id > ? ORDER BY id LIMIT ?`,
+    )
+    .raw();
+
+  const fold = new RollupFold(rolledId.get() ?? 0);
+  let maxId = maxIdStmt.get() ?? 0;
+  let foldedSince = 0;
+  let inline = false;
+  /** The fold no longer matches the database (another writer, a failed flush): rebuilt from rolled_id. */
+  let poisoned = false;
+  const progress = { rolledId: fold.baseId, maxId };
+
+  const NO_MARKS: CuboidMarks = { hoursDone: 0, daysDone: 0 };
+  const due = () => fold.rows >= FLUSH_ROWS || fold.groups >= FLUSH_GROUPS || (fold.rows > 0 && now() - foldedSince >= FLUSH_MS);
+
+  /** Writes the fold; inside a transaction. */
+  function write(): void {
+    if ((rolledId.get() ?? 0) !== fold.baseId) {
+      poisoned = true; // someone else moved rolled_id: what we hold may be in the rollups already
+      return;
+    }
+    const marks = new Map(marksStmt.all().map((m) => [m.cuboid, m]));
+    const to = fold.lastId;
+    for (const r of fold.drain((c) => marks.get(c) ?? NO_MARKS)) insert.run(r);
+    setRolled.run(to);
+  }
+
+  function reset(): void {
+    fold.clear(rolledId.get() ?? 0);
+    maxId = maxIdStmt.get() ?? 0;
+    poisoned = false;
+    inline = false;
+  }
+
+  const writeNow = db.transaction(write);
+
+  return {
+    progress,
+    beginBatch() {
+      inline = !poisoned && fold.lastId === maxId;
+      if (inline && fold.rows === 0) foldedSince = now();
+      return inline;
+    },
+    fold: (p, at) => fold.add(p, at),
+    endBatch(rows) {
+      const after = maxIdStmt.get() ?? 0;
+      if (inline) {
+        // Ids are max + 1 in order under the write lock; anything else means another writer was in between.
+        if (after - rows !== fold.lastId) poisoned = true;
+        else fold.lastId = after;
+      }
+      maxId = after;
+      if (!poisoned && due()) write();
+    },
+    settle(committed) {
+      inline = false;
+      if (!committed || poisoned) reset();
+      progress.rolledId = fold.baseId;
+      progress.maxId = maxId;
+    },
+    catchUp(nowMs) {
+      if (poisoned) reset();
+      if (fold.lastId >= maxId) maxId = maxIdStmt.get() ?? 0;
+      const behind = fold.lastId < maxId;
+      if (behind) {
+        if (fold.rows === 0) foldedSince = nowMs;
+        for (const r of unrolled.all(fold.lastId, CATCH_UP_ROWS) as unknown[][]) {
+          fold.add(r, 0);
+          fold.lastId = r[VALUES_PER_ROW] as number;
+        }
+      }
+      if (due()) {
+        try {
+          writeNow.immediate();
+        } catch (err) {
+          reset();
+          throw err;
+        }
+        if (poisoned) reset();
+      }
+      progress.rolledId = fold.baseId;
+      progress.maxId = maxId;
+      return fold.lastId < maxId;
+    },
+    caughtUp: () => !poisoned && fold.lastId >= maxId,
+    flush() {
+      if (fold.rows === 0) return;
+      try {
+        writeNow.immediate();
+      } catch {
+        reset(); // the rows are still past rolled_id: the next start folds them again
+      }
+    },
+  };
+}
+
