@@ -14,3 +14,11 @@ export function floatsToBase64(body: Buffer): Buffer {
   }
   return Buffer.from(JSON.stringify(doc), 'utf8');
 }
+
+const FLOAT_VECTOR = /"embedding"\s*:\s*\[/;
+
+/** Whether an embeddings body carries float arrays (looked at in its first vector only: engines answer in one format). */
+export function hasFloatEmbeddings(body: Buffer): boolean {
+  const at = body.indexOf('"embedding"');
+  return at !== -1 && FLOAT_VECTOR.test(body.toString('latin1', at, Math.min(body.length, at + 64)));
+}

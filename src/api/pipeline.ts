@@ -1,18 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
-import { authorize, type Authenticator } from '../auth/index.js';
+import { authorize, permits, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
 import type { AttemptTracker, RetryBudget, RouteRequest, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCount, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import { serverTiming, type RequestSpan, type Telemetry } from '../telemetry/index.js';
-import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type ClientLink, type OpenAttempt } from '../upstream/index.js';
+import { BackendPools, Heartbeat, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type ClientLink, type FinishReasonSet, type OpenAttempt } from '../upstream/index.js';
 import { applyEdits, type Edit } from './json-splice.js';
-import { floatsToBase64 } from './embeddings-base64.js';
+import { floatsToBase64, hasFloatEmbeddings } from './embeddings-base64.js';
 import { renderPrompt, tokenIdCount } from './prompt.js';
 import { parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError, writeJson } from './respond.js';
-import { validateRequest, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type OpenAIEndpoint, type WireRequest } from './wire.js';
+import { MAX_MODEL_NAME, validateRequest, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type OpenAIEndpoint, type WireRequest } from './wire.js';
 import { relayEvents } from './event-relay.js';
 import type { FamilyCall, FamilyRequest } from './family.js';
 import { FAMILIES, familyCandidates } from './families.js';
@@ -46,6 +46,10 @@ const PATH_OF: Record<OpenAIEndpoint, OpenAIEndpoint> = { chat: 'chat', completi
 const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
 
 const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
+
+function modelNameTooLong(): GatewayError {
+  return new GatewayError('invalid_request', `Invalid value for 'model': model names are at most ${MAX_MODEL_NAME} characters.`, { param: 'model', wireCode: 'invalid_value' });
+}
 
 function modelNotFound(name: string): GatewayError {
   return new GatewayError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, {
@@ -92,7 +96,14 @@ interface Exchange {
   readonly client: ClientLink;
   readonly respHeaders: Record<string, string | number>;
   readonly span: RequestSpan | null;
+  /** Keeps a stream's connection visibly alive from its head to its first token, across attempts. */
+  readonly heartbeat: Heartbeat | null;
+  /** Auth is on: scopes decide which fallback models may answer. */
+  readonly authorizes: boolean;
 }
+
+/** Endpoints whose bodies carry `finish_reason`, with the values OpenAI allows there. */
+const FINISH_REASONS: Partial<Record<Endpoint, FinishReasonSet>> = { chat: 'chat', completions: 'completions' };
 
 function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convertBase64: boolean } {
   const edits: Edit[] = [];
@@ -138,7 +149,7 @@ function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model: Compi
  * the backend's health, so only real upstream failures count against it.
  */
 function endFailed(tracker: AttemptTracker, err: unknown): void {
-  if (err instanceof UpstreamFailure && err.kind !== 'aborted') tracker.end({ ok: false, failure: err.kind });
+  if (err instanceof UpstreamFailure && err.backendAtFault) tracker.end({ ok: false, failure: err.kind === 'bad_response' || err.kind === 'aborted' ? 'status_5xx' : err.kind });
   else tracker.end({ ok: true });
 }
 
@@ -176,7 +187,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   async function tryBackend(x: Exchange, backend: CompiledBackend): Promise<void> {
-    const { p, cfg, ctx, out, client, respHeaders, span } = x;
+    const { p, cfg, ctx, out, client, respHeaders, span, heartbeat } = x;
     const call: FamilyCall | null = p.fam ? p.fam.call(backend) : null;
     const { body, convertBase64 } = call ? { body: call.body, convertBase64: false } : bodyFor(p, backend);
     const t = cfg.server.timeouts;
@@ -198,7 +209,9 @@ export function createPipeline(deps: PipelineDeps) {
         ...(call ? { method: call.method, contentType: call.contentType } : {}),
         body,
         stream: ctx.stream,
-        deadlines: { firstByteMs: t.first_byte, idleMs: t.idle, totalEndMs: ctx.startMs + t.total },
+        deadlines: ctx.stream || t.request >= t.total
+          ? { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.total, endName: 'total', endLimitMs: t.total }
+          : { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.request, endName: 'request', endLimitMs: t.request },
         headers,
         now: clock.now,
         client,
@@ -224,6 +237,9 @@ export function createPipeline(deps: PipelineDeps) {
         }) : await relaySse(open, out, {
           headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
           stripUsageChunk: p.injectUsage,
+          finishReasons: FINISH_REASONS[p.endpoint] ?? 'chat',
+          maxEventBytes: cfg.server.max_event_size,
+          heartbeat,
           onFirstByte: () => {
             ctx.firstByteMs = clock.now();
             tracker.firstToken();
@@ -251,14 +267,17 @@ export function createPipeline(deps: PipelineDeps) {
         ctx.outcome = 'upstream_error';
         ctx.errorCode = result.end;
         ctx.status = result.end === 'upstream_timeout' ? 504 : 502;
-        tracker.end({ ok: false, failure: result.end === 'upstream_timeout' ? 'timeout' : 'reset' });
+        // A deadline the client ran into by reading slowly, or an error the engine reported itself, is not a
+        // transport failure of the backend.
+        if (!result.backendAtFault) tracker.end({ ok: true, completionTokens: u.completionTokens });
+        else tracker.end({ ok: false, failure: result.end === 'upstream_timeout' ? 'timeout' : result.end === 'upstream_error_event' ? 'status_5xx' : 'reset' });
       }
       return;
     }
 
     let data: Buffer;
     try {
-      data = await readBody(open);
+      data = await readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null });
     } catch (err) {
       endFailed(tracker, err);
       attemptSpan?.end(failureType(err), open.status);
@@ -270,7 +289,9 @@ export function createPipeline(deps: PipelineDeps) {
     if (call?.mapBody) data = call.mapBody(data);
     const u = ctx.usage!;
     tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });
-    if (convertBase64) {
+    // Whatever the config says a backend can do, a float array answered to a base64 request is converted: an SDK
+    // would otherwise decode the JSON text as vectors.
+    if (convertBase64 || (p.wantBase64 && hasFloatEmbeddings(data))) {
       try {
         data = floatsToBase64(data);
       } catch {
@@ -291,7 +312,8 @@ export function createPipeline(deps: PipelineDeps) {
     const chain: CompiledModel[] = [model];
     for (const name of model.fallback) {
       const fb = cfg.models.get(name);
-      if (fb && !chain.includes(fb)) chain.push(fb);
+      // A fallback answers for the caller only where the caller may call it directly: never a way around scopes.
+      if (fb && !chain.includes(fb) && (!x.authorizes || permits(x.ctx.principal, fb.name, p.endpoint))) chain.push(fb);
     }
     retryBudget.deposit();
     for (const m of chain) {
@@ -361,6 +383,7 @@ export function createPipeline(deps: PipelineDeps) {
     out.on('close', onClose);
     let reservation: Reservation | null = null;
     let prepared: Prepared | null = null;
+    let heartbeat: Heartbeat | null = null;
     let model: CompiledModel | undefined;
     const family = FAMILIES.get(endpoint) ?? null;
     let fam: FamilyRequest | null = null;
@@ -373,8 +396,10 @@ export function createPipeline(deps: PipelineDeps) {
       }
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
       const raw = fam ? NO_BODY : await readRequestBody(incoming, cfg.server.body_limit);
-      const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw));
+      const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw), cfg.server.max_messages);
       const requested = fam ? fam.model : req!.model;
+      // Every family: a name no model can have is refused before it is echoed, logged or stored.
+      if (requested.length > MAX_MODEL_NAME) throw modelNameTooLong();
       ctx.requestedModel = requested;
       model = cfg.models.get(requested);
       if (!model) throw modelNotFound(requested);
@@ -392,7 +417,8 @@ export function createPipeline(deps: PipelineDeps) {
         // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
         reservation = r instanceof Promise ? await r : r;
       }
-      await route({ p, cfg, ctx, out, client, respHeaders, span }, model);
+      heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;
+      await route({ p, cfg, ctx, out, client, respHeaders, span, heartbeat, authorizes: live.authenticator !== null }, model);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         ctx.outcome = 'client_abort';
@@ -409,6 +435,7 @@ export function createPipeline(deps: PipelineDeps) {
         if (!isGatewayError(e)) process.emitWarning(`infergate: unexpected error in request ${ctx.id}: ${(e as Error)?.stack ?? String(e)}`);
       }
     } finally {
+      heartbeat?.stop();
       out.removeListener('close', onClose);
       fam?.dispose?.();
       ctx.endMs = clock.now();

@@ -16,23 +16,28 @@ const streamFields = {
 };
 
 const tokenArray = z.array(z.number().int());
+/** The longest model name the config accepts: a longer one cannot name a model, and is refused before it is stored. */
+export const MAX_MODEL_NAME = 256;
+const modelField = z.string().min(1).max(MAX_MODEL_NAME, `model names are at most ${MAX_MODEL_NAME} characters`);
+/** Nesting allowed inside `tools` (JSON schemas of real tools are a few levels deep); deeper input is refused. */
+export const MAX_TOOLS_DEPTH = 64;
 const message = z.looseObject({
   role: z.string().min(1),
   content: z.union([z.string(), z.array(z.unknown()), z.null()]).optional(),
 });
 
 export const chatRequest = z.looseObject({
-  model: z.string().min(1),
+  model: modelField,
   messages: z.array(message).min(1, 'messages must contain at least one message'),
   max_tokens: optionalInt,
   max_completion_tokens: optionalInt,
-  tools: z.array(z.unknown()).nullish(),
+  tools: z.array(z.unknown()).nullish().refine((t) => t == null || depthWithin(t, MAX_TOOLS_DEPTH), `tools are nested more than ${MAX_TOOLS_DEPTH} levels deep`),
   ...streamFields,
   ...sessionFields,
 });
 
 export const completionRequest = z.looseObject({
-  model: z.string().min(1),
+  model: modelField,
   prompt: z.union([z.string(), z.array(z.string()), tokenArray, z.array(tokenArray)]),
   max_tokens: optionalInt,
   ...streamFields,
@@ -40,7 +45,7 @@ export const completionRequest = z.looseObject({
 });
 
 export const embeddingRequest = z.looseObject({
-  model: z.string().min(1),
+  model: modelField,
   input: z.union([z.string(), z.array(z.string()).min(1), tokenArray.min(1), z.array(tokenArray).min(1)]),
   encoding_format: z.enum(['float', 'base64']).nullish(),
   ...sessionFields,
@@ -55,6 +60,42 @@ const SCHEMAS = { chat: chatRequest, completions: completionRequest, embeddings:
 /** The OpenAI endpoints validated here; the other families validate their own shapes (see family.ts). */
 export type OpenAIEndpoint = keyof typeof SCHEMAS;
 
+/** Iterative (a recursive walk is what overflowed the stack), and it stops at the first value past the limit. */
+function depthWithin(root: unknown, limit: number): boolean {
+  const stack: Array<[object, number]> = [];
+  const push = (v: unknown, d: number) => {
+    if (v !== null && typeof v === 'object') stack.push([v, d]);
+  };
+  push(root, 1);
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (d > limit) return false;
+    if (Array.isArray(v)) for (const item of v) push(item, d + 1);
+    else for (const k in v) push((v as Record<string, unknown>)[k], d + 1);
+  }
+  return true;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  if (typeof v === 'object') return 'an object';
+  return `a ${typeof v}`;
+}
+
+const ARTICLE: Record<string, string> = { string: 'a string', number: 'a number', boolean: 'a boolean', object: 'an object', array: 'an array', int: 'an integer' };
+
+/** The value the client sent at an issue's path (zod does not report inputs unless asked). */
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let v = body;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg];
+  }
+  return v;
+}
+
 function paramOf(path: readonly PropertyKey[]): string | null {
   if (path.length === 0) return null;
   let out = '';
@@ -62,12 +103,11 @@ function paramOf(path: readonly PropertyKey[]): string | null {
   return out;
 }
 
-function describe(issue: z.core.$ZodIssue, param: string | null): string {
+function describe(issue: z.core.$ZodIssue, param: string | null, input: unknown): string {
   const name = param ?? 'body';
   if (issue.code === 'invalid_type') {
-    const input = (issue as { input?: unknown }).input;
     if (input === undefined) return `Missing required parameter: '${name}'.`;
-    return `Invalid type for '${name}': expected ${issue.expected}, but got ${input === null ? 'null' : Array.isArray(input) ? 'an array' : typeof input}.`;
+    return `Invalid type for '${name}': expected ${ARTICLE[issue.expected] ?? issue.expected}, but got ${typeName(input)}.`;
   }
   if (issue.code === 'invalid_union') return `Invalid value for '${name}': it has the wrong shape for this endpoint.`;
   if (issue.code === 'invalid_value' && 'values' in issue) {
@@ -88,10 +128,24 @@ export function validateWith<T>(schema: z.ZodType<T>, body: unknown): T {
   if (result.success) return body as T;
   const issue = result.error.issues[0]!;
   const param = paramOf(issue.path);
-  throw new GatewayError('invalid_request', describe(issue, param), { param, wireCode: issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined ? 'missing_required_parameter' : 'invalid_value' });
+  const input = valueAt(body, issue.path);
+  const wireCode = issue.code === 'invalid_type' ? (input === undefined ? 'missing_required_parameter' : 'invalid_type') : 'invalid_value';
+  throw new GatewayError('invalid_request', describe(issue, param, input), { param, wireCode });
 }
 
-/** Validates a parsed body for an endpoint; throws a 400 naming the parameter at fault. */
-export function validateRequest(endpoint: OpenAIEndpoint, body: unknown): WireRequest {
+/**
+ * Validates a parsed body for an endpoint; throws a 400 naming the parameter at fault. The message count is checked
+ * first, so a body of half a million messages costs one length read, not a validation of each.
+ */
+export function validateRequest(endpoint: OpenAIEndpoint, body: unknown, maxMessages = Number.POSITIVE_INFINITY): WireRequest {
+  if (endpoint === 'chat' && body !== null && typeof body === 'object') {
+    const messages = (body as { messages?: unknown }).messages;
+    if (Array.isArray(messages) && messages.length > maxMessages) {
+      throw new GatewayError('invalid_request', `Invalid value for 'messages': at most ${maxMessages} messages are accepted (server.max_messages), got ${messages.length}.`, {
+        param: 'messages',
+        wireCode: 'too_many_messages',
+      });
+    }
+  }
   return validateWith<WireRequest>(SCHEMAS[endpoint] as z.ZodType<WireRequest>, body);
 }

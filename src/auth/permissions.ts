@@ -118,6 +118,11 @@ export function authorize(principal: Principal, model: string | readonly string[
   );
 }
 
+/** Whether the principal may call `endpoint` on the model (the boolean form of `authorize`, for fallbacks). */
+export function permits(principal: Principal, model: string, endpoint: Endpoint): boolean {
+  return allows(permissionsOf(principal), model, endpoint);
+}
+
 const ADMIN_CHALLENGE = insufficientScopeHeaders('admin');
 
 /** Throws 403 unless the principal holds the `admin` scope. */

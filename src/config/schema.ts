@@ -91,10 +91,16 @@ export const serverSchema = z
          * trickles or never ends is answered 408 after this. Headers alone get at most a minute.
          */
         body: duration.refine((ms) => ms > 0, { message: 'expected a duration greater than 0' }).default(60_000).describe('Receiving the whole request (headers and body) from the client; a body that trickles or never ends gets 408. Headers alone get at most a minute.'),
-        idle: duration.default(30_000).describe('Streams: the longest gap between chunks once started; the stream then ends with an error event.'),
-        total: duration.default(600_000).describe('The whole request, streamed or not.'),
+        /** Between stream tokens once the first has come; time paused because the client reads slowly is not counted. */
+        idle: duration.default(30_000).describe('Streams: the longest gap between chunks once the first has come (time the backend is paused because the client reads slowly does not count); the stream then ends with an error event naming this deadline.'),
+        request: duration.default(300_000).describe('A whole non-streamed request (504 past it); does not limit streams, which are bounded by first_byte, idle and total.'),
+        total: duration.default(600_000).describe('Absolute cap on the whole request, streamed or not.'),
       })
       .prefault({}).describe('Deadlines of a request.'),
+    stream_heartbeat: duration.default(5000).describe('Streams: an SSE comment (`: keep-alive`) sent this often from the moment a backend accepts until the first token, so proxies and load balancers see a live connection; 0 turns it off.'),
+    max_event_size: bytes.default(4 * 1024 * 1024).describe('Largest single SSE event accepted from a backend; past it the stream ends with an error event (upstream_event_too_large).'),
+    max_messages: z.number().int().min(1).max(10_000_000).default(10_000).describe('Most chat messages one request may carry (400 past it): bounds the work done on a request before any limit can refuse it.'),
+    response_limit: bytes.default(64 * 1024 * 1024).describe('Largest non-streamed backend response body; past it the client gets a 502 (upstream_response_too_large). Raise it for very large embedding batches.'),
     drain: duration.default(30_000).describe('On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed.'),
     /** Connections kept per backend. */
     connections: z.number().int().min(1).max(4096).default(128).describe('Keep-alive connections per backend.'),

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { classifyNetworkError, UpstreamFailure } from './errors.js';
+import { classifyNetworkError, deadlineFailure, UpstreamFailure } from './errors.js';
 import { normaliseBackendError } from './normalise-error.js';
 import type { BackendPools } from './pools.js';
 
@@ -14,11 +14,17 @@ export interface AttemptBackend {
 export interface AttemptDeadlines {
   /** Stream: until the first body byte. Non-stream requests have no first-byte phase (the whole answer is generated first). */
   readonly firstByteMs: number;
-  /** Between body chunks once the first has arrived. */
+  /** Stream: between body chunks once the first has arrived, not counting time paused for a slow client. */
   readonly idleMs: number;
   /** Absolute monotonic time by which the whole request must be done. */
-  readonly totalEndMs: number;
+  readonly endMs: number;
+  /** The config key behind `endMs` and its configured duration, named in the timeout message. */
+  readonly endName: 'total' | 'request';
+  readonly endLimitMs: number;
 }
+
+/** Which deadline ended an attempt; each names its config key (`server.timeouts.<phase>`). */
+export type DeadlinePhase = 'first_byte' | 'idle' | 'total' | 'request';
 
 /**
  * The client side of a request, shared by all its attempts: when the client goes away, the current attempt is
@@ -103,6 +109,11 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   #timer: NodeJS.Timeout | null = null;
   #last: number;
   #limit: number;
+  #phaseName: DeadlinePhase;
+  #fired: DeadlinePhase | null = null;
+  /** Paused for a slow client: the idle clock stops, so a slow reader never counts against the backend. */
+  #paused = false;
+  #pausedWhenFired = false;
 
   constructor(spec: AttemptSpec) {
     this.#spec = spec;
@@ -113,23 +124,38 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     });
     this.#last = spec.now();
     this.#limit = spec.stream ? spec.deadlines.firstByteMs : 0;
+    this.#phaseName = 'first_byte';
     this.#arm();
   }
 
   #arm(): void {
     const d = this.#spec.deadlines;
-    const due = Math.min(this.#limit > 0 ? this.#last + this.#limit : Infinity, d.totalEndMs);
+    const due = Math.min(this.#limit > 0 && !this.#paused ? this.#last + this.#limit : Infinity, d.endMs);
     if (due === Infinity) return;
     this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - this.#spec.now())));
     this.#timer.unref();
+  }
+
+  #rearm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#phase !== Phase.Done) this.#arm();
   }
 
   #fire(): void {
     this.#timer = null;
     if (this.#phase === Phase.Done) return;
     const now = this.#spec.now();
-    if (now >= this.#spec.deadlines.totalEndMs || (this.#limit > 0 && now - this.#last >= this.#limit)) this.abort('timeout');
+    const d = this.#spec.deadlines;
+    if (now >= d.endMs) this.#timeout(d.endName);
+    else if (this.#limit > 0 && !this.#paused && now - this.#last >= this.#limit) this.#timeout(this.#phaseName);
     else this.#arm();
+  }
+
+  #timeout(phase: DeadlinePhase): void {
+    this.#fired = phase;
+    this.#pausedWhenFired = this.#paused;
+    this.abort('timeout');
   }
 
   #finish(): void {
@@ -178,7 +204,12 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#last = this.#spec.now();
-    this.#limit = this.#spec.deadlines.idleMs;
+    if (this.#phaseName === 'first_byte' && this.#spec.stream) {
+      // The first chunk ends the first-byte phase: the shorter idle deadline applies from now, not from the old timer.
+      this.#phaseName = 'idle';
+      this.#limit = this.#spec.deadlines.idleMs;
+      this.#rearm();
+    }
     if (this.#phase === Phase.Body) {
       if (this.#consumer) this.#consumer.data(chunk);
       else (this.#early ??= []).push(chunk);
@@ -193,7 +224,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#finish();
     if (phase === Phase.ErrorBody) {
       const ct = this.headers['content-type'];
-      const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts), this.backendId);
+      const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts), this.backendId, this.headers);
       // 5xx, 429 and a backend refusing the gateway's credentials may succeed elsewhere; other 4xx are the caller's.
       if (this.status === 429) this.#reject(new UpstreamFailure('status_429', clientError));
       else if (this.status >= 500 || this.status === 401 || this.status === 403) this.#reject(new UpstreamFailure('status_5xx', clientError));
@@ -208,7 +239,10 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     const phase = this.#phase;
     if (phase === Phase.Done) return;
     this.#finish();
-    const failure = classifyNetworkError(err, this.backendId, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
+    const failure =
+      this.#reason === 'timeout' && this.#fired !== null
+        ? deadlineFailure(this.#fired, this.backendId, this.#spec.deadlines, !this.#pausedWhenFired)
+        : classifyNetworkError(err, this.backendId, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
     if (phase !== Phase.Body) this.#reject(failure);
     else if (this.#consumer) this.#consumer.error(failure);
     else this.#earlyFailure = failure;
@@ -226,11 +260,18 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   }
 
   pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
     this.#controller?.pause();
   }
 
   resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    // Idleness is counted again from now: the time the client kept the backend paused is not the backend's.
+    this.#last = this.#spec.now();
     this.#controller?.resume();
+    this.#rearm();
   }
 
   abort(reason: 'client' | 'timeout'): void {

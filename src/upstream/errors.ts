@@ -1,21 +1,47 @@
 import { GatewayError } from '../core/index.js';
 
 /** Why an attempt failed before any byte reached the client; drives retry and passive health. */
-export type FailureKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'status_429' | 'aborted';
+export type FailureKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'status_429' | 'aborted' | 'bad_response';
 
 /** An attempt failure with the error the client sees if no other attempt succeeds. */
 export class UpstreamFailure extends Error {
   readonly kind: FailureKind;
   readonly clientError: GatewayError;
-  constructor(kind: FailureKind, clientError: GatewayError) {
+  /** False when the failure was the client's doing (a deadline hit while a slow reader kept the backend paused). */
+  readonly backendAtFault: boolean;
+  constructor(kind: FailureKind, clientError: GatewayError, backendAtFault = kind !== 'aborted') {
     super(clientError.message);
     this.name = 'UpstreamFailure';
     this.kind = kind;
     this.clientError = clientError;
+    this.backendAtFault = backendAtFault;
   }
   get retryable(): boolean {
     return this.kind !== 'aborted';
   }
+}
+
+const DEADLINE_TEXT = {
+  first_byte: (b: string, ms: string) => `The backend ${b} sent no response within the first-byte deadline (server.timeouts.first_byte, ${ms}).`,
+  idle: (b: string, ms: string) => `The backend ${b} stopped sending tokens for the idle deadline (server.timeouts.idle, ${ms}); the response is incomplete.`,
+  request: (b: string, ms: string) => `The backend ${b} did not finish the request within server.timeouts.request (${ms}).`,
+  total: (b: string, ms: string) => `The request exceeded the gateway's total deadline (server.timeouts.total, ${ms}) on backend ${b}.`,
+} as const;
+
+/** A timeout that names the deadline that ended it (each phase has its own config key and message). */
+export function deadlineFailure(
+  phase: keyof typeof DEADLINE_TEXT,
+  backendId: string,
+  limits: { firstByteMs: number; idleMs: number; endLimitMs?: number },
+  backendAtFault: boolean,
+): UpstreamFailure {
+  const ms = phase === 'first_byte' ? limits.firstByteMs : phase === 'idle' ? limits.idleMs : (limits.endLimitMs ?? Number.NaN);
+  const text = Number.isFinite(ms) ? (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`) : 'reached';
+  return new UpstreamFailure(
+    'timeout',
+    new GatewayError('upstream_timeout', DEADLINE_TEXT[phase](backendId, text), { wireCode: `timeout_${phase}` }),
+    backendAtFault,
+  );
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);

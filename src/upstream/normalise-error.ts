@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../core/index.js';
 
 /**
@@ -7,7 +8,10 @@ import { GatewayError } from '../core/index.js';
  */
 const MAX_MESSAGE = 2000;
 
-function typeForStatus(status: number): string {
+/** The `type` values OpenAI's API and SDKs know; an engine's own class names (vLLM's `BadRequestError`) never leak. */
+const OPENAI_TYPES = new Set(['invalid_request_error', 'authentication_error', 'permission_error', 'not_found_error', 'rate_limit_error', 'insufficient_quota', 'server_error', 'api_error']);
+
+export function typeForStatus(status: number): string {
   if (status === 401) return 'authentication_error';
   if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
@@ -73,21 +77,43 @@ function parseBody(body: unknown): Parsed {
   return none;
 }
 
-/** The client-facing error for a backend's HTTP error response. */
-export function normaliseBackendError(status: number, contentType: string | undefined, body: Buffer, backendId: string): GatewayError {
-  let parsed: Parsed = { message: null, type: null, param: null, code: null };
-  const text = body.toString('utf8');
-  if (text.length > 0) {
-    if (contentType?.includes('json') || text.trimStart().startsWith('{')) {
-      try {
-        parsed = parseBody(JSON.parse(text));
-      } catch {
-        parsed.message = clip(text);
-      }
-    } else if (!contentType?.includes('html')) {
+function parseText(contentType: string | undefined, text: string): Parsed {
+  const parsed: Parsed = { message: null, type: null, param: null, code: null };
+  if (text.length === 0) return parsed;
+  if (contentType?.includes('json') || text.trimStart().startsWith('{')) {
+    try {
+      return parseBody(JSON.parse(text));
+    } catch {
       parsed.message = clip(text);
     }
+  } else if (!contentType?.includes('html')) {
+    parsed.message = clip(text);
   }
+  return parsed;
+}
+
+/** OpenAI's type for an engine's: kept when it is one of OpenAI's, else derived from the status. */
+function openaiType(engineType: string | null, status: number): string {
+  return engineType !== null && OPENAI_TYPES.has(engineType) ? engineType : typeForStatus(status);
+}
+
+const RETRY_HEADERS = ['retry-after', 'retry-after-ms'] as const;
+
+/** The backend's back-off hints, kept for the client: SDKs wait on them before retrying a 429 or 503. */
+function retryHeaders(headers: IncomingHttpHeaders | undefined): Record<string, string> | undefined {
+  if (!headers) return undefined;
+  let out: Record<string, string> | undefined;
+  for (const name of RETRY_HEADERS) {
+    const v = headers[name];
+    const value = Array.isArray(v) ? v[0] : v;
+    if (value !== undefined && /^[\w .:,+-]{1,64}$/.test(value)) (out ??= {})[name] = value;
+  }
+  return out;
+}
+
+/** The client-facing error for a backend's HTTP error response. */
+export function normaliseBackendError(status: number, contentType: string | undefined, body: Buffer, backendId: string, headers?: IncomingHttpHeaders): GatewayError {
+  const parsed = parseText(contentType, body.toString('utf8'));
   // A backend refusing the gateway's own credentials is the gateway's misconfiguration, not the caller's: a 401
   // passed through would make an SDK user believe their own key is wrong.
   if (status === 401 || status === 403) {
@@ -97,10 +123,49 @@ export function normaliseBackendError(status: number, contentType: string | unde
   }
   const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} returned HTTP ${status} with no error message.`;
   const code = status === 429 ? 'rate_limited' : status >= 500 ? 'upstream_error' : 'invalid_request';
+  const extra = retryHeaders(headers);
   return new GatewayError(code, message, {
     status,
-    type: parsed.type ?? typeForStatus(status),
+    type: openaiType(parsed.type, status),
     param: parsed.param,
     wireCode: parsed.code,
+    ...(extra ? { headers: extra } : {}),
+  });
+}
+
+/** The HTTP status an in-stream error most likely stands for: an integer `code` (vLLM, SGLang) or its type. */
+function statusOfEvent(body: unknown, parsed: Parsed): number {
+  const err = body && typeof body === 'object' ? (body as { error?: unknown }).error : undefined;
+  const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  if (typeof code === 'number' && code >= 400 && code < 600) return code;
+  switch (parsed.type) {
+    case 'invalid_request_error':
+      return 400;
+    case 'rate_limit_error':
+      return 429;
+    default:
+      return 500;
+  }
+}
+
+/**
+ * An error event in the middle of a backend's stream (vLLM's integer `code`, a missing `param`, TGI's plain string),
+ * as the same envelope an HTTP error gets.
+ */
+export function normaliseErrorEvent(data: string, backendId: string): GatewayError {
+  let body: unknown = null;
+  let parsed: Parsed = { message: null, type: null, param: null, code: null };
+  try {
+    body = JSON.parse(data);
+    parsed = parseBody(body);
+  } catch {
+    parsed.message = clip(data);
+  }
+  const status = statusOfEvent(body, parsed);
+  const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} reported an error in the stream.`;
+  return new GatewayError(status >= 500 ? 'upstream_error' : status === 429 ? 'rate_limited' : 'invalid_request', message, {
+    type: openaiType(parsed.type, status),
+    param: parsed.param,
+    wireCode: parsed.code ?? (status >= 500 ? 'upstream_error' : null),
   });
 }

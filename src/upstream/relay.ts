@@ -2,23 +2,34 @@ import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
 import type { OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
-import { SseScanner } from './sse-scanner.js';
+import { eventData, SseEventTooLarge, SseScanner } from './sse-scanner.js';
+import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
+import type { Heartbeat } from './heartbeat.js';
+import { normaliseErrorEvent } from './normalise-error.js';
 import { findUsage, type BackendUsage } from './usage-tap.js';
 
-export type StreamEnd = 'done' | 'client_abort' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event';
+export type StreamEnd = 'done' | 'client_abort' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event' | 'event_too_large';
 
 export interface StreamResult {
   end: StreamEnd;
   usage: BackendUsage | null;
   /** Content events relayed (roughly one per decode step), the fallback for completion tokens on aborts. */
   contentEvents: number;
+  /** False when the stream ended on a deadline the client caused (it kept the backend paused). */
+  backendAtFault: boolean;
 }
 
 export interface StreamRelayOptions {
-  /** Headers for the client, written with the first upstream body chunk (until then a retry is still possible). */
+  /** Headers for the client, sent as soon as the backend has accepted the stream (unless an earlier attempt did). */
   headers: Record<string, string | number>;
   /** Drop the usage-only chunk: the gateway asked for it, the client did not. */
   stripUsageChunk: boolean;
+  /** Which OpenAI `finish_reason` values are valid for this endpoint. */
+  finishReasons: FinishReasonSet;
+  /** Largest single event accepted from the backend. */
+  maxEventBytes: number;
+  /** Keeps the connection visibly alive until the first token; owned by the request, so it spans retries. */
+  heartbeat: Heartbeat | null;
   onFirstByte(): void;
   /** Called with the number of content events in each upstream chunk, for live load tracking. */
   onEvents?(n: number): void;
@@ -30,6 +41,8 @@ const USAGE_OBJ_SPACED = Buffer.from('"usage": {');
 const EMPTY_CHOICES = Buffer.from('"choices":[]');
 const EMPTY_CHOICES_SPACED = Buffer.from('"choices": []');
 const ERROR_KEY = Buffer.from('{"error"');
+const FINISH_KEY = Buffer.from('"finish_reason":"');
+const FINISH_KEY_SPACED = Buffer.from('"finish_reason": "');
 
 function has(buf: Buffer, start: number, end: number, needle: Buffer): boolean {
   const at = buf.indexOf(needle, start);
@@ -60,20 +73,24 @@ class Needle {
 }
 
 const DROPPED = () => new GatewayError('upstream_error', 'The backend closed the stream before it finished; the response is incomplete.');
-const STALLED = () => new GatewayError('upstream_timeout', 'The backend stopped sending tokens (idle timeout); the response is incomplete.');
+const TOO_LARGE = (limit: number) =>
+  new GatewayError('upstream_error', `The backend sent an SSE event larger than server.max_event_size (${limit} bytes); the response is incomplete.`, {
+    wireCode: 'upstream_event_too_large',
+  });
 
 /**
  * Relays an SSE response byte for byte with end-to-end backpressure: when the client's socket buffer is full the
- * backend socket is paused, so memory stays bounded by one chunk. A failure before the first chunk rejects with an
- * UpstreamFailure (the caller may still retry); after it, the stream ends with an SSE error event and never looks
- * like success.
+ * backend socket is paused, so memory stays bounded by one chunk (and one event, capped). The response head goes out
+ * as soon as the backend accepts; a failure before the first data byte rejects with an UpstreamFailure (the caller
+ * may still retry, invisibly); after it, the stream ends with one SSE error event in OpenAI's envelope and never
+ * looks like success. Engine error events are normalised to that envelope too, and end the stream.
  */
 export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: StreamRelayOptions): Promise<StreamResult> {
   return new Promise<StreamResult>((resolve, reject) => {
-    const scanner = new SseScanner();
+    const scanner = new SseScanner(opts.maxEventBytes);
     let started = false;
     let sawDone = false;
-    let sawErrorEvent = false;
+    let errorEvent: GatewayError | null = null;
     let usage: BackendUsage | null = null;
     let contentEvents = 0;
     let chunkEvents = 0;
@@ -82,7 +99,10 @@ export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: Stream
     const usageObj = new Needle(USAGE_OBJ);
     const usageObjSpaced = new Needle(USAGE_OBJ_SPACED);
     const errorKey = new Needle(ERROR_KEY);
-    const visit = (buf: Buffer, start: number, end: number): boolean => {
+    const finishKey = new Needle(FINISH_KEY);
+    const finishKeySpaced = new Needle(FINISH_KEY_SPACED);
+    const visit = (buf: Buffer, start: number, end: number): boolean | Buffer => {
+      if (errorEvent !== null) return false; // nothing after an engine's error event reaches the client
       const len = end - start;
       if (len <= 16 && has(buf, start, end, DONE)) {
         sawDone = true;
@@ -93,8 +113,12 @@ export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: Stream
         if (u) usage = u;
         if (opts.stripUsageChunk && (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED))) return false;
       }
-      if (errorKey.in(buf, start, end)) sawErrorEvent = true;
-      else if (len > 2) chunkEvents++;
+      if (errorKey.in(buf, start, end)) {
+        errorEvent = normaliseErrorEvent(eventData(buf, start, end), attempt.backendId);
+        return false;
+      }
+      if (len > 2) chunkEvents++;
+      if (finishKey.in(buf, start, end) || finishKeySpaced.in(buf, start, end)) return fixFinishReasons(buf, start, end, opts.finishReasons) ?? true;
       return true;
     };
 
@@ -112,26 +136,30 @@ export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: Stream
       out.removeListener('drain', onDrain);
     };
 
-    const finish = (end: StreamEnd, error?: GatewayError) => {
+    const finish = (end: StreamEnd, error?: GatewayError, backendAtFault = true) => {
       if (settled) return;
       settled = true;
       cleanup();
+      opts.heartbeat?.stop();
       if (error && !out.destroyed) out.write(sseErrorEvent(error));
       if (!out.destroyed) out.end();
-      resolve({ end, usage, contentEvents });
+      resolve({ end, usage, contentEvents, backendAtFault });
     };
 
-    const failBeforeStart = (failure: UpstreamFailure) => {
+    const failBeforeStart = (failure: UpstreamFailure | GatewayError) => {
       settled = true;
       cleanup();
+      attempt.abort('client');
       reject(failure);
     };
 
-    const begin = () => {
-      started = true;
+    // The backend accepted the stream: the client gets its head now, not when the first token comes (a queued
+    // prefill can take tens of seconds, and proxies in front give up on a silent connection).
+    if (!out.headersSent && !out.destroyed) {
       out.writeHead(200, opts.headers);
-      opts.onFirstByte();
-    };
+      out.flushHeaders();
+    }
+    opts.heartbeat?.start();
 
     const write = (data: Buffer | Buffer[]) => {
       let ok = true;
@@ -143,55 +171,59 @@ export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: Stream
       }
     };
 
+    const forward = (data: Buffer | Buffer[] | null) => {
+      if (data === null || (Array.isArray(data) && data.length === 0)) return;
+      if (!started) {
+        started = true;
+        opts.heartbeat?.stop();
+        opts.onFirstByte();
+      }
+      write(data);
+    };
+
+    const onErrorEvent = (err: GatewayError) => {
+      // An engine error before any token: nothing reached the client, so a server-side failure may still be retried.
+      if (!started) return failBeforeStart(err.status >= 500 ? new UpstreamFailure('status_5xx', err) : err);
+      finish('upstream_error_event', err);
+      attempt.abort('client'); // after finish: the abort's own error callback must find the relay settled
+    };
+
     attempt.consume({
       data(chunk) {
         if (settled) return;
         chunkEvents = 0;
-        const data = scanner.push(chunk, visit);
+        let data: Buffer | Buffer[] | null;
+        try {
+          data = scanner.push(chunk, visit);
+        } catch (err) {
+          if (!(err instanceof SseEventTooLarge)) throw err;
+          const e = TOO_LARGE(err.limit);
+          if (!started) return failBeforeStart(new UpstreamFailure('bad_response', e));
+          finish('event_too_large', e);
+          return attempt.abort('client');
+        }
         if (chunkEvents > 0) {
           contentEvents += chunkEvents;
           opts.onEvents?.(chunkEvents);
         }
-        if (data === null) return;
-        if (!started) begin();
-        write(data);
+        forward(data);
+        if (errorEvent !== null) onErrorEvent(errorEvent);
       },
       end() {
         if (settled) return;
-        const rest = scanner.flush();
-        if (rest) {
-          if (!started) begin();
-          write(rest);
-        }
+        forward(scanner.flush());
         // An empty 200 stream: nothing reached the client, so this is a retryable failure.
         if (!started) return failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendId} returned an empty stream.`)));
         if (sawDone) finish('done');
-        else if (sawErrorEvent) finish('upstream_error_event');
         else finish('upstream_dropped', DROPPED());
       },
       error(failure) {
         if (settled) return;
         if (failure.kind === 'aborted') return finish('client_abort');
         if (!started) return failBeforeStart(failure);
-        if (failure.kind === 'timeout') finish('upstream_timeout', STALLED());
+        if (failure.kind === 'timeout') finish('upstream_timeout', failure.clientError, failure.backendAtFault);
         else finish('upstream_dropped', DROPPED());
       },
-    });
-  });
-}
-
-/** Reads a whole non-streamed body; failures reject with an UpstreamFailure (nothing has reached the client). */
-export function readBody(attempt: OpenAttempt): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    attempt.consume({
-      data(chunk) {
-        parts.push(chunk);
-        size += chunk.length;
-      },
-      end: () => resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size)),
-      error: reject,
     });
   });
 }

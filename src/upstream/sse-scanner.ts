@@ -5,34 +5,66 @@
  * event is held back until its end arrives: a client's SSE parser cannot act on half an event, so holding it costs
  * the client nothing, and it lets the relay drop a whole event (the usage chunk it injected) cleanly.
  */
-export type EventVisitor = (buf: Buffer, start: number, end: number) => boolean;
+/** Keeps the event (true), drops it (false), or replaces its bytes (a Buffer to forward instead). */
+export type EventVisitor = (buf: Buffer, start: number, end: number) => boolean | Buffer;
 
 const LF = 0x0a;
 const CR = 0x0d;
+const MIN_HOLD = 16 * 1024;
+
+/** One SSE event grew past the configured cap before it ended (a backend sending one endless line). */
+export class SseEventTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`a backend SSE event exceeded ${limit} bytes`);
+    this.name = 'SseEventTooLarge';
+  }
+}
 
 export class SseScanner {
-  #pending: Buffer | null = null;
-  /** Offset in #pending where the current (incomplete) line starts, to resume without rescanning. */
+  /**
+   * The held-back incomplete event, in a buffer that grows by doubling: appending a chunk copies only that chunk, so
+   * an event that arrives in many pieces costs linear time (a re-concatenation per chunk would be quadratic).
+   */
+  #hold: Buffer | null = null;
+  #held = 0;
+  /** Offset in the held bytes where the current (incomplete) line starts, and where scanning resumes. */
   #lineStart = 0;
   #scanFrom = 0;
+  readonly #maxEvent: number;
+
+  constructor(maxEventBytes = Number.POSITIVE_INFINITY) {
+    this.#maxEvent = maxEventBytes;
+  }
 
   /**
    * Feeds a chunk. Returns the bytes to forward (a single Buffer in the common case of no dropped event, an array
-   * when an event was dropped from the middle, or null when nothing is complete yet).
+   * when an event was dropped or replaced, or null when nothing is complete yet). Throws SseEventTooLarge when the
+   * incomplete event outgrows the cap.
    */
   push(chunk: Buffer, visit: EventVisitor): Buffer | Buffer[] | null {
     let buf: Buffer;
-    if (this.#pending === null) {
+    let len: number;
+    let lineStart: number;
+    let i: number;
+    if (this.#hold === null) {
       buf = chunk;
-      this.#lineStart = 0;
-      this.#scanFrom = 0;
+      len = chunk.length;
+      lineStart = 0;
+      i = 0;
     } else {
-      buf = Buffer.concat([this.#pending, chunk]);
+      len = this.#held + chunk.length;
+      if (len > this.#maxEvent) throw new SseEventTooLarge(this.#maxEvent);
+      if (len > this.#hold.length) {
+        const grown = Buffer.allocUnsafe(Math.min(Math.max(len, this.#hold.length * 2), Math.max(len, this.#maxEvent)));
+        this.#hold.copy(grown, 0, 0, this.#held);
+        this.#hold = grown;
+      }
+      chunk.copy(this.#hold, this.#held);
+      buf = this.#hold.length === len ? this.#hold : this.#hold.subarray(0, len);
+      lineStart = this.#lineStart;
+      i = this.#scanFrom;
     }
     let evStart = 0;
-    let lineStart = this.#lineStart;
-    let i = this.#scanFrom;
-    const len = buf.length;
     let out: Buffer | Buffer[] | null = null;
     let keptFrom = 0; // start of the run of kept events not yet emitted
     // Jump between line terminators with Buffer#indexOf (memchr) instead of testing every byte in JS; each of the
@@ -56,8 +88,10 @@ export class SseScanner {
       }
       if (i === lineStart) {
         const evEnd = i + termLen;
-        if (!visit(buf, evStart, evEnd)) {
+        const verdict = visit(buf, evStart, evEnd);
+        if (verdict !== true) {
           if (evStart > keptFrom) out = appendRange(out, buf.subarray(keptFrom, evStart));
+          if (verdict !== false) out = appendRange(out, verdict);
           keptFrom = evEnd;
         }
         evStart = evEnd;
@@ -66,22 +100,38 @@ export class SseScanner {
       lineStart = i;
     }
     if (evStart > keptFrom) out = appendRange(out, keptFrom === 0 && evStart === len ? buf : buf.subarray(keptFrom, evStart));
-    if (evStart < len) {
-      // Copy so the held-back tail does not pin the whole upstream chunk.
-      this.#pending = Buffer.from(buf.subarray(evStart));
-      this.#lineStart = lineStart - evStart;
-      this.#scanFrom = i - evStart;
-    } else {
-      this.#pending = null;
-    }
+    this.#keep(buf, len, evStart, lineStart, i);
     return out;
+  }
+
+  /** Holds back the incomplete tail [evStart, len) for the next chunk. */
+  #keep(buf: Buffer, len: number, evStart: number, lineStart: number, scanned: number): void {
+    if (evStart >= len) {
+      this.#hold = null;
+      this.#held = 0;
+      return;
+    }
+    const tail = len - evStart;
+    if (tail > this.#maxEvent) throw new SseEventTooLarge(this.#maxEvent);
+    if (evStart > 0 || this.#hold === null || buf.buffer !== this.#hold.buffer) {
+      // Bytes before evStart were handed out for writing: the tail moves to a fresh buffer (also so it does not pin
+      // the whole upstream chunk).
+      const hold = Buffer.allocUnsafe(Math.min(Math.max(MIN_HOLD, tail * 2), Math.max(tail, this.#maxEvent)));
+      buf.copy(hold, 0, evStart, len);
+      this.#hold = hold;
+    }
+    this.#held = tail;
+    this.#lineStart = lineStart - evStart;
+    this.#scanFrom = scanned - evStart;
   }
 
   /** Bytes of an incomplete event left when the stream ended (forwarded as is), or null. */
   flush(): Buffer | null {
-    const p = this.#pending;
-    this.#pending = null;
-    return p;
+    const h = this.#hold;
+    const n = this.#held;
+    this.#hold = null;
+    this.#held = 0;
+    return h === null ? null : h.subarray(0, n);
   }
 }
 

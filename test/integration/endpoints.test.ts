@@ -14,7 +14,7 @@ describe('completions, embeddings and models', () => {
     floatOnly = (await startSims(1, { base64Embeddings: false, personality: 'tgi' }))[0]!;
     gw = await startTestGateway([
       { name: 'sim-llama-8b', backends: [{ url: sims[0]!.url }] },
-      { name: 'embed', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] },
+      { name: 'embed', aliases: ['embed-latest'], backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] },
       { name: 'embed-floats', backends: [{ url: floatOnly!.url, kind: 'tgi', model: 'sim-llama-8b' }] },
     ]);
   });
@@ -68,13 +68,16 @@ describe('completions, embeddings and models', () => {
     const c = client(gw);
     const list = await c.models.list();
     const ids = list.data.map((m) => m.id);
-    assert.deepEqual(ids, ['sim-llama-8b', 'embed', 'embed-floats']);
+    assert.deepEqual(ids, ['sim-llama-8b', 'embed', 'embed-latest', 'embed-floats'], 'aliases are listed: they are names a client may call');
     const raw = await (await fetch(`${gw.url}/v1/models`)).json();
     assertMatchesSpec('ListModelsResponse', raw);
     const one = await c.models.retrieve('embed');
     assertMatchesSpec('Model', one);
     assert.equal(one.id, 'embed');
     await assert.rejects(c.models.retrieve('nope'), (e: { status?: number }) => e.status === 404);
+    const alias = await c.models.retrieve('embed-latest');
+    assertMatchesSpec('Model', alias);
+    assert.equal(alias.id, 'embed-latest', 'a retrieve answers with the id asked for');
   });
 
   test('answers health and readiness probes', async () => {

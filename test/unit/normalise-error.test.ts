@@ -4,11 +4,11 @@ import { normaliseBackendError } from '../../src/upstream/normalise-error.js';
 
 const b = (s: string) => Buffer.from(s);
 
-test('keeps vLLM nested errors, dropping the integer code the OpenAI schema does not allow', () => {
+test("keeps vLLM nested errors' message and param, with OpenAI's type and without the integer code", () => {
   const e = normaliseBackendError(400, 'application/json', b('{"error":{"message":"max_tokens too large","type":"BadRequestError","param":"max_tokens","code":400}}'), 'b1');
   assert.equal(e.status, 400);
   assert.equal(e.message, 'max_tokens too large');
-  assert.equal(e.type, 'BadRequestError');
+  assert.equal(e.type, 'invalid_request_error');
   assert.equal(e.param, 'max_tokens');
   assert.equal(e.wireCode, null);
 });
@@ -49,4 +49,40 @@ test('turns a backend 401 into a gateway 502 so the caller is not blamed', () =>
 test('clips huge messages', () => {
   const e = normaliseBackendError(500, 'text/plain', b('x'.repeat(10_000)), 'b1');
   assert.ok(e.message.length <= 2001);
+});
+
+test("maps every engine error class to OpenAI's type by status, keeping OpenAI's own types", () => {
+  const cases: Array<[number, string, string]> = [
+    [400, 'BadRequestError', 'invalid_request_error'],
+    [404, 'NotFoundError', 'not_found_error'],
+    [429, 'TooManyRequestsError', 'rate_limit_error'],
+    [500, 'InternalServerError', 'server_error'],
+    [503, 'ServiceUnavailableError', 'server_error'],
+    [429, 'insufficient_quota', 'insufficient_quota'],
+  ];
+  for (const [status, engineType, expected] of cases) {
+    const e = normaliseBackendError(status, 'application/json', b(JSON.stringify({ object: 'error', message: 'x', type: engineType, code: status })), 'b1');
+    assert.equal(e.type, expected, `${status} ${engineType}`);
+  }
+});
+
+test('keeps the backend\'s retry-after and retry-after-ms, and nothing else of its headers', () => {
+  const e = normaliseBackendError(503, 'application/json', b('{"message":"busy"}'), 'b1', { 'retry-after': '3', 'retry-after-ms': '2500', 'set-cookie': ['x=1'] });
+  assert.deepEqual(e.headers, { 'retry-after': '3', 'retry-after-ms': '2500' });
+});
+
+test('normalises stream error events of vLLM, SGLang and TGI to the envelope', async () => {
+  const { normaliseErrorEvent } = await import('../../src/upstream/normalise-error.js');
+  const vllm = normaliseErrorEvent('{"error":{"object":"error","message":"boom","type":"InternalServerError","param":null,"code":500}}', 'b1');
+  assert.equal(vllm.type, 'server_error');
+  assert.equal(vllm.message, 'boom');
+  assert.equal(typeof vllm.wireCode, 'string');
+  const bad = normaliseErrorEvent('{"error":{"message":"too long","type":"BadRequestError","code":400}}', 'b1');
+  assert.equal(bad.type, 'invalid_request_error');
+  assert.equal(bad.status, 400);
+  const tgi = normaliseErrorEvent('{"error":"Request failed during generation: OOM","error_type":"generation"}', 'b1');
+  assert.equal(tgi.type, 'server_error');
+  assert.equal(tgi.wireCode, 'generation');
+  const text = normaliseErrorEvent('not json at all', 'b1');
+  assert.equal(text.message, 'not json at all');
 });

@@ -91,3 +91,31 @@ test('reads data with and without the optional space and ignores other fields', 
   const b = Buffer.from('id: 7\ndata:x\ndata:  y\nretry: 10\n\n');
   assert.equal(eventData(b, 0, b.length), 'x\n y');
 });
+
+test('holds an event that arrives in many small pieces and forwards it whole, unchanged', () => {
+  const big = Buffer.concat([Buffer.from('data: '), Buffer.alloc(3 * 1024 * 1024, 0x61), Buffer.from('\n\ndata: [DONE]\n\n')]);
+  const splits: number[] = [];
+  for (let at = 1000; at < big.length; at += 1000) splits.push(at);
+  const r = run(big, splits);
+  assert.ok(r.forwarded.equals(big));
+  assert.equal(r.events.length, 2);
+  assert.equal(r.events[0]!.length, 3 * 1024 * 1024);
+});
+
+test('refuses an event that outgrows the cap, whether it comes in one chunk or many', async () => {
+  const { SseEventTooLarge } = await import('../../src/upstream/sse-scanner.js');
+  const visit = () => true;
+  const one = new SseScanner(1024);
+  assert.throws(() => one.push(Buffer.alloc(2048, 0x61), visit), SseEventTooLarge);
+  const many = new SseScanner(1024);
+  many.push(Buffer.from('data: ok\n\n'), visit);
+  assert.throws(() => {
+    for (let i = 0; i < 20; i++) many.push(Buffer.alloc(100, 0x61), visit);
+  }, SseEventTooLarge);
+});
+
+test('a visitor can replace an event with other bytes', () => {
+  const s = new SseScanner();
+  const out = s.push(Buffer.from('data: a\n\ndata: b\n\ndata: c\n\n'), (buf, st, en) => (eventData(buf, st, en) === 'b' ? Buffer.from('data: B\n\n') : true));
+  assert.equal(Buffer.concat(Array.isArray(out) ? out : [out!]).toString(), 'data: a\n\ndata: B\n\ndata: c\n\n');
+});

@@ -1,0 +1,81 @@
+import { GatewayError } from '../core/index.js';
+import type { OpenAttempt } from './attempt.js';
+import { UpstreamFailure } from './errors.js';
+import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
+
+export interface ReadBodyOptions {
+  /** Largest body accepted (server.response_limit); past it the attempt is aborted and the client gets a 502. */
+  readonly limit: number;
+  /** Which OpenAI `finish_reason` values are valid, or null for bodies without one (embeddings). */
+  readonly finishReasons: FinishReasonSet | null;
+}
+
+/** A 200 body must be a JSON document; a text or HTML page, or a truncated document, is the backend's failure. */
+function looksLikeJsonObject(body: Buffer, contentType: string | undefined): boolean {
+  let i = 0;
+  let j = body.length - 1;
+  while (i <= j && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
+  while (j >= i && (body[j] === 0x20 || body[j] === 0x0a || body[j] === 0x0d || body[j] === 0x09)) j--;
+  if (i > j || body[i] !== 0x7b || body[j] !== 0x7d) return false;
+  if (contentType !== undefined && contentType.includes('json')) return true;
+  // No JSON content type: parse to be sure (rare; engines label their JSON).
+  try {
+    JSON.parse(body.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads a whole non-streamed body, bounded; failures reject with an UpstreamFailure (nothing has reached the client).
+ * Non-OpenAI `finish_reason` values are rewritten.
+ */
+export function readBody(attempt: OpenAttempt, opts: ReadBodyOptions): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    attempt.consume({
+      data(chunk) {
+        if (failed) return;
+        size += chunk.length;
+        if (size > opts.limit) {
+          failed = true;
+          parts.length = 0;
+          reject(
+            new UpstreamFailure(
+              'bad_response',
+              new GatewayError('upstream_error', `Backend ${attempt.backendId} sent a response larger than server.response_limit (${opts.limit} bytes).`, {
+                wireCode: 'upstream_response_too_large',
+              }),
+            ),
+          );
+          attempt.abort('client');
+          return;
+        }
+        parts.push(chunk);
+      },
+      end: () => {
+        if (failed) return;
+        const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+        const ct = attempt.headers['content-type'];
+        if (!looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
+          reject(
+            new UpstreamFailure(
+              'bad_response',
+              new GatewayError('upstream_error', `Backend ${attempt.backendId} answered HTTP ${attempt.status} with a body that is not JSON.`, {
+                wireCode: 'upstream_invalid_response',
+              }),
+            ),
+          );
+          return;
+        }
+        resolve(opts.finishReasons === null ? body : (fixFinishReasons(body, 0, body.length, opts.finishReasons) ?? body));
+      },
+      error: (failure) => {
+        if (!failed) reject(failure);
+      },
+    });
+  });
+}

@@ -1,0 +1,110 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Gateway } from '../../src/server/index.js';
+import type { SimServer } from '../../src/sim/index.js';
+import { client, startSims, startTestGateway } from '../helpers/harness.js';
+import { startIdp, type TestIdp } from '../helpers/idp.js';
+
+/** What any caller can send before a limit has a chance to refuse it: every case is a clear 400 with bounded work. */
+describe('request bodies built to hurt the gateway', () => {
+  let sims: SimServer[];
+  let idp: TestIdp;
+  let gw: Gateway;
+  let dir: string;
+  let token: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'infergate-abuse-'));
+    sims = await startSims(1);
+    idp = await startIdp();
+    gw = await startTestGateway(
+      [
+        { name: 'cheap', backends: [{ url: 'http://127.0.0.1:1' }], retries: 0, fallback: ['secret-model'] },
+        { name: 'open', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] },
+        { name: 'secret-model', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] },
+      ],
+      {
+        sections: {
+          auth: { issuers: [{ issuer: idp.issuer, audience: 'infergate', jwks_url: idp.jwksUrl, algorithms: ['RS256'] }] },
+          usage: { sqlite: join(dir, 'usage.db'), flush_interval: '20ms' },
+        },
+      },
+    );
+    token = await idp.issueToken({ sub: 'mallory', scope: 'models:cheap models:open' });
+  });
+  after(async () => {
+    await gw.close(100);
+    await Promise.all(sims.map((s) => s.close()));
+    await idp.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const send = (body: unknown) =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  test('a fallback the caller may not use never answers for it', async () => {
+    const err = (await client(gw, { apiKey: token })
+      .chat.completions.create({ model: 'cheap', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e)) as { status?: number };
+    assert.ok(err.status === 502 || err.status === 503, `cheap is down and its fallback is not the caller's: got ${err.status}`);
+    assert.equal(sims[0]!.log.entries.filter((e) => e.path.endsWith('/chat/completions')).length, 0, 'secret-model was never called');
+    const allowed = await idp.issueToken({ sub: 'trusted', scope: 'models:cheap models:secret-model' });
+    const ok = await client(gw, { apiKey: allowed }).chat.completions.create({ model: 'cheap', messages: [{ role: 'user', content: 'hi' }] });
+    assert.ok(ok.choices[0]?.message.content, 'a caller who may use the fallback is served by it');
+  });
+
+  test('huge model names are refused with a short 400 before anything is stored', async () => {
+    const db = join(dir, 'usage.db');
+    const before = (await stat(db)).size;
+    const rss = process.memoryUsage().rss;
+    for (let i = 0; i < 20; i++) {
+      const res = await send({ model: `${i}`.padEnd(2 * 1024 * 1024, 'x'), messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(res.status, 400);
+      const text = await res.text();
+      assert.ok(text.length < 1000, `the answer does not echo the name (${text.length} bytes)`);
+      assert.equal(JSON.parse(text).error.param, 'model');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok((await stat(db)).size - before < 4 * 1024 * 1024, 'the usage log did not store the names');
+    assert.ok(process.memoryUsage().rss - rss < 200 * 1024 * 1024, 'memory bounded');
+  });
+
+  test('wrong types say what was expected and what came', async () => {
+    const m = (await (await send({ model: 123, messages: [{ role: 'user', content: 'hi' }] })).json()) as { error: { message: string; param: string } };
+    assert.equal(m.error.param, 'model');
+    assert.match(m.error.message, /expected a string, but got an integer/);
+    const s = (await (await send({ model: 'open', messages: [{ role: 'user', content: 'hi' }], stream: 'yes' })).json()) as { error: { message: string } };
+    assert.match(s.error.message, /'stream': expected a boolean, but got a string/);
+  });
+
+  test('deeply nested tools are a 400, not a stack overflow', async () => {
+    const deep = `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`;
+    const res = await send(`{"model":"open","messages":[{"role":"user","content":"hi"}],"tools":[${deep}]}`);
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: { param: string } }).error.param, 'tools');
+  });
+
+  test('half a million messages are refused after one length check, without holding the event loop', async () => {
+    const body = JSON.stringify({ model: 'open', messages: Array.from({ length: 450_000 }, () => ({ role: 'user', content: 'hi' })) });
+    // The floor is parsing the JSON itself; measure it here, on the same machine under the same load.
+    const t0 = performance.now();
+    JSON.parse(body);
+    const parseMs = performance.now() - t0;
+    const h = monitorEventLoopDelay({ resolution: 10 });
+    h.enable();
+    const res = await send(body);
+    h.disable();
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'too_many_messages');
+    // Validating and counting 450k messages took ~0.8 s on top of the parse before they were bounded.
+    assert.ok(h.max / 1e6 < 2 * parseMs + 150, `event loop held for ${(h.max / 1e6).toFixed(0)} ms (a parse alone: ${parseMs.toFixed(0)} ms)`);
+  });
+});
