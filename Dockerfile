@@ -1,16 +1,18 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript and native modules with the full toolchain.
-FROM node:20-slim AS build
+# Node 26 is the Active LTS line (since October 2026); better-sqlite3 12 supports it (engines: 20.x to 26.x).
+# Build: compile TypeScript (the gateway and its token / usage commands) and native modules with the full toolchain.
+FROM node:26-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts/token.ts scripts/usage-cli.ts ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 # Run: production dependencies and compiled JavaScript only, as a non-root user.
-FROM node:20-slim
+FROM node:26-slim
 ENV NODE_ENV=production \
     INFERGATE_CONFIG=/etc/infergate/config.yaml
 WORKDIR /app
@@ -20,10 +22,14 @@ COPY package.json ./
 COPY bin ./bin
 # The built-in config is the simulated quick start; mount your own at /etc/infergate/config.yaml.
 COPY config/default.yaml /etc/infergate/config.yaml
+# Relative paths in the config resolve against /app: ./data holds the usage log (usage.db, with the quota counters
+# in it) and the development secret (dev-secret). Mount a volume there to keep them across containers.
 RUN mkdir -p /app/data && chown -R node:node /app/data
+VOLUME ["/app/data"]
 USER node
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# Reads the listen port from the same config as the gateway, so a changed server.listen is followed.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "bin/infergate.mjs", "healthcheck"]
 STOPSIGNAL SIGTERM
 CMD ["node", "bin/infergate.mjs"]

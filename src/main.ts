@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -9,7 +9,73 @@ import cluster from 'node:cluster';
 import { runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
 import { startSimFleet, type SimServer } from './sim/index.js';
 
-const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The package root: `src/..` from the sources, `dist/src/../..` when compiled. */
+const PACKAGE_ROOT = [resolve(HERE, '..'), resolve(HERE, '../..')].find((d) => existsSync(resolve(d, 'package.json'))) ?? resolve(HERE, '..');
+
+const HELP = `infergate — an OpenAI-compatible gateway for self-hosted inference servers
+
+usage:
+  infergate [--config FILE]
+      Run the gateway. The config is FILE, else $INFERGATE_CONFIG, else ./config/default.yaml, else the built-in
+      quick start (simulated backends, a development token printed at start). It is reloaded on change and on SIGHUP;
+      SIGTERM / SIGINT drain in-flight requests for up to server.drain, a second signal exits at once.
+
+  infergate check-config [FILE]
+      Validate a config without starting: print every problem with file, line, column and YAML path; exit 1 on errors.
+
+  infergate token --sub NAME [--team TEAM] [--scope "models:* admin"] [--ttl 1h]
+                  [--secret-file ./data/dev-secret] [--issuer ${DEV_ISSUER}] [--audience infergate]
+      Mint a development token signed with the quick start's secret; prints only the token.
+
+  infergate usage [--since 24h | --from DATE [--to DATE]] [--by subject,team,key,model,backend,day]
+                  [--subject NAME] [--key ID] [--db ./data/usage.db] [--csv]
+  infergate usage export [--since 24h | --from DATE [--to DATE]] [--format csv|jsonl] [--db ./data/usage.db]
+      Usage totals from the SQLite usage log as a table (or CSV), or its raw rows.
+
+  infergate healthcheck [--config FILE]
+      Exit 0 when the gateway of that config answers GET /healthz on its listen port (the Docker HEALTHCHECK).
+
+  infergate --version | --help
+
+environment:
+  INFERGATE_CONFIG              the config file when --config is not given
+  OTEL_EXPORTER_OTLP_ENDPOINT   turns tracing on (telemetry.tracing: auto), e.g. http://collector:4318
+  \${NAME} in the config         replaced from the environment (\${NAME:-default} for a default)
+
+Every config key: config/REFERENCE.md.
+`;
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(resolve(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
+/** The address to reach a listener on from this host: a wildcard bind is reached over loopback. */
+function localHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** For the Docker HEALTHCHECK: GET /healthz on the config's own listen port, so a changed port is followed. */
+async function healthcheck(file: string): Promise<number> {
+  const cfg = await loadConfigFile(file);
+  const url = `http://${localHost(cfg.server.listen.host)}:${cfg.server.listen.port}/healthz`;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+    // A 401 (the probe path removed from auth.open_routes) still proves the process is up and answering.
+    const alive = res.ok || res.status === 401;
+    if (!alive) process.stderr.write(`${url}: ${res.status}\n`);
+    return alive ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`${url}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** Commands with their own argument parsers, run from the same binary (compiled in the Docker image). */
+const TOOLS: Record<string, string> = { token: '../scripts/token.js', usage: '../scripts/usage-cli.js' };
 
 function defaultConfigPath(): string {
   const fromEnv = process.env.INFERGATE_CONFIG;
@@ -21,7 +87,10 @@ function defaultConfigPath(): string {
 async function checkConfig(file: string): Promise<number> {
   try {
     const cfg = await loadConfigFile(file);
-    process.stdout.write(`${file}: OK (${cfg.models.length} model(s)${cfg.sim ? `, sim with ${cfg.sim.replicas} replica(s)` : ''})\n`);
+    // The sim section serves its model too (unless a model of the same name is configured with it).
+    const names = cfg.models.map((m) => m.name);
+    if (cfg.sim && !names.includes(cfg.sim.model)) names.push(cfg.sim.model);
+    process.stdout.write(`${file}: OK (${names.length} model(s): ${names.join(', ')}${cfg.sim ? `; sim with ${cfg.sim.replicas} replica(s)` : ''})\n`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -62,16 +131,18 @@ async function serve(file: string): Promise<void> {
     return runSupervisor({ file, cfg, workers, simUrls, token: await devToken(cfg), onStopped: async () => void (await Promise.all(sims.map((s) => s.close()))) });
   }
   const gateway = await startGateway({ configFile: file, config: cfg, simUrls: sims.map((s) => s.url) });
-  const base = `http://localhost:${gateway.port}`;
+  // The address the server is really bound to (a wildcard bind is shown as loopback).
+  const base = gateway.url;
   const firstModel = gateway.config().modelList[0]?.name ?? 'MODEL';
   const token = await devToken(cfg);
-  const authHeader = token ? ` -H "Authorization: Bearer $INFERGATE_TOKEN"` : '';
+  const authHeader = cfg.auth === 'none' ? '' : ` -H "Authorization: Bearer $INFERGATE_TOKEN"`;
   process.stdout.write(
     [
       `infergate listening on ${base}/v1 (config ${file})`,
       sims.length ? `  ${sims.length} simulated backend(s): ${sims.map((s) => s.url).join(', ')}` : '',
       `  models: ${gateway.config().modelList.map((m) => m.name).join(', ')}`,
       token ? `  development token (sub=dev, scopes "models:* admin", valid 24h):\n    export INFERGATE_TOKEN=${token}` : '',
+      cfg.auth !== 'none' && !token ? '  authentication is on: export INFERGATE_TOKEN=<a token from one of your issuers>' : '',
       `  try: curl ${base}/v1/chat/completions${authHeader} -H 'content-type: application/json' -d '{"model":"${firstModel}","messages":[{"role":"user","content":"Hello"}]}'`,
       '',
     ]
@@ -97,12 +168,26 @@ async function serve(file: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const tool = TOOLS[process.argv[2] ?? ''];
+  if (tool) {
+    process.argv.splice(2, 1); // the tool parses the rest of the command line itself
+    await import(tool);
+    return;
+  }
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
   });
   if (values.help) {
-    process.stdout.write('usage: infergate [--config FILE]\n       infergate check-config FILE\n');
+    process.stdout.write(HELP);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`infergate ${packageVersion()}\n`);
+    return;
+  }
+  if (positionals[0] === 'healthcheck') {
+    process.exitCode = await healthcheck(values.config ?? defaultConfigPath());
     return;
   }
   if (positionals[0] === 'check-config') {
@@ -110,7 +195,7 @@ async function main(): Promise<void> {
     process.exitCode = await checkConfig(file);
     return;
   }
-  if (positionals.length > 0) throw new Error(`unknown command "${positionals[0]}"`);
+  if (positionals.length > 0) throw new Error(`unknown command "${positionals[0]}" (infergate --help lists the commands)`);
   await serve(values.config ?? defaultConfigPath());
 }
 
