@@ -112,14 +112,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.get('/v1/models', async (c) => {
     const principal = await principalOf(c);
     const { cfg, authenticator } = deps.live();
-    const visible = authenticator ? (name: string) => canUseModel(principal, name) : undefined;
+    const visible = authenticator ? (names: string | readonly string[]) => canUseModel(principal, names) : undefined;
     return c.body(listModels(cfg, visible), 200, JSON_HEADERS);
   });
   app.get('/v1/models/:id{.+}', async (c) => {
     const principal = await principalOf(c);
     const { cfg, authenticator } = deps.live();
     const id = c.req.param('id');
-    const visible = authenticator ? (name: string) => canUseModel(principal, [id, name]) : undefined;
+    const visible = authenticator ? (names: string | readonly string[]) => canUseModel(principal, names) : undefined;
     return c.body(retrieveModel(cfg, id, visible), 200, JSON_HEADERS);
   });
 
