@@ -73,7 +73,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
   // A registry of our own, never prom-client's global one: tests (and embedders) can run several side by side.
   const registry = new Registry();
   const registers = [registry];
-  if (options.processMetrics) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics) {
+    collectDefaultMetrics({ register: registry });
+    // prom-client exposes these three totals as gauges named `_total`, which Prometheus reserves for counters
+    // (`promtool check metrics` refuses them); the same numbers are the sum of `nodejs_active_{handles,requests,resources}`
+    // over their `type` label, so they are dropped rather than renamed.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  }
 
   const requests = new Counter({
     name: METRIC.requests,
