@@ -22,15 +22,13 @@ export class TimedOutRequests {
   };
 }
 
-/** The usage writer as the pipeline sees it: rows pass through `correct` first. Null stays null. */
+/**
+ * The usage writer as the pipeline sees it: rows pass through `correct` first. An object whose prototype is the writer
+ * with its own `record` (no Proxy: record runs once per request); the pipeline calls nothing else. Null stays null.
+ */
 export function withTimedOutRows(usage: UsageWriter | null, timedOut: TimedOutRequests): UsageWriter | null {
   if (!usage) return null;
-  const record = (row: UsageRow) => usage.record(timedOut.correct(row));
-  return new Proxy(usage, {
-    get(target, key) {
-      if (key === 'record') return record;
-      const value: unknown = Reflect.get(target, key);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  const view = Object.create(usage) as UsageWriter;
+  Object.defineProperty(view, 'record', { value: (row: UsageRow) => usage.record(timedOut.correct(row)) });
+  return view;
 }
