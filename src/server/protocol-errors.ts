@@ -90,8 +90,10 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
     if (res) {
       // A request is being served and its body stopped arriving: answer through its response, so the handler that
       // waits for the body sees a finished response; its own usage row is corrected to 408 by the caller.
-      const id = options.requestIdOf(res) ?? newRequestId();
-      options.onBodyTimeout(id);
+      // Only a pipeline request has an id here, and only it records a row to correct; other routes log none.
+      const tagged = options.requestIdOf(res);
+      if (tagged !== undefined) options.onBodyTimeout(tagged);
+      const id = tagged ?? newRequestId();
       res.shouldKeepAlive = false;
       // Node stops feeding the request once its response is done and never ends or closes it, so the handler
       // would wait for the body forever: close the request once the answer is out.

@@ -10,9 +10,13 @@ export type Tagged = IncomingMessage & { [REQUEST_ID]?: string };
  * pipeline, still waiting for the body, then sees a closed request and records its row as a 400; the row is
  * corrected to what the client was told. Holds an id only between the refusal and that row, so it stays tiny.
  */
+const MAX_PENDING = 10_000;
+
 export class TimedOutRequests {
   readonly #ids = new Set<string>();
   readonly add = (id: string): void => {
+    // A bound, whatever happens to the rows: a request that never records one must not leave its id here forever.
+    if (this.#ids.size >= MAX_PENDING) this.#ids.clear();
     this.#ids.add(id);
   };
   /** The row as the client saw it. The common case (no timeouts pending) costs one size check. */
