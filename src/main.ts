@@ -33,6 +33,12 @@ usage:
   infergate usage export [--since 24h | --from DATE [--to DATE]] [--format csv|jsonl] [--db ./data/usage.db]
       Usage totals from the SQLite usage log as a table (or CSV), or its raw rows.
 
+  infergate keys create --sub NAME [--team TEAM] --scope "models:* admin" [--label TEXT] [--ttl 90d]
+                       [--rpm N] [--tpm N] [--concurrency N] [--tokens-per-day N] [--tokens-per-month N]
+  infergate keys list [--all] | revoke ID | rotate ID [--overlap 10m]     (each takes --config FILE)
+      Gateway-managed API keys on the config's key store (keys.sqlite); running gateways see changes within 250 ms.
+      create and rotate print the new secret once, on stdout alone.
+
   infergate healthcheck [--config FILE]
       Exit 0 when the gateway of that config answers GET /healthz on its listen port (the Docker HEALTHCHECK).
 
@@ -75,7 +81,7 @@ async function healthcheck(file: string): Promise<number> {
 }
 
 /** Commands with their own argument parsers, run from the same binary (compiled in the Docker image). */
-const TOOLS: Record<string, string> = { token: '../scripts/token.js', usage: '../scripts/usage-cli.js' };
+const TOOLS: Record<string, string> = { token: '../scripts/token.js', usage: '../scripts/usage-cli.js', keys: '../scripts/keys-cli.js' };
 
 function defaultConfigPath(): string {
   const fromEnv = process.env.INFERGATE_CONFIG;

@@ -1,0 +1,133 @@
+// Gateway-managed API keys from the command line, straight on the key store of a config's `keys` section:
+//   infergate keys create --sub app-1 --team research --scope "models:llama-*" [--label L] [--ttl 90d]
+//                         [--rpm N] [--tpm N] [--concurrency N] [--tokens-per-day N] [--tokens-per-month N]
+//   infergate keys list [--all] [--json]
+//   infergate keys revoke ID
+//   infergate keys rotate ID [--overlap 10m]
+// Running gateways on the same store see each change within keys.poll_interval (250 ms by default). `create` and
+// `rotate` print the secret once, on stdout alone, so `KEY=$(infergate keys create …)` works.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openKeyRegistry, parseCreateKey, parseRotateKey, type KeyRegistry, type KeyView } from '../src/auth/index.js';
+import { ConfigError, formatProblem, loadConfigFile } from '../src/config/index.js';
+import { isGatewayError } from '../src/core/index.js';
+
+const USAGE = `usage: infergate keys create --sub NAME [--team TEAM] --scope "models:* admin" [--label TEXT] [--ttl 90d]
+                            [--rpm N] [--tpm N] [--concurrency N] [--tokens-per-day N] [--tokens-per-month N] [--json]
+       infergate keys list [--all] [--json]
+       infergate keys revoke ID
+       infergate keys rotate ID [--overlap 10m]
+  every command takes --config FILE (default: $INFERGATE_CONFIG, else ./config/default.yaml)`;
+
+const LIMITS = ['rpm', 'tpm', 'concurrency', 'tokens-per-day', 'tokens-per-month'] as const;
+
+function configPath(given: string | undefined): string {
+  return given ?? process.env.INFERGATE_CONFIG ?? resolve('config/default.yaml');
+}
+
+async function open(file: string): Promise<KeyRegistry> {
+  if (!existsSync(file)) throw new Error(`config ${file} not found (use --config FILE)`);
+  const cfg = await loadConfigFile(file);
+  if (cfg.keys === false) throw new Error(`${file} has no keys section: gateway-managed keys are off`);
+  return openKeyRegistry(cfg.keys);
+}
+
+function table(keys: readonly KeyView[]): string {
+  const rows = keys.map((k) => [k.id, k.status, k.subject, k.team ?? '', k.scopes.join(' '), limitsText(k), k.label, k.last_used_at?.slice(0, 19) ?? '-']);
+  const head = ['id', 'status', 'subject', 'team', 'scopes', 'limits', 'label', 'last used'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+function limitsText(k: KeyView): string {
+  return Object.entries(k.limits)
+    .map(([name, v]) => `${name}=${v}`)
+    .join(',');
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    strict: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      sub: { type: 'string' },
+      team: { type: 'string' },
+      scope: { type: 'string', multiple: true },
+      label: { type: 'string' },
+      ttl: { type: 'string' },
+      overlap: { type: 'string' },
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      rpm: { type: 'string' },
+      tpm: { type: 'string' },
+      concurrency: { type: 'string' },
+      'tokens-per-day': { type: 'string' },
+      'tokens-per-month': { type: 'string' },
+    },
+  });
+  const [command, id] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  const keys = await open(configPath(values.config));
+  try {
+    switch (command) {
+      case 'create': {
+        // Numbers are checked by the same schema the admin API uses (a typo is NaN and refused there).
+        const limits = Object.fromEntries(LIMITS.filter((l) => values[l] !== undefined).map((l) => [l.replaceAll('-', '_'), Number(values[l])]));
+        const input = parseCreateKey(
+          { subject: values.sub, team: values.team, scopes: (values.scope ?? []).join(' '), label: values.label, ttl: values.ttl, limits },
+          Date.now(),
+        );
+        const { key, secret } = keys.create(input);
+        if (values.json) process.stdout.write(`${JSON.stringify({ ...key, key: secret }, null, 2)}\n`);
+        else {
+          process.stdout.write(`${secret}\n`);
+          process.stderr.write(`key ${key.id} for ${key.subject}${key.team ? ` (team ${key.team})` : ''}: shown once, store it now\n`);
+        }
+        return 0;
+      }
+      case 'list': {
+        const all = keys.list().filter((k) => values.all || k.status !== 'revoked');
+        process.stdout.write(values.json ? `${JSON.stringify(all, null, 2)}\n` : `${table(all)}\n`);
+        return 0;
+      }
+      case 'revoke': {
+        if (!id) throw new Error('revoke needs a key id');
+        const key = keys.revoke(id);
+        process.stderr.write(`key ${key.id} revoked at ${key.revoked_at}\n`);
+        return 0;
+      }
+      case 'rotate': {
+        if (!id) throw new Error('rotate needs a key id');
+        const { key, secret } = keys.rotate(id, parseRotateKey({ overlap: values.overlap }));
+        process.stdout.write(`${secret}\n`);
+        process.stderr.write(
+          `key ${key.id} rotated; ${key.rotation_overlap_until ? `the old secret works until ${key.rotation_overlap_until}` : 'the old secret stopped working'}\n`,
+        );
+        return 0;
+      }
+      default:
+        process.stderr.write(`unknown keys command "${command}"\n${USAGE}\n`);
+        return 2;
+    }
+  } finally {
+    keys.close();
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    else process.stderr.write(`infergate keys: ${isGatewayError(err) ? err.message : (err as Error).message}\n`);
+    process.exitCode = isGatewayError(err) && err.status === 404 ? 1 : 2;
+  },
+);

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import type { Gateway } from '../../src/server/index.js';
+import { client, eventually } from '../helpers/harness.js';
+import { keysWorld, type KeysWorld } from './helpers.js';
+
+const BIN = fileURLToPath(new URL('../../bin/infergate.mjs', import.meta.url));
+const run = promisify(execFile);
+
+describe('infergate keys (CLI) beside a running gateway', () => {
+  let w: KeysWorld;
+  let gw: Gateway;
+  let configFile: string;
+  const cli = (...args: string[]) => run(process.execPath, [BIN, 'keys', ...args, '--config', configFile], { cwd: w.dir });
+
+  before(async () => {
+    w = await keysWorld('infergate-keys-cli-');
+    gw = await w.start();
+    // The CLI reads the same keys section (absolute paths) from a config file of its own.
+    configFile = join(w.dir, 'cli.yaml');
+    await writeFile(configFile, JSON.stringify({ auth: 'none', sim: {}, keys: { sqlite: join(w.dir, 'keys.db'), pepper_file: join(w.dir, 'pepper') } }));
+  });
+  after(() => w.close());
+
+  test('a key created on the command line works from the SDK at once; revoked there, it is refused within a second', async () => {
+    const created = await cli('create', '--sub', 'cli-app', '--team', 'batch', '--scope', 'models:llama', '--label', 'nightly', '--rpm', '50');
+    const key = created.stdout.trim();
+    assert.match(key, /^sk-ig-[a-z2-9]{10}-/);
+    assert.match(created.stderr, /shown once/);
+    const sdk = client(gw, { apiKey: key });
+    const res = await eventually(() => sdk.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }), 1000);
+    assert.equal(res.object, 'chat.completion');
+    assert.equal(w.ended.at(-1)!.principal.subject, 'cli-app');
+
+    const listed = JSON.parse((await cli('list', '--json')).stdout) as { id: string; limits: unknown; label: string }[];
+    const mine = listed.find((k) => k.id === key.slice(6, 16))!;
+    assert.deepEqual(mine.limits, { rpm: 50 });
+    assert.equal(mine.label, 'nightly');
+    assert.ok(!JSON.stringify(listed).includes(key.slice(17)), 'list never prints a secret');
+
+    const rotated = (await cli('rotate', mine.id, '--overlap', '5m')).stdout.trim();
+    await eventually(() => client(gw, { apiKey: rotated }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }), 1000);
+
+    await cli('revoke', mine.id);
+    const err = await eventually(async () => {
+      try {
+        await sdk.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] });
+        return null;
+      } catch (e) {
+        return e as InstanceType<typeof OpenAI.APIError>;
+      }
+    }, 1000, 10);
+    assert.ok(err);
+    assert.equal(err.status, 401);
+    assert.match(err.message, /revoked/);
+  });
+
+  test('refuses bad input with the admin API\'s message and a non-zero exit', async () => {
+    await assert.rejects(cli('create', '--sub', 'x', '--scope', 'modles:*'), (e: { code: number; stderr: string }) => e.code === 2 && /scope/.test(e.stderr));
+    await assert.rejects(cli('revoke', 'nosuchkey0'), (e: { code: number; stderr: string }) => e.code === 1 && /No API key/.test(e.stderr));
+  });
+});
