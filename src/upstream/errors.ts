@@ -39,7 +39,7 @@ export function deadlineFailure(
   const text = Number.isFinite(ms) ? (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`) : 'reached';
   return new UpstreamFailure(
     'timeout',
-    new GatewayError('upstream_timeout', DEADLINE_TEXT[phase](backendId, text), { wireCode: `timeout_${phase}` }),
+    new GatewayError('upstream_timeout', DEADLINE_TEXT[phase](backendId, text)),
     backendAtFault,
   );
 }
