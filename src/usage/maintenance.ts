@@ -45,12 +45,14 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
   const marks = db.prepare<[number], { hours: number; days: number }>('SELECT hours_done_ms AS hours, days_done_ms AS days FROM usage_rollup_marks WHERE cuboid = ?');
   // Nothing is written when the sink is created (the database may be locked then): a cuboid's marks row appears with
   // its first compaction.
-  const setHours = db.prepare<[number, number]>(
-    'INSERT INTO usage_rollup_marks VALUES (?2, ?1, 0) ON CONFLICT (cuboid) DO UPDATE SET hours_done_ms = excluded.hours_done_ms',
+  const upsertHours = db.prepare<[{ ms: number; cuboid: number }]>(
+    'INSERT INTO usage_rollup_marks VALUES (@cuboid, @ms, 0) ON CONFLICT (cuboid) DO UPDATE SET hours_done_ms = excluded.hours_done_ms',
   );
-  const setDays = db.prepare<[number, number]>(
-    'INSERT INTO usage_rollup_marks VALUES (?2, 0, ?1) ON CONFLICT (cuboid) DO UPDATE SET days_done_ms = excluded.days_done_ms',
+  const upsertDays = db.prepare<[{ ms: number; cuboid: number }]>(
+    'INSERT INTO usage_rollup_marks VALUES (@cuboid, 0, @ms) ON CONFLICT (cuboid) DO UPDATE SET days_done_ms = excluded.days_done_ms',
   );
+  const setHours = { run: (ms: number, cuboid: number) => upsertHours.run({ ms, cuboid }) };
+  const setDays = { run: (ms: number, cuboid: number) => upsertDays.run({ ms, cuboid }) };
   const firstBucket = db.prepare<[number, number, number], number | null>('SELECT MIN(bucket_ms) FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ?').pluck();
   const period = db.prepare<[number, number, number, number]>(
     `SELECT ${ROLLUP_COLUMNS} FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?`,

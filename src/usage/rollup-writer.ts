@@ -43,7 +43,16 @@ export interface RollupWriter {
  * also moves rolled_id. A crash loses only the fold, and the rows it held are still in usage_rows past rolled_id: they
  * are read back and folded again (catchUp), as every row of a database upgraded from v2 is, in the background.
  */
-export function createRollupWriter(db: UsageDb, now: () => number = Date.now): RollupWriter {
+export interface RollupFlushOptions {
+  /** Folded rows that make a flush due (default 65,536); tests make it small to flush often. */
+  flushRows?: number;
+  /** Age of the oldest folded row that makes a flush due (default 15 s). */
+  flushMs?: number;
+}
+
+export function createRollupWriter(db: UsageDb, now: () => number = Date.now, options: RollupFlushOptions = {}): RollupWriter {
+  const flushRows = options.flushRows ?? FLUSH_ROWS;
+  const flushMs = options.flushMs ?? FLUSH_MS;
   const rolledId = db.prepare<[], number>('SELECT rolled_id FROM usage_rollup_state').pluck();
   const setRolled = db.prepare<[number]>('UPDATE usage_rollup_state SET rolled_id = ?');
   const maxIdStmt = db.prepare<[], number | null>('SELECT MAX(id) FROM usage_rows').pluck();
@@ -69,7 +78,7 @@ export function createRollupWriter(db: UsageDb, now: () => number = Date.now): R
   const progress = { rolledId: fold.baseId, maxId };
 
   const NO_MARKS: CuboidMarks = { hoursDone: 0, daysDone: 0 };
-  const due = () => fold.rows >= FLUSH_ROWS || fold.groups >= FLUSH_GROUPS || (fold.rows > 0 && now() - foldedSince >= FLUSH_MS);
+  const due = () => fold.rows >= flushRows || fold.groups >= FLUSH_GROUPS || (fold.rows > 0 && now() - foldedSince >= flushMs);
 
   /** Writes the fold; inside a transaction. */
   function write(): void {
@@ -127,7 +136,8 @@ export function createRollupWriter(db: UsageDb, now: () => number = Date.now): R
           fold.lastId = r[VALUES_PER_ROW] as number;
         }
       }
-      if (due()) {
+      // A catch-up that reaches the newest row writes at once (an upgrade's rollups are complete as soon as read).
+      if (due() || (behind && fold.lastId >= maxId)) {
         try {
           writeNow.immediate();
         } catch (err) {

@@ -1,7 +1,7 @@
 import type { UsageDb } from './db.js';
 import { createMaintenance, type RetentionOptions } from './maintenance.js';
 import { NAME_AT, ROW_COLUMNS, VALUES_PER_ROW } from './row-layout.js';
-import { createRollupWriter } from './rollup-writer.js';
+import { createRollupWriter, type RollupFlushOptions } from './rollup-writer.js';
 
 export { pushRow, VALUES_PER_ROW } from './row-layout.js';
 
@@ -34,7 +34,7 @@ export interface UsageSink {
   readonly progress: { rolledId: number; maxId: number };
 }
 
-export interface SinkOptions extends RetentionOptions {
+export interface SinkOptions extends RetentionOptions, RollupFlushOptions {
   /** Wall clock (tests move it). */
   now?: () => number;
 }
@@ -54,7 +54,7 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
   let nameBytes = 0;
   const one = new Array<unknown>(VALUES_PER_ROW);
   const many = new Array<unknown>(ROWS_PER_INSERT * VALUES_PER_ROW);
-  const rollups = createRollupWriter(db, now);
+  const rollups = createRollupWriter(db, now, options);
   const maintenance = createMaintenance(db, { ...options, now });
 
   function nameId(name: string): number {

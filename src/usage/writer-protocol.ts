@@ -26,6 +26,8 @@ export interface ThreadData {
   /** usage.retention and usage.rollup_retention in ms (0: kept forever). */
   readonly retentionMs: number;
   readonly rollupRetentionMs: number;
+  /** Rollup flush threshold in rows (tests); undefined: the default. */
+  readonly flushRows?: number;
 }
 
 /** Gateway → thread. `values` is a flat batch (sqlite-sink.ts pushRow). */

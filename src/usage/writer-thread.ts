@@ -16,7 +16,7 @@ const shared = new BigInt64Array(data.shared);
 const port = parentPort!;
 // No event loop of ours to protect here: wait out a competing writer's lock for longer than the gateway could.
 const db = openUsageDb(data.path, { busyTimeoutMs: 1000 });
-const sink = createSqliteSink(db, { retentionMs: data.retentionMs, rollupRetentionMs: data.rollupRetentionMs });
+const sink = createSqliteSink(db, { retentionMs: data.retentionMs, rollupRetentionMs: data.rollupRetentionMs, ...(data.flushRows ? { flushRows: data.flushRows } : {}) });
 const write = sink.write;
 const writeAudit = createAuditSink(db);
 const queue: unknown[][] = [];

@@ -32,6 +32,8 @@ export interface UsageWriterOptions {
   retentionMs?: number;
   /** usage.rollup_retention: day rollups older than this are deleted (0 or absent: kept). */
   rollupRetentionMs?: number;
+  /** Rows folded before rollups are written (default 65,536; they are also written every 15 s). For tests. */
+  rollupFlushRows?: number;
   /**
    * Write from a worker thread (the default when this process may run on more than one core) or on the event loop
    * between requests (the default on one core, where a second thread has no core of its own and only competes).
@@ -105,7 +107,11 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
 
   // availableParallelism() honours the CPU affinity mask (taskset, cpusets).
   const threaded = options.thread ?? availableParallelism() > 1;
-  const retention = { retentionMs: options.retentionMs ?? 0, rollupRetentionMs: options.rollupRetentionMs ?? 0 };
+  const retention = {
+    retentionMs: options.retentionMs ?? 0,
+    rollupRetentionMs: options.rollupRetentionMs ?? 0,
+    ...(options.rollupFlushRows ? { flushRows: options.rollupFlushRows } : {}),
+  };
   const threadData: ThreadData = { path: options.path, shared: shared.buffer, retryMs: intervalMs, ...retention };
   let thread: Worker | null = threaded ? startUsageThread('writer-thread', threadData) : null;
   // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) go to a thread of their own.
