@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
 import { createLeaseClient, createRedisTransport, type LeaseClient, type LeaseMode } from '../state/index.js';
@@ -38,7 +39,8 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
     };
     leases = createLeaseClient({
       transport,
-      holder: `${hostname()}:${process.pid}`,
+      // Unique per lease client (several gateways may share a process in tests and embeddings).
+      holder: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
       syncMs: st.sync_interval,
       fallback: st.on_unreachable === 'share' ? { mode: 'share', share: 1 / st.replicas } : { mode: 'refuse' },
       onMode,

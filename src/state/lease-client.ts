@@ -1,6 +1,5 @@
-import { createMemoryAuthority, type MemoryAuthority } from './authority.js';
 import { LeaseCounter } from './lease-counter.js';
-import type { CounterSpec, ExchangeItem, Transport } from './types.js';
+import type { CounterSpec, ExchangeReply, Transport } from './types.js';
 
 export type LeaseMode = 'shared' | 'fallback';
 
@@ -11,9 +10,9 @@ export interface LeaseClientOptions {
   /** Background exchange period: returns, top-ups, usage reports and lease renewals. */
   syncMs: number;
   /**
-   * While the authority is unreachable: `share` reserves from a local authority holding this share of every limit
-   * (1 / replicas: the fleet then admits at most the limit in all), `refuse` refuses what the leases held cannot
-   * cover. Null: no fallback (the supervisor transport: a worker whose supervisor is gone is stopping anyway).
+   * While the authority is unreachable: `share` lets this process use its share (1 / replicas) of what the
+   * authority last said was left of each limit (so the fleet stays within the limit), `refuse` refuses what the
+   * leases already held cannot cover. Null: no fallback (the supervisor transport: a worker whose supervisor is gone is stopping anyway).
    */
   fallback: { mode: 'share'; share: number } | { mode: 'refuse' } | null;
   /** Each transition between the shared authority and the fallback (for a log line and a metric). */
@@ -53,26 +52,20 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
   let waiters: Array<(recall: boolean) => void> = [];
   let running: Promise<void> | null = null;
   let mode: LeaseMode = 'shared';
-  let local: MemoryAuthority | null = null;
   let closed = false;
   const stats = { exchanges: 0, failures: 0 };
   const syncMs = options.syncMs;
 
-  const fallbackItems = (items: ExchangeItem[]): ExchangeItem[] => {
-    const f = options.fallback;
-    if (f?.mode !== 'share') return items;
-    return items.map((it) => ({ ...it, spec: { ...it.spec, key: it.spec.key, cap: Math.max(1, Math.floor(it.spec.cap * f.share)) } }));
-  };
-
   async function exchangeOnce(batch: LeaseCounter[]): Promise<boolean> {
     const t = now();
-    const items = batch.map((c) => c.prepare(t, syncMs));
-    let replies;
+    // Units granted by the fallback are owed to the authority once it is back (withheld if it is still away).
+    const items = batch.map((c) => c.withFallbackDebt(c.prepare(t, syncMs)));
+    let replies: readonly ExchangeReply[];
     try {
       replies = await options.transport.exchange(options.holder, items);
+      for (const c of batch) c.endFallback();
       if (mode === 'fallback') {
         mode = 'shared';
-        local = null;
         options.onMode?.('shared');
       }
     } catch (err) {
@@ -81,9 +74,9 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
         mode = 'fallback';
         options.onMode?.('fallback', err);
       }
-      if (options.fallback?.mode === 'share') {
-        local ??= createMemoryAuthority({ leaseTtlMs: Number.POSITIVE_INFINITY, now });
-        replies = local.exchange(options.holder, fallbackItems(items));
+      const f = options.fallback;
+      if (f?.mode === 'share') {
+        replies = items.map((it, i) => batch[i]!.fallbackGrant(it, f.share));
       } else {
         // Refuse mode (or no fallback): keep the usage to report later; only what the leases already hold is served.
         for (let i = 0; i < batch.length; i++) batch[i]!.restore(items[i]!);

@@ -94,6 +94,44 @@ export class LeaseCounter {
 
   /** Nothing held, nothing owed: the counter can be forgotten. */
   idle(): boolean {
-    return this.held === 0 && this.consumed === 0 && this.need === 0 && this.avail === 0;
+    return this.held === 0 && this.consumed === 0 && this.need === 0 && this.avail === 0 && this.fallbackGranted === 0;
+  }
+
+  // While the authority is unreachable (fallback `share`): this process may use its share of what the authority
+  // last said was left. Units so granted are owed to the authority when it is back (a debt on the rate bucket; quota
+  // usage is reported as consumed anyway; slots are simply held).
+  fallbackBudget: number | null = null;
+  fallbackGranted = 0;
+
+  /** The exchange's answer computed here, from this counter's share of the capacity last known to be free. */
+  fallbackGrant(item: ExchangeItem, share: number): ExchangeReply {
+    // Settled usage stays to be reported to the authority once it is back (it is still part of `held` until then).
+    this.consumed += item.consumed;
+    this.held += item.consumed;
+    this.fallbackBudget ??= Math.floor(Math.max(0, this.level) * share);
+    // Units handed back go to the local budget (and are no longer owed, as far as they were the fallback's).
+    const returned = Math.max(0, item.returned + this.fallbackGrantedAtPrepare);
+    this.fallbackBudget += returned;
+    this.fallbackGranted = Math.max(0, this.fallbackGranted - returned);
+    let granted = 0;
+    if (item.want > 0 && this.fallbackBudget >= Math.max(1, item.min)) granted = Math.min(item.want, this.fallbackBudget);
+    this.fallbackBudget -= granted;
+    this.fallbackGranted += granted;
+    return { granted, level: this.fallbackBudget, scarce: this.fallbackBudget * 10 < this.spec.cap * share, retry: false };
+  }
+
+  /** Units the fallback granted, owed to a rate bucket as a debt in the first report the authority answers. */
+  fallbackGrantedAtPrepare = 0;
+  withFallbackDebt(item: ExchangeItem): ExchangeItem {
+    this.fallbackGrantedAtPrepare = this.spec.kind === 'rate' ? this.fallbackGranted : 0;
+    if (this.fallbackGrantedAtPrepare === 0) return item;
+    return { ...item, returned: item.returned - this.fallbackGrantedAtPrepare };
+  }
+
+  /** The authority answered: the fallback's grants are now accounted for there. */
+  endFallback(): void {
+    this.fallbackBudget = null;
+    this.fallbackGranted = 0;
+    this.fallbackGrantedAtPrepare = 0;
   }
 }
