@@ -1,0 +1,69 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GatewayError } from '../../src/core/index.js';
+import { createLeasedLimiter, type Limiter } from '../../src/limits/index.js';
+import { createLeaseClient, createRedisTransport, type LeaseMode } from '../../src/state/index.js';
+import { eventually } from '../helpers/harness.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { rules } from '../limits/helpers.js';
+
+const who = { subject: 'alice', team: null, model: 'llama' };
+
+async function admitted(limiter: Limiter, n: number): Promise<{ ok: number; errors: GatewayError[] }> {
+  let ok = 0;
+  const errors: GatewayError[] = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      (await limiter.reserve({ ...who, estimatedTokens: 1 })).settle(1);
+      ok++;
+    } catch (err) {
+      assert.ok(err instanceof GatewayError, String(err));
+      errors.push(err);
+    }
+  }
+  return { ok, errors };
+}
+
+describe('Redis unreachable', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis.close());
+
+  test('share: each replica uses its share of what was left, reports the transitions, and rejoins when Redis is back', async () => {
+    const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 2000, prefix: 'share:' });
+    assert.ok(await transport.ready(5000));
+    const modes: LeaseMode[] = [];
+    const leases = createLeaseClient({ transport, holder: 'r1', syncMs: 20, fallback: { mode: 'share', share: 0.5 }, onMode: (m) => modes.push(m) });
+    const limiter = createLeasedLimiter(rules([{ match: { subject: '*' }, rpm: 100 }]), { leases });
+    assert.equal((await admitted(limiter, 20)).ok, 20);
+    await redis.stop();
+    // About 80 were left: this replica (one of two) may now admit about 40 more, never the whole limit again.
+    const during = await admitted(limiter, 100);
+    assert.deepEqual(modes, ['fallback']);
+    assert.ok(during.ok >= 30 && during.ok <= 45, `admitted ${during.ok} while Redis was away`);
+    assert.ok(during.errors.every((e) => e.status === 429));
+    await redis.start();
+    await eventually(() => modes.at(-1) === 'shared', 10_000, 50);
+    assert.deepEqual(modes, ['fallback', 'shared']);
+    await leases.close();
+  });
+
+  test('refuse: serves what the leases hold, then answers 503 state_unavailable', async () => {
+    const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 2000, prefix: 'refuse:' });
+    assert.ok(await transport.ready(5000));
+    const leases = createLeaseClient({ transport, holder: 'r2', syncMs: 20, fallback: { mode: 'refuse' } });
+    const limiter = createLeasedLimiter(rules([{ match: { subject: '*' }, rpm: 1000 }]), { leases });
+    assert.equal((await admitted(limiter, 5)).ok, 5);
+    await redis.stop();
+    const during = await admitted(limiter, 200);
+    assert.ok(during.errors.length > 0);
+    const last = during.errors.at(-1)!;
+    assert.equal(last.status, 503);
+    assert.equal(last.code, 'state_unavailable');
+    await redis.start();
+    await eventually(async () => (await admitted(limiter, 1)).ok === 1, 10_000, 100);
+    await leases.close();
+  });
+});
