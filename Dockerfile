@@ -8,7 +8,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY scripts/token.ts scripts/usage-cli.ts ./scripts/
+# The commands run by `infergate token | usage | keys` (the TOOLS of src/main.ts), compiled with the gateway.
+COPY scripts/token.ts scripts/usage-cli.ts scripts/keys-cli.ts ./scripts/
 RUN npm run build && npm prune --omit=dev
 
 # Run: production dependencies and compiled JavaScript only, as a non-root user.

@@ -33,7 +33,19 @@ describe('the Docker image', () => {
     assert.match(dockerfile, /^VOLUME \["\/app\/data"\]/m);
     assert.deepEqual(execForms('HEALTHCHECK'), [['node', 'bin/infergate.mjs', 'healthcheck']]);
     assert.deepEqual(execForms('CMD').at(-1), ['node', 'bin/infergate.mjs']);
-    assert.match(dockerfile, /COPY scripts\/token\.ts scripts\/usage-cli\.ts \.\/scripts\//);
+  });
+
+  test('compiles and copies every command main.ts dispatches to (token, usage, keys, …)', () => {
+    const main = readFileSync('src/main.ts', 'utf8');
+    const tools = [...(/const TOOLS[^=]*=\s*\{([^}]*)\}/.exec(main)?.[1] ?? '').matchAll(/'\.\.\/(scripts\/[\w-]+)\.js'/g)].map((m) => m[1]!);
+    assert.ok(tools.length >= 2, 'TOOLS found in src/main.ts');
+    const build = JSON.parse(readFileSync('tsconfig.build.json', 'utf8')) as { include: string[] };
+    const copied = /^COPY ((?:scripts\/[\w-]+\.ts )+)\.\/scripts\/$/m.exec(dockerfile)?.[1]?.trim().split(' ') ?? [];
+    for (const t of tools) {
+      assert.ok(existsSync(`${t}.ts`), `${t}.ts exists`);
+      assert.ok(build.include.includes(`${t}.ts`), `tsconfig.build.json compiles ${t}.ts`);
+      assert.ok(copied.includes(`${t}.ts`), `the Dockerfile copies ${t}.ts into the build stage`);
+    }
   });
 
   describe('its commands run from the compiled build (no tsx, no sources)', () => {
@@ -51,7 +63,7 @@ describe('the Docker image', () => {
     const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => run(process.execPath, [join(app, 'bin/infergate.mjs'), ...args], { cwd: app, env: { ...process.env, ...env } });
 
     test('every command the image runs exists in the build output', async () => {
-      for (const f of ['dist/src/main.js', 'dist/scripts/token.js', 'dist/scripts/usage-cli.js']) assert.ok(existsSync(join(app, f)), f);
+      for (const f of ['dist/src/main.js', 'dist/scripts/token.js', 'dist/scripts/usage-cli.js', 'dist/scripts/keys-cli.js']) assert.ok(existsSync(join(app, f)), f);
       assert.ok(!existsSync(join(app, 'src')), 'no sources beside the build');
       const version = await cli(['--version']);
       assert.match(version.stdout, /^infergate \d+\.\d+\.\d+/);
