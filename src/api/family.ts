@@ -57,6 +57,8 @@ export interface FamilyCall {
   readonly events: EventTransform | null;
   /** Non-streamed answers: the body for the client (a translation), or the backend's as is when absent. */
   mapBody?(data: Buffer): Buffer;
+  /** Non-streamed answers may be other than JSON (audio as text, SRT, VTT): relayed with the backend's content type. */
+  readonly anyContent?: boolean;
   /** Non-streamed answers: the backend's usage when the generic `usage` tap cannot read it. */
   usage?(data: Buffer): BackendUsage | null;
 }

@@ -277,7 +277,7 @@ export function createPipeline(deps: PipelineDeps) {
 
     let data: Buffer;
     try {
-      data = await readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null });
+      data = await readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null, anyContent: call?.anyContent === true });
     } catch (err) {
       endFailed(tracker, err);
       attemptSpan?.end(failureType(err), open.status);
@@ -302,7 +302,8 @@ export function createPipeline(deps: PipelineDeps) {
     ctx.firstByteMs = now;
     respHeaders['server-timing'] = serverTiming(ctx, now);
     ctx.status = open.status;
-    writeJson(out, open.status, data, respHeaders);
+    const ct = call?.anyContent ? open.headers['content-type'] : undefined;
+    writeJson(out, open.status, data, respHeaders, typeof ct === 'string' ? ct : 'application/json');
   }
 
   async function route(x: Exchange, model: CompiledModel): Promise<void> {

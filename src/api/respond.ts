@@ -19,9 +19,9 @@ export function writeError(out: ServerResponse, err: unknown, extraHeaders?: Rec
   return status;
 }
 
-export function writeJson(out: ServerResponse, status: number, body: Buffer | string, headers: Record<string, string | number>): void {
+export function writeJson(out: ServerResponse, status: number, body: Buffer | string, headers: Record<string, string | number>, contentType = 'application/json'): void {
   if (out.destroyed) return;
-  headers['content-type'] = 'application/json';
+  headers['content-type'] = contentType;
   headers['content-length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   out.writeHead(status, headers);
   out.end(body);

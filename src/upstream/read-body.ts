@@ -8,6 +8,8 @@ export interface ReadBodyOptions {
   readonly limit: number;
   /** Which OpenAI `finish_reason` values are valid, or null for bodies without one (embeddings). */
   readonly finishReasons: FinishReasonSet | null;
+  /** Accept a body that is not JSON (audio transcripts as text, SRT or VTT); default false. */
+  readonly anyContent?: boolean;
 }
 
 /** A 200 body must be a JSON document; a text or HTML page, or a truncated document, is the backend's failure. */
@@ -60,7 +62,7 @@ export function readBody(attempt: OpenAttempt, opts: ReadBodyOptions): Promise<B
         if (failed) return;
         const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
         const ct = attempt.headers['content-type'];
-        if (!looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
+        if (opts.anyContent !== true && !looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
           reject(
             new UpstreamFailure(
               'bad_response',

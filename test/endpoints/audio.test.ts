@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import type { SimServer } from '../../src/sim/index.js';
-import { client, startSims } from '../helpers/harness.js';
+import { client, readSse, startSims } from '../helpers/harness.js';
 import { lastEnded, lastPost, startGovernedGateway, type GovernedGateway } from './helpers.js';
 
 const RATE = 16_000;
@@ -86,6 +86,34 @@ describe('audio transcriptions and translations', () => {
 
     const tr = await sdk.audio.translations.create({ model: 'whisper', file: await toFile(wav(0.5), 'hola.wav', { type: 'audio/wav' }) });
     assert.match(tr.text, /^Translated 0\.50 seconds/);
+  });
+
+  test("relays transcripts as text, SRT and a stream, with the backend's content type", async () => {
+    const text = await sdk.audio.transcriptions.create({ model: 'whisper', file: await toFile(wav(0.25), 'x.wav'), response_format: 'text' });
+    assert.match(String(text), /^Transcribed 0\.25 seconds/);
+    const form = (extra: Record<string, string>) => {
+      const f = new FormData();
+      f.set('model', 'whisper');
+      for (const [k, v] of Object.entries(extra)) f.set(k, v);
+      f.set('file', new Blob([wav(2)], { type: 'audio/wav' }), 'two.wav');
+      return f;
+    };
+    const srt = await fetch(`${g.gw.url}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form({ response_format: 'srt' }) });
+    assert.equal(srt.status, 200);
+    assert.match(srt.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.equal(await srt.text(), '1\n00:00:00,000 --> 00:00:02,000\nTranscribed 2.00 seconds of audio (64044 bytes).\n');
+
+    const streamed = await fetch(`${g.gw.url}/v1/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form({ stream: 'true' }) });
+    assert.equal(streamed.status, 200);
+    assert.match(streamed.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const events = await readSse(streamed);
+    assert.equal(events.at(-1), '[DONE]');
+    const deltas = events.slice(0, -1).map((e) => JSON.parse(e) as { choices: Array<{ delta: { content?: string } }> });
+    assert.equal(deltas.map((d) => d.choices[0]?.delta.content ?? '').join(''), 'Transcribed 2.00 seconds of audio (64044 bytes).');
+    const ctx = lastEnded(g, 'audio');
+    assert.equal(ctx.stream, true);
+    assert.equal(ctx.usage?.source, 'backend');
+    assert.equal(ctx.usage?.completionTokens, 7);
   });
 
   for (const modelFirst of [true, false]) {

@@ -45,6 +45,7 @@ export const audioFamily: Family = {
         body: upload.body(backend.model),
         contentType: `multipart/form-data; boundary=${upload.boundary}`,
         events: null,
+        anyContent: true,
         usage: (data) => findUsage(data) ?? NO_TOKENS,
       }),
     };
