@@ -101,6 +101,8 @@ export interface RequestLogLine {
   trace_id: string | null;
   subject: string;
   team: string | null;
+  /** Public id of the gateway-managed API key used; null for JWTs. */
+  key_id: string | null;
   endpoint: string | null;
   model: string | null;
   upstream_model: string | null;
@@ -128,6 +130,7 @@ export function requestLogLine(ctx: RequestCtx, endMs: number, traceId: string |
     trace_id: traceId,
     subject: ctx.principal.subject,
     team: ctx.principal.team,
+    key_id: ctx.principal.keyId ?? null,
     endpoint: ctx.endpoint,
     model: ctx.requestedModel,
     upstream_model: ctx.upstreamModel,
@@ -164,7 +167,7 @@ const n = (v: number | null): string => (v === null ? 'null' : String(v));
 function serialise(level: number, bindings: string, l: RequestLogLine): string {
   return (
     `{"level":${level},"time":${Date.now()},${bindings},"request_id":${s(l.request_id)},"trace_id":${s(l.trace_id)},` +
-    `"subject":${s(l.subject)},"team":${s(l.team)},"endpoint":${s(l.endpoint)},"model":${s(l.model)},"upstream_model":${s(l.upstream_model)},` +
+    `"subject":${s(l.subject)},"team":${s(l.team)},"key_id":${s(l.key_id)},"endpoint":${s(l.endpoint)},"model":${s(l.model)},"upstream_model":${s(l.upstream_model)},` +
     `"backend":${s(l.backend)},"stream":${l.stream},"status":${l.status},"error_code":${s(l.error_code)},"outcome":${s(l.outcome)},` +
     `"prompt_tokens":${n(l.prompt_tokens)},"completion_tokens":${n(l.completion_tokens)},"cached_tokens":${n(l.cached_tokens)},` +
     `"usage_source":${s(l.usage_source)},"ttft_ms":${n(l.ttft_ms)},"latency_ms":${n(l.latency_ms)},"upstream_ms":${n(l.upstream_ms)},` +

@@ -25,6 +25,8 @@ export const ATTR_ATTEMPT = 'infergate.attempt';
 export const ATTR_ATTEMPTS = 'infergate.attempts';
 export const ATTR_BACKEND = 'infergate.backend';
 export const ATTR_OUTCOME = 'infergate.outcome';
+/** The public id of the gateway-managed API key (never the key); absent for JWTs. */
+export const ATTR_API_KEY_ID = 'infergate.api_key.id';
 export const ATTR_STREAM = 'infergate.stream';
 export const ATTR_TTFT_MS = 'infergate.ttft_ms';
 export const ATTR_ROUTING_CANDIDATES = 'infergate.routing.candidates';

@@ -24,6 +24,7 @@ import {
   ATTR_STREAM,
   ATTR_TTFT_MS,
   PROVIDER_NAME,
+  ATTR_API_KEY_ID,
 } from './semconv.js';
 import { formatTraceparent, toHrTime, wallMsOf } from './trace-context.js';
 import type { ServerAddress } from './trace-context.js';
@@ -112,6 +113,7 @@ export class RequestSpanImpl implements RequestSpan {
     if (ctx.endpoint !== null) a[ATTR_GEN_AI_OPERATION_NAME] = operationName(ctx.endpoint);
     if (ctx.requestedModel !== null) a[ATTR_GEN_AI_REQUEST_MODEL] = ctx.requestedModel;
     if (ctx.upstreamModel !== null) a[ATTR_GEN_AI_RESPONSE_MODEL] = ctx.upstreamModel;
+    if (ctx.principal.keyId) a[ATTR_API_KEY_ID] = ctx.principal.keyId;
     if (ctx.usage !== null) {
       a[ATTR_GEN_AI_USAGE_INPUT_TOKENS] = ctx.usage.promptTokens;
       a[ATTR_GEN_AI_USAGE_OUTPUT_TOKENS] = ctx.usage.completionTokens;
