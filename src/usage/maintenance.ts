@@ -1,6 +1,6 @@
 import type { UsageDb } from './db.js';
 import { mergeRollupRows } from './rollup-merge.js';
-import { CUBOIDS, floorTo, ROLLUP_COLUMNS, TIER, TIER_MS } from './rollup-shape.js';
+import { CUBOIDS, finestTier, floorTo, ROLLUP_COLUMNS, TIER, TIER_MS } from './rollup-shape.js';
 
 export interface RetentionOptions {
   /** Raw rows (usage_rows) older than this are deleted; 0 keeps them forever. */
@@ -58,6 +58,7 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
     `SELECT ${ROLLUP_COLUMNS} FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?`,
   ).raw();
   const insert = db.prepare(`INSERT INTO usage_rollups (${ROLLUP_COLUMNS}) VALUES (${'?,'.repeat(17)}?)`);
+  const deletePeriod = db.prepare<[number, number, number, number]>('DELETE FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?');
   const state = db.prepare<[], { raw: number; minutes: number; hours: number; days: number }>(
     'SELECT raw_pruned_ms AS raw, minutes_pruned_ms AS minutes, hours_pruned_ms AS hours, days_pruned_ms AS days FROM usage_rollup_state',
   );
@@ -72,8 +73,12 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
     db.prepare<[number]>(`UPDATE usage_rollup_state SET ${col} = MAX(${col}, ?)`),
   );
 
-  /** Compacts the next closed period of `tier` (hour or day) for `cuboid`; false when none is ready. */
+  /**
+   * Compacts the next closed period of `tier` (hour or day) for `cuboid`; false when none is ready. A cuboid written
+   * in hour rows has its hour's partial rows (one per writer flush) replaced by one row per group instead.
+   */
   const compact = db.transaction((cuboid: number, tier: number): boolean => {
+    const source = tier === TIER.hour && finestTier(cuboid) === TIER.hour ? TIER.hour : tier - 1;
     const m = marks.get(cuboid) ?? { hours: 0, days: 0 };
     const span = TIER_MS[tier]!;
     const done = tier === TIER.hour ? m.hours : m.days;
@@ -81,7 +86,7 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
     const readyTo = tier === TIER.hour ? floorTo(now() - GRACE_MS, HOUR) : floorTo(m.hours, DAY);
     const set = tier === TIER.hour ? setHours : setDays;
     if (done + span > readyTo) return false;
-    const next = firstBucket.get(cuboid, tier - 1, done) ?? null;
+    const next = firstBucket.get(cuboid, source, done) ?? null;
     // Nothing finer to compact (or not before readyTo): move the mark over the empty stretch.
     if (next === null || floorTo(next, span) >= readyTo) {
       if (done === readyTo) return false;
@@ -89,7 +94,8 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
       return true;
     }
     const start = floorTo(next, span);
-    const rows = period.all(cuboid, tier - 1, start, start + span) as unknown[][];
+    const rows = period.all(cuboid, source, start, start + span) as unknown[][];
+    if (source === tier) deletePeriod.run(cuboid, source, start, start + span);
     for (const r of mergeRollupRows(rows, tier, start)) insert.run(r);
     set.run(start + span, cuboid);
     return true;

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { UsageDb } from './db.js';
-import { ceilTo, cuboidFor, DIM_COUNT, floorTo, TIER, TIER_MS } from './rollup-shape.js';
+import { ceilTo, cuboidFor, DIM_COUNT, finestTier, floorTo, TIER, TIER_MS } from './rollup-shape.js';
 import { QuantileSketch } from './sketch.js';
 
 /** What a report groups by: a rollup dimension (its index in DIM_COLUMNS), or the UTC day. */
@@ -102,17 +102,23 @@ function build(db: UsageDb, spec: ReportSpec): RawReport {
     | { hours: number; days: number }
     | undefined;
   const rolled = state?.rolled ?? 0;
+  const minutes = finestTier(cuboid) === TIER.minute;
   // Where finer rows are gone (retention), the range widens to the bucket that still has them.
   const snap = (t: number, round: (t: number, span: number) => number) => {
     if (!state) return t;
     if (t < state.hours) return round(t, DAY);
-    if (t < state.minutes) return round(t, HOUR);
+    if (t < state.minutes || (!minutes && t < state.raw)) return round(t, HOUR);
     if (t < state.raw) return round(t, MINUTE);
     return t;
   };
   const fromMs = snap(spec.fromMs, floorTo);
   const toMs = snap(spec.toMs, ceilTo);
-  const pieces = cover(fromMs, toMs, TIER.day, [Number.POSITIVE_INFINITY, marks?.hours ?? 0, marks?.days ?? 0]);
+  // Where each tier is complete: minute rows (for the cuboids that have them) hold every rolled row; hour rows hold
+  // every row before hoursDone (cuboids written in hours: all of them); day rows every row before daysDone.
+  const done = minutes
+    ? [Number.POSITIVE_INFINITY, marks?.hours ?? 0, marks?.days ?? 0]
+    : [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, marks?.days ?? 0];
+  const pieces = cover(fromMs, toMs, TIER.day, done);
 
   const groups = new Map<string, ReportGroup>();
   const values: number[] = new Array(spec.dims.length);

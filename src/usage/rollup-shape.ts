@@ -29,9 +29,19 @@ export const CUBOID = {
  */
 export const CUBOIDS: readonly number[] = [CUBOID.none, CUBOID.subject, CUBOID.team, CUBOID.key, CUBOID.model, CUBOID.full];
 
-/** Tier → bucket width: minutes (written by the usage writer), hours and days (compacted from the tier below). */
+/** Tier → bucket width: minutes, hours and days. */
 export const TIER_MS = [60_000, 3_600_000, 86_400_000] as const;
 export const TIER = { minute: 0, hour: 1, day: 2 } as const;
+
+/**
+ * Cuboids with few rows per minute (totals, teams, models) get minute rows; the others (a row per active subject, key
+ * or combination) would have about as many minute rows as there are requests, so the writer gives them hour rows,
+ * and a report's edges finer than an hour come from raw rows. Compaction turns minutes into hours (and merges the
+ * partial hour rows of the others), then hours into days.
+ */
+export const MINUTE_CUBOIDS: ReadonlySet<number> = new Set([CUBOID.none, CUBOID.team, CUBOID.model]);
+/** The finest tier a cuboid has. */
+export const finestTier = (cuboid: number): number => (MINUTE_CUBOIDS.has(cuboid) ? TIER.minute : TIER.hour);
 
 /** The cuboid to read for a set of dimensions (bit mask). */
 export function cuboidFor(mask: number): number {

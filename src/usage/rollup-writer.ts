@@ -5,13 +5,13 @@ import { ROLLUP_COLUMNS } from './rollup-shape.js';
 
 /** Fold at most this many rows before writing them as rollups (memory: ~20 bytes a row). */
 const FLUSH_ROWS = 65_536;
-/** Distinct minute groups held before writing (memory bound when every row is its own group). */
-const FLUSH_GROUPS = 16_384;
+/** Distinct groups held before writing (memory bound when every row is its own group). */
+const FLUSH_GROUPS = 32_768;
 /**
  * Rows older than this in the fold are written at the next batch. Reports add the rows not yet rolled up from the
  * raw table (the "tail"), so this bounds how many raw rows a report reads, not what it sees.
  */
-const FLUSH_MS = 15_000;
+const FLUSH_MS = 60_000;
 /** Rows read back per catch-up step (upgrade backfill, after a crash or a failed write). */
 const CATCH_UP_ROWS = 20_000;
 
@@ -46,7 +46,7 @@ export interface RollupWriter {
 export interface RollupFlushOptions {
   /** Folded rows that make a flush due (default 65,536); tests make it small to flush often. */
   flushRows?: number;
-  /** Age of the oldest folded row that makes a flush due (default 15 s). */
+  /** Age of the oldest folded row that makes a flush due (default 60 s). */
   flushMs?: number;
 }
 

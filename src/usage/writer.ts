@@ -32,7 +32,7 @@ export interface UsageWriterOptions {
   retentionMs?: number;
   /** usage.rollup_retention: day rollups older than this are deleted (0 or absent: kept). */
   rollupRetentionMs?: number;
-  /** Rows folded before rollups are written (default 65,536; they are also written every 15 s). For tests. */
+  /** Rows folded before rollups are written (default 65,536; they are also written every 60 s). For tests. */
   rollupFlushRows?: number;
   /**
    * Write from a worker thread (the default when this process may run on more than one core) or on the event loop

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { createRequestCtx } from '../../src/core/index.js';
 import { createUsageWriter, openUsageDb, queryUsage, rowFromCtx, type RollupProgress, type UsageDb } from '../../src/usage/index.js';
-import { CUBOIDS, DIM_COLUMNS, TIER } from '../../src/usage/rollup-shape.js';
+import { CUBOIDS, DIM_COLUMNS, finestTier, TIER } from '../../src/usage/rollup-shape.js';
 import { createSqliteSink, pushRow } from '../../src/usage/sqlite-sink.js';
 import { eventually } from '../helpers/harness.js';
 import { T0 } from './fixtures.js';
@@ -42,10 +42,11 @@ function rollupSums(db: UsageDb, cuboid: number, tier: number): Sums {
 }
 
 const sorted = (m: Sums) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-function assertRollupsExact(db: UsageDb, tiers: readonly number[] = [TIER.minute]): void {
+/** Each cuboid's rows of `tiers` (default: the finest it has) add up to the raw rows. */
+function assertRollupsExact(db: UsageDb, tiers?: readonly number[]): void {
   for (const cuboid of CUBOIDS) {
     const raw = rawSums(db, cuboid);
-    for (const tier of tiers) assert.deepEqual(sorted(rollupSums(db, cuboid, tier)), sorted(raw), `cuboid ${cuboid} tier ${tier}`);
+    for (const tier of tiers ?? [finestTier(cuboid)]) assert.deepEqual(sorted(rollupSums(db, cuboid, tier)), sorted(raw), `cuboid ${cuboid} tier ${tier}`);
   }
 }
 
@@ -176,7 +177,7 @@ describe('usage rollups', () => {
     const db = openUsageDb(path);
     let clock = T0;
     const sink = createSqliteSink(db, { now: () => clock, retentionMs: DAY, flushRows: 5000 });
-    for (let b = 0; b < 20; b++) {
+    for (let b = 0; b < 60; b++) {
       const batch: unknown[] = [];
       for (let i = 1; i <= 1000; i++) pushRow(batch, variedRow(b * 1000 + i));
       sink.write(batch);
@@ -184,14 +185,20 @@ describe('usage rollups', () => {
     sink.close();
     const wanted = rawReport(db, T0, T0 + 3 * DAY);
     const wantedSums = CUBOIDS.map((c) => sorted(rawSums(db, c)));
-    const pagesBefore = db.pragma('page_count', { simple: true }) as number;
-
     clock = T0 + 4 * DAY;
+    maintainAll(db, { now: () => clock }); // compaction only
+    const pagesBefore = db.pragma('page_count', { simple: true }) as number;
     maintainAll(db, { now: () => clock, retentionMs: DAY });
     CUBOIDS.forEach((c, i) => {
       assert.deepEqual(sorted(rollupSums(db, c, TIER.hour)), wantedSums[i], `hours of cuboid ${c}`);
       assert.deepEqual(sorted(rollupSums(db, c, TIER.day)), wantedSums[i], `days of cuboid ${c}`);
       assert.equal(rollupSums(db, c, TIER.minute).size, 0, 'minute rows older than two days are gone once compacted');
+      // Compaction leaves one hour row per group (the writer's partial rows are merged).
+      const dupes = db
+        .prepare(`SELECT COUNT(*) FROM (SELECT 1 FROM usage_rollups WHERE cuboid = ? AND tier = 1 GROUP BY bucket_ms, ${DIM_COLUMNS.join(', ')} HAVING COUNT(*) > 1)`)
+        .pluck()
+        .get(c);
+      assert.equal(dupes, 0, `one hour row per group in cuboid ${c}`);
     });
     assert.equal(db.prepare('SELECT COUNT(*) FROM usage_rows').pluck().get(), 1, 'raw rows past retention are gone but the newest');
     const pagesAfter = db.pragma('page_count', { simple: true }) as number;
