@@ -1,0 +1,86 @@
+/**
+ * `npm run bench:scale` (`-- --quick` for a shorter run): exactness across processes, the cost of shared state, the
+ * wait for a lease, and throughput per core with 1 and 2 workers. Prints the tables and writes bench/results/scale.md.
+ * Bounded: each phase runs a few seconds; the machine is shared, so read the ratios.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCost, runScale } from './bench/scale-cost.js';
+import { runExactness, LIMITS } from './bench/scale-exactness.js';
+import { runLeaseWait } from './bench/scale-lease.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+const quick = values.quick!;
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
+const table = (head: string[], rows: (string | number)[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const lease = await runLeaseWait(log, quick ? 2 : 3);
+  const exact = await runExactness(log);
+  const cost = await runCost(log, { rate: 800, seconds: quick ? 2 : 3, rounds: quick ? 2 : 3 });
+  const scale = await runScale(log, { seconds: quick ? 3 : 5, connections: 64 });
+
+  const local = cost[0]!;
+  const shared = cost[1]!;
+  const one = scale[0]!;
+  const two = scale[1]!;
+  const efficiency = two.rpsPerCore / one.rpsPerCore;
+  const perCore = Math.min(one.rpsPerCore, two.rpsPerCore);
+  const md = [
+    `# bench:scale — ${started.toISOString()}${quick ? ' (quick)' : ''}`,
+    '',
+    `Machine: ${availableParallelism()} CPUs, shared with other engineers' work; load generator, simulated backend and gateway on the same cores. Read ratios.`,
+    '',
+    `## Exactness (3 processes, 50-way concurrency each, about half the traffic must be refused)`,
+    '',
+    `Limits: rpm ${LIMITS.rpm}, tpm ${LIMITS.tpm}, concurrency ${LIMITS.concurrency}, daily quota ${LIMITS.quota} tokens; every request uses 10 tokens.`,
+    `"cap" is the limit plus its refill during the run; admitted work is counted at the backend.`,
+    '',
+    table(
+      ['setup', 'limit', 'cap', 'offered', 'admitted', 'overrun', 'left unused', 'refused'],
+      exact.map((r) => [r.setup, r.limit, r.cap, r.offered, r.admitted, r.overrun, r.leftUnused, r.refused]),
+    ),
+    '',
+    '## Cost of shared state (one gateway process, full stack: JWT, rpm/tpm/concurrency limits, a daily quota, usage log)',
+    '',
+    table(
+      ['setup', 'rate (req/s)', 'requests', 'gateway CPU per request (µs)', 'p99 latency (ms)'],
+      cost.map((r) => [r.setup, r.rate, r.sent, f(r.usPerRequest), f(r.p99Ms, 2)]),
+    ),
+    '',
+    `state.redis / in-process CPU per request: **${f(shared.usPerRequest / local.usPerRequest, 3)}x** (target ≤ 1.10x).`,
+    '',
+    '## Waiting for a lease (3 lease clients on one Redis, ~1 reservation per ms each, settled 5 ms later)',
+    '',
+    table(
+      ['scenario', 'reservations', 'waited for a lease', 'wait p50 (ms)', 'wait p99 (ms)', 'refused'],
+      lease.map((r) => [r.scenario, r.reservations, `${f(r.waitedPct, 2)}%`, f(r.waitP50Ms, 2), f(r.waitP99Ms, 2), `${f(r.refusedPct, 1)}%`]),
+    ),
+    '',
+    '## Throughput per worker (full stack, closed loop, 64 connections; gateway cores = CPU seconds of supervisor + workers per second)',
+    '',
+    table(
+      ['workers', 'req/s', 'gateway cores busy', 'req/s per gateway core'],
+      scale.map((r) => [r.workers, f(r.rps), f(r.gatewayCores, 2), f(r.rpsPerCore)]),
+    ),
+    '',
+    `Per-core efficiency with 2 workers: **${f(100 * efficiency, 1)}%** of one worker's req/s per core (target ≥ 90%).`,
+    `Projected cores for 250,000 req/s at the lower per-core figure (${f(perCore)} req/s per core): **${f(250_000 / perCore)}** cores.`,
+    '',
+  ].join('\n');
+  process.stdout.write(md);
+  const out = values.out ?? resolve(import.meta.dirname, '../bench/results/scale.md');
+  await mkdir(resolve(out, '..'), { recursive: true });
+  await writeFile(out, md);
+  log(`written to ${out}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:scale failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,128 @@
+/**
+ * Exactness across processes: three gateway processes (the workers of one supervisor, or three replicas on one
+ * Redis), 50-way concurrency each, every limit set so that about half the traffic must be refused. Admitted work is
+ * measured at the backend (the counting backend of the tests), never taken from the gateway's own word.
+ */
+import { startRedis, type TestRedis } from '../../test/helpers/redis.js';
+import { startCountingBackend, type CountingBackend } from '../../test/scale/counting-backend.js';
+import { chat, startGatewayProc, tempConfig, type GatewayProc } from '../../test/scale/proc.js';
+
+export const LIMITS = { rpm: 120, tpm: 2000, concurrency: 10, quota: 1000 };
+const PER_REQUEST_TOKENS = 10;
+
+export interface ExactnessRow {
+  setup: string;
+  limit: string;
+  cap: number;
+  offered: number;
+  admitted: number;
+  /** Admitted beyond the limit plus its refill over the run (must be 0). */
+  overrun: number;
+  /** Capacity (with refill) left unused at the end although requests were refused. */
+  leftUnused: number;
+  refused: number;
+}
+
+function config(backendUrl: string, redisUrl: string | null): Record<string, unknown> {
+  const models = ['m-rpm', 'm-tpm', 'm-conc', 'm-quota'].map((name) => ({ name, backends: [{ url: backendUrl, kind: 'openai' }], retries: 0 }));
+  return {
+    server: redisUrl ? { listen: '127.0.0.1:0', drain: '1s' } : { listen: '127.0.0.1:0', drain: '1s', workers: 3 },
+    auth: 'none',
+    models,
+    routing: { health: { probe_interval: 0 }, scrape: { interval: 0 } },
+    limits: [
+      { match: { model: 'm-rpm' }, rpm: LIMITS.rpm },
+      { match: { model: 'm-tpm' }, tpm: LIMITS.tpm },
+      { match: { model: 'm-conc' }, concurrency: LIMITS.concurrency },
+    ],
+    quotas: [{ match: { model: 'm-quota' }, tokens_per_day: LIMITS.quota }],
+    usage: false,
+    ...(redisUrl ? { state: { redis: redisUrl, sync_interval: '50ms', replicas: 3 } } : { state: { sync_interval: '50ms' } }),
+    telemetry: { log_level: 'error', metrics: false },
+  };
+}
+
+async function offer(urls: string[], model: string, perProcess: number): Promise<{ ok: number; refused: number; ms: number }> {
+  const t0 = performance.now();
+  let ok = 0;
+  let refused = 0;
+  await Promise.all(
+    urls.map(async (url) => {
+      let left = perProcess;
+      await Promise.all(
+        Array.from({ length: 50 }, async () => {
+          while (left-- > 0) {
+            const s = await chat(url, {}, model);
+            if (s === 200) ok++;
+            else refused++;
+          }
+        }),
+      );
+    }),
+  );
+  return { ok, refused, ms: performance.now() - t0 };
+}
+
+const refill = (cap: number, ms: number) => Math.floor((cap * ms) / 60_000);
+
+async function measure(setup: string, urls: string[], backend: CountingBackend, restart: TestRedis | null): Promise<ExactnessRow[]> {
+  const rows: ExactnessRow[] = [];
+  const n = urls.length;
+  const row = (limit: string, cap: number, offered: number, admitted: number, refused: number): ExactnessRow => ({
+    setup,
+    limit,
+    cap,
+    offered,
+    admitted,
+    overrun: Math.max(0, admitted - cap),
+    leftUnused: Math.max(0, cap - admitted),
+    refused,
+  });
+  // Half the offered traffic before a Redis restart and half after, when one is asked for.
+  const split = async (model: string, perProcess: number) => {
+    if (!restart) return offer(urls, model, perProcess);
+    const a = await offer(urls, model, Math.floor(perProcess / 3));
+    await restart.restart();
+    const b = await offer(urls, model, perProcess - Math.floor(perProcess / 3));
+    return { ok: a.ok + b.ok, refused: a.refused + b.refused, ms: a.ms + b.ms };
+  };
+  const rpmPer = Math.ceil((2 * LIMITS.rpm) / n);
+  const r = await split('m-rpm', rpmPer);
+  rows.push(row('rpm', LIMITS.rpm + refill(LIMITS.rpm, r.ms), rpmPer * n, r.ok, r.refused));
+  const tpmPer = Math.ceil((2 * LIMITS.tpm) / PER_REQUEST_TOKENS / n);
+  const t = await split('m-tpm', tpmPer);
+  rows.push(row('tpm (tokens)', LIMITS.tpm + refill(LIMITS.tpm, t.ms), tpmPer * n * PER_REQUEST_TOKENS, t.ok * PER_REQUEST_TOKENS, t.refused));
+  const c = await offer(urls, 'm-conc', 50);
+  rows.push({ ...row('concurrency (peak in flight)', LIMITS.concurrency, 50 * n, backend.peak('m-conc'), c.refused), leftUnused: 0 });
+  const qPer = Math.ceil((2 * LIMITS.quota) / PER_REQUEST_TOKENS / n);
+  const q = await split('m-quota', qPer);
+  rows.push(row('daily quota (tokens)', LIMITS.quota, qPer * n * PER_REQUEST_TOKENS, q.ok * PER_REQUEST_TOKENS, q.refused));
+  return rows;
+}
+
+/** Runs the three setups; each starts its own processes and backend. */
+export async function runExactness(log: (s: string) => void): Promise<ExactnessRow[]> {
+  const rows: ExactnessRow[] = [];
+  const setups: Array<{ name: string; redis: boolean; restart: boolean }> = [
+    { name: '3 workers (supervisor)', redis: false, restart: false },
+    { name: '3 replicas on Redis', redis: true, restart: false },
+    { name: '3 replicas, Redis restarted mid-run', redis: true, restart: true },
+  ];
+  for (const s of setups) {
+    log(`exactness: ${s.name}`);
+    const backend = await startCountingBackend(40);
+    const redis = s.redis ? await startRedis() : null;
+    const { dir, file } = await tempConfig(() => config(backend.url, redis?.url ?? null));
+    const procs: GatewayProc[] = s.redis ? await Promise.all([0, 1, 2].map(() => startGatewayProc(dir, file))) : [await startGatewayProc(dir, file)];
+    try {
+      // Three processes either way: the workers of one supervisor share its port, so its URL stands for all three.
+      const urls = procs.length === 1 ? [procs[0]!.url, procs[0]!.url, procs[0]!.url] : procs.map((p) => p.url);
+      rows.push(...(await measure(s.name, urls, backend, s.restart ? redis : null)));
+    } finally {
+      await Promise.all(procs.map((p) => p.cleanup()));
+      await backend.close();
+      await redis?.close();
+    }
+  }
+  return rows;
+}
