@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
-import { eventData, SseScanner, UpstreamFailure, type BackendUsage, type OpenAttempt, type StreamEnd } from '../upstream/index.js';
+import { eventData, SseEventTooLarge, SseScanner, UpstreamFailure, type BackendUsage, type Heartbeat, type OpenAttempt, type StreamEnd } from '../upstream/index.js';
 
 /**
  * Per-event work of a stream whose wire is not OpenAI's chat chunks: a translation (chat chunks → Responses events)
@@ -35,22 +35,34 @@ export interface EventRelayResult {
 }
 
 const DROPPED = () => new GatewayError('upstream_error', 'The backend closed the stream before it finished; the response is incomplete.');
-const STALLED = () => new GatewayError('upstream_timeout', 'The backend stopped sending events (idle timeout); the response is incomplete.');
+
+export interface EventRelayOptions {
+  /** Client headers, sent once the backend accepted the stream (as the byte relay does). */
+  headers: Record<string, string | number>;
+  transform: EventTransform;
+  /** SSE comments until the first event reaches the client; stopped there. */
+  heartbeat: Heartbeat | null;
+  /** server.max_event_size: a larger upstream event ends the stream with an error. */
+  maxEventBytes: number;
+  onFirstByte(): void;
+  onEvents?(n: number): void;
+}
+
+const TOO_LARGE = (limit: number) =>
+  new GatewayError('upstream_error', `The backend sent an SSE event larger than server.max_event_size (${limit} bytes); the response is incomplete.`, {
+    wireCode: 'upstream_event_too_large',
+  });
 
 /**
- * Relays an SSE stream event by event through a transform, with the same contract as the byte-exact relay: headers
- * go out with the first event the client gets (until then a failure rejects and the caller may retry), a slow client
- * pauses the backend (memory stays bounded by one chunk), and a stream that breaks after it started ends with an
- * error frame, never looking like success.
+ * Relays an SSE stream event by event through a transform, with the byte relay's contract: the head goes out when the
+ * backend accepts, heartbeats keep the connection visibly alive until the first event, a failure before that event
+ * rejects (the caller may retry invisibly), a slow client pauses the backend (memory stays bounded by one chunk),
+ * and a stream that breaks after it started ends with the family's error frame, never looking like success.
  */
-export function relayEvents(
-  attempt: OpenAttempt,
-  out: ServerResponse,
-  opts: { headers: Record<string, string | number>; transform: EventTransform; onFirstByte(): void; onEvents?(n: number): void },
-): Promise<EventRelayResult> {
+export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: EventRelayOptions): Promise<EventRelayResult> {
   const t = opts.transform;
   return new Promise<EventRelayResult>((resolve, reject) => {
-    const scanner = new SseScanner();
+    const scanner = new SseScanner(opts.maxEventBytes);
     let started = false;
     let settled = false;
     let pending: Array<string | Buffer> = [];
@@ -73,26 +85,34 @@ export function relayEvents(
       out.removeListener('close', onClientClose);
       out.removeListener('drain', onDrain);
     };
-    const result = (end: StreamEnd): EventRelayResult => ({ end, usage: t.usage(), contentEvents: t.contentEvents, backendAtFault: true });
-    const finish = (end: StreamEnd, error?: GatewayError) => {
+    const result = (end: StreamEnd, backendAtFault: boolean): EventRelayResult => ({ end, usage: t.usage(), contentEvents: t.contentEvents, backendAtFault });
+    const finish = (end: StreamEnd, error?: GatewayError, backendAtFault = true) => {
       if (settled) return;
       settled = true;
       cleanup();
-      if (error && !out.destroyed) {
-        if (!started) begin();
-        out.write(t.errorFrame(error));
-      }
+      opts.heartbeat?.stop();
+      if (error && !out.destroyed) out.write(t.errorFrame(error));
       if (!out.destroyed) out.end();
-      resolve(result(end));
+      resolve(result(end, backendAtFault));
     };
-    const begin = () => {
-      started = true;
+    const failBeforeStart = (failure: UpstreamFailure) => {
+      settled = true;
+      cleanup();
+      attempt.abort('client');
+      reject(failure);
+    };
+    if (!out.headersSent && !out.destroyed) {
       out.writeHead(200, opts.headers);
-      opts.onFirstByte();
-    };
+      out.flushHeaders();
+    }
+    opts.heartbeat?.start();
     const flush = () => {
       if (pending.length === 0) return;
-      if (!started) begin();
+      if (!started) {
+        started = true;
+        opts.heartbeat?.stop();
+        opts.onFirstByte();
+      }
       let ok = true;
       for (const piece of pending) ok = out.write(piece) && ok;
       pending = [];
@@ -105,7 +125,15 @@ export function relayEvents(
     attempt.consume({
       data(chunk) {
         if (settled) return;
-        scanner.push(chunk, visit);
+        try {
+          scanner.push(chunk, visit);
+        } catch (err) {
+          if (!(err instanceof SseEventTooLarge)) throw err;
+          const e = TOO_LARGE(err.limit);
+          if (!started) return failBeforeStart(new UpstreamFailure('bad_response', e));
+          finish('event_too_large', e);
+          return attempt.abort('client');
+        }
         const n = t.contentEvents - seen;
         seen = t.contentEvents;
         if (n > 0) opts.onEvents?.(n);
@@ -115,15 +143,12 @@ export function relayEvents(
         if (settled) return;
         const rest = scanner.flush();
         if (rest) visit(rest, 0, rest.length);
-        if (t.done) {
+        if (t.done || t.failed) {
           const tail = t.finish();
           if (tail) pending.push(tail);
         }
         if (!started && pending.length === 0) {
-          settled = true;
-          cleanup();
-          reject(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendId} returned an empty stream.`)));
-          return;
+          return failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendId} returned an empty stream.`)));
         }
         flush();
         if (t.done) finish(t.failed ? 'upstream_error_event' : 'done');
@@ -133,13 +158,8 @@ export function relayEvents(
       error(failure) {
         if (settled) return;
         if (failure.kind === 'aborted') return finish('client_abort');
-        if (!started) {
-          settled = true;
-          cleanup();
-          reject(failure);
-          return;
-        }
-        if (failure.kind === 'timeout') finish('upstream_timeout', STALLED());
+        if (!started) return failBeforeStart(failure);
+        if (failure.kind === 'timeout') finish('upstream_timeout', failure.clientError, failure.backendAtFault);
         else finish('upstream_dropped', DROPPED());
       },
     });

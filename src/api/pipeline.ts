@@ -228,6 +228,8 @@ export function createPipeline(deps: PipelineDeps) {
         result = call?.events ? await relayEvents(open, out, {
           headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
           transform: call.events,
+          heartbeat,
+          maxEventBytes: cfg.server.max_event_size,
           onFirstByte: () => {
             ctx.firstByteMs = clock.now();
             tracker.firstToken();

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { SimServer } from '../../src/sim/index.js';
-import { assertMatchesSpec, client, startSims } from '../helpers/harness.js';
+import { assertMatchesSpec, client, readSse, startSims } from '../helpers/harness.js';
 import { lastEnded, lastPost, postJson, startGovernedGateway, type GovernedGateway } from './helpers.js';
 
 const weatherTool = {
@@ -27,6 +27,7 @@ const EVENT_SCHEMAS: Record<string, string> = {
   'response.function_call_arguments.done': 'ResponseFunctionCallArgumentsDoneEvent',
   'response.completed': 'ResponseCompletedEvent',
   'response.incomplete': 'ResponseIncompleteEvent',
+  'response.failed': 'ResponseFailedEvent',
   error: 'ResponseErrorEvent',
 };
 
@@ -186,6 +187,31 @@ describe('the Responses API', () => {
     assert.equal(ctx.status, 200);
     assert.equal(ctx.usage?.source, 'backend');
     assert.equal(ctx.usage?.completionTokens, 7);
+  });
+
+  test('fails over before the first byte, and ends a translated stream the engine broke with error and response.failed', async () => {
+    natives[0]!.setFault({ status: 503 });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await sdk.responses.create({ model: 'native', input: `failover ${i}` });
+        assert.equal(res.status, 'completed');
+      }
+      assert.ok(g.ended.slice(-2).some((c) => c.attempts === 2 && c.backendId === natives[1]!.url && c.status === 200));
+    } finally {
+      natives[0]!.setFault(null);
+    }
+
+    const res = await postJson(`${g.gw.url}/v1/responses`, await g.token('models:*'), { model: 'chat-only', input: 'break', stream: true, sim_fault: { error_after_chunks: 2 } });
+    assert.equal(res.status, 200);
+    const events = (await readSse(res)).map((d) => JSON.parse(d) as { type: string; response?: { status: string; error: { code: string } } });
+    for (const ev of events) assertEvent(ev);
+    const types = events.map((e) => e.type);
+    assert.equal(types.filter((t) => t === 'response.output_text.delta').length, 2);
+    assert.deepEqual(types.slice(-2), ['error', 'response.failed']);
+    assert.equal(events.at(-1)!.response!.error.code, 'server_error');
+    const ctx = lastEnded(g, 'responses');
+    assert.equal(ctx.outcome, 'upstream_error');
+    assert.equal(JSON.parse(lastPost(sglang).rawBody).sim_fault.error_after_chunks, 2, 'vendor extras reach the chat backend');
   });
 
   test('governs the Responses API with its own scope operation', async () => {

@@ -11,6 +11,8 @@ export interface OutputState {
   status: 'in_progress' | 'completed' | 'incomplete' | 'failed';
   output: Json[];
   usage: BackendUsage | null;
+  /** Why a failed response failed (OpenAI's `ResponseError`). */
+  error?: { code: string; message: string } | null;
 }
 
 /** `resp_…` from the backend's `chatcmpl-…` id, so logs on both sides can be matched. */
@@ -39,7 +41,7 @@ export function responseObject(req: ResponsesRequest, s: OutputState): Json {
     created_at: s.createdAt,
     status: s.status,
     completed_at: s.status === 'completed' ? Math.floor(Date.now() / 1000) : null,
-    error: null,
+    error: s.error ?? null,
     incomplete_details: s.status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
     instructions: req.instructions ?? null,
     max_output_tokens: req.max_output_tokens ?? null,

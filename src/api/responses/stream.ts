@@ -45,6 +45,7 @@ export class ChatToResponsesStream implements EventTransform {
   #calls = new Map<number, OpenCall>();
   #finish: string | null = null;
   #usage: BackendUsage | null = null;
+  #error: string | null = null;
 
   constructor(private readonly req: ResponsesRequest) {}
 
@@ -146,11 +147,13 @@ export class ChatToResponsesStream implements EventTransform {
     } catch {
       return null;
     }
-    if (chunk.error) {
+    // Engine error events mid-stream: vLLM and llama.cpp nest them under `error` (TGI as a string), SGLang sends a
+    // flat `{"object": "error", "message": ...}`. Any of them fails the response.
+    if (chunk.error || chunk.object === 'error') {
       this.failed = true;
-      const e = (typeof chunk.error === 'object' ? chunk.error : { message: chunk.error }) as Json;
-      const message = String(e.message ?? 'The backend failed while generating.');
-      return (this.#state ? '' : this.#start(chunk)) + this.#emit('error', { code: e.code === undefined ? null : String(e.code), message, param: null });
+      const e = (chunk.object === 'error' ? chunk : typeof chunk.error === 'object' ? chunk.error : { message: chunk.error }) as Json;
+      this.#error = String(e.message ?? 'The backend failed while generating.');
+      return (this.#state ? '' : this.#start(chunk)) + this.#emit('error', { code: 'server_error', message: this.#error, param: null });
     }
     let out = this.#state ? '' : this.#start(chunk);
     const u = chunk.usage as Json | null | undefined;
@@ -173,6 +176,11 @@ export class ChatToResponsesStream implements EventTransform {
 
   finish(): string | null {
     if (!this.#state) return null;
+    if (this.#error !== null) {
+      // After an engine error the items stay as they were; the response ends as failed, as OpenAI ends one.
+      Object.assign(this.#state, { status: 'failed', usage: this.#usage, error: { code: 'server_error', message: this.#error } });
+      return this.#emit('response.failed', { response: responseObject(this.req, this.#state) });
+    }
     const status = this.#finish === 'length' ? 'incomplete' : 'completed';
     let out = this.#closeText(status) + this.#closeCalls(status);
     this.#state.status = status;
