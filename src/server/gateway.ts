@@ -267,6 +267,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   server.keepAliveTimeout = 65_000;
   const poolConnections = (rt: RuntimeConfig) => rt.backends.size * rt.server.connections;
   server.maxConnections = connectionCap(cfg.server.max_connections, poolConnections(current));
+  // Node closes a connection over the cap on accept, without a word; count them so an operator sees the cap bite.
+  let refusedConnections = 0;
+  server.on('drop', () => refusedConnections++);
+  telemetry.registerCollector('connections', () => [
+    { name: 'infergate_connections_max', value: server.maxConnections, help: 'Client connections accepted at once (server.max_connections).' },
+    {
+      name: 'infergate_connections_refused_total',
+      value: refusedConnections,
+      type: 'counter',
+      help: 'Client connections closed on accept because server.max_connections were open.',
+    },
+  ]);
   server.on(
     'clientError',
     createClientErrorHandler({ clock, usage: () => usage, onBodyTimeout: timedOut.add, requestIdOf: (res) => (res.req as Tagged)[REQUEST_ID] }),

@@ -36,7 +36,7 @@ async function banner(config: string): Promise<string> {
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
   try {
     await new Promise<void>((resolveBanner, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no banner: ${out} ${err}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`no banner: ${out} ${err}`)), 60_000);
       child.stdout.on('data', () => {
         if (out.includes('try: curl')) {
           clearTimeout(timer);

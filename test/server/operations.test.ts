@@ -31,7 +31,7 @@ test('/readyz stays ready with one broken pool; /readyz?model= reports that mode
     const broken = await eventually(async () => {
       const r = await fetch(`${gw.url}/readyz?model=broken`);
       return r.status === 503 ? r : null;
-    });
+    }, 15_000);
     assert.deepEqual(await broken!.json(), { status: 'not_ready', model: 'broken', healthy_backends: 0, backends: 1 });
     const ready = await fetch(`${gw.url}/readyz`);
     assert.equal(ready.status, 200, 'one broken model does not take the instance out of rotation');
@@ -99,7 +99,7 @@ test('drain: keep-alive clients get every request answered and are told Connecti
   };
   try {
     const workers = Array.from({ length: 6 }, worker);
-    await eventually(() => answered >= 12);
+    await eventually(() => answered >= 12, 20_000);
     const closing = gw.close(3000); // draining from here on (set synchronously)
     draining = true;
     await closing;
