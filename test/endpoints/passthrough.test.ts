@@ -108,5 +108,10 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
     });
     const summary = rows!.map((r) => `${r.subject} ${r.endpoint} ${r.status}`).sort();
     assert.deepEqual(summary, ['bob rerank 200', 'bob score 403', 'bob tokenize 403', 'twice score 200', 'twice score 200', 'twice score 429']);
+
+    const metrics = await (await fetch(`${g.gw.url}/metrics`, { headers: { authorization: `Bearer ${await g.token('admin')}` } })).text();
+    for (const endpoint of ['rerank', 'score', 'tokenize']) {
+      assert.match(metrics, new RegExp(`infergate_requests_total\\{[^}]*endpoint="${endpoint}"`), `metrics for ${endpoint}`);
+    }
   });
 });
