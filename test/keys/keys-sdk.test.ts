@@ -84,7 +84,7 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
     const here = await refusal(chat(gw, k.key));
     assert.equal(here.status, 401);
     assert.match(here.message, /revoked/);
-    const at = Date.now();
+    // Within a second (the store is polled every 250 ms): eventually() gives up after 1000 ms.
     const there = await eventually(async () => {
       try {
         await chat(peer, k.key);
@@ -93,7 +93,6 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
         return err as InstanceType<typeof OpenAI.APIError>;
       }
     }, 1000, 10);
-    assert.ok(Date.now() - at < 1000);
     assert.ok(there);
     assert.equal(there.status, 401);
     assert.match(there.message, /revoked/);
