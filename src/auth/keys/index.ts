@@ -1,4 +1,5 @@
-export { createKeyRegistry, type KeyRegistry, type KeyRegistryOptions, type KeyInput, type KeyPatch, type KeyRuleSet, type KeyRegistryStats } from './registry.js';
+export { createKeyRegistry, type KeyRegistry, type KeyRegistryOptions, type KeyInput, type KeyPatch, type KeyRegistryStats } from './registry.js';
+export { keyRules, type KeyRuleSet } from './rules.js';
 export { createSqliteKeyStore, type KeyStore } from './sqlite-store.js';
 export { openKeyRegistry, readPepper, type OpenKeysOptions } from './open.js';
 export { parseCreateKey, parseUpdateKey, parseRotateKey } from './admin-input.js';

@@ -1,10 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { GatewayError, systemClock, type Clock } from '../../core/index.js';
-import type { LimitRuleConfig, QuotaRuleConfig } from '../../config/index.js';
 import type { ApiKeyVerifier, AuthPrincipal } from '../authenticator.js';
 import { unauthorized } from '../failures.js';
 import { hashKey, keyIdOf, newKeyId, newKeySecret } from './format.js';
 import { KeyRecord, type KeyLimits, type KeyRow, type KeyView } from './record.js';
+import { keyRules, type KeyRuleSet } from './rules.js';
 import type { KeyStore } from './sqlite-store.js';
 
 export interface KeyInput {
@@ -26,11 +26,6 @@ export interface KeyRegistryOptions {
   lastUsedFlushMs?: number;
   cacheSize?: number;
   onError?: (err: unknown) => void;
-}
-
-export interface KeyRuleSet {
-  readonly limits: readonly LimitRuleConfig[];
-  readonly quotas: readonly QuotaRuleConfig[];
 }
 
 export interface KeyRegistryStats {
@@ -95,25 +90,13 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
   stats.keys = records.size;
   recomputeRules(false);
 
+  /** Rebuilds the rule set; listeners hear only of a real change (a key without limits changes nothing). */
   function recomputeRules(notify: boolean): void {
-    const limits: LimitRuleConfig[] = [];
-    const quotas: QuotaRuleConfig[] = [];
-    const now = clock.wallMs();
-    for (const rec of records.values()) {
-      const r = rec.row;
-      if (r.revokedMs !== null || (r.expiresMs !== null && r.expiresMs <= now)) continue;
-      const l = r.limits;
-      if (l.rpm !== undefined || l.tpm !== undefined || l.concurrency !== undefined) {
-        limits.push({ match: { key: r.id }, rpm: l.rpm, tpm: l.tpm, concurrency: l.concurrency });
-      }
-      if (l.tokens_per_day !== undefined || l.tokens_per_month !== undefined) {
-        quotas.push({ match: { key: r.id }, tokens_per_day: l.tokens_per_day, tokens_per_month: l.tokens_per_month });
-      }
-    }
-    const text = JSON.stringify([limits, quotas]);
+    const next = keyRules(records.values(), clock.wallMs());
+    const text = JSON.stringify(next);
     if (text === rulesText) return;
     rulesText = text;
-    ruleSet = Object.freeze({ limits: Object.freeze(limits), quotas: Object.freeze(quotas) });
+    ruleSet = next;
     if (notify) for (const l of listeners) l();
   }
 
