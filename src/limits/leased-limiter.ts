@@ -54,7 +54,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   const clock = options.clock ?? systemClock;
   const leases = options.leases;
   const windowOf = createWindowCache();
-  const attempts = options.recallAttempts ?? 4;
+  const attempts = options.recallAttempts ?? 8;
 
   const plans = createPlanCache((who): Plan => {
     const items: Item[] = [];
@@ -95,9 +95,13 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
 
   const amount = (item: Item, estimate: number) => (item.unit === Unit.One ? 1 : estimate);
 
-  function takeAll(plan: Plan, estimate: number): boolean {
+  /** `queued`: the caller is one of the waiting requests (others may not overtake them). */
+  function takeAll(plan: Plan, estimate: number, queued: boolean): boolean {
     const items = plan.items;
-    for (let i = 0; i < items.length; i++) if (items[i]!.counter.avail < amount(items[i]!, estimate)) return false;
+    for (let i = 0; i < items.length; i++) {
+      const c = items[i]!.counter;
+      if (c.avail < amount(items[i]!, estimate) || (!queued && c.waiting > 0)) return false;
+    }
     for (let i = 0; i < items.length; i++) items[i]!.counter.take(amount(items[i]!, estimate));
     return true;
   }
@@ -121,6 +125,15 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   }
 
   async function slow(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
+    for (const item of plan.items) item.counter.waiting++;
+    try {
+      return await wait(plan, req, estimate, into);
+    } finally {
+      for (const item of plan.items) item.counter.waiting--;
+    }
+  }
+
+  async function wait(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
     const short: LeaseCounter[] = [];
     const needs: number[] = [];
     for (let attempt = 0; ; attempt++) {
@@ -130,14 +143,20 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
         const n = amount(item, estimate);
         if (item.counter.avail < n) {
           short.push(item.counter);
-          needs.push(n - Math.max(0, item.counter.avail));
+          // The whole amount, not the shortfall: every waiting request sees the same `avail`, and asking for the
+          // shortfall each would under-ask for them together. Units asked for and not used go back as spare.
+          needs.push(n);
         }
       }
-      const recall = await leases.acquire(short, needs);
-      if (takeAll(plan, estimate)) return reservation(plan, estimate, into);
-      if (!recall || attempt >= attempts) break;
-      await new Promise((r) => setTimeout(r, leases.retryDelayMs));
-      if (takeAll(plan, estimate)) return reservation(plan, estimate, into);
+      const recall = short.length === 0 ? false : await leases.acquire(short, needs);
+      if (takeAll(plan, estimate, true)) return reservation(plan, estimate, into);
+      if (attempt >= attempts) break;
+      // Granted, but requests arriving meanwhile took the units first: ask again. Refused while others hold units:
+      // ask again once they have returned their spare. Refused outright: the limit is reached.
+      const denied = plan.items.some((i) => i.counter.avail < amount(i, estimate) && i.counter.denied);
+      if (denied && !recall) break;
+      if (recall) await new Promise((r) => setTimeout(r, leases.retryDelayMs));
+      if (takeAll(plan, estimate, true)) return reservation(plan, estimate, into);
     }
     throw refuse(plan, req, estimate);
   }
@@ -191,7 +210,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       }
       const wall = plan.items.length > plan.rpmItems.length + plan.tpmItems.length ? clock.wallMs() : 0;
       for (const item of plan.items) if (item.period !== null) rewindow(item, wall);
-      if (takeAll(plan, estimate)) return reservation(plan, estimate, into);
+      if (takeAll(plan, estimate, false)) return reservation(plan, estimate, into);
       return slow(plan, req, estimate, into);
     },
     snapshot: (filter) => leasedSnapshot(leases, rules, filter, clock),

@@ -88,7 +88,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     let recall = false;
     for (let i = 0; i < batch.length; i++) {
       const c = batch[i]!;
-      c.apply(replies[i]!, t2, syncMs);
+      c.apply(replies[i]!, items[i]!.need, t2, syncMs);
       if (replies[i]!.retry) recall = true;
     }
     return recall;

@@ -20,6 +20,7 @@ export class LeaseCounter {
   min = Number.POSITIVE_INFINITY;
   /** rate: consumed over about the last window (decayed); quota: all consumed in the window. */
   history = 0;
+  historyAt: number;
   /** Units taken since the last exchange, and their decayed per-exchange average: sizes the next slice. */
   taken = 0;
   usePerSync = 0;
@@ -33,7 +34,14 @@ export class LeaseCounter {
     this.spec = spec;
     this.level = spec.cap;
     this.lastActive = now;
+    this.historyAt = now;
   }
+
+  /**
+   * Requests of this process waiting for the authority on this counter. While there are any, new requests queue
+   * behind them instead of taking the units just granted for them (they would otherwise lose the race, again).
+   */
+  waiting = 0;
 
   /** Reserves n units locally; false when the lease holds fewer (the caller then acquires). */
   take(n: number): boolean {
@@ -75,7 +83,10 @@ export class LeaseCounter {
     this.consumed = 0;
     this.avail -= returned;
     this.held -= consumed + returned;
-    if (this.spec.kind === 'rate') this.history *= Math.exp(-syncMs / this.spec.windowMs);
+    // Recent use of a rate bucket fades as the bucket refills: linearly over the window, never faster (so a lost
+    // bucket re-seeded from it never hands out capacity that was already used).
+    if (this.spec.kind === 'rate') this.history *= Math.max(0, 1 - (now - this.historyAt) / this.spec.windowMs);
+    this.historyAt = now;
     return { spec: this.spec, consumed, returned, need, min, want: Math.max(0, want), held: this.held, spare: Math.max(0, this.avail), history: this.history };
   }
 
@@ -85,7 +96,11 @@ export class LeaseCounter {
     this.held += item.consumed + item.returned;
   }
 
-  apply(reply: ExchangeReply, now: number, syncMs: number): void {
+  /** The last exchange granted less than the waiting requests needed (the authority is short, not just slow). */
+  denied = false;
+
+  apply(reply: ExchangeReply, need: number, now: number, syncMs: number): void {
+    this.denied = reply.granted < need;
     this.avail += reply.granted;
     this.held += reply.granted;
     this.level = reply.level;

@@ -1,0 +1,118 @@
+import { newBroadcastStats, type Broadcast } from './broadcast.js';
+import type { IpcPort } from './ipc-transport.js';
+
+/** Messages on the cluster channel (`ig` tags them apart from the lease and usage messages). */
+type Msg =
+  | { ig: 'rsync'; p: string }
+  | { ig: 'rsync-snap-req'; id: number }
+  | { ig: 'rsync-snap-build'; id: number }
+  | { ig: 'rsync-snap'; id: number; p: string | null };
+
+const isMsg = (m: unknown): m is Msg => typeof m === 'object' && m !== null && typeof (m as { ig?: unknown }).ig === 'string' && (m as { ig: string }).ig.startsWith('rsync');
+
+/** How long a starting worker waits for a peer's snapshot before it starts from its own (empty) picture. */
+const SNAPSHOT_WAIT_MS = 2000;
+
+/**
+ * A worker's side of the host's broadcast: publishes go to the supervisor, which relays them to every other worker.
+ * There is no stored snapshot on a host: a worker that starts asks the supervisor, which asks one live peer to build
+ * its picture (the last builder `offerSnapshot` registered) and hands it over.
+ */
+export function createIpcBroadcast(port: IpcPort): Broadcast {
+  const stats = newBroadcastStats();
+  const listeners: ((payload: string) => void)[] = [];
+  let build: (() => string) | null = null;
+  let next = 1;
+  const waiting = new Map<number, (p: string | null) => void>();
+  const onMessage = (m: unknown) => {
+    if (!isMsg(m)) return;
+    if (m.ig === 'rsync') {
+      stats.bytesIn += m.p.length;
+      stats.messagesIn++;
+      for (const l of listeners) l(m.p);
+    } else if (m.ig === 'rsync-snap-build') {
+      const p = build ? build() : null;
+      if (p !== null) {
+        stats.bytesOut += p.length;
+        stats.snapshotsWritten++;
+      }
+      port.send({ ig: 'rsync-snap', id: m.id, p } satisfies Msg);
+    } else if (m.ig === 'rsync-snap') {
+      waiting.get(m.id)?.(m.p);
+      waiting.delete(m.id);
+    }
+  };
+  port.on('message', onMessage);
+  return {
+    stats,
+    publish(payload) {
+      stats.bytesOut += payload.length;
+      stats.messagesOut++;
+      port.send({ ig: 'rsync', p: payload } satisfies Msg);
+    },
+    onMessage(fn) {
+      listeners.push(fn);
+    },
+    async offerSnapshot(b) {
+      build = b;
+    },
+    loadSnapshot() {
+      return new Promise((resolve) => {
+        const id = next++;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          resolve(null);
+        }, SNAPSHOT_WAIT_MS);
+        timer.unref();
+        waiting.set(id, (p) => {
+          clearTimeout(timer);
+          if (p !== null) stats.bytesIn += p.length;
+          resolve(p);
+        });
+        port.send({ ig: 'rsync-snap-req', id } satisfies Msg);
+      });
+    },
+    async close() {
+      port.off('message', onMessage);
+      for (const w of waiting.values()) w(null);
+      waiting.clear();
+    },
+  };
+}
+
+/**
+ * The supervisor's side: relays every worker's updates to the others, and a starting worker's snapshot request to
+ * one live peer. `attach` returns the detach function for a worker that exits.
+ */
+export function createBroadcastHub(): { attach(port: IpcPort): () => void } {
+  const ports = new Set<IpcPort>();
+  let next = 1;
+  /** Hub request id → the worker that asked, and its own id. */
+  const asks = new Map<number, { from: IpcPort; id: number }>();
+  return {
+    attach(port) {
+      ports.add(port);
+      const onMessage = (m: unknown) => {
+        if (!isMsg(m)) return;
+        if (m.ig === 'rsync') {
+          for (const p of ports) if (p !== port) p.send(m);
+        } else if (m.ig === 'rsync-snap-req') {
+          const peer = [...ports].find((p) => p !== port);
+          if (!peer) return void port.send({ ig: 'rsync-snap', id: m.id, p: null } satisfies Msg);
+          const hubId = next++;
+          asks.set(hubId, { from: port, id: m.id });
+          peer.send({ ig: 'rsync-snap-build', id: hubId } satisfies Msg);
+        } else if (m.ig === 'rsync-snap') {
+          const ask = asks.get(m.id);
+          asks.delete(m.id);
+          if (ask && ports.has(ask.from)) ask.from.send({ ig: 'rsync-snap', id: ask.id, p: m.p } satisfies Msg);
+        }
+      };
+      port.on('message', onMessage);
+      return () => {
+        port.off('message', onMessage);
+        ports.delete(port);
+      };
+    },
+  };
+}
