@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const lease = await runLeaseWait(log, quick ? 2 : 3);
   const exact = await runExactness(log);
-  const cost = await runCost(log, { rate: 800, seconds: quick ? 2 : 3, rounds: quick ? 2 : 3 });
+  const cost = await runCost(log, { rate: 400, seconds: quick ? 2 : 3, rounds: quick ? 2 : 3 });
   const scale = await runScale(log, { seconds: quick ? 3 : 5, connections: 64 });
 
   const local = cost[0]!;
