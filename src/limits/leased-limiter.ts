@@ -24,6 +24,8 @@ interface Item {
   window: string;
   resetsAtMs: number;
   readonly stateKey: string;
+  /** The limit as header text (converted once). */
+  readonly capText: string;
 }
 
 interface Plan {
@@ -62,19 +64,24 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     for (const rule of selectRules(rules.limits, who)) {
       const key = stateKey(rule, who);
       const base = { rule, period: null, window: '', resetsAtMs: 0, stateKey: key };
-      if (rule.rpm !== null) items.push({ ...base, unit: Unit.One, dim: 'requests', counter: leases.counter(counterSpec(`${key}|r`, 'rate', rule.rpm, WINDOW_MS)) });
+      if (rule.rpm !== null) {
+        items.push({ ...base, capText: String(rule.rpm), unit: Unit.One, dim: 'requests', counter: leases.counter(counterSpec(`${key}|r`, 'rate', rule.rpm, WINDOW_MS)) });
+      }
       if (rule.tpm !== null) {
         tpmCap = Math.min(tpmCap, rule.tpm);
-        items.push({ ...base, unit: Unit.Tokens, dim: 'tokens', counter: leases.counter(counterSpec(`${key}|t`, 'rate', rule.tpm, WINDOW_MS)) });
+        items.push({ ...base, capText: String(rule.tpm), unit: Unit.Tokens, dim: 'tokens', counter: leases.counter(counterSpec(`${key}|t`, 'rate', rule.tpm, WINDOW_MS)) });
       }
-      if (rule.concurrency !== null) items.push({ ...base, unit: Unit.One, dim: 'concurrency', counter: leases.counter(counterSpec(`${key}|c`, 'slots', rule.concurrency, WINDOW_MS)) });
+      if (rule.concurrency !== null) {
+        items.push({ ...base, capText: String(rule.concurrency), unit: Unit.One, dim: 'concurrency', counter: leases.counter(counterSpec(`${key}|c`, 'slots', rule.concurrency, WINDOW_MS)) });
+      }
     }
     const wall = clock.wallMs();
     for (const rule of selectRules(rules.quotas, who)) {
       const key = stateKey(rule, who);
       for (const period of ['day', 'month'] as const) {
         if ((period === 'day' ? rule.perDay : rule.perMonth) === null) continue;
-        const item: Item = { rule, period, window: '', resetsAtMs: 0, stateKey: key, unit: Unit.Tokens, dim: 'quota', counter: null as unknown as LeaseCounter };
+        const cap = (period === 'day' ? rule.perDay : rule.perMonth)!;
+        const item: Item = { rule, period, window: '', resetsAtMs: 0, stateKey: key, capText: String(cap), unit: Unit.Tokens, dim: 'quota', counter: null as unknown as LeaseCounter };
         rewindow(item, wall);
         items.push(item);
       }
@@ -225,13 +232,20 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   }
 }
 
+// Header names built once, not per response.
+const NAMES = {
+  requests: ['x-ratelimit-limit-requests', 'x-ratelimit-remaining-requests', 'x-ratelimit-reset-requests'],
+  tokens: ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens'],
+} as const;
+
 function writeHeaders(out: Record<string, string>, items: readonly Item[], dim: 'requests' | 'tokens'): void {
   if (items.length === 0) return;
-  let best = items[0]!.counter;
-  for (const i of items) if (i.counter.remaining() < best.remaining()) best = i.counter;
-  const cap = best.spec.cap;
-  const left = Math.floor(best.remaining());
-  out[`x-ratelimit-limit-${dim}`] = String(cap);
-  out[`x-ratelimit-remaining-${dim}`] = String(left);
-  out[`x-ratelimit-reset-${dim}`] = formatResetDuration(((cap - Math.min(cap, left)) * WINDOW_MS) / cap);
+  let best = items[0]!;
+  for (const i of items) if (i.counter.remaining() < best.counter.remaining()) best = i;
+  const cap = best.counter.spec.cap;
+  const left = Math.floor(best.counter.remaining());
+  const [limit, remaining, reset] = NAMES[dim];
+  out[limit] = best.capText;
+  out[remaining] = String(left);
+  out[reset] = formatResetDuration(((cap - Math.min(cap, left)) * WINDOW_MS) / cap);
 }
