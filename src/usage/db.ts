@@ -125,7 +125,6 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX usage_rollups_time ON usage_rollups (cuboid, tier, bucket_ms);
    CREATE INDEX usage_rollups_subject ON usage_rollups (cuboid, subject_id, tier, bucket_ms);
-   CREATE INDEX usage_rollups_key ON usage_rollups (cuboid, key_id, tier, bucket_ms);
    CREATE TABLE usage_rollup_state (
      id INTEGER PRIMARY KEY CHECK (id = 1),
      rolled_id INTEGER NOT NULL,
@@ -208,6 +207,8 @@ export function openUsageDb(path: string, options: OpenUsageDbOptions = {}): Usa
   if (db.pragma('page_count', { simple: true }) === 0) db.pragma('auto_vacuum = INCREMENTAL');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // Compaction and retention walk the rollup indexes; SQLite's default 2 MiB page cache thrashes on a large file.
+  db.pragma('cache_size = -32768');
   migrate(db);
   return db;
 }

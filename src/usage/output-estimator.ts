@@ -63,7 +63,8 @@ export interface OutputEstimator {
 }
 
 export function createOutputEstimator(options: OutputEstimatorOptions = {}): OutputEstimator {
-  const models = new Lru<string, Histogram>(1024);
+  // Keyed by model names from callers: bounded by bytes too (issue 11), not only by entries.
+  const models = new Lru<string, Histogram>(1024, 256 * 1024);
   const defaultMax = options.defaultMaxOutput ?? 1024;
   const defaultExpected = options.defaultExpected ?? 256;
   const minSamples = options.minSamples ?? 20;

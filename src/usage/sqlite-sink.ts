@@ -37,6 +37,8 @@ export interface UsageSink {
 export interface SinkOptions extends RetentionOptions, RollupFlushOptions {
   /** Wall clock (tests move it). */
   now?: () => number;
+  /** False: raw rows only, no rollups kept (the usage benchmark's A/B of the writer's cost). Default true. */
+  rollups?: boolean;
 }
 
 /**
@@ -83,8 +85,9 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
     return params;
   }
 
+  const rollupsOn = options.rollups ?? true;
   const write = db.transaction((values: readonly unknown[]) => {
-    const folding = rollups.beginBatch();
+    const folding = rollupsOn && rollups.beginBatch();
     let i = 0;
     for (; i + many.length <= values.length; i += many.length) {
       insertMany.run(fill(many, values, i));
@@ -94,7 +97,7 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
       insertOne.run(fill(one, values, i));
       if (folding) rollups.fold(one, 0);
     }
-    rollups.endBatch(values.length / VALUES_PER_ROW);
+    if (rollupsOn) rollups.endBatch(values.length / VALUES_PER_ROW);
   });
 
   return {

@@ -49,7 +49,8 @@ const EXACT_CHARS_PER_REQUEST = 64 * 1024;
 
 export function createTokenCounter(options: TokenCounterOptions = {}): TokenCounter {
   const cache = new Lru<string, number>(options.cacheEntries ?? 50_000);
-  const ratios = new Lru<string, number>(1024);
+  // Keyed by model names from callers: bounded by bytes too (issue 11), not only by entries.
+  const ratios = new Lru<string, number>(1024, 256 * 1024);
   const initialRatio = options.initialCharsPerToken ?? 4;
   const stats = { cacheHits: 0, cacheMisses: 0 };
 

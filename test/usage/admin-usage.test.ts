@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Gateway } from '../../src/server/index.js';
+import type { SimServer } from '../../src/sim/index.js';
+import { client, eventually, startSims, startTestGateway } from '../helpers/harness.js';
+import { startIdp, type TestIdp } from '../helpers/idp.js';
+
+describe('admin usage routes: reports from rollups, streamed exports, the audit log', () => {
+  let sims: SimServer[];
+  let idp: TestIdp;
+  let gw: Gateway;
+  let dir: string;
+  let admin: string;
+  let user: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'infergate-admin-usage-'));
+    sims = await startSims(1);
+    idp = await startIdp();
+    gw = await startTestGateway([{ name: 'llama', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }], {
+      sections: {
+        auth: { issuers: [{ issuer: idp.issuer, audience: 'infergate', jwks_url: idp.jwksUrl, algorithms: ['RS256'] }] },
+        usage: { sqlite: join(dir, 'usage.db'), flush_interval: '20ms' },
+      },
+    });
+    admin = await idp.issueToken({ sub: 'root', team: 'ops', scope: 'models:* admin' });
+    user = await idp.issueToken({ sub: 'carol', team: 'research', scope: 'models:*' });
+    const ai = client(gw, { apiKey: user });
+    for (let i = 0; i < 30; i++) await ai.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: `hello ${i}` }] });
+  });
+  after(async () => {
+    await gw.close(100);
+    await Promise.all(sims.map((s) => s.close()));
+    await idp.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const get = (path: string, token?: string, headers: Record<string, string> = {}) =>
+    fetch(`${gw.url}${path}`, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+
+  test('reports a subject window with sketch percentiles and says how accurate they are', async () => {
+    const res = await get('/admin/usage?from=1h&subject=carol&group_by=model', admin);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { percentiles: { method: string; relative_error: number }; data: Array<Record<string, number | string>> };
+    assert.deepEqual(body.percentiles, { method: 'ddsketch', relative_error: 0.01 });
+    assert.equal(body.data.length, 1);
+    const row = body.data[0]!;
+    assert.equal(row.model, 'llama');
+    assert.equal(row.requests, 30);
+    for (const k of ['p50_latency_ms', 'p90_latency_ms', 'p95_latency_ms', 'p99_latency_ms']) assert.equal(typeof row[k], 'number', k);
+  });
+
+  test('streams the raw rows of a range as JSON lines and as CSV', async () => {
+    const jsonl = await get('/admin/usage/export?from=1h&format=jsonl', admin);
+    assert.equal(jsonl.status, 200);
+    assert.match(jsonl.headers.get('content-type') ?? '', /ndjson/);
+    const lines = (await jsonl.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const carol = lines.filter((l) => l.subject === 'carol');
+    assert.equal(carol.length, 30);
+    assert.equal(carol[0]!.requested_model, 'llama');
+    assert.equal(typeof carol[0]!.latency_ms, 'number');
+    assert.ok('key' in carol[0]!);
+
+    const csv = await get('/admin/usage/export?from=1h&format=csv', admin);
+    const rows = (await csv.text()).trim().split('\r\n');
+    assert.match(rows[0]!, /^id,request_id,time_ms,time,subject,team,key,requested_model/);
+    assert.equal(rows.filter((r) => r.includes(',carol,')).length, 30);
+
+    const bad = await get('/admin/usage/export?format=xml', admin);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { param: string } }).error.param, 'format');
+  });
+
+  test('records every /admin call in the audit log, refused ones included, with who, what and the outcome', async () => {
+    const anonymous = await get('/admin/usage?from=1h');
+    assert.equal(anonymous.status, 401);
+    const forbidden = await get('/admin/limits', user, { 'x-request-id': 'audit-forbidden-1' });
+    assert.equal(forbidden.status, 403);
+    const ok = await get('/admin/usage?group_by=team', admin);
+    assert.equal(ok.status, 200);
+    const okId = ok.headers.get('x-request-id');
+    assert.ok(okId);
+
+    const entries = (await eventually(async () => {
+      const res = await get('/admin/audit?from=1h', admin);
+      const body = (await res.json()) as { data: Array<Record<string, unknown>> };
+      return body.data.some((e) => e.request_id === okId) ? body.data : undefined;
+    }))!;
+    const denied = entries.filter((e) => e.outcome === 'denied');
+    const unauthenticated = denied.find((e) => e.status === 401 && e.path === '/admin/usage?from=1h');
+    assert.ok(unauthenticated, 'the refused anonymous call is there');
+    assert.equal(unauthenticated.subject, null);
+    const noScope = denied.find((e) => e.request_id === 'audit-forbidden-1');
+    assert.ok(noScope, 'the call without the admin scope is there, under its request id');
+    assert.deepEqual([noScope.status, noScope.subject, noScope.team, noScope.method, noScope.path], [403, 'carol', 'research', 'GET', '/admin/limits']);
+    const answered = entries.find((e) => e.request_id === okId)!;
+    assert.deepEqual([answered.status, answered.outcome, answered.subject, answered.team], [200, 'ok', 'root', 'ops']);
+    assert.match(String(answered.time), /^\d{4}-\d\d-\d\dT/);
+  });
+});
