@@ -20,6 +20,31 @@ const redisUrl = z.string().refine(
 );
 
 /**
+ * `state.routing`: the replica exchange of routing state (issue 13). Over Redis among replicas when `state.redis` is
+ * set, over the supervisor among the workers of one host otherwise; off in a single process without Redis.
+ */
+export const routingExchangeSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Share routed prefixes, in-flight load and session turns with the other replicas (Redis) or workers (supervisor), so each routes on the fleet\'s picture. Off: every replica routes on its own traffic only.'),
+    interval: duration
+      .refine((ms) => ms >= 10 && ms <= 1000, { message: 'expected between 10ms and 1s' })
+      .default(50)
+      .describe('How often each process publishes one batch of updates. A peer\'s picture lags by up to this plus the transport\'s delay.'),
+    stale: duration
+      .refine((ms) => ms >= 100, { message: 'expected at least 100ms' })
+      .default(1000)
+      .describe('A peer\'s in-flight load not refreshed for this long is dropped (the peer stopped or the channel broke). Prefix keys never expire by time: they age out of the twin like local ones.'),
+    snapshot_interval: duration
+      .refine((ms) => ms >= 500, { message: 'expected at least 500ms' })
+      .default(5000)
+      .describe('How often one replica (one per period across the fleet) writes the whole picture to Redis, for replicas that start; workers of a host ask a live peer instead.'),
+  })
+  .superRefine((r, ctx) => {
+    if (r.stale < 2 * r.interval) ctx.addIssue({ code: 'custom', path: ['stale'], message: 'must be at least two intervals, or live peers\' load flickers out' });
+  })
+  .describe('Routing state shared across replicas and workers (see README, "Routing across replicas").');
+
+/**
  * `state`: where limits, concurrency and quotas are shared. Without it they are exact within one host (the
  * supervisor is the authority among its workers); with `redis` they are exact across every replica using it.
  */
@@ -40,6 +65,7 @@ export const stateSchema = z
     on_unreachable: z.enum(['share', 'refuse']).default('share'),
     /** Replicas sharing the limits, for the `share` fallback. */
     replicas: z.number().int().min(1).max(10_000).default(2),
+    routing: routingExchangeSchema.prefault({}),
   })
   .superRefine((s, ctx) => {
     if (s.lease_ttl < 3 * s.sync_interval) ctx.addIssue({ code: 'custom', path: ['lease_ttl'], message: 'must be at least three sync intervals, or live processes lose their leases' });

@@ -9,6 +9,7 @@ import { SessionKeyCache } from './prefix/session-key-cache.js';
 import { mathRandom, type Rng } from './rng.js';
 import { BackendState } from './state/backend-state.js';
 import type { InFlight } from './state/in-flight.js';
+import type { ReplicaSink } from './replica/exchange.js';
 import { createTracker } from './tracker.js';
 import { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
 import type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
@@ -34,6 +35,8 @@ export interface RoutingCoreOptions {
   readonly policies?: Partial<Record<PolicyName, Policy>>;
   /** Called when an attempt ends (health accounting lives outside the core). */
   readonly onAttemptEnd?: (targetId: string, result: AttemptEnd) => void;
+  /** Shares routed prefixes, load and session turns with other gateway replicas (replica/exchange.ts). */
+  readonly replica?: ReplicaSink;
 }
 
 export type AttemptEnd = Parameters<AttemptTracker['end']>[0];
@@ -60,6 +63,7 @@ export class RoutingCore {
   readonly charsPerBlock: number;
   readonly #policies: Readonly<Record<PolicyName, Policy>>;
   readonly #onAttemptEnd: RoutingCoreOptions['onAttemptEnd'];
+  readonly #replica: ReplicaSink | null;
   readonly #states = new Map<string, BackendState>();
   readonly #memories = new Map<string, PoolMemory>();
   readonly #outputs = new Map<string, OutputEstimator>();
@@ -86,6 +90,18 @@ export class RoutingCore {
       retryAfterSeconds: (tokens) => Math.max(1, Math.ceil((tokens * this.profile.perPrefillToken) / Math.max(1, this.#states.size) / 1000)),
     });
     this.#sessionKeys = new SessionKeyCache(10_000, this.charsPerBlock);
+    this.#replica = options.replica ?? null;
+    this.#replica?.bind({
+      stateById: (id) => this.#states.get(id),
+      backendStates: () => this.#states.values(),
+      applyTurn: (session, backendId, promptChars, outputTokens) => this.#storeTurn(session, backendId, promptChars, outputTokens),
+      recentTurns: (max) => {
+        const out: [string, string, number, number][] = [];
+        let skip = this.#turns.size - max;
+        for (const [session, t] of this.#turns) if (skip-- <= 0) out.push([session, t.backendId, t.promptChars, t.outputTokens]);
+        return out;
+      },
+    });
   }
 
   get queued(): number {
@@ -196,7 +212,10 @@ export class RoutingCore {
     const cached = Math.min(policy.predictCached(state, profile), profile.promptTokens - 1);
     const uncached = profile.promptTokens - Math.max(0, cached);
     const keys = policy.onDispatch(state, profile);
-    if (keys) state.twin();
+    if (keys) {
+      state.twin();
+      this.#replica?.routed(state.id, keys);
+    }
     const record: InFlight = {
       promptTokens: profile.promptTokens,
       promptChars: profile.promptChars,
@@ -254,6 +273,11 @@ export class RoutingCore {
   }
 
   #rememberTurn(session: string, backendId: string, promptChars: number, outputTokens: number): void {
+    this.#storeTurn(session, backendId, promptChars, outputTokens);
+    this.#replica?.turn(session, backendId, promptChars, outputTokens);
+  }
+
+  #storeTurn(session: string, backendId: string, promptChars: number, outputTokens: number): void {
     this.#turns.delete(session);
     this.#turns.set(session, { backendId, promptChars, outputTokens });
     if (this.#turns.size > 100_000) {

@@ -5,6 +5,7 @@
  */
 export type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
 export { createRouter, type Router, type RouterOptions } from './router.js';
+export { ReplicaExchange, type ReplicaExchangeOptions, type ReplicaSink } from './replica/exchange.js';
 export { RoutingCore, type RoutingCoreOptions, type Timers, type Waiter, type QueuedHandle } from './core.js';
 export type { QueueOptions } from './gateway-queue.js';
 export { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './retry-budget.js';

@@ -12,8 +12,9 @@ import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js
 import { openKeys } from './keys-wiring.js';
 import { createApp, createOpenAIHandler, type AppDeps } from './app.js';
 import type { Logger } from './logger.js';
-import type { LeaseClient } from '../state/index.js';
+import type { Broadcast, LeaseClient } from '../state/index.js';
 import { openSharedState } from './shared-state.js';
+import { openRoutingExchange } from './routing-exchange.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
 import { REQUEST_ID, TimedOutRequests, withTimedOutRows, type Tagged } from './timed-out-rows.js';
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   usage?: UsageWriter | null;
   /** Shared limit state from the caller (a worker's leases from its supervisor); default: Redis if `state.redis`. */
   leases?: LeaseClient | null;
+  /** The routing exchange's channel from the caller (a worker's, through its supervisor); default: Redis if `state.redis`. */
+  broadcast?: Broadcast | null;
 }
 
 export interface Gateway {
@@ -131,8 +134,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   }
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
-  const router = opts.router ?? createRouter({ clock, ...current.routing.router });
+  // Other replicas' routed prefixes, load and session turns (null alone, or with state.routing.enabled false).
+  const exchange = opts.router ? null : await openRoutingExchange(cfg, { logger, telemetry, given: opts.broadcast });
+  const router = opts.router ?? createRouter({ clock, ...current.routing.router, ...(exchange ? { core: { replica: exchange } } : {}) });
   router.setPools(current.pools);
+  // Catches up from the fleet's snapshot before serving, so a restarted replica does not route blind.
+  await exchange?.start();
   const retryBudget = createRetryBudget({ clock, ...current.routing.retryBudget });
   /** What the router runs with: the file's routing section at start (only retry_budget changes live). */
   const runningRouting = cfg.routing;
@@ -326,6 +333,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       server.close(() => {}); // http's own close steps (the timeout sweep); the listener is already closed
       await closed;
       router.close();
+      await exchange?.close();
       await pools.close();
       // Every queued usage row is written before exit; quota counters are written back.
       usage?.close();

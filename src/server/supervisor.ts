@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, parseConfigText, watchConfigFile, type Config } from '../config/index.js';
 import { createMemoryQuotaStore, createSqliteQuotaStore, type QuotaStore } from '../limits/index.js';
-import { createMemoryAuthority, serveLeases, type IpcPort } from '../state/index.js';
+import { createBroadcastHub, createMemoryAuthority, serveLeases, type IpcPort } from '../state/index.js';
 import { createUsageWriter, type UsageRow, type UsageWriter } from '../usage/index.js';
 import type { Logger } from './logger.js';
 import { createReloadFanout } from './supervisor-reload.js';
@@ -60,6 +60,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let port = 0;
   const ready = new Set<number>();
   const detach = new Map<number, () => void>();
+  // Relays routing updates among the workers when no Redis connects them (routing/replica/exchange.ts).
+  const routingHub = cfg.state?.redis ? null : createBroadcastHub();
   const startedAt = new Map<number, number>();
   const reloads = createReloadFanout({ logger, workers: () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id)) });
 
@@ -67,7 +69,12 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const fork = () => {
     const w = cluster.fork({ INFERGATE_SIM_URLS: opts.simUrls.join(','), INFERGATE_ROLE: 'worker' });
     startedAt.set(w.id, Date.now());
-    detach.set(w.id, serveLeases(authority, w as unknown as IpcPort));
+    const stopLeases = serveLeases(authority, w as unknown as IpcPort);
+    const stopRelay = routingHub?.attach(w as unknown as IpcPort);
+    detach.set(w.id, () => {
+      stopLeases();
+      stopRelay?.();
+    });
     w.on('message', (m: unknown) => {
       if (typeof m !== 'object' || m === null) return;
       const msg = m as { ig?: string; rows?: UsageRow[]; port?: number };

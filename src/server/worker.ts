@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { loadConfigFile, parseConfigText } from '../config/index.js';
-import { createIpcTransport, createLeaseClient, type IpcPort } from '../state/index.js';
+import { createIpcBroadcast, createIpcTransport, createLeaseClient, type IpcPort } from '../state/index.js';
 import { createUsageWriter } from '../usage/index.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createIpcUsageWriter } from './worker-usage.js';
@@ -30,7 +30,9 @@ export async function runWorker(file: string): Promise<void> {
           openReader: () => createUsageWriter({ path: (cfg.usage as { sqlite: string }).sqlite, thread: false }),
         });
   const simUrls = process.env.INFERGATE_SIM_URLS ? process.env.INFERGATE_SIM_URLS.split(',').filter(Boolean) : undefined;
-  const gateway: Gateway = await startGateway({ configFile: file, config: cfg, simUrls, watch: false, usage, leases });
+  // Routing state among the host's workers goes through the supervisor, unless Redis connects every replica's workers.
+  const broadcast = st?.redis ? undefined : createIpcBroadcast(port);
+  const gateway: Gateway = await startGateway({ configFile: file, config: cfg, simUrls, watch: false, usage, leases, broadcast });
 
   let stopping = false;
   const stop = async (drainMs?: number) => {

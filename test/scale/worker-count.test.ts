@@ -27,7 +27,7 @@ test('server.workers and state are validated at load', () => {
   assert.equal(parseConfigText(JSON.stringify({ ...base, server: { workers: 'auto' } }), 'x').server.workers, 'auto');
   assert.throws(() => parseConfigText(JSON.stringify({ ...base, server: { workers: 0 } }), 'x'), /workers/);
   const st = parseConfigText(JSON.stringify({ ...base, state: { redis: 'redis://r:6379' } }), 'x').state!;
-  assert.deepEqual({ ...st }, { redis: 'redis://r:6379', prefix: 'infergate:', sync_interval: 100, lease_ttl: 5000, on_unreachable: 'share', replicas: 2 });
+  assert.deepEqual({ ...st }, { redis: 'redis://r:6379', prefix: 'infergate:', sync_interval: 100, lease_ttl: 5000, on_unreachable: 'share', replicas: 2, routing: { enabled: true, interval: 50, stale: 1000, snapshot_interval: 5000 } });
   assert.throws(() => parseConfigText(JSON.stringify({ ...base, state: { redis: 'http://r' } }), 'x'), /redis:\/\//);
   assert.throws(() => parseConfigText(JSON.stringify({ ...base, state: { sync_interval: '1s', lease_ttl: '2s' } }), 'x'), /three sync intervals/);
 });

@@ -19,7 +19,10 @@ export class TwinPrefixIndex {
   #capacity: number;
   #reserved = 0;
   #evictions = 0;
-  /** Anonymous entries use negative ids so they never collide with prefix keys (which are ≥ 0). */
+  /**
+   * Anonymous entries take ids -1, -2, … (the next one is `#nextAnon`). Prefix keys are any int32, so a key in that
+   * range is taken for an anonymous entry by `#isAnon`: about one key in 2³¹ per request served, a negligible miss.
+   */
   #nextAnon = -1;
   /**
    * Where eviction resumes in `#free`. Entries are only appended and evictions only take the head, so a fresh
@@ -47,7 +50,7 @@ export class TwinPrefixIndex {
   /** Prefix keys held, pinned or evictable (anonymous entries excluded). */
   get cachedBlocks(): number {
     let anon = 0;
-    for (const k of this.#free.keys()) if (k < 0) anon++;
+    for (const k of this.#free.keys()) if (this.#isAnon(k)) anon++;
     return this.#pinned.size + this.#free.size - anon;
   }
 
@@ -115,6 +118,30 @@ export class TwinPrefixIndex {
     }
   }
 
+  /**
+   * Another gateway replica sent a request with these keys here: the backend holds them now. They join the LRU as
+   * most recent (unpinned: this replica does not see when that request ends, and the engine keeps its blocks cached
+   * afterwards anyway), so they age out exactly like keys this replica routed itself.
+   */
+  touch(keys: Iterable<number>): void {
+    for (const k of keys) {
+      if (this.#pinned.has(k)) continue;
+      const w = this.#free.get(k);
+      if (w !== undefined) this.#free.delete(k);
+      else this.#freeWeight += 1;
+      this.#free.set(k, 1);
+    }
+    this.#trim();
+  }
+
+  /** Every prefix key held, least recently used first and pinned keys last (a snapshot for a replica that starts). */
+  keys(): number[] {
+    const out: number[] = [];
+    for (const k of this.#free.keys()) if (!this.#isAnon(k)) out.push(k);
+    for (const k of this.#pinned.keys()) out.push(k);
+    return out;
+  }
+
   /** Blocks held outside keys while a request runs (fractional: token counts over tokens per block). */
   reserve(deltaBlocks: number): void {
     this.#reserved = Math.max(0, this.#reserved + deltaBlocks);
@@ -127,6 +154,10 @@ export class TwinPrefixIndex {
     this.#free.clear();
     this.#freeWeight = 0;
     this.#reserved = 0;
+  }
+
+  #isAnon(k: number): boolean {
+    return k < 0 && k > this.#nextAnon;
   }
 
   #trim(): void {
@@ -143,7 +174,7 @@ export class TwinPrefixIndex {
       this.#free.delete(k);
       this.#freeWeight -= w;
       over -= w;
-      if (k >= 0) this.#evictions++;
+      if (!this.#isAnon(k)) this.#evictions++;
     }
     if (this.#free.size === 0) this.#freeWeight = 0;
   }
