@@ -24,8 +24,19 @@ export interface CompiledBackend {
   readonly embeddingsBase64: boolean;
   /** `http://host:port`, the key of the connection pool. */
   readonly origin: string;
-  /** Paths per endpoint, precomputed so the hot path only concatenates nothing. */
-  readonly paths: { readonly chat: string; readonly completions: string; readonly embeddings: string; readonly health: string };
+  /**
+   * Paths per endpoint, precomputed so the hot path only concatenates nothing. `health` is the server root's
+   * `/health` (a base URL's `/v1` removed, any prefix before it kept). `probe` and `metrics` are what the router's
+   * monitor GETs for this kind (see monitorPaths); null when the kind has no such endpoint.
+   */
+  readonly paths: {
+    readonly chat: string;
+    readonly completions: string;
+    readonly embeddings: string;
+    readonly health: string;
+    readonly probe: string | null;
+    readonly metrics: string | null;
+  };
 }
 
 export interface CompiledPool {
@@ -89,6 +100,24 @@ export interface CompileOptions {
   nowSeconds?: number;
 }
 
+/**
+ * What the router polls on each kind, relative to the server's root (`/v1` is the OpenAI base under it):
+ * vLLM, SGLang, TGI and llama.cpp serve `/health` and Prometheus `/metrics` (llama-server only with `--metrics`; a
+ * missing one is backed off, see routing/backend-monitor.ts). Ollama answers `/api/version` and has no Prometheus
+ * endpoint. A generic OpenAI-compatible server promises nothing but the OpenAI API, so it is probed with
+ * `GET /v1/models` (its own credentials sent) and never scraped.
+ */
+function monitorPaths(kind: BackendConfig['kind'], root: string, v1: string): { probe: string | null; metrics: string | null } {
+  switch (kind) {
+    case 'ollama':
+      return { probe: `${root}/api/version`, metrics: null };
+    case 'openai':
+      return { probe: `${v1}/models`, metrics: null };
+    default:
+      return { probe: `${root}/health`, metrics: `${root}/metrics` };
+  }
+}
+
 function compileBackend(b: ModelConfig['backends'][number], publicName: string): CompiledBackend {
   const u = new URL(b.url);
   const base = u.pathname.replace(/\/+$/, '');
@@ -108,6 +137,7 @@ function compileBackend(b: ModelConfig['backends'][number], publicName: string):
       completions: `${v1}/completions`,
       embeddings: `${v1}/embeddings`,
       health: `${root}/health`,
+      ...monitorPaths(b.kind, root, v1),
     }),
   });
 }

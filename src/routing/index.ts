@@ -3,12 +3,14 @@
  * end; the policies, per-backend state and gateway queue behind it are the same code the discrete-event benchmark
  * (scripts/bench-routing.ts) runs.
  */
-export type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
-export { createRouter, type Router, type RouterOptions } from './router.js';
+export type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest, RoutingLogger } from './types.js';
+export { createRouter, type BackendStats, type Router, type RouterOptions, type RouterStats } from './router.js';
+export { routerSamples } from './router-metrics.js';
+export type { ScrapeFailure } from './backend-monitor.js';
 export { ReplicaExchange, type ReplicaExchangeOptions, type ReplicaSink } from './replica/exchange.js';
 export { RoutingCore, type RoutingCoreOptions, type Timers, type Waiter, type QueuedHandle } from './core.js';
 export type { QueueOptions } from './gateway-queue.js';
 export { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
-export type { HealthOptions, HealthStatus } from './health/health-state.js';
+export type { HealthOptions, HealthStatus, HealthTransition } from './health/health-state.js';
 export { POLICIES, createTokenAware, type Policy, type TokenAwareOptions } from './policies/index.js';
 export { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';

@@ -12,6 +12,8 @@ export function startPoller(options: {
   readonly timeoutMs: number;
   readonly run: (signal: AbortSignal) => Promise<void>;
   readonly onError?: (err: unknown) => void;
+  /** Delay before the next run, asked after each one settled (backoff); default `intervalMs`. */
+  readonly nextDelayMs?: () => number;
 }): Poller {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
@@ -23,7 +25,7 @@ export function startPoller(options: {
     } catch (err) {
       options.onError?.(err);
     }
-    schedule(options.intervalMs);
+    schedule(options.nextDelayMs ? options.nextDelayMs() : options.intervalMs);
   };
   const schedule = (ms: number): void => {
     if (stopped) return;

@@ -1,9 +1,38 @@
 import { GatewayError, systemClock, type Clock } from '../core/index.js';
-import { BackendMonitor } from './backend-monitor.js';
+import { BackendMonitor, type ScrapeFailure } from './backend-monitor.js';
 import { RoutingCore, type RoutingCoreOptions } from './core.js';
 import type { QueueOptions } from './gateway-queue.js';
-import { HealthState, type HealthOptions } from './health/health-state.js';
-import type { AttemptTracker, BackendTarget, PoolSpec, RouteRequest } from './types.js';
+import { HealthState, type HealthOptions, type HealthStatus, type HealthTransition } from './health/health-state.js';
+import type { EngineMetrics } from './state/engine-metrics.js';
+import type { AttemptTracker, BackendTarget, PoolSpec, RouteRequest, RoutingLogger } from './types.js';
+
+/** One backend as /metrics shows it (read at scrape time, never on the request path). */
+export interface BackendStats {
+  readonly id: string;
+  readonly status: HealthStatus;
+  readonly healthy: boolean;
+  /** Attempts the gateway has in flight there (its own accounting, exact). */
+  readonly inFlight: number;
+  /** Uncached prompt tokens of in-flight requests still before their first token. */
+  readonly prefillTokens: number;
+  /** Output tokens in-flight requests are still expected to generate. */
+  readonly decodeTokens: number;
+  /** Passive ejections since start. */
+  readonly ejections: number;
+  /** Since the last successful scrape of its /metrics; null when none succeeded (or it is not scraped). */
+  readonly scrapeAgeMs: number | null;
+  readonly scrapeFailures: ReadonlyMap<ScrapeFailure, number>;
+  /** The engine's own numbers from the last scrape (queue, KV-cache use, prefix-cache counters); null before one. */
+  readonly engine: EngineMetrics | null;
+  /** The last time it left the rotation (ejected or probe down), why, and for how long; null when it never did. */
+  readonly lastDown: { readonly status: HealthStatus; readonly reason: string; readonly atMs: number; readonly forMs: number | null } | null;
+}
+
+export interface RouterStats {
+  readonly backends: readonly BackendStats[];
+  /** Requests waiting in the gateway queue. */
+  readonly queued: number;
+}
 
 export interface Router {
   /**
@@ -16,6 +45,8 @@ export interface Router {
   /** Releases a plan's reservation when the request will not be sent after all (optional; reservations expire). */
   abandon(req: RouteRequest): void;
   isHealthy(id: string): boolean;
+  /** Per-backend state for /metrics. */
+  stats(): RouterStats;
   /** Called on every config swap with all pools: monitors start/stop for added/removed URLs; state of kept ids survives. */
   setPools(pools: readonly PoolSpec[]): void;
   close(): void;
@@ -34,6 +65,8 @@ export interface RouterOptions extends HealthOptions {
   /** Timeout of one /metrics scrape (ms). Default four scrape intervals, at least 100, at most monitorTimeoutMs. */
   readonly scrapeTimeoutMs?: number;
   readonly queue?: QueueOptions;
+  /** Health transitions and missing endpoints are logged here (one line per change). */
+  readonly logger?: RoutingLogger;
   /** Advanced: policy overrides, engine profile, chars per block, rng (see RoutingCoreOptions). */
   readonly core?: Omit<RoutingCoreOptions, 'clock' | 'onAttemptEnd' | 'queue'>;
 }
@@ -48,9 +81,33 @@ export function createRouter(options: RouterOptions = {}): Router {
   const monitorTimeoutMs = options.monitorTimeoutMs ?? 2000;
   const health = new Map<string, HealthState>();
   const monitors = new Map<string, BackendMonitor>();
+  const monitorKeys = new Map<string, string>();
+  /** Backend id → the public model names whose pools hold it, for log lines. */
+  let modelsOf = new Map<string, string>();
+  /** Timers that report the end of an ejection (a change time alone makes). */
+  const ejectionTimers = new Map<string, NodeJS.Timeout>();
+  /** Backend id → its last exit from the rotation, for the console's fleet view (written only on a transition). */
+  const lastDown = new Map<string, BackendStats['lastDown']>();
+  const onTransition = (id: string, t: HealthTransition): void => {
+    if (t.to === 'ejected' || t.to === 'probe_down') lastDown.set(id, { status: t.to, reason: t.reason, atMs: clock.wallMs(), forMs: t.ejectedForMs ?? null });
+    const fields = { event: 'backend_health', backend: id, model: modelsOf.get(id) ?? '', from: t.from, to: t.to, reason: t.reason };
+    if (t.to === 'ejected' || t.to === 'probe_down') {
+      const msg = t.to === 'ejected' ? `backend ejected for ${t.ejectedForMs} ms: ${t.reason}` : `backend unhealthy: ${t.reason}`;
+      options.logger?.warn(t.ejectedForMs !== undefined ? { ...fields, ejected_ms: t.ejectedForMs } : fields, msg);
+    } else options.logger?.info(fields, `backend ${t.to === 'healthy' ? 'healthy again' : 'back on trial (half-open)'}: ${t.reason}`);
+    if (t.to === 'ejected' && t.ejectedForMs !== undefined) {
+      clearTimeout(ejectionTimers.get(id));
+      const timer = setTimeout(() => {
+        ejectionTimers.delete(id);
+        health.get(id)?.check(clock.now());
+      }, t.ejectedForMs + 1);
+      timer.unref();
+      ejectionTimers.set(id, timer);
+    }
+  };
   const healthOf = (id: string): HealthState => {
     let h = health.get(id);
-    if (!h) health.set(id, (h = new HealthState(options)));
+    if (!h) health.set(id, (h = new HealthState(options, (t) => onTransition(id, t))));
     return h;
   };
   const core = new RoutingCore({
@@ -59,7 +116,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     ...(options.queue ? { queue: options.queue } : {}),
     onAttemptEnd(id, result) {
       const h = healthOf(id);
-      if (result.ok) h.onSuccess();
+      if (result.ok) h.onSuccess(clock.now());
       else if (result.failure) h.onFailure(result.failure, clock.now());
     },
   });
@@ -111,12 +168,45 @@ export function createRouter(options: RouterOptions = {}): Router {
     begin: (target, req) => core.begin(target, req),
     abandon: (req) => core.abandon(req),
     isHealthy: (id) => healthOf(id).isHealthy(clock.now()),
+    stats() {
+      const now = clock.now();
+      const backends: BackendStats[] = [];
+      for (const [id, m] of monitors) {
+        const h = healthOf(id);
+        const s = core.stateById(id);
+        const status = h.status(now);
+        backends.push({
+          id,
+          status,
+          healthy: status === 'healthy' || status === 'half_open',
+          inFlight: s?.inFlight ?? 0,
+          prefillTokens: s?.uncachedInFlight ?? 0,
+          decodeTokens: Math.max(0, s?.remainingOutput ?? 0),
+          ejections: h.ejectionsTotal,
+          scrapeAgeMs: s && Number.isFinite(s.metricsAt) ? Math.max(0, now - s.metricsAt) : null,
+          scrapeFailures: m.scrapeFailures,
+          engine: s && Number.isFinite(s.metricsAt) ? s.metrics : null,
+          lastDown: lastDown.get(id) ?? null,
+        });
+      }
+      return { backends, queued: core.queued };
+    },
     setPools(pools) {
       const ids = new Set<string>();
+      const names = new Map<string, string>();
+      for (const pool of pools) for (const t of pool.targets) names.set(t.id, names.has(t.id) ? `${names.get(t.id)},${pool.name}` : pool.name);
+      modelsOf = names;
       for (const pool of pools) {
         for (const t of pool.targets) {
           ids.add(t.id);
           const state = core.state(t);
+          // A reload that changes what is polled (kind, paths, credentials) restarts the backend's monitor.
+          const key = `${t.kind} ${t.origin ?? ''} ${t.paths?.probe ?? ''} ${t.paths?.metrics ?? ''} ${t.authorization ?? ''}`;
+          if (monitorKeys.get(t.id) !== key) {
+            monitors.get(t.id)?.stop();
+            monitors.delete(t.id);
+            monitorKeys.set(t.id, key);
+          }
           if (!monitors.has(t.id)) {
             monitors.set(
               t.id,
@@ -127,6 +217,8 @@ export function createRouter(options: RouterOptions = {}): Router {
                 timeoutMs: options.probeTimeoutMs ?? monitorTimeoutMs,
                 scrapeTimeoutMs: options.scrapeTimeoutMs ?? Math.min(monitorTimeoutMs, Math.max(100, scrapeIntervalMs * 4)),
                 onScrape: () => core.pump(),
+                ...(options.logger ? { log: options.logger } : {}),
+                models: () => modelsOf.get(t.id) ?? '',
               }),
             );
           }
@@ -136,13 +228,19 @@ export function createRouter(options: RouterOptions = {}): Router {
         if (ids.has(id)) continue;
         m.stop();
         monitors.delete(id);
+        monitorKeys.delete(id);
         health.delete(id);
+        lastDown.delete(id);
+        clearTimeout(ejectionTimers.get(id));
+        ejectionTimers.delete(id);
       }
       core.retain(ids);
     },
     close() {
       for (const m of monitors.values()) m.stop();
       monitors.clear();
+      for (const t of ejectionTimers.values()) clearTimeout(t);
+      ejectionTimers.clear();
     },
   };
 }

@@ -12,6 +12,23 @@ export interface BackendTarget {
   readonly weight: number;
   /** Upstream model name to send to this backend. */
   readonly model: string;
+  /** `scheme://host:port`; the monitor's paths are sent there. Default: `url`'s origin. */
+  readonly origin?: string;
+  /**
+   * What the monitor polls, from the compiled config: `probe` is the liveness check (`/health`, Ollama's
+   * `/api/version`, a generic OpenAI server's `/v1/models`), `metrics` the Prometheus page; null when the kind has
+   * none. Paths are on the server's root, never under a base URL's `/v1`. Default (targets built by hand, as the
+   * benchmark and unit tests do): `/health` and `/metrics`.
+   */
+  readonly paths?: { readonly probe: string | null; readonly metrics: string | null };
+  /** `Authorization` header value; sent with a probe that is an API call (kind `openai`). */
+  readonly authorization?: string | null;
+}
+
+/** The structured log calls routing makes outside requests (health transitions, missing endpoints); pino fits. */
+export interface RoutingLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
 }
 
 export type PolicyName =

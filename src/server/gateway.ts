@@ -4,7 +4,7 @@ import { getRequestListener } from '@hono/node-server';
 import { createPipeline, writeError, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
-import { createRetryBudget, createRouter, type Router } from '../routing/index.js';
+import { createRetryBudget, createRouter, routerSamples, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
 import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
@@ -136,7 +136,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   // Other replicas' routed prefixes, load and session turns (null alone, or with state.routing.enabled false).
   const exchange = opts.router ? null : await openRoutingExchange(cfg, { logger, telemetry, given: opts.broadcast });
-  const router = opts.router ?? createRouter({ clock, ...current.routing.router, ...(exchange ? { core: { replica: exchange } } : {}) });
+  const router = opts.router ?? createRouter({ clock, logger, ...current.routing.router, ...(exchange ? { core: { replica: exchange } } : {}) });
   router.setPools(current.pools);
   // Catches up from the fleet's snapshot before serving, so a restarted replica does not route blind.
   await exchange?.start();
@@ -152,9 +152,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     { name: 'infergate_in_flight_requests', value: inflight.count },
     { name: 'infergate_retry_budget_available', value: retryBudget.available() },
   ]);
-  telemetry.registerCollector('backends', () =>
-    [...current.backends.keys()].map((id) => ({ name: 'infergate_backend_healthy', labels: { backend: id }, value: router.isHealthy(id) ? 1 : 0 })),
-  );
+  telemetry.registerCollector('backends', () => routerSamples(router.stats()));
 
   const timedOut = new TimedOutRequests();
   const pipeline = createPipeline({

@@ -8,15 +8,19 @@ export const COLLECTOR_METRICS = {
   infergate_backend_in_flight_requests: { type: 'gauge', help: 'Requests in flight to a backend. Labels: backend.' },
   infergate_backend_in_flight_tokens: {
     type: 'gauge',
-    help: 'Tokens in flight on a backend. Labels: backend, phase (prefill|decode).',
+    help: 'Tokens in flight on a backend: phase=prefill, uncached prompt tokens before their first token; phase=decode, output tokens still expected. Labels: backend, phase.',
   },
-  infergate_backend_healthy: { type: 'gauge', help: '1 when the backend is routable, 0 while ejected. Labels: backend.' },
+  infergate_backend_healthy: { type: 'gauge', help: '1 when the backend is routable, 0 while ejected or failing its probes. Labels: backend.' },
   infergate_backend_ejections_total: { type: 'counter', help: 'Passive health ejections. Labels: backend.' },
   infergate_backend_scrape_age_seconds: {
     type: 'gauge',
-    help: "Age of the last successful scrape of a backend's own /metrics. Labels: backend.",
+    help: "Age of the last successful scrape of a backend's own /metrics (absent until one succeeds). Labels: backend.",
   },
-  infergate_queue_depth: { type: 'gauge', help: "Requests waiting in the gateway's admission queue." },
+  infergate_backend_scrape_failures_total: {
+    type: 'counter',
+    help: "Failed scrapes of a backend's /metrics. Labels: backend, reason (missing: 404/405/501, backed off; status; timeout; connect).",
+  },
+  infergate_queue_depth: { type: 'gauge', help: "Requests waiting in the gateway's routing queue (token_aware holds them while every backend is saturated)." },
   infergate_in_flight_requests: { type: 'gauge', help: 'Requests being served by the gateway.' },
   infergate_usage_queue_length: { type: 'gauge', help: 'Usage rows waiting for the usage writer.' },
   infergate_usage_rows_dropped_total: { type: 'counter', help: 'Usage rows dropped because the writer queue was full.' },

@@ -35,6 +35,11 @@ export interface UsageWriterOptions {
   /** Rows folded before rollups are written (default 65,536; they are also written every 60 s). For tests. */
   rollupFlushRows?: number;
   /**
+   * Run compaction, retention and rollup catch-up (default true). A process that only reads through this writer while
+   * another process records (a worker beside its supervisor) passes false and leaves that work to the recorder.
+   */
+  maintenance?: boolean;
+  /**
    * Write from a worker thread (the default when this process may run on more than one core) or on the event loop
    * between requests (the default on one core, where a second thread has no core of its own and only competes).
    */
@@ -206,6 +211,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   /** Writing on this thread from now on: its sink, and the background work the thread would have done. */
   function startHere(): NonNullable<typeof inThread> {
     const sink = createSqliteSink(db, retention);
+    if (options.maintenance === false) return { sink, committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
     const stopMaintenance = startMaintenanceLoop(sink, {
       // On the event loop: short steps, so a request waits at most this long behind compaction or retention.
       budgetMs: 5,

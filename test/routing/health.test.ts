@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createManualClock } from '../../src/core/index.js';
-import { HealthState } from '../../src/routing/health/health-state.js';
+import { HealthState, type HealthTransition } from '../../src/routing/health/health-state.js';
 
 describe('backend health state machine', () => {
   it('ejects at once on a refused connection and returns half-open after the backoff', () => {
@@ -15,7 +15,7 @@ describe('backend health state machine', () => {
     clock.advance(1);
     assert.equal(h.status(clock.now()), 'half_open');
     assert.equal(h.isHealthy(clock.now()), true);
-    h.onSuccess();
+    h.onSuccess(clock.now());
     assert.equal(h.status(clock.now()), 'healthy');
   });
 
@@ -24,7 +24,7 @@ describe('backend health state machine', () => {
     const h = new HealthState({ ejectAfter: 3 });
     h.onFailure('status_5xx', 0);
     h.onFailure('timeout', 0);
-    h.onSuccess();
+    h.onSuccess(clock.now());
     h.onFailure('status_5xx', 0);
     h.onFailure('reset', 0);
     assert.equal(h.status(0), 'healthy');
@@ -43,7 +43,7 @@ describe('backend health state machine', () => {
       lengths.push(clock.now() - start);
     }
     assert.deepEqual(lengths, [1000, 2000, 4000, 5000, 5000]);
-    h.onSuccess();
+    h.onSuccess(clock.now());
     h.onFailure('connect', clock.now());
     const start = clock.now();
     while (!h.isHealthy(clock.now())) clock.advance(100);
@@ -85,5 +85,55 @@ describe('backend health state machine', () => {
     b.onFailure('status_5xx', 0);
     b.onProbe(true, 100);
     assert.equal(b.status(100), 'ejected');
+  });
+});
+
+describe('health transitions', () => {
+  const recorder = () => {
+    const seen: string[] = [];
+    return { seen, on: (t: HealthTransition) => void seen.push(`${t.from}→${t.to}: ${t.reason}${t.ejectedForMs !== undefined ? ` (${t.ejectedForMs} ms)` : ''}`) };
+  };
+
+  it('reports each change of status once, with its reason', () => {
+    const r = recorder();
+    const h = new HealthState({ ejectAfter: 2, baseEjectMs: 1000, unhealthyThreshold: 2, healthyThreshold: 1 }, r.on);
+    h.onFailure('status_5xx', 0);
+    h.onFailure('timeout', 0);
+    h.onFailure('reset', 10); // already ejected: extends nothing new in the log
+    h.check(500);
+    h.check(1000);
+    h.check(1500);
+    h.onSuccess(1600);
+    h.onSuccess(1700);
+    h.onProbe(false, 2000, '/health answered 503');
+    h.onProbe(false, 2100, '/health answered 503');
+    h.onProbe(false, 2200, 'timeout');
+    h.onProbe(true, 2300);
+    h.onSuccess(2400);
+    assert.deepEqual(r.seen, [
+      'healthy→ejected: 2 consecutive failures (last: timeout) (1000 ms)',
+      'ejected→half_open: ejection over; the next request is a trial',
+      'half_open→healthy: a request succeeded',
+      'healthy→probe_down: 2 failed probes (last: /health answered 503)',
+      'probe_down→half_open: 1 good probe',
+      'half_open→healthy: a request succeeded',
+    ]);
+  });
+
+  it('reports a refused connection, a failed trial and a probe ending an ejection early', () => {
+    const r = recorder();
+    const h = new HealthState({ baseEjectMs: 1000 }, r.on);
+    h.onFailure('connect', 0);
+    h.check(1000);
+    h.onFailure('status_5xx', 1000);
+    h.onFailure('connect', 1100);
+    h.onProbe(true, 1200);
+    assert.deepEqual(r.seen, [
+      'healthy→ejected: connection refused or failed (1000 ms)',
+      'ejected→half_open: ejection over; the next request is a trial',
+      'half_open→ejected: trial request failed (status_5xx) (2000 ms)',
+      'ejected→half_open: probe answered after refused connections',
+    ]);
+    assert.equal(h.ejectionsTotal, 3);
   });
 });

@@ -13,18 +13,32 @@ export interface HealthOptions {
 
 export type HealthStatus = 'healthy' | 'ejected' | 'half_open' | 'probe_down';
 
+/** One change of status, with why it happened (for the log line operators read). */
+export interface HealthTransition {
+  readonly from: HealthStatus;
+  readonly to: HealthStatus;
+  readonly reason: string;
+  /** For `to: 'ejected'`: how long the ejection lasts (ms). */
+  readonly ejectedForMs?: number;
+}
+
 /**
  * One backend's health, as a small state machine driven by passive outcomes and active probes:
  *
  *   healthy ──(connect error, or N consecutive failures)──► ejected (for base·2^k ms, capped)
  *   ejected ──(time passes; or, if it was ejected for refusing connections, a probe succeeds)──► half_open
  *   half_open ──success──► healthy (backoff reset)      half_open ──failure──► ejected (k+1)
- *   any ──(M failed probes)──► probe_down ──(M' good probes)──► healthy
+ *   any ──(M failed probes)──► probe_down ──(M' good probes)──► half_open
  *
  * 429 is the backend saying "busy", not "broken": it neither ejects nor counts as a success.
+ *
+ * Every change of `status` is reported once to `onChange`. Changes caused by an event are reported by that event's
+ * call; the one caused by time alone (an ejection running out) when `check(now)` is called at or after
+ * `ejectedUntil` (the router sets a timer for it).
  */
 export class HealthState {
   readonly #o: Required<HealthOptions>;
+  readonly #onChange: ((t: HealthTransition) => void) | undefined;
   #consecutiveFailures = 0;
   #ejections = 0;
   #ejectedUntil = Number.NEGATIVE_INFINITY;
@@ -33,8 +47,11 @@ export class HealthState {
   #probeSuccesses = 0;
   #probeDown = false;
   #ejectedForConnect = false;
+  #reported: HealthStatus = 'healthy';
+  /** Passive ejections since start (a counter for /metrics; `#ejections` is the backoff exponent). */
+  ejectionsTotal = 0;
 
-  constructor(options: HealthOptions = {}) {
+  constructor(options: HealthOptions = {}, onChange?: (t: HealthTransition) => void) {
     this.#o = {
       ejectAfter: options.ejectAfter ?? 3,
       baseEjectMs: options.baseEjectMs ?? 1000,
@@ -42,6 +59,7 @@ export class HealthState {
       unhealthyThreshold: options.unhealthyThreshold ?? 2,
       healthyThreshold: options.healthyThreshold ?? 2,
     };
+    this.#onChange = onChange;
   }
 
   status(now: number): HealthStatus {
@@ -61,10 +79,13 @@ export class HealthState {
     return this.#ejectedUntil;
   }
 
-  onSuccess(): void {
+  onSuccess(now: number): void {
+    // The hot path: every successful attempt lands here, and almost always there is nothing to reset.
+    if (this.#consecutiveFailures === 0 && !this.#halfOpen && this.#ejections === 0) return;
     this.#consecutiveFailures = 0;
     this.#halfOpen = false;
     this.#ejections = 0;
+    this.#report(now, 'a request succeeded');
   }
 
   onFailure(failure: AttemptFailure, now: number): void {
@@ -72,37 +93,66 @@ export class HealthState {
     this.#consecutiveFailures++;
     const wasHalfOpen = this.status(now) === 'half_open';
     if (failure === 'connect' || wasHalfOpen || this.#consecutiveFailures >= this.#o.ejectAfter) {
+      const reason =
+        failure === 'connect'
+          ? 'connection refused or failed'
+          : wasHalfOpen
+            ? `trial request failed (${failure})`
+            : `${this.#consecutiveFailures} consecutive failures (last: ${failure})`;
       this.#ejectedForConnect = failure === 'connect';
-      this.#eject(now);
+      this.#eject(now, reason);
     }
   }
 
-  onProbe(ok: boolean, now: number): void {
+  /** One /health probe's outcome; `detail` says what failed ("503", "timeout", ...) for the log. */
+  onProbe(ok: boolean, now: number, detail = ''): void {
     if (ok) {
       this.#probeFailures = 0;
       this.#probeSuccesses++;
       if (this.#probeDown && this.#probeSuccesses >= this.#o.healthyThreshold) {
         this.#probeDown = false;
         this.#halfOpen = true;
+        this.#report(now, `${this.#probeSuccesses} good probe${this.#probeSuccesses === 1 ? '' : 's'}`);
       }
       // A backend ejected for refusing connections (restarting) is tried again as soon as /health answers, instead
       // of waiting out its backoff. One ejected for 5xx or timeouts may be alive but sick: it serves its backoff.
       if (!this.#probeDown && this.#ejectedForConnect && now < this.#ejectedUntil) {
         this.#ejectedUntil = now;
         this.#halfOpen = true;
+        this.#report(now, 'probe answered after refused connections');
       }
     } else {
       this.#probeSuccesses = 0;
       this.#probeFailures++;
-      if (this.#probeFailures >= this.#o.unhealthyThreshold) this.#probeDown = true;
+      if (this.#probeFailures >= this.#o.unhealthyThreshold && !this.#probeDown) {
+        this.#probeDown = true;
+        this.#report(now, `${this.#probeFailures} failed probes${detail ? ` (last: ${detail})` : ''}`);
+      }
     }
   }
 
-  #eject(now: number): void {
+  /** Reports a change that time alone caused (an ejection that ran out). */
+  check(now: number): void {
+    this.#report(now, 'ejection over; the next request is a trial');
+  }
+
+  #eject(now: number, reason: string): void {
     const ms = Math.min(this.#o.maxEjectMs, this.#o.baseEjectMs * 2 ** this.#ejections);
     this.#ejections++;
+    this.ejectionsTotal++;
     this.#ejectedUntil = now + ms;
     this.#halfOpen = true;
     this.#consecutiveFailures = 0;
+    this.#report(now, reason, ms);
+  }
+
+  #report(now: number, reason: string, ejectedForMs?: number): void {
+    const to = this.status(now);
+    const from = this.#reported;
+    // Failures while already ejected (requests that were in flight, or sent because every backend is out) extend
+    // the ejection without being a new transition: one log line per change of status.
+    if (to === from) return;
+    this.#reported = to;
+    this.#onChange?.({ from, to, reason, ...(ejectedForMs !== undefined && to === 'ejected' ? { ejectedForMs } : {}) });
   }
 }

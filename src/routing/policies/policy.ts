@@ -38,9 +38,12 @@ export interface Policy {
 
 /**
  * Orders candidates by ascending cost; among those within `epsilon` (relative) of the minimum, the first is drawn at
- * random so that equivalent backends share load instead of the first one in config order taking every tie.
+ * random so that equivalent backends share load instead of the first one in config order taking every tie. With
+ * `tieBreak` (a load count per candidate), the draw leaves out tied candidates whose count exceeds the lowest tied
+ * one's by more than TIE_LOAD_BAND: ties then cannot let that count drift apart (a coin toss would), and the draw
+ * stays random among backends that are about equally loaded.
  */
-export function orderByCost(costs: ArrayLike<number>, rng: Rng, epsilon = 0): number[] {
+export function orderByCost(costs: ArrayLike<number>, rng: Rng, epsilon = 0, tieBreak?: ArrayLike<number>): number[] {
   const n = costs.length;
   const idx = Array.from({ length: n }, (_, i) => i);
   idx.sort((a, b) => (costs[a] as number) - (costs[b] as number));
@@ -49,6 +52,20 @@ export function orderByCost(costs: ArrayLike<number>, rng: Rng, epsilon = 0): nu
   const bound = min + Math.abs(min) * epsilon;
   let ties = 1;
   while (ties < n && (costs[idx[ties] as number] as number) <= bound) ties++;
+  if (ties > 1 && tieBreak) {
+    let low = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < ties; k++) low = Math.min(low, tieBreak[idx[k] as number] as number);
+    const limit = low * (1 + TIE_LOAD_BAND.ratio) + TIE_LOAD_BAND.slack;
+    // Move the tied candidates within the band to the front (stable), then draw among them.
+    let kept = 0;
+    for (let k = 0; k < ties; k++) {
+      const i = idx[k] as number;
+      if ((tieBreak[i] as number) > limit) continue;
+      idx.splice(k, 1);
+      idx.splice(kept++, 0, i);
+    }
+    ties = kept;
+  }
   if (ties > 1) {
     const pick = Math.floor(rng() * ties);
     const chosen = idx[pick] as number;
@@ -57,6 +74,9 @@ export function orderByCost(costs: ArrayLike<number>, rng: Rng, epsilon = 0): nu
   }
   return idx;
 }
+
+/** How far above the least-loaded tied candidate another tied one may be and still be drawn: 10% plus two requests. */
+export const TIE_LOAD_BAND = Object.freeze({ ratio: 0.1, slack: 2 });
 
 /** Rotation of [0, n) starting at `start`. */
 export function rotation(n: number, start: number): number[] {

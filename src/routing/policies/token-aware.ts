@@ -11,7 +11,10 @@ export interface TokenAwareOptions {
   readonly decodeHorizonSteps?: number;
   /** Weight of the delay this request's prefill imposes on the backend's decoding requests (ms per ms). */
   readonly interferenceWeight?: number;
-  /** Candidates whose cost is within this fraction of the best are treated as ties and drawn at random. */
+  /**
+   * Candidates whose cost is within this fraction of the best are treated as ties and drawn at random among the
+   * about equally loaded ones (orderByCost's TIE_LOAD_BAND on in-flight requests).
+   */
   readonly tieEpsilon?: number;
   /** A backend is saturated when its queued prefill exceeds this many engine steps' token budgets. */
   readonly saturationSteps?: number;
@@ -33,6 +36,16 @@ export interface TokenAwareOptions {
    * turns the bound off.
    */
   readonly cacheShareSlack?: number;
+  /**
+   * Bounded load on the gateway's own in-flight count, the one load signal that is exact for every backend: a
+   * candidate with more than `(1 + inFlightBound) × the pool's mean + inFlightSlack` requests in flight ranks after
+   * every candidate within that bound (CHWBL's bounded load). The cost above prices load only through the twin's
+   * model, so whatever the model gets wrong about a backend (an engine that slows with its batch unlike the profile,
+   * requests queued inside the engine that the twin believes prefilled, a stale calibration) can otherwise pile load
+   * onto one backend while an identical one idles. Infinity turns the bound off.
+   */
+  readonly inFlightBound?: number;
+  readonly inFlightSlack?: number;
 }
 
 const DEFAULTS: Required<TokenAwareOptions> = {
@@ -42,6 +55,8 @@ const DEFAULTS: Required<TokenAwareOptions> = {
   saturationSteps: 2,
   holdOnKvOverflow: false,
   cacheShareSlack: 0.1,
+  inFlightBound: 0.5,
+  inFlightSlack: 8,
 };
 
 export interface TokenAwarePolicy extends Policy {
@@ -59,6 +74,8 @@ export interface CandidateCost {
   readonly evictionMs: number;
   /** The request would grow this backend's cache while it holds more than its share of the fleet's (see cacheShareSlack). */
   readonly overShare: boolean;
+  /** The backend has more requests in flight than the pool's bound allows (see inFlightBound). */
+  readonly overLoad: boolean;
   readonly total: number;
 }
 
@@ -91,8 +108,10 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     const cachedAll = scratchCached;
     const occupancy = scratchOccupancy;
     let bestCached = 0;
+    let inFlight = 0;
     for (let i = 0; i < states.length; i++) {
       const s = states[i] as BackendState;
+      inFlight += s.inFlight;
       avgVictims += s.decoding;
       occupancy[i] = s.cacheOccupancy();
       minOccupancy = Math.min(minOccupancy, occupancy[i] as number);
@@ -102,6 +121,7 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     }
     avgVictims /= Math.max(1, states.length);
     const occupancyBound = minOccupancy + o.cacheShareSlack;
+    const loadBound = (inFlight / Math.max(1, states.length)) * (1 + o.inFlightBound) + o.inFlightSlack;
     let open = 0;
     const out: CandidateCost[] = [];
     for (let i = 0; i < states.length; i++) {
@@ -110,17 +130,21 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
       const uncached = req.promptTokens - cached;
       const ttftMs = s.predictTtftMs(now, cached, uncached, req.expectedOutput);
       const ctx = req.promptTokens + req.expectedOutput / 2;
-      const decodeMs = Math.min(req.expectedOutput, o.decodeHorizonSteps) * s.decodeStepMs(1, ctx);
+      // The batch this request decodes in holds the requests decoding now and those ahead of it that have not
+      // produced a token yet: they join it first. Counting only the former hid every request waiting inside an
+      // engine (its queue, or a long TTFT under load), so a backend with hundreds of them looked as cheap as an idle
+      // one until their first tokens arrived, and load oscillated between identical backends.
+      const decodeMs = Math.min(req.expectedOutput, o.decodeHorizonSteps) * s.decodeStepMs(1 + s.pendingCount, ctx + s.pendingPromptTokens);
       // The stall this prompt's prefill adds to decoding requests: only the part beyond an ordinary step counts, so
       // short prompts cost nothing and a cache miss on a long prompt costs its extra work once per victim.
-      const ownWork = (uncached * s.profile.perPrefillToken + s.profile.perAttentionPair * uncached * (cached + uncached / 2)) * s.calibration.speedFactor;
+      const ownWork = (uncached * s.profile.perPrefillToken + s.profile.perAttentionPair * uncached * (cached + uncached / 2)) * s.speed();
       const interferenceMs = Math.max(s.decoding, avgVictims) * Math.max(0, ownWork - s.decodeStepMs());
       const evictionMs = s.evictionCostMs(uncached, req.expectedOutput);
       const total = ttftMs + decodeMs + o.interferenceWeight * interferenceMs + evictionMs;
       const holdsPrefix = bestCached > 0 && cached * 2 >= bestCached;
       const overShare = !holdsPrefix && (occupancy[i] as number) > occupancyBound;
       if (!overShare && !isSaturated(s)) open++;
-      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, overShare, total });
+      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, overShare, overLoad: s.inFlight > loadBound, total });
     }
     // The bound steers where caches grow; it never makes a request queue behind saturated backends while others could
     // serve it now.
@@ -133,11 +157,17 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     lateBinding: true,
     rank(states, req, ctx) {
       const c = costs(states, req, ctx.now);
-      // Over-share candidates stay in the order (as failover targets) but after every eligible one.
+      if (scratchInFlight.length < states.length) scratchInFlight = new Float64Array(states.length * 2);
+      for (let i = 0; i < states.length; i++) scratchInFlight[i] = (states[i] as BackendState).inFlight;
+      // Over-share and over-loaded candidates stay in the order (as failover targets) but after every eligible one.
+      // Among candidates the cost cannot tell apart (no engine metrics, short prompts, non-streamed answers that give
+      // no token timings) the draw skips those clearly more loaded: a coin toss there let the in-flight gap between
+      // identical backends drift like a random walk.
       return orderByCost(
-        c.map((x) => (x.overShare ? OVER_SHARE + x.total : x.total)),
+        c.map((x) => (x.overLoad ? OVER_LOAD : 0) + (x.overShare ? OVER_SHARE : 0) + x.total),
         ctx.rng,
         o.tieEpsilon,
+        scratchInFlight,
       );
     },
     predictCached(state, req) {
@@ -163,9 +193,12 @@ export const tokenAware = createTokenAware();
 // Per-candidate scratch for one scoring pass (synchronous, so one pair serves every call), grown on demand.
 let scratchCached = new Float64Array(64);
 let scratchOccupancy = new Float64Array(64);
+let scratchInFlight = new Float64Array(64);
 
 /** Added to an over-share candidate's cost: larger than any predicted latency, so it ranks after eligible ones. */
 const OVER_SHARE = 1e9;
+/** Added to an over-loaded candidate's cost: it ranks after every candidate within the in-flight bound. */
+const OVER_LOAD = 4e9;
 
 /**
  * Predicted prefix hit on a backend: the twin's matched keys, plus the previous turn's answer on the backend that

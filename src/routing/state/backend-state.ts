@@ -9,6 +9,8 @@ import { KvProjection } from './kv-projection.js';
 
 /** KV capacity assumed until a scrape reports one: 8B on one H100 (29,205 blocks × 16). */
 export const DEFAULT_KV_CAPACITY_TOKENS = 467_280;
+/** A step may carry prefill worth up to this share of its decode time and still calibrate the speed factor. */
+const MEASURABLE_PREFILL_SHARE = 0.05;
 /** SGLang's default max_tree_size, in characters. */
 const SGLANG_TREE_CHARS = 2 ** 26;
 
@@ -40,6 +42,7 @@ export class BackendState {
   kvCapacityTokens = DEFAULT_KV_CAPACITY_TOKENS;
   engineBlockSize = 16;
   readonly #pending: InFlight[] = [];
+  #pendingPrompt = 0;
   readonly #kv = new KvProjection();
   #drainedAt = 0;
   #twin: TwinPrefixIndex | null = null;
@@ -92,7 +95,7 @@ export class BackendState {
     const chunk = Math.min(this.pendingTokens, Math.max(256, p.stepTokenBudget - this.decoding));
     const attnPerToken = this.pendingAttn / this.pendingTokens;
     const stepMs = decodeStepMs(p, this.decoding, this.decodeContext) + chunk * (p.perPrefillToken + p.perAttentionPair * attnPerToken);
-    let credit = (chunk / (stepMs * this.calibration.speedFactor)) * dt;
+    let credit = (chunk / (stepMs * this.speed())) * dt;
     for (const r of this.#pending) {
       if (credit <= 0) break;
       if (r.prefillLeft <= 0) continue;
@@ -110,7 +113,7 @@ export class BackendState {
   /** Predicted time before a new request's own prefill could start (ms). */
   queueMs(now: number): number {
     this.advance(now);
-    return prefillMs(this.profile, this.pendingTokens, this.pendingAttn, this.decoding, this.decodeContext) * this.calibration.speedFactor;
+    return prefillMs(this.profile, this.pendingTokens, this.pendingAttn, this.decoding, this.decodeContext) * this.speed();
   }
 
   /**
@@ -124,12 +127,17 @@ export class BackendState {
     const work = prefillMs(p, this.pendingTokens + own, this.pendingAttn + attentionPairs(cached, own), this.decoding, this.decodeContext);
     // Arriving mid-step, a request waits on average half a step before it can be scheduled.
     const residual = this.inFlight > 0 ? decodeStepMs(p, this.decoding, this.decodeContext) / 2 : 0;
-    return (work + residual) * this.calibration.speedFactor + this.kvWaitMs(own, output);
+    return (work + residual) * this.speed() + this.kvWaitMs(own, output);
   }
 
   /** Decode step time now, and with one more sequence of `context` tokens (ms, speed-scaled). */
   decodeStepMs(extraSeqs = 0, extraContext = 0): number {
-    return decodeStepMs(this.profile, this.decoding + extraSeqs, this.decodeContext + extraContext) * this.calibration.speedFactor;
+    return decodeStepMs(this.profile, this.decoding + extraSeqs, this.decodeContext + extraContext) * this.speed(this.decoding + extraSeqs);
+  }
+
+  /** The learned speed factor for steps with `batch` sequences decoding (default: the batch running now). */
+  speed(batch = this.decoding): number {
+    return this.calibration.speedAt(batch);
   }
 
   /**
@@ -173,7 +181,7 @@ export class BackendState {
     if (!twin || reuse <= 0) return 0;
     const newBlocks = (ownNew + ownOutput) / this.tokensPerKey;
     const fill = Math.min(1, (twin.usedBlocks + newBlocks) / twin.capacity);
-    return (ownNew + ownOutput) * this.profile.perPrefillToken * this.calibration.speedFactor * reuse * fill * fill;
+    return (ownNew + ownOutput) * this.profile.perPrefillToken * this.speed() * reuse * fill * fill;
   }
 
   /** Fraction of the prefix-cache mirror in use (pinned, reserved for generation, or cached and evictable). */
@@ -200,11 +208,17 @@ export class BackendState {
     return this.#pending.length;
   }
 
+  /** Σ prompt tokens of in-flight requests before their first token (the context they bring to the decode batch). */
+  get pendingPromptTokens(): number {
+    return this.#pendingPrompt;
+  }
+
   dispatch(r: InFlight, now: number): void {
     this.advance(now);
     this.inFlight++;
     this.lastDispatchAt = now;
     this.#pending.push(r);
+    this.#pendingPrompt += r.promptTokens;
     this.#kv.add(r);
     this.pendingTokens += r.prefillLeft;
     this.pendingAttn += r.attnLeft;
@@ -233,8 +247,13 @@ export class BackendState {
     if (r.ended || n <= 0) return;
     if (r.firstTokenAt >= 0 && r.decoded > 0) {
       this.advance(now);
-      // A decode-only step (nothing pending here) is what the cost model predicts best: calibrate speed on it.
-      if (this.pendingTokens === 0) this.calibration.observeStep((now - r.lastTokenAt) / n, decodeStepMs(this.profile, this.decoding, this.decodeContext));
+      // A decode-only step is what the cost model predicts best: calibrate speed on it. Steps carrying a sliver of
+      // prefill (short prompts arriving all the time) count too, with that sliver in the prediction: demanding none
+      // at all meant a backend busy with a steady stream of short requests was never measured, kept the speed of
+      // its idle start and looked fast while it piled up.
+      const decodeMs = decodeStepMs(this.profile, this.decoding, this.decodeContext);
+      const prefillMs = this.pendingTokens * this.profile.perPrefillToken + this.pendingAttn * this.profile.perAttentionPair;
+      if (prefillMs <= MEASURABLE_PREFILL_SHARE * decodeMs) this.calibration.observeStep((now - r.lastTokenAt) / n, decodeMs + prefillMs, this.decoding);
     }
     const before = remainingOutput(r);
     r.decoded += n;
@@ -306,6 +325,7 @@ export class BackendState {
     const i = this.#pending.indexOf(r);
     if (i < 0) return;
     this.#pending.splice(i, 1);
+    this.#pendingPrompt -= r.promptTokens;
     this.pendingTokens = Math.max(0, this.pendingTokens - r.prefillLeft);
     this.pendingAttn = Math.max(0, this.pendingAttn - r.attnLeft);
     this.uncachedInFlight = Math.max(0, this.uncachedInFlight - r.uncached);
