@@ -23,7 +23,7 @@ export interface ExactnessRow {
   refused: number;
 }
 
-function config(backendUrl: string, redisUrl: string | null): Record<string, unknown> {
+function config(backendUrl: string, redisUrl: string | null, mode: 'share' | 'refuse'): Record<string, unknown> {
   const models = ['m-rpm', 'm-tpm', 'm-conc', 'm-quota'].map((name) => ({ name, backends: [{ url: backendUrl, kind: 'openai' }], retries: 0 }));
   return {
     server: redisUrl ? { listen: '127.0.0.1:0', drain: '1s' } : { listen: '127.0.0.1:0', drain: '1s', workers: 3 },
@@ -37,7 +37,7 @@ function config(backendUrl: string, redisUrl: string | null): Record<string, unk
     ],
     quotas: [{ match: { model: 'm-quota' }, tokens_per_day: LIMITS.quota }],
     usage: false,
-    ...(redisUrl ? { state: { redis: redisUrl, sync_interval: '50ms', replicas: 3 } } : { state: { sync_interval: '50ms' } }),
+    ...(redisUrl ? { state: { redis: redisUrl, sync_interval: '50ms', replicas: 3, on_unreachable: mode } } : { state: { sync_interval: '50ms' } }),
     telemetry: { log_level: 'error', metrics: false },
   };
 }
@@ -103,16 +103,17 @@ async function measure(setup: string, urls: string[], backend: CountingBackend, 
 /** Runs the three setups; each starts its own processes and backend. */
 export async function runExactness(log: (s: string) => void): Promise<ExactnessRow[]> {
   const rows: ExactnessRow[] = [];
-  const setups: Array<{ name: string; redis: boolean; restart: boolean }> = [
-    { name: '3 workers (supervisor)', redis: false, restart: false },
-    { name: '3 replicas on Redis', redis: true, restart: false },
-    { name: '3 replicas, Redis restarted mid-run', redis: true, restart: true },
+  const setups: Array<{ name: string; redis: boolean; restart: boolean; mode: 'share' | 'refuse' }> = [
+    { name: '3 workers (supervisor)', redis: false, restart: false, mode: 'share' },
+    { name: '3 replicas on Redis', redis: true, restart: false, mode: 'share' },
+    { name: '3 replicas, Redis restarted mid-run, on_unreachable: refuse', redis: true, restart: true, mode: 'refuse' },
+    { name: '3 replicas, Redis restarted mid-run, on_unreachable: share', redis: true, restart: true, mode: 'share' },
   ];
   for (const s of setups) {
     log(`exactness: ${s.name}`);
     const backend = await startCountingBackend(40);
     const redis = s.redis ? await startRedis() : null;
-    const { dir, file } = await tempConfig(() => config(backend.url, redis?.url ?? null));
+    const { dir, file } = await tempConfig(() => config(backend.url, redis?.url ?? null, s.mode));
     const procs: GatewayProc[] = s.redis ? await Promise.all([0, 1, 2].map(() => startGatewayProc(dir, file))) : [await startGatewayProc(dir, file)];
     try {
       // Three processes either way: the workers of one supervisor share its port, so its URL stands for all three.

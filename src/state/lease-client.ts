@@ -91,6 +91,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
       c.apply(replies[i]!, items[i]!.need, t2, syncMs);
       if (replies[i]!.retry) recall = true;
     }
+    if (replies[0]?.settling) redeclare = true;
     return recall;
   }
 
@@ -117,11 +118,20 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     return running;
   }
 
+  let tick = 0;
+  let redeclare = false;
   const timer = setInterval(() => {
     const t = now();
+    // Counters this process used recently (quota usage in the window, rate use not yet refilled) are re-declared
+    // now and then even when idle, and at once when the authority says it is being re-seeded: a Redis that lost
+    // its data learns every holder's share of the usage within one lease TTL.
+    const every = ++tick % 10 === 0 || redeclare;
+    redeclare = false;
     for (const [key, c] of byKey) {
       if (c.idle()) {
-        if (t - c.lastActive > 10 * syncMs) byKey.delete(key);
+        if (t > c.endsAt) byKey.delete(key);
+        else if (c.history >= 1 && every) due.add(c);
+        else if (c.history < 1 && t - c.lastActive > 10 * syncMs) byKey.delete(key);
         continue;
       }
       c.lastActive = t;

@@ -35,7 +35,11 @@ export class LeaseCounter {
     this.level = spec.cap;
     this.lastActive = now;
     this.historyAt = now;
+    this.endsAt = spec.kind === 'quota' ? now + spec.windowMs : Number.POSITIVE_INFINITY;
   }
+
+  /** Quota counters: when their window ends (then they are forgotten once idle). */
+  readonly endsAt: number;
 
   /**
    * Requests of this process waiting for the authority on this counter. While there are any, new requests queue

@@ -5,17 +5,28 @@
  * (ms until which holders are told to keep no spare), and per holder h:<id> held, s:<id> spare, e:<id> expiry and
  * c:<id> quota consumed (so a Redis that lost its data is re-seeded from the holders, never counting a unit twice).
  *
- * KEYS: one per counter. ARGV: holder, lease ttl ms, then per counter: kind, cap, windowMs, consumed, returned,
- * need, want, min, held, spare, history. Returns per counter: granted, floor(level), scarce (0/1), retry (0/1).
+ * KEYS: the epoch key, the settling key, then one per counter. ARGV: holder, lease ttl ms, the epoch the holder last
+ * saw ('' if none), then per counter: kind, cap, windowMs, consumed, returned, need, want, min, held, spare, history.
+ * Returns per counter: granted, floor(level), scarce (0/1), retry (0/1); then the epoch and settling (0/1).
  */
 export const EXCHANGE_LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local holder = ARGV[1]
 local ttl = tonumber(ARGV[2])
+-- A Redis that lost its data (restarted without persistence) gets a new epoch. A holder that knew the old one
+-- starts a settling period of one lease TTL: nothing is granted while every holder re-declares its leases and usage.
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = tostring(now) .. ':' .. holder
+  redis.call('SET', KEYS[1], epoch)
+end
+if ARGV[3] ~= '' and ARGV[3] ~= epoch then redis.call('SET', KEYS[2], '1', 'PX', ttl, 'NX') end
+local settling = redis.call('EXISTS', KEYS[2]) == 1
 local out = {}
-for i, key in ipairs(KEYS) do
-  local b = 2 + (i - 1) * 11
+for i = 3, #KEYS do
+  local key = KEYS[i]
+  local b = 3 + (i - 3) * 11
   local kind = ARGV[b + 1]
   local cap = tonumber(ARGV[b + 2])
   local win = tonumber(ARGV[b + 3])
@@ -92,7 +103,9 @@ for i, key in ipairs(KEYS) do
   else avail = cap - used - held end
 
   local granted = 0
-  if want > 0 and avail >= need and avail > 0 then
+  if settling then
+    granted = 0
+  elseif want > 0 and avail >= need and avail > 0 then
     local share = math.floor(avail / holders)
     granted = math.max(need, math.min(want, share))
   elseif need > 0 and avail >= minneed and avail > 0 then
@@ -100,7 +113,7 @@ for i, key in ipairs(KEYS) do
   end
   local retry = 0
   if granted < need then
-    if othersHeld + avail - granted >= minneed then retry = 1 end
+    if settling or othersHeld + avail - granted >= minneed then retry = 1 end
     scarceUntil = now + 1000
   end
   hheld = hheld + granted
@@ -122,5 +135,7 @@ for i, key in ipairs(KEYS) do
   out[#out + 1] = scarce
   out[#out + 1] = retry
 end
+out[#out + 1] = epoch
+if settling then out[#out + 1] = 1 else out[#out + 1] = 0 end
 return out
 `;

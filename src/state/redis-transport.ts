@@ -32,6 +32,8 @@ export function createRedisTransport(options: RedisTransportOptions): Transport 
   }) as WithExchange;
   redis.defineCommand('igExchange', { lua: EXCHANGE_LUA });
   let connected = false;
+  /** The Redis data epoch last seen: a new one means Redis lost its data (see redis-script.ts). */
+  let epoch = '';
   const set = (c: boolean) => {
     if (c === connected) return;
     connected = c;
@@ -62,16 +64,18 @@ export function createRedisTransport(options: RedisTransportOptions): Transport 
       });
     },
     async exchange(holder: string, items: readonly ExchangeItem[]): Promise<ExchangeReply[]> {
-      const args: (string | number)[] = [items.length];
+      const args: (string | number)[] = [items.length + 2, `${prefix}epoch`, `${prefix}settling`];
       for (const it of items) args.push(prefix + it.spec.key);
-      args.push(holder, options.leaseTtlMs);
+      args.push(holder, options.leaseTtlMs, epoch);
       for (const it of items) {
         args.push(it.spec.kind, it.spec.cap, Math.max(1, Math.round(it.spec.windowMs)), it.consumed, it.returned, it.need, it.want, it.min, it.held, it.spare, it.history);
       }
-      const flat = await redis.igExchange(...args);
+      const flat = (await redis.igExchange(...args)) as unknown as (number | string)[];
+      epoch = String(flat[items.length * 4]);
+      const settling = flat[items.length * 4 + 1] === 1;
       const out: ExchangeReply[] = new Array(items.length);
       for (let i = 0; i < items.length; i++) {
-        out[i] = { granted: Number(flat[i * 4]), level: Number(flat[i * 4 + 1]), scarce: flat[i * 4 + 2] === 1, retry: flat[i * 4 + 3] === 1 };
+        out[i] = { granted: Number(flat[i * 4]), level: Number(flat[i * 4 + 1]), scarce: flat[i * 4 + 2] === 1, retry: flat[i * 4 + 3] === 1, settling };
       }
       return out;
     },

@@ -46,6 +46,8 @@ export interface ExchangeReply {
   readonly scarce: boolean;
   /** The need was refused but other holders' leases hold at least that much: ask again once they have returned spare. */
   readonly retry: boolean;
+  /** The authority lost its state and is being re-seeded: every holder should re-declare its counters now. */
+  readonly settling?: boolean;
 }
 
 /** Moves a batch of exchanges to an authority and back, in one round trip. */
