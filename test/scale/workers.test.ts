@@ -71,10 +71,15 @@ describe('server.workers: 2 (a supervisor and two workers on one port)', () => {
 
   test('restarts a worker killed with SIGKILL, and loses at most the rows it had not yet handed over', async () => {
     const before = gw.workers();
-    const rowsBefore = await eventually(() => {
+    // Every row of the earlier tests committed: the count stays the same over a few flush intervals.
+    let last = -1;
+    const rowsBefore = await eventually(async () => {
       const n = usageRows(dir);
-      return n > 0 ? n : 0;
-    });
+      const stable = n === last && n > 0;
+      last = n;
+      await new Promise((r) => setTimeout(r, 200));
+      return stable ? n : 0;
+    }, 10_000);
     let answered = 0;
     let stop = false;
     const load = Promise.all(
