@@ -9,7 +9,8 @@ import type { Telemetry } from '../telemetry/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { adminAudit, adminLimits, adminUsage, adminUsageExport } from './admin.js';
 import { auditAdminCalls, noteAdminCaller } from './admin-audit.js';
-import { refuseWhileDraining, requestIdMiddleware } from './app-extras.js';
+import { refuseWhileDraining } from './draining.js';
+import { requestIdMiddleware } from './request-id.js';
 import { REQUEST_ID, type Tagged } from './timed-out-rows.js';
 import { registerKeyRoutes } from './admin-keys.js';
 
