@@ -23,7 +23,8 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
   let transitions = 0;
   if (!leases && cfg.state?.redis) {
     const st = cfg.state;
-    const transport = createRedisTransport({ url: st.redis!, prefix: st.prefix, leaseTtlMs: st.lease_ttl });
+    // Settling after Redis lost its data: twelve sync intervals, as idle holders re-declare every ten.
+    const transport = createRedisTransport({ url: st.redis!, prefix: st.prefix, leaseTtlMs: st.lease_ttl, settleMs: 12 * st.sync_interval });
     const onMode = (mode: LeaseMode, err?: unknown) => {
       transitions++;
       if (mode === 'fallback') {

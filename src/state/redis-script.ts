@@ -6,7 +6,7 @@
  * c:<id> quota consumed (so a Redis that lost its data is re-seeded from the holders, never counting a unit twice).
  *
  * KEYS: the epoch key, the settling key, then one per counter. ARGV: holder, lease ttl ms, the epoch the holder last
- * saw ('' if none), then per counter: kind, cap, windowMs, consumed, returned, need, want, min, held, spare, history.
+ * saw ('' if none), the settling period in ms, then per counter: kind, cap, windowMs, consumed, returned, need, want, min, held, spare, history.
  * Returns per counter: granted, floor(level), scarce (0/1), retry (0/1); then the epoch and settling (0/1).
  */
 export const EXCHANGE_LUA = `
@@ -15,18 +15,18 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local holder = ARGV[1]
 local ttl = tonumber(ARGV[2])
 -- A Redis that lost its data (restarted without persistence) gets a new epoch. A holder that knew the old one
--- starts a settling period of one lease TTL: nothing is granted while every holder re-declares its leases and usage.
+-- starts a settling period (ARGV[4] ms): nothing is granted while every holder re-declares its leases and usage.
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
   epoch = tostring(now) .. ':' .. holder
   redis.call('SET', KEYS[1], epoch)
 end
-if ARGV[3] ~= '' and ARGV[3] ~= epoch then redis.call('SET', KEYS[2], '1', 'PX', ttl, 'NX') end
+if ARGV[3] ~= '' and ARGV[3] ~= epoch then redis.call('SET', KEYS[2], '1', 'PX', tonumber(ARGV[4]), 'NX') end
 local settling = redis.call('EXISTS', KEYS[2]) == 1
 local out = {}
 for i = 3, #KEYS do
   local key = KEYS[i]
-  local b = 3 + (i - 3) * 11
+  local b = 4 + (i - 3) * 11
   local kind = ARGV[b + 1]
   local cap = tonumber(ARGV[b + 2])
   local win = tonumber(ARGV[b + 3])

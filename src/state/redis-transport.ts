@@ -9,6 +9,11 @@ export interface RedisTransportOptions {
   leaseTtlMs: number;
   /** A command that takes longer fails (the client then counts Redis as unreachable). */
   commandTimeoutMs?: number;
+  /**
+   * After Redis lost its data, how long nothing is granted while holders re-declare their usage: at least the
+   * period in which every holder re-declares (ten sync intervals for idle counters).
+   */
+  settleMs?: number;
   /** Called on each change of reachability. */
   onStatus?: (connected: boolean) => void;
 }
@@ -66,7 +71,7 @@ export function createRedisTransport(options: RedisTransportOptions): Transport 
     async exchange(holder: string, items: readonly ExchangeItem[]): Promise<ExchangeReply[]> {
       const args: (string | number)[] = [items.length + 2, `${prefix}epoch`, `${prefix}settling`];
       for (const it of items) args.push(prefix + it.spec.key);
-      args.push(holder, options.leaseTtlMs, epoch);
+      args.push(holder, options.leaseTtlMs, epoch, options.settleMs ?? options.leaseTtlMs);
       for (const it of items) {
         args.push(it.spec.kind, it.spec.cap, Math.max(1, Math.round(it.spec.windowMs)), it.consumed, it.returned, it.need, it.want, it.min, it.held, it.spare, it.history);
       }
