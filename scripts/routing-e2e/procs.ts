@@ -105,8 +105,9 @@ export interface GatewayProc {
 /** The config's `routing:` section (scrape/probe periods and queue wait, in real ms), or null to leave it out. */
 export type RoutingSection = Record<string, unknown> | null;
 
-function gatewayConfig(port: number, policy: PolicyName, model: string, urls: readonly string[], routing: RoutingSection): Record<string, unknown> {
+function gatewayConfig(port: number, policy: PolicyName, model: string, urls: readonly string[], routing: RoutingSection, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
+    ...extra,
     server: { listen: `127.0.0.1:${port}`, drain: '1s' },
     auth: 'none',
     limits: [],
@@ -125,13 +126,22 @@ export function supportsRoutingSection(rt: Runtime, tmp: string, routing: Routin
 }
 
 /** Writes the gateway's config for one policy over the simulators and starts it; resolves when it listens. */
-export async function startGateway(rt: Runtime, tmp: string, policy: PolicyName, model: string, sims: readonly SimProc[], routing: RoutingSection): Promise<GatewayProc> {
+export async function startGateway(
+  rt: Runtime,
+  tmp: string,
+  policy: PolicyName,
+  model: string,
+  sims: readonly SimProc[],
+  routing: RoutingSection,
+  extra?: Record<string, unknown>,
+  replica = 0,
+): Promise<GatewayProc> {
   const port = await freePort();
-  const config = gatewayConfig(port, policy, model, sims.map((s) => s.url), routing);
-  const file = join(tmp, `gateway-${policy}.yaml`);
+  const config = gatewayConfig(port, policy, model, sims.map((s) => s.url), routing, extra);
+  const file = join(tmp, `gateway-${policy}${replica > 0 ? `-${replica}` : ''}.yaml`);
   // JSON is YAML.
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const child = spawnChild({ name: `gateway(${policy})`, command: process.execPath, args: [...rt.nodeArgs('src/main.ts'), '--config', file] });
+  const child = spawnChild({ name: `gateway(${policy}${replica > 0 ? ` #${replica}` : ''})`, command: process.execPath, args: [...rt.nodeArgs('src/main.ts'), '--config', file] });
   await waitForLine(child, /infergate listening on (\S+)/, 30_000);
   child.proc.stdout?.resume();
   return { child, url: `http://127.0.0.1:${port}` };

@@ -9,7 +9,7 @@ import type { PolicyName } from '../../src/routing/types.js';
 import { percentile } from '../../src/sim/des/stats.js';
 import { completionBody, streamCompletion, type Outcome } from './client.js';
 import { readCpuSeconds } from '../bench/procs.js';
-import { startGateway, startSims, stopAllOf, type RoutingSection, type Runtime, type SimSettings } from './procs.js';
+import { startGateway, startSims, stopAllOf, type GatewayProc, type RoutingSection, type Runtime, type SimSettings } from './procs.js';
 import type { E2eWorkload } from './workload.js';
 
 export interface ScheduledRequest {
@@ -105,6 +105,11 @@ export interface RunSettings {
   /** The gateway's `routing:` section for a policy (null: the gateway's defaults). */
   readonly routing: (policy: PolicyName) => RoutingSection;
   readonly log: (s: string) => void;
+  /**
+   * Gateway replicas behind a round-robin front (the driver sends request i to replica i mod N), and what their
+   * configs add (the `state` section that connects them); default one gateway.
+   */
+  readonly front?: { readonly gateways: number; readonly extra: Record<string, unknown> };
 }
 
 /** CPU seconds the whole machine has been busy (all cores: /proc/stat minus idle and iowait); null off Linux. */
@@ -132,8 +137,12 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
   const sims = await startSims(s.rt, s.replicas, s.sim);
   const children = sims.map((p) => p.child);
   try {
-    const gw = await startGateway(s.rt, s.tmp, policy, s.sim.model, sims, s.routing(policy));
-    children.push(gw.child);
+    const n = Math.max(1, s.front?.gateways ?? 1);
+    const gws: GatewayProc[] = [];
+    // One after another: a replica that starts loads the shared picture first, as in a rolling deployment.
+    for (let g = 0; g < n; g++) gws.push(await startGateway(s.rt, s.tmp, policy, s.sim.model, sims, s.routing(policy), s.front?.extra, g));
+    for (const g of gws) children.push(g.child);
+    const gw = gws[0]!;
     // Let the gateway's first /metrics scrapes and /health probes land before traffic (same for every policy).
     await sleep(400);
     await Promise.all(sims.map((p) => getJson(`${p.statsUrl}/reset`)));
@@ -161,7 +170,9 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
       const u = process.cpuUsage();
       return (u.user + u.system) / 1e6;
     };
-    const cpu0 = { gateway: cpuOf(gw.child.pid), sims: simCpu(), driver: driverCpu(), machine: machineBusySeconds() };
+    const gwCpu = () => gws.reduce((a, g) => a + cpuOf(g.child.pid), 0);
+    let sent = 0;
+    const cpu0 = { gateway: gwCpu(), sims: simCpu(), driver: driverCpu(), machine: machineBusySeconds() };
     const t0 = performance.now();
     let next = 0;
     await new Promise<void>((resolve) => {
@@ -173,7 +184,7 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
           const lag = Math.max(0, sentAt - r.atMs * T);
           lags.push(lag);
           pending.push(
-            streamCompletion(gw.url, bodyOf(r.prompt)).then((o) => {
+            streamCompletion((gws[sent++ % n] ?? gw).url, bodyOf(r.prompt)).then((o) => {
               records.push({ stage: r.stage, arrivalMs: sentAt / T, ttftMs: o.ttftRealMs / T, e2eMs: o.e2eRealMs / T, outcome: o, sendLagRealMs: lag });
             }),
           );
@@ -186,14 +197,20 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
     });
     await Promise.all(pending);
     const machine1 = machineBusySeconds();
-    const used = { gateway: cpuOf(gw.child.pid) - cpu0.gateway, sims: simCpu() - cpu0.sims, driver: driverCpu() - cpu0.driver };
+    const used = { gateway: gwCpu() - cpu0.gateway, sims: simCpu() - cpu0.sims, driver: driverCpu() - cpu0.driver };
     const cpu = {
       ...used,
       realS: (performance.now() - t0) / 1000,
       // Everything else the machine did meanwhile: other people's jobs (and the kernel's share of our loopback traffic).
       others: machine1 !== null && cpu0.machine !== null ? Math.max(0, machine1 - cpu0.machine - used.gateway - used.sims - used.driver) : null,
     };
-    const gateway = await gatewayCounters(gw.url);
+    // Counters summed over the replicas (their metrics pages concatenated).
+    const pages = await Promise.all(gws.map((g) => gatewayCounters(g.url)));
+    const gateway = pages.length === 1 ? (pages[0] as GatewayCounters) : { ...(pages[0] as GatewayCounters), text: pages.map((p) => p.text).join('\n') };
+    if (pages.length > 1) {
+      const sumOf = (k: 'retries' | 'ejections' | 'inFlightAfter' | 'queueWaits' | 'queueWaitSumS') => pages.reduce((a, p) => a + p[k], 0);
+      Object.assign(gateway, { retries: sumOf('retries'), ejections: sumOf('ejections'), inFlightAfter: sumOf('inFlightAfter'), queueWaits: sumOf('queueWaits'), queueWaitSumS: sumOf('queueWaitSumS') });
+    }
     const simLag = await Promise.all(
       sims.map(async (p): Promise<SimLag> => {
         const j = (await getJson(p.statsUrl)) as {

@@ -40,6 +40,7 @@ export async function openRoutingExchange(cfg: Config, options: RoutingExchangeO
   options.telemetry.registerCollector('routing_exchange', () => [
     { name: 'infergate_routing_exchange_bytes_sent_total', value: b.bytesOut, type: 'counter', help: 'Bytes of routing updates and snapshots this process published to its peers.' },
     { name: 'infergate_routing_exchange_bytes_received_total', value: b.bytesIn, type: 'counter', help: 'Bytes of routing updates and snapshots this process received from its peers.' },
+    { name: 'infergate_routing_exchange_snapshot_bytes_sent_total', value: b.snapshotBytesOut, type: 'counter', help: 'Of the bytes sent, those of snapshots written for replicas that start.' },
     { name: 'infergate_routing_exchange_batches_total', value: x.batches, type: 'counter', help: 'Batches of routing updates published.' },
     { name: 'infergate_routing_exchange_keys_sent_total', value: x.keysOut, type: 'counter', help: 'Prefix keys published (routed here, not already published within the refresh window).' },
     { name: 'infergate_routing_exchange_keys_received_total', value: x.keysIn, type: 'counter', help: 'Prefix keys received from peers and folded into the twin indexes.' },

@@ -17,10 +17,10 @@ export interface Broadcast {
   /** The latest snapshot any process wrote, or null (none yet, expired, or the channel is down). */
   loadSnapshot(): Promise<string | null>;
   /** Bytes published and received so far (payload bytes; what the exchange costs the network). */
-  readonly stats: { bytesOut: number; bytesIn: number; messagesOut: number; messagesIn: number; snapshotsWritten: number };
+  readonly stats: { bytesOut: number; bytesIn: number; messagesOut: number; messagesIn: number; snapshotsWritten: number; snapshotBytesOut: number };
   close(): Promise<void>;
 }
 
 export function newBroadcastStats(): Broadcast['stats'] {
-  return { bytesOut: 0, bytesIn: 0, messagesOut: 0, messagesIn: 0, snapshotsWritten: 0 };
+  return { bytesOut: 0, bytesIn: 0, messagesOut: 0, messagesIn: 0, snapshotsWritten: 0, snapshotBytesOut: 0 };
 }

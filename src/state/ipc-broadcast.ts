@@ -34,6 +34,7 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
       const p = build ? build() : null;
       if (p !== null) {
         stats.bytesOut += p.length;
+        stats.snapshotBytesOut += p.length;
         stats.snapshotsWritten++;
       }
       port.send({ ig: 'rsync-snap', id: m.id, p } satisfies Msg);

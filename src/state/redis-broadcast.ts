@@ -75,6 +75,7 @@ export function createRedisBroadcast(options: RedisBroadcastOptions): Broadcast 
         const text = build();
         await pub.set(snapshotKey, text, 'PX', options.snapshotTtlMs);
         stats.bytesOut += text.length;
+        stats.snapshotBytesOut += text.length;
         stats.snapshotsWritten++;
       } catch {
         // Redis went away: the next period tries again.

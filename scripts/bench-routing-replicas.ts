@@ -1,0 +1,194 @@
+/**
+ * `npm run bench:routing:replicas` (issue 13): the real-time end-to-end routing benchmark (scripts/routing-e2e/)
+ * with N gateway replicas (1, 2, 3) behind a round-robin front (the driver sends request i to replica i mod N), on the
+ * b2b-saas-like shared-prefix workload of bench:routing:e2e, same seed and offered load for every N, token_aware,
+ * with the replica exchange over a real redis-server and without it (`state.routing.enabled: false`).
+ * Reports p50/p99 TTFT and the engines' prefix-cache hit ratio per row, the exchange's bytes per 1,000 requests (from
+ * the replicas' /metrics), and the request-path cost of the exchange's hook (in-process, RoutingCore plan + begin +
+ * end with and without it, alternating rounds). Writes bench/results/routing-replicas.md.
+ *
+ *   npm run bench:routing:replicas               time scale 0.75, 10 s measured window per row, ≈ 3 min
+ *   options: --time-scale=0.75 --load=0.8 --seed=1 --rows=1,2,2x,3,3x (x = exchange on) --out=path
+ *            --repeat=N (every row N times, order reversed on every other pass; the row shows the run with the median
+ *            p99 TTFT)
+ */
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { startRedis } from '../test/helpers/redis.js';
+import { installCleanup } from './bench/procs.js';
+import { RoutingCore } from '../src/routing/core.js';
+import { ReplicaExchange } from '../src/routing/replica/exchange.js';
+import { newBroadcastStats, type Broadcast } from '../src/state/index.js';
+import { desSaturation } from './routing-e2e/des-ref.js';
+import { prepareRuntime } from './routing-e2e/procs.js';
+import { runSchedule, type RunSettings, type ScheduledRequest } from './routing-e2e/run.js';
+import { summarize } from './routing-e2e/summary.js';
+import { arrivals, buildWorkload, type SharedPrefixSpec } from './routing-e2e/workload.js';
+
+const { values: args } = parseArgs({
+  options: {
+    'time-scale': { type: 'string', default: '0.75' },
+    load: { type: 'string', default: '0.8' },
+    seed: { type: 'string', default: '1' },
+    rows: { type: 'string', default: '1,2,2x,3,3x' },
+    repeat: { type: 'string', default: '1' },
+    out: { type: 'string' },
+  },
+});
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const TMP = resolve(ROOT, 'bench/tmp/routing-e2e');
+const OUT = resolve(ROOT, args.out ?? 'bench/results/routing-replicas.md');
+const T = Number(args['time-scale']);
+const SEED = Number(args.seed);
+const LOAD = Number(args.load);
+const BACKENDS = 4;
+const KV_BLOCKS = 8000;
+const MODEL = 'sim-llama-8b';
+/** bench:routing:e2e's shared-prefix workload, with its --quick window. */
+const SHARED: SharedPrefixSpec = {
+  name: 'b2b-saas-mini',
+  title: 'b2b-saas-like shared prefixes for 4 replicas (31×5, 6000+1200 in, 250 out)',
+  groups: 31,
+  perGroup: 5,
+  systemTokens: 6000,
+  questionTokens: 1200,
+  outputTokens: 250,
+  measureMs: 10_000,
+  sloTtftMs: 2000,
+  seed: 101,
+  shared: true,
+};
+const started = performance.now();
+const log = (s: string): void => void process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}\n`);
+
+function sumMetric(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) if (line.startsWith(`${name} `)) total += Number(line.slice(name.length + 1)) || 0;
+  return total;
+}
+
+/**
+ * µs per plan + begin + end on a 4-backend token_aware pool, with the exchange's hook or without, alternating rounds;
+ * and the batch building the timer does (dedup, packing, JSON), per request, measured apart from the request path.
+ */
+function hookCost(): { without: number; with: number; batchPerRequest: number } {
+  const nullBroadcast: Broadcast = { publish() {}, onMessage() {}, async offerSnapshot() {}, async loadSnapshot() { return null; }, stats: newBroadcastStats(), async close() {} };
+  const targets = Array.from({ length: BACKENDS }, (_, i) => ({ id: `http://b${i}:8000`, url: `http://b${i}:8000`, kind: 'vllm' as const, weight: 1, model: 'm' }));
+  const pool = { name: 'm', policy: 'token_aware' as const, targets };
+  const prompts = Array.from({ length: 64 }, (_, i) => `System prompt ${i % 8}. `.repeat(300) + `question ${i}`);
+  const round = (withHook: boolean, n: number): { path: number; batch: number } => {
+    const ex = withHook ? new ReplicaExchange({ broadcast: nullBroadcast, intervalMs: 50, staleMs: 1000, snapshotMs: 5000 }) : undefined;
+    const core = new RoutingCore(ex ? { replica: ex } : {});
+    let path = 0;
+    let batch = 0;
+    for (let i = 0; i < n; i++) {
+      const req = { endpoint: 'chat' as const, promptTokens: 2000, promptText: prompts[i % 64] as string, maxTokens: 100, sessionKey: null };
+      const t0 = performance.now();
+      const order = core.plan(pool, targets, req, { resolve() {}, reject() {} }) as typeof targets;
+      core.begin(order[0]!, req).end({ ok: true, completionTokens: 10 });
+      const t1 = performance.now();
+      path += t1 - t0;
+      if (ex && i % 50 === 49) {
+        // What the timer does every 50 ms (here every 50 requests: 1,000 requests/s), outside the request path.
+        ex.flush();
+        batch += performance.now() - t1;
+      }
+    }
+    return { path: (path * 1000) / n, batch: (batch * 1000) / n };
+  };
+  const a: number[] = [];
+  const b: number[] = [];
+  const c: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    a.push(round(false, 2000).path);
+    const w = round(true, 2000);
+    b.push(w.path);
+    c.push(w.batch);
+  }
+  const med = (x: number[]) => x.sort((p, q) => p - q)[Math.floor(x.length / 2)] as number;
+  return { without: med(a), with: med(b), batchPerRequest: med(c) };
+}
+
+async function main(): Promise<void> {
+  installCleanup();
+  mkdirSync(TMP, { recursive: true });
+  const rt = prepareRuntime(ROOT, TMP, 'compiled', log);
+  // tsc emits no assets: the compiled gateway reads the console's bundle beside its code.
+  const assets = resolve(ROOT, 'src/console/assets');
+  if (rt.kind === 'compiled' && existsSync(assets)) cpSync(assets, resolve(TMP, 'dist/src/console/assets'), { recursive: true });
+  const redis = await startRedis();
+  try {
+    const w = buildWorkload(SHARED);
+    const sat = desSaturation(w, SEED, { replicas: BACKENDS, kvBlocks: KV_BLOCKS, scrapeMs: 250 }, 16);
+    const qps = sat * LOAD;
+    const schedule: ScheduledRequest[] = arrivals(w, qps, SEED).map((a) => ({ atMs: a.atMs, prompt: a.prompt, stage: a.measured ? 0 : null }));
+    log(`offered ${qps.toFixed(2)} QPS simulated (${(qps / T).toFixed(1)}/s real), ${schedule.length} requests per row`);
+    const rows: string[] = [];
+    type Row = { label: string; p50: number; p99: number; hit: number; ok: number; err: number; updatesPer1k: number; snapshotsPer1k: number; slow: number };
+    const specs = (args.rows ?? '').split(',').filter(Boolean);
+    const runs = new Map<string, Row[]>();
+    let run = 0;
+    const REPEAT = Math.max(1, Number(args.repeat));
+    for (let rep = 0; rep < REPEAT; rep++) {
+      for (const spec of rep % 2 === 0 ? specs : [...specs].reverse()) {
+        const n = Number.parseInt(spec, 10);
+        const exchange = spec.endsWith('x');
+        // A prefix per run, so one run's snapshot never reaches the next.
+        const state = { redis: redis.url, prefix: `bench13-${run++}:`, routing: { enabled: exchange } };
+        const settings: RunSettings = {
+          rt,
+          tmp: TMP,
+          replicas: BACKENDS,
+          sim: { timeScale: T, kvBlocks: KV_BLOCKS, speed: 1, model: MODEL },
+          sessionHints: true,
+          routing: () => ({ scrape: { interval: Math.round(250 * T) }, health: { probe_interval: Math.round(5000 * T) }, queue: { max_wait: Math.round(30_000 * T) } }),
+          log,
+          front: { gateways: n, extra: { state } },
+        };
+        const out = await runSchedule(settings, w, 'token_aware', schedule);
+        const s = summarize(out, 0, SHARED.outputTokens);
+        const total = sumMetric(out.gateway.text, 'infergate_routing_exchange_bytes_sent_total');
+        const snaps = sumMetric(out.gateway.text, 'infergate_routing_exchange_snapshot_bytes_sent_total');
+        const per1k = (x: number) => (x / Math.max(1, out.records.length)) * 1000;
+        const label = n === 1 ? '1' : `${n} ${exchange ? 'with exchange' : 'without exchange'}`;
+        const d: Row = { label, p50: s.ttftP50, p99: s.ttftP99, hit: s.engineHitRate, ok: s.completed, err: s.errors, updatesPer1k: per1k(total - snaps), snapshotsPer1k: per1k(snaps), slow: s.simSlowdown };
+        runs.set(label, [...(runs.get(label) ?? []), d]);
+        log(`  ${label.padEnd(22)} TTFT p50 ${d.p50.toFixed(0)} p99 ${d.p99.toFixed(0)} ms, hit ${(d.hit * 100).toFixed(1)}%, ${d.ok} ok ${d.err} err, updates ${(d.updatesPer1k / 1024).toFixed(0)} KiB + snapshots ${(d.snapshotsPer1k / 1024).toFixed(0)} KiB per 1k req, sims ${(d.slow * 100).toFixed(1)}% slow`);
+      }
+    }
+    const data: Row[] = [...runs.values()].map((all) => [...all].sort((x, y) => x.p99 - y.p99)[Math.floor((all.length - 1) / 2)] as Row);
+    const one = data.find((d) => d.label === '1');
+    for (const d of data) {
+      const ratio = one ? `${(d.p99 / one.p99).toFixed(2)}×` : '';
+      const dHit = one ? `${((d.hit - one.hit) * 100).toFixed(1)}` : '';
+      rows.push(`| ${d.label} | ${(d.p50 / 1000).toFixed(3)} s | ${(d.p99 / 1000).toFixed(3)} s | ${ratio} | ${d.hit.toFixed(3)} | ${dHit} | ${d.updatesPer1k > 0 ? `${(d.updatesPer1k / 1024).toFixed(0)} KiB + ${(d.snapshotsPer1k / 1024).toFixed(0)} KiB` : '–'} | ${d.ok} / ${d.err} | ${(d.slow * 100).toFixed(1)}% |`);
+    }
+    const cost = hookCost();
+    const table = [
+      '| gateway replicas | TTFT p50 | TTFT p99 | p99 vs 1 | prefix-cache hit ratio | hit Δ (points) | exchange bytes per 1,000 requests (updates + snapshots) | ok / errors | sims lag |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...rows,
+    ].join('\n');
+    const costLine = `Request-path cost (in-process RoutingCore plan + begin + end, token_aware, 4 backends, 2,000-token prompts, median of 6 alternating rounds): ${cost.without.toFixed(1)} µs without the exchange, ${cost.with.toFixed(1)} µs with it (the hook is one array append); building the batches off the request path (dedup, packing, JSON) costs ${cost.batchPerRequest.toFixed(1)} µs per request on the timer.`;
+    process.stdout.write(`${table}\n\n${costLine}\n`);
+    const md = `# Routing with several gateway replicas (issue 13)
+
+\`npm run bench:routing:replicas -- ${process.argv.slice(2).join(' ')}\` · ${new Date().toISOString().slice(0, 16)} UTC · time scale ${T}, ${BACKENDS} simulated vLLM backends (${KV_BLOCKS} KV blocks each), ${SHARED.title}, offered ${qps.toFixed(2)} QPS simulated (${LOAD} × the discrete-event round-robin saturation), seed ${SEED}, ${REPEAT} run(s) per row (the median p99 shown), ${schedule.length} requests per run (${schedule.filter((x) => x.stage === 0).length} measured), token_aware, session hints on. Replicas behind a round-robin front (request i to replica i mod N), one real redis-server; "without exchange" is \`state.routing.enabled: false\` (today's behaviour). On a shared 2-core machine: compare rows of the same file, and read the lag column (how far the simulators fell behind real time).
+
+${table}
+
+${costLine}
+`;
+    writeFileSync(OUT, md);
+    log(`wrote ${OUT}`);
+  } finally {
+    await redis.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
