@@ -71,6 +71,32 @@ module.exports = {
       to: { path: '^src/(server|sim)/|^src/main\\.ts$' },
     },
     {
+      name: 'console-reads-core-only',
+      comment: 'console/ (the web console\'s server side) gets its data from server/, which wires it; it imports core/ and itself',
+      severity: 'error',
+      from: { path: '^src/console/', pathNot: '^src/console/web/' },
+      to: { path: '^src/(?!(core|console)/)' },
+    },
+    {
+      name: 'console-web-is-browser-code',
+      comment: 'the console front end (bundled by esbuild) sees only itself and the wire types; no Node built-ins',
+      severity: 'error',
+      from: { path: '^src/console/web/' },
+      to: { path: '^src/(?!console/(web/|wire\\.ts$))' },
+    },
+    {
+      name: 'console-web-has-no-node',
+      severity: 'error',
+      from: { path: '^src/console/web/' },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'only-server-wires-the-console',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(server|console)/' },
+      to: { path: '^src/console/' },
+    },
+    {
       name: 'sim-stays-out-of-the-gateway',
       comment: 'the simulator is never imported by gateway runtime code (only main.ts starts the embedded default)',
       severity: 'error',

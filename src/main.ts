@@ -149,6 +149,7 @@ async function serve(file: string): Promise<void> {
       `  models: ${gateway.config().modelList.map((m) => m.name).join(', ')}`,
       token ? `  development token (sub=dev, scopes "models:* admin", valid 24h):\n    export INFERGATE_TOKEN=${token}` : '',
       cfg.auth !== 'none' && !token ? '  authentication is on: export INFERGATE_TOKEN=<a token from one of your issuers>' : '',
+      `  console: ${base}/console${cfg.auth === 'none' ? '' : ' (sign in with an admin token or key)'}`,
       `  try: curl ${base}/v1/chat/completions${authHeader} -H 'content-type: application/json' -d '{"model":"${firstModel}","messages":[{"role":"user","content":"Hello"}]}'`,
       '',
     ]

@@ -7,6 +7,7 @@ export type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpe
 export { createRouter, type BackendStats, type Router, type RouterOptions, type RouterStats } from './router.js';
 export { routerSamples } from './router-metrics.js';
 export type { ScrapeFailure } from './backend-monitor.js';
+export type { EngineMetrics } from './state/engine-metrics.js';
 export { ReplicaExchange, type ReplicaExchangeOptions, type ReplicaSink } from './replica/exchange.js';
 export { RoutingCore, type RoutingCoreOptions, type Timers, type Waiter, type QueuedHandle } from './core.js';
 export type { QueueOptions } from './gateway-queue.js';

@@ -13,6 +13,7 @@ import { refuseWhileDraining } from './draining.js';
 import { requestIdMiddleware } from './request-id.js';
 import { REQUEST_ID, type Tagged } from './timed-out-rows.js';
 import { registerKeyRoutes } from './admin-keys.js';
+import { registerConsoleRoutes, type ConsoleDeps } from './console-routes.js';
 
 export interface AppDeps {
   pipeline: Pipeline;
@@ -21,6 +22,8 @@ export interface AppDeps {
   usage: UsageWriter | null;
   /** Gateway-managed API keys, when the `keys` section is on. */
   keys?: KeyRegistry | null;
+  /** The web console's data sources (the page and `/console/api/*`); absent in embeddings that do not serve it. */
+  console?: Omit<ConsoleDeps, 'admin'>;
   live(): LiveConfig;
   ready(): { ready: boolean; reason?: string };
   /** Healthy and total backends of a model (by public name or alias); null for an unknown model. */
@@ -167,6 +170,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   });
 
   registerKeyRoutes(app, { admin: adminOf, keys: deps.keys ?? null, clock: deps.clock });
+  if (deps.console) registerConsoleRoutes(app, { ...deps.console, admin: adminOf });
 
   app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' })));
   app.onError((err) => jsonError(err));

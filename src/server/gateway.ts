@@ -10,6 +10,7 @@ import { BackendPools } from '../upstream/index.js';
 import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
 import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js';
 import { openKeys } from './keys-wiring.js';
+import { createLiveStats, loadConsoleAssets, type ConfigStatus } from '../console/index.js';
 import { createApp, createOpenAIHandler, type AppDeps } from './app.js';
 import type { Logger } from './logger.js';
 import type { Broadcast, LeaseClient } from '../state/index.js';
@@ -155,6 +156,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   telemetry.registerCollector('backends', () => routerSamples(router.stats()));
 
   const timedOut = new TimedOutRequests();
+  // The console's Live page: per-10s aggregates of the last hour, fed from the request-end hook.
+  const liveStats = createLiveStats(clock.wallMs);
+  const configStatus: ConfigStatus = { source, loadedAtMs: clock.wallMs(), lastReloadError: null };
+  const consoleAssets = await loadConsoleAssets();
   const pipeline = createPipeline({
     router,
     retryBudget,
@@ -164,7 +169,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     tokens: createTokenCounter(),
     outputs: createOutputEstimator(),
     usage: withTimedOutRows(usage, timedOut),
-    onEnd: opts.onRequestEnd,
+    onEnd: (ctx) => {
+      liveStats.record(ctx);
+      opts.onRequestEnd?.(ctx);
+    },
   });
   const appDeps: AppDeps = {
     pipeline,
@@ -172,6 +180,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     telemetry,
     usage,
     keys,
+    console: { assets: consoleAssets, live: liveStats, router, config: () => current, configStatus: () => configStatus, clock },
     live: () => live,
     inflight,
     draining: () => draining,
@@ -222,6 +231,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       }
       return () => {
         apply({ cfg: compiled, ...governance });
+        Object.assign(configStatus, { source: file, loadedAtMs: clock.wallMs(), lastReloadError: null });
         telemetry.recordConfigReload(true);
         logger.info({ event: 'config_reloaded', file, models: current.modelList.length }, 'config reloaded');
       };
@@ -235,6 +245,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     } catch (err) {
       const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
       telemetry.recordConfigReload(false);
+      configStatus.lastReloadError = { atMs: clock.wallMs(), problems };
       logger.error({ event: 'config_reload_failed', file: opts.configFile, problems }, 'config reload failed; keeping the last good config');
       return false;
     }

@@ -1,0 +1,192 @@
+import { useState } from 'preact/hooks';
+import type { ApiKeyWire as KeyView, KeyLimitsWire as KeyLimits } from '../../wire.js';
+import { api, fmt } from '../api.js';
+import { usePoll } from '../hooks.js';
+
+const LIMIT_FIELDS: [keyof KeyLimits, string][] = [
+  ['rpm', 'req/min'],
+  ['tpm', 'tokens/min'],
+  ['concurrency', 'concurrent'],
+  ['tokens_per_day', 'tokens/day'],
+  ['tokens_per_month', 'tokens/month'],
+];
+
+function limitsText(l: KeyLimits): string {
+  const parts = LIMIT_FIELDS.filter(([k]) => l[k] !== undefined).map(([k, label]) => `${fmt.num(l[k]!, 0)} ${label}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+/** Form values → limits; an empty field means no limit of that kind. */
+function readLimits(form: HTMLFormElement): KeyLimits {
+  const out: Record<string, number> = {};
+  for (const [k] of LIMIT_FIELDS) {
+    const v = (form.elements.namedItem(k) as HTMLInputElement | null)?.value.trim();
+    if (v) out[k] = Number(v);
+  }
+  return out;
+}
+
+function LimitInputs({ limits }: { limits?: KeyLimits }) {
+  return (
+    <>
+      {LIMIT_FIELDS.map(([k, label]) => (
+        <label key={k}>
+          {label}
+          <input name={k} type="number" min="1" step="1" inputMode="numeric" defaultValue={limits?.[k]?.toString() ?? ''} />
+        </label>
+      ))}
+    </>
+  );
+}
+
+export function Keys() {
+  const { data, error, reload } = usePoll<{ data: KeyView[] }>('/admin/keys', 15_000);
+  const [secret, setSecret] = useState<{ id: string; key: string } | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+
+  const act = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      setProblem(null);
+    } catch (e) {
+      setProblem((e as Error).message);
+    }
+    reload();
+  };
+
+  const create = (e: Event) => {
+    e.preventDefault();
+    const f = e.target as HTMLFormElement;
+    const v = (n: string) => (f.elements.namedItem(n) as HTMLInputElement).value.trim();
+    void act(async () => {
+      const body: Record<string, unknown> = { subject: v('subject'), scopes: v('scopes'), label: v('label'), limits: readLimits(f) };
+      if (v('team')) body.team = v('team');
+      if (v('ttl')) body.ttl = v('ttl');
+      const created = await api<KeyView & { key: string }>('/admin/keys', { method: 'POST', body });
+      setSecret({ id: created.id, key: created.key });
+      f.reset();
+    });
+  };
+
+  return (
+    <section>
+      {secret && (
+        <div class="secret" data-testid="new-key">
+          <strong>Key {secret.id} created.</strong> Copy it now: it is shown only once.
+          <code data-testid="new-key-secret">{secret.key}</code>
+          <button type="button" onClick={() => void navigator.clipboard?.writeText(secret.key)}>
+            Copy
+          </button>{' '}
+          <button type="button" class="plain" onClick={() => setSecret(null)}>
+            Done
+          </button>
+        </div>
+      )}
+      {(problem || error) && <p class="error">{problem ?? error}</p>}
+      <details class="panel" open={!data || data.data.length === 0}>
+        <summary>Create a key</summary>
+        <form class="form" onSubmit={create} data-testid="create-key">
+          <label>
+            Owner subject
+            <input name="subject" required placeholder="app-or-person" />
+          </label>
+          <label>
+            Team
+            <input name="team" placeholder="optional" />
+          </label>
+          <label class="wide">
+            Scopes
+            <input name="scopes" required defaultValue="models:*" placeholder="models:llama-* models:bge-m3:embeddings admin" />
+          </label>
+          <label>
+            Label
+            <input name="label" placeholder="what it is for" />
+          </label>
+          <label>
+            Expires in
+            <input name="ttl" placeholder="e.g. 30d (empty: never)" />
+          </label>
+          <LimitInputs />
+          <button type="submit">Create key</button>
+        </form>
+      </details>
+      <div class="scroll">
+        <table data-testid="keys-table">
+          <thead>
+            <tr>
+              <th>key</th>
+              <th>owner</th>
+              <th>scopes</th>
+              <th>limits</th>
+              <th>status</th>
+              <th>last used</th>
+              <th></th>
+            </tr>
+          </thead>
+          <tbody>
+            {data?.data.map((k) => (
+              <tr key={k.id} data-key-id={k.id}>
+                <td>
+                  <code>{k.prefix}…</code>
+                  <div class="muted small">{k.label}</div>
+                </td>
+                <td>
+                  {k.subject}
+                  {k.team && <div class="muted small">team {k.team}</div>}
+                </td>
+                <td class="small">{k.scopes.join(' ')}</td>
+                <td class="small">
+                  {editing === k.id ? (
+                    <form
+                      class="form compact"
+                      onSubmit={(e) => {
+                        e.preventDefault();
+                        const limits = readLimits(e.target as HTMLFormElement);
+                        void act(() => api(`/admin/keys/${k.id}`, { method: 'PATCH', body: { limits } })).then(() => setEditing(null));
+                      }}
+                    >
+                      <LimitInputs limits={k.limits} />
+                      <button type="submit">Save</button>
+                      <button type="button" class="plain" onClick={() => setEditing(null)}>
+                        Cancel
+                      </button>
+                    </form>
+                  ) : (
+                    limitsText(k.limits)
+                  )}
+                </td>
+                <td>
+                  <span class={`badge ${k.status === 'active' ? 'ok' : 'bad'}`} data-testid="key-status">
+                    {k.status}
+                  </span>
+                  {k.expires_at && k.status === 'active' && <div class="muted small">until {k.expires_at.slice(0, 10)}</div>}
+                </td>
+                <td class="small">{fmt.when(k.last_used_at)}</td>
+                <td class="actions">
+                  {k.status !== 'revoked' && (
+                    <>
+                      <button type="button" class="plain" onClick={() => setEditing(k.id)}>
+                        Edit limits
+                      </button>
+                      <button
+                        type="button"
+                        class="danger"
+                        data-testid="revoke"
+                        onClick={() => {
+                          if (confirm(`Revoke ${k.id}? Requests with it are refused at once.`)) void act(() => api(`/admin/keys/${k.id}`, { method: 'DELETE' }));
+                        }}
+                      >
+                        Revoke
+                      </button>
+                    </>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import OpenAI from 'openai';
+import type { Gateway } from '../../src/server/index.js';
+import { client, eventually } from '../helpers/harness.js';
+import { adminCall, createKey, keysWorld, type KeysWorld } from '../keys/helpers.js';
+import { launchChromium, SHOTS } from './browser.js';
+
+const PEPPER = 'console-test-pepper-0123456789abcdefghijklmnop';
+
+describe('the web console in headless Chromium', () => {
+  let w: KeysWorld;
+  let gw: Gateway;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let appKey: string;
+  const foreign: string[] = [];
+  let traffic = true;
+  let trafficDone: Promise<void> = Promise.resolve();
+
+  const text = async (testId: string) => (await page.getByTestId(testId).first().textContent())?.trim() ?? '';
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  const go = async (name: string) => {
+    await page.getByTestId(`nav-${name}`).click();
+    await page.getByTestId(`page-${name}`).waitFor();
+  };
+
+  before(async () => {
+    w = await keysWorld('infergate-console-');
+    gw = await w.start({ keys: { sqlite: join(w.dir, 'keys.db'), pepper: PEPPER } });
+    appKey = (await createKey(gw, w.admin, { subject: 'load-app', team: 'web', scopes: 'models:*', label: 'traffic' })).key;
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true });
+    page = await context.newPage();
+    // The console must work on an offline network: everything it loads comes from the gateway itself.
+    page.on('request', (r) => {
+      if (!r.url().startsWith(gw.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url());
+    });
+    page.on('dialog', (d) => void d.accept());
+  });
+  after(async () => {
+    traffic = false;
+    await trafficDone;
+    await browser?.close();
+    await w.close();
+  });
+
+  test('the API behind the console needs an admin credential', async () => {
+    assert.equal((await fetch(`${gw.url}/console/api/live`)).status, 401);
+    assert.equal((await fetch(`${gw.url}/console/api/live`, { headers: { authorization: `Bearer ${appKey}` } })).status, 403);
+    assert.equal((await fetch(`${gw.url}/console/api/live`, { headers: { authorization: `Bearer ${w.admin}` } })).status, 200);
+    // The page itself holds no data and is served to anyone, with a policy that forbids loading from elsewhere.
+    const res = await fetch(`${gw.url}/console`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+  });
+
+  test('refuses a bad credential at the login form, then logs in with an admin token', async () => {
+    await page.goto(`${gw.url}/console/?refresh=1000`);
+    await page.getByTestId('login').waitFor();
+    await shot('login');
+    await page.fill('input[name=token]', appKey);
+    await page.click('button[type=submit]');
+    await page.getByText('admin').first().waitFor();
+    assert.ok(await page.getByTestId('login').isVisible(), 'a non-admin key stays on the login form');
+    await page.fill('input[name=token]', w.admin);
+    await page.click('button[type=submit]');
+    await page.getByTestId('page-live').waitFor();
+  });
+
+  test('Live: the numbers move while traffic runs', async () => {
+    const before = await text('live-rps');
+    const sdk = client(gw, { apiKey: appKey });
+    trafficDone = (async () => {
+      while (traffic) {
+        await Promise.all(
+          Array.from({ length: 4 }, (_, i) =>
+            sdk.chat.completions
+              .create({ model: i === 3 ? 'other' : 'llama', messages: [{ role: 'user', content: `hello ${i}` }], stream: i % 2 === 0, max_tokens: 16 })
+              .then(async (r) => {
+                if (Symbol.asyncIterator in r) for await (const _ of r as AsyncIterable<unknown>);
+              })
+              .catch(() => undefined),
+          ),
+        );
+      }
+    })();
+    const first = await eventually(async () => {
+      const v = await text('live-rps');
+      return v !== before && Number(v) > 0 ? v : null;
+    }, 15_000, 200);
+    // …and keep moving: the tokens/s card and the per-model table fill in.
+    await eventually(async () => Number.parseFloat(await text('live-tok-out')) > 0, 15_000, 200);
+    await eventually(async () => (await text('live-models')).includes('llama') && (await text('live-models')).includes('other'), 15_000, 200);
+    await eventually(async () => (await text('live-rps')) !== first, 15_000, 200);
+    assert.notEqual(await text('live-ttft'), '– / –');
+    await page.waitForTimeout(1200); // one more poll, so the charts show a few points
+    await shot('live');
+  });
+
+  test('Fleet: every backend with its health and engine numbers', async () => {
+    await go('fleet');
+    await eventually(async () => (await text('fleet-healthy')) === '1 / 1', 10_000, 200);
+    const table = await text('fleet-table');
+    assert.match(table, /llama/);
+    assert.match(table, /healthy/);
+    await shot('fleet');
+  });
+
+  test('Keys: create a key, use it from the SDK, revoke it and see it refused', async () => {
+    await go('keys');
+    await page.getByTestId('keys-table').waitFor();
+    const form = page.getByTestId('create-key');
+    if (!(await form.isVisible())) await page.click('summary');
+    await form.locator('input[name=subject]').fill('console-made');
+    await form.locator('input[name=team]').fill('ops');
+    await form.locator('input[name=scopes]').fill('models:llama');
+    await form.locator('input[name=label]').fill('made in the console');
+    await form.locator('input[name=rpm]').fill('100');
+    await form.locator('button[type=submit]').click();
+    const secret = (await page.getByTestId('new-key-secret').textContent())!.trim();
+    assert.match(secret, /^sk-ig-/);
+    await shot('keys-created');
+    const res = await client(gw, { apiKey: secret }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.object, 'chat.completion');
+    const id = secret.slice(6, 16);
+    const row = page.locator(`tr[data-key-id="${id}"]`);
+    assert.match((await row.textContent()) ?? '', /100 req\/min/);
+    // Edit its limits in place: the admin API has the new ones, and the gateway enforces them at once.
+    await row.getByText('Edit limits').click();
+    await row.locator('input[name=rpm]').fill('1');
+    await row.locator('input[name=tokens_per_day]').fill('5000');
+    await row.getByText('Save').click();
+    await row.getByText('1 req/min, 5000 tokens/day').waitFor();
+    assert.deepEqual((await adminCall(gw, w.admin, 'GET', `/admin/keys/${id}`)).body.limits, { rpm: 1, tokens_per_day: 5000 });
+    await assert.rejects(
+      client(gw, { apiKey: secret }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => err instanceof OpenAI.APIError && err.status === 429,
+    );
+    await row.getByTestId('revoke').click();
+    await row.getByTestId('key-status').filter({ hasText: 'revoked' }).waitFor();
+    await assert.rejects(
+      client(gw, { apiKey: secret }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => err instanceof OpenAI.APIError && err.status === 401 && /revoked/.test(err.message),
+    );
+    await shot('keys-revoked');
+  });
+
+  test('Usage: the same totals as /admin/usage, with a CSV download', async () => {
+    await go('usage');
+    await eventually(async () => /load-app|web/.test(await text('usage-table')), 10_000, 200).catch(async (e) => {
+      await shot('usage-failed');
+      throw e;
+    });
+    const api = await adminCall(gw, w.admin, 'GET', '/admin/usage?from=24h&group_by=team,model');
+    const shown = await text('usage-table');
+    for (const row of api.body.data as { team: string | null; model: string }[]) if (row.team) assert.ok(shown.includes(row.team));
+    // By key: the traffic key's public id appears as a row of its own.
+    await page.getByLabel('key').check();
+    await eventually(async () => (await text('usage-table')).includes(appKey.slice(6, 16)), 10_000, 200);
+    await page.getByLabel('key').uncheck();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('usage-csv').click()]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    assert.match(csv.split('\n')[0]!, /team,model/);
+    await shot('usage');
+  });
+
+  test('Config: the active config with secrets masked, its source and load time', async () => {
+    await go('config');
+    await page.getByTestId('config-json').waitFor();
+    const json = await text('config-json');
+    assert.match(json, /"pepper": "••••••"/);
+    assert.ok(!json.includes(PEPPER), 'a secret never reaches the browser');
+    assert.equal(await text('config-source'), '(inline)');
+    await shot('config');
+  });
+
+  test('works on a phone-sized screen and loads nothing from elsewhere', async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+    const p = await phone.newPage();
+    await p.goto(`${gw.url}/console/?refresh=1000`);
+    await p.fill('input[name=token]', w.admin);
+    await p.click('button[type=submit]');
+    await p.getByTestId('page-live').waitFor();
+    await p.getByTestId('live-rps').waitFor();
+    // Nothing wider than the screen except inside the scrolling tables.
+    const overflow = Number(await p.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
+    assert.ok(overflow <= 1, `page is ${overflow}px wider than the phone`);
+    await p.screenshot({ path: join(SHOTS, 'live-phone.png'), fullPage: true });
+    await phone.close();
+    assert.deepEqual(foreign, []);
+  });
+});
