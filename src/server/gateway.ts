@@ -297,7 +297,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   ]);
   server.on(
     'clientError',
-    createClientErrorHandler({ clock, usage: () => usage, onBodyTimeout: timedOut.add, requestIdOf: (res) => (res.req as Tagged)[REQUEST_ID] }),
+    createClientErrorHandler({ clock, usage: () => usage, onRefusedInFlight: timedOut.add, requestIdOf: (res) => (res.req as Tagged)[REQUEST_ID] }),
   );
   const host = opts.listen?.host ?? cfg.server.listen.host;
   const port = opts.listen?.port ?? cfg.server.listen.port;

@@ -5,8 +5,9 @@ import { rowFromCtx, type UsageWriter } from '../usage/index.js';
 
 /**
  * Refusals Node's HTTP parser makes before any handler runs (the server's `clientError` event): headers over
- * `server.max_header_size` (431), headers or body not received in time (408), bytes that are not HTTP (400). Node's
- * own answers have no body; these carry OpenAI's envelope, so an SDK shows the reason, and they leave a usage row.
+ * `server.max_header_size` (431), headers or body not received in time (408), oversized chunk extensions (413), bytes
+ * that are not HTTP (400). Node's own answers have no body; these carry OpenAI's envelope, so an SDK shows the
+ * reason, and they leave a usage row.
  */
 
 interface Refusal {
@@ -28,6 +29,12 @@ const TIMEOUT: Refusal = {
   code: 'request_timeout',
   message: 'The request was not received in time (server.timeouts.body); send the whole request promptly.',
 };
+const CHUNK_EXTENSIONS_TOO_LARGE: Refusal = {
+  status: 413,
+  reason: 'Payload Too Large',
+  code: 'request_too_large',
+  message: 'The chunk extensions of the request body are larger than Node accepts.',
+};
 const BAD_REQUEST: Refusal = { status: 400, reason: 'Bad Request', code: 'malformed_http', message: 'The request is not valid HTTP/1.1.' };
 
 function refusalOf(err: NodeJS.ErrnoException): Refusal | null {
@@ -36,6 +43,8 @@ function refusalOf(err: NodeJS.ErrnoException): Refusal | null {
       return HEADERS_TOO_LARGE;
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return TIMEOUT;
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return CHUNK_EXTENSIONS_TOO_LARGE;
     // The peer went away: there is nobody to answer.
     case 'ECONNRESET':
     case 'EPIPE':
@@ -59,8 +68,8 @@ function inFlightResponse(socket: Socket): ServerResponse | undefined {
 export interface ClientErrorHandlerOptions {
   clock: Clock;
   usage: () => UsageWriter | null;
-  /** Called with the request id of a pipeline request whose body timed out: its usage row must say 408. */
-  onBodyTimeout: (requestId: string) => void;
+  /** Called for a pipeline request refused while its body arrived: its usage row must say what the client was told. */
+  onRefusedInFlight: (requestId: string, status: number, code: string) => void;
   /** The request id the gateway gave a request in flight on this response, if any. */
   requestIdOf: (res: ServerResponse) => string | undefined;
 }
@@ -88,11 +97,11 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
     }
     const body = envelope(r);
     if (res) {
-      // A request is being served and its body stopped arriving: answer through its response, so the handler that
-      // waits for the body sees a finished response; its own usage row is corrected to 408 by the caller.
+      // A request is being served and its body was refused: answer through its response, so the handler that waits
+      // for the body sees a finished response; its own usage row is corrected by the caller.
       // Only a pipeline request has an id here, and only it records a row to correct; other routes log none.
       const tagged = options.requestIdOf(res);
-      if (tagged !== undefined) options.onBodyTimeout(tagged);
+      if (tagged !== undefined) options.onRefusedInFlight(tagged, r.status, r.code);
       const id = tagged ?? newRequestId();
       res.shouldKeepAlive = false;
       // Node stops feeding the request once its response is done and never ends or closes it, so the handler

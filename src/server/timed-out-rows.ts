@@ -6,23 +6,27 @@ export const REQUEST_ID = Symbol('infergate.requestId');
 export type Tagged = IncomingMessage & { [REQUEST_ID]?: string };
 
 /**
- * Pipeline requests whose body stopped arriving and were answered 408 by the server (Node's requestTimeout). The
- * pipeline, still waiting for the body, then sees a closed request and records its row as a 400; the row is
- * corrected to what the client was told. Holds an id only between the refusal and that row, so it stays tiny.
+ * Pipeline requests refused by the HTTP parser while their body was arriving (408 when it stopped arriving, 413 for
+ * oversized chunk extensions). The pipeline, still waiting for the body, then sees a closed request and records its
+ * row as a 400; the row is corrected to what the client was told. Holds an id only between the refusal and that
+ * row, so it stays tiny.
  */
 const MAX_PENDING = 10_000;
 
 export class TimedOutRequests {
-  readonly #ids = new Set<string>();
-  readonly add = (id: string): void => {
+  readonly #refused = new Map<string, { status: number; code: string }>();
+  readonly add = (id: string, status: number, code: string): void => {
     // A bound, whatever happens to the rows: a request that never records one must not leave its id here forever.
-    if (this.#ids.size >= MAX_PENDING) this.#ids.clear();
-    this.#ids.add(id);
+    if (this.#refused.size >= MAX_PENDING) this.#refused.clear();
+    this.#refused.set(id, { status, code });
   };
-  /** The row as the client saw it. The common case (no timeouts pending) costs one size check. */
+  /** The row as the client saw it. The common case (no refusals pending) costs one size check. */
   readonly correct = (row: UsageRow): UsageRow => {
-    if (this.#ids.size === 0 || !this.#ids.delete(row.id)) return row;
-    return { ...row, status: 408, errorCode: 'request_timeout' };
+    if (this.#refused.size === 0) return row;
+    const r = this.#refused.get(row.id);
+    if (r === undefined) return row;
+    this.#refused.delete(row.id);
+    return { ...row, status: r.status, errorCode: r.code };
   };
 }
 

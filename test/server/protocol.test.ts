@@ -98,6 +98,28 @@ describe('protocol-level refusals are answered in the OpenAI envelope and logged
     assert.equal(row.subject, 'trickler');
   });
 
+  test('oversized chunk extensions get a 413 envelope, and the request\'s usage row says 413', async () => {
+    const token = await new SignJWT({ scope: 'models:*' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('dev')
+      .setAudience('infergate')
+      .setSubject('chunker')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
+    const id = 'chunk-ext-1';
+    const res = await rawExchange(gw.port, [
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n` +
+        `Authorization: Bearer ${token}\r\nX-Request-Id: ${id}\r\n\r\n`,
+      `5;${'e'.repeat(20_000)}\r\n{"mod\r\n`,
+    ], 50);
+    assertEnvelope(res, 413, 'request_too_large');
+    assert.match(JSON.parse(res.body).error.message, /chunk extensions/);
+    const row = await eventually(() => rows().find((r) => r.request_id === id));
+    assert.ok(row);
+    assert.equal(row.status, 413);
+  });
+
   test('headers that never finish get a 408 envelope and a usage row', async () => {
     const res = await rawExchange(gw.port, ['GET /v1/models HTTP/1.1\r\nHost: x\r\n']);
     assertEnvelope(res, 408, 'request_timeout');
