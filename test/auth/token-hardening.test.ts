@@ -5,7 +5,8 @@ import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { createManualClock, GatewayError } from '../../src/core/index.js';
 import { authFailureOf, authorize, createAuthenticator, requireAdmin, type AuthFailure } from '../../src/auth/index.js';
-import { eventually } from '../helpers/harness.js';
+import OpenAI from 'openai';
+import { client, closeAll, eventually, startSims, startTestGateway } from '../helpers/harness.js';
 import { compileAuth, hmac, keyPair, NOW_MS, NOW_S, SECRET } from './fixtures.js';
 
 const ISSUER = 'https://idp.test/';
@@ -118,5 +119,27 @@ describe('JWKS fetch timeout', () => {
 
   it('is refused on an issuer without jwks_url', () => {
     assert.throws(() => compileAuth({ issuers: [{ issuer: ISSUER, audience: 'infergate', secret: SECRET, algorithms: ['HS256'], jwks_timeout: '1s' }] }), /jwks_timeout only applies to jwks_url/);
+  });
+});
+
+describe('403 over HTTP', () => {
+  it('the OpenAI route and the admin API both send the insufficient_scope challenge', async () => {
+    const [sim] = await startSims(1);
+    const gw = await startTestGateway([{ name: 'llama', backends: [{ url: sim!.url, model: 'sim-llama-8b' }] }, { name: 'secret-model', backends: [{ url: sim!.url, model: 'sim-llama-8b' }] }], {
+      sections: { auth: { issuers: [{ issuer: ISSUER, audience: 'infergate', secret: SECRET, algorithms: ['HS256'] }] } },
+    });
+    try {
+      const jwt = await new SignJWT({ scope: 'models:llama' }).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuer(ISSUER).setAudience('infergate').setIssuedAt().setExpirationTime('1h').sign(hmac);
+      const denied = await client(gw, { apiKey: jwt })
+        .chat.completions.create({ model: 'secret-model', messages: [{ role: 'user', content: 'hi' }] })
+        .catch((err: unknown) => err);
+      assert.ok(denied instanceof OpenAI.PermissionDeniedError);
+      assert.equal(denied.headers?.get('www-authenticate'), 'Bearer realm="infergate", error="insufficient_scope", scope="models:secret-model"');
+      const admin = await fetch(`${gw.url}/admin/limits`, { headers: { authorization: `Bearer ${jwt}` } });
+      assert.equal(admin.status, 403);
+      assert.equal(admin.headers.get('www-authenticate'), 'Bearer realm="infergate", error="insufficient_scope", scope="admin"');
+    } finally {
+      await closeAll(gw, sim);
+    }
   });
 });
