@@ -81,6 +81,23 @@ describe('leased limiter over one authority', () => {
     await f.close();
   });
 
+  test('the live-state snapshot shows the limits this process uses, with what is left fleet-wide', async () => {
+    const f = fleet(2);
+    const compiled = rules([{ match: { subject: '*' }, rpm: 50, concurrency: 4 }], [{ match: { team: 'research' }, tokens_per_day: 1000 }]);
+    const [a, b] = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
+    for (let i = 0; i < 10; i++) (await a!.reserve({ ...who, estimatedTokens: 10 })).settle(10);
+    const held = await b!.reserve({ ...who, estimatedTokens: 10 });
+    const snap = b!.snapshot({ subject: 'alice', team: 'research' });
+    const bucket = snap.buckets.find((x) => x.subject === 'alice')!;
+    assert.equal(bucket.requests!.limit, 50);
+    assert.ok(bucket.requests!.remaining <= 39, `remaining ${bucket.requests!.remaining}`);
+    assert.equal(bucket.concurrency!.limit, 4);
+    assert.equal(snap.quotas[0]!.limit, 1000);
+    assert.equal(snap.quotas[0]!.period, 'day');
+    held.settle(10);
+    await f.close();
+  });
+
   test('quotas are charged with the real count once and refuse when spent', async () => {
     const f = fleet(2);
     const compiled = rules([], [{ match: { team: 'research' }, tokens_per_day: 500 }]);
