@@ -84,7 +84,9 @@ const MIGRATIONS: readonly string[] = [
        LEFT JOIN usage_names ec ON ec.id = u.error_code_id
        LEFT JOIN usage_names ts ON ts.id = u.token_source_id;`,
   // v3: the gateway-managed key a request came with (key_id, a usage_names id; NULL for JWTs and older rows) and a
-  // `key` column in the view; rollups that reports read instead of raw rows (rollup.ts); the audit log of /admin calls.
+  // `key` column in the view; rollups that reports read instead of raw rows (rollup-shape.ts); the audit log of /admin
+  // calls. usage_rollups is clustered by (cuboid, tier, bucket): a report's range is one contiguous run of pages, not
+  // a lookup per row; `part` tells apart the partial rows of one group and bucket (rollup-shape.ts nextPart).
   // Nothing here rewrites usage_rows: ADD COLUMN only touches the schema, so a 100M-row database upgrades at once and
   // its rollups are built from the raw rows afterwards, in the background (rolled_id starts at 0).
   `ALTER TABLE usage_rows ADD COLUMN key_id INTEGER;
@@ -121,9 +123,11 @@ const MIGRATIONS: readonly string[] = [
      completion_tokens INTEGER NOT NULL,
      cached_tokens INTEGER NOT NULL,
      latency BLOB NOT NULL,
-     ttft BLOB NOT NULL
-   );
-   CREATE INDEX usage_rollups_time ON usage_rollups (cuboid, tier, bucket_ms);
+     ttft BLOB NOT NULL,
+     part INTEGER NOT NULL,
+     PRIMARY KEY (cuboid, tier, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
+       endpoint_id, status_class, part)
+   ) WITHOUT ROWID;
    CREATE INDEX usage_rollups_subject ON usage_rollups (cuboid, subject_id, tier, bucket_ms);
    CREATE TABLE usage_rollup_state (
      id INTEGER PRIMARY KEY CHECK (id = 1),

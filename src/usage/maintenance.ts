@@ -1,6 +1,6 @@
 import type { UsageDb } from './db.js';
 import { mergeRollupRows } from './rollup-merge.js';
-import { CUBOIDS, finestTier, floorTo, ROLLUP_COLUMNS, TIER, TIER_MS } from './rollup-shape.js';
+import { CUBOIDS, finestTier, floorTo, ROLLUP_COLUMNS, ROLLUP_INSERT, TIER, TIER_MS } from './rollup-shape.js';
 
 export interface RetentionOptions {
   /** Raw rows (usage_rows) older than this are deleted; 0 keeps them forever. */
@@ -38,7 +38,7 @@ export interface Maintenance {
  * their retention. Raw rows are deleted only once they are rolled up, and never the newest one (SQLite would reuse
  * ids, and rolled_id counts on them growing).
  */
-export function createMaintenance(db: UsageDb, options: RetentionOptions & { now: () => number }): Maintenance {
+export function createMaintenance(db: UsageDb, options: RetentionOptions & { now: () => number; nextPart: () => number }): Maintenance {
   const retentionMs = options.retentionMs ?? 0;
   const rollupRetentionMs = options.rollupRetentionMs ?? 0;
   const now = options.now;
@@ -57,7 +57,7 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
   const period = db.prepare<[number, number, number, number]>(
     `SELECT ${ROLLUP_COLUMNS} FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?`,
   ).raw();
-  const insert = db.prepare(`INSERT INTO usage_rollups (${ROLLUP_COLUMNS}) VALUES (${'?,'.repeat(17)}?)`);
+  const insert = db.prepare(ROLLUP_INSERT);
   const deletePeriod = db.prepare<[number, number, number, number]>('DELETE FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?');
   const state = db.prepare<[], { raw: number; minutes: number; hours: number; days: number }>(
     'SELECT raw_pruned_ms AS raw, minutes_pruned_ms AS minutes, hours_pruned_ms AS hours, days_pruned_ms AS days FROM usage_rollup_state',
@@ -66,9 +66,17 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
     `DELETE FROM usage_rows WHERE id IN (SELECT id FROM usage_rows WHERE time_ms < ? ORDER BY time_ms LIMIT ?)
        AND id <= (SELECT rolled_id FROM usage_rollup_state) AND id < (SELECT MAX(id) FROM usage_rows)`,
   );
-  const pruneRollups = db.prepare<[number, number, number, number]>(
-    'DELETE FROM usage_rollups WHERE rowid IN (SELECT rowid FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms < ? LIMIT ?)',
-  );
+  // usage_rollups has no rowid: a batch is "the buckets up to the one DELETE_BATCH rows in" (at least one bucket).
+  const pruneBound = db.prepare<[number, number, number, number], number | null>(
+    'SELECT bucket_ms FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms < ? ORDER BY cuboid, tier, bucket_ms LIMIT 1 OFFSET ?',
+  ).pluck();
+  const pruneBelow = db.prepare<[number, number, number]>('DELETE FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms <= ?');
+  const pruneRollups = {
+    run(cuboid: number, tier: number, cut: number, batch: number) {
+      const bound = pruneBound.get(cuboid, tier, cut, batch) ?? cut - 1;
+      return pruneBelow.run(cuboid, tier, Math.min(bound, cut - 1));
+    },
+  };
   const setPruned = ['raw_pruned_ms', 'minutes_pruned_ms', 'hours_pruned_ms', 'days_pruned_ms'].map((col) =>
     db.prepare<[number]>(`UPDATE usage_rollup_state SET ${col} = MAX(${col}, ?)`),
   );
@@ -96,7 +104,10 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
     const start = floorTo(next, span);
     const rows = period.all(cuboid, source, start, start + span) as unknown[][];
     if (source === tier) deletePeriod.run(cuboid, source, start, start + span);
-    for (const r of mergeRollupRows(rows, tier, start)) insert.run(r);
+    for (const r of mergeRollupRows(rows, tier, start)) {
+      r.push(options.nextPart());
+      insert.run(r);
+    }
     set.run(start + span, cuboid);
     return true;
   });

@@ -168,9 +168,11 @@ function build(db: UsageDb, spec: ReportSpec): RawReport {
     g.latency.addValue(r[13] as number);
   };
   // Edges finer than a minute, from rows already rolled up; then every row not yet rolled up, wherever it falls.
-  const edge = prepared(db, `SELECT ${RAW_COLUMNS} FROM usage_rows WHERE time_ms >= ? AND time_ms < ? AND id <= ?${where}`);
+  // The unary + keeps SQLite from planning on the wrong range: edges walk the time index (a minute or two of rows),
+  // the tail walks ids past rolled_id (the last seconds), never the reverse over the whole table.
+  const edge = prepared(db, `SELECT ${RAW_COLUMNS} FROM usage_rows WHERE time_ms >= ? AND time_ms < ? AND +id <= ?${where}`);
   for (const p of pieces) if (p.tier < 0) for (const r of edge.raw(true).iterate(p.from, p.to, rolled, ...filterArgs) as Iterable<unknown[]>) addRaw(r);
-  const tail = prepared(db, `SELECT ${RAW_COLUMNS} FROM usage_rows WHERE id > ? AND time_ms >= ? AND time_ms < ?${where}`);
+  const tail = prepared(db, `SELECT ${RAW_COLUMNS} FROM usage_rows WHERE id > ? AND +time_ms >= ? AND +time_ms < ?${where}`);
   for (const r of tail.raw(true).iterate(rolled, fromMs, toMs, ...filterArgs) as Iterable<unknown[]>) addRaw(r);
 
   return { fromMs, toMs, groups: [...groups.values()] };

@@ -1,6 +1,6 @@
 import { COL } from './row-layout.js';
 import { CUBOID, CUBOIDS, finestTier, floorTo, TIER, TIER_MS, type RollupRow } from './rollup-shape.js';
-import { encodeKeys, sketchKey } from './sketch.js';
+import { BinCounts, sketchKey } from './sketch.js';
 
 interface Group {
   readonly bucket: number;
@@ -11,9 +11,8 @@ interface Group {
   prompt: number;
   completion: number;
   cached: number;
-  /** Sketch bin keys, one per value (sketch.ts). */
-  readonly lat: number[];
-  readonly ttft: number[];
+  readonly lat: BinCounts;
+  readonly ttft: BinCounts;
 }
 
 /** How far compaction has gone for a cuboid: hour and day rows cover buckets before these. */
@@ -25,16 +24,20 @@ export interface CuboidMarks {
 const MINUTE = TIER_MS[TIER.minute];
 const HOUR = TIER_MS[TIER.hour];
 
-const newGroup = (bucket: number, dims: number[]): Group => ({ bucket, dims, requests: 0, errors: 0, prompt: 0, completion: 0, cached: 0, lat: [], ttft: [] });
+const newGroup = (bucket: number, dims: number[]): Group => ({
+  bucket, dims, requests: 0, errors: 0, prompt: 0, completion: 0, cached: 0, lat: new BinCounts(), ttft: new BinCounts(),
+});
 
 /**
  * Rows folded in memory until they are written as rollup rows (in the same transaction that records `lastId` as
- * rolled). Two maps: every dimension by hour (the full cuboid, and from it subjects and keys), and team × model ×
- * status by minute (from it totals, teams and models). Per row: two string keys, two Map lookups, two logs.
+ * rolled). Two tables: every dimension by hour (the full cuboid, and from it subjects and keys), and team × model by
+ * minute (from it totals, teams and models). Per row: two hashed lookups, two logs, two bin counts.
  */
 export class RollupFold {
-  #hours = new Map<string, Group>();
-  #minutes = new Map<string, Group>();
+  #hours = new GroupTable();
+  #minutes = new GroupTable();
+  /** This row's dimensions, reused (no allocation per row unless it starts a group). */
+  readonly #dims = [0, 0, 0, 0, 0, 0, 0, 0];
   /** Rows folded since the last drain. */
   rows = 0;
   /** Rows with usage_rows ids in (baseId, lastId] are folded here; baseId is the database's rolled_id. */
@@ -63,14 +66,18 @@ export class RollupFold {
     const e = (p[at + COL.endpoint] as number | null) ?? 0;
     const status = p[at + COL.status] as number;
     const sc = Math.floor(status / 100);
-    const hour = floorTo(time, HOUR);
-    const hourKey = `${hour}|${s}|${t}|${k}|${rm}|${um}|${b}|${e}|${sc}`;
-    let h = this.#hours.get(hourKey);
-    if (h === undefined) this.#hours.set(hourKey, (h = newGroup(hour, [s, t, k, rm, um, b, e, sc])));
-    const minute = floorTo(time, MINUTE);
-    const minuteKey = `${minute}|${t}|${rm}`;
-    let m = this.#minutes.get(minuteKey);
-    if (m === undefined) this.#minutes.set(minuteKey, (m = newGroup(minute, [0, t, 0, rm, 0, 0, 0, 0])));
+    const d = this.#dims;
+    d[0] = s;
+    d[1] = t;
+    d[2] = k;
+    d[3] = rm;
+    d[4] = um;
+    d[5] = b;
+    d[6] = e;
+    d[7] = sc;
+    const h = this.#hours.group(floorTo(time, HOUR), d);
+    d[0] = d[2] = d[4] = d[5] = d[6] = d[7] = 0;
+    const m = this.#minutes.group(floorTo(time, MINUTE), d);
     const lat = sketchKey(p[at + COL.latencyMs] as number);
     const ttftMs = p[at + COL.ttftMs] as number | null;
     const ttft = ttftMs === null ? null : sketchKey(ttftMs);
@@ -92,10 +99,10 @@ export class RollupFold {
     for (const cuboid of CUBOIDS) {
       const tier = finestTier(cuboid);
       const source = tier === TIER.minute ? this.#minutes : this.#hours;
-      const groups = cuboid === CUBOID.full ? source : project(source, cuboid);
+      const groups = cuboid === CUBOID.full ? source.all() : project(source.all(), cuboid);
       const m = marks(cuboid);
-      for (const g of groups.values()) {
-        const sums = [g.requests, g.errors, g.prompt, g.completion, g.cached, encodeKeys(g.lat), encodeKeys(g.ttft)];
+      for (const g of groups) {
+        const sums = [g.requests, g.errors, g.prompt, g.completion, g.cached, g.lat.encode(), g.ttft.encode()];
         out.push([tier, cuboid, g.bucket, ...g.dims, ...sums]);
         if (tier === TIER.minute && g.bucket < m.hoursDone) out.push([TIER.hour, cuboid, floorTo(g.bucket, HOUR), ...g.dims, ...sums]);
         if (g.bucket < m.daysDone) out.push([TIER.day, cuboid, floorTo(g.bucket, TIER_MS[TIER.day]), ...g.dims, ...sums]);
@@ -106,8 +113,8 @@ export class RollupFold {
   }
 
   clear(baseId: number): void {
-    this.#hours = new Map();
-    this.#minutes = new Map();
+    this.#hours = new GroupTable();
+    this.#minutes = new GroupTable();
     this.rows = 0;
     this.baseId = baseId;
     this.lastId = baseId;
@@ -121,14 +128,59 @@ function bump(g: Group, status: number, prompt: number, completion: number, cach
   g.prompt += prompt;
   g.completion += completion;
   g.cached += cached;
-  g.lat.push(lat);
-  if (ttft !== null) g.ttft.push(ttft);
+  g.lat.addKey(lat);
+  if (ttft !== null) g.ttft.addKey(ttft);
+}
+
+/**
+ * Groups found by a 32-bit hash of bucket and dimensions, chained on a collision: no key string is built per row
+ * (building and hashing one was most of the fold's cost).
+ */
+class GroupTable {
+  readonly #byHash = new Map<number, Group | Group[]>();
+  size = 0;
+
+  /** The group of `bucket` and `dims` (copied when the group is new). */
+  group(bucket: number, dims: readonly number[]): Group {
+    let x = Math.imul(bucket / 60_000, 0x9e3779b1);
+    for (let i = 0; i < dims.length; i++) {
+      x = Math.imul(x ^ dims[i]!, 0x85ebca6b);
+      x ^= x >>> 13;
+    }
+    const found = this.#byHash.get(x);
+    if (found !== undefined) {
+      if (!Array.isArray(found)) {
+        if (same(found, bucket, dims)) return found;
+      } else {
+        for (const g of found) if (same(g, bucket, dims)) return g;
+      }
+    }
+    const g = newGroup(bucket, dims.slice());
+    if (found === undefined) this.#byHash.set(x, g);
+    else if (Array.isArray(found)) found.push(g);
+    else this.#byHash.set(x, [found, g]);
+    this.size++;
+    return g;
+  }
+
+  *all(): Generator<Group> {
+    for (const v of this.#byHash.values()) {
+      if (Array.isArray(v)) yield* v;
+      else yield v;
+    }
+  }
+}
+
+function same(g: Group, bucket: number, dims: readonly number[]): boolean {
+  if (g.bucket !== bucket) return false;
+  for (let i = 0; i < dims.length; i++) if (g.dims[i] !== dims[i]) return false;
+  return true;
 }
 
 /** Groups merged down to `cuboid`'s dimensions (the others become 0). */
-function project(groups: ReadonlyMap<string, Group>, cuboid: number): Map<string, Group> {
+function project(groups: Iterable<Group>, cuboid: number): Iterable<Group> {
   const out = new Map<string, Group>();
-  for (const g of groups.values()) {
+  for (const g of groups) {
     const dims = g.dims.map((d, i) => ((cuboid >> i) & 1 ? d : 0));
     const key = `${g.bucket}|${dims.join('|')}`;
     let p = out.get(key);
@@ -138,9 +190,9 @@ function project(groups: ReadonlyMap<string, Group>, cuboid: number): Map<string
     p.prompt += g.prompt;
     p.completion += g.completion;
     p.cached += g.cached;
-    for (const v of g.lat) p.lat.push(v);
-    for (const v of g.ttft) p.ttft.push(v);
+    p.lat.addAll(g.lat);
+    p.ttft.addAll(g.ttft);
   }
-  return out;
+  return out.values();
 }
 

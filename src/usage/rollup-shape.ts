@@ -52,8 +52,20 @@ export function cuboidFor(mask: number): number {
 export const floorTo = (t: number, span: number) => Math.floor(t / span) * span;
 export const ceilTo = (t: number, span: number) => Math.ceil(t / span) * span;
 
-/** Column list of an inserted rollup row, in the order `RollupRow` holds its values. */
+/** Column list of a rollup row, in the order `RollupRow` holds its values. */
 export const ROLLUP_COLUMNS = `tier, cuboid, bucket_ms, ${DIM_COLUMNS.join(', ')}, requests, errors, prompt_tokens,
   completion_tokens, cached_tokens, latency, ttft`;
 /** tier, cuboid, bucket, 8 dimensions, 5 sums, 2 sketches. */
 export type RollupRow = unknown[];
+/** A rollup row and its `part`. */
+export const ROLLUP_INSERT = `INSERT INTO usage_rollups (${ROLLUP_COLUMNS}, part) VALUES (${'?,'.repeat(18)}?)`;
+
+/**
+ * `part` values for inserted rollup rows: unique among the rows one writer inserts (partial rows of the same group
+ * and bucket differ only in it), and above any an earlier process used: microseconds since the epoch at start, plus
+ * one per row (a process would have to insert more than a row per microsecond of its life to catch up with a later one).
+ */
+export function createPartCounter(): () => number {
+  let next = Date.now() * 1000;
+  return () => next++;
+}

@@ -1,7 +1,7 @@
 import type { UsageDb } from './db.js';
 import { VALUES_PER_ROW } from './row-layout.js';
 import { RollupFold, type CuboidMarks } from './rollup-fold.js';
-import { ROLLUP_COLUMNS } from './rollup-shape.js';
+import { ROLLUP_INSERT } from './rollup-shape.js';
 
 /** Fold at most this many rows before writing them as rollups (memory: ~20 bytes a row). */
 const FLUSH_ROWS = 65_536;
@@ -50,7 +50,7 @@ export interface RollupFlushOptions {
   flushMs?: number;
 }
 
-export function createRollupWriter(db: UsageDb, now: () => number = Date.now, options: RollupFlushOptions = {}): RollupWriter {
+export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () => number, options: RollupFlushOptions = {}): RollupWriter {
   const flushRows = options.flushRows ?? FLUSH_ROWS;
   const flushMs = options.flushMs ?? FLUSH_MS;
   const rolledId = db.prepare<[], number>('SELECT rolled_id FROM usage_rollup_state').pluck();
@@ -59,7 +59,7 @@ export function createRollupWriter(db: UsageDb, now: () => number = Date.now, op
   const marksStmt = db.prepare<[], { cuboid: number; hoursDone: number; daysDone: number }>(
     'SELECT cuboid, hours_done_ms AS hoursDone, days_done_ms AS daysDone FROM usage_rollup_marks',
   );
-  const insert = db.prepare(`INSERT INTO usage_rollups (${ROLLUP_COLUMNS}) VALUES (${'?,'.repeat(17)}?)`);
+  const insert = db.prepare(ROLLUP_INSERT);
   // The same values, in the same order, as a batch row: request_id … latency_ms, then the id.
   const unrolled = db
     .prepare<[number, number]>(
@@ -88,7 +88,10 @@ export function createRollupWriter(db: UsageDb, now: () => number = Date.now, op
     }
     const marks = new Map(marksStmt.all().map((m) => [m.cuboid, m]));
     const to = fold.lastId;
-    for (const r of fold.drain((c) => marks.get(c) ?? NO_MARKS)) insert.run(r);
+    for (const r of fold.drain((c) => marks.get(c) ?? NO_MARKS)) {
+      r.push(nextPart());
+      insert.run(r);
+    }
     setRolled.run(to);
   }
 

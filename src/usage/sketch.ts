@@ -7,8 +7,8 @@ import { DDSketch } from '@datadog/sketches-js';
  *
  * The library maps values to bins and reads quantiles; what it lacks is a serializer that works (its toProto needs
  * protobufjs, which it does not install) and a cheap in-progress form. So rollups keep a sketch as its bins: while
- * rows are folded, a plain array of bin keys; on disk, (key, count) pairs as little-endian int32s, sorted by key.
- * Creating a library sketch per group would cost ~10 µs each (it allocates 128-bin arrays); a key costs one log.
+ * rows are folded, a Map of bin key → count (BinCounts); on disk, (key, count) pairs as little-endian int32s, sorted
+ * by key. Creating a library sketch per group would cost ~10 µs each (it allocates 128-bin arrays).
  */
 export const SKETCH_RELATIVE_ACCURACY = 0.01;
 
@@ -21,32 +21,22 @@ export function sketchKey(value: number): number {
   return value > mapping.minPossible ? mapping.key(value) : ZERO_KEY;
 }
 
-/** Bin keys (in any order, repeated once per value) → the on-disk form; sorts `keys` in place. */
-export function encodeKeys(keys: number[]): Buffer {
-  if (keys.length === 0) return EMPTY;
-  keys.sort((a, b) => a - b);
-  let pairs = 1;
-  for (let i = 1; i < keys.length; i++) if (keys[i] !== keys[i - 1]) pairs++;
-  const out = Buffer.allocUnsafe(pairs * 8);
-  let at = 0;
-  let run = 1;
-  for (let i = 1; i <= keys.length; i++) {
-    if (i < keys.length && keys[i] === keys[i - 1]) {
-      run++;
-      continue;
-    }
-    out.writeInt32LE(keys[i - 1]!, at);
-    out.writeInt32LE(run, at + 4);
-    at += 8;
-    run = 1;
-  }
-  return out;
-}
 const EMPTY = Buffer.alloc(0);
 
-/** Bins of several encoded sketches, added up (compaction merges partial rollups with it). */
+/**
+ * A sketch being built: bin key → count. The writer's fold keeps one per group and value (a count per distinct bin,
+ * so merging groups costs their bins, not their values); compaction adds encoded sketches into one.
+ */
 export class BinCounts {
   readonly #bins = new Map<number, number>();
+
+  addKey(key: number): void {
+    this.#bins.set(key, (this.#bins.get(key) ?? 0) + 1);
+  }
+
+  addAll(other: BinCounts): void {
+    for (const [k, c] of other.#bins) this.#bins.set(k, (this.#bins.get(k) ?? 0) + c);
+  }
 
   add(blob: Uint8Array): void {
     const b = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);

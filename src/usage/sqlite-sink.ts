@@ -1,6 +1,7 @@
 import type { UsageDb } from './db.js';
 import { createMaintenance, type RetentionOptions } from './maintenance.js';
 import { NAME_AT, ROW_COLUMNS, VALUES_PER_ROW } from './row-layout.js';
+import { createPartCounter } from './rollup-shape.js';
 import { createRollupWriter, type RollupFlushOptions } from './rollup-writer.js';
 
 export { pushRow, VALUES_PER_ROW } from './row-layout.js';
@@ -56,8 +57,9 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
   let nameBytes = 0;
   const one = new Array<unknown>(VALUES_PER_ROW);
   const many = new Array<unknown>(ROWS_PER_INSERT * VALUES_PER_ROW);
-  const rollups = createRollupWriter(db, now, options);
-  const maintenance = createMaintenance(db, { ...options, now });
+  const nextPart = createPartCounter();
+  const rollups = createRollupWriter(db, now, nextPart, options);
+  const maintenance = createMaintenance(db, { ...options, now, nextPart });
 
   function nameId(name: string): number {
     let id = names.get(name);
