@@ -9,19 +9,19 @@ import { duration } from './units.js';
 export const keysObjectSchema = z
   .strictObject({
     /** The key store (SQLite, WAL). Every gateway process that opens the same file sees every change. */
-    sqlite: z.string().min(1),
+    sqlite: z.string().min(1).describe('The key store (SQLite). Every gateway process that opens the same file sees every change within poll_interval.'),
     /** The pepper, at least 32 bytes (use `${ENV_VAR}`). Changing it invalidates every key. */
-    pepper: z.string().optional(),
+    pepper: z.string().optional().describe('The server-side pepper keys are hashed under (HMAC-SHA256), at least 32 bytes; use ${ENV_VAR}. Changing it invalidates every key.'),
     /** Or a file holding it (trailing whitespace ignored). */
-    pepper_file: z.string().min(1).optional(),
+    pepper_file: z.string().min(1).optional().describe('Or a file holding the pepper (trailing whitespace ignored).'),
     /** Create `pepper_file` with 32 random bytes (mode 0600) when it does not exist. */
-    generate_if_missing: z.boolean().default(false),
+    generate_if_missing: z.boolean().default(false).describe('Create pepper_file with 32 random bytes (mode 0600) when it does not exist.'),
     /** How often other processes' changes (revocations, new limits) are looked for; one cheap read when nothing changed. */
-    poll_interval: duration.default(250),
+    poll_interval: duration.default(250).describe('How often changes made by other processes (revocations, new limits) are looked for: 10ms to 1s. One cheap read when nothing changed.'),
     /** How often last-used times are written (batched, off the request path). */
-    last_used_flush: duration.default(5000),
+    last_used_flush: duration.default(5000).describe('How often last-used times are written, in one batch, off the request path.'),
     /** Verified keys remembered for the one-probe hot path; past it the oldest is verified again on its next use. */
-    cache_size: z.number().int().min(0).max(10_000_000).default(100_000),
+    cache_size: z.number().int().min(0).max(10_000_000).default(100_000).describe('Verified keys remembered for the one-probe hot path; past it the oldest is verified again (one HMAC) on its next use.'),
   })
   .superRefine((k, ctx) => {
     if ((k.pepper === undefined) === (k.pepper_file === undefined)) {
