@@ -56,6 +56,7 @@ const objectAlternative = (s: Json): Json | undefined =>
 
 function typeOf(s: Json): string {
   if (s.format === 'duration') return 'duration';
+  if (s.format === 'listen') return '"host:port" \\| port';
   if (s.format === 'size') return 'size';
   if (s.const !== undefined) return JSON.stringify(s.const);
   if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' \\| ');
@@ -72,6 +73,10 @@ function defaultOf(s: Json): string {
   const v = s.default;
   if (s.format === 'duration' && typeof v === 'number') return `\`${formatDuration(v)}\``;
   if (s.format === 'size' && typeof v === 'number') return `\`${formatBytes(v)}\``;
+  if (s.format === 'listen' && typeof v === 'object' && v !== null && 'port' in v) {
+    const { host, port } = v as { host: string; port: number };
+    return `\`${host.includes(':') ? `[${host}]` : host}:${port}\``;
+  }
   if (typeof v === 'object' && v !== null && Object.keys(v).length === 0 && !Array.isArray(v)) return '';
   return `\`${JSON.stringify(v)}\``;
 }

@@ -21,7 +21,7 @@ const listen = z.union([z.string(), z.number().int().min(0).max(65535)]).transfo
   }
   const host = m[1] ? m[1].replace(/^\[|\]$/g, '') : '0.0.0.0';
   return { host, port };
-});
+}).meta({ format: 'listen' }); // the config reference shows its default as host:port
 
 export const BACKEND_KINDS = ['vllm', 'sglang', 'tgi', 'llamacpp', 'ollama', 'openai'] as const;
 export const POLICIES = [
