@@ -10,8 +10,10 @@ export function maskSecrets(value: unknown, key = ''): unknown {
     for (const [k, v] of Object.entries(value)) out[k] = maskSecrets(v, k);
     return out;
   }
-  if (SECRET_KEY.test(key) && !/_file$|_size$|_bytes$/.test(key) && typeof value === 'string' && value.length > 0) return MASK;
-  return value;
+  if (typeof value !== 'string' || value.length === 0) return value;
+  if (SECRET_KEY.test(key) && !/_file$|_size$|_bytes$/.test(key)) return MASK;
+  // A password inside a URL (redis://:pass@host, https://user:pass@host) whatever the key is called.
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, `$1:${MASK}@`);
 }
 
 export interface ConfigStatus {

@@ -67,7 +67,9 @@ describe('live stats for the console', () => {
       auth: { issuers: [{ secret: 'abc', secret_file: './data/dev-secret' }], max_token_bytes: 16384 },
       keys: { pepper: 'p'.repeat(40) },
       models: [{ backends: [{ url: 'http://x', api_key: 'k' }] }],
+      state: { redis: 'redis://:hunter2@redis:6379/0' },
     }) as any;
+    assert.equal(masked.state.redis, 'redis://:••••••@redis:6379/0');
     assert.equal(masked.auth.issuers[0].secret, '••••••');
     assert.equal(masked.auth.issuers[0].secret_file, './data/dev-secret');
     assert.equal(masked.auth.max_token_bytes, 16384);
