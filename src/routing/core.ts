@@ -232,6 +232,10 @@ export class RoutingCore {
       keys,
       reservedBlocks: 0,
       ended: false,
+      calFrom: -1,
+      calSteps: 0,
+      calPredictedMs: 0,
+      calBatch: 0,
     };
     state.dispatch(record, now);
     return record;

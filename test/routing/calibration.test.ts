@@ -7,17 +7,26 @@ import { DEFAULT_ENGINE_PROFILE, decodeStepMs } from '../../src/routing/twin-mod
 import { targets } from './helpers.js';
 
 describe('speed calibration', () => {
-  it('learns speed per batch size, so a backend that went idle is priced as it measured when lightly loaded', () => {
+  it('learns speed as a function of batch size, so a backend that went idle is priced as it measured when lightly loaded', () => {
     const c = new Calibration();
-    // An engine that slows with its batch far more steeply than the profile: 1.4× at one sequence, 5× at 64.
-    for (let i = 0; i < 400; i++) c.observeStep(1.4, 1, 1);
-    for (let i = 0; i < 400; i++) c.observeStep(5, 1, 64);
-    assert.ok(Math.abs(c.speedAt(1) - 1.4) < 0.05, `batch 1: ${c.speedAt(1)}`);
-    assert.ok(Math.abs(c.speedAt(64) - 5) < 0.15, `batch 64: ${c.speedAt(64)}`);
-    // Between sampled sizes the factor is interpolated (monotone here), beyond them the nearest one holds.
-    const mid = c.speedAt(8);
-    assert.ok(mid > c.speedAt(1) && mid < c.speedAt(64), `batch 8: ${mid}`);
-    assert.ok(Math.abs(c.speedAt(1000) - c.speedAt(64)) < 1e-9);
+    // An engine that slows with its batch far more steeply than the profile: 1.4× at one sequence, 5.6× at 64.
+    for (let i = 0; i < 600; i++) {
+      const batch = 2 ** (i % 7);
+      c.observeStep(1.4 * 2 ** ((i % 7) / 3), 1, batch);
+    }
+    assert.ok(Math.abs(c.speedAt(1) - 1.4) < 0.1, `batch 1: ${c.speedAt(1)}`);
+    assert.ok(Math.abs(c.speedAt(64) - 5.6) < 0.4, `batch 64: ${c.speedAt(64)}`);
+    // Then it only sees large batches for a while: what it knows about small ones is kept, not overwritten.
+    for (let i = 0; i < 100; i++) c.observeStep(5.6, 1, 64);
+    assert.ok(c.speedAt(1) < 2, `batch 1 after a busy spell: ${c.speedAt(1)}`);
+  });
+
+  it('lets later samples correct a stray one at a batch size that does not come back', () => {
+    const c = new Calibration();
+    for (let i = 0; i < 50; i++) c.observeStep(1, 1, 4);
+    c.observeStep(20, 1, 256);
+    for (let i = 0; i < 400; i++) c.observeStep(1, 1, 4 + (i % 8));
+    assert.ok(c.speedAt(256) < 1.3, `batch 256: ${c.speedAt(256)}`);
   });
 
   it('uses the overall factor for a batch size it has never seen, and 1 before any sample', () => {
@@ -45,6 +54,10 @@ describe('speed calibration', () => {
       keys: null,
       reservedBlocks: 0,
       ended: false,
+      calFrom: -1,
+      calSteps: 0,
+      calPredictedMs: 0,
+      calBatch: 0,
     });
     const decoding = Array.from({ length: 32 }, record);
     let now = 0;

@@ -38,6 +38,10 @@ function load(s: BackendState, pending: number, decoding = 0): void {
     keys: null,
     reservedBlocks: 0,
     ended: false,
+    calFrom: -1,
+    calSteps: 0,
+    calPredictedMs: 0,
+    calBatch: 0,
   };
   s.dispatch(r, 0);
   s.decoding += decoding;

@@ -38,11 +38,11 @@ export interface TokenAwareOptions {
   readonly cacheShareSlack?: number;
   /**
    * Bounded load on the gateway's own in-flight count, the one load signal that is exact for every backend: a
-   * candidate with more than `(1 + inFlightBound) × the pool's mean + inFlightSlack` requests in flight ranks after
-   * every candidate within that bound (CHWBL's bounded load). The cost above prices load only through the twin's
-   * model, so whatever the model gets wrong about a backend (an engine that slows with its batch unlike the profile,
-   * requests queued inside the engine that the twin believes prefilled, a stale calibration) can otherwise pile load
-   * onto one backend while an identical one idles. Infinity turns the bound off.
+   * candidate with more than `(1 + inFlightBound) × the other candidates' mean + inFlightSlack` requests in flight
+   * ranks after every candidate within that bound (CHWBL's bounded load). The cost above prices load only through
+   * the twin's model, so whatever the model gets wrong about a backend (an engine that slows with its batch unlike
+   * the profile, requests queued inside the engine that the twin believes prefilled, a stale calibration) can
+   * otherwise pile load onto one backend while an identical one idles. Infinity turns the bound off.
    */
   readonly inFlightBound?: number;
   readonly inFlightSlack?: number;
@@ -121,7 +121,9 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
     }
     avgVictims /= Math.max(1, states.length);
     const occupancyBound = minOccupancy + o.cacheShareSlack;
-    const loadBound = (inFlight / Math.max(1, states.length)) * (1 + o.inFlightBound) + o.inFlightSlack;
+    // Each candidate is held to the mean of the others (with two backends: the other one), so the bound also holds
+    // in small pools, where a bound on the mean including itself lets one backend carry three times its twin's load.
+    const others = Math.max(1, states.length - 1);
     let open = 0;
     const out: CandidateCost[] = [];
     for (let i = 0; i < states.length; i++) {
@@ -144,7 +146,8 @@ export function createTokenAware(options: TokenAwareOptions = {}): TokenAwarePol
       const holdsPrefix = bestCached > 0 && cached * 2 >= bestCached;
       const overShare = !holdsPrefix && (occupancy[i] as number) > occupancyBound;
       if (!overShare && !isSaturated(s)) open++;
-      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, overShare, overLoad: s.inFlight > loadBound, total });
+      const overLoad = s.inFlight > ((inFlight - s.inFlight) / others) * (1 + o.inFlightBound) + o.inFlightSlack;
+      out.push({ cached, ttftMs, decodeMs, interferenceMs, evictionMs, overShare, overLoad, total });
     }
     // The bound steers where caches grow; it never makes a request queue behind saturated backends while others could
     // serve it now.

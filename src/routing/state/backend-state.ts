@@ -9,8 +9,13 @@ import { KvProjection } from './kv-projection.js';
 
 /** KV capacity assumed until a scrape reports one: 8B on one H100 (29,205 blocks × 16). */
 export const DEFAULT_KV_CAPACITY_TOKENS = 467_280;
-/** A step may carry prefill worth up to this share of its decode time and still calibrate the speed factor. */
-const MEASURABLE_PREFILL_SHARE = 0.05;
+/**
+ * A step may carry prefill worth up to this share of its decode time and still calibrate the speed factor (with the
+ * prefill in the prediction); a step dominated by prefill is left out, as the cost model predicts it least well.
+ */
+const MEASURABLE_PREFILL_SHARE = 0.5;
+/** Decode steps one speed sample spans (see #calibrate). */
+const CALIBRATION_WINDOW_STEPS = 8;
 /** SGLang's default max_tree_size, in characters. */
 const SGLANG_TREE_CHARS = 2 ** 26;
 
@@ -245,15 +250,9 @@ export class BackendState {
 
   tokens(r: InFlight, n: number, now: number): void {
     if (r.ended || n <= 0) return;
-    if (r.firstTokenAt >= 0 && r.decoded > 0) {
+    if (r.firstTokenAt >= 0) {
       this.advance(now);
-      // A decode-only step is what the cost model predicts best: calibrate speed on it. Steps carrying a sliver of
-      // prefill (short prompts arriving all the time) count too, with that sliver in the prediction: demanding none
-      // at all meant a backend busy with a steady stream of short requests was never measured, kept the speed of
-      // its idle start and looked fast while it piled up.
-      const decodeMs = decodeStepMs(this.profile, this.decoding, this.decodeContext);
-      const prefillMs = this.pendingTokens * this.profile.perPrefillToken + this.pendingAttn * this.profile.perAttentionPair;
-      if (prefillMs <= MEASURABLE_PREFILL_SHARE * decodeMs) this.calibration.observeStep((now - r.lastTokenAt) / n, decodeMs + prefillMs, this.decoding);
+      this.#calibrate(r, r.decoded === 0 ? n - 1 : n, now);
     }
     const before = remainingOutput(r);
     r.decoded += n;
@@ -265,6 +264,36 @@ export class BackendState {
       r.reservedBlocks += blocks;
       this.#twin.reserve(blocks);
     }
+  }
+
+  /**
+   * Feeds `steps` decode steps of `r` that ended by `now` into the speed calibration. A decode-only step is what the
+   * cost model predicts best; steps carrying a sliver of prefill (short prompts arriving all the time) count too,
+   * with that sliver in the prediction: demanding none at all meant a backend busy with a steady stream of short
+   * requests was never measured, kept the speed of its idle start and looked fast while it piled up. A step with
+   * real prefill in it restarts the window. Steps are measured over windows of CALIBRATION_WINDOW_STEPS, from one
+   * arrival to another: tokens reach the gateway in bursts (TCP reads, a busy event loop, proxies), and per-event
+   * gaps then read as near zero and learned a backend several times too fast.
+   */
+  #calibrate(r: InFlight, steps: number, now: number): void {
+    const p = this.profile;
+    const decodeMs = decodeStepMs(p, this.decoding, this.decodeContext);
+    // The prefill one step carries: at most a chunk of what is pending.
+    const chunk = Math.min(this.pendingTokens, Math.max(256, p.stepTokenBudget - this.decoding));
+    const prefillMs = this.pendingTokens > 0 ? chunk * (p.perPrefillToken + (p.perAttentionPair * this.pendingAttn) / this.pendingTokens) : 0;
+    if (prefillMs > MEASURABLE_PREFILL_SHARE * decodeMs) {
+      r.calFrom = now;
+      r.calSteps = r.calPredictedMs = r.calBatch = 0;
+      return;
+    }
+    if (r.calFrom < 0) r.calFrom = r.firstTokenAt;
+    r.calSteps += steps;
+    r.calPredictedMs += steps * (decodeMs + prefillMs);
+    r.calBatch += steps * this.decoding;
+    if (r.calSteps < CALIBRATION_WINDOW_STEPS) return;
+    this.calibration.observeStep((now - r.calFrom) / r.calSteps, r.calPredictedMs / r.calSteps, r.calBatch / r.calSteps);
+    r.calFrom = now;
+    r.calSteps = r.calPredictedMs = r.calBatch = 0;
   }
 
   end(r: InFlight, now: number, usage: { promptTokens?: number; cachedTokens?: number } | null): void {

@@ -22,6 +22,14 @@ export interface InFlight {
   /** Twin blocks reserved for its generated tokens. */
   reservedBlocks: number;
   ended: boolean;
+  /**
+   * The open speed-calibration window (backend-state.ts): since when (-1: not started), the decode steps seen in it,
+   * and their predicted step times and batch sizes summed.
+   */
+  calFrom: number;
+  calSteps: number;
+  calPredictedMs: number;
+  calBatch: number;
 }
 
 /**
