@@ -38,7 +38,7 @@ interface Plan {
 export interface LeasedLimiterOptions {
   leases: LeaseClient;
   clock?: Clock;
-  /** How many times a request waits for spare units other holders are returning before it is refused. */
+  /** How many times a request whose units were taken by newer requests asks again before it is refused. */
   recallAttempts?: number;
 }
 
@@ -143,6 +143,9 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   async function wait(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
     const short: LeaseCounter[] = [];
     const needs: number[] = [];
+    // Spare units other holders are asked to return come back at their next exchange (one sync interval, more on a
+    // starved machine): wait for them up to twenty retry delays (ten sync intervals) before refusing.
+    const recallUntil = clock.now() + 20 * leases.retryDelayMs;
     for (let attempt = 0; ; attempt++) {
       short.length = 0;
       needs.length = 0;
@@ -157,11 +160,11 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       }
       const recall = short.length === 0 ? false : await leases.acquire(short, needs);
       if (takeAll(plan, estimate, true)) return reservation(plan, estimate, into);
-      if (attempt >= attempts) break;
       // Granted, but requests arriving meanwhile took the units first: ask again. Refused while others hold units:
       // ask again once they have returned their spare. Refused outright: the limit is reached.
       const denied = plan.items.some((i) => i.counter.avail < amount(i, estimate) && i.counter.denied);
       if (denied && !recall) break;
+      if (recall ? clock.now() >= recallUntil : attempt >= attempts) break;
       if (recall) await new Promise((r) => setTimeout(r, leases.retryDelayMs));
       if (takeAll(plan, estimate, true)) return reservation(plan, estimate, into);
     }
