@@ -84,7 +84,7 @@ async function main(): Promise<number> {
           { subject: values.sub, team: values.team, scopes: (values.scope ?? []).join(' '), label: values.label, ttl: values.ttl, limits },
           Date.now(),
         );
-        const { key, secret } = keys.create(input);
+        const { key, secret } = await keys.create(input);
         if (values.json) process.stdout.write(`${JSON.stringify({ ...key, key: secret }, null, 2)}\n`);
         else {
           process.stdout.write(`${secret}\n`);
@@ -99,13 +99,13 @@ async function main(): Promise<number> {
       }
       case 'revoke': {
         if (!id) throw new Error('revoke needs a key id');
-        const key = keys.revoke(id);
+        const key = await keys.revoke(id);
         process.stderr.write(`key ${key.id} revoked at ${key.revoked_at}\n`);
         return 0;
       }
       case 'rotate': {
         if (!id) throw new Error('rotate needs a key id');
-        const { key, secret } = keys.rotate(id, parseRotateKey({ overlap: values.overlap }));
+        const { key, secret } = await keys.rotate(id, parseRotateKey({ overlap: values.overlap }));
         process.stdout.write(`${secret}\n`);
         process.stderr.write(
           `key ${key.id} rotated; ${key.rotation_overlap_until ? `the old secret works until ${key.rotation_overlap_until}` : 'the old secret stopped working'}\n`,
@@ -117,7 +117,7 @@ async function main(): Promise<number> {
         return 2;
     }
   } finally {
-    keys.close();
+    await keys.close();
   }
 }
 

@@ -22,15 +22,15 @@ interface Row {
 
 const SECRET = randomBytes(32).toString('base64url');
 
-function authenticator(tokenCacheSize: number, keyCacheSize: number, dir: string): { auth: Authenticator; keyHeader: () => string; close: () => void } {
+async function authenticator(tokenCacheSize: number, keyCacheSize: number, dir: string): Promise<{ auth: Authenticator; keyHeader: () => Promise<string>; close: () => Promise<void> }> {
   const section = z.strictObject({ auth: governanceShape.auth }).parse({
     auth: { issuers: [{ issuer: 'bench', audience: 'infergate', secret: SECRET, algorithms: ['HS256'] }], token_cache_size: Math.max(tokenCacheSize, 0) },
   }).auth;
-  const registry = createKeyRegistry({ store: createSqliteKeyStore(join(dir, `keys-${keyCacheSize}.db`)), pepper: randomBytes(32), cacheSize: keyCacheSize });
+  const registry = await createKeyRegistry({ store: createSqliteKeyStore(join(dir, `keys-${keyCacheSize}.db`)), pepper: randomBytes(32), cacheSize: keyCacheSize });
   const auth = createAuthenticator(compileAuthConfig(section)!, { apiKeys: registry });
   return {
     auth,
-    keyHeader: () => `Bearer ${registry.create({ subject: 'bench', team: 'bench', scopes: ['models:*'] }).secret}`,
+    keyHeader: async () => `Bearer ${(await registry.create({ subject: 'bench', team: 'bench', scopes: ['models:*'] })).secret}`,
     close: () => registry.close(),
   };
 }
@@ -48,11 +48,11 @@ async function time(n: number, fn: () => unknown): Promise<number> {
 export async function runKeysBench(options: { rounds: number; quick: boolean; header: string }): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'infergate-bench-keys-'));
   try {
-    const cached = authenticator(10_000, 10_000, dir);
-    const uncached = authenticator(0, 0, dir);
+    const cached = await authenticator(10_000, 10_000, dir);
+    const uncached = await authenticator(0, 0, dir);
     const jwt = `Bearer ${await mintDevToken({ secret: SECRET, sub: 'bench', scope: 'models:*', ttl: '1h', issuer: 'bench', audience: 'infergate' })}`;
-    const key = cached.keyHeader();
-    const coldKey = uncached.keyHeader();
+    const key = await cached.keyHeader();
+    const coldKey = await uncached.keyHeader();
     await cached.auth.authenticate(jwt);
     cached.auth.authenticate(key);
     const hot = options.quick ? 200_000 : 1_000_000;
@@ -75,8 +75,8 @@ export async function runKeysBench(options: { rounds: number; quick: boolean; he
       const order = round % 2 === 0 ? [0, 1, 2, 3] : [1, 0, 3, 2];
       for (const i of order) rows[i]!.rounds.push(await runs[i]!());
     }
-    cached.close();
-    uncached.close();
+    await cached.close();
+    await uncached.close();
     const m = rows.map((r) => median(r.rounds));
     const lines = [
       '# Authenticating a request: gateway-managed API key vs JWT',

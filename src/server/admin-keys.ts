@@ -53,7 +53,7 @@ export function registerKeyRoutes(app: Hono<Env>, deps: KeyRoutesDeps): void {
   });
   app.post('/admin/keys', async (c) => {
     const keys = await registry(c);
-    const { key, secret } = keys.create(parseCreateKey(await jsonBody(c), deps.clock.wallMs()));
+    const { key, secret } = await keys.create(parseCreateKey(await jsonBody(c), deps.clock.wallMs()));
     return c.json({ ...key, key: secret }, 201, noStore);
   });
   app.get('/admin/keys/:id', async (c) => {
@@ -63,17 +63,17 @@ export function registerKeyRoutes(app: Hono<Env>, deps: KeyRoutesDeps): void {
   app.patch('/admin/keys/:id', async (c) => {
     const keys = await registry(c);
     const id = keyId(c);
-    return c.json(keys.update(id, parseUpdateKey(await jsonBody(c), deps.clock.wallMs())));
+    return c.json(await keys.update(id, parseUpdateKey(await jsonBody(c), deps.clock.wallMs())));
   });
   app.post('/admin/keys/:id/rotate', async (c) => {
     const keys = await registry(c);
     const id = keyId(c);
-    const { key, secret } = keys.rotate(id, parseRotateKey(await jsonBody(c)));
+    const { key, secret } = await keys.rotate(id, parseRotateKey(await jsonBody(c)));
     return c.json({ ...key, key: secret }, 200, noStore);
   });
   const revoke = async (c: Ctx) => {
     const keys = await registry(c);
-    return c.json(keys.revoke(keyId(c)));
+    return c.json(await keys.revoke(keyId(c)));
   };
   app.post('/admin/keys/:id/revoke', revoke);
   app.delete('/admin/keys/:id', revoke);

@@ -111,7 +111,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const logger: Logger = opts.logger ?? telemetry.logger;
   const baseDir = process.cwd();
   const stores = new GovernanceStores(await openSharedState(cfg, { logger, telemetry, given: opts.leases }));
-  const keys = openKeys(cfg, { clock, logger, baseDir });
+  const keys = await openKeys(cfg, { clock, logger, baseDir });
   let live: LiveConfig = { cfg: compileConfig(cfg, source, { simUrls: opts.simUrls }), ...buildGovernance(cfg, stores, { clock, logger, baseDir, keys }) };
   // A key's limits changed (here or in another process): the same config with the new per-key rules.
   keys?.onRulesChange(() => {
@@ -346,7 +346,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await pools.close();
       // Every queued usage row is written before exit; quota counters are written back.
       usage?.close();
-      keys?.close();
+      await keys?.close();
       await stores.leases?.close(); // final usage report and every spare unit back to the authority
       stores.close();
       await telemetry.shutdown();

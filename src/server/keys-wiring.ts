@@ -4,10 +4,10 @@ import type { Clock } from '../core/index.js';
 import type { Logger } from './logger.js';
 
 /** The key registry of the `keys` section, opened once per process (it outlives config reloads), or null when off. */
-export function openKeys(cfg: Config, options: { clock: Clock; logger: Logger; baseDir: string }): KeyRegistry | null {
+export async function openKeys(cfg: Config, options: { clock: Clock; logger: Logger; baseDir: string }): Promise<KeyRegistry | null> {
   if (cfg.keys === false) return null;
   try {
-    return openKeyRegistry(cfg.keys, {
+    return await openKeyRegistry(cfg.keys, {
       baseDir: options.baseDir,
       clock: options.clock,
       onError: (err) => options.logger.error({ event: 'keys_store_error', err: String(err) }, 'API key store read or write failed; retried at the next interval'),

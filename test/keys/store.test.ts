@@ -11,7 +11,7 @@ import { createManualClock } from '../../src/core/index.js';
 describe('the key store', () => {
   let dir: string;
   const pepper = randomBytes(32);
-  const open = (extra: Partial<Parameters<typeof createKeyRegistry>[0]> = {}): KeyRegistry =>
+  const open = (extra: Partial<Parameters<typeof createKeyRegistry>[0]> = {}): Promise<KeyRegistry> =>
     createKeyRegistry({ store: createSqliteKeyStore(join(dir, 'keys.db')), pepper, pollIntervalMs: 1000, lastUsedFlushMs: 60_000, ...extra });
 
   before(async () => {
@@ -20,9 +20,10 @@ describe('the key store', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   test('stores only a peppered hash: no secret in any column, nor anywhere in the database files', async () => {
-    const reg = open();
-    const secrets = [0, 1, 2].map((i) => reg.create({ subject: `s${i}`, scopes: ['models:*'], label: `k${i}` }).secret);
-    const rotated = reg.rotate(reg.list().find((k) => k.subject === 's0')!.id, 60_000).secret;
+    const reg = await open();
+    const secrets: string[] = [];
+    for (const i of [0, 1, 2]) secrets.push((await reg.create({ subject: `s${i}`, scopes: ['models:*'], label: `k${i}` })).secret);
+    const rotated = (await reg.rotate(reg.list().find((k) => k.subject === 's0')!.id, 60_000)).secret;
     secrets.push(rotated);
     const db = new Database(join(dir, 'keys.db'), { readonly: true });
     const rows = db.prepare('SELECT * FROM api_keys').all() as Record<string, unknown>[];
@@ -36,17 +37,17 @@ describe('the key store', () => {
       assert.ok(row.hash === hashKey(pepper, s) || row.prev_hash === hashKey(pepper, s));
       assert.notEqual(row.hash, hashKey(randomBytes(32), s));
     }
-    reg.close();
+    await reg.close();
     for (const f of await readdir(dir)) {
       const bytes = await readFile(join(dir, f));
       for (const s of secrets) assert.ok(!bytes.includes(Buffer.from(s.slice(17))), `${f} must not hold a secret`);
     }
   });
 
-  test('answers a key seen before from memory, and writes last-used times in batches off the request path', () => {
+  test('answers a key seen before from memory, and writes last-used times in batches off the request path', async () => {
     const clock = createManualClock(1_000, Date.UTC(2026, 0, 1));
-    const reg = open({ clock });
-    const { key, secret } = reg.create({ subject: 'batch', scopes: ['models:*'] });
+    const reg = await open({ clock });
+    const { key, secret } = await reg.create({ subject: 'batch', scopes: ['models:*'] });
     const header = `Bearer ${secret}`;
     assert.equal(reg.authenticate(header).keyId, key.id);
     const verified = reg.stats.verified;
@@ -56,26 +57,26 @@ describe('the key store', () => {
     const db = new Database(join(dir, 'keys.db'), { readonly: true });
     const lastUsed = () => (db.prepare('SELECT last_used_ms FROM api_keys WHERE id = ?').get(key.id) as { last_used_ms: number | null }).last_used_ms;
     assert.equal(lastUsed(), null, 'not written per request');
-    reg.close(); // flushes
+    await reg.close(); // flushes
     assert.equal(lastUsed(), clock.wallMs());
     db.close();
   });
 
-  test("hears another process's revocation through the store's change sequence", () => {
-    const a = open();
-    const b = open();
-    const { key, secret } = a.create({ subject: 'two-procs', scopes: ['models:*'], limits: { rpm: 5 } });
+  test("hears another process's revocation through the store's change sequence", async () => {
+    const a = await open();
+    const b = await open();
+    const { key, secret } = await a.create({ subject: 'two-procs', scopes: ['models:*'], limits: { rpm: 5 } });
     let ruleChanges = 0;
     b.onRulesChange(() => ruleChanges++);
-    b.refresh();
+    await b.refresh();
     assert.equal(b.authenticate(`Bearer ${secret}`).keyId, key.id);
     assert.ok(b.rules().limits.some((r) => r.match.key === key.id && r.rpm === 5));
-    a.revoke(key.id);
-    b.refresh();
+    await a.revoke(key.id);
+    await b.refresh();
     assert.throws(() => b.authenticate(`Bearer ${secret}`), /revoked/);
     assert.ok(!b.rules().limits.some((r) => r.match.key === key.id), 'a revoked key has no rules');
     assert.equal(ruleChanges, 2);
-    a.close();
-    b.close();
+    await a.close();
+    await b.close();
   });
 });

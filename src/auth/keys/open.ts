@@ -31,7 +31,7 @@ export function readPepper(cfg: KeysConfig, baseDir: string): Uint8Array {
 }
 
 /** Opens the key store of a validated `keys` section and loads every key. */
-export function openKeyRegistry(cfg: KeysConfig, options: OpenKeysOptions = {}): KeyRegistry {
+export function openKeyRegistry(cfg: KeysConfig, options: OpenKeysOptions = {}): Promise<KeyRegistry> {
   const baseDir = options.baseDir ?? process.cwd();
   const pepper = readPepper(cfg, baseDir);
   const path = isAbsolute(cfg.sqlite) ? cfg.sqlite : resolve(baseDir, cfg.sqlite);

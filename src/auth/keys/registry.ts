@@ -35,22 +35,24 @@ export interface KeyRegistryStats {
   keys: number;
 }
 
+/** Changes are written to the store first (so they reach other processes), then applied here at once. */
 export interface KeyRegistry extends ApiKeyVerifier {
-  create(input: KeyInput): { key: KeyView; secret: string };
+  create(input: KeyInput): Promise<{ key: KeyView; secret: string }>;
   list(): KeyView[];
   get(id: string): KeyView;
-  update(id: string, patch: KeyPatch): KeyView;
+  update(id: string, patch: KeyPatch): Promise<KeyView>;
   /** A new secret for the same key; the old one keeps working for `overlapMs` (0: stops at once). */
-  rotate(id: string, overlapMs: number): { key: KeyView; secret: string };
-  revoke(id: string): KeyView;
+  rotate(id: string, overlapMs: number): Promise<{ key: KeyView; secret: string }>;
+  revoke(id: string): Promise<KeyView>;
   /** The per-key limit and quota rules of active keys, in the config's rule shape. */
   rules(): KeyRuleSet;
   /** Called after the rule set changed (a key with limits created, edited, revoked or rotated elsewhere). */
   onRulesChange(listener: () => void): void;
   /** Reads other processes' changes now (the poll does this every interval). */
-  refresh(): void;
+  refresh(): Promise<void>;
   readonly stats: Readonly<KeyRegistryStats>;
-  close(): void;
+  /** Writes pending last-used times, then closes the store. */
+  close(): Promise<void>;
 }
 
 interface CacheEntry {
@@ -73,7 +75,7 @@ function sameHash(a: string, b: string): boolean {
  * which is why records are updated in place. Changes made here apply at once; changes made by other processes
  * sharing the store arrive with the next poll (`pollIntervalMs`, 250 ms by default).
  */
-export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
+export async function createKeyRegistry(options: KeyRegistryOptions): Promise<KeyRegistry> {
   const { store, pepper } = options;
   const clock = options.clock ?? systemClock;
   const cacheSize = options.cacheSize ?? 100_000;
@@ -84,7 +86,7 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
   let rulesText = '';
   let ruleSet: KeyRuleSet = { limits: [], quotas: [] };
 
-  const loaded = store.loadAll();
+  const loaded = await store.loadAll();
   let seq = loaded.seq;
   for (const row of loaded.rows) records.set(row.id, new KeyRecord(row));
   stats.keys = records.size;
@@ -107,15 +109,15 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
     stats.keys = records.size;
   }
 
-  function refresh(): void {
-    const changes = store.changesSince(seq);
+  async function refresh(): Promise<void> {
+    const changes = await store.changesSince(seq);
     if (!changes) return;
     seq = changes.seq;
     for (const row of changes.rows) apply(row);
     recomputeRules(true);
   }
 
-  function flushLastUsed(): void {
+  async function flushLastUsed(): Promise<void> {
     const used: { id: string; ms: number }[] = [];
     const now = clock.wallMs();
     for (const rec of records.values()) {
@@ -124,15 +126,21 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
       rec.row.lastUsedMs = now;
       used.push({ id: rec.row.id, ms: now });
     }
-    store.touch(used);
+    if (used.length > 0) await store.touch(used);
   }
 
-  const guard = (fn: () => void) => () => {
-    try {
-      fn();
-    } catch (err) {
-      options.onError?.(err);
-    }
+  // One run at a time: a slow store never piles up polls; a failure is reported and retried at the next tick.
+  const guard = (fn: () => Promise<void>) => {
+    let running = false;
+    return () => {
+      if (running) return;
+      running = true;
+      fn()
+        .catch((err: unknown) => options.onError?.(err))
+        .finally(() => {
+          running = false;
+        });
+    };
   };
   const poll = setInterval(guard(refresh), options.pollIntervalMs ?? 250);
   poll.unref();
@@ -181,8 +189,8 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
     return rec;
   }
 
-  function save(row: KeyRow, mode: 'insert' | 'update'): KeyRecord {
-    store.write(row, mode);
+  async function save(row: KeyRow, mode: 'insert' | 'update'): Promise<KeyRecord> {
+    await store.write(row, mode);
     apply(row);
     recomputeRules(true);
     return records.get(row.id)!;
@@ -200,7 +208,7 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
       return verifyToken(authorization.slice(7).trim(), authorization);
     },
     authenticateToken: (token) => verifyToken(token, `Bearer ${token}`),
-    create(input) {
+    async create(input) {
       const now = clock.wallMs();
       let id = newKeyId();
       while (records.has(id)) id = newKeyId();
@@ -221,14 +229,14 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
         limits: Object.freeze({ ...input.limits }),
         updatedMs: now,
       };
-      return { key: save(row, 'insert').view(now), secret };
+      return { key: (await save(row, 'insert')).view(now), secret };
     },
     list() {
       const now = clock.wallMs();
       return [...records.values()].map((r) => r.view(now)).sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
     },
     get: (id) => mustGet(id).view(clock.wallMs()),
-    update(id, patch) {
+    async update(id, patch) {
       const rec = mustGet(id);
       const now = clock.wallMs();
       const r = rec.row;
@@ -242,9 +250,9 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
         limits: patch.limits ? Object.freeze({ ...patch.limits }) : r.limits,
         updatedMs: now,
       };
-      return save(row, 'update').view(now);
+      return (await save(row, 'update')).view(now);
     },
-    rotate(id, overlapMs) {
+    async rotate(id, overlapMs) {
       const rec = mustGet(id);
       if (rec.row.revokedMs !== null) throw new GatewayError('invalid_request', `The API key ${id} is revoked; create a new key instead.`, { wireCode: 'api_key_revoked' });
       const now = clock.wallMs();
@@ -256,22 +264,22 @@ export function createKeyRegistry(options: KeyRegistryOptions): KeyRegistry {
         prevUntilMs: overlapMs > 0 ? now + overlapMs : null,
         updatedMs: now,
       };
-      return { key: save(row, 'update').view(now), secret };
+      return { key: (await save(row, 'update')).view(now), secret };
     },
-    revoke(id) {
+    async revoke(id) {
       const rec = mustGet(id);
       const now = clock.wallMs();
       if (rec.row.revokedMs !== null) return rec.view(now);
-      return save({ ...rec.row, revokedMs: now, prevHash: null, prevUntilMs: null, updatedMs: now }, 'update').view(now);
+      return (await save({ ...rec.row, revokedMs: now, prevHash: null, prevUntilMs: null, updatedMs: now }, 'update')).view(now);
     },
     rules: () => ruleSet,
     onRulesChange: (listener) => void listeners.push(listener),
     refresh,
-    close() {
+    async close() {
       clearInterval(poll);
       clearInterval(flusher);
       try {
-        flushLastUsed();
+        await flushLastUsed();
       } catch (err) {
         options.onError?.(err);
       }

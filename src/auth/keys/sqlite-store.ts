@@ -3,19 +3,23 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { KeyLimits, KeyRow } from './record.js';
 
+type MaybePromise<T> = T | Promise<T>;
+
 /**
  * Where keys live. The registry keeps every key in memory and asks the store only at start, for changes, and to
- * write; a store shared by several processes (this SQLite file, or later a store on the shared-state transport)
- * tells them about each other's writes through `changesSince`, which must be cheap when nothing changed.
+ * write, never on the request path; so a store may answer synchronously (this SQLite file) or asynchronously (a store
+ * on the shared-state transport, e.g. Redis for replicas without a common disk, plugs in here). A store shared by
+ * several processes tells them about each other's writes through `changesSince`, which must be cheap when nothing
+ * changed: it is asked every `keys.poll_interval`.
  */
 export interface KeyStore {
-  loadAll(): { rows: KeyRow[]; seq: number };
+  loadAll(): MaybePromise<{ rows: KeyRow[]; seq: number }>;
   /** Rows written by anyone after `seq`, or null when nothing was (the common case, answered without a query). */
-  changesSince(seq: number): { rows: KeyRow[]; seq: number } | null;
+  changesSince(seq: number): MaybePromise<{ rows: KeyRow[]; seq: number } | null>;
   /** Inserts or replaces a row; returns the new change sequence. Throws on a duplicate id when `insert`. */
-  write(row: KeyRow, mode: 'insert' | 'update'): number;
+  write(row: KeyRow, mode: 'insert' | 'update'): MaybePromise<number>;
   /** Last-used times, batched; not a change other processes need to hear about. */
-  touch(used: readonly { id: string; ms: number }[]): void;
+  touch(used: readonly { id: string; ms: number }[]): MaybePromise<void>;
   close(): void;
 }
 
