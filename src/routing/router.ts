@@ -95,15 +95,21 @@ export function createRouter(options: RouterOptions = {}): Router {
       const msg = t.to === 'ejected' ? `backend ejected for ${t.ejectedForMs} ms: ${t.reason}` : `backend unhealthy: ${t.reason}`;
       options.logger?.warn(t.ejectedForMs !== undefined ? { ...fields, ejected_ms: t.ejectedForMs } : fields, msg);
     } else options.logger?.info(fields, `backend ${t.to === 'healthy' ? 'healthy again' : 'back on trial (half-open)'}: ${t.reason}`);
-    if (t.to === 'ejected' && t.ejectedForMs !== undefined) {
-      clearTimeout(ejectionTimers.get(id));
-      const timer = setTimeout(() => {
-        ejectionTimers.delete(id);
-        health.get(id)?.check(clock.now());
-      }, t.ejectedForMs + 1);
-      timer.unref();
-      ejectionTimers.set(id, timer);
-    }
+    if (t.to === 'ejected' && t.ejectedForMs !== undefined) watchEjection(id, t.ejectedForMs + 1);
+  };
+  /** Reports the end of an ejection when it comes; failures meanwhile may have extended it, so look again then. */
+  const watchEjection = (id: string, ms: number): void => {
+    clearTimeout(ejectionTimers.get(id));
+    const timer = setTimeout(() => {
+      ejectionTimers.delete(id);
+      const h = health.get(id);
+      if (!h) return;
+      const now = clock.now();
+      h.check(now);
+      if (h.status(now) === 'ejected') watchEjection(id, h.ejectedUntil - now + 1);
+    }, ms);
+    timer.unref();
+    ejectionTimers.set(id, timer);
   };
   const healthOf = (id: string): HealthState => {
     let h = health.get(id);

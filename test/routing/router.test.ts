@@ -112,4 +112,22 @@ describe('router', () => {
     await assert.rejects(planned as Promise<BackendTarget[]>, /client gone/);
     router.close();
   });
+  it('logs the end of an ejection that failures extended meanwhile, once', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = { info: (o: object) => void lines.push(o as Record<string, unknown>), warn: (o: object) => void lines.push(o as Record<string, unknown>) };
+    const router = createRouter({ probeIntervalMs: 0, scrapeIntervalMs: 0, baseEjectMs: 40, maxEjectMs: 1000, logger });
+    const t = targets(1);
+    router.setPools([pool('round_robin', t)]);
+    router.begin(t[0]!, request(10)).end({ ok: false, failure: 'connect' });
+    await new Promise((r) => setTimeout(r, 20));
+    // Sent anyway (every backend is out) and refused again: the ejection now lasts longer than the first timer.
+    router.begin(t[0]!, request(10)).end({ ok: false, failure: 'connect' });
+    await eventually(() => lines.some((l) => l['to'] === 'half_open'));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(
+      lines.map((l) => `${l['from']}→${l['to']}`),
+      ['healthy→ejected', 'ejected→half_open'],
+    );
+    router.close();
+  });
 });
