@@ -1,0 +1,178 @@
+import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
+import type { CompiledBackend } from '../config/index.js';
+import type { AttemptTracker, Router } from '../routing/index.js';
+import { serverTiming, type Telemetry } from '../telemetry/index.js';
+import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type FinishReasonSet, type OpenAttempt } from '../upstream/index.js';
+import { floatsToBase64, hasFloatEmbeddings } from './embeddings-base64.js';
+import { writeJson } from './respond.js';
+import type { OpenAIEndpoint } from './wire.js';
+import { relayEvents } from './event-relay.js';
+import type { FamilyCall } from './family.js';
+import { bodyFor, type Exchange } from './prepare.js';
+
+const PATH_OF: Record<OpenAIEndpoint, OpenAIEndpoint> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
+const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
+
+/** Endpoints whose bodies carry `finish_reason`, with the values OpenAI allows there. */
+const FINISH_REASONS: Partial<Record<Endpoint, FinishReasonSet>> = { chat: 'chat', completions: 'completions' };
+
+/**
+ * Ends an attempt that threw. A client that went away or a backend 4xx (the caller's mistake) says nothing about
+ * the backend's health, so only real upstream failures count against it.
+ */
+function endFailed(tracker: AttemptTracker, err: unknown): void {
+  if (err instanceof UpstreamFailure && err.backendAtFault) tracker.end({ ok: false, failure: err.kind === 'bad_response' || err.kind === 'aborted' ? 'status_5xx' : err.kind });
+  else tracker.end({ ok: true });
+}
+
+function failureType(err: unknown): string | null {
+  if (err instanceof UpstreamFailure) return err.kind === 'aborted' ? null : err.kind;
+  return isGatewayError(err) ? (err.wireCode ?? err.code) : 'internal';
+}
+
+function statusOf(err: unknown): number | null {
+  return isGatewayError(err) ? err.status : err instanceof UpstreamFailure && err.kind.startsWith('status_') ? err.clientError.status : null;
+}
+
+function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletion: number): void {
+  ctx.usage = usage
+    ? { ...usage, source: 'backend' }
+    : { promptTokens: ctx.promptTokenEstimate, completionTokens: fallbackCompletion, cachedTokens: 0, source: 'estimated' };
+}
+
+export interface AttemptRunnerDeps {
+  readonly router: Router;
+  readonly pools: BackendPools;
+  readonly clock: Clock;
+  readonly telemetry: Telemetry;
+}
+
+/**
+ * One attempt of a request on one backend: send, then relay the stream or the body to the client, keeping the
+ * backend's state (tracker), the attempt span and the request's usage up to date. Throws an UpstreamFailure while
+ * nothing has reached the client (the caller may try another backend), or the client's error.
+ */
+export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, backend: CompiledBackend) => Promise<void> {
+  const { router, pools, clock, telemetry } = deps;
+  return async function tryBackend(x: Exchange, backend: CompiledBackend): Promise<void> {
+    const { p, cfg, ctx, out, client, respHeaders, span, heartbeat } = x;
+    const call: FamilyCall | null = p.fam ? p.fam.call(backend) : null;
+    const { body, convertBase64 } = call ? { body: call.body, convertBase64: false } : bodyFor(p, backend);
+    const t = cfg.server.timeouts;
+    const tracker = router.begin(backend, p.route);
+    ctx.attempts++;
+    ctx.backendId = backend.id;
+    ctx.upstreamModel = backend.model;
+    const attemptStart = clock.now();
+    const attemptSpan = span?.startAttempt(backend.url, ctx.attempts, backend.model) ?? null;
+    const headers: Record<string, string> = { 'x-request-id': ctx.id };
+    const traceparent = telemetry.traceparentFor(ctx, attemptSpan);
+    if (traceparent) headers.traceparent = traceparent;
+    if (ctx.tracestate) headers.tracestate = ctx.tracestate;
+    let open: OpenAttempt;
+    try {
+      open = await openAttempt(pools, {
+        backend,
+        path: call ? call.path : backend.paths[PATH_OF[p.endpoint as OpenAIEndpoint]],
+        ...(call ? { method: call.method, contentType: call.contentType } : {}),
+        body,
+        stream: ctx.stream,
+        deadlines: ctx.stream || t.request >= t.total
+          ? { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.total, endName: 'total', endLimitMs: t.total }
+          : { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.request, endName: 'request', endLimitMs: t.request },
+        headers,
+        now: clock.now,
+        client,
+      });
+    } catch (err) {
+      endFailed(tracker, err);
+      attemptSpan?.end(failureType(err), statusOf(err));
+      throw err;
+    }
+
+    if (ctx.stream && String(open.headers['content-type'] ?? '').includes('text/event-stream')) {
+      let result;
+      try {
+        result = call?.events ? await relayEvents(open, out, {
+          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
+          transform: call.events,
+          heartbeat,
+          maxEventBytes: cfg.server.max_event_size,
+          onFirstByte: () => {
+            ctx.firstByteMs = clock.now();
+            tracker.firstToken();
+            attemptSpan?.firstByte();
+          },
+          onEvents: (n) => tracker.tokens(n),
+        }) : await relaySse(open, out, {
+          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
+          stripUsageChunk: p.injectUsage,
+          finishReasons: FINISH_REASONS[p.endpoint] ?? 'chat',
+          maxEventBytes: cfg.server.max_event_size,
+          heartbeat,
+          onFirstByte: () => {
+            ctx.firstByteMs = clock.now();
+            tracker.firstToken();
+            attemptSpan?.firstByte();
+          },
+          onEvents: (n) => tracker.tokens(n),
+        });
+      } catch (err) {
+        endFailed(tracker, err);
+        attemptSpan?.end(failureType(err), null);
+        throw err;
+      }
+      setUsage(ctx, result.usage, result.contentEvents);
+      attemptSpan?.end(result.end === 'done' || result.end === 'client_abort' ? null : result.end, 200);
+      ctx.upstreamMs = clock.now() - attemptStart;
+      const u = ctx.usage!;
+      if (result.end === 'done') {
+        tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });
+      } else if (result.end === 'client_abort') {
+        ctx.outcome = 'client_abort';
+        ctx.status = 499;
+        ctx.errorCode = 'client_closed_request';
+        tracker.end({ ok: true, completionTokens: u.completionTokens });
+      } else {
+        ctx.outcome = 'upstream_error';
+        ctx.errorCode = result.end;
+        ctx.status = result.end === 'upstream_timeout' ? 504 : 502;
+        // A deadline the client ran into by reading slowly, or an error the engine reported itself, is not a
+        // transport failure of the backend.
+        if (!result.backendAtFault) tracker.end({ ok: true, completionTokens: u.completionTokens });
+        else tracker.end({ ok: false, failure: result.end === 'upstream_timeout' ? 'timeout' : result.end === 'upstream_error_event' ? 'status_5xx' : 'reset' });
+      }
+      return;
+    }
+
+    let data: Buffer;
+    try {
+      data = await readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null, anyContent: call?.anyContent === true });
+    } catch (err) {
+      endFailed(tracker, err);
+      attemptSpan?.end(failureType(err), open.status);
+      throw err;
+    }
+    attemptSpan?.end(null, open.status);
+    ctx.upstreamMs = clock.now() - attemptStart;
+    setUsage(ctx, call?.usage ? call.usage(data) : findUsage(data), 0);
+    if (call?.mapBody) data = call.mapBody(data);
+    const u = ctx.usage!;
+    tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });
+    // Whatever the config says a backend can do, a float array answered to a base64 request is converted: an SDK
+    // would otherwise decode the JSON text as vectors.
+    if (convertBase64 || (p.wantBase64 && hasFloatEmbeddings(data))) {
+      try {
+        data = floatsToBase64(data);
+      } catch {
+        throw new GatewayError('upstream_error', `Backend ${backend.id} returned an embeddings response that is not valid JSON.`);
+      }
+    }
+    const now = clock.now();
+    ctx.firstByteMs = now;
+    respHeaders['server-timing'] = serverTiming(ctx, now);
+    ctx.status = open.status;
+    const ct = call?.anyContent ? open.headers['content-type'] : undefined;
+    writeJson(out, open.status, data, respHeaders, typeof ct === 'string' ? ct : 'application/json');
+  };
+}

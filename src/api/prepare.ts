@@ -1,0 +1,106 @@
+import type { ServerResponse } from 'node:http';
+import { GatewayError, type Endpoint, type RequestCtx } from '../core/index.js';
+import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
+import type { RouteRequest } from '../routing/index.js';
+import type { TokenCount, TokenCounter } from '../usage/index.js';
+import type { RequestSpan } from '../telemetry/index.js';
+import type { ClientLink, Heartbeat } from '../upstream/index.js';
+import { applyEdits, type Edit } from './json-splice.js';
+import { renderPrompt, tokenIdCount } from './prompt.js';
+import { MAX_MODEL_NAME, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type WireRequest } from './wire.js';
+import type { FamilyRequest } from './family.js';
+
+/** What a request is once read: its routing view, its prompt count and how its body is edited per backend. */
+export function modelNameTooLong(): GatewayError {
+  return new GatewayError('invalid_request', `Invalid value for 'model': model names are at most ${MAX_MODEL_NAME} characters.`, { param: 'model', wireCode: 'invalid_value' });
+}
+
+export function modelNotFound(name: string): GatewayError {
+  return new GatewayError('model_not_found', `The model \`${name}\` does not exist or you do not have access to it.`, {
+    param: 'model',
+    wireCode: 'model_not_found',
+  });
+}
+
+export interface Prepared {
+  endpoint: Endpoint;
+  raw: Buffer;
+  req: WireRequest;
+  route: RouteRequest;
+  prompt: TokenCount;
+  /** The client did not ask for stream usage; the gateway asks and removes the usage chunk. */
+  injectUsage: boolean;
+  wantBase64: boolean;
+  /** The request of an endpoint family other than chat / completions / embeddings (family.ts), else null. */
+  fam: FamilyRequest | null;
+}
+
+export const NO_BODY = Buffer.alloc(0);
+
+/** A family request's routing view; its body is built per backend by the family (translation, model name). */
+export function prepareFamily(endpoint: Endpoint, fam: FamilyRequest, model: CompiledModel, ctx: RequestCtx, tokens: TokenCounter): Prepared {
+  ctx.stream = fam.stream;
+  const prompt = tokens.countText(model.name, fam.promptText);
+  ctx.promptTokenEstimate = prompt.tokens;
+  const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey };
+  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, fam };
+}
+
+/** Whether a request generates tokens (reserved and observed as output). */
+export function generates(p: Prepared): boolean {
+  return p.fam ? p.fam.generates : p.endpoint !== 'embeddings';
+}
+
+/** One request's state shared by the routing loop and each attempt (one object instead of eight parameters). */
+export interface Exchange {
+  readonly p: Prepared;
+  readonly cfg: RuntimeConfig;
+  readonly ctx: RequestCtx;
+  readonly out: ServerResponse;
+  readonly client: ClientLink;
+  readonly respHeaders: Record<string, string | number>;
+  readonly span: RequestSpan | null;
+  /** Keeps a stream's connection visibly alive from its head to its first token, across attempts. */
+  readonly heartbeat: Heartbeat | null;
+  /** Auth is on: scopes decide which fallback models may answer. */
+  readonly authorizes: boolean;
+}
+
+export function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convertBase64: boolean } {
+  const edits: Edit[] = [];
+  if (p.req.model !== backend.model) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
+  if (p.injectUsage) {
+    const existing = (p.req as ChatRequest).stream_options;
+    edits.push({ key: 'stream_options', value: JSON.stringify({ ...(existing ?? {}), include_usage: true }) });
+  }
+  const convertBase64 = p.wantBase64 && !backend.embeddingsBase64;
+  if (convertBase64) edits.push({ key: 'encoding_format', value: '"float"' });
+  return { body: applyEdits(p.raw, edits), convertBase64 };
+}
+
+function countPrompt(tokens: TokenCounter, endpoint: Endpoint, model: string, req: WireRequest): TokenCount {
+  if (endpoint === 'chat') return tokens.countChatPrompt(model, (req as ChatRequest).messages, (req as ChatRequest).tools ?? undefined);
+  return tokens.countText(model, endpoint === 'completions' ? (req as CompletionRequest).prompt : (req as EmbeddingRequest).input);
+}
+
+export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model: CompiledModel, ctx: RequestCtx, tokens: TokenCounter, sessionHeader: string | undefined): Prepared {
+  const streaming = endpoint !== 'embeddings' && (req as ChatRequest | CompletionRequest).stream === true;
+  ctx.stream = streaming;
+  const promptText = renderPrompt(endpoint, req);
+  const prompt = countPrompt(tokens, endpoint, model.name, req);
+  const promptTokens = tokenIdCount(endpoint, req) || prompt.tokens;
+  ctx.promptTokenEstimate = promptTokens;
+  const maxTokens =
+    endpoint === 'embeddings' ? 0 : ((req as ChatRequest).max_completion_tokens ?? (req as ChatRequest | CompletionRequest).max_tokens ?? null);
+  const sessionKey = req.prompt_cache_key ?? req.user ?? sessionHeader ?? null;
+  return {
+    endpoint,
+    raw,
+    req,
+    prompt,
+    route: { endpoint, promptTokens, promptText, maxTokens, sessionKey },
+    injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
+    wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
+    fam: null,
+  };
+}
