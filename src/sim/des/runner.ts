@@ -3,12 +3,12 @@ import { GatewayError, type Clock } from '../../core/index.js';
 import { RoutingCore, type Timers } from '../../routing/core.js';
 import type { QueueOptions } from '../../routing/gateway-queue.js';
 import type { Policy } from '../../routing/policies/index.js';
-import { createRng } from '../../routing/rng.js';
 import type { BackendTarget, PolicyName, PoolSpec, RouteRequest } from '../../routing/types.js';
 import type { VllmEngineRequest } from '../engine/vllm.js';
 import { createFleet, gaugesToMetrics, type BackendSpec } from './fleet.js';
 import { idleTtft, SharedPrefixTracker, type FloorSample } from './floor.js';
 import { createSeededRng, gamma } from './random.js';
+import { createReplicaFront, type ReplicaFrontOptions } from './replicas.js';
 import { LogHistogram } from './stats.js';
 import { VirtualScheduler } from './virtual-scheduler.js';
 import type { SimSession, Workload } from './workload-types.js';
@@ -33,6 +33,8 @@ export interface RunOptions {
   readonly onRequest?: (info: RequestInfo) => void;
   /** Also compute the unloaded floor of (up to this many of) the measured requests (floor.ts). */
   readonly floorSamples?: number;
+  /** Several gateway replicas behind a round-robin front, with or without the replica exchange (default: one gateway). */
+  readonly front?: ReplicaFrontOptions;
 }
 
 export interface RequestInfo {
@@ -95,7 +97,7 @@ export function runSimulation(o: RunOptions): RunResult {
       return () => sched.cancel(h);
     },
   };
-  const core = new RoutingCore({ clock, timers, rng: createRng(o.seed * 2654435761), ...(o.policies ? { policies: o.policies } : {}), ...(o.queue ? { queue: o.queue } : {}) });
+  const front = createReplicaFront(sched, clock, o.seed, { timers, ...(o.policies ? { policies: o.policies } : {}), ...(o.queue ? { queue: o.queue } : {}) }, o.front ?? { gateways: 1, exchange: null });
   const pool: PoolSpec = { name: o.workload.name, policy: o.policy, targets };
   const down = new Set<number>();
   const ttftMs: number[] = [];
@@ -112,7 +114,7 @@ export function runSimulation(o: RunOptions): RunResult {
   let nextId = 0;
   let maxQueued = 0;
 
-  const send = (target: BackendTarget, req: RouteRequest, session: SimSession, turn: number, out: Outcome, attempt: number): void => {
+  const send = (core: RoutingCore, target: BackendTarget, req: RouteRequest, session: SimSession, turn: number, out: Outcome, attempt: number): void => {
     const idx = targets.indexOf(target);
     const member = fleet[idx];
     if (!member) throw new Error('unknown target');
@@ -162,6 +164,7 @@ export function runSimulation(o: RunOptions): RunResult {
 
   const route = (req: RouteRequest, session: SimSession, turn: number, out: Outcome, attempt: number): void => {
     const candidates = targets.filter((_, i) => !down.has(i));
+    const core = front.next();
     const started = performance.now();
     // A request the gateway refuses (429: queue full or waited too long) counts as failed with an unbounded TTFT, so
     // that shedding load can never make a policy's latency percentiles look better.
@@ -177,7 +180,7 @@ export function runSimulation(o: RunOptions): RunResult {
       r = core.plan(pool, candidates, req, {
         resolve: (order) => {
           const first = order[0];
-          if (first) send(first, req, session, turn, out, attempt);
+          if (first) send(core, first, req, session, turn, out, attempt);
         },
         reject: refuse,
       });
@@ -188,7 +191,7 @@ export function runSimulation(o: RunOptions): RunResult {
     decisionUs.push((performance.now() - started) * 1000);
     if (Array.isArray(r)) {
       const first = r[0];
-      if (first) send(first, req, session, turn, out, attempt);
+      if (first) send(core, first, req, session, turn, out, attempt);
     } else if (r) maxQueued = Math.max(maxQueued, core.queued);
   };
 
@@ -256,10 +259,12 @@ export function runSimulation(o: RunOptions): RunResult {
         runningSum += g.running / fleet.length;
         kvSum += (g.kvUsage * g.kvBlocksTotal * g.blockSize) / fleet.length;
       }
-      core.state(targets[i] as BackendTarget).applyMetrics(gaugesToMetrics(g), now);
+      const metrics = gaugesToMetrics(g);
+      for (const core of front.cores) core.state(targets[i] as BackendTarget).applyMetrics(metrics, now);
     });
-    core.pump();
+    for (const core of front.cores) core.pump();
     if (remaining > 0) sched.at(now + scrapeMs, scrape);
+    else front.stop();
   };
   sched.at(0, scrape);
 
