@@ -91,6 +91,9 @@ export async function chat(url: string, headers: Record<string, string> = {}, mo
     method: 'POST',
     headers: { 'content-type': 'application/json', connection: 'close', ...headers },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+    // A connection handed to a worker at the instant it is killed is never answered: without this the client would
+    // wait for undici's five-minute header timeout.
+    signal: AbortSignal.timeout(15_000),
   });
   await res.arrayBuffer();
   return res.status;
