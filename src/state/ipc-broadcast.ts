@@ -20,6 +20,15 @@ const SNAPSHOT_WAIT_MS = 2000;
  */
 export function createIpcBroadcast(port: IpcPort): Broadcast {
   const stats = newBroadcastStats();
+  // A worker whose supervisor is gone has a closed channel until it stops: updates are dropped, never thrown.
+  const send = (m: Msg): void => {
+    if ((port as { connected?: boolean }).connected === false) return;
+    try {
+      port.send(m);
+    } catch {
+      // the channel closed between the check and the send
+    }
+  };
   const listeners: ((payload: string) => void)[] = [];
   let build: (() => string) | null = null;
   let next = 1;
@@ -37,7 +46,7 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
         stats.snapshotBytesOut += p.length;
         stats.snapshotsWritten++;
       }
-      port.send({ ig: 'rsync-snap', id: m.id, p } satisfies Msg);
+      send({ ig: 'rsync-snap', id: m.id, p });
     } else if (m.ig === 'rsync-snap') {
       waiting.get(m.id)?.(m.p);
       waiting.delete(m.id);
@@ -49,7 +58,7 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
     publish(payload) {
       stats.bytesOut += payload.length;
       stats.messagesOut++;
-      port.send({ ig: 'rsync', p: payload } satisfies Msg);
+      send({ ig: 'rsync', p: payload });
     },
     onMessage(fn) {
       listeners.push(fn);
@@ -70,7 +79,7 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
           if (p !== null) stats.bytesIn += p.length;
           resolve(p);
         });
-        port.send({ ig: 'rsync-snap-req', id } satisfies Msg);
+        send({ ig: 'rsync-snap-req', id });
       });
     },
     async close() {
@@ -86,6 +95,15 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
  * one live peer. `attach` returns the detach function for a worker that exits.
  */
 export function createBroadcastHub(): { attach(port: IpcPort): () => void } {
+  // A worker between its disconnect and its exit misses updates rather than failing the relay.
+  const sendTo = (p: IpcPort, m: Msg): void => {
+    if ((p as { isConnected?: () => boolean }).isConnected?.() === false) return;
+    try {
+      p.send(m);
+    } catch {
+      // gone meanwhile
+    }
+  };
   const ports = new Set<IpcPort>();
   let next = 1;
   /** Hub request id → the worker that asked, and its own id. */
@@ -96,17 +114,17 @@ export function createBroadcastHub(): { attach(port: IpcPort): () => void } {
       const onMessage = (m: unknown) => {
         if (!isMsg(m)) return;
         if (m.ig === 'rsync') {
-          for (const p of ports) if (p !== port) p.send(m);
+          for (const p of ports) if (p !== port) sendTo(p, m);
         } else if (m.ig === 'rsync-snap-req') {
           const peer = [...ports].find((p) => p !== port);
-          if (!peer) return void port.send({ ig: 'rsync-snap', id: m.id, p: null } satisfies Msg);
+          if (!peer) return sendTo(port, { ig: 'rsync-snap', id: m.id, p: null });
           const hubId = next++;
           asks.set(hubId, { from: port, id: m.id });
-          peer.send({ ig: 'rsync-snap-build', id: hubId } satisfies Msg);
+          sendTo(peer, { ig: 'rsync-snap-build', id: hubId });
         } else if (m.ig === 'rsync-snap') {
           const ask = asks.get(m.id);
           asks.delete(m.id);
-          if (ask && ports.has(ask.from)) ask.from.send({ ig: 'rsync-snap', id: ask.id, p: m.p } satisfies Msg);
+          if (ask && ports.has(ask.from)) sendTo(ask.from, { ig: 'rsync-snap', id: ask.id, p: m.p });
         }
       };
       port.on('message', onMessage);
