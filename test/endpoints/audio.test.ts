@@ -2,7 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import type { SimServer } from '../../src/sim/index.js';
-import { client, readSse, startSims } from '../helpers/harness.js';
+import { readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { client, eventually, readSse, startSims } from '../helpers/harness.js';
 import { lastEnded, lastPost, startGovernedGateway, type GovernedGateway } from './helpers.js';
 
 const RATE = 16_000;
@@ -143,6 +146,40 @@ describe('audio transcriptions and translations', () => {
       assert.ok(growthMiB < 128, `RSS grew by ${growthMiB.toFixed(1)} MiB while 256 MiB streamed`);
     });
   }
+
+  test('clients that go away mid-upload leave no spooled file behind, and descriptors stop growing', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const spooled = () => readdirSync(tmpdir()).filter((f) => f.startsWith('infergate-upload-abort-'));
+    const abortSome = async (batch: number) => {
+      for (let i = 0; i < 6; i++) {
+        const up = largeUpload(64, i % 2 === 0);
+        const req = httpRequest(`${g.gw.url}/v1/audio/transcriptions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': up.contentType, 'content-length': String(up.length), 'x-request-id': `abort-${batch}-${i}` },
+        });
+        req.on('error', () => {});
+        const reader = up.body.getReader();
+        for (let sent = 0; sent < 8 * 1024 * 1024; ) {
+          const { value } = await reader.read();
+          sent += value!.length;
+          if (!req.write(value)) await new Promise((r) => req.once('drain', r));
+        }
+        req.destroy();
+      }
+      await eventually(() => g.ended.filter((c) => c.id.startsWith(`abort-${batch}-`)).length === 6, 5000);
+      await eventually(() => spooled().length === 0, 5000).catch(() => {
+        throw new Error(`spooled files left: ${spooled().join(', ')}`);
+      });
+    };
+    // The first batch may leave warm keep-alive connections to the backend in the pool; later batches reuse them.
+    await abortSome(0);
+    const settled = fds();
+    for (let b = 1; b <= 3; b++) await abortSome(b);
+    await eventually(() => fds() <= settled + 2, 5000).catch(() => {
+      throw new Error(`descriptors grew from ${settled} to ${fds()} over three more batches of aborted uploads`);
+    });
+    assert.ok(g.ended.filter((c) => c.id.startsWith('abort-')).every((c) => c.status !== 200));
+  });
 
   test('applies the body limit, scopes and the usage log to uploads', async () => {
     const small = await startGovernedGateway([{ name: 'whisper', backends: [{ url: sim.url, model: 'whisper-large-v3' }] }], {}, { body_limit: '1MiB' });

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from '../../core/index.js';
+import { GatewayError, type RequestCtx } from '../../core/index.js';
 import { findUsage, type BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
 import { bearerCredential, type Family, type FamilyRequest } from '../family.js';
@@ -18,9 +18,9 @@ export const audioFamily: Family = {
   endpoint: 'audio',
   credential: bearerCredential,
   writeError,
-  async read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest> {
+  async read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest> {
     const kind = (incoming.url ?? '').startsWith('/v1/audio/translations') ? 'translations' : 'transcriptions';
-    const upload = await readAudioUpload(incoming, bodyLimit);
+    const upload = await readAudioUpload(incoming, bodyLimit, ctx.id);
     const field = (name: string) => upload.fields.find(([k]) => k === name)?.[1];
     const model = field('model');
     if (!model) {

@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -49,7 +49,8 @@ async function* encode(boundary: string, fields: Array<[string, string]>, fileAt
   yield Buffer.from(`\r\n${[...fields.slice(fileAt), ...after()].map(field).join('')}--${boundary}--\r\n`);
 }
 
-export function readAudioUpload(incoming: IncomingMessage, limit: number): Promise<AudioUpload> {
+/** `tag` names the spool file (the request id), so an operator can tell whose upload a temporary file is. */
+export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: string): Promise<AudioUpload> {
   const type = incoming.headers['content-type'] ?? '';
   if (!/^multipart\/form-data/i.test(type)) {
     incoming.resume();
@@ -69,7 +70,12 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number): Promi
     let flowing = false;
     let sawFile = false;
     let closed = false;
+    // What holds a descriptor or waits on the socket, released on every way out.
+    let fileStream: Readable | null = null;
+    let sink: WriteStream | null = null;
     const fail = (err: unknown) => {
+      fileStream?.destroy();
+      sink?.destroy();
       if (spoolPath) void rm(spoolPath, { force: true });
       if (!settled) {
         settled = true;
@@ -83,6 +89,7 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number): Promi
     bb.on('file', (name, stream, info) => {
       if (sawFile) return void stream.resume();
       sawFile = true;
+      fileStream = stream;
       fileAt = fields.length;
       const file = { field: name, filename: info.filename || 'audio', mimeType: info.mimeType || 'application/octet-stream' };
       stream.on('limit', () => fail(tooLarge(limit)));
@@ -95,7 +102,10 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number): Promi
         replayable: replay,
         dispose: () => {
           if (spoolPath) void rm(spoolPath, { force: true });
-          if (!stream.readableEnded) stream.resume();
+          // A file still flowing to a backend when the request ended (client gone, attempt aborted): destroy it, so
+          // the body generator waiting on it ends too. One never consumed is drained, so the answer can be read.
+          if (flowing && !stream.readableEnded) stream.destroy();
+          else if (!stream.readableEnded) stream.resume();
         },
       });
       if (fields.some(([k]) => k === 'model')) {
@@ -113,9 +123,10 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number): Promi
         return;
       }
       // `model` comes after the file: spool it (never to memory) until the form is complete.
-      spoolPath = join(tmpdir(), `infergate-upload-${newRequestId()}`);
+      spoolPath = join(tmpdir(), `infergate-upload-${tag.replace(/[^A-Za-z0-9_.-]/g, '_')}-${newRequestId()}`);
       const path = spoolPath;
-      pipeline(stream, createWriteStream(path, { mode: 0o600 })).then(
+      sink = createWriteStream(path, { mode: 0o600 });
+      pipeline(stream, sink).then(
         () => {
           const done = () => {
             if (settled) return;
@@ -135,7 +146,11 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number): Promi
       if (!sawFile) fail(new GatewayError('invalid_request', "Missing required parameter: 'file'.", { param: 'file', wireCode: 'missing_required_parameter' }));
     });
     bb.on('error', () => fail(new GatewayError('invalid_request', 'The multipart body could not be parsed.', { wireCode: 'invalid_multipart' })));
-    incoming.on('aborted', () => fail(new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.')));
+    const gone = () => fail(new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.'));
+    incoming.on('aborted', gone);
+    incoming.on('close', () => {
+      if (!incoming.complete) gone();
+    });
     incoming.pipe(bb);
   });
 }
