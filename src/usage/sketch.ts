@@ -60,7 +60,11 @@ export class BinCounts {
 
 /** A library sketch to merge encoded sketches and raw values into, for reading percentiles. */
 export class QuantileSketch {
-  readonly #sketch = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
+  // Merging adds to a Map of bins (a report merges thousands of encoded sketches; the library's store grows and
+  // shifts its dense array as keys arrive); the library sketch is built once, when a percentile is read.
+  readonly #bins = new Map<number, number>();
+  #count = 0;
+  #sketch: DDSketch | null = null;
 
   addBlob(blob: Uint8Array): void {
     const b = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
@@ -72,10 +76,19 @@ export class QuantileSketch {
   }
 
   addKey(key: number, count = 1): void {
-    const s = this.#sketch;
-    if (key === ZERO_KEY) s.zeroCount += count;
-    else s.store.add(key, count);
-    s.count += count;
+    this.#bins.set(key, (this.#bins.get(key) ?? 0) + count);
+    this.#count += count;
+    this.#sketch = null;
+  }
+
+  #built(): DDSketch {
+    const s = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
+    for (const [key, count] of this.#bins) {
+      if (key === ZERO_KEY) s.zeroCount += count;
+      else s.store.add(key, count);
+      s.count += count;
+    }
+    return s;
   }
 
   /**
@@ -84,14 +97,15 @@ export class QuantileSketch {
    * gives the same element whatever the rounding.
    */
   quantile(q: number): number | null {
-    const n = this.#sketch.count;
+    const n = this.#count;
     if (n === 0) return null;
-    if (n === 1) return this.#sketch.getValueAtQuantile(0);
+    const sketch = (this.#sketch ??= this.#built());
+    if (n === 1) return sketch.getValueAtQuantile(0);
     const rank = Math.max(0, Math.ceil(q * n) - 1);
-    return this.#sketch.getValueAtQuantile(Math.min(1, (rank + 0.5) / (n - 1)));
+    return sketch.getValueAtQuantile(Math.min(1, (rank + 0.5) / (n - 1)));
   }
 
   get count(): number {
-    return this.#sketch.count;
+    return this.#count;
   }
 }
