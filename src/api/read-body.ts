@@ -14,6 +14,11 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
     incoming.resume();
     return Promise.reject(tooLarge());
   }
+  // The request may already be gone (a body timeout or a client abort while authentication awaited a JWKS): its
+  // events have fired, so waiting for them would never settle.
+  if (incoming.destroyed && !incoming.complete) {
+    return Promise.reject(new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.'));
+  }
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;

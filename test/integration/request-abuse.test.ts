@@ -108,3 +108,14 @@ describe('request bodies built to hurt the gateway', () => {
     assert.ok(h.max / 1e6 < 2 * parseMs + 150, `event loop held for ${(h.max / 1e6).toFixed(0)} ms (a parse alone: ${parseMs.toFixed(0)} ms)`);
   });
 });
+
+test('a request destroyed before its body is read settles at once instead of hanging', async () => {
+  const { readRequestBody } = await import('../../src/api/read-body.js');
+  const { IncomingMessage } = await import('node:http');
+  const { Socket } = await import('node:net');
+  const incoming = new IncomingMessage(new Socket());
+  incoming.destroy();
+  await new Promise((r) => setImmediate(r)); // its close event has fired before anyone listens
+  const hung = new Promise((_, reject) => setTimeout(() => reject(new Error('readRequestBody never settled')), 5000).unref());
+  await assert.rejects(Promise.race([readRequestBody(incoming, 1024), hung]), (e: { status?: number }) => e.status === 400);
+});
