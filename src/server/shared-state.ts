@@ -23,8 +23,10 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
   let transitions = 0;
   if (!leases && cfg.state?.redis) {
     const st = cfg.state;
-    // Settling after Redis lost its data: twelve sync intervals, as idle holders re-declare every ten.
-    const transport = createRedisTransport({ url: st.redis!, prefix: st.prefix, leaseTtlMs: st.lease_ttl, settleMs: 12 * st.sync_interval });
+    // Settling after Redis lost its data: long enough for every holder to re-declare (idle ones do every ten sync
+    // intervals) even on a starved machine, at least half a lease TTL.
+    const settleMs = Math.max(12 * st.sync_interval, st.lease_ttl / 2);
+    const transport = createRedisTransport({ url: st.redis!, prefix: st.prefix, leaseTtlMs: st.lease_ttl, settleMs });
     const onMode = (mode: LeaseMode, err?: unknown) => {
       transitions++;
       if (mode === 'fallback') {
