@@ -60,15 +60,18 @@ export class BinCounts {
 
 /** A library sketch to merge encoded sketches and raw values into, for reading percentiles. */
 export class QuantileSketch {
-  // Merging adds to a Map of bins (a report merges thousands of encoded sketches; the library's store grows and
-  // shifts its dense array as keys arrive); the library sketch is built once, when a percentile is read.
-  readonly #bins = new Map<number, number>();
+  // Merging adds into a dense run of counts over the keys seen so far (a report merges thousands of encoded sketches:
+  // an array index per bin, where a Map or the library's store costs a lookup or a shift); the library sketch is
+  // built once, when a percentile is read.
+  #lo = 0;
+  #counts: Float64Array | null = null;
+  #zero = 0;
   #count = 0;
   #sketch: DDSketch | null = null;
 
   addBlob(blob: Uint8Array): void {
-    const b = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-    for (let at = 0; at + 8 <= b.length; at += 8) this.addKey(b.readInt32LE(at), b.readInt32LE(at + 4));
+    const v = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+    for (let at = 0; at + 8 <= blob.byteLength; at += 8) this.addKey(v.getInt32(at, true), v.getInt32(at + 4, true));
   }
 
   addValue(value: number): void {
@@ -76,18 +79,39 @@ export class QuantileSketch {
   }
 
   addKey(key: number, count = 1): void {
-    this.#bins.set(key, (this.#bins.get(key) ?? 0) + count);
     this.#count += count;
     this.#sketch = null;
+    if (key === ZERO_KEY) {
+      this.#zero += count;
+      return;
+    }
+    let c = this.#counts;
+    if (c === null || key < this.#lo || key >= this.#lo + c.length) c = this.#cover(key);
+    c[key - this.#lo]! += count;
+  }
+
+  /** Grows the run to hold `key` (doubling, so a sketch's bins cost a few copies in all). */
+  #cover(key: number): Float64Array {
+    const old = this.#counts;
+    if (old === null) {
+      this.#lo = key - 32;
+      return (this.#counts = new Float64Array(128));
+    }
+    const lo = Math.min(this.#lo, key);
+    const hi = Math.max(this.#lo + old.length, key + 1);
+    const grown = new Float64Array(Math.max(old.length * 2, hi - lo + 64));
+    const newLo = key < this.#lo ? hi - grown.length : lo;
+    grown.set(old, this.#lo - newLo);
+    this.#lo = newLo;
+    return (this.#counts = grown);
   }
 
   #built(): DDSketch {
     const s = new DDSketch({ relativeAccuracy: SKETCH_RELATIVE_ACCURACY });
-    for (const [key, count] of this.#bins) {
-      if (key === ZERO_KEY) s.zeroCount += count;
-      else s.store.add(key, count);
-      s.count += count;
-    }
+    s.zeroCount = this.#zero;
+    const c = this.#counts;
+    if (c) for (let i = 0; i < c.length; i++) if (c[i]! > 0) s.store.add(this.#lo + i, c[i]);
+    s.count = this.#count;
     return s;
   }
 
