@@ -146,6 +146,8 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     // Spare units other holders are asked to return come back at their next exchange (one sync interval, more on a
     // starved machine): wait for them up to twenty retry delays (ten sync intervals) before refusing.
     const recallUntil = clock.now() + 20 * leases.retryDelayMs;
+    // ...and for at least a few of this process's exchanges, which a starved event loop also slows down.
+    const recallExchanges = leases.stats.exchanges + 6;
     for (let attempt = 0; ; attempt++) {
       short.length = 0;
       needs.length = 0;
@@ -164,7 +166,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       // ask again once they have returned their spare. Refused outright: the limit is reached.
       const denied = plan.items.some((i) => i.counter.avail < amount(i, estimate) && i.counter.denied);
       if (denied && !recall) break;
-      if (recall ? clock.now() >= recallUntil : attempt >= attempts) break;
+      if (recall ? clock.now() >= recallUntil && leases.stats.exchanges >= recallExchanges : attempt >= attempts) break;
       if (recall) await new Promise((r) => setTimeout(r, leases.retryDelayMs));
       if (takeAll(plan, estimate, true)) return reservation(plan, estimate, into);
     }
