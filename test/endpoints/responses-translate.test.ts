@@ -130,4 +130,47 @@ describe('Responses → chat completions translation', () => {
     assert.deepEqual(events.slice(-4).map((e) => e.type), ['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.completed']);
     assert.deepEqual(t2.usage(), { promptTokens: 2, completionTokens: 2, cachedTokens: 0 });
   });
+
+  test('translates reasoning_content into a reasoning item and reasoning_text events, each matching the spec', () => {
+    const req = { model: 'm', input: 'x' } as ResponsesRequest;
+    const res = chatToResponse(req, { id: 'chatcmpl-r', choices: [{ finish_reason: 'stop', message: { reasoning_content: 'think', content: 'answer' } }] }, null);
+    assertMatchesSpec('Response', res);
+    assert.deepEqual((res.output as Array<Record<string, unknown>>)[0], { id: 'rs_r', type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: 'think' }], status: 'completed' });
+
+    const t = new ChatToResponsesStream(req);
+    let out = '';
+    for (const delta of [{ reasoning_content: 'th' }, { reasoning_content: 'ink' }, { content: 'ans' }, { content: 'wer' }]) {
+      out += t.event(JSON.stringify({ id: 'chatcmpl-r', choices: [{ index: 0, delta }] })) ?? '';
+    }
+    out += t.event(JSON.stringify({ id: 'chatcmpl-r', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })) ?? '';
+    t.event('[DONE]');
+    out += t.finish();
+    const schemas: Record<string, string> = {
+      'response.created': 'ResponseCreatedEvent',
+      'response.in_progress': 'ResponseInProgressEvent',
+      'response.output_item.added': 'ResponseOutputItemAddedEvent',
+      'response.output_item.done': 'ResponseOutputItemDoneEvent',
+      'response.reasoning_text.delta': 'ResponseReasoningTextDeltaEvent',
+      'response.reasoning_text.done': 'ResponseReasoningTextDoneEvent',
+      'response.content_part.added': 'ResponseContentPartAddedEvent',
+      'response.content_part.done': 'ResponseContentPartDoneEvent',
+      'response.output_text.delta': 'ResponseTextDeltaEvent',
+      'response.output_text.done': 'ResponseTextDoneEvent',
+      'response.completed': 'ResponseCompletedEvent',
+    };
+    const events = out
+      .split('\n\n')
+      .filter(Boolean)
+      .map((f) => JSON.parse(f.split('\n')[1]!.slice('data: '.length)) as { type: string; text?: string; response?: { output: Array<{ type: string }> } });
+    for (const ev of events) assertMatchesSpec(schemas[ev.type]!, ev);
+    assert.deepEqual(events.map((e) => e.type).slice(2, 7), [
+      'response.output_item.added',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.delta',
+      'response.reasoning_text.done',
+      'response.output_item.done',
+    ]);
+    assert.equal(events.find((e) => e.type === 'response.reasoning_text.done')?.text, 'think');
+    assert.deepEqual(events.at(-1)!.response!.output.map((o) => o.type), ['reasoning', 'message']);
+  });
 });

@@ -74,6 +74,17 @@ export function textPart(text: string): Json {
   return { type: 'output_text', text, annotations: [], logprobs: [] };
 }
 
+/** A reasoning item: what reasoning parsers (vLLM, SGLang) return as `reasoning_content` in chat. */
+export function reasoningItem(id: string, text: string, status: 'in_progress' | 'completed' | 'incomplete'): Json {
+  return { id, type: 'reasoning', summary: [], content: status === 'in_progress' && text === '' ? [] : [{ type: 'reasoning_text', text }], status };
+}
+
+/** The reasoning text of a chat message or delta: `reasoning_content` (vLLM, SGLang) or `reasoning` (newer vLLM). */
+export function reasoningOf(m: Json): string {
+  const r = m.reasoning_content ?? m.reasoning;
+  return typeof r === 'string' ? r : '';
+}
+
 export function functionCallItem(id: string, callId: string, name: string, args: string, status: 'in_progress' | 'completed' | 'incomplete'): Json {
   return { id, type: 'function_call', call_id: callId, name, arguments: args, status };
 }
@@ -88,6 +99,8 @@ export function chatToResponse(req: ResponsesRequest, chat: Json, usage: Backend
   const output: Json[] = [];
   const text = typeof message.content === 'string' ? message.content : '';
   const calls = (message.tool_calls as Json[] | undefined) ?? [];
+  const reasoning = reasoningOf(message);
+  if (reasoning.length > 0) output.push(reasoningItem(`rs_${base}`, reasoning, itemStatus));
   if (text.length > 0 || calls.length === 0) output.push(messageItem(`msg_${base}`, text, itemStatus));
   calls.forEach((c, i) => {
     const fn = (c.function ?? {}) as Json;

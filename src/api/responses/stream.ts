@@ -1,7 +1,7 @@
 import type { GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import type { EventTransform } from '../event-relay.js';
-import { functionCallItem, messageItem, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
+import { functionCallItem, messageItem, reasoningItem, reasoningOf, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
 import type { ResponsesRequest } from './wire.js';
 
 type Json = Record<string, unknown>;
@@ -42,6 +42,7 @@ export class ChatToResponsesStream implements EventTransform {
   #seq = 0;
   #state: OutputState | null = null;
   #text: OpenText | null = null;
+  #reasoning: OpenText | null = null;
   #calls = new Map<number, OpenCall>();
   #finish: string | null = null;
   #usage: BackendUsage | null = null;
@@ -68,6 +69,33 @@ export class ChatToResponsesStream implements EventTransform {
 
   #itemId(prefix: string, index: number): string {
     return `${prefix}_${this.#state!.id.slice('resp_'.length)}_${index}`;
+  }
+
+  #closeReasoning(status: 'completed' | 'incomplete'): string {
+    const r = this.#reasoning;
+    if (!r) return '';
+    this.#reasoning = null;
+    const item = reasoningItem(r.id, r.text, status);
+    this.#state!.output[r.index] = item;
+    return (
+      this.#emit('response.reasoning_text.done', { item_id: r.id, output_index: r.index, content_index: 0, text: r.text }) +
+      this.#emit('response.output_item.done', { output_index: r.index, item })
+    );
+  }
+
+  #reasoningDelta(delta: string): string {
+    let out = '';
+    if (!this.#reasoning) {
+      const index = this.#state!.output.length;
+      const id = this.#itemId('rs', index);
+      this.#reasoning = { index, id, text: '' };
+      const item = reasoningItem(id, '', 'in_progress');
+      this.#state!.output.push(item);
+      out += this.#emit('response.output_item.added', { output_index: index, item });
+    }
+    this.#reasoning.text += delta;
+    this.contentEvents++;
+    return out + this.#emit('response.reasoning_text.delta', { item_id: this.#reasoning.id, output_index: this.#reasoning.index, content_index: 0, delta });
   }
 
   #closeText(status: 'completed' | 'incomplete'): string {
@@ -97,7 +125,7 @@ export class ChatToResponsesStream implements EventTransform {
   }
 
   #textDelta(delta: string): string {
-    let out = '';
+    let out = this.#closeReasoning('completed');
     if (!this.#text) {
       const index = this.#state!.output.length;
       const id = this.#itemId('msg', index);
@@ -117,7 +145,7 @@ export class ChatToResponsesStream implements EventTransform {
     let out = '';
     let call = this.#calls.get(key);
     if (!call) {
-      out += this.#closeText('completed');
+      out += this.#closeReasoning('completed') + this.#closeText('completed');
       const index = this.#state!.output.length;
       const id = this.#itemId('fc', index);
       call = { index, id, callId: String(tc.id ?? `call_${id}`), name: String(fn.name ?? ''), args: '' };
@@ -168,6 +196,8 @@ export class ChatToResponsesStream implements EventTransform {
     const choice = ((chunk.choices as Json[] | undefined) ?? [])[0];
     if (!choice) return out || null;
     const delta = (choice.delta ?? {}) as Json;
+    const reasoning = reasoningOf(delta);
+    if (reasoning.length > 0) out += this.#reasoningDelta(reasoning);
     if (typeof delta.content === 'string' && delta.content.length > 0) out += this.#textDelta(delta.content);
     if (Array.isArray(delta.tool_calls)) for (const tc of delta.tool_calls) out += this.#toolDelta((tc ?? {}) as Json);
     if (typeof choice.finish_reason === 'string') this.#finish = choice.finish_reason;
@@ -182,7 +212,7 @@ export class ChatToResponsesStream implements EventTransform {
       return this.#emit('response.failed', { response: responseObject(this.req, this.#state) });
     }
     const status = this.#finish === 'length' ? 'incomplete' : 'completed';
-    let out = this.#closeText(status) + this.#closeCalls(status);
+    let out = this.#closeReasoning(status) + this.#closeText(status) + this.#closeCalls(status);
     this.#state.status = status;
     this.#state.usage = this.#usage;
     out += this.#emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(this.req, this.#state) });
