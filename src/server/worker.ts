@@ -27,7 +27,8 @@ export async function runWorker(file: string): Promise<void> {
           port,
           batchSize: cfg.usage.batch_size,
           flushIntervalMs: Math.min(cfg.usage.flush_interval, USAGE_IPC_INTERVAL_MS),
-          openReader: () => createUsageWriter({ path: (cfg.usage as { sqlite: string }).sqlite, thread: false }),
+          // A reader only: compaction and catch-up are the supervisor's writer's work, never a worker's event loop.
+          openReader: () => createUsageWriter({ path: (cfg.usage as { sqlite: string }).sqlite, thread: false, maintenance: false }),
         });
   const simUrls = process.env.INFERGATE_SIM_URLS ? process.env.INFERGATE_SIM_URLS.split(',').filter(Boolean) : undefined;
   // Routing state among the host's workers goes through the supervisor, unless Redis connects every replica's workers.
