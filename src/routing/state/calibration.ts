@@ -6,8 +6,8 @@
  *   the batch the gateway knows is running there, sampled only while no prefill is pending on that backend so the
  *   step is decode-only and the prediction is trustworthy (a half-speed GPU converges to ≈2). TTFTs make a poor
  *   signal: they mix in queueing, which the twin predicts imperfectly, and a load-dependent error turns into a
- *   feedback loop (a busy backend looks slow, loses traffic, looks fast, floods). The factor is learned as a function
- *   of batch size (a line in log2(batch), refitted by every sample), because engines unlike the cost model's profile (llama.cpp's slots, the quick
+ *   feedback loop (a busy backend looks slow, loses traffic, looks fast, floods). The factor is learned per batch
+ *   size (log2 buckets, interpolated), because engines unlike the cost model's profile (llama.cpp's slots, the quick
  *   start's simulator, smaller GPUs) slow down with their batch more steeply than it predicts: a single factor then
  *   learns load, not speed, and a backend that went idle kept the factor of its busy past, looked slower than a busy
  *   twin and was starved while the other piled up (issue 10). Per batch size, an idle backend is priced at what it
@@ -19,26 +19,16 @@
  */
 export class Calibration {
   charsPerToken = 4;
-  /** Speed over every batch size (the EWMA of every sample); what is used before the first sample. */
+  /** Speed over every batch size; what a batch size without samples of its own is priced at. */
   speedFactor = 1;
   cacheTrust = 1;
   /** Prior: prompts often share prefixes (system prompts, chats); a no-sharing workload decays it within ~100 requests. */
   reuseRate = 0.5;
   #logSpeed = 0;
   #samples = 0;
-  /**
-   * log speed as a line in log2(batch), fitted by exponentially weighted least squares over the recent samples:
-   * decayed sums of weight, x, y, x², xy. Every sample moves the whole line, so no batch size keeps a value from a
-   * past that later samples contradict (a table per batch size did: one stray sample at a size never seen again
-   * priced that size for good).
-   */
-  #w = 0;
-  #sx = 0;
-  #sy = 0;
-  #sxx = 0;
-  #sxy = 0;
-  #intercept = 0;
-  #slope = 0;
+  /** log speed per batch-size bucket b (batch ≈ 2^b), and how many samples each has seen. */
+  readonly #logSpeedAt = new Float64Array(SPEED_BUCKETS);
+  readonly #samplesAt = new Uint32Array(SPEED_BUCKETS);
 
   observeCharsPerToken(ratio: number): void {
     if (!(ratio > 0.5 && ratio < 20)) return;
@@ -66,39 +56,33 @@ export class Calibration {
     this.#samples++;
     this.#logSpeed = ewma(this.#logSpeed, ratio, this.#samples);
     this.speedFactor = Math.exp(this.#logSpeed);
-    const x = Math.log2(Math.max(1, batch));
-    // One sample moves the line by a bounded amount, like the EWMA's bounded step.
-    const expected = this.#w > 0 ? this.#intercept + this.#slope * x : ratio;
-    const y = expected + Math.max(-0.5, Math.min(0.5, ratio - expected));
-    const keep = 1 - SPEED_FORGET;
-    this.#w = this.#w * keep + 1;
-    this.#sx = this.#sx * keep + x;
-    this.#sy = this.#sy * keep + y;
-    this.#sxx = this.#sxx * keep + x * x;
-    this.#sxy = this.#sxy * keep + x * y;
-    const mx = this.#sx / this.#w;
-    const my = this.#sy / this.#w;
-    // The ridge keeps the slope near 0 until samples span batch sizes; bounds keep one surge from tilting it wildly.
-    const slope = (this.#sxy / this.#w - mx * my) / (this.#sxx / this.#w - mx * mx + SPEED_RIDGE);
-    this.#slope = Math.max(-0.5, Math.min(1, slope));
-    this.#intercept = my - this.#slope * mx;
+    const b = Math.min(SPEED_BUCKETS - 1, Math.round(Math.log2(Math.max(1, batch))));
+    const n = ++this.#samplesAt[b]!;
+    // A bucket's first sample starts from the overall speed, not from 1, so one early outlier does not define it.
+    const start = n === 1 ? this.#logSpeed : (this.#logSpeedAt[b] as number);
+    this.#logSpeedAt[b] = n === 1 ? start : ewma(start, ratio, n);
   }
 
   /**
-   * Speed factor for a step with `batch` sequences decoding, from the fitted line (within the EWMA's range); with no
-   * samples yet, `speedFactor`.
+   * Speed factor for a step with `batch` sequences decoding: interpolated in log2(batch) between the buckets that
+   * have samples; beyond the sampled range, the nearest sampled bucket; with no samples at all, `speedFactor`.
    */
   speedAt(batch: number): number {
-    if (this.#w === 0) return this.speedFactor;
-    const y = this.#intercept + this.#slope * Math.log2(Math.max(1, batch));
-    return Math.exp(Math.max(-2.5, Math.min(3, y)));
+    const x = Math.min(SPEED_BUCKETS - 1, Math.log2(Math.max(1, batch)));
+    let lo = Math.floor(x);
+    let hi = Math.ceil(x);
+    while (lo >= 0 && this.#samplesAt[lo] === 0) lo--;
+    while (hi < SPEED_BUCKETS && this.#samplesAt[hi] === 0) hi++;
+    if (lo < 0 && hi >= SPEED_BUCKETS) return this.speedFactor;
+    if (lo < 0) return Math.exp(this.#logSpeedAt[hi] as number);
+    if (hi >= SPEED_BUCKETS || hi === lo) return Math.exp(this.#logSpeedAt[lo] as number);
+    const t = (x - lo) / (hi - lo);
+    return Math.exp((this.#logSpeedAt[lo] as number) * (1 - t) + (this.#logSpeedAt[hi] as number) * t);
   }
 }
 
-/** Weight a sample loses per later sample: the fit spans about the last 1/SPEED_FORGET samples. */
-const SPEED_FORGET = 1 / 200;
-/** Variance of log2(batch) added to the fit's denominator (a prior of no slope). */
-const SPEED_RIDGE = 0.25;
+/** Batch sizes 1, 2, 4, … 2048 (bucket b holds batches nearest to 2^b in log scale). */
+const SPEED_BUCKETS = 12;
 
 /** One step of the speed EWMA in log space: fast while samples are few, then slow; bounded steps and range. */
 function ewma(current: number, sample: number, samples: number): number {
