@@ -41,6 +41,25 @@ export interface LiveConfig {
 }
 
 
+/**
+ * Reserves a fallback model's capacity for the request: its per-model rules (and, conservatively, the caller's own
+ * rules a second time for requests per minute and concurrency) must admit it. Tokens are charged once: every
+ * reservation but the answering model's settles with zero.
+ */
+function fallbackAdmission(limiter: Limiter, ctx: RequestCtx, reservations: Reservation[]): (m: CompiledModel) => Promise<boolean> {
+  return async (m) => {
+    const estimatedTokens = reservations[0]?.estimatedTokens ?? ctx.promptTokenEstimate;
+    try {
+      const r = limiter.reserve({ subject: ctx.principal.subject, team: ctx.principal.team, model: m.name, key: ctx.principal.keyId ?? null, estimatedTokens });
+      reservations.push(r instanceof Promise ? await r : r);
+      return true;
+    } catch (err) {
+      if (refusalKindOf(err) !== null) return false;
+      throw err;
+    }
+  };
+}
+
 const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
 
 /**
@@ -76,6 +95,8 @@ export function createPipeline(deps: PipelineDeps) {
     for (const m of chain) {
       if (m !== model) {
         if (lastKind !== null && !mayRetry(model)) break;
+        // The fallback's own limits must admit the request too; a fallback they refuse is skipped, not a way around them.
+        if (x.admitFallback && !(await x.admitFallback(m))) continue;
         telemetry.recordFallback(model.name, m.name);
       }
       let candidates;
@@ -140,7 +161,8 @@ export function createPipeline(deps: PipelineDeps) {
       client.onGone?.();
     };
     out.on('close', onClose);
-    let reservation: Reservation | null = null;
+    /** The request's reservation, then one per fallback model admitted; the last is the model that answered. */
+    const reservations: Reservation[] = [];
     let prepared: Prepared | null = null;
     let heartbeat: Heartbeat | null = null;
     let model: CompiledModel | undefined;
@@ -174,10 +196,11 @@ export function createPipeline(deps: PipelineDeps) {
           respHeaders as Record<string, string>,
         );
         // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
-        reservation = r instanceof Promise ? await r : r;
+        reservations.push(r instanceof Promise ? await r : r);
       }
       heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;
-      await route({ p, cfg, ctx, out, client, respHeaders, span, heartbeat, authorizes: live.authenticator !== null }, model);
+      const admitFallback = live.limiter ? fallbackAdmission(live.limiter, ctx, reservations) : null;
+      await route({ p, cfg, ctx, out, client, respHeaders, span, heartbeat, authorizes: live.authenticator !== null, admitFallback }, model);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         ctx.outcome = 'client_abort';
@@ -201,7 +224,8 @@ export function createPipeline(deps: PipelineDeps) {
       const u = ctx.usage;
       // Settle with what was really used: the backend's count, the partial count of an aborted stream, or
       // nothing when no backend produced tokens (the request still counts against requests per minute).
-      reservation?.settle(u ? u.promptTokens + u.completionTokens : 0);
+      const used = u ? u.promptTokens + u.completionTokens : 0;
+      for (let i = 0; i < reservations.length; i++) reservations[i]!.settle(i === reservations.length - 1 ? used : 0);
       if (u && u.source === 'backend' && model && prepared) {
         deps.tokens.observePrompt(model.name, prepared.prompt, u.promptTokens);
         if (ctx.outcome === 'success' && generates(prepared)) deps.outputs.observe(model.name, u.completionTokens);

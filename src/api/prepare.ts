@@ -64,6 +64,8 @@ export interface Exchange {
   readonly heartbeat: Heartbeat | null;
   /** Auth is on: scopes decide which fallback models may answer. */
   readonly authorizes: boolean;
+  /** With limits on: whether a fallback model's limits admit the request (reserving its capacity when they do). */
+  readonly admitFallback: ((m: CompiledModel) => Promise<boolean>) | null;
 }
 
 export function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convertBase64: boolean } {
