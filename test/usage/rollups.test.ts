@@ -160,7 +160,8 @@ describe('usage rollups', () => {
     assert.deepEqual(w.db.prepare('SELECT COUNT(*) AS c, SUM(prompt_tokens) AS p FROM usage_rows').get(), before);
     assert.equal(w.db.prepare('SELECT "key" FROM usage LIMIT 1').pluck().get(), null);
     assert.deepEqual(report(w.db, T0, T0 + 3 * DAY), rawReport(w.db, T0, T0 + 3 * DAY));
-    await eventually(() => progress.some((p) => p.done), 20_000);
+    // Built in budgeted rounds between other work: on a loaded CI machine that takes a while; only the outcome is asserted.
+    await eventually(() => progress.some((p) => p.done), 120_000);
     assert.ok(progress.some((p) => !p.done && p.rolledId < p.maxId), 'progress was reported while building');
     const s = state(w.db);
     assert.equal(s.rolled, s.max);
