@@ -29,7 +29,9 @@ export interface MaintenanceLoopOptions {
 /** Runs the sink's background work (sqlite-sink.ts maintain) in short rounds on timers; returns stop. */
 export function startMaintenanceLoop(sink: UsageSink, o: MaintenanceLoopOptions): () => void {
   let timer: NodeJS.Timeout | null = null;
-  let reportedAt = 0;
+  // A catch-up is reported when it starts (whatever the process's uptime), every few seconds, and once when done.
+  let reportedAt = Number.NEGATIVE_INFINITY;
+  let reporting = false;
   let stopped = false;
   let failing = false;
 
@@ -50,9 +52,11 @@ export function startMaintenanceLoop(sink: UsageSink, o: MaintenanceLoopOptions)
       if (rolledId < maxId && more && now - reportedAt >= REPORT_EVERY_MS) {
         o.onProgress?.({ rolledId, maxId, done: false });
         reportedAt = now;
-      } else if (reportedAt > 0 && rolledId >= maxId) {
+        reporting = true;
+      } else if (reporting && rolledId >= maxId) {
         o.onProgress?.({ rolledId, maxId, done: true });
-        reportedAt = 0;
+        reportedAt = Number.NEGATIVE_INFINITY;
+        reporting = false;
       }
     }
     if (!stopped) {
