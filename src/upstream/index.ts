@@ -4,7 +4,6 @@ export { relaySse, sseErrorEvent, type StreamResult, type StreamEnd, type Stream
 export { readBody, type ReadBodyOptions } from './read-body.js';
 export { Heartbeat } from './heartbeat.js';
 export { fixFinishReasons, openaiFinishReason, type FinishReasonSet } from './finish-reason.js';
-export { deadlineFailure } from './errors.js';
 export { UpstreamFailure, type FailureKind } from './errors.js';
 export { normaliseBackendError, normaliseErrorEvent } from './normalise-error.js';
 export { findUsage, type BackendUsage } from './usage-tap.js';
