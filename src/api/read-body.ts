@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from '../core/index.js';
+import { GatewayError, parserRefusalOf } from '../core/index.js';
 
 /**
  * Reads the request body straight from the socket stream (not through a web Request), enforcing the size limit.
@@ -16,9 +16,7 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
   }
   // The request may already be gone (a body timeout or a client abort while authentication awaited a JWKS): its
   // events have fired, so waiting for them would never settle.
-  if (incoming.destroyed && !incoming.complete) {
-    return Promise.reject(new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.'));
-  }
+  if (incoming.destroyed && !incoming.complete) return Promise.reject(closedEarly(incoming));
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
@@ -42,9 +40,20 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
     });
     incoming.on('error', () => reject(over ? tooLarge() : new GatewayError('invalid_request', 'The request body could not be read.')));
     incoming.on('close', () => {
-      if (!incoming.complete) reject(new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.'));
+      if (!incoming.complete) reject(closedEarly(incoming));
     });
   });
+}
+
+/**
+ * The error for a body that never completed. When the HTTP parser refused it (and already answered the client),
+ * the error carries that answer's status and code, so every record of the request agrees with what the client saw.
+ */
+function closedEarly(incoming: IncomingMessage): GatewayError {
+  const refusal = parserRefusalOf(incoming);
+  if (refusal === undefined) return new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.');
+  const code = refusal.status === 408 ? 'request_timeout' : refusal.status === 413 ? 'payload_too_large' : 'invalid_request';
+  return new GatewayError(code, refusal.message, { status: refusal.status, wireCode: refusal.code });
 }
 
 /** JSON.parse with an OpenAI-style 400 that says where the syntax broke. */

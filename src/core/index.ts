@@ -3,3 +3,4 @@ export * from './clock.js';
 export * from './ids.js';
 export * from './durations.js';
 export * from './context.js';
+export * from './parser-refusal.js';

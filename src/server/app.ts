@@ -11,7 +11,7 @@ import { adminAudit, adminLimits, adminUsage, adminUsageExport } from './admin.j
 import { auditAdminCalls, noteAdminCaller } from './admin-audit.js';
 import { refuseWhileDraining } from './draining.js';
 import { requestIdMiddleware } from './request-id.js';
-import { REQUEST_ID, type Tagged } from './timed-out-rows.js';
+import { REQUEST_ID, type Tagged } from './request-tag.js';
 import { registerKeyRoutes } from './admin-keys.js';
 import { registerConsoleRoutes, type ConsoleDeps } from './console-routes.js';
 

@@ -18,7 +18,7 @@ import { openSharedState } from './shared-state.js';
 import { openRoutingExchange } from './routing-exchange.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
-import { REQUEST_ID, TimedOutRequests, withTimedOutRows, type Tagged } from './timed-out-rows.js';
+import { REQUEST_ID, type Tagged } from './request-tag.js';
 
 export interface GatewayOptions {
   /** A YAML file to load (and watch, unless watch is false). */
@@ -155,7 +155,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   ]);
   telemetry.registerCollector('backends', () => routerSamples(router.stats()));
 
-  const timedOut = new TimedOutRequests();
   // The console's Live page: per-10s aggregates of the last hour, fed from the request-end hook.
   const liveStats = createLiveStats(clock.wallMs);
   const configStatus: ConfigStatus = { source, loadedAtMs: clock.wallMs(), lastReloadError: null };
@@ -168,7 +167,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     telemetry,
     tokens: createTokenCounter(),
     outputs: createOutputEstimator(),
-    usage: withTimedOutRows(usage, timedOut),
+    usage,
     onEnd: (ctx) => {
       liveStats.record(ctx);
       opts.onRequestEnd?.(ctx);
@@ -297,7 +296,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   ]);
   server.on(
     'clientError',
-    createClientErrorHandler({ clock, usage: () => usage, onRefusedInFlight: timedOut.add, requestIdOf: (res) => (res.req as Tagged)[REQUEST_ID] }),
+    createClientErrorHandler({ clock, usage: () => usage, requestIdOf: (res) => (res.req as Tagged)[REQUEST_ID] }),
   );
   const host = opts.listen?.host ?? cfg.server.listen.host;
   const port = opts.listen?.port ?? cfg.server.listen.port;

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { createRequestCtx, newRequestId, type Clock } from '../core/index.js';
+import { createRequestCtx, markParserRefusal, newRequestId, type Clock } from '../core/index.js';
 import { rowFromCtx, type UsageWriter } from '../usage/index.js';
 
 /**
@@ -68,8 +68,6 @@ function inFlightResponse(socket: Socket): ServerResponse | undefined {
 export interface ClientErrorHandlerOptions {
   clock: Clock;
   usage: () => UsageWriter | null;
-  /** Called for a pipeline request refused while its body arrived: its usage row must say what the client was told. */
-  onRefusedInFlight: (requestId: string, status: number, code: string) => void;
   /** The request id the gateway gave a request in flight on this response, if any. */
   requestIdOf: (res: ServerResponse) => string | undefined;
 }
@@ -98,11 +96,10 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
     const body = envelope(r);
     if (res) {
       // A request is being served and its body was refused: answer through its response, so the handler that waits
-      // for the body sees a finished response; its own usage row is corrected by the caller.
-      // Only a pipeline request has an id here, and only it records a row to correct; other routes log none.
-      const tagged = options.requestIdOf(res);
-      if (tagged !== undefined) options.onRefusedInFlight(tagged, r.status, r.code);
-      const id = tagged ?? newRequestId();
+      // for the body sees a finished response, and mark the request so the handler's body read fails with this same
+      // status (its usage row, metrics and log then say what the client was told).
+      markParserRefusal(res.req, r);
+      const id = options.requestIdOf(res) ?? newRequestId();
       res.shouldKeepAlive = false;
       // Node stops feeding the request once its response is done and never ends or closes it, so the handler
       // would wait for the body forever: close the request once the answer is out.
