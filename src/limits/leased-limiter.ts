@@ -145,9 +145,9 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     const needs: number[] = [];
     // Spare units other holders are asked to return come back at their next exchange (one sync interval, more on a
     // starved machine): wait for them up to twenty retry delays (ten sync intervals) before refusing.
-    const recallUntil = clock.now() + 20 * leases.retryDelayMs;
+    let recallUntil = clock.now() + 20 * leases.retryDelayMs;
     // ...and for at least a few of this process's exchanges, which a starved event loop also slows down.
-    const recallExchanges = leases.stats.exchanges + 6;
+    let recallExchanges = leases.stats.exchanges + 6;
     for (let attempt = 0; ; attempt++) {
       short.length = 0;
       needs.length = 0;
@@ -162,6 +162,14 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       }
       const recall = short.length === 0 ? false : await leases.acquire(short, needs);
       if (takeAll(plan, estimate, true)) return reservation(plan, estimate, into);
+      // The authority is re-seeding after losing its data, or just went away: its refusal says nothing about the
+      // limit, so the request keeps waiting (bounded by the lease client) and then gets a full recall window.
+      if (leases.holding()) {
+        recallUntil = clock.now() + 20 * leases.retryDelayMs;
+        recallExchanges = leases.stats.exchanges + 6;
+        await new Promise((r) => setTimeout(r, leases.retryDelayMs));
+        continue;
+      }
       // Granted, but requests arriving meanwhile took the units first: ask again. Refused while others hold units:
       // ask again once they have returned their spare. Refused outright: the limit is reached.
       const denied = plan.items.some((i) => i.counter.avail < amount(i, estimate) && i.counter.denied);

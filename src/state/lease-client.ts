@@ -17,6 +17,11 @@ export interface LeaseClientOptions {
   fallback: { mode: 'share'; share: number } | { mode: 'refuse' } | null;
   /** Each transition between the shared authority and the fallback (for a log line and a metric). */
   onMode?: (mode: LeaseMode, err?: unknown) => void;
+  /**
+   * How long after the authority became unreachable requests still wait for it to come back (refuse mode only;
+   * `share` answers from the local share at once). Default: ten sync intervals, at least one second.
+   */
+  bridgeMs?: number;
   now?: () => number;
 }
 
@@ -31,6 +36,13 @@ export interface LeaseClient {
    */
   acquire(counters: readonly LeaseCounter[], needs: readonly number[]): Promise<boolean>;
   readonly retryDelayMs: number;
+  /**
+   * Whether a request the authority could not serve right now should keep waiting (asking again every
+   * `retryDelayMs`) rather than be refused, because the refusal says nothing about the limit: the authority is
+   * re-seeding after it lost its data (until that period ends), or it has just become unreachable with no local
+   * fallback to answer for it (a reconnect usually follows within a moment; bounded by `bridgeMs`).
+   */
+  holding(): boolean;
   readonly mode: LeaseMode;
   counters(): IterableIterator<LeaseCounter>;
   /** Exchanges performed and failed (for the benchmarks and metrics). */
@@ -55,6 +67,10 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
   let closed = false;
   const stats = { exchanges: 0, failures: 0 };
   const syncMs = options.syncMs;
+  const bridgeMs = options.bridgeMs ?? Math.max(1000, 10 * syncMs);
+  /** When the authority's re-seeding period ends (this process's clock), and when the current outage began. */
+  let settlingUntil = 0;
+  let unreachableSince: number | null = null;
 
   async function exchangeOnce(batch: LeaseCounter[]): Promise<boolean> {
     const t = now();
@@ -63,6 +79,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     let replies: readonly ExchangeReply[];
     try {
       replies = await options.transport.exchange(options.holder, items);
+      unreachableSince = null;
       for (const c of batch) c.endFallback();
       if (mode === 'fallback') {
         mode = 'shared';
@@ -70,6 +87,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
       }
     } catch (err) {
       stats.failures++;
+      unreachableSince ??= t;
       if (mode === 'shared') {
         mode = 'fallback';
         options.onMode?.('fallback', err);
@@ -91,7 +109,11 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
       c.apply(replies[i]!, items[i]!.need, t2, syncMs);
       if (replies[i]!.retry) recall = true;
     }
-    if (replies[0]?.settling) redeclare = true;
+    if (replies[0]?.settling) {
+      redeclare = true;
+      // Plus two exchanges: the first grants after the period have to reach the waiting requests.
+      settlingUntil = Math.max(settlingUntil, t2 + (replies[0].settleLeftMs ?? syncMs) + 2 * syncMs);
+    }
     return recall;
   }
 
@@ -162,6 +184,11 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
       return p;
     },
     retryDelayMs: syncMs / 2,
+    holding() {
+      const t = now();
+      if (t < settlingUntil) return true;
+      return unreachableSince !== null && options.fallback?.mode !== 'share' && t - unreachableSince < bridgeMs;
+    },
     get mode() {
       return mode;
     },

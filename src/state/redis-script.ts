@@ -7,7 +7,8 @@
  *
  * KEYS: the epoch key, the settling key, then one per counter. ARGV: holder, lease ttl ms, the epoch the holder last
  * saw ('' if none), the settling period in ms, then per counter: kind, cap, windowMs, consumed, returned, need, want, min, held, spare, history.
- * Returns per counter: granted, floor(level), scarce (0/1), retry (0/1); then the epoch and settling (0/1).
+ * Returns per counter: granted, floor(level), scarce (0/1), retry (0/1); then the epoch and the ms left of the
+ * settling period (0 when not settling), so holders keep their waiting requests until it ends instead of refusing.
  */
 export const EXCHANGE_LUA = `
 local t = redis.call('TIME')
@@ -136,6 +137,6 @@ for i = 3, #KEYS do
   out[#out + 1] = retry
 end
 out[#out + 1] = epoch
-if settling then out[#out + 1] = 1 else out[#out + 1] = 0 end
+if settling then out[#out + 1] = math.max(1, redis.call('PTTL', KEYS[2])) else out[#out + 1] = 0 end
 return out
 `;

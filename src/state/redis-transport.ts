@@ -77,10 +77,11 @@ export function createRedisTransport(options: RedisTransportOptions): Transport 
       }
       const flat = (await redis.igExchange(...args)) as unknown as (number | string)[];
       epoch = String(flat[items.length * 4]);
-      const settling = flat[items.length * 4 + 1] === 1;
+      const settleLeftMs = Number(flat[items.length * 4 + 1]);
+      const settling = settleLeftMs > 0;
       const out: ExchangeReply[] = new Array(items.length);
       for (let i = 0; i < items.length; i++) {
-        out[i] = { granted: Number(flat[i * 4]), level: Number(flat[i * 4 + 1]), scarce: flat[i * 4 + 2] === 1, retry: flat[i * 4 + 3] === 1, settling };
+        out[i] = { granted: Number(flat[i * 4]), level: Number(flat[i * 4 + 1]), scarce: flat[i * 4 + 2] === 1, retry: flat[i * 4 + 3] === 1, settling, settleLeftMs };
       }
       return out;
     },

@@ -48,6 +48,8 @@ export interface ExchangeReply {
   readonly retry: boolean;
   /** The authority lost its state and is being re-seeded: every holder should re-declare its counters now. */
   readonly settling?: boolean;
+  /** While settling: how much longer (ms) nothing is granted. Waiting requests are held until then, not refused. */
+  readonly settleLeftMs?: number;
 }
 
 /** Moves a batch of exchanges to an authority and back, in one round trip. */

@@ -1,0 +1,113 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GatewayError } from '../../src/core/index.js';
+import { createLeasedLimiter, type Limiter } from '../../src/limits/index.js';
+import { createLeaseClient, createRedisTransport, type LeaseClient } from '../../src/state/index.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { rules } from '../limits/helpers.js';
+
+/**
+ * A Redis restarted without its data, at small scale: three lease clients (three replicas' worth) on one real
+ * redis-server, concurrent requests through each one's leased limiter. After the restart the replicas re-seed Redis
+ * (a settling period in which nothing is granted); requests arriving then must wait for it to end and be admitted
+ * from what is really left, never refused while capacity is left, and never admitted beyond the limit.
+ */
+const who = { subject: 'alice', team: null, model: 'llama' };
+const SYNC_MS = 50;
+const TTL_MS = 2000;
+
+interface Replica {
+  leases: LeaseClient;
+  limiter: Limiter;
+}
+
+function replicas(url: string, prefix: string, limits: unknown[], quotas: unknown[], mode: 'share' | 'refuse'): Replica[] {
+  const compiled = rules(limits, quotas);
+  return [0, 1, 2].map((i) => {
+    // The gateway's own settling period for these settings (server/shared-state.ts): max(12 syncs, half a TTL).
+    const transport = createRedisTransport({ url, prefix, leaseTtlMs: TTL_MS, settleMs: Math.max(12 * SYNC_MS, TTL_MS / 2) });
+    const leases = createLeaseClient({
+      transport,
+      holder: `${prefix}r${i}`,
+      syncMs: SYNC_MS,
+      fallback: mode === 'share' ? { mode: 'share', share: 1 / 3 } : { mode: 'refuse' },
+    });
+    return { leases, limiter: createLeasedLimiter(compiled, { leases }) };
+  });
+}
+
+/** `perReplica` requests of `tokens` each through every replica, `concurrency` at a time per replica. */
+async function offer(rs: Replica[], perReplica: number, tokens: number, concurrency: number) {
+  let ok = 0;
+  const refusals: GatewayError[] = [];
+  await Promise.all(
+    rs.map(async ({ limiter }) => {
+      let left = perReplica;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (left-- > 0) {
+            try {
+              const r = await limiter.reserve({ ...who, estimatedTokens: tokens });
+              // Held briefly, like a request at a backend, so reservations overlap across replicas.
+              await new Promise((res) => setTimeout(res, 5));
+              r.settle(tokens);
+              ok++;
+            } catch (err) {
+              assert.ok(err instanceof GatewayError, String(err));
+              refusals.push(err);
+            }
+          }
+        }),
+      );
+    }),
+  );
+  return { ok, refusals };
+}
+
+describe('a Redis restart mid-run (its state lost)', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis.close());
+
+  for (const mode of ['refuse', 'share'] as const) {
+    test(`${mode}: requests during the re-seeding wait for it and are admitted from what is left; 0 overrun`, async () => {
+      const RPM = 60;
+      const rs = replicas(redis.url, `${mode}:`, [{ match: { subject: '*' }, rpm: RPM }], [], mode);
+      try {
+        const t0 = performance.now();
+        const a = await offer(rs, 10, 1, 5);
+        assert.equal(a.ok, 30, 'half the limit before the restart');
+        await redis.restart();
+        const b = await offer(rs, 20, 1, 10);
+        const refill = Math.ceil((RPM * (performance.now() - t0)) / 60_000);
+        const admitted = a.ok + b.ok;
+        assert.ok(admitted <= RPM + refill, `admitted ${admitted} of ${RPM} (+${refill} refill)`);
+        // Nobody refused while capacity is left beyond a slice per replica (near exhaustion slices are one request).
+        assert.ok(admitted >= RPM - 3, `admitted only ${admitted} of ${RPM}: refused while capacity was left`);
+        assert.ok(b.refusals.length > 0, 'about half the traffic after the restart is over the limit');
+        for (const e of b.refusals) assert.equal(e.status, 429, `${e.code}: ${e.message}`);
+      } finally {
+        await Promise.all(rs.map((r) => r.leases.close()));
+      }
+    });
+  }
+
+  test('refuse: a daily quota is re-seeded from every replica and spent to the last slice, never beyond', async () => {
+    const QUOTA = 600;
+    const rs = replicas(redis.url, 'quota:', [], [{ match: { subject: '*' }, tokens_per_day: QUOTA }], 'refuse');
+    try {
+      const a = await offer(rs, 10, 10, 5);
+      assert.equal(a.ok * 10, 300);
+      await redis.restart();
+      const b = await offer(rs, 20, 10, 10);
+      const tokens = (a.ok + b.ok) * 10;
+      assert.ok(tokens <= QUOTA, `admitted ${tokens} quota tokens of ${QUOTA}`);
+      assert.ok(tokens >= QUOTA - 3 * 10, `admitted only ${tokens} tokens of ${QUOTA}: refused while quota was left`);
+      for (const e of b.refusals) assert.equal(e.status, 429, `${e.code}: ${e.message}`);
+    } finally {
+      await Promise.all(rs.map((r) => r.leases.close()));
+    }
+  });
+});
