@@ -2,14 +2,15 @@ import type { CompiledBackend, CompiledModel } from '../config/index.js';
 import { GatewayError, type Endpoint } from '../core/index.js';
 import type { Family, FamilyRequest } from './family.js';
 import { createResponsesFamily } from './responses/family.js';
+import type { ResponseStore } from './responses/store.js';
 import { messagesFamily } from './anthropic/family.js';
 import { audioFamily } from './audio/family.js';
 import { PASSTHROUGH_ENDPOINT, PASSTHROUGH_PATHS, rerankFamily, scoreFamily, tokenizeFamily } from './passthrough-routes.js';
 
-/** The endpoint families served by the pipeline besides chat, completions and embeddings. */
-export const FAMILIES: ReadonlyMap<Endpoint, Family> = new Map<Endpoint, Family>(
-  [tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily(), messagesFamily, audioFamily].map((f) => [f.endpoint, f]),
-);
+/** The endpoint families served by a pipeline besides chat, completions and embeddings. */
+export function createFamilies(responses: ResponseStore): ReadonlyMap<Endpoint, Family> {
+  return new Map<Endpoint, Family>([tokenizeFamily, rerankFamily, scoreFamily, createResponsesFamily(responses), messagesFamily, audioFamily].map((f) => [f.endpoint, f]));
+}
 
 /** The routes of the families, for the server's router (Hono path syntax); each method not listed answers 405. */
 export const FAMILY_ROUTES: ReadonlyArray<{ readonly method: 'GET' | 'POST' | 'DELETE'; readonly path: string; readonly endpoint: Endpoint }> = [

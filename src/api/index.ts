@@ -4,3 +4,4 @@ export { writeError, writeJson } from './respond.js';
 export { validateRequest } from './wire.js';
 export { applyEdits, topLevelSpans } from './json-splice.js';
 export { FAMILY_ROUTES } from './families.js';
+export { ResponseStore, type ResponsePeers } from './responses/store.js';

@@ -11,7 +11,8 @@ import { parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
 import { MAX_MODEL_NAME, validateRequest, type OpenAIEndpoint } from './wire.js';
 import type { FamilyRequest } from './family.js';
-import { FAMILIES, familyCandidates } from './families.js';
+import { createFamilies, familyCandidates } from './families.js';
+import { ResponseStore } from './responses/store.js';
 import { createAttemptRunner } from './attempt-run.js';
 import { generates, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, type Exchange, type Prepared } from './prepare.js';
 
@@ -29,6 +30,8 @@ export interface PipelineDeps {
   readonly usage: UsageWriter | null;
   /** Called once per request when it is over, after the usage row (tests, embedding). */
   readonly onEnd?: (ctx: RequestCtx) => void;
+  /** Where stored Responses live (shared with the fleet's other processes by the server); default: this pipeline's own. */
+  readonly responses?: ResponseStore;
 }
 
 /** One consistent config snapshot: a request runs start to end on the snapshot it began with. */
@@ -70,6 +73,7 @@ const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('inter
 export function createPipeline(deps: PipelineDeps) {
   const { router, retryBudget, clock, telemetry } = deps;
   const tryBackend = createAttemptRunner(deps);
+  const FAMILIES = createFamilies(deps.responses ?? new ResponseStore());
 
   /**
    * Any attempt after a failed one (another backend, or a fallback model) spends the fleet-wide retry budget; when it

@@ -16,6 +16,7 @@ import type { Logger } from './logger.js';
 import type { Broadcast, LeaseClient } from '../state/index.js';
 import { openSharedState } from './shared-state.js';
 import { openRoutingExchange } from './routing-exchange.js';
+import { openSharedResponses } from './shared-responses.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
 import { REQUEST_ID, type Tagged } from './request-tag.js';
@@ -44,6 +45,8 @@ export interface GatewayOptions {
   leases?: LeaseClient | null;
   /** The routing exchange's channel from the caller (a worker's, through its supervisor); default: Redis if `state.redis`. */
   broadcast?: Broadcast | null;
+  /** The channel for stored Responses ids from the caller (a worker's); default: Redis if `state.redis`. */
+  responsesBroadcast?: Broadcast | null;
 }
 
 export interface Gateway {
@@ -141,6 +144,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   router.setPools(current.pools);
   // Catches up from the fleet's snapshot before serving, so a restarted replica does not route blind.
   await exchange?.start();
+  const responses = openSharedResponses(cfg, opts.responsesBroadcast);
   const retryBudget = createRetryBudget({ clock, ...current.routing.retryBudget });
   /** What the router runs with: the file's routing section at start (only retry_budget changes live). */
   const runningRouting = cfg.routing;
@@ -168,6 +172,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     tokens: createTokenCounter(),
     outputs: createOutputEstimator(),
     usage,
+    responses: responses.store,
     onEnd: (ctx) => {
       liveStats.record(ctx);
       opts.onRequestEnd?.(ctx);
@@ -342,6 +347,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await closed;
       router.close();
       await exchange?.close();
+      await responses.close();
       await pools.close();
       // Every queued usage row is written before exit; quota counters are written back.
       usage?.close();

@@ -33,7 +33,8 @@ export async function runWorker(file: string): Promise<void> {
   const simUrls = process.env.INFERGATE_SIM_URLS ? process.env.INFERGATE_SIM_URLS.split(',').filter(Boolean) : undefined;
   // Routing state among the host's workers goes through the supervisor, unless Redis connects every replica's workers.
   const broadcast = st?.redis ? undefined : createIpcBroadcast(port);
-  const gateway: Gateway = await startGateway({ configFile: file, config: cfg, simUrls, watch: false, usage, leases, broadcast });
+  const responsesBroadcast = st?.redis ? undefined : createIpcBroadcast(port, 'responses');
+  const gateway: Gateway = await startGateway({ configFile: file, config: cfg, simUrls, watch: false, usage, leases, broadcast, responsesBroadcast });
 
   let stopping = false;
   const stop = async (drainMs?: number) => {

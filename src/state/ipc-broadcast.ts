@@ -3,7 +3,7 @@ import type { IpcPort } from './ipc-transport.js';
 
 /** Messages on the cluster channel (`ig` tags them apart from the lease and usage messages). */
 type Msg =
-  | { ig: 'rsync'; p: string }
+  | { ig: 'rsync'; p: string; t?: string }
   | { ig: 'rsync-snap-req'; id: number }
   | { ig: 'rsync-snap-build'; id: number }
   | { ig: 'rsync-snap'; id: number; p: string | null };
@@ -16,9 +16,10 @@ const SNAPSHOT_WAIT_MS = 2000;
 /**
  * A worker's side of the host's broadcast: publishes go to the supervisor, which relays them to every other worker.
  * There is no stored snapshot on a host: a worker that starts asks the supervisor, which asks one live peer to build
- * its picture (the last builder `offerSnapshot` registered) and hands it over.
+ * its picture (the last builder `offerSnapshot` registered) and hands it over. A `topic` (default: routing, untagged)
+ * keeps another kind of update apart on the same channel; snapshots are routing's only.
  */
-export function createIpcBroadcast(port: IpcPort): Broadcast {
+export function createIpcBroadcast(port: IpcPort, topic?: string): Broadcast {
   const stats = newBroadcastStats();
   // A worker whose supervisor is gone has a closed channel until it stops: updates are dropped, never thrown.
   const send = (m: Msg): void => {
@@ -36,10 +37,12 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
   const onMessage = (m: unknown) => {
     if (!isMsg(m)) return;
     if (m.ig === 'rsync') {
+      if (m.t !== topic) return;
       stats.bytesIn += m.p.length;
       stats.messagesIn++;
       for (const l of listeners) l(m.p);
     } else if (m.ig === 'rsync-snap-build') {
+      if (topic !== undefined) return;
       const p = build ? build() : null;
       if (p !== null) {
         stats.bytesOut += p.length;
@@ -48,6 +51,7 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
       }
       send({ ig: 'rsync-snap', id: m.id, p });
     } else if (m.ig === 'rsync-snap') {
+      if (topic !== undefined) return;
       waiting.get(m.id)?.(m.p);
       waiting.delete(m.id);
     }
@@ -58,15 +62,16 @@ export function createIpcBroadcast(port: IpcPort): Broadcast {
     publish(payload) {
       stats.bytesOut += payload.length;
       stats.messagesOut++;
-      send({ ig: 'rsync', p: payload });
+      send(topic === undefined ? { ig: 'rsync', p: payload } : { ig: 'rsync', p: payload, t: topic });
     },
     onMessage(fn) {
       listeners.push(fn);
     },
     async offerSnapshot(b) {
-      build = b;
+      if (topic === undefined) build = b;
     },
     loadSnapshot() {
+      if (topic !== undefined) return Promise.resolve(null);
       return new Promise((resolve) => {
         const id = next++;
         const timer = setTimeout(() => {

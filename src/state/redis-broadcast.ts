@@ -8,6 +8,8 @@ export interface RedisBroadcastOptions {
   prefix?: string;
   /** How long a written snapshot stays readable (ms). */
   snapshotTtlMs: number;
+  /** What the channel carries (default `routing`): each topic has its own pub/sub channel and snapshot. */
+  topic?: string;
 }
 
 /**
@@ -18,9 +20,10 @@ export interface RedisBroadcastOptions {
  */
 export function createRedisBroadcast(options: RedisBroadcastOptions): Broadcast & { ready(timeoutMs?: number): Promise<boolean> } {
   const prefix = options.prefix ?? 'infergate:';
-  const channel = `${prefix}routing:updates`;
-  const snapshotKey = `${prefix}routing:snapshot`;
-  const lockKey = `${prefix}routing:snapshot:writer`;
+  const topic = options.topic ?? 'routing';
+  const channel = `${prefix}${topic}:updates`;
+  const snapshotKey = `${prefix}${topic}:snapshot`;
+  const lockKey = `${prefix}${topic}:snapshot:writer`;
   const self = randomBytes(6).toString('hex');
   const head = `${self}|`;
   const opts = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, retryStrategy: (n: number) => Math.min(50 * n, 1000) };

@@ -42,10 +42,10 @@ function needsState(req: ResponsesRequest): boolean {
 }
 
 export function createResponsesFamily(store = new ResponseStore()): Family {
-  function create(raw: Buffer, req: ResponsesRequest, ctx: RequestCtx): FamilyRequest {
+  async function create(raw: Buffer, req: ResponsesRequest, ctx: RequestCtx): Promise<FamilyRequest> {
     let pinned: string | null = null;
     if (req.previous_response_id) {
-      const prev = store.find(req.previous_response_id, ctx.principal.subject);
+      const prev = await store.find(req.previous_response_id, ctx.principal.subject);
       if (!prev) {
         throw new GatewayError('invalid_request', `Previous response with id '${req.previous_response_id}' is not known to this gateway; continuing a conversation needs a response stored by a backend that stores responses.`, {
           param: 'previous_response_id',
@@ -118,8 +118,8 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
   }
 
   /** GET /v1/responses/{id} and POST /v1/responses/{id}/cancel: to the backend that stored it. */
-  function byId(id: string, cancel: boolean, ctx: RequestCtx): FamilyRequest {
-    const entry = store.find(id, ctx.principal.subject);
+  async function byId(id: string, cancel: boolean, ctx: RequestCtx): Promise<FamilyRequest> {
+    const entry = await store.find(id, ctx.principal.subject);
     if (!entry) throw notFound(id);
     return {
       model: entry.model,
