@@ -1,24 +1,40 @@
 /**
- * `npm run bench:scale` (`-- --quick` for a shorter run): exactness across processes, the cost of shared state, the
+ * `npm run bench:scale` (`-- --quick` for a shorter run, `-- --only exactness` for that section alone): exactness across processes, the cost of shared state, the
  * wait for a lease, and throughput per core with 1 and 2 workers. Prints the tables and writes bench/results/scale.md.
  * Bounded: each phase runs a few seconds; the machine is shared, so read the ratios.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runCost, runScale } from './bench/scale-cost.js';
-import { runExactness, LIMITS } from './bench/scale-exactness.js';
+import { exactnessSection, replaceExactnessSection, runExactness } from './bench/scale-exactness.js';
 import { runLeaseWait } from './bench/scale-lease.js';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+// `--only exactness`: that section alone, put in place of its old table in the results file.
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
 const quick = values.quick!;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
 const table = (head: string[], rows: (string | number)[][]) =>
   [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 
+async function exactnessOnly(): Promise<void> {
+  const started = new Date();
+  const section = exactnessSection(await runExactness(log));
+  process.stdout.write(`${section}\n`);
+  const out = values.out ?? resolve(import.meta.dirname, '../bench/results/scale.md');
+  const old = await readFile(out, 'utf8').catch(() => `# bench:scale\n`);
+  await mkdir(resolve(out, '..'), { recursive: true });
+  await writeFile(out, replaceExactnessSection(old, section, started.toISOString()));
+  log(`exactness section written to ${out}`);
+}
+
 async function main(): Promise<void> {
+  if (values.only !== undefined) {
+    if (values.only !== 'exactness') throw new Error(`--only takes "exactness", not "${values.only}"`);
+    return exactnessOnly();
+  }
   const started = new Date();
   const lease = await runLeaseWait(log, quick ? 2 : 3);
   const exact = await runExactness(log);
@@ -36,15 +52,7 @@ async function main(): Promise<void> {
     '',
     `Machine: ${availableParallelism()} CPUs, shared with other engineers' work; load generator, simulated backend and gateway on the same cores. Read ratios.`,
     '',
-    `## Exactness (3 processes, 50-way concurrency each, about half the traffic must be refused)`,
-    '',
-    `Limits: rpm ${LIMITS.rpm}, tpm ${LIMITS.tpm}, concurrency ${LIMITS.concurrency}, daily quota ${LIMITS.quota} tokens; every request uses 10 tokens.`,
-    `"cap" is the limit plus its refill during the run; admitted work is counted at the backend.`,
-    '',
-    table(
-      ['setup', 'limit', 'cap', 'offered', 'admitted', 'overrun', 'left unused', 'refused'],
-      exact.map((r) => [r.setup, r.limit, r.cap, r.offered, r.admitted, r.overrun, r.leftUnused, r.refused]),
-    ),
+    exactnessSection(exact),
     '',
     '## Cost of shared state (one gateway process, full stack: JWT, rpm/tpm/concurrency limits, a daily quota, usage log)',
     '',

@@ -20,7 +20,10 @@ export interface ExactnessRow {
   overrun: number;
   /** Capacity (with refill) left unused at the end although requests were refused. */
   leftUnused: number;
+  /** Refused by the limit (429). */
   refused: number;
+  /** Refused because the shared state was unreachable (503 `state_unavailable`, `on_unreachable: refuse` only). */
+  unavailable: number;
 }
 
 function config(backendUrl: string, redisUrl: string | null, mode: 'share' | 'refuse'): Record<string, unknown> {
@@ -42,10 +45,18 @@ function config(backendUrl: string, redisUrl: string | null, mode: 'share' | 're
   };
 }
 
-async function offer(urls: string[], model: string, perProcess: number): Promise<{ ok: number; refused: number; ms: number }> {
+interface Offered {
+  ok: number;
+  refused: number;
+  unavailable: number;
+  ms: number;
+}
+
+async function offer(urls: string[], model: string, perProcess: number): Promise<Offered> {
   const t0 = performance.now();
   let ok = 0;
   let refused = 0;
+  let unavailable = 0;
   await Promise.all(
     urls.map(async (url) => {
       let left = perProcess;
@@ -54,13 +65,15 @@ async function offer(urls: string[], model: string, perProcess: number): Promise
           while (left-- > 0) {
             const s = await chat(url, {}, model);
             if (s === 200) ok++;
-            else refused++;
+            else if (s === 503) unavailable++;
+            else if (s === 429) refused++;
+            else throw new Error(`unexpected status ${s} from ${url}`);
           }
         }),
       );
     }),
   );
-  return { ok, refused, ms: performance.now() - t0 };
+  return { ok, refused, unavailable, ms: performance.now() - t0 };
 }
 
 const refill = (cap: number, ms: number) => Math.floor((cap * ms) / 60_000);
@@ -68,7 +81,7 @@ const refill = (cap: number, ms: number) => Math.floor((cap * ms) / 60_000);
 async function measure(setup: string, urls: string[], backend: CountingBackend, restart: TestRedis | null): Promise<ExactnessRow[]> {
   const rows: ExactnessRow[] = [];
   const n = urls.length;
-  const row = (limit: string, cap: number, offered: number, admitted: number, refused: number): ExactnessRow => ({
+  const row = (limit: string, cap: number, offered: number, admitted: number, o: Offered): ExactnessRow => ({
     setup,
     limit,
     cap,
@@ -76,29 +89,30 @@ async function measure(setup: string, urls: string[], backend: CountingBackend, 
     admitted,
     overrun: Math.max(0, admitted - cap),
     leftUnused: Math.max(0, cap - admitted),
-    refused,
+    refused: o.refused,
+    unavailable: o.unavailable,
   });
   // Half the offered traffic before a Redis restart and half after, when one is asked for.
-  const split = async (model: string, perProcess: number) => {
+  const split = async (model: string, perProcess: number): Promise<Offered> => {
     if (!restart) return offer(urls, model, perProcess);
     const t0 = performance.now();
     const a = await offer(urls, model, Math.floor(perProcess / 3));
     await restart.restart();
     const b = await offer(urls, model, perProcess - Math.floor(perProcess / 3));
     // The bucket refills during the restart too: the run's time is the whole of it.
-    return { ok: a.ok + b.ok, refused: a.refused + b.refused, ms: performance.now() - t0 };
+    return { ok: a.ok + b.ok, refused: a.refused + b.refused, unavailable: a.unavailable + b.unavailable, ms: performance.now() - t0 };
   };
   const rpmPer = Math.ceil((2 * LIMITS.rpm) / n);
   const r = await split('m-rpm', rpmPer);
-  rows.push(row('rpm', LIMITS.rpm + refill(LIMITS.rpm, r.ms), rpmPer * n, r.ok, r.refused));
+  rows.push(row('rpm', LIMITS.rpm + refill(LIMITS.rpm, r.ms), rpmPer * n, r.ok, r));
   const tpmPer = Math.ceil((2 * LIMITS.tpm) / PER_REQUEST_TOKENS / n);
   const t = await split('m-tpm', tpmPer);
-  rows.push(row('tpm (tokens)', LIMITS.tpm + refill(LIMITS.tpm, t.ms), tpmPer * n * PER_REQUEST_TOKENS, t.ok * PER_REQUEST_TOKENS, t.refused));
+  rows.push(row('tpm (tokens)', LIMITS.tpm + refill(LIMITS.tpm, t.ms), tpmPer * n * PER_REQUEST_TOKENS, t.ok * PER_REQUEST_TOKENS, t));
   const c = await offer(urls, 'm-conc', 50);
-  rows.push({ ...row('concurrency (peak in flight)', LIMITS.concurrency, 50 * n, backend.peak('m-conc'), c.refused), leftUnused: 0 });
+  rows.push({ ...row('concurrency (peak in flight)', LIMITS.concurrency, 50 * n, backend.peak('m-conc'), c), leftUnused: 0 });
   const qPer = Math.ceil((2 * LIMITS.quota) / PER_REQUEST_TOKENS / n);
   const q = await split('m-quota', qPer);
-  rows.push(row('daily quota (tokens)', LIMITS.quota, qPer * n * PER_REQUEST_TOKENS, q.ok * PER_REQUEST_TOKENS, q.refused));
+  rows.push(row('daily quota (tokens)', LIMITS.quota, qPer * n * PER_REQUEST_TOKENS, q.ok * PER_REQUEST_TOKENS, q));
   return rows;
 }
 
@@ -128,4 +142,37 @@ export async function runExactness(log: (s: string) => void): Promise<ExactnessR
     }
   }
   return rows;
+}
+
+const mdTable = (head: string[], rows: (string | number)[][]) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+
+export const EXACTNESS_HEADING = '## Exactness (3 processes, 50-way concurrency each, about half the traffic must be refused)';
+
+/** The exactness section of bench/results/scale.md: heading, limits, table (no trailing blank line). */
+export function exactnessSection(rows: readonly ExactnessRow[]): string {
+  return [
+    EXACTNESS_HEADING,
+    '',
+    `Limits: rpm ${LIMITS.rpm}, tpm ${LIMITS.tpm}, concurrency ${LIMITS.concurrency}, daily quota ${LIMITS.quota} tokens; every request uses 10 tokens.`,
+    `"cap" is the limit plus its refill during the run; admitted work is counted at the backend. "refused" are 429s (the limit);`,
+    `"unavailable" are 503 \`state_unavailable\` answers while Redis was down (on_unreachable: refuse).`,
+    '',
+    mdTable(
+      ['setup', 'limit', 'cap', 'offered', 'admitted', 'overrun', 'left unused', 'refused', 'unavailable'],
+      rows.map((r) => [r.setup, r.limit, r.cap, r.offered, r.admitted, r.overrun, r.leftUnused, r.refused, r.unavailable]),
+    ),
+  ].join('\n');
+}
+
+/**
+ * `--only exactness`: runs this section alone and puts its table in place of the old one in the results file (the
+ * other sections keep their last full run's figures; a file without the section gets it appended).
+ */
+export function replaceExactnessSection(md: string, section: string, when: string): string {
+  const start = md.indexOf(EXACTNESS_HEADING);
+  const dated = `${section}\n\n(This section re-run alone with \`--only exactness\` at ${when}.)`;
+  if (start < 0) return `${md.trimEnd()}\n\n${dated}\n`;
+  const next = md.indexOf('\n## ', start + EXACTNESS_HEADING.length);
+  return `${md.slice(0, start)}${dated}\n${next < 0 ? '' : md.slice(next)}`;
 }
