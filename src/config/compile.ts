@@ -22,6 +22,8 @@ export interface CompiledBackend {
   /** `Authorization` header value sent upstream, or null. */
   readonly authorization: string | null;
   readonly embeddingsBase64: boolean;
+  /** The engine's KV events (`kv_events`), or null. */
+  readonly kvEvents: BackendConfig['kv_events'] | null;
   /** `http://host:port`, the key of the connection pool. */
   readonly origin: string;
   /**
@@ -131,6 +133,7 @@ function compileBackend(b: ModelConfig['backends'][number], publicName: string):
     model: b.model ?? publicName,
     authorization: b.api_key ? `Bearer ${b.api_key}` : null,
     embeddingsBase64: b.embeddings_base64 ?? NATIVE_BASE64[b.kind],
+    kvEvents: b.kv_events ? Object.freeze({ ...b.kv_events }) : null,
     origin: `${u.protocol}//${u.host}`,
     paths: Object.freeze({
       chat: `${v1}/chat/completions`,

@@ -49,6 +49,15 @@ const backendUrl = z.string().refine(
   { message: 'expected an http(s) URL such as http://vllm-0:8000 (no query or fragment)' },
 );
 
+/** vLLM's KVEventsConfig seen from the subscriber's side (ZeroMQ PUB endpoint, replay ROUTER, topic). */
+const kvEventsSchema = z.strictObject({
+  endpoint: z.string().regex(/^(tcp|ipc):\/\/\S+$/, 'expected a ZeroMQ endpoint such as tcp://vllm-0:5557').describe('The engine\'s publisher, e.g. tcp://vllm-0:5557 (vLLM binds tcp://*:5557 by default).'),
+  replay_endpoint: z.string().regex(/^(tcp|ipc):\/\/\S+$/, 'expected a ZeroMQ endpoint such as tcp://vllm-0:5558').optional().describe('The engine\'s replay socket (vLLM replay_endpoint), used to fetch batches a gap or a late start missed; without it a gap makes routing use its own picture until the cache has turned over.'),
+  topic: z.string().default('').describe('The publisher\'s topic (vLLM topic; default empty: every message).'),
+  tokenizer: z.enum(['simulator', 'o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base']).describe('The tokenizer the gateway splits prompts with to match the engine\'s blocks: exact only when it is the engine\'s own (simulator: infergate\'s simulated backends; tiktoken encodings). A different one is detected (routed prompts never show up in the events) and routing falls back to its own picture.'),
+  stale: duration.default(10_000).describe('Longest wait for a routed prompt to show up in the events, and longest silence of the stream while requests are sent, before routing stops trusting them.'),
+});
+
 export const backendSchema = z.strictObject({
   url: backendUrl.describe('Base URL of the backend: http(s)://host:port, or a base ending in /v1.'),
   kind: z.enum(BACKEND_KINDS).default('vllm').describe('The server software, for error shapes, metric names and embeddings: vllm, sglang, tgi, llamacpp, ollama or openai.'),
@@ -60,6 +69,7 @@ export const backendSchema = z.strictObject({
   api_key: z.string().optional().describe('Sent to the backend as Authorization: Bearer; use ${ENV_VAR} to keep it out of the file.'),
   /** Whether the backend can return base64 embeddings itself; defaults per kind. */
   embeddings_base64: z.boolean().optional().describe('Whether the backend returns base64 embeddings itself (default by kind: vllm and openai yes); otherwise the gateway encodes them.'),
+  kv_events: kvEventsSchema.optional().describe('The engine\'s KV-cache events (vLLM started with --kv-events-config): while they are live they are routing\'s picture of this backend\'s prefix cache instead of the gateway\'s own guess. See README, KV events.'),
 });
 
 const modelName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'model names cannot contain whitespace');

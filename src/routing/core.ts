@@ -10,6 +10,7 @@ import { mathRandom, type Rng } from './rng.js';
 import { BackendState } from './state/backend-state.js';
 import type { InFlight } from './state/in-flight.js';
 import type { ReplicaSink } from './replica/exchange.js';
+import type { KvEventsSource } from './kv-events/source.js';
 import { createTracker } from './tracker.js';
 import { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
 import type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
@@ -37,6 +38,8 @@ export interface RoutingCoreOptions {
   readonly onAttemptEnd?: (targetId: string, result: AttemptEnd) => void;
   /** Shares routed prefixes, load and session turns with other gateway replicas (replica/exchange.ts). */
   readonly replica?: ReplicaSink;
+  /** Backend id → its engine's KV events (kv-events/), the ground truth for its prefix cache while live. */
+  readonly kvEvents?: ReadonlyMap<string, KvEventsSource>;
 }
 
 export type AttemptEnd = Parameters<AttemptTracker['end']>[0];
@@ -64,6 +67,7 @@ export class RoutingCore {
   readonly #policies: Readonly<Record<PolicyName, Policy>>;
   readonly #onAttemptEnd: RoutingCoreOptions['onAttemptEnd'];
   readonly #replica: ReplicaSink | null;
+  readonly #kvEvents: ReadonlyMap<string, KvEventsSource>;
   readonly #states = new Map<string, BackendState>();
   readonly #memories = new Map<string, PoolMemory>();
   readonly #outputs = new Map<string, OutputEstimator>();
@@ -91,6 +95,7 @@ export class RoutingCore {
     });
     this.#sessionKeys = new SessionKeyCache(10_000, this.charsPerBlock);
     this.#replica = options.replica ?? null;
+    this.#kvEvents = options.kvEvents ?? new Map();
     this.#replica?.bind({
       stateById: (id) => this.#states.get(id),
       backendStates: () => this.#states.values(),
@@ -117,6 +122,12 @@ export class RoutingCore {
     if (!s) {
       s = new BackendState(target, this.profile, this.charsPerBlock);
       this.#states.set(target.id, s);
+      const kv = this.#kvEvents.get(target.id);
+      if (kv) {
+        const st = s;
+        st.kv = kv;
+        kv.capacityBlocks = () => st.kvCapacityTokens / st.engineBlockSize;
+      }
     } else s.target = target;
     return s;
   }
@@ -216,6 +227,7 @@ export class RoutingCore {
       state.twin();
       this.#replica?.routed(state.id, keys);
     }
+    state.kv?.routed(profile, now);
     const record: InFlight = {
       promptTokens: profile.promptTokens,
       promptChars: profile.promptChars,

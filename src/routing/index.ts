@@ -15,3 +15,5 @@ export { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './
 export type { HealthOptions, HealthStatus, HealthTransition } from './health/health-state.js';
 export { POLICIES, createTokenAware, type Policy, type TokenAwareOptions } from './policies/index.js';
 export { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
+export { KvEventsSource, KV_EVENTS_STATES, type KvEventsState, type KvEventsSourceOptions } from './kv-events/source.js';
+export { KV_TOKENIZERS, type KvTokenizerName } from './kv-events/token-keys.js';

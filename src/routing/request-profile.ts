@@ -1,6 +1,7 @@
 import type { RouteRequest } from './types.js';
 import { charBlockKeys, partialBlockKey } from './prefix/char-blocks.js';
 import type { SessionKeyCache } from './prefix/session-key-cache.js';
+import { tokenBlockKeys, type Tokenize } from './kv-events/token-keys.js';
 
 /** GIE hashes only the first 256 blocks of a prompt (≈ 4k tokens); the approximate-index baselines copy that. */
 export const APPROX_MAX_BLOCKS = 256;
@@ -31,6 +32,8 @@ export class RequestProfile {
   readonly #sessions: SessionKeyCache | null;
   #keys: readonly number[] | null = null;
   #approx: number[] | null = null;
+  /** Token-block keys for KV-event matching: one tokenizer and block size per request is the rule (one slot). */
+  #tok: { tokenize: Tokenize; blockSize: number; tokens: number; keys: readonly number[] } | null = null;
 
   constructor(req: RouteRequest, pool: string, expectedOutput: number, charsPerBlock: number, sessions: SessionKeyCache | null = null) {
     this.#sessions = sessions;
@@ -52,6 +55,18 @@ export class RequestProfile {
       this.#keys = session && this.#sessions ? this.#sessions.keys(session, this.req.promptText) : charBlockKeys(this.req.promptText, this.charsPerBlock);
     }
     return this.#keys;
+  }
+
+  /**
+   * Keys of the prompt's full token blocks under `tokenize` (kv-events/token-keys.ts), and its token count; computed
+   * once per request, and only when a candidate backend has live KV events.
+   */
+  tokenKeys(tokenize: Tokenize, blockSize: number): { tokens: number; keys: readonly number[] } {
+    const t = this.#tok;
+    if (t && t.tokenize === tokenize && t.blockSize === blockSize) return t;
+    const ids = tokenize(this.req.promptText);
+    this.#tok = { tokenize, blockSize, tokens: ids.length, keys: tokenBlockKeys(ids, blockSize) };
+    return this.#tok;
   }
 
   /** GIE-style keys: the first 256 blocks, plus the trailing partial block when the prompt is shorter than that. */

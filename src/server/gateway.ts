@@ -16,6 +16,7 @@ import type { Logger } from './logger.js';
 import type { Broadcast, LeaseClient } from '../state/index.js';
 import { openSharedState } from './shared-state.js';
 import { openRoutingExchange } from './routing-exchange.js';
+import { openKvEvents } from './kv-events.js';
 import { openSharedResponses } from './shared-responses.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
@@ -140,7 +141,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   // Other replicas' routed prefixes, load and session turns (null alone, or with state.routing.enabled false).
   const exchange = opts.router ? null : await openRoutingExchange(cfg, { logger, telemetry, given: opts.broadcast });
-  const router = opts.router ?? createRouter({ clock, logger, ...current.routing.router, ...(exchange ? { core: { replica: exchange } } : {}) });
+  // Engines' own KV events, the ground truth of their prefix caches where configured (each replays its history first).
+  const kvEvents = opts.router ? null : openKvEvents(current, { logger, telemetry, now: () => clock.now() });
+  const core = { ...(exchange ? { replica: exchange } : {}), ...(kvEvents ? { kvEvents: kvEvents.sources } : {}) };
+  const router = opts.router ?? createRouter({ clock, logger, ...current.routing.router, core });
   router.setPools(current.pools);
   // Catches up from the fleet's snapshot before serving, so a restarted replica does not route blind.
   await exchange?.start();
@@ -347,6 +351,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await closed;
       router.close();
       await exchange?.close();
+      kvEvents?.close();
       await responses.close();
       await pools.close();
       // Every queued usage row is written before exit; quota counters are written back.

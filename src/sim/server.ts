@@ -12,6 +12,7 @@ import { createRequestLog } from './request-log.js';
 import { createFastResponder } from './routes/fast.js';
 import { createRequestHandler } from './router.js';
 import { createRealtimeScheduler } from './scheduler.js';
+import { startSimKvEvents, type SimKvEvents } from './kv-events.js';
 import { PERSONALITIES, type SimFault, type SimOptions, type SimServer } from './types.js';
 
 const DEFAULT_KV_BLOCKS = 29205;
@@ -22,6 +23,9 @@ export async function startSim(options: SimOptions = {}): Promise<SimServer> {
   const model = options.model ?? 'sim-llama-8b';
   const kvBlocks = options.kvBlocks ?? DEFAULT_KV_BLOCKS;
   const scheduler = createRealtimeScheduler(options.timeScale ?? 1);
+  if (options.kvEvents && options.engine !== 'vllm') throw new Error('kvEvents needs engine: vllm (the engine with a prefix cache)');
+  // vLLM's block size (16 tokens), which the engine uses by default.
+  const kvEvents: SimKvEvents | null = options.kvEvents ? await startSimKvEvents({ blockSize: 16, ...options.kvEvents }) : null;
   const factory = await resolveEngineFactory({
     engine: options.engine,
     createEngine: options.createEngine,
@@ -31,6 +35,7 @@ export async function startSim(options: SimOptions = {}): Promise<SimServer> {
     kvBlocks,
     maxRunning: options.maxRunning,
     seed: options.seed,
+    ...(kvEvents ? { kvEvents } : {}),
   });
   const engine = factory ? factory(scheduler) : null;
   const ctx: SimContext = {
@@ -82,6 +87,7 @@ export async function startSim(options: SimOptions = {}): Promise<SimServer> {
     url: `http://${urlHost}:${port}`,
     port,
     personality,
+    kvEvents: kvEvents ? { endpoint: kvEvents.endpoint, replayEndpoint: kvEvents.replayEndpoint, stats: kvEvents.stats } : null,
     log: log ?? emptyLog,
     setFault(f) {
       fault = f ? normalizeFault(f) : null;
@@ -93,7 +99,7 @@ export async function startSim(options: SimOptions = {}): Promise<SimServer> {
         // Destroying the sockets fires every in-flight response's 'close', which cancels its engine requests.
         server.closeAllConnections();
         engine?.restart();
-      });
+      }).then(() => kvEvents?.close());
     },
   };
 }

@@ -85,6 +85,11 @@ export interface SimOptions {
   storeResponses?: boolean;
   /** Default true. false turns the request log off (benchmarks). */
   log?: boolean;
+  /**
+   * vllm engine: publish KV-cache events as vLLM does with `--kv-events-config` (ZeroMQ PUB + replay ROUTER, msgpack
+   * KVEventBatch; see kv-events.ts). Endpoints default to free ports on 127.0.0.1 (read them from `kvEvents`).
+   */
+  kvEvents?: { endpoint?: string; replayEndpoint?: string | null; topic?: string; bufferSteps?: number };
 }
 
 export interface SimLogEntry {
@@ -114,6 +119,8 @@ export interface SimServer {
   readonly url: string;
   readonly port: number;
   readonly personality: Personality;
+  /** The KV-events endpoints when `kvEvents` was asked for, else null. */
+  readonly kvEvents: { readonly endpoint: string; readonly replayEndpoint: string | null; readonly stats: { batches: number; bytes: number; stored: number; removed: number } } | null;
   readonly log: SimRequestLog;
   setFault(fault: SimFault | null): void;
   /** Like a backend restart: drops in-flight requests (their connections are destroyed) and flushes the cache. */

@@ -204,10 +204,12 @@ const OVER_SHARE = 1e9;
 const OVER_LOAD = 4e9;
 
 /**
- * Predicted prefix hit on a backend: the twin's matched keys, plus the previous turn's answer on the backend that
+ * Predicted prefix hit on a backend: the KV events' match when they are live, else the twin's matched keys, plus the previous turn's answer on the backend that
  * generated it, as long as that backend still holds the previous prompt.
  */
 function cachedOn(s: BackendState, matchedKeys: number, req: RequestProfile): number {
+  // The engine's own KV events, while live, are its cache: they replace the twin's guess (and its session credit).
+  if (s.kv?.live) return s.kv.cachedTokens(req);
   const base = s.cachedTokensFor(matchedKeys, req.promptTokens);
   const c = req.continuation;
   if (!c || c.backendId !== s.id || matchedKeys < c.afterKeys) return base;

@@ -1,6 +1,7 @@
 import type { BackendTarget } from '../types.js';
 import { LruKeySet } from '../prefix/lru-key-set.js';
 import { TwinPrefixIndex } from '../prefix/twin-index.js';
+import type { KvEventsSource } from '../kv-events/source.js';
 import { attentionPairs, decodeStepMs, prefillMs, type EngineProfile } from '../twin-model.js';
 import { EMPTY_METRICS, looksRestarted, type EngineMetrics } from './engine-metrics.js';
 import { remainingOutput, type InFlight } from './in-flight.js';
@@ -53,6 +54,8 @@ export class BackendState {
   #twin: TwinPrefixIndex | null = null;
   #approx: LruKeySet | null = null;
   #tree: LruKeySet | null = null;
+  /** The engine's own KV events for this backend, when configured: while live they replace the twin's guess. */
+  kv: KvEventsSource | null = null;
 
   constructor(target: BackendTarget, profile: EngineProfile, charsPerBlock: number) {
     this.id = target.id;

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { EngineName } from '../types.js';
+import type { KvEventSink } from './vllm/kv-event-sink.js';
 import { createSimpleEngine } from './simple.js';
 import type { Scheduler, SimEngine } from './types.js';
 
@@ -19,10 +20,12 @@ export interface EngineSelection {
   kvBlocks?: number;
   maxRunning?: number;
   seed?: number;
+  /** vllm engine: where its KV-cache events go (the simulator's ZeroMQ publisher). */
+  kvEvents?: KvEventSink;
 }
 
 /** What the vLLM engine module must export; options it does not know it ignores. */
-type VllmFactoryOptions = { speed?: number; kvBlocks?: number; seed?: number; maxNumSeqs?: number };
+type VllmFactoryOptions = { speed?: number; kvBlocks?: number; seed?: number; maxNumSeqs?: number; kvEvents?: KvEventSink };
 type VllmFactory = (scheduler: Scheduler, options: VllmFactoryOptions) => SimEngine;
 
 /** Returns null for 'fast', which answers from precomputed buffers without any engine. */
@@ -43,6 +46,7 @@ export async function resolveEngineFactory(sel: EngineSelection): Promise<Engine
       if (sel.kvBlocks !== undefined) opts.kvBlocks = sel.kvBlocks;
       if (sel.seed !== undefined) opts.seed = sel.seed;
       if (sel.maxRunning !== undefined) opts.maxNumSeqs = sel.maxRunning;
+      if (sel.kvEvents !== undefined) opts.kvEvents = sel.kvEvents;
       return (scheduler) => create(scheduler, opts);
     }
     default:

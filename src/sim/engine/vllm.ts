@@ -1,6 +1,7 @@
 import type { EngineCallbacks, EngineRequest, EngineSnapshot, Scheduler, SchedulerHandle, SimEngine } from './types.js';
 import { BlockPool } from './vllm/block-pool.js';
 import { emptyStepLoad, stepTimeMs, type StepLoad } from './vllm/cost-model.js';
+import type { KvEventSink } from './vllm/kv-event-sink.js';
 import { KvManager } from './vllm/kv-manager.js';
 import { resolveVllmOptions, type ResolvedVllmOptions, type VllmEngineOptions } from './vllm/options.js';
 import { createSeededRng, type SeededRng } from './vllm/rng.js';
@@ -11,6 +12,7 @@ import { WaitQueue } from './vllm/wait-queue.js';
 export type { VllmEngineOptions, VllmCostConstants } from './vllm/options.js';
 export { LLAMA_8B_H100 } from './vllm/options.js';
 export type { VllmEngineRequest } from './vllm/sequence.js';
+export type { KvEventSink } from './vllm/kv-event-sink.js';
 
 /** Cheap gauges for the discrete-event runner's scrapes (no latency-sample copies). */
 export interface VllmGauges {
@@ -42,8 +44,8 @@ export interface VllmEngine extends SimEngine {
  * prefill chunks, preempting the newest running request when blocks run out), then FCFS admission from the waiting
  * queue if nothing was preempted, all under one token budget.
  */
-export function createVllmEngine(scheduler: Scheduler, options: VllmEngineOptions = {}): VllmEngine {
-  return new VllmEngineImpl(scheduler, resolveVllmOptions(options));
+export function createVllmEngine(scheduler: Scheduler, options: VllmEngineOptions & { kvEvents?: KvEventSink } = {}): VllmEngine {
+  return new VllmEngineImpl(scheduler, resolveVllmOptions(options), options.kvEvents ?? null);
 }
 
 class VllmEngineImpl implements VllmEngine {
@@ -63,12 +65,14 @@ class VllmEngineImpl implements VllmEngine {
   #phase: 'idle' | 'kicked' | 'stepping' = 'idle';
   #epoch = 0;
   #stepStartMs = 0;
+  readonly #events: KvEventSink | null;
 
-  constructor(scheduler: Scheduler, options: ResolvedVllmOptions) {
+  constructor(scheduler: Scheduler, options: ResolvedVllmOptions, events: KvEventSink | null) {
     this.options = options;
     this.#sched = scheduler;
+    this.#events = events;
     this.#pool = new BlockPool(options.numGpuBlocks);
-    this.#kv = new KvManager(this.#pool, options.blockSize, options.prefixCaching);
+    this.#kv = new KvManager(this.#pool, options.blockSize, options.prefixCaching, events);
     this.#rng = createSeededRng(options.seed);
     this.#stats = new EngineStats(options.histogramCap);
   }
@@ -133,6 +137,8 @@ class VllmEngineImpl implements VllmEngine {
     this.#byId.clear();
     this.#batch = [];
     this.#pool.reset();
+    this.#events?.cleared();
+    this.#events?.endStep();
     // A restarted process starts its counters from zero; scrapers detect the reset.
     this.#stats = new EngineStats(this.options.histogramCap);
     for (const s of all) {
@@ -191,6 +197,7 @@ class VllmEngineImpl implements VllmEngine {
     this.#handle = null;
     this.#phase = 'idle';
     this.#schedule();
+    this.#events?.endStep();
     if (this.#batch.length === 0) return;
     const k = this.options;
     const jitter = k.jitterSigma > 0 ? Math.exp(k.jitterSigma * this.#rng.normal() - (k.jitterSigma * k.jitterSigma) / 2) : 1;

@@ -19,6 +19,8 @@ export class BlockPool {
   #tail = -1;
   #free = 0;
   #byKey = new Map<number, number>();
+  /** Told when a cached block's key is evicted (the simulator's KV events, BlockRemoved). */
+  onEvict: ((key: number) => void) | null = null;
 
   constructor(total: number) {
     this.total = total;
@@ -73,19 +75,26 @@ export class BlockPool {
     this.#unlink(b);
     if (this.#keyed[b] === 1) {
       const key = this.#key[b] as number;
-      if (this.#byKey.get(key) === b) this.#byKey.delete(key);
+      if (this.#byKey.get(key) === b) {
+        this.#byKey.delete(key);
+        this.onEvict?.(key);
+      }
       this.#keyed[b] = 0;
     }
     this.#ref[b] = 1;
     return b;
   }
 
-  /** Makes a full, computed block findable. A key already cached keeps its first block (the duplicate stays anonymous). */
-  register(block: number, key: number): void {
-    if (this.#keyed[block] === 1 || this.#byKey.has(key)) return;
+  /**
+   * Makes a full, computed block findable; true when it became so. A key already cached keeps its first block (the
+   * duplicate stays anonymous).
+   */
+  register(block: number, key: number): boolean {
+    if (this.#keyed[block] === 1 || this.#byKey.has(key)) return false;
     this.#key[block] = key;
     this.#keyed[block] = 1;
     this.#byKey.set(key, block);
+    return true;
   }
 
   /** Drops one reference to each block, walking from the request's last block to its first. */

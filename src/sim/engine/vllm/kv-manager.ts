@@ -1,5 +1,6 @@
 import { chainBlockHash, promptBlockHashes } from './block-hash.js';
 import type { BlockPool } from './block-pool.js';
+import type { KvEventSink } from './kv-event-sink.js';
 import type { Sequence } from './sequence.js';
 
 /**
@@ -11,12 +12,15 @@ export class KvManager {
   readonly #bs: number;
   readonly #caching: boolean;
   readonly #scratch: Int32Array;
+  readonly #events: KvEventSink | null;
 
-  constructor(pool: BlockPool, blockSize: number, caching: boolean) {
+  constructor(pool: BlockPool, blockSize: number, caching: boolean, events: KvEventSink | null = null) {
     this.#pool = pool;
     this.#bs = blockSize;
     this.#caching = caching;
     this.#scratch = new Int32Array(blockSize);
+    this.#events = events;
+    if (events) pool.onEvict = (key) => events.removed(key);
   }
 
   blocksFor(tokens: number): number {
@@ -77,7 +81,28 @@ export class KvManager {
   commit(s: Sequence, upTo: number): void {
     if (!this.#caching) return;
     const full = Math.min(Math.floor(upTo / this.#bs), this.#knowableBlocks(s, upTo), s.blocks.length);
-    for (let k = s.registered; k < full; k++) this.#pool.register(s.blocks[k] ?? -1, this.#keyAt(s, k));
+    const ev = this.#events;
+    if (!ev) {
+      for (let k = s.registered; k < full; k++) this.#pool.register(s.blocks[k] ?? -1, this.#keyAt(s, k));
+    } else {
+      // One BlockStored per run of newly cached consecutive blocks, as vLLM reports a request's new blocks.
+      let hashes: number[] = [];
+      let tokens: number[] = [];
+      let parent: number | null = null;
+      for (let k = s.registered; k < full; k++) {
+        const key = this.#keyAt(s, k);
+        if (this.#pool.register(s.blocks[k] ?? -1, key)) {
+          if (hashes.length === 0) parent = k === 0 ? null : this.#keyAt(s, k - 1);
+          hashes.push(key);
+          for (let i = k * this.#bs; i < (k + 1) * this.#bs; i++) tokens.push(i < s.prompt ? (s.promptIds[i] ?? 0) : (s.outputIds?.[i - s.prompt] ?? 0));
+        } else if (hashes.length > 0) {
+          ev.stored(hashes, parent, tokens);
+          hashes = [];
+          tokens = [];
+        }
+      }
+      if (hashes.length > 0) ev.stored(hashes, parent, tokens);
+    }
     if (full > s.registered) s.registered = full;
   }
 
