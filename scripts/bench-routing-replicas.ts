@@ -8,7 +8,9 @@
  * end with and without it, alternating rounds). Writes bench/results/routing-replicas.md.
  *
  *   npm run bench:routing:replicas               time scale 0.75, 10 s measured window per row, ≈ 3 min
- *   options: --time-scale=0.75 --load=0.8 --seed=1 --rows=1,2,2x,3,3x (x = exchange on) --out=path
+ *   options: --time-scale=0.75 --load=0.8 --seed=1 --rows=1,2,2x,3,3x,3xk,3xr,3xkr --out=path
+ *            (x = exchange on; k = the engines publish vLLM-style KV events and every replica subscribes; r = the last
+ *            replica is restarted halfway through the schedule and must catch up from the snapshot or the events)
  *            --repeat=N (every row N times, order reversed on every other pass; the row shows the run with the median
  *            p99 TTFT)
  */
@@ -20,6 +22,9 @@ import { startRedis } from '../test/helpers/redis.js';
 import { installCleanup } from './bench/procs.js';
 import { RoutingCore } from '../src/routing/core.js';
 import { ReplicaExchange } from '../src/routing/replica/exchange.js';
+import { KvEventsSource } from '../src/routing/kv-events/source.js';
+import { tokenizerFor } from '../src/routing/kv-events/token-keys.js';
+import { encode as encodeMsgpack } from '@msgpack/msgpack';
 import { newBroadcastStats, type Broadcast } from '../src/state/index.js';
 import { desSaturation } from './routing-e2e/des-ref.js';
 import { runSimulation } from '../src/sim/des/runner.js';
@@ -34,7 +39,7 @@ const { values: args } = parseArgs({
     'time-scale': { type: 'string', default: '0.75' },
     load: { type: 'string', default: '0.8' },
     seed: { type: 'string', default: '1' },
-    rows: { type: 'string', default: '1,2,2x,3,3x' },
+    rows: { type: 'string', default: '1,2,2x,3,3x,3xk,3xr,3xkr' },
     repeat: { type: 'string', default: '1' },
     'des-only': { type: 'boolean', default: false },
     out: { type: 'string' },
@@ -66,24 +71,48 @@ const SHARED: SharedPrefixSpec = {
 const started = performance.now();
 const log = (s: string): void => void process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${s}\n`);
 
-function sumMetric(text: string, name: string): number {
+function sumMetric(text: string, name: string, labelled = false): number {
   let total = 0;
-  for (const line of text.split('\n')) if (line.startsWith(`${name} `)) total += Number(line.slice(name.length + 1)) || 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `)) total += Number(line.slice(name.length + 1)) || 0;
+    else if (labelled && line.startsWith(`${name}{`)) total += Number(line.slice(line.lastIndexOf(' ') + 1)) || 0;
+  }
   return total;
+}
+
+function rowLabel(n: number, exchange: boolean, kv: boolean, restart: boolean): string {
+  if (n === 1 && !kv) return '1';
+  const source = [exchange ? 'exchange' : '', kv ? 'KV events' : ''].filter(Boolean).join(' + ');
+  return `${n} ${source ? `with ${source}` : 'without exchange'}${restart ? ', one restarted mid-run' : ''}`;
 }
 
 /**
  * µs per plan + begin + end on a 4-backend token_aware pool, with the exchange's hook or without, alternating rounds;
  * and the batch building the timer does (dedup, packing, JSON), per request, measured apart from the request path.
  */
-function hookCost(): { without: number; with: number; batchPerRequest: number } {
+function hookCost(): { without: number; with: number; batchPerRequest: number; kv: number } {
   const nullBroadcast: Broadcast = { publish() {}, onMessage() {}, async offerSnapshot() {}, async loadSnapshot() { return null; }, stats: newBroadcastStats(), async close() {} };
   const targets = Array.from({ length: BACKENDS }, (_, i) => ({ id: `http://b${i}:8000`, url: `http://b${i}:8000`, kind: 'vllm' as const, weight: 1, model: 'm' }));
   const pool = { name: 'm', policy: 'token_aware' as const, targets };
   const prompts = Array.from({ length: 64 }, (_, i) => `System prompt ${i % 8}. `.repeat(300) + `question ${i}`);
-  const round = (withHook: boolean, n: number): { path: number; batch: number } => {
+  // KV events live for every backend: each engine holds the blocks of two of the eight system prompts.
+  const tokenize = tokenizerFor('simulator');
+  const kvSources = () =>
+    new Map(
+      targets.map((t, b) => {
+        const src = new KvEventsSource({ backendId: t.id, endpoint: 'tcp://127.0.0.1:1', replayEndpoint: null, topic: '', tokenizer: 'simulator', staleMs: 1e9, now: () => performance.now() });
+        const events = [0, 1].map((j) => {
+          const ids = Array.from(tokenize(prompts[b * 2 + j] as string));
+          const full = Math.floor(ids.length / 16);
+          return ['BlockStored', Array.from({ length: full }, (_, k) => b * 1e6 + j * 1e4 + k), null, ids.slice(0, full * 16), 16, null, 'GPU'];
+        });
+        src.ingest(encodeMsgpack([0, events, 0]));
+        return [t.id, src] as const;
+      }),
+    );
+  const round = (withHook: boolean, n: number, kv = false): { path: number; batch: number } => {
     const ex = withHook ? new ReplicaExchange({ broadcast: nullBroadcast, intervalMs: 50, staleMs: 1000, snapshotMs: 5000 }) : undefined;
-    const core = new RoutingCore(ex ? { replica: ex } : {});
+    const core = new RoutingCore({ ...(ex ? { replica: ex } : {}), ...(kv ? { kvEvents: kvSources() } : {}) });
     let path = 0;
     let batch = 0;
     for (let i = 0; i < n; i++) {
@@ -104,14 +133,16 @@ function hookCost(): { without: number; with: number; batchPerRequest: number } 
   const a: number[] = [];
   const b: number[] = [];
   const c: number[] = [];
+  const k: number[] = [];
   for (let r = 0; r < 6; r++) {
     a.push(round(false, 2000).path);
     const w = round(true, 2000);
     b.push(w.path);
     c.push(w.batch);
+    k.push(round(true, 2000, true).path);
   }
   const med = (x: number[]) => x.sort((p, q) => p - q)[Math.floor(x.length / 2)] as number;
-  return { without: med(a), with: med(b), batchPerRequest: med(c) };
+  return { without: med(a), with: med(b), batchPerRequest: med(c), kv: med(k) };
 }
 
 /**
@@ -160,12 +191,13 @@ async function main(): Promise<void> {
     const qps = sat * LOAD;
     const schedule: ScheduledRequest[] = arrivals(w, qps, SEED).map((a) => ({ atMs: a.atMs, prompt: a.prompt, stage: a.measured ? 0 : null }));
     log(`offered ${qps.toFixed(2)} QPS simulated (${(qps / T).toFixed(1)}/s real), ${schedule.length} requests per row`);
-    const des = desRows(w, qps, (args.rows ?? '').split(',').filter(Boolean), 3);
+    // The virtual clock has the exchange but no KV-event transport or process restarts: only the plain rows.
+    const des = desRows(w, qps, (args.rows ?? '').split(',').filter((r) => /^\d+x?$/.test(r)), 3);
     const desTable = ['| gateway replicas | TTFT p50 | TTFT p99 | p99 vs 1 | prefix-cache hit ratio | hit Δ (points) |', '|---|---|---|---|---|---|', ...des].join('\n');
     process.stdout.write(`${desTable}\n\n`);
     if (args['des-only']) return;
     const rows: string[] = [];
-    type Row = { label: string; p50: number; p99: number; hit: number; ok: number; err: number; updatesPer1k: number; snapshotsPerS: number; slow: number };
+    type Row = { label: string; p50: number; p99: number; hit: number; ok: number; err: number; updatesPer1k: number; snapshotsPerS: number; kvPer1k: number; slow: number };
     const specs = (args.rows ?? '').split(',').filter(Boolean);
     const runs = new Map<string, Row[]>();
     let run = 0;
@@ -173,27 +205,34 @@ async function main(): Promise<void> {
     for (let rep = 0; rep < REPEAT; rep++) {
       for (const spec of rep % 2 === 0 ? specs : [...specs].reverse()) {
         const n = Number.parseInt(spec, 10);
-        const exchange = spec.endsWith('x');
+        const exchange = spec.includes('x');
+        const kv = spec.includes('k');
+        const restartAt = spec.includes('r') ? 0.5 : undefined;
         // A prefix per run, so one run's snapshot never reaches the next.
         const state = { redis: redis.url, prefix: `bench13-${run++}:`, routing: { enabled: exchange } };
         const settings: RunSettings = {
           rt,
           tmp: TMP,
           replicas: BACKENDS,
-          sim: { timeScale: T, kvBlocks: KV_BLOCKS, speed: 1, model: MODEL },
+          sim: { timeScale: T, kvBlocks: KV_BLOCKS, speed: 1, model: MODEL, kvEvents: kv },
           sessionHints: true,
           routing: () => ({ scrape: { interval: Math.round(250 * T) }, health: { probe_interval: Math.round(5000 * T) }, queue: { max_wait: Math.round(30_000 * T) } }),
           log,
-          front: { gateways: n, extra: { state } },
+          front: { gateways: n, extra: { state, kvEvents: kv }, ...(restartAt !== undefined ? { restartAt } : {}) },
         };
         const out = await runSchedule(settings, w, 'token_aware', schedule);
         const s = summarize(out, 0, SHARED.outputTokens);
         const total = sumMetric(out.gateway.text, 'infergate_routing_exchange_bytes_sent_total');
         const snaps = sumMetric(out.gateway.text, 'infergate_routing_exchange_snapshot_bytes_sent_total');
         const per1k = (x: number) => (x / Math.max(1, out.records.length)) * 1000;
-        const label = n === 1 ? '1' : `${n} ${exchange ? 'with exchange' : 'without exchange'}`;
-        const d: Row = { label, p50: s.ttftP50, p99: s.ttftP99, hit: s.engineHitRate, ok: s.completed, err: s.errors, updatesPer1k: per1k(total - snaps), snapshotsPerS: snaps / Math.max(1e-9, out.cpu.realS), slow: s.simSlowdown };
+        const label = rowLabel(n, exchange, kv, restartAt !== undefined);
+        const kvBytes = sumMetric(out.gateway.text, 'infergate_kv_events_bytes_total', true);
+        const d: Row = { label, p50: s.ttftP50, p99: s.ttftP99, hit: s.engineHitRate, ok: s.completed, err: s.errors, updatesPer1k: per1k(total - snaps), snapshotsPerS: snaps / Math.max(1e-9, out.cpu.realS), kvPer1k: per1k(kvBytes) / n, slow: s.simSlowdown };
         runs.set(label, [...(runs.get(label) ?? []), d]);
+        if (kv) {
+          const live = out.gateway.text.split('\n').filter((l) => l.startsWith('infergate_kv_events_state{') && l.includes('state="live"') && l.endsWith(' 1')).length;
+          log(`  KV events live at the end: ${live} of ${n * BACKENDS} (replica, backend) pairs`);
+        }
         log(`  ${label.padEnd(22)} TTFT p50 ${d.p50.toFixed(0)} p99 ${d.p99.toFixed(0)} ms, hit ${(d.hit * 100).toFixed(1)}%, ${d.ok} ok ${d.err} err, updates ${(d.updatesPer1k / 1024).toFixed(0)} KiB per 1k req + snapshots ${(d.snapshotsPerS / 1024).toFixed(1)} KiB/s, sims ${(d.slow * 100).toFixed(1)}% slow`);
       }
     }
@@ -202,15 +241,15 @@ async function main(): Promise<void> {
     for (const d of data) {
       const ratio = one ? `${(d.p99 / one.p99).toFixed(2)}×` : '';
       const dHit = one ? `${((d.hit - one.hit) * 100).toFixed(1)}` : '';
-      rows.push(`| ${d.label} | ${(d.p50 / 1000).toFixed(3)} s | ${(d.p99 / 1000).toFixed(3)} s | ${ratio} | ${d.hit.toFixed(3)} | ${dHit} | ${d.updatesPer1k > 0 ? `${(d.updatesPer1k / 1024).toFixed(0)} KiB` : '–'} | ${d.snapshotsPerS > 0 ? `${(d.snapshotsPerS / 1024).toFixed(1)} KiB/s` : '–'} | ${d.ok} / ${d.err} | ${(d.slow * 100).toFixed(1)}% |`);
+      rows.push(`| ${d.label} | ${(d.p50 / 1000).toFixed(3)} s | ${(d.p99 / 1000).toFixed(3)} s | ${ratio} | ${d.hit.toFixed(3)} | ${dHit} | ${d.updatesPer1k > 0 ? `${(d.updatesPer1k / 1024).toFixed(0)} KiB` : '–'} | ${d.snapshotsPerS > 0 ? `${(d.snapshotsPerS / 1024).toFixed(1)} KiB/s` : '–'} | ${d.kvPer1k > 0 ? `${(d.kvPer1k / 1024).toFixed(0)} KiB` : '–'} | ${d.ok} / ${d.err} | ${(d.slow * 100).toFixed(1)}% |`);
     }
     const cost = hookCost();
     const table = [
-      '| gateway replicas | TTFT p50 | TTFT p99 | p99 vs 1 | prefix-cache hit ratio | hit Δ (points) | update bytes per 1,000 requests | snapshot bytes per second | ok / errors | sims lag |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| gateway replicas | TTFT p50 | TTFT p99 | p99 vs 1 | prefix-cache hit ratio | hit Δ (points) | update bytes per 1,000 requests | snapshot bytes per second | KV-event bytes per 1,000 requests, per replica | ok / errors | sims lag |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows,
     ].join('\n');
-    const costLine = `Request-path cost (in-process RoutingCore plan + begin + end, token_aware, 4 backends, 2,000-token prompts, median of 6 alternating rounds): ${cost.without.toFixed(1)} µs without the exchange, ${cost.with.toFixed(1)} µs with it (the hook is one array append); building the batches off the request path (dedup, packing, JSON) costs ${cost.batchPerRequest.toFixed(1)} µs per request on the timer.`;
+    const costLine = `Request-path cost (in-process RoutingCore plan + begin + end, token_aware, 4 backends, 2,000-token prompts, median of 6 alternating rounds): ${cost.without.toFixed(1)} µs without the exchange, ${cost.with.toFixed(1)} µs with it (the hook is one array append); building the batches off the request path (dedup, packing, JSON) costs ${cost.batchPerRequest.toFixed(1)} µs per request on the timer. With KV events live for every backend (the exchange on too): ${cost.kv.toFixed(1)} µs, which adds tokenizing the prompt once with the engine's tokenizer (here the simulator's, ${tokenizerFor('simulator')('System prompt 0. '.repeat(300)).length} tokens) and matching its token blocks in each backend's event index.`;
     process.stdout.write(`${table}\n\n${costLine}\n`);
     const md = `# Routing with several gateway replicas (issue 13)
 

@@ -56,6 +56,8 @@ export interface SimProc {
   readonly child: Child;
   readonly url: string;
   readonly statsUrl: string;
+  /** The engine's KV-events endpoints when it publishes them. */
+  readonly kv: { readonly endpoint: string; readonly replay: string | null } | null;
 }
 
 export interface SimSettings {
@@ -63,6 +65,8 @@ export interface SimSettings {
   readonly kvBlocks: number;
   readonly speed: number;
   readonly model: string;
+  /** Engines publish vLLM-style KV events (and gateways subscribe, when their config asks: see startGateway). */
+  readonly kvEvents?: boolean;
 }
 
 export async function startSims(rt: Runtime, n: number, s: SimSettings): Promise<SimProc[]> {
@@ -78,14 +82,15 @@ export async function startSims(rt: Runtime, n: number, s: SimSettings): Promise
           `--speed=${s.speed}`,
           `--seed=${i + 1}`,
           `--model=${s.model}`,
+          ...(s.kvEvents ? ['--kv-events'] : []),
         ],
         stdinPipe: true,
       });
       const m = await waitForLine(child, /^(\{.*\})$/m, 30_000);
-      const info = JSON.parse(m[1] as string) as { url: string; stats: string };
+      const info = JSON.parse(m[1] as string) as { url: string; stats: string; kv?: { endpoint: string; replay: string | null } | null };
       // Nothing more is expected on stdout; keep the pipe drained anyway so the child can never block on it.
       child.proc.stdout?.resume();
-      return { child, url: info.url, statsUrl: info.stats };
+      return { child, url: info.url, statsUrl: info.stats, kv: info.kv ?? null };
     }),
   );
   const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -105,7 +110,9 @@ export interface GatewayProc {
 /** The config's `routing:` section (scrape/probe periods and queue wait, in real ms), or null to leave it out. */
 export type RoutingSection = Record<string, unknown> | null;
 
-function gatewayConfig(port: number, policy: PolicyName, model: string, urls: readonly string[], routing: RoutingSection, extra: Record<string, unknown> = {}): Record<string, unknown> {
+type Backend = { url: string; kv?: { endpoint: string; replay: string | null } | null };
+
+function gatewayConfig(port: number, policy: PolicyName, model: string, backends: readonly Backend[], routing: RoutingSection, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     ...extra,
     server: { listen: `127.0.0.1:${port}`, drain: '1s' },
@@ -114,14 +121,20 @@ function gatewayConfig(port: number, policy: PolicyName, model: string, urls: re
     usage: false,
     telemetry: { metrics: true, tracing: false, log_level: 'warn' },
     ...(routing ? { routing } : {}),
-    models: [{ name: model, policy, backends: urls.map((url) => ({ url, kind: 'vllm' })) }],
+    models: [
+      {
+        name: model,
+        policy,
+        backends: backends.map((b) => ({ url: b.url, kind: 'vllm', ...(b.kv ? { kv_events: { endpoint: b.kv.endpoint, ...(b.kv.replay ? { replay_endpoint: b.kv.replay } : {}), tokenizer: 'simulator' } } : {}) })),
+      },
+    ],
   };
 }
 
 /** Whether this gateway build accepts a `routing:` section (the config schema is strict: unknown keys are errors). */
 export function supportsRoutingSection(rt: Runtime, tmp: string, routing: RoutingSection): boolean {
   const file = join(tmp, 'gateway-check.yaml');
-  writeFileSync(file, JSON.stringify(gatewayConfig(1, 'round_robin', 'm', ['http://127.0.0.1:1'], routing)));
+  writeFileSync(file, JSON.stringify(gatewayConfig(1, 'round_robin', 'm', [{ url: 'http://127.0.0.1:1' }], routing)));
   return spawnSync(process.execPath, [...rt.nodeArgs('src/main.ts'), 'check-config', file], { stdio: 'ignore' }).status === 0;
 }
 
@@ -137,7 +150,9 @@ export async function startGateway(
   replica = 0,
 ): Promise<GatewayProc> {
   const port = await freePort();
-  const config = gatewayConfig(port, policy, model, sims.map((s) => s.url), routing, extra);
+  // Gateways subscribe to the engines' KV events only when `extra` asks (kvEvents: true); it is not a config key.
+  const { kvEvents, ...rest } = extra ?? {};
+  const config = gatewayConfig(port, policy, model, sims.map((s) => ({ url: s.url, kv: kvEvents ? s.kv : null })), routing, rest);
   const file = join(tmp, `gateway-${policy}${replica > 0 ? `-${replica}` : ''}.yaml`);
   // JSON is YAML.
   writeFileSync(file, JSON.stringify(config, null, 2));

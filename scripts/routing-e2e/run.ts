@@ -9,7 +9,7 @@ import type { PolicyName } from '../../src/routing/types.js';
 import { percentile } from '../../src/sim/des/stats.js';
 import { completionBody, streamCompletion, type Outcome } from './client.js';
 import { readCpuSeconds } from '../bench/procs.js';
-import { startGateway, startSims, stopAllOf, type GatewayProc, type RoutingSection, type Runtime, type SimSettings } from './procs.js';
+import { startGateway, startSims, stopAllOf, stopAllOf as stopChildren, type GatewayProc, type RoutingSection, type Runtime, type SimSettings } from './procs.js';
 import type { E2eWorkload } from './workload.js';
 
 export interface ScheduledRequest {
@@ -109,7 +109,15 @@ export interface RunSettings {
    * Gateway replicas behind a round-robin front (the driver sends request i to replica i mod N), and what their
    * configs add (the `state` section that connects them); default one gateway.
    */
-  readonly front?: { readonly gateways: number; readonly extra: Record<string, unknown> };
+  readonly front?: {
+    readonly gateways: number;
+    readonly extra: Record<string, unknown>;
+    /**
+     * Restarts the last replica once this share of the schedule has been sent (SIGTERM, then a new process with the
+     * same config): the front sends its share to the others until the new one listens, as a load balancer would.
+     */
+    readonly restartAt?: number;
+  };
 }
 
 /** CPU seconds the whole machine has been busy (all cores: /proc/stat minus idle and iowait); null off Linux. */
@@ -172,6 +180,24 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
     };
     const gwCpu = () => gws.reduce((a, g) => a + cpuOf(g.child.pid), 0);
     let sent = 0;
+    const alive = gws.map(() => true);
+    let restarted = s.front?.restartAt === undefined || n < 2;
+    const restart = async (): Promise<void> => {
+      const k = n - 1;
+      alive[k] = false;
+      s.log(`  restarting gateway replica #${k}`);
+      await stopChildren([(gws[k] as GatewayProc).child]);
+      gws[k] = await startGateway(s.rt, s.tmp, policy, s.sim.model, sims, s.routing(policy), s.front?.extra, k);
+      children.push((gws[k] as GatewayProc).child);
+      alive[k] = true;
+      s.log(`  replica #${k} is back`);
+    };
+    let restarting: Promise<void> = Promise.resolve();
+    const pick = (): GatewayProc => {
+      let k = sent++ % n;
+      while (!alive[k]) k = (k + 1) % n;
+      return gws[k] ?? gw;
+    };
     const cpu0 = { gateway: gwCpu(), sims: simCpu(), driver: driverCpu(), machine: machineBusySeconds() };
     const t0 = performance.now();
     let next = 0;
@@ -179,12 +205,16 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
       const tick = (): void => {
         const now = performance.now() - t0;
         while (next < schedule.length && (schedule[next] as ScheduledRequest).atMs * T <= now + 0.5) {
+          if (!restarted && next >= Math.floor(schedule.length * (s.front?.restartAt ?? 1))) {
+            restarted = true;
+            restarting = restart();
+          }
           const r = schedule[next++] as ScheduledRequest;
           const sentAt = performance.now() - t0;
           const lag = Math.max(0, sentAt - r.atMs * T);
           lags.push(lag);
           pending.push(
-            streamCompletion((gws[sent++ % n] ?? gw).url, bodyOf(r.prompt)).then((o) => {
+            streamCompletion(pick().url, bodyOf(r.prompt)).then((o) => {
               records.push({ stage: r.stage, arrivalMs: sentAt / T, ttftMs: o.ttftRealMs / T, e2eMs: o.e2eRealMs / T, outcome: o, sendLagRealMs: lag });
             }),
           );
@@ -196,6 +226,7 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
       tick();
     });
     await Promise.all(pending);
+    await restarting;
     const machine1 = machineBusySeconds();
     const used = { gateway: gwCpu() - cpu0.gateway, sims: simCpu() - cpu0.sims, driver: driverCpu() - cpu0.driver };
     const cpu = {

@@ -15,7 +15,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createVllmEngine, type VllmEngine } from '../../src/sim/engine/vllm.js';
-import { startSim, type Scheduler, type SchedulerHandle } from '../../src/sim/index.js';
+import { startSim, startSimKvEvents, type Scheduler, type SchedulerHandle } from '../../src/sim/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +24,8 @@ const { values } = parseArgs({
     speed: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
     model: { type: 'string', default: 'sim-llama-8b' },
+    // Publish vLLM-style KV events (ZeroMQ PUB + replay ROUTER on free ports, printed with the URL).
+    'kv-events': { type: 'boolean', default: false },
   },
 });
 const timeScale = Number(values['time-scale']);
@@ -58,6 +60,7 @@ function measured(inner: Scheduler): Scheduler {
 }
 
 let engine: VllmEngine | null = null;
+const kvEvents = values['kv-events'] ? await startSimKvEvents({ blockSize: 16 }) : null;
 const sim = await startSim({
   engine: 'vllm',
   personality: 'vllm',
@@ -72,6 +75,7 @@ const sim = await startSim({
       speed: Number(values.speed),
       seed: Number(values.seed),
       histogramCap: 0,
+      ...(kvEvents ? { kvEvents } : {}),
     });
     return engine;
   },
@@ -106,7 +110,8 @@ const stats = createServer((req, res) => {
 });
 await new Promise<void>((resolve) => stats.listen(0, '127.0.0.1', () => resolve()));
 
-process.stdout.write(`${JSON.stringify({ url: sim.url, stats: `http://127.0.0.1:${(stats.address() as AddressInfo).port}` })}\n`);
+const kv = kvEvents ? { endpoint: kvEvents.endpoint, replay: kvEvents.replayEndpoint } : null;
+process.stdout.write(`${JSON.stringify({ url: sim.url, stats: `http://127.0.0.1:${(stats.address() as AddressInfo).port}`, kv })}\n`);
 
 let stopping = false;
 const stop = (): void => {
@@ -114,7 +119,7 @@ const stop = (): void => {
   stopping = true;
   stats.closeAllConnections();
   stats.close();
-  void sim.close().finally(() => process.exit(0));
+  void sim.close().then(() => kvEvents?.close()).finally(() => process.exit(0));
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);

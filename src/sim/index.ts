@@ -4,6 +4,7 @@
  * except main.ts's embedded default.
  */
 export { startSim, startSimFleet } from './server.js';
+export { startSimKvEvents, type SimKvEvents, type SimKvEventsOptions } from './kv-events.js';
 export { createRealtimeScheduler } from './scheduler.js';
 export { createSimpleEngine, type SimpleEngineOptions } from './engine/simple.js';
 export { FAULT_HEADER, parseFaultHeader } from './faults.js';

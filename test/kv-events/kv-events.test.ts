@@ -95,8 +95,8 @@ describe('KV events from the simulator are every replica\'s picture', () => {
     for (const gw of [a, b]) {
       const m = await metrics(gw);
       for (const s of sims) {
-        assert.equal(sample(m, 'infergate_kv_events_state', `backend="${s.url}",state="live"`), 1);
-        assert.ok(sample(m, 'infergate_kv_events_blocks', `backend="${s.url}"`) > 0);
+        assert.equal(sample(m as string, 'infergate_kv_events_state', `backend="${s.url}",state="live"`), 1);
+        assert.ok(sample(m as string, 'infergate_kv_events_blocks', `backend="${s.url}"`) > 0);
       }
     }
   });
@@ -108,7 +108,7 @@ describe('KV events from the simulator are every replica\'s picture', () => {
     const gw = late;
     await eventually(async () => sample(await metrics(gw), 'infergate_kv_events_state', `backend="${(sims[1] as SimServer).url}",state="live"`) === 1, 5000);
     const m = await metrics(gw);
-    assert.ok(sample(m, 'infergate_kv_events_blocks', `backend="${(sims[1] as SimServer).url}"`) >= 25, 'the replayed history holds the prompt\'s blocks');
+    assert.ok(sample(m as string, 'infergate_kv_events_blocks', `backend="${(sims[1] as SimServer).url}"`) >= 25, 'the replayed history holds the prompt\'s blocks');
     const before = sims.map((s) => s.log.entries.length);
     await client(gw).completions.create({ model: MODEL, prompt: p + prompt(301, 20), max_tokens: 2 });
     assert.ok((sims[1] as SimServer).log.entries.length > (before[1] as number), 'routed to the engine that holds the prefix');
@@ -132,7 +132,7 @@ describe('when the events cannot be the truth, routing falls back to its own pic
       const text = await metrics(gw as Gateway);
       return sample(text, 'infergate_kv_events_state', 'state="resync"') === 1 ? text : null;
     }, 5000);
-    assert.equal(sample(m, 'infergate_kv_events_state', 'state="live"'), 0);
+    assert.equal(sample(m as string, 'infergate_kv_events_state', 'state="live"'), 0);
     // Requests still route and succeed on the twin.
     const r = await client(gw).completions.create({ model: MODEL, prompt: prompt(402), max_tokens: 2 });
     assert.ok(r.choices.length === 1);
@@ -146,6 +146,6 @@ describe('when the events cannot be the truth, routing falls back to its own pic
       const text = await metrics(gw as Gateway);
       return sample(text, 'infergate_kv_events_state', 'state="mismatch"') === 1 ? text : null;
     }, 5000);
-    assert.ok(sample(m, 'infergate_kv_events_probe_misses_total', '') >= 8);
+    assert.ok(sample(m as string, 'infergate_kv_events_probe_misses_total', '') >= 8);
   });
 });

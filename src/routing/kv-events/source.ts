@@ -66,7 +66,7 @@ export class KvEventsSource {
       replayEndpoint: options.replayEndpoint,
       topic: options.topic,
       handler: {
-        batch: (_seq, payload) => this.#apply(payload),
+        batch: (_seq, payload) => this.ingest(payload),
         lost: () => this.#lost(),
         restarted: () => this.index.clear(),
       },
@@ -116,7 +116,8 @@ export class KvEventsSource {
     if (first !== undefined) this.#probes.push({ key: first, at: now });
   }
 
-  #apply(payload: Uint8Array): void {
+  /** One KVEventBatch payload, in sequence (the subscriber calls it; the benchmark feeds it directly). */
+  ingest(payload: Uint8Array): void {
     const batch = decodeBatch(payload);
     if (!batch) {
       this.stats.undecodable++;
