@@ -109,7 +109,10 @@ export function createMemoryAuthority(options: MemoryAuthorityOptions): MemoryAu
       // what it consumed recently so a lost bucket does not hand out the same capacity twice.
       h = { held: 0, spare: 0, expires: 0 };
       c.holders.set(holder, h);
-      if (spec.kind === 'rate') c.level -= item.history;
+      // Its lease (held now, and what it hands back in this very exchange) came out of a bucket this one does
+      // not remember either: a fresh bucket counts those units as free already, so they are charged here and the
+      // return below gives back only what it returns (before, returns after a restart were counted twice).
+      if (spec.kind === 'rate') c.level -= item.history + item.held + item.returned;
       else if (spec.kind === 'quota') charge(c, Math.max(0, item.history - item.consumed));
     }
     c.held += item.held - h.held;

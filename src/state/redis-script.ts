@@ -86,7 +86,8 @@ for i = 3, #KEYS do
     hheld = tonumber(st['h:' .. holder] or 0)
   else
     holders = holders + 1
-    if kind == 'rate' then level = level - history end
+    -- its lease came out of a bucket this one does not remember: charged here, so its returns are not counted twice
+    if kind == 'rate' then level = level - history - iheld - returned end
   end
   if kind == 'quota' then
     local c = tonumber(st['c:' .. holder] or 0) + consumed

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatewayError } from '../../src/core/index.js';
 import { createLeasedLimiter, type Limiter } from '../../src/limits/index.js';
-import { createLeaseClient, createRedisTransport, type LeaseClient } from '../../src/state/index.js';
+import { createLeaseClient, createMemoryAuthority, createRedisTransport, type CounterSpec, type ExchangeItem, type LeaseClient } from '../../src/state/index.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { rules } from '../limits/helpers.js';
 
@@ -83,7 +83,10 @@ describe('a Redis restart mid-run (its state lost)', () => {
         const b = await offer(rs, 20, 1, 10);
         const refill = Math.ceil((RPM * (performance.now() - t0)) / 60_000);
         const admitted = a.ok + b.ok;
-        assert.ok(admitted <= RPM + refill, `admitted ${admitted} of ${RPM} (+${refill} refill)`);
+        // refuse: exact. share: while Redis was away (the reconnect) each replica used its share of what it last
+        // saw left, which may be a little old: up to a slice (a tenth of the limit) per replica more (README).
+        const slack = mode === 'share' ? 3 * (RPM / 10) : 0;
+        assert.ok(admitted <= RPM + refill + slack, `admitted ${admitted} of ${RPM} (+${refill} refill, +${slack} allowed in share mode)`);
         // Nobody refused while capacity is left beyond a slice per replica (near exhaustion slices are one request).
         assert.ok(admitted >= RPM - 3, `admitted only ${admitted} of ${RPM}: refused while capacity was left`);
         assert.ok(b.refusals.length > 0, 'about half the traffic after the restart is over the limit');
@@ -93,6 +96,36 @@ describe('a Redis restart mid-run (its state lost)', () => {
       }
     });
   }
+
+  test('a bucket re-seeded after the restart counts a holder\'s lease once: what it hands back was never used', async () => {
+    // An hour-long window, so refill during the test is nothing.
+    const spec: CounterSpec = { key: 'reseed|r', kind: 'rate', cap: 100, windowMs: 3_600_000 };
+    const item = (o: Partial<ExchangeItem>): ExchangeItem => ({ spec, consumed: 0, returned: 0, need: 0, min: 0, want: 0, held: 0, spare: 0, history: 0, ...o });
+    // 30 leased, 20 of them used: 10 spare. Redis then loses its data, and the holder's first report hands the 10 back.
+    const lease = item({ need: 30, min: 30, want: 30 });
+    const report = item({ consumed: 20, returned: 10, held: 0, history: 20 });
+    const redisSide = createRedisTransport({ url: redis.url, prefix: 'reseed:', leaseTtlMs: TTL_MS, settleMs: 100 });
+    try {
+      assert.ok(await redisSide.ready(5000));
+      assert.equal((await redisSide.exchange('h1', [lease]))[0]!.granted, 30);
+      await redis.restart();
+      const after = await (async () => {
+        for (;;) {
+          try {
+            return (await redisSide.exchange('h1', [report]))[0]!;
+          } catch {
+            await new Promise((r) => setTimeout(r, 20)); // reconnecting
+          }
+        }
+      })();
+      assert.equal(after.level, 80, 'the limit less what was used; the returned spare counted once');
+    } finally {
+      await redisSide.close();
+    }
+    // The supervisor's authority runs the same steps: a holder it does not know (after the authority restarted).
+    const memory = createMemoryAuthority({ leaseTtlMs: TTL_MS });
+    assert.equal(memory.exchange('h1', [report])[0]!.level, 80);
+  });
 
   test('refuse: a daily quota is re-seeded from every replica and spent to the last slice, never beyond', async () => {
     const QUOTA = 600;
