@@ -45,6 +45,30 @@ export const routingExchangeSchema = z
   .describe('Routing state shared across replicas and workers (see README, "Routing across replicas").');
 
 /**
+ * `state.usage`: the usage log shared across replicas (server/usage-sync.ts). Each replica ships its own rows to a
+ * Redis stream and inserts every peer's into its own SQLite file, so `/admin/usage` and the CLI answer for the fleet.
+ */
+export const usageShareSchema = z
+  .strictObject({
+    share: z.boolean().default(true).describe('Ship this replica\'s usage rows to the other replicas through Redis and keep theirs in its own usage log, so /admin/usage and `infergate usage` answer for the whole fleet (each replica then writes every replica\'s rows: N times the writes for N replicas). Off: each replica\'s log is its own.'),
+    interval: duration
+      .refine((ms) => ms >= 10 && ms <= 10_000, { message: 'expected between 10ms and 10s' })
+      .default(250)
+      .describe('How often each replica ships the rows it committed since the last time and reads its peers\' new rows. Peers see a row about this long (plus usage.flush_interval) after its request ended.'),
+    stream_max_age: duration
+      .refine((ms) => ms >= 60_000, { message: 'expected at least 1m' })
+      .default(3_600_000)
+      .describe('Entries older than this are trimmed from the stream (<prefix>usage:rows). A replica that starts or comes back catches up on what the stream still holds; one away longer misses what was trimmed (logged as usage_sync_gap). After Redis lost its data every replica ships this much again.'),
+    stream_max_len: z
+      .number()
+      .int()
+      .min(1000)
+      .default(200_000)
+      .describe('At most about this many entries are kept in the stream (each holds up to 500 rows of one replica), a bound on Redis memory whatever the traffic.'),
+  })
+  .describe('Usage rows shared across replicas (see README, "Usage across replicas").');
+
+/**
  * `state`: where limits, concurrency and quotas are shared. Without it they are exact within one host (the
  * supervisor is the authority among its workers); with `redis` they are exact across every replica using it.
  */
@@ -66,6 +90,7 @@ export const stateSchema = z
     /** Replicas sharing the limits, for the `share` fallback. */
     replicas: z.number().int().min(1).max(10_000).default(2),
     routing: routingExchangeSchema.prefault({}),
+    usage: usageShareSchema.prefault({}),
   })
   .superRefine((s, ctx) => {
     if (s.lease_ttl < 3 * s.sync_interval) ctx.addIssue({ code: 'custom', path: ['lease_ttl'], message: 'must be at least three sync intervals, or live processes lose their leases' });

@@ -16,6 +16,7 @@ import type { Logger } from './logger.js';
 import type { Broadcast, LeaseClient } from '../state/index.js';
 import { openSharedState } from './shared-state.js';
 import { openRoutingExchange } from './routing-exchange.js';
+import { startUsageSync, usageSyncSamples } from './usage-sync.js';
 import { openKvEvents } from './kv-events.js';
 import { openSharedResponses } from './shared-responses.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
@@ -138,6 +139,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       ];
     });
   }
+  // Usage across replicas, run by whichever process owns the usage log (a worker's rows go to its supervisor's).
+  const usageSync = usage && opts.usage === undefined && cfg.state?.redis && cfg.state.usage.share ? await startUsageSync(usage, cfg.state, logger) : null;
+  if (usageSync) telemetry.registerCollector('usage_share', () => usageSyncSamples(usageSync.stats));
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   // Other replicas' routed prefixes, load and session turns (null alone, or with state.routing.enabled false).
   const exchange = opts.router ? null : await openRoutingExchange(cfg, { logger, telemetry, given: opts.broadcast });
@@ -354,7 +358,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       kvEvents?.close();
       await responses.close();
       await pools.close();
-      // Every queued usage row is written before exit; quota counters are written back.
+      // Every queued usage row is written (and shipped to the other replicas) before exit; quota counters are written back.
+      await usageSync?.close();
       usage?.close();
       await keys?.close();
       await stores.leases?.close(); // final usage report and every spare unit back to the authority

@@ -6,6 +6,7 @@ import { createBroadcastHub, createMemoryAuthority, serveLeases, type IpcPort } 
 import { createUsageWriter, type UsageRow, type UsageWriter } from '../usage/index.js';
 import type { Logger } from './logger.js';
 import { createReloadFanout } from './supervisor-reload.js';
+import { startUsageSync, type UsageSync } from './usage-sync.js';
 
 export interface SupervisorOptions {
   file: string;
@@ -54,6 +55,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     });
     await usage.ready;
   }
+  // The host's usage log is shared with the other replicas from here, its one writer (no /metrics here: logs only).
+  const usageSync: UsageSync | null = usage && cfg.state?.redis && cfg.state.usage.share ? await startUsageSync(usage, cfg.state, logger) : null;
 
   let stopping = false;
   let failures = 0;
@@ -143,7 +146,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
             }),
         ),
       );
-      // Every row the workers handed over is committed before exit; quota counters are written back.
+      // Every row the workers handed over is committed (and shipped) before exit; quota counters are written back.
+      await usageSync?.close();
       usage?.close();
       quota.close();
     },

@@ -7,3 +7,4 @@ export { createIpcTransport, serveLeases, type IpcPort } from './ipc-transport.j
 export { newBroadcastStats, type Broadcast } from './broadcast.js';
 export { createRedisBroadcast, type RedisBroadcastOptions } from './redis-broadcast.js';
 export { createIpcBroadcast, createBroadcastHub } from './ipc-broadcast.js';
+export { createRedisStream, type RedisStream, type RedisStreamOptions, type StreamEntry } from './redis-stream.js';

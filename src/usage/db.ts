@@ -156,6 +156,14 @@ const MIGRATIONS: readonly string[] = [
      outcome TEXT NOT NULL
    );
    CREATE INDEX usage_audit_time ON usage_audit (time_ms);`,
+  // v4: usage shared across replicas (server/usage-sync.ts). A peer's row carries its origin (the peer's id, a
+  // usage_names id) and its id there; the partial unique index makes a row delivered twice insert once (OR IGNORE)
+  // and costs this replica's own rows (origin NULL) nothing. usage_sync holds the sync's cursors, written in the same
+  // transactions as the rows they speak of.
+  `ALTER TABLE usage_rows ADD COLUMN origin_id INTEGER;
+   ALTER TABLE usage_rows ADD COLUMN origin_row INTEGER;
+   CREATE UNIQUE INDEX usage_rows_origin ON usage_rows (origin_id, origin_row) WHERE origin_id IS NOT NULL;
+   CREATE TABLE usage_sync (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
 ];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,3 +8,4 @@ export { queryUsage, toCsv, csvCell, parseGroupBy, GROUP_KEYS, PERCENTILE_RELATI
 export { auditOutcome, type AuditEntry, type AuditQuery, type AuditRecord } from './audit.js';
 export { exportUsage, EXPORT_FORMATS, type ExportFormat, type ExportQuery } from './export.js';
 export type { RollupProgress } from './maintenance-loop.js';
+export { createLocalRowReader, PEER_VALUES_PER_ROW, type LocalRowReader, type PeerBatch } from './peer-rows.js';

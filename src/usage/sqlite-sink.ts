@@ -3,6 +3,7 @@ import { createMaintenance, type RetentionOptions } from './maintenance.js';
 import { NAME_AT, ROW_COLUMNS, VALUES_PER_ROW } from './row-layout.js';
 import { createPartCounter } from './rollup-shape.js';
 import { createRollupWriter, type RollupFlushOptions } from './rollup-writer.js';
+import { PEER_VALUES_PER_ROW } from './peer-rows.js';
 
 export { pushRow, VALUES_PER_ROW } from './row-layout.js';
 
@@ -30,6 +31,11 @@ export interface UsageSink {
    * True while more is pending. Throws what SQLite throws; the next call starts again.
    */
   maintain(budgetMs: number): boolean;
+  /**
+   * Peers' rows (peer-rows.ts), each inserted unless its origin key is already there, and `state` stored in
+   * usage_sync, in one transaction; folds only the rows inserted. Returns how many were. Throws like write().
+   */
+  ingest(values: readonly unknown[], state: Readonly<Record<string, string>>): number;
   /** Writes the rollups of every row written so far (at close). */
   close(): void;
   readonly progress: { rolledId: number; maxId: number };
@@ -57,6 +63,11 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
   let nameBytes = 0;
   const one = new Array<unknown>(VALUES_PER_ROW);
   const many = new Array<unknown>(ROWS_PER_INSERT * VALUES_PER_ROW);
+  const insertPeer = db.prepare(
+    `INSERT OR IGNORE INTO usage_rows ${ROW_COLUMNS.replace(/\)\s*$/, ', origin_id, origin_row)')} VALUES (${'?,'.repeat(PEER_VALUES_PER_ROW - 1)}?)`,
+  );
+  const putState = db.prepare<[string, string]>('INSERT INTO usage_sync (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+  const peer = new Array<unknown>(PEER_VALUES_PER_ROW);
   const nextPart = createPartCounter();
   const rollups = createRollupWriter(db, now, nextPart, options);
   const maintenance = createMaintenance(db, { ...options, now, nextPart });
@@ -102,21 +113,47 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
     if (rollupsOn) rollups.endBatch(values.length / VALUES_PER_ROW);
   });
 
+  const ingest = db.transaction((values: readonly unknown[], state: Readonly<Record<string, string>>) => {
+    let inserted = 0;
+    if (values.length > 0) {
+      const folding = rollupsOn && rollups.beginBatch();
+      for (let i = 0; i < values.length; i += PEER_VALUES_PER_ROW) {
+        fill(one, values, i);
+        for (let j = 0; j < VALUES_PER_ROW; j++) peer[j] = one[j];
+        peer[VALUES_PER_ROW] = nameId(String(values[i + VALUES_PER_ROW]));
+        peer[VALUES_PER_ROW + 1] = values[i + VALUES_PER_ROW + 1];
+        // Rows already there change nothing: ids stay consecutive, so the fold's id check holds for those inserted.
+        if (insertPeer.run(peer).changes === 0) continue;
+        inserted++;
+        if (folding) rollups.fold(peer, 0);
+      }
+      if (rollupsOn) rollups.endBatch(inserted);
+    }
+    for (const key in state) putState.run(key, state[key]!);
+    return inserted;
+  });
+
+  /** Runs a write transaction; a failure forgets what it may have taught the caches. */
+  function guarded<T>(run: () => T): T {
+    let out: T;
+    try {
+      out = run();
+    } catch (err) {
+      names.clear();
+      nameBytes = 0;
+      rollups.settle(false);
+      throw err;
+    }
+    rollups.settle(true);
+    return out;
+  }
+
   return {
     progress: rollups.progress,
-    write(values) {
-      try {
-        // IMMEDIATE: the write lock is taken (or waited for, busy timeout) before the name lookups read anything. A
-        // deferred transaction that has read cannot wait for another writer's lock; it fails at once.
-        write.immediate(values);
-      } catch (err) {
-        names.clear();
-        nameBytes = 0;
-        rollups.settle(false);
-        throw err;
-      }
-      rollups.settle(true);
-    },
+    // IMMEDIATE: the write lock is taken (or waited for, busy timeout) before the name lookups read anything. A
+    // deferred transaction that has read cannot wait for another writer's lock; it fails at once.
+    write: (values) => guarded(() => write.immediate(values)),
+    ingest: (values, state) => guarded(() => ingest.immediate(values, state)),
     maintain(budgetMs) {
       const until = performance.now() + budgetMs;
       let more = true;

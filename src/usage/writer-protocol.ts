@@ -34,6 +34,8 @@ export interface ThreadData {
 export type ThreadMessage =
   | { readonly kind: 'rows'; readonly values: unknown[] }
   | { readonly kind: 'audit'; readonly values: unknown[] }
+  /** Peers' rows and the sync's cursors (peer-rows.ts), answered by 'ingested'. */
+  | { readonly kind: 'ingest'; readonly seq: number; readonly values: unknown[]; readonly state: Record<string, string> }
   | { readonly kind: 'close' };
 
 /** Thread → gateway, for logs and metrics (progress itself is in shared memory). */
@@ -41,6 +43,8 @@ export type ThreadEvent =
   | { readonly kind: 'ready' }
   | { readonly kind: 'batch'; readonly rows: number; readonly ms: number }
   | { readonly kind: 'failing'; readonly message: string }
+  /** An ingest committed (`inserted` rows) or refused (`error`). */
+  | { readonly kind: 'ingested'; readonly seq: number; readonly inserted: number; readonly error?: string }
   /** Rollups built from raw rows (an upgraded database, after a crash): how far. */
   | { readonly kind: 'progress'; readonly rolledId: number; readonly maxId: number };
 

@@ -100,6 +100,15 @@ const stopMaintenance = startMaintenanceLoop(sink, {
 });
 
 port.on('message', (m: ThreadMessage) => {
+  if (m.kind === 'ingest') {
+    // Not queued behind refused batches: a refusal answers at once and the sync reads again from its cursor.
+    try {
+      send({ kind: 'ingested', seq: m.seq, inserted: sink.ingest(m.values, m.state) });
+    } catch (err) {
+      send({ kind: 'ingested', seq: m.seq, inserted: 0, error: err instanceof Error ? err.message : String(err) });
+    }
+    return;
+  }
   if (m.kind === 'rows' || m.kind === 'audit') {
     if (m.kind === 'rows') queue.push(m.values);
     else audits.push(m.values);

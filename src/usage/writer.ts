@@ -7,6 +7,8 @@ import { startMaintenanceLoop, type RollupProgress } from './maintenance-loop.js
 import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
 import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
+import { createIngestWaits, ingestNow } from './peer-ingest.js';
+import type { PeerBatch } from './peer-rows.js';
 import { startUsageThread } from './thread-start.js';
 import { SLOT, SLOT_COUNT, type ThreadData, type ThreadEvent, type ThreadMessage } from './writer-protocol.js';
 
@@ -67,6 +69,8 @@ export interface UsageWriter {
   close(): void;
   /** Totals for `GET /admin/usage`, from the rollups; flushes first so the caller sees its own requests. */
   query(q: UsageQuery): UsageReport;
+  /** Peers' rows through this writer's sink (rollups stay exact) with their cursors; resolves with rows inserted. */
+  ingest(batch: PeerBatch): Promise<number>;
   /** Records an `/admin/*` call in usage_audit (written with the next batch, off the request). */
   audit(entry: AuditEntry): void;
   /** Audit entries in a time range; flushes first. */
@@ -122,6 +126,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) go to a thread of their own.
   const checkpointer = threaded ? null : startCheckpointer(db, options.path, (err) => options.onError?.(err));
   let lastBatchMs = 0;
+  const ingests = createIngestWaits();
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   if (!thread) void checkpointer!.ready.then(markReady);
@@ -133,6 +138,8 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     } else if (e.kind === 'batch') {
       lastBatchMs = e.ms;
       options.onBatch?.(e.rows, e.ms);
+    } else if (e.kind === 'ingested') {
+      ingests.settle(e.seq, e.error === undefined ? e.inserted : new Error(`usage ingest failed: ${e.error}`));
     } else if (e.kind === 'progress') {
       options.onRollupProgress?.({ rolledId: e.rolledId, maxId: e.maxId, done: e.rolledId >= e.maxId });
     } else {
@@ -145,6 +152,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   function abandonThread(why: string): void {
     markReady();
     if (!thread) return;
+    ingests.failAll(why);
     const t = thread;
     thread = null;
     void t.terminate();
@@ -329,9 +337,17 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
       if (++batchRows >= batchSize) post();
     },
     flush,
+    ingest(b) {
+      if (closed) return Promise.reject(new Error('usage writer is closed'));
+      if (!thread) return ingestNow((inThread ??= startHere()).sink, b, (n) => checkpointer?.committed(n));
+      const { seq, done } = ingests.add();
+      thread.postMessage({ kind: 'ingest', seq, values: b.values as unknown[], state: { ...b.state } } satisfies ThreadMessage);
+      return done;
+    },
     close() {
       if (closed) return;
       closed = true;
+      ingests.failAll('usage writer closed');
       clearInterval(timer);
       post();
       if (thread) {
