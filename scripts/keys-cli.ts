@@ -4,7 +4,9 @@
 //   infergate keys list [--all] [--json]
 //   infergate keys revoke ID
 //   infergate keys rotate ID [--overlap 10m]
-// Running gateways on the same store see each change within keys.poll_interval (250 ms by default). `create` and
+// The store is the config's: the replicas' Redis when `state.redis` is set (keys.store: auto), else the SQLite file;
+// `--redis URL` names a Redis explicitly. Running gateways on the same store see each change within
+// keys.poll_interval (250 ms by default). `create` and
 // `rotate` print the secret once, on stdout alone, so `KEY=$(infergate keys create …)` works.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -12,13 +14,15 @@ import { parseArgs } from 'node:util';
 import { openKeyRegistry, parseCreateKey, parseRotateKey, type KeyRegistry, type KeyView } from '../src/auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile } from '../src/config/index.js';
 import { isGatewayError } from '../src/core/index.js';
+import { chooseKeyStore } from '../src/server/keys-wiring.js';
 
 const USAGE = `usage: infergate keys create --sub NAME [--team TEAM] --scope "models:* admin" [--label TEXT] [--ttl 90d]
                             [--rpm N] [--tpm N] [--concurrency N] [--tokens-per-day N] [--tokens-per-month N] [--json]
        infergate keys list [--all] [--json]
        infergate keys revoke ID
        infergate keys rotate ID [--overlap 10m]
-  every command takes --config FILE (default: $INFERGATE_CONFIG, else ./config/default.yaml)`;
+  every command takes --config FILE (default: $INFERGATE_CONFIG, else ./config/default.yaml)
+  and --redis URL (default: the config's state.redis when keys.store is auto, else the keys.sqlite file)`;
 
 const LIMITS = ['rpm', 'tpm', 'concurrency', 'tokens-per-day', 'tokens-per-month'] as const;
 
@@ -26,11 +30,22 @@ function configPath(given: string | undefined): string {
   return given ?? process.env.INFERGATE_CONFIG ?? resolve('config/default.yaml');
 }
 
-async function open(file: string): Promise<KeyRegistry> {
+async function open(file: string, redisUrl: string | undefined): Promise<KeyRegistry> {
   if (!existsSync(file)) throw new Error(`config ${file} not found (use --config FILE)`);
   const cfg = await loadConfigFile(file);
   if (cfg.keys === false) throw new Error(`${file} has no keys section: gateway-managed keys are off`);
-  return openKeyRegistry(cfg.keys);
+  const baseDir = process.cwd();
+  const store = await chooseKeyStore(cfg, { baseDir, ...(redisUrl ? { redisUrl } : {}) });
+  if (store) {
+    // A one-shot command must not act on a Redis it cannot read (it would list nothing or fail half-way).
+    if (!(await Promise.resolve()
+      .then(() => store.store.changesSince(-1))
+      .then(() => true, () => false))) {
+      store.store.close();
+      throw new Error(`the key store is unreachable: ${store.where}`);
+    }
+  }
+  return openKeyRegistry(cfg.keys, { baseDir, ...(store ? { store } : {}) });
 }
 
 function table(keys: readonly KeyView[]): string {
@@ -53,6 +68,7 @@ async function main(): Promise<number> {
     strict: true,
     options: {
       config: { type: 'string', short: 'c' },
+      redis: { type: 'string' },
       sub: { type: 'string' },
       team: { type: 'string' },
       scope: { type: 'string', multiple: true },
@@ -74,7 +90,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
-  const keys = await open(configPath(values.config));
+  const keys = await open(configPath(values.config), values.redis);
   try {
     switch (command) {
       case 'create': {

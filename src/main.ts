@@ -35,8 +35,9 @@ usage:
 
   infergate keys create --sub NAME [--team TEAM] --scope "models:* admin" [--label TEXT] [--ttl 90d]
                        [--rpm N] [--tpm N] [--concurrency N] [--tokens-per-day N] [--tokens-per-month N]
-  infergate keys list [--all] | revoke ID | rotate ID [--overlap 10m]     (each takes --config FILE)
-      Gateway-managed API keys on the config's key store (keys.sqlite); running gateways see changes within 250 ms.
+  infergate keys list [--all] | revoke ID | rotate ID [--overlap 10m]     (each takes --config FILE, --redis URL)
+      Gateway-managed API keys on the config's key store (state.redis when set, else keys.sqlite); running gateways
+      see changes within 250 ms.
       create and rotate print the new secret once, on stdout alone.
 
   infergate healthcheck [--config FILE]

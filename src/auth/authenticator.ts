@@ -17,9 +17,9 @@ export interface AuthPrincipal extends Principal {
 
 /** Gateway-managed API keys (src/auth/keys): answered synchronously, a 401 thrown for a refused key. */
 export interface ApiKeyVerifier {
-  /** The whole header, `Bearer sk-…`. */
-  authenticate(authorization: string): AuthPrincipal;
-  authenticateToken(token: string): AuthPrincipal;
+  /** The whole header, `Bearer sk-…`. A promise only for a key id or secret not seen yet (its store is read once). */
+  authenticate(authorization: string): AuthPrincipal | Promise<AuthPrincipal>;
+  authenticateToken(token: string): AuthPrincipal | Promise<AuthPrincipal>;
 }
 
 export interface AuthenticatorOptions {

@@ -9,6 +9,7 @@ export type { JwksStats } from './jwks-source.js';
 export type { ApiKeyVerifier } from './authenticator.js';
 export {
   openKeyRegistry,
+  sqliteKeysPath,
   createKeyRegistry,
   createSqliteKeyStore,
   parseCreateKey,
@@ -19,4 +20,5 @@ export {
   type KeyView,
   type KeyLimits,
   type KeyStore,
+  type KeyRow,
 } from './keys/index.js';

@@ -8,3 +8,4 @@ export { newBroadcastStats, type Broadcast } from './broadcast.js';
 export { createRedisBroadcast, type RedisBroadcastOptions } from './redis-broadcast.js';
 export { createIpcBroadcast, createBroadcastHub } from './ipc-broadcast.js';
 export { createRedisStream, type RedisStream, type RedisStreamOptions, type StreamEntry } from './redis-stream.js';
+export { createRedisRecordSet, type RedisRecordSet, type RecordSetOptions, type StoredRecord } from './redis-records.js';

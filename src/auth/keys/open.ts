@@ -4,13 +4,18 @@ import type { KeysConfig } from '../../config/index.js';
 import { ensureDevSecretSync, readSecretFileSync } from '../dev-secret.js';
 import { AuthConfigError } from '../key-material.js';
 import { createKeyRegistry, type KeyRegistry } from './registry.js';
-import { createSqliteKeyStore } from './sqlite-store.js';
+import { createSqliteKeyStore, type KeyStore } from './sqlite-store.js';
 
 export interface OpenKeysOptions {
   /** Relative paths resolve against this directory (the gateway's working directory). */
   baseDir?: string;
   clock?: Clock;
   onError?: (err: unknown) => void;
+  /**
+   * Another store than the section's SQLite file (server/ hands in the Redis one when `state.redis` is set), with
+   * the staleness bound it needs.
+   */
+  store?: { store: KeyStore; maxStaleMs?: number };
 }
 
 /** The pepper from `keys.pepper` or `keys.pepper_file` (created when `generate_if_missing`), at least 32 bytes. */
@@ -30,13 +35,18 @@ export function readPepper(cfg: KeysConfig, baseDir: string): Uint8Array {
   return bytes;
 }
 
-/** Opens the key store of a validated `keys` section and loads every key. */
+/** The section's SQLite file, relative paths resolved against `baseDir`. */
+export function sqliteKeysPath(cfg: KeysConfig, baseDir: string): string {
+  return isAbsolute(cfg.sqlite) ? cfg.sqlite : resolve(baseDir, cfg.sqlite);
+}
+
+/** Opens the key store of a validated `keys` section (or the one given) and loads every key. */
 export function openKeyRegistry(cfg: KeysConfig, options: OpenKeysOptions = {}): Promise<KeyRegistry> {
   const baseDir = options.baseDir ?? process.cwd();
   const pepper = readPepper(cfg, baseDir);
-  const path = isAbsolute(cfg.sqlite) ? cfg.sqlite : resolve(baseDir, cfg.sqlite);
   return createKeyRegistry({
-    store: createSqliteKeyStore(path),
+    store: options.store?.store ?? createSqliteKeyStore(sqliteKeysPath(cfg, baseDir)),
+    ...(options.store?.maxStaleMs !== undefined ? { maxStaleMs: options.store.maxStaleMs } : {}),
     pepper,
     pollIntervalMs: cfg.poll_interval,
     lastUsedFlushMs: cfg.last_used_flush,

@@ -25,6 +25,12 @@ export interface KeyRegistryOptions {
   pollIntervalMs?: number;
   lastUsedFlushMs?: number;
   cacheSize?: number;
+  /**
+   * A store on another host (Redis) can become unreachable, and then revocations made elsewhere cannot be seen:
+   * once no read of it has succeeded for this long, every key is refused with a 503 until one does (JWTs are not
+   * affected). Unset: no bound (a local SQLite file).
+   */
+  maxStaleMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -84,11 +90,26 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
   const listeners: (() => void)[] = [];
   const stats: KeyRegistryStats = { verified: 0, cacheHits: 0, refused: 0, keys: 0 };
   let rulesText = '';
+  const maxStaleMs = options.maxStaleMs;
+  /** When a read of the store last succeeded, and whether that is too long ago to trust what is in memory. */
+  let freshAt = clock.now();
+  let stale = false;
+  /** One store read at a time for unknown key ids: a flood of made-up keys costs one round trip per read. */
+  let lookup: Promise<void> | null = null;
   let ruleSet: KeyRuleSet = { limits: [], quotas: [] };
 
-  const loaded = await store.loadAll();
-  let seq = loaded.seq;
-  for (const row of loaded.rows) records.set(row.id, new KeyRecord(row));
+  let seq = -1;
+  try {
+    const loaded = await store.loadAll();
+    seq = loaded.seq;
+    for (const row of loaded.rows) records.set(row.id, new KeyRecord(row));
+  } catch (err) {
+    // A remote store down at start: the process starts (JWTs work) and refuses keys until a read succeeds; the
+    // first one asks for every change since -1, which is every key.
+    if (maxStaleMs === undefined) throw err;
+    options.onError?.(err);
+    stale = true;
+  }
   stats.keys = records.size;
   recomputeRules(false);
 
@@ -111,6 +132,8 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
 
   async function refresh(): Promise<void> {
     const changes = await store.changesSince(seq);
+    freshAt = clock.now();
+    stale = false;
     if (!changes) return;
     seq = changes.seq;
     for (const row of changes.rows) apply(row);
@@ -142,7 +165,15 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
         });
     };
   };
-  const poll = setInterval(guard(refresh), options.pollIntervalMs ?? 250);
+  const guardedRefresh = guard(refresh);
+  const poll = setInterval(() => {
+    // Checked here, not per request: the hot path reads one boolean.
+    if (maxStaleMs !== undefined && !stale && clock.now() - freshAt > maxStaleMs) {
+      stale = true;
+      options.onError?.(new Error(`the key store has not answered for ${maxStaleMs} ms: API keys are refused until it does`));
+    }
+    guardedRefresh();
+  }, options.pollIntervalMs ?? 250);
   poll.unref();
   const flusher = setInterval(guard(flushLastUsed), options.lastUsedFlushMs ?? 5000);
   flusher.unref();
@@ -152,8 +183,15 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
     throw unauthorized(reason, detail);
   };
 
+  const storeAway = () =>
+    new GatewayError('state_unavailable', 'API keys cannot be checked right now: the key store is unreachable. Please retry shortly.', {
+      wireCode: 'api_keys_unavailable',
+      headers: { 'retry-after': '1' },
+    });
+
   /** Whether the record still accepts this hash now; throws the precise 401 when it does not. */
   function check(rec: KeyRecord, hash: string): AuthPrincipal {
+    if (stale) throw storeAway();
     const r = rec.row;
     if (r.revokedMs !== null) return fail('revoked', `The API key ${r.id} was revoked.`);
     if (hash !== r.hash) {
@@ -166,11 +204,39 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
     return rec.principal;
   }
 
-  function verifyToken(token: string, cacheId: string): AuthPrincipal {
+  /**
+   * A well-formed id this process has not heard of, or a secret that matches neither of a known key's hashes, may
+   * come from a create or a rotation made a moment ago through another process: the store is read once (joined
+   * with any read under way) before the key is refused, so a new key or secret works everywhere at once, not only
+   * after the next poll. A flood of made-up keys costs one store read at a time, never one per request.
+   */
+  function verifyToken(token: string, cacheId: string): AuthPrincipal | Promise<AuthPrincipal> {
+    const id = keyIdOf(token);
+    const rec = id === null ? undefined : records.get(id);
+    const hash = hashKey(pepper, token);
+    if (id !== null && (rec === undefined || !matches(rec, hash))) {
+      lookup ??= refresh().finally(() => {
+        lookup = null;
+      });
+      return lookup.then(
+        () => verifyKnown(token, cacheId),
+        (err: unknown) => {
+          options.onError?.(err);
+          return verifyKnown(token, cacheId);
+        },
+      );
+    }
+    return verifyKnown(token, cacheId, hash);
+  }
+
+  const matches = (rec: KeyRecord, hash: string) => sameHash(hash, rec.row.hash) || (rec.row.prevHash !== null && sameHash(hash, rec.row.prevHash));
+
+  function verifyKnown(token: string, cacheId: string, knownHash?: string): AuthPrincipal {
+    if (stale) throw storeAway();
     const id = keyIdOf(token);
     const rec = id === null ? undefined : records.get(id);
     if (!rec) return fail('unknown_key', 'The API key is not valid.');
-    const hash = hashKey(pepper, token);
+    const hash = knownHash ?? hashKey(pepper, token);
     const r = rec.row;
     const matched = sameHash(hash, r.hash) ? r.hash : r.prevHash !== null && sameHash(hash, r.prevHash) ? r.prevHash : null;
     if (matched === null) return fail('unknown_key', 'The API key is not valid.');
