@@ -1,4 +1,5 @@
 import type { KeyLimits, KeyRow, KeyStore } from '../auth/index.js';
+import { GatewayError } from '../core/index.js';
 import { createRedisRecordSet, type StoredRecord } from '../state/index.js';
 
 export interface RedisKeyStoreOptions {
@@ -87,7 +88,14 @@ export function createRedisKeyStore(options: RedisKeyStoreOptions): KeyStore & {
       return changes && { rows: changes.records.map(fromStored), seq: changes.seq };
     },
     async write(row, mode) {
-      const seq = await set.write(row.id, JSON.stringify(toWire(row)), row.updatedMs, mode);
+      // A change that cannot reach Redis is not made anywhere (the registry applies it only after this resolves).
+      const seq = await set.write(row.id, JSON.stringify(toWire(row)), row.updatedMs, mode).catch((err: unknown) => {
+        throw new GatewayError('state_unavailable', 'The API key store (Redis) is unreachable: the change was not made. Please retry shortly.', {
+          wireCode: 'api_keys_unavailable',
+          headers: { 'retry-after': '1' },
+          cause: err,
+        });
+      });
       if (seq === null) throw new Error(`API key id ${row.id} exists already`);
       return seq;
     },

@@ -195,9 +195,14 @@ describe('API keys on Redis, shared by replicas without a common disk', () => {
       assert.match(refused!.message, /key store is unreachable/);
       const jwt = await idp.issueToken({ sub: 'jwt-user', scope: 'models:*' });
       assert.equal((await chat(a, jwt)).object, 'chat.completion');
+      // No change can be made meanwhile, and none is made half-way.
+      const revoke = await adminCall(a, admin, 'POST', `/admin/keys/${k.id}/revoke`);
+      assert.equal(revoke.status, 503);
+      assert.equal(revoke.body.error.code, 'api_keys_unavailable');
     } finally {
       await redis.start();
     }
     await eventually(() => chat(a, k.key), 10_000, 50);
+    assert.equal((await adminCall(a, admin, 'GET', `/admin/keys/${k.id}`)).body.status, 'active');
   });
 });
