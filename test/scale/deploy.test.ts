@@ -90,6 +90,12 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.equal(cfg.state?.replicas, dep.spec.replicas);
   });
 
+  test('gateway-managed keys live on that Redis (no common disk), under a pepper from the Secret', () => {
+    const cfg = parseConfigText(configText, 'configmap', env);
+    assert.ok(cfg.keys !== false && cfg.keys.store === 'auto' && cfg.state?.redis, 'keys.store auto with state.redis: keys on Redis');
+    assert.ok(Buffer.byteLength(cfg.keys.pepper ?? '') >= 32);
+  });
+
   test('state.redis names the Redis Service and its port', () => {
     const cfg = parseConfigText(configText, 'configmap', env);
     const url = new URL(cfg.state!.redis!);
@@ -107,10 +113,11 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
       redis = await startRedis();
       dir = await mkdtemp(join(tmpdir(), 'infergate-deploy-'));
       // The ConfigMap's config as it is, except what must point at this machine: listen, Redis and the data dir.
-      const doc = parse(configText.replaceAll('${VLLM_API_KEY}', 'k')) as Obj;
+      const doc = parse(configText.replaceAll('${VLLM_API_KEY}', 'k').replaceAll('${KEYS_PEPPER}', env.KEYS_PEPPER!)) as Obj;
       doc.server.listen = '127.0.0.1:0';
       doc.state.redis = redis.url;
       doc.usage.sqlite = join(dir, 'usage.db');
+      doc.keys.sqlite = join(dir, 'keys.db');
       doc.telemetry.log_level = 'silent';
       gw = await startGateway({
         configText: JSON.stringify(doc),
