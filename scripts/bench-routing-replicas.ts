@@ -230,8 +230,14 @@ async function main(): Promise<void> {
         const d: Row = { label, p50: s.ttftP50, p99: s.ttftP99, hit: s.engineHitRate, ok: s.completed, err: s.errors, updatesPer1k: per1k(total - snaps), snapshotsPerS: snaps / Math.max(1e-9, out.cpu.realS), kvPer1k: per1k(kvBytes) / n, slow: s.simSlowdown };
         runs.set(label, [...(runs.get(label) ?? []), d]);
         if (kv) {
-          const live = out.gateway.text.split('\n').filter((l) => l.startsWith('infergate_kv_events_state{') && l.includes('state="live"') && l.endsWith(' 1')).length;
-          log(`  KV events live at the end: ${live} of ${n * BACKENDS} (replica, backend) pairs`);
+          const states = new Map<string, number>();
+          for (const l of out.gateway.text.split('\n')) {
+            const m = /^infergate_kv_events_state\{.*state="(\w+)".*\} 1$/.exec(l);
+            if (m) states.set(m[1] as string, (states.get(m[1] as string) ?? 0) + 1);
+          }
+          const misses = sumMetric(out.gateway.text, 'infergate_kv_events_probe_misses_total', true);
+          const gaps = sumMetric(out.gateway.text, 'infergate_kv_events_gaps_total', true);
+          log(`  KV-event sources at the end (${n * BACKENDS} replica × backend pairs): ${[...states].map(([k, v]) => `${k} ${v}`).join(', ')}; probe misses ${misses}, gaps ${gaps}`);
         }
         log(`  ${label.padEnd(22)} TTFT p50 ${d.p50.toFixed(0)} p99 ${d.p99.toFixed(0)} ms, hit ${(d.hit * 100).toFixed(1)}%, ${d.ok} ok ${d.err} err, updates ${(d.updatesPer1k / 1024).toFixed(0)} KiB per 1k req + snapshots ${(d.snapshotsPerS / 1024).toFixed(1)} KiB/s, sims ${(d.slow * 100).toFixed(1)}% slow`);
       }

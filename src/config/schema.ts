@@ -55,7 +55,7 @@ const kvEventsSchema = z.strictObject({
   replay_endpoint: z.string().regex(/^(tcp|ipc):\/\/\S+$/, 'expected a ZeroMQ endpoint such as tcp://vllm-0:5558').optional().describe('The engine\'s replay socket (vLLM replay_endpoint), used to fetch batches a gap or a late start missed; without it a gap makes routing use its own picture until the cache has turned over.'),
   topic: z.string().default('').describe('The publisher\'s topic (vLLM topic; default empty: every message).'),
   tokenizer: z.enum(['simulator', 'o200k_base', 'cl100k_base', 'p50k_base', 'r50k_base']).describe('The tokenizer the gateway splits prompts with to match the engine\'s blocks: exact only when it is the engine\'s own (simulator: infergate\'s simulated backends; tiktoken encodings). A different one is detected (routed prompts never show up in the events) and routing falls back to its own picture.'),
-  stale: duration.default(10_000).describe('Longest wait for a routed prompt to show up in the events, and longest silence of the stream while requests are sent, before routing stops trusting them.'),
+  stale: duration.default(10_000).describe('Longest wait for a routed prompt to show up in the events, and longest the engine\'s publisher may be unreachable, before routing stops trusting them.'),
 });
 
 export const backendSchema = z.strictObject({

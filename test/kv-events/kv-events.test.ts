@@ -138,6 +138,19 @@ describe('when the events cannot be the truth, routing falls back to its own pic
     assert.ok(r.choices.length === 1);
   });
 
+  test('a publisher that goes away: silent (twin) once it has been unreachable for kv_events.stale', async () => {
+    const sim = await startSim({ ...SIM_OPTS, kvEvents: {} });
+    const one = await startTestGateway(models([sim], { stale: '300ms' }), { sections });
+    try {
+      await client(one).completions.create({ model: MODEL, prompt: prompt(450), max_tokens: 2 });
+      await eventually(async () => sample(await metrics(one), 'infergate_kv_events_state', 'state="live"') === 1, 5000);
+      await sim.close();
+      await eventually(async () => sample(await metrics(one), 'infergate_kv_events_state', 'state="silent"') === 1, 5000);
+    } finally {
+      await closeAll(one);
+    }
+  });
+
   test('a tokenizer that is not the engine\'s: the routed prompts never show up, mismatch (twin)', async () => {
     await closeAll(gw);
     gw = await startTestGateway(models(sims, { tokenizer: 'cl100k_base', stale: '200ms' }), { sections });

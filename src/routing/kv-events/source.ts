@@ -11,30 +11,41 @@ export interface KvEventsSourceOptions {
   readonly replayEndpoint: string | null;
   readonly topic: string;
   readonly tokenizer: KvTokenizerName;
-  /** A routed prompt's first block must show up in the events within this long (ms), or it counts as a miss. */
+  /** A routed prompt's first block must show up in the events within this long (ms), or it counts as a miss; and the
+   * longest the publisher may be unreachable before the events are not trusted. */
   readonly staleMs: number;
   readonly now: () => number;
   readonly logger?: RoutingLogger;
 }
 
-/** Why a source is not the ground truth at the moment (routing then uses the twin for that backend). */
+/** The stream's state: only while `live` can routing trust the events (per endpoint, see `mismatch`). */
 export type KvEventsState = 'live' | 'starting' | 'resync' | 'silent' | 'mismatch';
 export const KV_EVENTS_STATES: readonly KvEventsState[] = ['live', 'starting', 'resync', 'silent', 'mismatch'];
 
-/** Probes that must all miss before the events are taken to disagree with what the gateway tokenizes. */
+/** Probes of one endpoint that must all miss before the events are taken to disagree with the gateway's keys there. */
 const MISS_STREAK = 8;
 const MAX_PROBES = 64;
+
+/** A routed prompt's first block key, to be confirmed by the events. */
+interface Probe {
+  readonly key: number;
+  readonly at: number;
+  readonly endpoint: string;
+}
 
 /**
  * One backend's KV events as routing's ground truth for its prefix cache (issue 13). It is trusted (`live`) only
  * while the picture is complete and agrees with the gateway's keys:
- * - `starting`: the start replay has not finished;
+ * - `starting`: no batch has come yet (the start replay is running, or the engine has published nothing);
  * - `resync`: batches were lost (an unrecoverable sequence gap, or history from before the gateway listened that the
- *   replay buffer no longer holds); the picture heals once as many blocks as it held have been stored again;
- * - `silent`: requests were routed here but no batch came for `staleMs` (the publisher is gone);
+ *   replay buffer no longer holds); the picture heals once as many blocks as the engine holds have been stored again;
+ * - `silent`: the connection to the publisher has been down for `staleMs` (ZMTP heartbeats unanswered, or the
+ *   engine gone); an engine that is idle or serves only cached prompts publishes nothing and stays `live`;
  * - `mismatch`: events come, but the first blocks of the prompts routed here never appear in them: the engine
- *   tokenizes (or templates) differently from the gateway's tokenizer, so matching cannot be exact.
- * Every change is logged once and counted in the `infergate_kv_events_state` gauge (server wiring).
+ *   tokenizes (or templates) them differently from the gateway. Judged per endpoint, because a chat template the
+ *   gateway cannot reproduce spoils chat prompts while completions prompts still match exactly: the events stay in
+ *   use for the endpoints that agree (the state reads `mismatch` while any endpoint disagrees).
+ * Every change is logged once and shown by the `infergate_kv_events_state` gauge (server wiring).
  */
 export class KvEventsSource {
   readonly backendId: string;
@@ -46,11 +57,12 @@ export class KvEventsSource {
   #state: KvEventsState = 'starting';
   /** Blocks to see stored again before a `resync` ends. */
   #healAfter = 0;
-  #lastRoutedAt = 0;
-  #probes: { key: number; at: number }[] = [];
-  #misses = 0;
-  /** The state a mismatch interrupted, resumed when the events agree again. */
-  #beforeMismatch: KvEventsState = 'live';
+  /** When the connection to the publisher dropped; -1 while connected (or never connected yet). */
+  #downSince = -1;
+  #probes: Probe[] = [];
+  /** Consecutive probe misses per endpoint, and the endpoints whose prompts the events do not match. */
+  readonly #misses = new Map<string, number>();
+  readonly #mismatched = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   readonly stats = { batches: 0, undecodable: 0, probeHits: 0, probeMisses: 0, transitions: 0 };
   /** The engine's KV capacity in blocks (set by routing from the backend's metrics): a picture that lost its history heals after that many stores. */
@@ -69,17 +81,24 @@ export class KvEventsSource {
         batch: (_seq, payload) => this.ingest(payload),
         lost: () => this.#lost(),
         restarted: () => this.index.clear(),
+        caughtUp: () => {
+          if (this.#state === 'starting') this.#set('live', 'caught up from the replay');
+          else if (this.#state === 'silent') this.#set('live', 'reconnected, nothing missed');
+        },
+        connection: (up) => {
+          this.#downSince = up ? -1 : this.#o.now();
+        },
       },
     });
   }
 
   get state(): KvEventsState {
-    return this.#state;
+    return this.#mismatched.size > 0 && (this.#state === 'live' || this.#state === 'resync') ? 'mismatch' : this.#state;
   }
 
-  /** The events are the backend's prefix cache now; read on the request path, so a field. */
-  get live(): boolean {
-    return this.#state === 'live';
+  /** The events are the backend's prefix cache for this request (read on the request path: a field and a Set). */
+  usable(req: RequestProfile): boolean {
+    return this.#state === 'live' && (this.#mismatched.size === 0 || !this.#mismatched.has(req.req.endpoint));
   }
 
   get subscriber(): KvEventsSubscriber {
@@ -109,11 +128,10 @@ export class KvEventsSource {
 
   /** A request was sent here: its first block is a probe the events should confirm (a push; keys are memoised). */
   routed(req: RequestProfile, now: number): void {
-    this.#lastRoutedAt = now;
     const bs = this.index.blockSize;
     if (bs === 0 || this.#probes.length >= MAX_PROBES) return;
     const first = req.tokenKeys(this.tokenize, bs).keys[0];
-    if (first !== undefined) this.#probes.push({ key: first, at: now });
+    if (first !== undefined) this.#probes.push({ key: first, at: now, endpoint: req.req.endpoint });
   }
 
   /** One KVEventBatch payload, in sequence (the subscriber calls it; the benchmark feeds it directly). */
@@ -138,25 +156,32 @@ export class KvEventsSource {
 
   #check(): void {
     const now = this.#o.now();
-    const last = this.#sub.stats.lastMessageAt;
-    if (this.#state === 'live' && this.#lastRoutedAt - last > this.#o.staleMs && now - last > this.#o.staleMs) {
-      this.#set('silent', `no events for ${Math.round(now - last)} ms while requests were sent`);
+    const down = this.#downSince;
+    if (this.#state === 'live' && down >= 0 && now - down > this.#o.staleMs) {
+      this.#set('silent', `the publisher has been unreachable for ${Math.round(now - down)} ms`);
     }
-    const keep: { key: number; at: number }[] = [];
+    const keep: Probe[] = [];
     for (const p of this.#probes) {
       if (this.index.has(p.key)) {
         this.stats.probeHits++;
-        this.#misses = 0;
+        this.#misses.set(p.endpoint, 0);
+        if (this.#mismatched.delete(p.endpoint)) this.#log('info', `events agree with routed ${p.endpoint} prompts again; routing uses them for those`);
       } else if (now - p.at > this.#o.staleMs) {
         this.stats.probeMisses++;
-        this.#misses++;
+        const m = (this.#misses.get(p.endpoint) ?? 0) + 1;
+        this.#misses.set(p.endpoint, m);
+        if (m >= MISS_STREAK && !this.#mismatched.has(p.endpoint)) {
+          this.#mismatched.add(p.endpoint);
+          this.#log('warn', `the first blocks of ${m} ${p.endpoint} prompts routed here never appeared in the events (the engine's tokenizer or template differs from the gateway's ${this.tokenizer}); routing uses its own picture (the twin) for them`);
+        }
       } else keep.push(p);
     }
     this.#probes = keep;
-    if (this.#misses >= MISS_STREAK && this.#state !== 'mismatch') {
-      this.#beforeMismatch = this.#state === 'silent' ? 'live' : this.#state;
-      this.#set('mismatch', `the first blocks of ${this.#misses} prompts routed here never appeared in the events: the engine's tokenizer or template differs from ${this.tokenizer}`);
-    } else if (this.#state === 'mismatch' && this.#misses === 0) this.#set(this.#beforeMismatch, 'events agree with routed prompts again');
+  }
+
+  #log(level: 'info' | 'warn', msg: string): void {
+    const log = { event: 'kv_events_match', backend: this.backendId, mismatched: [...this.#mismatched] };
+    this.#o.logger?.[level](log, `KV events of ${this.backendId}: ${msg}`);
   }
 
   #set(state: KvEventsState, why: string): void {

@@ -13,6 +13,10 @@ export interface SubscriberHandler {
   lost(from: number, reason: 'gap' | 'start'): void;
   /** The publisher started over (its sequence went back to 0): an engine restart, its cache is empty. */
   restarted(): void;
+  /** A replay completed with nothing lost: the picture is complete up to now (also for an engine that is idle). */
+  caughtUp(): void;
+  /** The connection to the publisher dropped (heartbeats unanswered, or the engine went away) or came back. */
+  connection(up: boolean): void;
 }
 
 export interface SubscriberOptions {
@@ -32,7 +36,10 @@ const seqBytes = (seq: number): Buffer => {
 
 export class KvEventsSubscriber {
   readonly #o: SubscriberOptions;
-  readonly #sub = new Subscriber();
+  // ZMTP heartbeats (answered by any libzmq ≥ 4.2 peer without configuration) turn a dead publisher into a
+  // disconnect within seconds; an idle engine, or one serving only cached prompts, publishes nothing and is not dead.
+  readonly #sub = new Subscriber({ heartbeatInterval: 1000, heartbeatTimeout: 3000, reconnectInterval: 500, reconnectMaxInterval: 5000 });
+  #up = false;
   /** Next sequence number to hand on; null until the start replay has told where the stream begins. */
   #expected: number | null = null;
   /** Live batches that arrived while a replay ran, handed on after it. */
@@ -46,6 +53,21 @@ export class KvEventsSubscriber {
 
   /** Connects (ZeroMQ reconnects by itself when the engine is down or restarts) and catches up from sequence 0. */
   start(now: () => number): void {
+    const h = this.#o.handler;
+    this.#sub.events.on('connect', () => {
+      const was = this.#up;
+      this.#up = true;
+      h.connection(true);
+      // Back after a drop: whatever was published meanwhile is asked for again.
+      if (!was && this.#expected !== null && !this.#pending) {
+        this.#pending = [];
+        void this.#replay(this.#expected, 'gap');
+      }
+    });
+    this.#sub.events.on('disconnect', () => {
+      this.#up = false;
+      h.connection(false);
+    });
     this.#sub.connect(this.#o.endpoint);
     this.#sub.subscribe(this.#o.topic);
     void this.#receive(now);
@@ -99,7 +121,9 @@ export class KvEventsSubscriber {
     const got = this.#o.replayEndpoint ? await this.#fetch(from) : null;
     if (this.#closed) return;
     let next = from;
+    let lostNone = true;
     if (got === null || (got.length > 0 && (got[0] as [number, Uint8Array])[0] > from)) {
+      lostNone = false;
       // Nothing to replay from or the buffer no longer reaches back there: the batches before are lost.
       if (got === null && reason === 'start') next = -1;
       else this.#o.handler.lost(from, reason);
@@ -114,11 +138,15 @@ export class KvEventsSubscriber {
         next = seq;
       }
       if (seq < next) continue;
-      if (seq > next) this.#o.handler.lost(next, reason);
+      if (seq > next) {
+        lostNone = false;
+        this.#o.handler.lost(next, reason);
+      }
       this.#o.handler.batch(seq, payload);
       next = seq + 1;
     }
     this.#expected = next === -1 ? 0 : next;
+    if (got !== null && lostNone) this.#o.handler.caughtUp();
   }
 
   /** The publisher's buffered batches from `from` on, in order; null when the replay failed. */

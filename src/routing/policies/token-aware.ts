@@ -209,7 +209,7 @@ const OVER_LOAD = 4e9;
  */
 function cachedOn(s: BackendState, matchedKeys: number, req: RequestProfile): number {
   // The engine's own KV events, while live, are its cache: they replace the twin's guess (and its session credit).
-  if (s.kv?.live) return s.kv.cachedTokens(req);
+  if (s.kv?.usable(req)) return s.kv.cachedTokens(req);
   const base = s.cachedTokensFor(matchedKeys, req.promptTokens);
   const c = req.continuation;
   if (!c || c.backendId !== s.id || matchedKeys < c.afterKeys) return base;
