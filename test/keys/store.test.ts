@@ -69,6 +69,24 @@ describe('the key store', () => {
     db.close();
   });
 
+  test('a key created or rotated by another process is accepted at once: the store is read once, not per request', async () => {
+    const a = await open();
+    const b = await open(); // polls only every second: what follows happens before its next poll
+    const { key, secret } = await a.create({ subject: 'fresh', scopes: ['models:*'] });
+    const first = b.authenticate(`Bearer ${secret}`);
+    assert.ok(first instanceof Promise, 'an id b has not heard of makes it read the store');
+    assert.equal((await first).keyId, key.id);
+    const rotated = (await a.rotate(key.id, 0)).secret;
+    assert.equal((await b.authenticate(`Bearer ${rotated}`)).keyId, key.id, 'a secret b does not know: read once more');
+    await assert.rejects(async () => b.authenticate(`Bearer ${secret}`), /rotated/);
+    // Made-up secrets for a known id share one read at a time and are refused.
+    const forged = `sk-ig-${key.id}-${'A'.repeat(43)}`;
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => b.authenticate(`Bearer ${forged}`)));
+    assert.ok(results.every((r) => r.status === 'rejected' && /not valid/.test(String(r.reason))));
+    await a.close();
+    await b.close();
+  });
+
   test("hears another process's revocation through the store's change sequence", async () => {
     const a = await open();
     const b = await open();

@@ -218,12 +218,10 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
       lookup ??= refresh().finally(() => {
         lookup = null;
       });
+      // A failed read is the poll's to report (once per interval): made-up keys must not flood the log.
       return lookup.then(
         () => verifyKnown(token, cacheId),
-        (err: unknown) => {
-          options.onError?.(err);
-          return verifyKnown(token, cacheId);
-        },
+        () => verifyKnown(token, cacheId),
       );
     }
     return verifyKnown(token, cacheId, hash);
