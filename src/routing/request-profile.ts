@@ -1,7 +1,7 @@
 import type { RouteRequest } from './types.js';
 import { charBlockKeys, partialBlockKey } from './prefix/char-blocks.js';
 import type { SessionKeyCache } from './prefix/session-key-cache.js';
-import { tokenBlockKeys, type Tokenize } from './kv-events/token-keys.js';
+import type { TokenKeyMemo } from './kv-events/token-key-memo.js';
 
 /** GIE hashes only the first 256 blocks of a prompt (≈ 4k tokens); the approximate-index baselines copy that. */
 export const APPROX_MAX_BLOCKS = 256;
@@ -33,7 +33,7 @@ export class RequestProfile {
   #keys: readonly number[] | null = null;
   #approx: number[] | null = null;
   /** Token-block keys for KV-event matching: one tokenizer and block size per request is the rule (one slot). */
-  #tok: { tokenize: Tokenize; blockSize: number; tokens: number; keys: readonly number[] } | null = null;
+  #tok: { memo: TokenKeyMemo; tokens: number; keys: readonly number[] } | null = null;
 
   constructor(req: RouteRequest, pool: string, expectedOutput: number, charsPerBlock: number, sessions: SessionKeyCache | null = null) {
     this.#sessions = sessions;
@@ -58,14 +58,15 @@ export class RequestProfile {
   }
 
   /**
-   * Keys of the prompt's full token blocks under `tokenize` (kv-events/token-keys.ts), and its token count; computed
-   * once per request, and only when a candidate backend has live KV events.
+   * Keys of the prompt's full token blocks (kv-events/token-keys.ts) and its token count, from the memo of a tokenizer
+   * and block size (which resumes after the longest prefix it has seen); once per request, and only when a
+   * candidate backend has usable KV events.
    */
-  tokenKeys(tokenize: Tokenize, blockSize: number): { tokens: number; keys: readonly number[] } {
+  tokenKeys(memo: TokenKeyMemo): { tokens: number; keys: readonly number[] } {
     const t = this.#tok;
-    if (t && t.tokenize === tokenize && t.blockSize === blockSize) return t;
-    const ids = tokenize(this.req.promptText);
-    this.#tok = { tokenize, blockSize, tokens: ids.length, keys: tokenBlockKeys(ids, blockSize) };
+    if (t && t.memo === memo) return t;
+    const r = memo.keys(this.req.promptText, this.keys(), this.charsPerBlock);
+    this.#tok = { memo, tokens: r.tokens, keys: r.keys };
     return this.#tok;
   }
 

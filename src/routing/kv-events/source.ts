@@ -2,7 +2,8 @@ import type { RequestProfile } from '../request-profile.js';
 import type { RoutingLogger } from '../types.js';
 import { EventBlockIndex } from './block-index.js';
 import { KvEventsSubscriber } from './subscriber.js';
-import { tokenizerFor, type KvTokenizerName, type Tokenize } from './token-keys.js';
+import { tokenKeyMemo, type TokenKeyMemo } from './token-key-memo.js';
+import type { KvTokenizerName } from './token-keys.js';
 import { decodeBatch } from './wire.js';
 
 export interface KvEventsSourceOptions {
@@ -51,7 +52,8 @@ export class KvEventsSource {
   readonly backendId: string;
   readonly index = new EventBlockIndex();
   readonly tokenizer: KvTokenizerName;
-  readonly tokenize: Tokenize;
+  /** The memo for this tokenizer and the engine's block size (known from the first stored block). */
+  #memo: TokenKeyMemo | null = null;
   readonly #o: KvEventsSourceOptions;
   readonly #sub: KvEventsSubscriber;
   #state: KvEventsState = 'starting';
@@ -72,7 +74,6 @@ export class KvEventsSource {
     this.#o = options;
     this.backendId = options.backendId;
     this.tokenizer = options.tokenizer;
-    this.tokenize = tokenizerFor(options.tokenizer);
     this.#sub = new KvEventsSubscriber({
       endpoint: options.endpoint,
       replayEndpoint: options.replayEndpoint,
@@ -119,8 +120,9 @@ export class KvEventsSource {
   /** The engine's prefix hit for this request in tokens, from the events (call while `live`). */
   cachedTokens(req: RequestProfile): number {
     const bs = this.index.blockSize;
-    if (bs === 0) return 0;
-    const t = req.tokenKeys(this.tokenize, bs);
+    const memo = this.#memoFor(bs);
+    if (!memo) return 0;
+    const t = req.tokenKeys(memo);
     // As the engine: at least the last prompt token is computed again (it needs its logits).
     const cap = bs * Math.floor((Math.min(t.tokens, req.promptTokens) - 1) / bs);
     return Math.max(0, Math.min(this.index.matchLength(t.keys) * bs, cap));
@@ -128,9 +130,9 @@ export class KvEventsSource {
 
   /** A request was sent here: its first block is a probe the events should confirm (a push; keys are memoised). */
   routed(req: RequestProfile, now: number): void {
-    const bs = this.index.blockSize;
-    if (bs === 0 || this.#probes.length >= MAX_PROBES) return;
-    const first = req.tokenKeys(this.tokenize, bs).keys[0];
+    const memo = this.#memoFor(this.index.blockSize);
+    if (!memo || this.#probes.length >= MAX_PROBES) return;
+    const first = req.tokenKeys(memo).keys[0];
     if (first !== undefined) this.#probes.push({ key: first, at: now, endpoint: req.req.endpoint });
   }
 
@@ -177,6 +179,13 @@ export class KvEventsSource {
       } else keep.push(p);
     }
     this.#probes = keep;
+  }
+
+  #memoFor(blockSize: number): TokenKeyMemo | null {
+    if (blockSize === 0) return null;
+    const m = this.#memo;
+    if (m && m.blockSize === blockSize) return m;
+    return (this.#memo = tokenKeyMemo(this.tokenizer, blockSize));
   }
 
   #log(level: 'info' | 'warn', msg: string): void {

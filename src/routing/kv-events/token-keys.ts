@@ -1,4 +1,8 @@
-import { get_encoding, type TiktokenEncoding } from 'tiktoken';
+import { createRequire } from 'node:module';
+import type { TiktokenEncoding } from 'tiktoken';
+
+// Loaded on first use (tokenizerFor below): tiktoken's WASM stays out of gateways that never key token blocks.
+const load = createRequire(import.meta.url);
 
 /**
  * The gateway's own keys for token blocks: a chained hash over each block's token ids, so key k stands for "these
@@ -64,7 +68,7 @@ export function tokenizerFor(name: KvTokenizerName): Tokenize {
   if (!t) {
     if (name === 'simulator') t = simulatorTokenize;
     else {
-      const enc = get_encoding(name as TiktokenEncoding);
+      const enc = (load('tiktoken') as typeof import('tiktoken')).get_encoding(name as TiktokenEncoding);
       // Special-token text in a prompt is ordinary text here, as a chat template's own markers are.
       t = (text) => enc.encode(text, [], []);
     }
