@@ -43,7 +43,8 @@ export function removeDb(path: string): void {
 
 const size = (path: string) => [path, `${path}-wal`].reduce((n, f) => n + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
 
-export function buildUsageDb(path: string, rows: number, toMs: number, days: number, log: (s: string) => void): BuiltDb {
+/** Raw rows only (generated in SQL); returns the seconds it took. The file is left closed, rollups not built. */
+export function buildRawRows(path: string, rows: number, toMs: number, days: number, log: (s: string) => void): number {
   removeDb(path);
   const fromMs = toMs - days * 86_400_000;
   const db = openUsageDb(path);
@@ -88,6 +89,14 @@ export function buildUsageDb(path: string, rows: number, toMs: number, days: num
   }
   const rawSeconds = (performance.now() - start) / 1000;
   db.pragma('journal_mode = WAL');
+  db.close();
+  return rawSeconds;
+}
+
+export function buildUsageDb(path: string, rows: number, toMs: number, days: number, log: (s: string) => void): BuiltDb {
+  const fromMs = toMs - days * 86_400_000;
+  const rawSeconds = buildRawRows(path, rows, toMs, days, log);
+  const db = openUsageDb(path);
   // The writer's code, not its durability: no fsync at WAL checkpoints while building (the file is a benchmark's).
   db.pragma('synchronous = OFF');
 

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { registerSketchSql } from './sketch-sql.js';
 
 export type UsageDb = Database.Database;
 
@@ -164,6 +165,35 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE usage_rows ADD COLUMN origin_row INTEGER;
    CREATE UNIQUE INDEX usage_rows_origin ON usage_rows (origin_id, origin_row) WHERE origin_id IS NOT NULL;
    CREATE TABLE usage_sync (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // v5: two more cuboids (rollup-shape.ts): routing (250: team, both models, backend, endpoint, status class) and owner
+  // (31: subject, team, key, both models), their hour and day rows derived here from the full cuboid's, which hold
+  // every rolled row (usage_sketch_merge: sketch-sql.ts). They, subjects and keys (1, 4) get minute rows from the hour
+  // after the newest hour row they have data in (minutes_from_ms); hours before it stay complete in hour rows
+  // (hours_done_ms moves there, and a late row for such an hour is written to its hour as well, rollup-fold.ts drain).
+  // Only rollup rows are read: as fast for a 100M-row log as for any other of the same age.
+  `ALTER TABLE usage_rollup_marks ADD COLUMN minutes_from_ms INTEGER NOT NULL DEFAULT 0;
+   INSERT INTO usage_rollups (tier, cuboid, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
+     endpoint_id, status_class, requests, errors, prompt_tokens, completion_tokens, cached_tokens, latency, ttft, part)
+     SELECT tier, 250, bucket_ms, 0, team_id, 0, requested_model_id, upstream_model_id, backend_id, endpoint_id, status_class,
+       SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), usage_sketch_merge(latency),
+       usage_sketch_merge(ttft), 0
+     FROM usage_rollups WHERE cuboid = 255
+     GROUP BY tier, bucket_ms, team_id, requested_model_id, upstream_model_id, backend_id, endpoint_id, status_class;
+   INSERT INTO usage_rollups (tier, cuboid, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
+     endpoint_id, status_class, requests, errors, prompt_tokens, completion_tokens, cached_tokens, latency, ttft, part)
+     SELECT tier, 31, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, 0, 0, 0,
+       SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), usage_sketch_merge(latency),
+       usage_sketch_merge(ttft), 0
+     FROM usage_rollups WHERE cuboid = 255
+     GROUP BY tier, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id;
+   INSERT INTO usage_rollup_marks (cuboid, hours_done_ms, days_done_ms, minutes_from_ms)
+     SELECT cuboid, t, days, t FROM (
+       SELECT p.cuboid, COALESCE(m.days_done_ms, 0) AS days, MAX(COALESCE(m.hours_done_ms, 0),
+         COALESCE((SELECT MAX(bucket_ms) + 3600000 FROM usage_rollups r WHERE r.cuboid = p.source AND r.tier = 1), 0)) AS t
+       FROM (SELECT 250 AS cuboid, 255 AS source UNION ALL SELECT 31, 255 UNION ALL SELECT 1, 1 UNION ALL SELECT 4, 4) p
+         LEFT JOIN usage_rollup_marks m ON m.cuboid = p.source)
+     WHERE t > 0
+     ON CONFLICT (cuboid) DO UPDATE SET hours_done_ms = excluded.hours_done_ms, minutes_from_ms = excluded.minutes_from_ms;`,
 ];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;
@@ -221,6 +251,7 @@ export function openUsageDb(path: string, options: OpenUsageDbOptions = {}): Usa
   db.pragma('synchronous = NORMAL');
   // Compaction and retention walk the rollup indexes; SQLite's default 2 MiB page cache thrashes on a large file.
   db.pragma('cache_size = -32768');
+  registerSketchSql(db);
   migrate(db);
   return db;
 }

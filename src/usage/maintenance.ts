@@ -19,7 +19,7 @@ export const HOUR_ROLLUPS_KEPT_MS = 35 * DAY;
  * An hour is compacted this long after it ends, when rows for it have almost surely arrived (a row is recorded when
  * its request ends; its time is when it started). A later row is still added to the hour and day (rollup-fold.ts).
  */
-const GRACE_MS = 15 * 60_000;
+export const GRACE_MS = 15 * 60_000;
 /** Rows deleted per statement: each step holds the write lock for a few milliseconds. */
 const DELETE_BATCH = 2_000;
 /** Free pages left before giving some back to the OS, and how many per step. */
@@ -46,10 +46,10 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
   // Nothing is written when the sink is created (the database may be locked then): a cuboid's marks row appears with
   // its first compaction.
   const upsertHours = db.prepare<[{ ms: number; cuboid: number }]>(
-    'INSERT INTO usage_rollup_marks VALUES (@cuboid, @ms, 0) ON CONFLICT (cuboid) DO UPDATE SET hours_done_ms = excluded.hours_done_ms',
+    'INSERT INTO usage_rollup_marks (cuboid, hours_done_ms, days_done_ms) VALUES (@cuboid, @ms, 0) ON CONFLICT (cuboid) DO UPDATE SET hours_done_ms = excluded.hours_done_ms',
   );
   const upsertDays = db.prepare<[{ ms: number; cuboid: number }]>(
-    'INSERT INTO usage_rollup_marks VALUES (@cuboid, 0, @ms) ON CONFLICT (cuboid) DO UPDATE SET days_done_ms = excluded.days_done_ms',
+    'INSERT INTO usage_rollup_marks (cuboid, hours_done_ms, days_done_ms) VALUES (@cuboid, 0, @ms) ON CONFLICT (cuboid) DO UPDATE SET days_done_ms = excluded.days_done_ms',
   );
   const setHours = { run: (ms: number, cuboid: number) => upsertHours.run({ ms, cuboid }) };
   const setDays = { run: (ms: number, cuboid: number) => upsertDays.run({ ms, cuboid }) };

@@ -1,6 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import type { UsageDb } from './db.js';
-import { ceilTo, cuboidFor, DIM_COUNT, finestTier, floorTo, TIER, TIER_MS } from './rollup-shape.js';
+import { ceilTo, cuboidFor, DIM_COLUMNS, DIM_COUNT, finestTier, floorTo, TIER, TIER_MS } from './rollup-shape.js';
 import { QuantileSketch } from './sketch.js';
 
 /** What a report groups by: a rollup dimension (its index in DIM_COLUMNS), or the UTC day. */
@@ -47,15 +47,18 @@ interface Piece {
   to: number;
 }
 
-/** [x, y) as the coarsest pieces available: whole days, then hours, then minutes, then raw rows at the edges. */
-function cover(x: number, y: number, tier: number, done: readonly number[]): Piece[] {
+/**
+ * [x, y) as the coarsest pieces available: whole days, then hours, then minutes, then raw rows at the edges. Tier t
+ * is complete before done[t]; minute rows only from minutesFrom.
+ */
+function cover(x: number, y: number, tier: number, done: readonly number[], minutesFrom: number): Piece[] {
   if (x >= y) return [];
   if (tier < 0) return [{ tier: -1, from: x, to: y }];
   const span = TIER_MS[tier]!;
-  const s = ceilTo(x, span);
+  const s = tier === TIER.minute ? Math.max(ceilTo(x, span), minutesFrom) : ceilTo(x, span);
   const e = Math.min(floorTo(y, span), floorTo(done[tier]!, span));
-  if (s >= e) return cover(x, y, tier - 1, done);
-  return [...cover(x, s, tier - 1, done), { tier, from: s, to: e }, ...cover(e, y, tier - 1, done)];
+  if (s >= e) return cover(x, y, tier - 1, done, minutesFrom);
+  return [...cover(x, s, tier - 1, done, minutesFrom), { tier, from: s, to: e }, ...cover(e, y, tier - 1, done, minutesFrom)];
 }
 
 type Stmt = Statement<unknown[], unknown>;
@@ -70,8 +73,8 @@ function prepared(db: UsageDb, sql: string): Stmt {
 
 const RAW_COLUMNS = `time_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id, status,
   prompt_tokens, completion_tokens, cached_tokens, ttft_ms, latency_ms`;
-const ROLLUP_READ = `bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id, status_class,
-  requests, errors, prompt_tokens, completion_tokens, cached_tokens, latency, ttft`;
+const ROLLUP_SUMS = `SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens),
+  CAST(group_concat(latency, '') AS BLOB), CAST(group_concat(ttft, '') AS BLOB)`;
 
 /**
  * Totals per group over [from, to), merged from rollups: the rows of the smallest cuboid that holds every dimension
@@ -98,16 +101,18 @@ function build(db: UsageDb, spec: ReportSpec): RawReport {
   const state = prepared(db, 'SELECT rolled_id AS rolled, raw_pruned_ms AS raw, minutes_pruned_ms AS minutes, hours_pruned_ms AS hours FROM usage_rollup_state').get() as
     | { rolled: number; raw: number; minutes: number; hours: number }
     | undefined;
-  const marks = prepared(db, 'SELECT hours_done_ms AS hours, days_done_ms AS days FROM usage_rollup_marks WHERE cuboid = ?').get(cuboid) as
-    | { hours: number; days: number }
+  const marks = prepared(db, 'SELECT hours_done_ms AS hours, days_done_ms AS days, minutes_from_ms AS minutesFrom FROM usage_rollup_marks WHERE cuboid = ?').get(cuboid) as
+    | { hours: number; days: number; minutesFrom: number }
     | undefined;
   const rolled = state?.rolled ?? 0;
   const minutes = finestTier(cuboid) === TIER.minute;
+  // Subjects and keys in a database upgraded from v4 have minute rows only from minutesFrom on (hour rows before).
+  const minutesFrom = minutes ? (marks?.minutesFrom ?? 0) : Number.POSITIVE_INFINITY;
   // Where finer rows are gone (retention), the range widens to the bucket that still has them.
   const snap = (t: number, round: (t: number, span: number) => number) => {
     if (!state) return t;
     if (t < state.hours) return round(t, DAY);
-    if (t < state.minutes || (!minutes && t < state.raw)) return round(t, HOUR);
+    if (t < state.minutes || (t < minutesFrom && t < state.raw)) return round(t, HOUR);
     if (t < state.raw) return round(t, MINUTE);
     return t;
   };
@@ -118,7 +123,7 @@ function build(db: UsageDb, spec: ReportSpec): RawReport {
   const done = minutes
     ? [Number.POSITIVE_INFINITY, marks?.hours ?? 0, marks?.days ?? 0]
     : [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY, marks?.days ?? 0];
-  const pieces = cover(fromMs, toMs, TIER.day, done);
+  const pieces = cover(fromMs, toMs, TIER.day, done, minutesFrom);
 
   const groups = new Map<string, ReportGroup>();
   const values: number[] = new Array(spec.dims.length);
@@ -134,22 +139,29 @@ function build(db: UsageDb, spec: ReportSpec): RawReport {
   const where = filters.map(([d]) => ` AND ${['subject_id', 'team_id', 'key_id'][d]} = ?`).join('');
   const filterArgs = filters.map(([, id]) => id);
 
+  // Each piece grouped inside SQLite: sums added there, and a group's sketches come back as one blob, their encodings
+  // concatenated (group_concat keeps a blob's bytes; CAST makes the result a blob again). A row per output group
+  // instead of a row per rollup row: better-sqlite3 makes a Buffer per blob it returns, which cost more than
+  // everything else a report does.
+  const keys = spec.dims.map((d) => (d === 'day' ? `bucket_ms / ${DAY}` : DIM_COLUMNS[d]!));
+  const grouped = prepared(
+    db,
+    `SELECT ${[...keys, ROLLUP_SUMS].join(', ')} FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?${where}${keys.length ? ` GROUP BY ${keys.join(', ')}` : ''}`,
+  );
+  const n = keys.length;
   for (const p of pieces) {
     if (p.tier < 0) continue;
-    const stmt = prepared(db, `SELECT ${ROLLUP_READ} FROM usage_rollups WHERE cuboid = ? AND tier = ? AND bucket_ms >= ? AND bucket_ms < ?${where}`);
-    for (const r of stmt.raw(true).iterate(cuboid, p.tier, p.from, p.to, ...filterArgs) as Iterable<unknown[]>) {
-      for (let i = 0; i < spec.dims.length; i++) {
-        const d = spec.dims[i]!;
-        values[i] = d === 'day' ? Math.floor((r[0] as number) / DAY) : (r[1 + d] as number);
-      }
+    for (const r of grouped.raw(true).all(cuboid, p.tier, p.from, p.to, ...filterArgs) as unknown[][]) {
+      if (r[n] === null) continue; // no rows (an aggregate without GROUP BY still answers)
+      for (let i = 0; i < n; i++) values[i] = r[i] as number;
       const g = group();
-      g.requests += r[1 + DIM_COUNT] as number;
-      g.errors += r[2 + DIM_COUNT] as number;
-      g.prompt += r[3 + DIM_COUNT] as number;
-      g.completion += r[4 + DIM_COUNT] as number;
-      g.cached += r[5 + DIM_COUNT] as number;
-      g.latency.addBlob(r[6 + DIM_COUNT] as Uint8Array);
-      g.ttft.addBlob(r[7 + DIM_COUNT] as Uint8Array);
+      g.requests += r[n] as number;
+      g.errors += r[n + 1] as number;
+      g.prompt += r[n + 2] as number;
+      g.completion += r[n + 3] as number;
+      g.cached += r[n + 4] as number;
+      if (r[n + 5]) g.latency.addBlobs(r[n + 5] as Uint8Array);
+      if (r[n + 6]) g.ttft.addBlobs(r[n + 6] as Uint8Array);
     }
   }
 

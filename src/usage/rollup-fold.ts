@@ -30,12 +30,14 @@ const newGroup = (bucket: number, dims: number[]): Group => ({
 
 /**
  * Rows folded in memory until they are written as rollup rows (in the same transaction that records `lastId` as
- * rolled). Two tables: every dimension by hour (the full cuboid, and from it subjects and keys), and team × model by
- * minute (from it totals, teams and models). Per row: two hashed lookups, two logs, two bin counts.
+ * rolled). Three tables: every dimension by hour (the full cuboid); the owner dimensions by minute (the owner
+ * cuboid, and from it totals, subjects, teams, keys and models); the routing dimensions by minute (the routing cuboid).
+ * Per row: three hashed lookups, two logs, six bin counts.
  */
 export class RollupFold {
   #hours = new GroupTable();
   #minutes = new GroupTable();
+  #routes = new GroupTable();
   /** This row's dimensions, reused (no allocation per row unless it starts a group). */
   readonly #dims = [0, 0, 0, 0, 0, 0, 0, 0];
   /** Rows folded since the last drain. */
@@ -51,7 +53,7 @@ export class RollupFold {
 
   /** Distinct groups held (the memory bound). */
   get groups(): number {
-    return this.#hours.size + this.#minutes.size;
+    return this.#hours.size + this.#minutes.size + this.#routes.size;
   }
 
   /** Folds the row whose values start at `p[at]` (row-layout.ts order, names already usage_names ids or null). */
@@ -76,8 +78,13 @@ export class RollupFold {
     d[6] = e;
     d[7] = sc;
     const h = this.#hours.group(floorTo(time, HOUR), d);
-    d[0] = d[2] = d[4] = d[5] = d[6] = d[7] = 0;
-    const m = this.#minutes.group(floorTo(time, MINUTE), d);
+    const minute = floorTo(time, MINUTE);
+    d[0] = d[2] = 0;
+    const r = this.#routes.group(minute, d);
+    d[0] = s;
+    d[2] = k;
+    d[5] = d[6] = d[7] = 0;
+    const m = this.#minutes.group(minute, d);
     const lat = sketchKey(p[at + COL.latencyMs] as number);
     const ttftMs = p[at + COL.ttftMs] as number | null;
     const ttft = ttftMs === null ? null : sketchKey(ttftMs);
@@ -86,6 +93,7 @@ export class RollupFold {
     const cached = p[at + COL.cachedTokens] as number;
     bump(h, status, prompt, completion, cached, lat, ttft);
     bump(m, status, prompt, completion, cached, lat, ttft);
+    bump(r, status, prompt, completion, cached, lat, ttft);
     this.rows++;
   }
 
@@ -98,8 +106,9 @@ export class RollupFold {
     const out: RollupRow[] = [];
     for (const cuboid of CUBOIDS) {
       const tier = finestTier(cuboid);
-      const source = tier === TIER.minute ? this.#minutes : this.#hours;
-      const groups = cuboid === CUBOID.full ? source.all() : project(source.all(), cuboid);
+      const source = cuboid === CUBOID.full ? this.#hours : cuboid === CUBOID.routing ? this.#routes : this.#minutes;
+      const whole = cuboid === CUBOID.full || cuboid === CUBOID.routing || cuboid === CUBOID.owner;
+      const groups = whole ? source.all() : project(source.all(), cuboid);
       const m = marks(cuboid);
       for (const g of groups) {
         const sums = [g.requests, g.errors, g.prompt, g.completion, g.cached, g.lat.encode(), g.ttft.encode()];
@@ -115,6 +124,7 @@ export class RollupFold {
   clear(baseId: number): void {
     this.#hours = new GroupTable();
     this.#minutes = new GroupTable();
+    this.#routes = new GroupTable();
     this.rows = 0;
     this.baseId = baseId;
     this.lastId = baseId;

@@ -19,33 +19,42 @@ export const CUBOID = {
   team: 1 << 1,
   key: 1 << 2,
   model: 1 << 3,
+  /** Who used which model: subject, team, key, requested and upstream model (schema v4). */
+  owner: (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4),
+  /** Where requests went and how they ended: team, both models, backend, endpoint, status class (schema v4). */
+  routing: (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7),
   full: (1 << DIM_COUNT) - 1,
 } as const;
 
 /**
- * The cuboids kept. A report reads the smallest one holding every dimension it groups or filters by: totals and
- * single-dimension reports (by subject, team, key or model, and a subject's or key's own window) merge a few
- * hundred rows per day; anything else reads the full cuboid, where a day has a row per distinct combination.
+ * The cuboids kept, in the order a report prefers them: it reads the first one holding every dimension it groups or
+ * filters by. A day has a row per distinct combination of a cuboid's dimensions: totals 1, teams and models a few,
+ * subjects and keys a few hundred, routing (the low-cardinality dimensions together) and owner (subject, key and
+ * model) several hundred, the full cuboid one per combination of everything (thousands to tens of thousands); a
+ * report merges days × that many rows, so every single group_by, a subject's or key's window by model, and any mix of
+ * team, models, backend, endpoint and status class stays off the full cuboid.
  */
-export const CUBOIDS: readonly number[] = [CUBOID.none, CUBOID.subject, CUBOID.team, CUBOID.key, CUBOID.model, CUBOID.full];
+export const CUBOIDS: readonly number[] = [CUBOID.none, CUBOID.team, CUBOID.model, CUBOID.subject, CUBOID.key, CUBOID.routing, CUBOID.owner, CUBOID.full];
 
 /** Tier → bucket width: minutes, hours and days. */
 export const TIER_MS = [60_000, 3_600_000, 86_400_000] as const;
 export const TIER = { minute: 0, hour: 1, day: 2 } as const;
 
 /**
- * Cuboids with few rows per minute (totals, teams, models) get minute rows; the others (a row per active subject, key
- * or combination) would have about as many minute rows as there are requests, so the writer gives them hour rows,
- * and a report's edges finer than an hour come from raw rows. Compaction turns minutes into hours (and merges the
- * partial hour rows of the others), then hours into days.
+ * Every cuboid but the full one gets minute rows: a report's edges finer than an hour come from them, and only those
+ * finer than a minute from raw rows (a minute of rows, however busy the gateway). The full cuboid would have about a
+ * row per request per minute, so the writer gives it hour rows, and its reports read raw rows for edges finer than an
+ * hour. Minute rows are kept two days (maintenance.ts). Compaction turns minutes into hours (and merges the full
+ * cuboid's partial hour rows), then hours into days. Subjects, keys, routing and owner have minute rows since schema
+ * v5 (usage_rollup_marks.minutes_from_ms: from when on).
  */
-export const MINUTE_CUBOIDS: ReadonlySet<number> = new Set([CUBOID.none, CUBOID.team, CUBOID.model]);
+export const MINUTE_CUBOIDS: ReadonlySet<number> = new Set(CUBOIDS.filter((c) => c !== CUBOID.full));
 /** The finest tier a cuboid has. */
 export const finestTier = (cuboid: number): number => (MINUTE_CUBOIDS.has(cuboid) ? TIER.minute : TIER.hour);
 
-/** The cuboid to read for a set of dimensions (bit mask). */
+/** The cuboid to read for a set of dimensions (bit mask): the first in CUBOIDS that holds them all. */
 export function cuboidFor(mask: number): number {
-  for (const c of CUBOIDS) if ((c & mask) === mask && (c === CUBOID.full || c === mask)) return c;
+  for (const c of CUBOIDS) if ((c & mask) === mask) return c;
   return CUBOID.full;
 }
 
