@@ -141,7 +141,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   }
   // Usage across replicas, run by whichever process owns the usage log (a worker's rows go to its supervisor's).
   const usageSync = usage && opts.usage === undefined && cfg.state?.redis && cfg.state.usage.share ? await startUsageSync(usage, cfg.state, logger) : null;
-  if (usageSync) telemetry.registerCollector('usage_share', () => usageSyncSamples(usageSync.stats));
+  if (usageSync) telemetry.registerCollector('usage_share', () => usageSyncSamples(usageSync.stats()));
   const pools = new BackendPools({ connections: cfg.server.connections, connectTimeoutMs: cfg.server.timeouts.connect });
   // Other replicas' routed prefixes, load and session turns (null alone, or with state.routing.enabled false).
   const exchange = opts.router ? null : await openRoutingExchange(cfg, { logger, telemetry, given: opts.broadcast });

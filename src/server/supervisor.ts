@@ -55,7 +55,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     });
     await usage.ready;
   }
-  // The host's usage log is shared with the other replicas from here, its one writer (no /metrics here: logs only).
+  // The host's usage log is shared with the other replicas from here, its one writer.
   const usageSync: UsageSync | null = usage && cfg.state?.redis && cfg.state.usage.share ? await startUsageSync(usage, cfg.state, logger) : null;
 
   let stopping = false;
@@ -107,6 +107,13 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     }, delay).unref();
   });
   for (let i = 0; i < opts.workers; i++) fork();
+  // The workers serve /metrics: each is handed the usage sync's counters every second.
+  const shareTimer = usageSync
+    ? setInterval(() => {
+        const stats = usageSync.stats();
+        for (const w of Object.values(cluster.workers ?? {})) if (w && ready.has(w.id) && w.isConnected()) w.send({ ig: 'usage-share', stats }, () => {});
+      }, 1000).unref()
+    : null;
 
   // Reloads: the supervisor reads and validates the file once and hands every worker the same text.
   const reload = async () => {
@@ -128,6 +135,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   return {
     async stop() {
       stopping = true;
+      if (shareTimer) clearInterval(shareTimer);
       watcher.close();
       process.off('SIGHUP', onHup);
       const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);

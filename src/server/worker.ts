@@ -4,6 +4,7 @@ import { createIpcBroadcast, createIpcTransport, createLeaseClient, type IpcPort
 import { createUsageWriter } from '../usage/index.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createIpcUsageWriter } from './worker-usage.js';
+import { usageSyncSamples, type UsageSyncStats } from './usage-sync.js';
 
 /** IPC messages a worker's usage rows wait at most before they are sent (what a worker's SIGKILL can lose). */
 const USAGE_IPC_INTERVAL_MS = 50;
@@ -46,9 +47,15 @@ export async function runWorker(file: string): Promise<void> {
     process.exit(0);
   };
   const prepared = new Map<number, () => void>();
+  // The supervisor's usage sync (it owns the usage log), for this worker's /metrics.
+  let share: UsageSyncStats | null = null;
   process.on('message', (m: unknown) => {
-    const msg = m as { ig?: string; id?: number; text?: string };
+    const msg = m as { ig?: string; id?: number; text?: string; stats?: UsageSyncStats };
     if (msg?.ig === 'drain') void stop();
+    else if (msg?.ig === 'usage-share' && msg.stats) {
+      if (!share) gateway.telemetry.registerCollector('usage_share', () => usageSyncSamples(share!));
+      share = msg.stats;
+    }
     else if (msg?.ig === 'reload-prepare' && typeof msg.id === 'number' && typeof msg.text === 'string') {
       try {
         prepared.set(msg.id, gateway.prepareReload(parseConfigText(msg.text, file), file));

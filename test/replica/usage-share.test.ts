@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
 import type { Gateway } from '../../src/server/index.js';
 import type { SimServer } from '../../src/sim/index.js';
 import { client, eventually, startSims, startTestGateway } from '../helpers/harness.js';
@@ -66,9 +67,9 @@ describe('usage shared by replicas through Redis', () => {
   }
 
   /** Waits until every replica reports `sent` requests and the same tokens; asserts none ever reports more. */
-  async function fleetAgrees(): Promise<{ requests: number; tokens: number }> {
+  async function fleetAgrees(among: readonly Gateway[] = gws): Promise<{ requests: number; tokens: number }> {
     const agreed = await eventually(async () => {
-      const all = await Promise.all(gws.map(totals));
+      const all = await Promise.all(among.map(totals));
       for (const t of all) assert.ok(t.requests <= sent, `a replica counts ${t.requests} of ${sent} requests`);
       if (!all.every((t) => t.requests === sent && t.tokens === all[0]!.tokens)) return null;
       return all[0]!;
@@ -98,6 +99,27 @@ describe('usage shared by replicas through Redis', () => {
   test('a replica that starts later backfills what the stream holds', async () => {
     gws.push(await start('d'));
     await traffic([1, 1, 1, 2], 'late');
+    await fleetAgrees();
+  });
+
+  test('a stream that lost its tail while its epoch survived (a failover to a lagging replica) is shipped again', async () => {
+    // Replica c is away while a, b and d serve; the stream then loses the entries c has not read, and every
+    // connection drops, as in a failover. c comes back to an epoch it knows and entries that are gone: only the
+    // shippers' check of their last entry brings those rows back.
+    await gws[2]!.close(100);
+    const away = gws.filter((_, i) => i !== 2);
+    await traffic([3, 4, 0, 2], 'away');
+    await fleetAgrees(away);
+    const admin = new Redis(redis.url);
+    try {
+      await admin.del('infergate:usage:rows');
+      assert.ok((await admin.get('infergate:usage:epoch')) !== null);
+      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    } finally {
+      admin.disconnect();
+    }
+    gws[2] = await start('c');
+    await traffic([1, 1, 1, 1], 'back');
     await fleetAgrees();
   });
 
