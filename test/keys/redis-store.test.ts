@@ -87,6 +87,13 @@ describe('API keys on Redis, shared by replicas without a common disk', () => {
     assert.equal(res.object, 'chat.completion');
     const listed = await adminCall(b, admin, 'GET', `/admin/keys/${k.id}`);
     assert.equal(listed.body.subject, 'app-r');
+    // An edit (the console's PATCH) through B reaches A within a second.
+    const patched = await adminCall(b, admin, 'PATCH', `/admin/keys/${k.id}`, { label: 'edited', limits: { rpm: 7 } });
+    assert.equal(patched.status, 200);
+    await eventually(async () => {
+      const seen = (await adminCall(a, admin, 'GET', `/admin/keys/${k.id}`)).body;
+      return seen.label === 'edited' && seen.limits.rpm === 7;
+    }, 1000, 10);
   });
 
   test('revoked on one replica, refused on the other within a second with a 401 that says so', async () => {
@@ -94,7 +101,7 @@ describe('API keys on Redis, shared by replicas without a common disk', () => {
     secrets.push(k.key);
     await chat(a, k.key);
     await chat(b, k.key);
-    const revoked = await adminCall(b, admin, 'POST', `/admin/keys/${k.id}/revoke`);
+    const revoked = await adminCall(b, admin, 'DELETE', `/admin/keys/${k.id}`); // what the console sends
     assert.equal(revoked.body.status, 'revoked');
     assert.match((await refusal(chat(b, k.key))).message, /revoked/);
     // Within a second (each replica asks Redis for changes every 250 ms): eventually() gives up after 1000 ms.
