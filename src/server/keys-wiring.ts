@@ -44,11 +44,20 @@ export async function openKeys(cfg: Config, options: { clock: Clock; logger: Log
   if (cfg.keys === false) return null;
   try {
     const store = await chooseKeyStore(cfg, options);
+    // A store that is down fails every poll (4 a second): one line per 10 s, with how many were not logged.
+    let loggedAt = Number.NEGATIVE_INFINITY;
+    let unlogged = 0;
     return await openKeyRegistry(cfg.keys, {
       baseDir: options.baseDir,
       clock: options.clock,
       ...(store ? { store } : {}),
-      onError: (err) => options.logger.error({ event: 'keys_store_error', err: String(err) }, 'API key store read or write failed; retried at the next interval'),
+      onError: (err) => {
+        const t = options.clock.now();
+        if (t - loggedAt < 10_000) return void unlogged++;
+        options.logger.error({ event: 'keys_store_error', err: String(err), repeats: unlogged }, 'API key store read or write failed; retried at the next interval');
+        loggedAt = t;
+        unlogged = 0;
+      },
     });
   } catch (err) {
     if (err instanceof AuthConfigError) throw new Error(`keys.${err.path.join('.')}: ${err.message}`);
