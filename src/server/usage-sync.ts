@@ -11,8 +11,6 @@ const SHIP_ROWS = 500;
 const READ_ENTRIES = 16;
 /** A row's time is when its request started; one shipped at the edge of the window may have started this much earlier. */
 const REWIND_SLACK_MS = 10 * 60_000;
-/** How often a reader asks whether entries it had not read were trimmed. */
-const GAP_CHECK_MS = 5_000;
 /** At shutdown, how long the last rows may take to ship. */
 const FINAL_SHIP_MS = 3_000;
 /** The wire row: the origin's id, then row-layout.ts values (names as strings). */
@@ -53,9 +51,12 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
   const origin = saved.origin ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
   let shipped = saved.shipped !== undefined ? Number(saved.shipped) : reader.idBefore(Date.now() - cfg.stream_max_age - REWIND_SLACK_MS);
   let shipEpoch = saved.ship_epoch ?? null;
-  let lastEntry = saved.ship_entry ?? null;
+  /** This replica's last entry in the stream (id and number), checked after every reconnect. */
+  let lastEntry = saved.ship_entry ? { id: saved.ship_entry, n: Number(saved.ship_n ?? 0) } : null;
   let cursor = saved.consumed ?? '0-0';
   let readEpoch = saved.consume_epoch ?? null;
+  /** The number (`n`) of the last entry read: the next one should be one more, else entries were trimmed unread. */
+  let lastN = saved.consumed_n ? Number(saved.consumed_n) : null;
   await usage.ingest({ values: [], state: { origin, shipped: String(shipped) } });
 
   const stream: RedisStream = createRedisStream({ url: st.redis!, prefix: st.prefix, topic: 'usage', maxAgeMs: cfg.stream_max_age, maxLen: cfg.stream_max_len });
@@ -65,11 +66,10 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
   const stats = { rowsShipped: 0, rowsReceived: 0, rowsDuplicate: 0, rewinds: 0, gaps: 0, failing: false };
   let shipCaughtUp = Date.now();
   let readCaughtUp = Date.now();
-  let lastGapCheck = 0;
   let badEntries = 0;
 
   function shipState(): Record<string, string> {
-    return { shipped: String(shipped), ship_epoch: shipEpoch ?? '', ship_entry: lastEntry ?? '' };
+    return { shipped: String(shipped), ship_epoch: shipEpoch ?? '', ship_entry: lastEntry?.id ?? '', ship_n: String(lastEntry?.n ?? 0) };
   }
 
   /** One append; true when more rows wait. Throws when Redis or the log refuses (the loop retries). */
@@ -94,7 +94,7 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
       return false;
     }
     shipped = rows[rows.length - 1]![0] as number;
-    lastEntry = r.id;
+    lastEntry = r.id === null ? null : { id: r.id, n: r.n };
     stats.rowsShipped += rows.length;
     await usage.ingest({ values: [], state: shipState() });
     if (rows.length < SHIP_ROWS) shipCaughtUp = Date.now();
@@ -123,19 +123,22 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
 
   /** One read; true when more entries wait. */
   async function readOnce(): Promise<boolean> {
-    const checkGap = Date.now() - lastGapCheck >= GAP_CHECK_MS;
-    if (checkGap) lastGapCheck = Date.now();
-    const r = await stream.read(cursor, READ_ENTRIES, checkGap);
+    const r = await stream.read(cursor, READ_ENTRIES);
     if (readEpoch !== null && r.epoch !== readEpoch) {
       logger.warn({ event: 'usage_sync_new_stream', cursor }, 'the usage stream is new (Redis lost its data): reading it from its start');
       cursor = '0-0';
+      lastN = null;
       readEpoch = r.epoch;
       return true;
     }
     readEpoch = r.epoch;
-    if (r.gap) {
+    const first = r.entries[0];
+    if (first && lastN !== null && first.n > lastN + 1) {
       stats.gaps++;
-      logger.error({ event: 'usage_sync_gap', cursor }, 'usage rows were trimmed from the stream before this replica read them (away longer than state.usage.stream_max_age): its usage log misses them');
+      logger.error(
+        { event: 'usage_sync_gap', cursor, missed_entries: first.n - lastN - 1 },
+        'usage rows were trimmed from the stream before this replica read them (away longer than state.usage.stream_max_age, or the stream is too short for the traffic: stream_max_len): its usage log misses them',
+      );
     }
     if (r.entries.length === 0) {
       readCaughtUp = Date.now();
@@ -148,9 +151,12 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
       let rows = 0;
       do rows += decodeInto(r.entries[i++]!, values);
       while (i < r.entries.length && rows < SHIP_ROWS);
-      const last = r.entries[i - 1]!.id;
-      const inserted = await usage.ingest({ values, state: { consumed: last, consume_epoch: r.epoch } });
-      cursor = last;
+      const last = r.entries[i - 1]!;
+      // Entries of an older version carry no number: no gap check across them.
+      const n = Number.isFinite(last.n) ? last.n : null;
+      const inserted = await usage.ingest({ values, state: { consumed: last.id, consume_epoch: r.epoch, consumed_n: n === null ? '' : String(n) } });
+      cursor = last.id;
+      lastN = n;
       stats.rowsReceived += inserted;
       stats.rowsDuplicate += rows - inserted;
       // Written on this thread, an ingest resolves at once: let requests in between groups.

@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { newRedis } from './redis-client.js';
 
-/** Compares two stream ids (`ms-seq`) in Lua; numbers are doubles, exact up to 2^53 ms. */
-const ID_LESS = `
+/**
+ * The head of both scripts: stream id comparison (`ms-seq`; Lua numbers are doubles, exact up to 2^53 ms), XINFO STREAM
+ * as a table, and the epoch, created when missing.
+ */
+const PRELUDE = `
 local function parse(id)
   local d = string.find(id, '-', 1, true)
   if not d then return tonumber(id), 0 end
@@ -13,12 +17,11 @@ local function idLess(a, b)
   local bm, bs = parse(b)
   return am < bm or (am == bm and as < bs)
 end
-local function maxDeleted(key)
-  local info = redis.call('XINFO', 'STREAM', key)
-  for i = 1, #info, 2 do
-    if info[i] == 'max-deleted-entry-id' then return info[i + 1] end
-  end
-  return '0-0'
+local function info(key)
+  local raw = redis.call('XINFO', 'STREAM', key)
+  local out = {}
+  for i = 1, #raw, 2 do out[raw[i]] = raw[i + 1] end
+  return out
 end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
@@ -28,43 +31,53 @@ end
 `;
 
 /**
- * KEYS: stream, epoch. ARGV: a fresh epoch (used if Redis has none), origin, payload ('' for none), the caller's last
- * entry id to verify ('' for none), the trim horizon (MINID, ms), the length bound (MAXLEN ~).
- * Returns {epoch, lost, id}: `lost` is 1 when the caller's last entry is gone although nothing trimmed it (Redis lost
- * the tail of its data: a restart without persistence or between fsyncs, a failover to a lagging replica).
+ * KEYS: stream, epoch, entry counter. ARGV: a fresh epoch (used if Redis has none), origin, payload ('' for none), the
+ * caller's last entry id and number to verify ('' for none), the trim horizon (MINID, ms), the length bound (MAXLEN ~).
+ * Returns {epoch, lost, id, n}. Each entry carries its number in the stream (`n`, from the counter written in the same
+ * script), so a reader can tell it missed some. `lost` is 1 when the caller's last entry is gone and trimming did not
+ * remove it: Redis never generated that id (it came back from older data, or a lagging replica took over), or an
+ * entry numbered at or below it is still there (trimming removes the oldest first).
  */
-const APPEND_LUA = `${ID_LESS}
+const APPEND_LUA = `${PRELUDE}
 local lost = 0
 if ARGV[4] ~= '' and #redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4]) == 0 then
-  if redis.call('EXISTS', KEYS[1]) == 0 or idLess(maxDeleted(KEYS[1]), ARGV[4]) then lost = 1 end
+  if redis.call('EXISTS', KEYS[1]) == 0 or idLess(info(KEYS[1])['last-generated-id'], ARGV[4]) then
+    lost = 1
+  else
+    local head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+    if head then
+      for i = 1, #head[2], 2 do
+        if head[2][i] == 'n' and tonumber(head[2][i + 1]) <= tonumber(ARGV[5]) then lost = 1 end
+      end
+    end
+  end
 end
 local id = false
+local n = false
 if ARGV[3] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[5], '*', 'o', ARGV[2], 'p', ARGV[3])
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[6])
+  n = redis.call('INCR', KEYS[3])
+  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[6], '*', 'o', ARGV[2], 'n', n, 'p', ARGV[3])
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[7])
 end
-return {epoch, lost, id}
+return {epoch, lost, id, n}
 `;
 
-/**
- * KEYS: stream, epoch. ARGV: a fresh epoch, the id read up to ('0-0' for the start), how many entries, '1' to check for
- * a gap. Returns {epoch, gap, entries}: `gap` is 1 when entries after that id were trimmed before being read.
- */
-const READ_LUA = `${ID_LESS}
-local gap = 0
-if ARGV[4] == '1' and ARGV[2] ~= '0-0' and redis.call('EXISTS', KEYS[1]) == 1 and idLess(ARGV[2], maxDeleted(KEYS[1])) then gap = 1 end
-return {epoch, gap, redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3])}
+/** KEYS: stream, epoch. ARGV: a fresh epoch, the id read up to ('0-0' for the start), how many entries. */
+const READ_LUA = `${PRELUDE}
+return {epoch, redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3])}
 `;
 
 export interface StreamEntry {
   readonly id: string;
   readonly origin: string;
+  /** Its number in the stream: one more than the entry before it unless entries in between were trimmed (NaN: none). */
+  readonly n: number;
   readonly payload: string;
 }
 
 export interface RedisStreamOptions {
   url: string;
-  /** `state.prefix`: the stream is `<prefix><topic>:rows`, its epoch `<prefix><topic>:epoch`. */
+  /** `state.prefix`: the stream is `<prefix><topic>:rows`, its epoch `<prefix><topic>:epoch`, its counter `…:count`. */
   prefix?: string;
   topic: string;
   /** Entries older than this are trimmed (approximately) at each append. */
@@ -81,17 +94,17 @@ export interface RedisStream {
    * Appends a payload (none: only the epoch, and the check) and, when `verify` is given, checks that this entry
    * (the caller's last) was not lost. The epoch is created with the first call after Redis lost its data.
    */
-  append(origin: string, payload: string | null, verify: string | null): Promise<{ epoch: string; lost: boolean; id: string | null }>;
-  /** Up to `count` entries after `after`, with the epoch they belong to; `checkGap`: report trimmed unread entries. */
-  read(after: string, count: number, checkGap: boolean): Promise<{ epoch: string; gap: boolean; entries: StreamEntry[] }>;
+  append(origin: string, payload: string | null, verify: { id: string; n: number } | null): Promise<{ epoch: string; lost: boolean; id: string | null; n: number }>;
+  /** Up to `count` entries after `after`, with the epoch they belong to. */
+  read(after: string, count: number): Promise<{ epoch: string; entries: StreamEntry[] }>;
   /** Called when the connection is (re)established: Redis may have restarted meanwhile. */
   onReconnect(fn: () => void): void;
   close(): Promise<void>;
 }
 
 type WithScripts = Redis & {
-  igStreamAppend(...args: (string | number)[]): Promise<[string, number, string | null]>;
-  igStreamRead(...args: (string | number)[]): Promise<[string, number, [string, string[]][]]>;
+  igStreamAppend(...args: (string | number)[]): Promise<[string, number, string | null, number | null]>;
+  igStreamRead(...args: (string | number)[]): Promise<[string, [string, string[]][]]>;
 };
 
 /**
@@ -102,15 +115,17 @@ type WithScripts = Redis & {
  */
 export function createRedisStream(options: RedisStreamOptions): RedisStream {
   const prefix = options.prefix ?? 'infergate:';
-  const keys = [`${prefix}${options.topic}:rows`, `${prefix}${options.topic}:epoch`];
-  const redis = new Redis(options.url, {
+  const stream = `${prefix}${options.topic}:rows`;
+  const epochKey = `${prefix}${options.topic}:epoch`;
+  const counter = `${prefix}${options.topic}:count`;
+  const redis = newRedis(options.url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     // A read or append carries a batch: more than the lease exchange's second on a slow link is still fine.
     commandTimeout: 5000,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   }) as WithScripts;
-  redis.defineCommand('igStreamAppend', { numberOfKeys: 2, lua: APPEND_LUA });
+  redis.defineCommand('igStreamAppend', { numberOfKeys: 3, lua: APPEND_LUA });
   redis.defineCommand('igStreamRead', { numberOfKeys: 2, lua: READ_LUA });
   redis.on('error', () => {});
   let connected = false;
@@ -142,22 +157,24 @@ export function createRedisStream(options: RedisStreamOptions): RedisStream {
     },
     async append(origin, payload, verify) {
       const horizon = Math.max(0, Date.now() - options.maxAgeMs);
-      const [epoch, lost, id] = await redis.igStreamAppend(...keys, fresh(), origin, payload ?? '', verify ?? '', horizon, options.maxLen);
-      return { epoch: String(epoch), lost: Number(lost) === 1, id: id ?? null };
+      const [epoch, lost, id, n] = await redis.igStreamAppend(stream, epochKey, counter, fresh(), origin, payload ?? '', verify?.id ?? '', verify?.n ?? 0, horizon, options.maxLen);
+      return { epoch: String(epoch), lost: Number(lost) === 1, id: id ?? null, n: n === null ? 0 : Number(n) };
     },
-    async read(after, count, checkGap) {
-      const [epoch, gap, raw] = await redis.igStreamRead(...keys, fresh(), after, count, checkGap ? '1' : '0');
+    async read(after, count) {
+      const [epoch, raw] = await redis.igStreamRead(stream, epochKey, fresh(), after, count);
       const entries: StreamEntry[] = [];
       for (const [id, fields] of raw) {
         let origin = '';
         let payload = '';
+        let n = Number.NaN;
         for (let i = 0; i + 1 < fields.length; i += 2) {
           if (fields[i] === 'o') origin = fields[i + 1]!;
           else if (fields[i] === 'p') payload = fields[i + 1]!;
+          else if (fields[i] === 'n') n = Number(fields[i + 1]);
         }
-        entries.push({ id, origin, payload });
+        entries.push({ id, origin, n, payload });
       }
-      return { epoch: String(epoch), gap: Number(gap) === 1, entries };
+      return { epoch: String(epoch), entries };
     },
     onReconnect(fn) {
       reconnects.push(fn);

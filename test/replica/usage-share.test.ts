@@ -102,18 +102,20 @@ describe('usage shared by replicas through Redis', () => {
     await fleetAgrees();
   });
 
-  test('a stream that lost its tail while its epoch survived (a failover to a lagging replica) is shipped again', async () => {
-    // Replica c is away while a, b and d serve; the stream then loses the entries c has not read, and every
-    // connection drops, as in a failover. c comes back to an epoch it knows and entries that are gone: only the
-    // shippers' check of their last entry brings those rows back.
+  test('a stream rolled back to older data with its epoch (a failover to a lagging replica) is shipped again', async () => {
+    // Replica c is away while a, b and d serve; then Redis goes back to its data from before (what a lagging replica
+    // that takes over holds: the stream and its counter, the same epoch) and every connection drops. c comes back to
+    // an epoch it knows and entries that are gone: only the shippers' check of their last entry brings them back.
     await gws[2]!.close(100);
     const away = gws.filter((_, i) => i !== 2);
-    await traffic([3, 4, 0, 2], 'away');
-    await fleetAgrees(away);
     const admin = new Redis(redis.url);
     try {
-      await admin.del('infergate:usage:rows');
-      assert.ok((await admin.get('infergate:usage:epoch')) !== null);
+      const stream = await admin.dumpBuffer('infergate:usage:rows');
+      const counter = await admin.get('infergate:usage:count');
+      await traffic([3, 4, 0, 2], 'away');
+      await fleetAgrees(away);
+      await admin.restore('infergate:usage:rows', 0, stream!, 'REPLACE');
+      await admin.set('infergate:usage:count', counter!);
       await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     } finally {
       admin.disconnect();
@@ -143,5 +145,48 @@ describe('usage shared by replicas through Redis', () => {
       }
     }
     gws.length = 0;
+  });
+});
+
+describe('a replica away for longer than the stream holds', () => {
+  test('knows from the entries\' numbers that it missed some, and says so', async () => {
+    const redis = await startRedis();
+    const sims = await startSims(1);
+    const dir = await mkdtemp(join(tmpdir(), 'infergate-usage-gap-'));
+    const start = (name: string) =>
+      startTestGateway([{ name: 'llama', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }], {
+        sections: { usage: { sqlite: join(dir, `${name}.db`), flush_interval: '20ms' }, state: { redis: redis.url, usage: { interval: '30ms' } } },
+      });
+    const x = await start('x');
+    let y = await start('y');
+    const chat = async (g: Gateway, n: number) => {
+      for (let i = 0; i < n; i++) await client(g).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: `hi ${i}` }] });
+    };
+    const metric = async (g: Gateway, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(await (await fetch(`${g.url}/metrics`)).text())?.[1] ?? -1);
+    const requests = async (g: Gateway) =>
+      ((await (await fetch(`${g.url}/admin/usage?from=1h`)).json()) as { data: Array<{ requests: number }> }).data.reduce((n, r) => n + r.requests, 0);
+    try {
+      await chat(x, 3);
+      await chat(y, 2);
+      await eventually(async () => (await requests(y)) === 5 && (await requests(x)) === 5, 15_000, 50);
+      await y.close(100);
+      await chat(x, 4);
+      await eventually(async () => (await metric(x, 'infergate_usage_share_rows_shipped_total')) === 7, 15_000, 50);
+      // What trimming by age does to entries nobody has read for stream_max_age.
+      const admin = new Redis(redis.url);
+      await admin.xtrim('infergate:usage:rows', 'MAXLEN', 0);
+      admin.disconnect();
+      y = await start('y');
+      await chat(x, 1);
+      await eventually(async () => (await requests(y)) === 6, 15_000, 50);
+      assert.equal(await metric(y, 'infergate_usage_share_gaps_total'), 1);
+      assert.equal(await requests(x), 10);
+    } finally {
+      await x.close(100);
+      await y.close(100);
+      await sims[0]!.close();
+      await redis.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
