@@ -4,7 +4,7 @@
  * measured processes. `--runtime tsx` runs the sources through tsx instead.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative, resolve } from 'node:path';
 
@@ -56,6 +56,8 @@ export function prepareRuntime(root: string, tmp: string, want: RuntimeKind, log
     return tsx('sources run with `node --import tsx` (tsc emitted nothing)');
   }
   const typeErrors = (r.stdout.match(/error TS\d+/g) ?? []).length;
+  // What `npm run build` copies beside the compiled code: the console's committed assets, read at start.
+  cpSync(resolve(root, 'src/console/assets'), join(out, 'src/console/assets'), { recursive: true });
   return {
     kind: 'compiled',
     nodeArgs: (f) => [join(out, f.replace(/\.ts$/, '.js'))],
@@ -82,5 +84,6 @@ export function prepareAltRuntime(root: string, tmp: string, altRoot: string, lo
   log(`compiling ${altRoot}/src for the A/B row ...`);
   spawnSync(process.execPath, [tscPath(root), '-p', tsconfig], { cwd: root, encoding: 'utf8' });
   if (!existsSync(join(out, 'src/main.js'))) throw new Error(`tsc emitted nothing for ${altRoot}/src`);
+  cpSync(join(resolve(altRoot), 'src/console/assets'), join(out, 'src/console/assets'), { recursive: true });
   return { kind: 'compiled', nodeArgs: (f) => [join(out, f.replace(/\.ts$/, '.js'))], note: `A/B tree ${altRoot}` };
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { newRedis } from './redis-client.js';
 import { newBroadcastStats, type Broadcast } from './broadcast.js';
 
 export interface RedisBroadcastOptions {
@@ -27,9 +28,9 @@ export function createRedisBroadcast(options: RedisBroadcastOptions): Broadcast 
   const self = randomBytes(6).toString('hex');
   const head = `${self}|`;
   const opts = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, retryStrategy: (n: number) => Math.min(50 * n, 1000) };
-  const pub = new Redis(options.url, opts);
+  const pub = newRedis(options.url, opts);
   // The subscriber must queue its SUBSCRIBE until connected, and re-subscribes by itself after a reconnect.
-  const sub = new Redis(options.url, { ...opts, enableOfflineQueue: true });
+  const sub = newRedis(options.url, { ...opts, enableOfflineQueue: true });
   pub.on('error', () => {});
   sub.on('error', () => {});
   const stats = newBroadcastStats();

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { newRedis } from './redis-client.js';
 
 /**
  * A small set of records (id → opaque text) shared by every replica through Redis, with a change sequence so each
@@ -90,7 +91,7 @@ export function createRedisRecordSet(options: RecordSetOptions): RedisRecordSet 
   const keys = ['rec', 'ver', 'chg', 'seq', 'epoch'].map((k) => base + k);
   const side = `${base}side`;
   // Like the lease transport: commands fail at once while Redis is down (the caller decides what that means).
-  const redis = new Redis(options.url, {
+  const redis = newRedis(options.url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs ?? 1000,

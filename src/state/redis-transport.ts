@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { newRedis } from './redis-client.js';
 import { EXCHANGE_LUA } from './redis-script.js';
 import type { ExchangeItem, ExchangeReply, Transport } from './types.js';
 
@@ -27,7 +28,7 @@ type WithExchange = Redis & { igExchange(...args: (string | number)[]): Promise<
  */
 export function createRedisTransport(options: RedisTransportOptions): Transport & { readonly connected: boolean; ready(timeoutMs?: number): Promise<boolean> } {
   const prefix = options.prefix ?? 'infergate:';
-  const redis = new Redis(options.url, {
+  const redis = newRedis(options.url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs ?? 1000,

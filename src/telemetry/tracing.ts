@@ -1,13 +1,5 @@
+import { createRequire } from 'node:module';
 import { DiagLogLevel, ROOT_CONTEXT, diag } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ConsoleSpanExporter,
-  SimpleSpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import type { Clock, RequestCtx } from '../core/index.js';
@@ -38,8 +30,23 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
+// The SDK, the OTLP exporter and resource detection (about 6 MB resident with their Node modules) are loaded when
+// tracing is turned on, not at import: with tracing off (the default) the process never holds them. They are
+// CommonJS-compatible packages and the API keeps its registry on a global, so these copies share it with the
+// `@opentelemetry/api` imported above.
+const load = createRequire(import.meta.url);
+const sdk = () => ({
+  core: load('@opentelemetry/core') as typeof import('@opentelemetry/core'),
+  otlp: load('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http'),
+  resources: load('@opentelemetry/resources') as typeof import('@opentelemetry/resources'),
+  trace: load('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base'),
+});
+
 export function createTracing(options: TracingOptions): Tracing {
   const { logger } = options;
+  const { core, resources, trace } = sdk();
+  const { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor } = trace;
+  const { defaultResource, detectResources, envDetector, resourceFromAttributes } = resources;
   const processors: SpanProcessor[] = [];
   if (options.exporter !== undefined) {
     processors.push(new SimpleSpanProcessor(options.exporter));
@@ -60,7 +67,7 @@ export function createTracing(options: TracingOptions): Tracing {
     clock: options.clock,
     addressOf: createAddressCache(),
   };
-  const propagator = new W3CTraceContextPropagator();
+  const propagator = new core.W3CTraceContextPropagator();
   let shutdown: Promise<void> | null = null;
 
   return {
@@ -85,15 +92,16 @@ function exportersFromEnv(env: NodeJS.ProcessEnv, logger: Logger): SpanExporter[
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '' && s !== 'none');
   const out: SpanExporter[] = [];
+  const { otlp, trace } = sdk();
   for (const name of new Set(names)) {
     if (name === 'otlp') {
       const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL;
       if (protocol !== undefined && protocol !== 'http/json') {
         logger.warn({ protocol }, 'only OTLP http/json is built in; exporting traces as http/json');
       }
-      out.push(new OTLPTraceExporter());
+      out.push(new otlp.OTLPTraceExporter());
     } else if (name === 'console') {
-      out.push(new ConsoleSpanExporter());
+      out.push(new trace.ConsoleSpanExporter());
     } else {
       logger.warn({ exporter: name }, 'unsupported OTEL_TRACES_EXPORTER value ignored');
     }

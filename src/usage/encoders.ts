@@ -1,4 +1,9 @@
-import { get_encoding, type Tiktoken } from 'tiktoken';
+import { createRequire } from 'node:module';
+import type { Tiktoken } from 'tiktoken';
+
+// tiktoken (its WASM module, ~10 MB resident) is loaded on the first exact count, not at import: a gateway whose
+// models all have their own tokenizers (the quick start's Llama) never needs it.
+const load = createRequire(import.meta.url);
 
 export type EncodingName = 'cl100k_base' | 'o200k_base';
 
@@ -8,7 +13,7 @@ const encoders = new Map<EncodingName, Tiktoken>();
 export function getEncoder(name: EncodingName): Tiktoken {
   let enc = encoders.get(name);
   if (!enc) {
-    enc = get_encoding(name);
+    enc = (load('tiktoken') as typeof import('tiktoken')).get_encoding(name);
     encoders.set(name, enc);
   }
   return enc;
