@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scale` (`-- --quick` for a shorter run, `-- --only exactness` for that section alone): exactness across processes, the cost of shared state, the
+ * `npm run bench:scale` (`-- --quick` for a shorter run, `-- --only exactness` or `-- --only scale` for that section alone): exactness across processes, the cost of shared state, the
  * wait for a lease, and throughput per core with 1 and 2 workers. Prints the tables and writes bench/results/scale.md.
  * Bounded: each phase runs a few seconds; the machine is shared, so read the ratios.
  */
@@ -7,12 +7,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runCost, runScale } from './bench/scale-cost.js';
+import { replaceScaleSection, runCost, runScale, scaleSection } from './bench/scale-cost.js';
 import { exactnessSection, replaceExactnessSection, runExactness } from './bench/scale-exactness.js';
 import { runLeaseWait } from './bench/scale-lease.js';
 
 // `--only exactness`: that section alone, put in place of its old table in the results file.
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' }, rate: { type: 'string' } } });
 const quick = values.quick!;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '–');
@@ -30,23 +30,34 @@ async function exactnessOnly(): Promise<void> {
   log(`exactness section written to ${out}`);
 }
 
+/** Throughput per core with 1 and 2 workers (`--rate N`: offered req/s per worker, default 2,500). */
+const scaleOptions = () => ({ seconds: quick ? 2 : 3, connections: 64, perWorkerRate: Number(values.rate ?? 2500), rounds: quick ? 2 : 5 });
+
+async function scaleOnly(): Promise<void> {
+  const started = new Date();
+  const section = scaleSection(await runScale(log, scaleOptions()));
+  process.stdout.write(`${section}\n`);
+  const out = values.out ?? resolve(import.meta.dirname, '../bench/results/scale.md');
+  const old = await readFile(out, 'utf8').catch(() => `# bench:scale\n`);
+  await mkdir(resolve(out, '..'), { recursive: true });
+  await writeFile(out, replaceScaleSection(old, section, started.toISOString()));
+  log(`throughput section written to ${out}`);
+}
+
 async function main(): Promise<void> {
   if (values.only !== undefined) {
-    if (values.only !== 'exactness') throw new Error(`--only takes "exactness", not "${values.only}"`);
+    if (values.only === 'scale') return scaleOnly();
+    if (values.only !== 'exactness') throw new Error(`--only takes "exactness" or "scale", not "${values.only}"`);
     return exactnessOnly();
   }
   const started = new Date();
   const lease = await runLeaseWait(log, quick ? 2 : 3);
   const exact = await runExactness(log);
   const cost = await runCost(log, { rate: 400, seconds: quick ? 2 : 3, rounds: quick ? 2 : 3 });
-  const scale = await runScale(log, { seconds: quick ? 3 : 5, connections: 64 });
+  const scale = await runScale(log, scaleOptions());
 
   const local = cost[0]!;
   const shared = cost[1]!;
-  const one = scale[0]!;
-  const two = scale[1]!;
-  const efficiency = two.rpsPerCore / one.rpsPerCore;
-  const perCore = Math.min(one.rpsPerCore, two.rpsPerCore);
   const md = [
     `# bench:scale — ${started.toISOString()}${quick ? ' (quick)' : ''}`,
     '',
@@ -70,15 +81,7 @@ async function main(): Promise<void> {
       lease.map((r) => [r.scenario, r.reservations, `${f(r.waitedPct, 2)}%`, f(r.waitP50Ms, 2), f(r.waitP99Ms, 2), `${f(r.refusedPct, 1)}%`]),
     ),
     '',
-    '## Throughput per worker (full stack, closed loop, 64 connections; gateway cores = CPU seconds of supervisor + workers per second)',
-    '',
-    table(
-      ['workers', 'req/s', 'gateway cores busy', 'req/s per gateway core'],
-      scale.map((r) => [r.workers, f(r.rps), f(r.gatewayCores, 2), f(r.rpsPerCore)]),
-    ),
-    '',
-    `Per-core efficiency with 2 workers: **${f(100 * efficiency, 1)}%** of one worker's req/s per core (target ≥ 90%).`,
-    `Projected cores for 250,000 req/s at the lower per-core figure (${f(perCore)} req/s per core): **${f(250_000 / perCore)}** cores.`,
+    scaleSection(scale),
     '',
   ].join('\n');
   process.stdout.write(md);

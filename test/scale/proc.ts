@@ -28,9 +28,12 @@ export async function tempConfig(doc: (dir: string) => Record<string, unknown>):
   return { dir, file };
 }
 
-/** Starts `infergate --config FILE` as its own process (group) and waits for its banner. */
-export async function startGatewayProc(dir: string, file: string): Promise<GatewayProc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts'), '--config', file], {
+/**
+ * Starts `infergate --config FILE` as its own process (group) and waits for its banner. `entry`: the Node arguments
+ * that run the gateway (default: the sources through tsx; the benchmarks pass the compiled build).
+ */
+export async function startGatewayProc(dir: string, file: string, entry: readonly string[] = ['--import', 'tsx', join(ROOT, 'src/main.ts')]): Promise<GatewayProc> {
+  const child = spawn(process.execPath, [...entry, '--config', file], {
     cwd: ROOT, // tsx resolves from here; every path the tests' configs use is absolute
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -59,7 +62,7 @@ export async function startGatewayProc(dir: string, file: string): Promise<Gatew
     output: () => out,
     workers: () => {
       try {
-        return execFileSync('pgrep', ['-P', String(child.pid), '-f', 'main.ts'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+        return execFileSync('pgrep', ['-P', String(child.pid), '-f', 'main\\.[tj]s'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
       } catch {
         return [];
       }
