@@ -60,7 +60,7 @@ export function buildRawRows(path: string, rows: number, toMs: number, days: num
     for (const n of names.slice(1)) addName.run(n);
   }
   const span = toMs - fromMs;
-  const insert = db.prepare<{ lo: number; hi: number }>(`
+  const insert = db.prepare<{ lo: bigint; hi: bigint }>(`
     WITH RECURSIVE n(i) AS (SELECT @lo UNION ALL SELECT i + 1 FROM n WHERE i < @hi)
     INSERT INTO usage_rows (request_id, time_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
       endpoint_id, stream, status, error_code_id, prompt_tokens, completion_tokens, cached_tokens, token_source_id, ttft_ms, latency_ms)
@@ -84,7 +84,9 @@ export function buildRawRows(path: string, rows: number, toMs: number, days: num
     )`);
   for (let lo = 1; lo <= rows; lo += CHUNK) {
     const hi = Math.min(rows, lo + CHUNK - 1);
-    db.transaction(() => insert.run({ lo, hi }))();
+    // As BigInts: better-sqlite3 binds a number as a REAL, and the hash of a REAL row number loses its low bits past
+    // 2^53 (subjects, models and statuses would repeat in runs); an INTEGER keeps the arithmetic exact.
+    db.transaction(() => insert.run({ lo: BigInt(lo), hi: BigInt(hi) }))();
     if (hi % (10 * CHUNK) === 0 || hi === rows) log(`  raw rows: ${hi.toLocaleString('en-US')} of ${rows.toLocaleString('en-US')}`);
   }
   const rawSeconds = (performance.now() - start) / 1000;

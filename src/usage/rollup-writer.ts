@@ -46,6 +46,13 @@ export interface RollupWriter {
 export interface RollupFlushOptions {
   /** Folded rows that make a flush due (default 65,536); tests make it small to flush often. */
   flushRows?: number;
+  /**
+   * Distinct groups that make a flush due (default 32,768). The rollup thread keeps this lower: its flush holds the
+   * write lock, and the gateway's own commits wait for it on the event loop.
+   */
+  flushGroups?: number;
+  /** At close, read and write the rows not read yet when they are few (the rollup thread, which folds by reading). */
+  catchUpAtClose?: boolean;
   /** Age of the oldest folded row that makes a flush due (default 60 s). */
   flushMs?: number;
 }
@@ -53,6 +60,7 @@ export interface RollupFlushOptions {
 export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () => number, options: RollupFlushOptions = {}): RollupWriter {
   const flushRows = options.flushRows ?? FLUSH_ROWS;
   const flushMs = options.flushMs ?? FLUSH_MS;
+  const flushGroups = options.flushGroups ?? FLUSH_GROUPS;
   const rolledId = db.prepare<[], number>('SELECT rolled_id FROM usage_rollup_state').pluck();
   const setRolled = db.prepare<[number]>('UPDATE usage_rollup_state SET rolled_id = ?');
   const maxIdStmt = db.prepare<[], number | null>('SELECT MAX(id) FROM usage_rows').pluck();
@@ -78,7 +86,10 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
   const progress = { rolledId: fold.baseId, maxId };
 
   const NO_MARKS: CuboidMarks = { hoursDone: 0, daysDone: 0 };
-  const due = () => fold.rows >= flushRows || fold.groups >= FLUSH_GROUPS || (fold.rows > 0 && now() - foldedSince >= flushMs);
+  const due = () => fold.rows >= flushRows || fold.groups >= flushGroups || (fold.rows > 0 && now() - foldedSince >= flushMs);
+  // Rows that were there before this writer started (an upgrade, a crash) are written as soon as they are all read;
+  // rows that arrive later wait until a flush is due, as folded ones do (one partial row per group per flush).
+  const backlogTo = maxId;
 
   /** Writes the fold; inside a transaction. */
   function write(): void {
@@ -139,8 +150,9 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
           fold.lastId = r[VALUES_PER_ROW] as number;
         }
       }
-      // A catch-up that reaches the newest row writes at once (an upgrade's rollups are complete as soon as read).
-      if (due() || (behind && fold.lastId >= maxId)) {
+      // A catch-up of the backlog that reaches the newest row writes at once (an upgrade's rollups are complete as
+      // soon as read); a catch-up of live traffic (the rollup thread's) writes when due.
+      if (due() || (behind && fold.lastId >= maxId && fold.baseId < backlogTo)) {
         try {
           writeNow.immediate();
         } catch (err) {
@@ -155,6 +167,21 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
     },
     caughtUp: () => !poisoned && fold.lastId >= maxId,
     flush() {
+      // Rows not read yet (the rollup thread at close): read them if they are few; a long backlog is left to the
+      // next start, past rolled_id, where reports read them raw meanwhile.
+      if (options.catchUpAtClose && !poisoned) {
+        maxId = maxIdStmt.get() ?? 0;
+        if (maxId - fold.lastId <= FLUSH_ROWS) {
+          while (fold.lastId < maxId) {
+            const rows = unrolled.all(fold.lastId, CATCH_UP_ROWS) as unknown[][];
+            if (rows.length === 0) break;
+            for (const r of rows) {
+              fold.add(r, 0);
+              fold.lastId = r[VALUES_PER_ROW] as number;
+            }
+          }
+        }
+      }
       if (fold.rows === 0) return;
       try {
         writeNow.immediate();

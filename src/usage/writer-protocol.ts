@@ -48,5 +48,17 @@ export type ThreadEvent =
   /** Rollups built from raw rows (an upgraded database, after a crash): how far. */
   | { readonly kind: 'progress'; readonly rolledId: number; readonly maxId: number };
 
+/** The rollup thread's start data (one core: rows are committed on the event loop, rollups there). */
+export interface RollupThreadData {
+  readonly path: string;
+  /** One Int32 the thread sets to 1 (and notifies) once closed. */
+  readonly done: SharedArrayBuffer;
+  readonly retentionMs: number;
+  readonly rollupRetentionMs: number;
+  readonly flushRows?: number;
+}
+/** Gateway → rollup thread. Its events are ThreadEvent's ready, progress and failing. */
+export type RollupThreadMessage = { readonly kind: 'close' };
+
 /** Checkpoint thread → gateway (the gateway → thread message is just "checkpoint now"). */
 export type CheckpointEvent = { readonly kind: 'ready' } | { readonly kind: 'failing'; readonly message: string };

@@ -4,6 +4,7 @@ import { auditValues, createAuditSink, queryAudit, type AuditEntry, type AuditQu
 import { startCheckpointer } from './checkpointer.js';
 import { openUsageDb, type UsageDb } from './db.js';
 import { startMaintenanceLoop, type RollupProgress } from './maintenance-loop.js';
+import { startRollupThread } from './rollup-runner.js';
 import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
 import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
@@ -96,8 +97,9 @@ const BACKPRESSURE_WAIT_MS = 5_000;
  * `flushIntervalMs`, a partial one) is committed in one transaction. With more than one core available, batches go to
  * a writer thread: SQLite's work, and any wait on a slow or locked disk, happens off the event loop, which pays about
  * half a microsecond per row. On a single core a second thread only competes with request handling, so batches are
- * written on the event loop between requests, as they are if the thread dies; only SQLite's occasional checkpoint
- * (a copy and two fsyncs) goes to a small thread then (checkpointer.ts).
+ * written on the event loop between requests, as they are if the thread dies; SQLite's occasional checkpoint (a copy
+ * and two fsyncs) and the rollups (folded from the committed rows) go to small threads then (checkpointer.ts,
+ * rollup-thread.ts), so the event loop pays what raw rows cost.
  *
  * Hard-kill loss: a SIGKILL loses the rows recorded and not yet committed: the open batch (at most `batchSize` rows
  * or `flushIntervalMs` of traffic) plus batches posted and not yet committed (the thread commits each within about a
@@ -216,20 +218,26 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     return true;
   }
 
-  /** Writing on this thread from now on: its sink, and the background work the thread would have done. */
+  /**
+   * Writing on this thread from now on: raw rows only, as before rollups existed. The rollup thread folds committed
+   * rows from the database and runs the background work (if it is lost, a maintenance loop here does, in short steps).
+   */
   function startHere(): NonNullable<typeof inThread> {
-    const sink = createSqliteSink(db, retention);
-    if (options.maintenance === false) return { sink, committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
-    const stopMaintenance = startMaintenanceLoop(sink, {
-      // On the event loop: short steps, so a request waits at most this long behind compaction or retention.
-      budgetMs: 5,
-      busy: () => batchRows > 0,
-      // Compaction and catch-up write too: count them towards the next checkpoint (a round writes a few hundred rows).
-      afterWork: () => checkpointer?.committed(256),
-      ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
-      onError: (err) => options.onError?.(err),
-    });
-    return { sink, committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance };
+    const here = { sink: createSqliteSink(db, { ...retention, rollups: false }), committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
+    if (options.maintenance === false) return here;
+    const onEventLoop = () => {
+      here.stopMaintenance = startMaintenanceLoop(here.sink, {
+        // On the event loop: short steps, so a request waits at most this long behind compaction or retention.
+        budgetMs: 5,
+        busy: () => batchRows > 0,
+        // Compaction and catch-up write too: count them towards the next checkpoint (a round writes a few hundred rows).
+        afterWork: () => checkpointer?.committed(256),
+        ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
+        onError: (err) => options.onError?.(err),
+      });
+    };
+    const rollups = startRollupThread({ path: options.path, ...retention, onProgress: options.onRollupProgress, onError: (e) => options.onError?.(e), onLost: onEventLoop });
+    return Object.assign(here, { stopMaintenance: () => rollups.close() });
   }
 
   /**
@@ -303,8 +311,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   const timer = setInterval(() => {
     if (batchRows > 0 || audits.length > 0) post();
   }, intervalMs);
-  // On one core there is no thread to do the background work: start it now, not at the first row.
-  if (!thread) inThread = startHere();
+  if (!thread) inThread = startHere(); // the background work starts now, not at the first row
   timer.unref();
 
   function flush(): void {
