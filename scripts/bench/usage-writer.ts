@@ -1,20 +1,20 @@
 /**
- * The usage writer's cost per row on the event loop, with rollups and without (sqlite-sink.ts `rollups: false`: raw
- * rows only, as before issue 16), for bench:usage. This is the path a one-core gateway runs between requests; with a
- * writer thread the event loop only copies rows to the thread either way.
+ * The usage writer's cost per row on the event loop, with rollups and without, for bench:usage: the one-core
+ * writer (createUsageWriter with `thread: false`: batches committed on the event loop) as the gateway runs it, against
+ * the same writer with no rollups kept (`maintenance: false`: raw rows only, what a row cost before issue 16).
  *
- * Rows come as the gateway records them (UsageRow objects through pushRow, batches of 256), with the bench
- * database's mix of names and a clock advancing `rate` rows per second, so rollups are flushed every 60 s of traffic
- * as they would be. The two variants write to their own files in alternating rounds (A B A B …), which spreads the
- * machine's drift over both; the figure is the median of the rounds' µs per row.
+ * Rows come as the gateway records them (UsageRow objects, batches of 256), with the bench database's mix of names,
+ * `rate` rows per second of simulated time. Per round and variant: the event loop's time in record() and the commits
+ * (wall time of that synchronous loop), and the process's CPU time (every thread: the rollup thread folding and
+ * writing rollups, the checkpoint thread) until the rollups have caught up with the round's rows. The two variants
+ * write to their own files in alternating rounds (A B A B …), which spreads the machine's drift over both; the
+ * figures are the medians of the rounds.
  */
 import { join } from 'node:path';
-import { openUsageDb, type UsageRow } from '../../src/usage/index.js';
-import { createSqliteSink, pushRow } from '../../src/usage/sqlite-sink.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createUsageWriter, type UsageRow, type UsageWriter } from '../../src/usage/index.js';
 import { median } from './stats.js';
 import { removeDb, SUBJECTS } from './usage-build.js';
-
-const BATCH = 256;
 
 function rowAt(n: number, t0: number, rate: number): UsageRow {
   const h = Number((BigInt(n) * 2654435761n) % 4294967296n);
@@ -47,74 +47,65 @@ function rowAt(n: number, t0: number, rate: number): UsageRow {
 }
 
 export interface WriterCost {
-  withRollups: number;
-  without: number;
+  /** Medians: event-loop µs per row, and process CPU µs per row (all threads), with rollups and without. */
+  loop: { with: number; without: number };
+  cpu: { with: number; without: number };
   rounds: number;
   rowsPerRound: number;
   rate: number;
   perRound: { with: number[]; without: number[] };
 }
 
-export function measureWriterCost(dir: string, opts: { rounds: number; rowsPerRound: number; rate: number; warmRows: number }): WriterCost {
-  const t0 = Date.UTC(2026, 0, 1);
+const cpuUs = () => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
+
+export async function measureWriterCost(dir: string, opts: { rounds: number; rowsPerRound: number; rate: number; warmRows: number }): Promise<WriterCost> {
+  const t0 = Date.now() - 3_600_000;
   const variants = [true, false].map((rollups) => {
     const path = join(dir, `writer-${rollups ? 'rollups' : 'raw'}.db`);
     removeDb(path);
-    const db = openUsageDb(path);
-    // As on a one-core gateway: the connection never checkpoints (checkpointer.ts does it on a thread); here it is
-    // done between rounds, untimed.
-    db.pragma('wal_autocheckpoint = 0');
-    let clock = t0;
-    const sink = createSqliteSink(db, { rollups, now: () => clock });
-    return { rollups, path, db, sink, setClock: (t: number) => (clock = t), us: [] as number[] };
+    const w: UsageWriter = createUsageWriter({ path, thread: false, maintenance: rollups });
+    return { rollups, path, w, loop: [] as number[], cpu: [] as number[] };
   });
   let n = 0;
-  const batches = (count: number) => {
-    const out: { values: unknown[]; last: number }[] = [];
-    for (let b = 0; b < count / BATCH; b++) {
-      const values: unknown[] = [];
-      let last = 0;
-      for (let i = 0; i < BATCH; i++) {
-        const r = rowAt(++n, t0, opts.rate);
-        pushRow(values, r);
-        last = r.timeMs;
-      }
-      out.push({ values, last });
-    }
-    return out;
-  };
-  const run = (v: (typeof variants)[number], work: { values: unknown[]; last: number }[]) => {
+  const rows = (count: number) => Array.from({ length: count }, () => rowAt(++n, t0, opts.rate));
+  const behind = (w: UsageWriter) => w.db.prepare('SELECT (SELECT MAX(id) FROM usage_rows) - rolled_id FROM usage_rollup_state').pluck().get() as number;
+  const run = async (v: (typeof variants)[number], work: UsageRow[]) => {
+    const cpu0 = cpuUs();
     const start = performance.now();
-    for (const b of work) {
-      v.setClock(b.last);
-      v.sink.write(b.values);
-    }
-    return ((performance.now() - start) * 1000) / (work.length * BATCH);
+    for (const r of work) v.w.record(r);
+    v.w.flush();
+    const loop = ((performance.now() - start) * 1000) / work.length;
+    // Until the rollup thread has caught up but for its open fold (it flushes every 16,384 rows, or 60 s): the open
+    // fold's flush falls in the next round, as the previous round's fell in this one.
+    if (v.rollups) for (let i = 0; i < 2_000 && behind(v.w) >= 16_384; i++) await sleep(10);
+    return { loop, cpu: (cpuUs() - cpu0) / work.length };
   };
-  // Warm both (JIT, page cache, name ids), on the same rows.
-  const warm = batches(opts.warmRows);
-  for (const v of variants) {
-    run(v, warm);
-    v.db.pragma('wal_checkpoint(TRUNCATE)');
-  }
+  await Promise.all(variants.map((v) => v.w.ready));
+  const warm = rows(opts.warmRows);
+  for (const v of variants) await run(v, warm);
   for (let round = 0; round < opts.rounds; round++) {
-    // The same rows for both variants of a round; the order alternates.
-    const work = batches(opts.rowsPerRound);
+    const work = rows(opts.rowsPerRound);
     const order = round % 2 === 0 ? variants : [...variants].reverse();
-    for (const v of order) v.us.push(run(v, work));
-    for (const v of variants) v.db.pragma('wal_checkpoint(TRUNCATE)');
+    for (const v of order) {
+      const r = await run(v, work);
+      v.loop.push(r.loop);
+      v.cpu.push(r.cpu);
+    }
   }
   for (const v of variants) {
-    v.sink.close();
-    v.db.close();
+    v.w.close();
     removeDb(v.path);
   }
+  const [a, b] = variants as [(typeof variants)[number], (typeof variants)[number]];
   return {
-    withRollups: median(variants[0]!.us),
-    without: median(variants[1]!.us),
+    loop: { with: median(a.loop), without: median(b.loop) },
+    cpu: { with: median(a.cpu), without: median(b.cpu) },
     rounds: opts.rounds,
     rowsPerRound: opts.rowsPerRound,
     rate: opts.rate,
-    perRound: { with: variants[0]!.us, without: variants[1]!.us },
+    perRound: { with: a.loop, without: b.loop },
   };
 }
