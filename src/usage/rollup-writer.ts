@@ -1,7 +1,7 @@
 import type { UsageDb } from './db.js';
 import { VALUES_PER_ROW } from './row-layout.js';
 import { RollupFold, type CuboidMarks } from './rollup-fold.js';
-import { ROLLUP_INSERT } from './rollup-shape.js';
+import { ROLLUP_INSERT, type RollupRow } from './rollup-shape.js';
 
 /** Fold at most this many rows before writing them as rollups (memory: ~20 bytes a row). */
 const FLUSH_ROWS = 65_536;
@@ -113,7 +113,28 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
     inline = false;
   }
 
-  const writeNow = db.transaction(write);
+  const commit = db.transaction((rows: RollupRow[], base: number, to: number) => {
+    if ((rolledId.get() ?? 0) !== base) {
+      poisoned = true;
+      return;
+    }
+    for (const r of rows) {
+      r.push(nextPart());
+      insert.run(r);
+    }
+    setRolled.run(to);
+  });
+  /**
+   * Writes the fold from the background (catch-up, the rollup thread): drained and encoded before the transaction, so
+   * the write lock (which the gateway's own commits wait for) is held only for the inserts. The marks are read
+   * outside it too: compaction runs on this same connection, between these calls.
+   */
+  function writeNow(): void {
+    const base = fold.baseId;
+    const to = fold.lastId;
+    const marks = new Map(marksStmt.all().map((m) => [m.cuboid, m]));
+    commit.immediate(fold.drain((c) => marks.get(c) ?? NO_MARKS), base, to);
+  }
 
   return {
     progress,
@@ -154,7 +175,7 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
       // soon as read); a catch-up of live traffic (the rollup thread's) writes when due.
       if (due() || (behind && fold.lastId >= maxId && fold.baseId < backlogTo)) {
         try {
-          writeNow.immediate();
+          writeNow();
         } catch (err) {
           reset();
           throw err;
@@ -184,7 +205,7 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
       }
       if (fold.rows === 0) return;
       try {
-        writeNow.immediate();
+        writeNow();
       } catch {
         reset(); // the rows are still past rolled_id: the next start folds them again
       }
