@@ -127,6 +127,24 @@ describe('a Redis restart mid-run (its state lost)', () => {
     assert.equal(memory.exchange('h1', [report])[0]!.level, 80);
   });
 
+  test('refuse: a request that needs a lease while Redis restarts waits for it (a blip is not an outage), then is served', async () => {
+    // A limit of 10 per minute leases one unit at a time: every request here needs the authority.
+    const [r] = replicas(redis.url, 'blip:', [{ match: { subject: '*' }, rpm: 10 }], [], 'refuse');
+    try {
+      for (let i = 0; i < 3; i++) (await r!.limiter.reserve({ ...who, estimatedTokens: 1 })).settle(1);
+      await redis.stop();
+      const waiting = (async () => r!.limiter.reserve({ ...who, estimatedTokens: 1 }))();
+      await new Promise((res) => setTimeout(res, 200));
+      await redis.start();
+      (await waiting).settle(1);
+      // Re-seeded from this replica's use: 4 of 10 spent, so 6 more and no more.
+      const after = await offer([r!], 10, 1, 1);
+      assert.ok(after.ok >= 5 && after.ok <= 6, `admitted ${after.ok} more of the 6 left`);
+    } finally {
+      await r!.leases.close();
+    }
+  });
+
   test('refuse: a daily quota is re-seeded from every replica and spent to the last slice, never beyond', async () => {
     const QUOTA = 600;
     const rs = replicas(redis.url, 'quota:', [], [{ match: { subject: '*' }, tokens_per_day: QUOTA }], 'refuse');
