@@ -15,6 +15,13 @@ const REWIND_SLACK_MS = 10 * 60_000;
 const FINAL_SHIP_MS = 3_000;
 /** The wire row: the origin's id, then row-layout.ts values (names as strings). */
 const WIRE_ROW_LENGTH = PEER_VALUES_PER_ROW - 1;
+/**
+ * A wire row the usage log can take: the values rollups fold are numbers where they must be (time, status, tokens,
+ * latency) and the subject a string. Peers are trusted replicas; this keeps one bad entry from poisoning the rollups.
+ */
+const isWireRow = (r: unknown): r is unknown[] =>
+  Array.isArray(r) && r.length === WIRE_ROW_LENGTH && Number.isInteger(r[0]) && typeof r[2] === 'number' && typeof r[3] === 'string' &&
+  typeof r[11] === 'number' && typeof r[13] === 'number' && typeof r[14] === 'number' && typeof r[15] === 'number' && typeof r[18] === 'number';
 
 /** The sync's counters at one moment (plain numbers: the supervisor hands them to its workers for /metrics). */
 export interface UsageSyncStats {
@@ -50,11 +57,11 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
   const saved = reader.state();
   const origin = saved.origin ?? `${hostname()}-${randomBytes(4).toString('hex')}`;
   let shipped = saved.shipped !== undefined ? Number(saved.shipped) : reader.idBefore(Date.now() - cfg.stream_max_age - REWIND_SLACK_MS);
-  let shipEpoch = saved.ship_epoch ?? null;
+  let shipEpoch = saved.ship_epoch || null;
   /** This replica's last entry in the stream (id and number), checked after every reconnect. */
   let lastEntry = saved.ship_entry ? { id: saved.ship_entry, n: Number(saved.ship_n ?? 0) } : null;
   let cursor = saved.consumed ?? '0-0';
-  let readEpoch = saved.consume_epoch ?? null;
+  let readEpoch = saved.consume_epoch || null;
   /** The number (`n`) of the last entry read: the next one should be one more, else entries were trimmed unread. */
   let lastN = saved.consumed_n ? Number(saved.consumed_n) : null;
   await usage.ingest({ values: [], state: { origin, shipped: String(shipped) } });
@@ -78,9 +85,10 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
     const r = await stream.append(origin, rows.length > 0 ? JSON.stringify(rows) : null, verify ? lastEntry : null);
     verify = false;
     if (r.lost || (shipEpoch !== null && shipEpoch !== r.epoch)) {
-      // The stream lost entries peers may not have read: ship again the window it would still hold. Readers that
-      // have them ignore them; the entry just appended is inside the window.
-      shipped = reader.idBefore(Date.now() - cfg.stream_max_age - REWIND_SLACK_MS);
+      // The stream lost entries peers may not have read: ship again the window it would still hold (never skipping
+      // rows not shipped yet, after a long outage). Readers that have them ignore them; the entry just appended is
+      // inside the window.
+      shipped = Math.min(shipped, reader.idBefore(Date.now() - cfg.stream_max_age - REWIND_SLACK_MS));
       shipEpoch = r.epoch;
       lastEntry = null;
       stats.rewinds++;
@@ -110,7 +118,7 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
     } catch {
       parsed = null;
     }
-    if (!Array.isArray(parsed) || !parsed.every((r) => Array.isArray(r) && r.length === WIRE_ROW_LENGTH && Number.isInteger(r[0]))) {
+    if (!Array.isArray(parsed) || !parsed.every(isWireRow)) {
       if (badEntries++ === 0) logger.error({ event: 'usage_sync_bad_entry', id: e.id, origin: e.origin }, 'a usage stream entry is not rows of this version; skipped');
       return 0;
     }

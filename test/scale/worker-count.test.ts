@@ -27,7 +27,8 @@ test('server.workers and state are validated at load', () => {
   assert.equal(parseConfigText(JSON.stringify({ ...base, server: { workers: 'auto' } }), 'x').server.workers, 'auto');
   assert.throws(() => parseConfigText(JSON.stringify({ ...base, server: { workers: 0 } }), 'x'), /workers/);
   const st = parseConfigText(JSON.stringify({ ...base, state: { redis: 'redis://r:6379' } }), 'x').state!;
-  assert.deepEqual({ ...st }, { redis: 'redis://r:6379', prefix: 'infergate:', sync_interval: 100, lease_ttl: 5000, on_unreachable: 'share', replicas: 2, routing: { enabled: true, interval: 50, stale: 1000, snapshot_interval: 5000 } });
+  assert.deepEqual({ ...st }, { redis: 'redis://r:6379', prefix: 'infergate:', sync_interval: 100, lease_ttl: 5000, on_unreachable: 'share', replicas: 2, routing: { enabled: true, interval: 50, stale: 1000, snapshot_interval: 5000 }, usage: { share: true, interval: 250, stream_max_age: 3_600_000, stream_max_len: 200_000 } });
+  assert.throws(() => parseConfigText(JSON.stringify({ ...base, state: { redis: 'redis://r:6379', usage: { stream_max_age: '10s' } } }), 'x'), /at least 1m/);
   assert.throws(() => parseConfigText(JSON.stringify({ ...base, state: { redis: 'http://r' } }), 'x'), /redis:\/\//);
   assert.throws(() => parseConfigText(JSON.stringify({ ...base, state: { sync_interval: '1s', lease_ttl: '2s' } }), 'x'), /three sync intervals/);
 });
