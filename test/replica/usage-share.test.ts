@@ -25,7 +25,8 @@ describe('usage shared by replicas through Redis', () => {
   const start = (name: string) =>
     startTestGateway([{ name: 'llama', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }], {
       sections: {
-        usage: { sqlite: join(dir, `${name}.db`), flush_interval: '20ms' },
+        // b writes on its event loop (the one-core writer: raw rows there, rollups folded by a thread of their own).
+        usage: { sqlite: join(dir, `${name}.db`), flush_interval: '20ms', ...(name === 'b' ? { writer_thread: false } : {}) },
         state: { redis: redis.url, sync_interval: '50ms', usage: { interval: '30ms' } },
       },
     });
