@@ -129,7 +129,8 @@ describe('a Redis restart mid-run (its state lost)', () => {
 
   test('refuse: a request that needs a lease while Redis restarts waits for it (a blip is not an outage), then is served', async () => {
     // A limit of 10 per minute leases one unit at a time: every request here needs the authority.
-    const [r] = replicas(redis.url, 'blip:', [{ match: { subject: '*' }, rpm: 10 }], [], 'refuse');
+    const rs = replicas(redis.url, 'blip:', [{ match: { subject: '*' }, rpm: 10 }], [], 'refuse');
+    const r = rs[0];
     try {
       for (let i = 0; i < 3; i++) (await r!.limiter.reserve({ ...who, estimatedTokens: 1 })).settle(1);
       await redis.stop();
@@ -141,7 +142,7 @@ describe('a Redis restart mid-run (its state lost)', () => {
       const after = await offer([r!], 10, 1, 1);
       assert.ok(after.ok >= 5 && after.ok <= 6, `admitted ${after.ok} more of the 6 left`);
     } finally {
-      await r!.leases.close();
+      await Promise.all(rs.map((x) => x.leases.close()));
     }
   });
 
