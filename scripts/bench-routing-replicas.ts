@@ -8,13 +8,14 @@
  * end with and without it, alternating rounds). Writes bench/results/routing-replicas.md.
  *
  *   npm run bench:routing:replicas               time scale 0.75, 10 s measured window per row, ≈ 3 min
- *   options: --time-scale=0.75 --load=0.8 --seed=1 --rows=1,2,2x,3,3x,3xk,3xr,3xkr --out=path
+ *   options: --time-scale=0.75 --load=0.8 --seed=1 --rows=1,2,2x,3,3x,3xk,3xr,3xkr --measure=10 (seconds) --out=path
  *            (x = exchange on; k = the engines publish vLLM-style KV events and every replica subscribes; r = the last
  *            replica is restarted halfway through the schedule and must catch up from the snapshot or the events)
  *            --repeat=N (every row N times, order reversed on every other pass; the row shows the run with the median
  *            p99 TTFT)
  */
 import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -42,6 +43,8 @@ const { values: args } = parseArgs({
     rows: { type: 'string', default: '1,2,2x,3,3x,3xk,3xr,3xkr' },
     repeat: { type: 'string', default: '1' },
     'des-only': { type: 'boolean', default: false },
+    /** Measured window in simulated seconds (after the warm-up pass); longer windows make p99 less noisy. */
+    measure: { type: 'string', default: '10' },
     out: { type: 'string' },
   },
 });
@@ -63,7 +66,7 @@ const SHARED: SharedPrefixSpec = {
   systemTokens: 6000,
   questionTokens: 1200,
   outputTokens: 250,
-  measureMs: 10_000,
+  measureMs: Number(args.measure) * 1000,
   sloTtftMs: 2000,
   seed: 101,
   shared: true,
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
   const assets = resolve(ROOT, 'src/console/assets');
   if (rt.kind === 'compiled' && existsSync(assets)) cpSync(assets, resolve(TMP, 'dist/src/console/assets'), { recursive: true });
   const redis = await startRedis();
+  const loadAtStart = loadavg()[0] as number;
   try {
     const w = buildWorkload(SHARED);
     const sat = desSaturation(w, SEED, { replicas: BACKENDS, kvBlocks: KV_BLOCKS, scrapeMs: 250 }, 16);
@@ -259,7 +263,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${table}\n\n${costLine}\n`);
     const md = `# Routing with several gateway replicas (issue 13)
 
-\`npm run bench:routing:replicas -- ${process.argv.slice(2).join(' ')}\` · ${new Date().toISOString().slice(0, 16)} UTC · time scale ${T}, ${BACKENDS} simulated vLLM backends (${KV_BLOCKS} KV blocks each), ${SHARED.title}, offered ${qps.toFixed(2)} QPS simulated (${LOAD} × the discrete-event round-robin saturation), seed ${SEED}, ${REPEAT} run(s) per row (the median p99 shown), ${schedule.length} requests per run (${schedule.filter((x) => x.stage === 0).length} measured), token_aware, session hints on. Replicas behind a round-robin front (request i to replica i mod N), one real redis-server; "without exchange" is \`state.routing.enabled: false\` (today's behaviour). On a shared 2-core machine: compare rows of the same file, and read the lag column (how far the simulators fell behind real time).
+\`npm run bench:routing:replicas -- ${process.argv.slice(2).join(' ')}\` · ${new Date().toISOString().slice(0, 16)} UTC · time scale ${T}, ${BACKENDS} simulated vLLM backends (${KV_BLOCKS} KV blocks each), ${SHARED.title}, offered ${qps.toFixed(2)} QPS simulated (${LOAD} × the discrete-event round-robin saturation), seed ${SEED}, ${REPEAT} run(s) per row (the median p99 shown), ${schedule.length} requests per run (${schedule.filter((x) => x.stage === 0).length} measured), token_aware, session hints on, load average ${loadAtStart.toFixed(1)} at the start and ${(loadavg()[0] as number).toFixed(1)} at the end (2 cores). Replicas behind a round-robin front (request i to replica i mod N), one real redis-server; "without exchange" is \`state.routing.enabled: false\` (today's behaviour). On a shared 2-core machine: compare rows of the same file, and read the lag column (how far the simulators fell behind real time).
 
 ## Real time (gateway processes, simulator processes, Redis)
 

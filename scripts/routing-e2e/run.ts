@@ -113,8 +113,9 @@ export interface RunSettings {
     readonly gateways: number;
     readonly extra: Record<string, unknown>;
     /**
-     * Restarts the last replica once this share of the schedule has been sent (SIGTERM, then a new process with the
-     * same config): the front sends its share to the others until the new one listens, as a load balancer would.
+     * Restarts the last replica once this share of the schedule has been sent, as a rolling deploy does: the front
+     * stops sending it requests, waits for those it is answering, stops it (SIGTERM) and starts a new process with the
+     * same config; the others take its share until the new one listens.
      */
     readonly restartAt?: number;
   };
@@ -181,11 +182,14 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
     const gwCpu = () => gws.reduce((a, g) => a + cpuOf(g.child.pid), 0);
     let sent = 0;
     const alive = gws.map(() => true);
+    /** Requests each replica is still answering: a restart waits for its own to finish, as a rolling deploy does. */
+    const busy = gws.map(() => 0);
     let restarted = s.front?.restartAt === undefined || n < 2;
     const restart = async (): Promise<void> => {
       const k = n - 1;
       alive[k] = false;
-      s.log(`  restarting gateway replica #${k}`);
+      s.log(`  restarting gateway replica #${k} (out of the front; waiting for its ${busy[k]} requests)`);
+      for (let waited = 0; (busy[k] as number) > 0 && waited < 60_000; waited += 20) await sleep(20);
       await stopChildren([(gws[k] as GatewayProc).child]);
       gws[k] = await startGateway(s.rt, s.tmp, policy, s.sim.model, sims, s.routing(policy), s.front?.extra, k);
       children.push((gws[k] as GatewayProc).child);
@@ -193,10 +197,10 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
       s.log(`  replica #${k} is back`);
     };
     let restarting: Promise<void> = Promise.resolve();
-    const pick = (): GatewayProc => {
+    const pick = (): number => {
       let k = sent++ % n;
       while (!alive[k]) k = (k + 1) % n;
-      return gws[k] ?? gw;
+      return k;
     };
     const cpu0 = { gateway: gwCpu(), sims: simCpu(), driver: driverCpu(), machine: machineBusySeconds() };
     const t0 = performance.now();
@@ -213,8 +217,11 @@ export async function runSchedule(s: RunSettings, w: E2eWorkload, policy: Policy
           const sentAt = performance.now() - t0;
           const lag = Math.max(0, sentAt - r.atMs * T);
           lags.push(lag);
+          const k = pick();
+          busy[k] = (busy[k] as number) + 1;
           pending.push(
-            streamCompletion(pick().url, bodyOf(r.prompt)).then((o) => {
+            streamCompletion((gws[k] ?? gw).url, bodyOf(r.prompt)).then((o) => {
+              busy[k] = (busy[k] as number) - 1;
               records.push({ stage: r.stage, arrivalMs: sentAt / T, ttftMs: o.ttftRealMs / T, e2eMs: o.e2eRealMs / T, outcome: o, sendLagRealMs: lag });
             }),
           );

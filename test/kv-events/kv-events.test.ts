@@ -136,6 +136,9 @@ describe('when the events cannot be the truth, routing falls back to its own pic
     // Requests still route and succeed on the twin.
     const r = await client(gw).completions.create({ model: MODEL, prompt: prompt(402), max_tokens: 2 });
     assert.ok(r.choices.length === 1);
+    // An engine restart empties its cache (AllBlocksCleared): the picture is complete again.
+    (sims[0] as SimServer).restart();
+    await eventually(async () => sample(await metrics(gw as Gateway), 'infergate_kv_events_state', 'state="live"') === 1, 5000);
   });
 
   test('a publisher that goes away: silent (twin) once it has been unreachable for kv_events.stale', async () => {

@@ -81,7 +81,11 @@ export class KvEventsSource {
       handler: {
         batch: (_seq, payload) => this.ingest(payload),
         lost: () => this.#lost(),
-        restarted: () => this.index.clear(),
+        restarted: () => {
+          // An engine that starts over has an empty cache: the picture is complete again.
+          this.index.clear();
+          if (this.#state === 'resync') this.#set('live', 'the engine restarted (its cache is empty)');
+        },
         caughtUp: () => {
           if (this.#state === 'starting') this.#set('live', 'caught up from the replay');
           else if (this.#state === 'silent') this.#set('live', 'reconnected, nothing missed');
@@ -144,8 +148,13 @@ export class KvEventsSource {
       return;
     }
     this.stats.batches++;
-    for (const e of batch.events) this.index.apply(e);
+    let cleared = false;
+    for (const e of batch.events) {
+      this.index.apply(e);
+      if (e.type === 'cleared') cleared = true;
+    }
     if (this.#state === 'starting') this.#set('live', 'caught up');
+    else if (this.#state === 'resync' && cleared) this.#set('live', 'the engine cleared its cache: the picture is complete');
     else if (this.#state === 'silent') this.#set('live', 'events again');
     else if (this.#state === 'resync' && this.index.storedSinceMark >= this.#healAfter) this.#set('live', 'picture rebuilt');
   }
