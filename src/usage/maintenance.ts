@@ -22,9 +22,9 @@ export const HOUR_ROLLUPS_KEPT_MS = 35 * DAY;
 export const GRACE_MS = 15 * 60_000;
 /** Rows deleted per statement: each step holds the write lock for a few milliseconds. */
 const DELETE_BATCH = 2_000;
-/** Free pages left before giving some back to the OS, and how many per step. */
-const VACUUM_ABOVE_PAGES = 1_024;
-const VACUUM_PAGES = 512;
+/** Free space left before giving some back to the OS, and how much per step (in pages of the file's size). */
+const VACUUM_ABOVE_BYTES = 4 * 1024 * 1024;
+const VACUUM_STEP_BYTES = 2 * 1024 * 1024;
 
 export interface Maintenance {
   /** One unit of work (compact one period of one cuboid, delete one batch, vacuum some pages); false when idle. */
@@ -139,8 +139,9 @@ export function createMaintenance(db: UsageDb, options: RetentionOptions & { now
 
   function vacuum(): boolean {
     if (db.pragma('auto_vacuum', { simple: true }) !== 2) return false;
-    if ((db.pragma('freelist_count', { simple: true }) as number) < VACUUM_ABOVE_PAGES) return false;
-    db.pragma(`incremental_vacuum(${VACUUM_PAGES})`);
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    if ((db.pragma('freelist_count', { simple: true }) as number) * pageSize < VACUUM_ABOVE_BYTES) return false;
+    db.pragma(`incremental_vacuum(${Math.ceil(VACUUM_STEP_BYTES / pageSize)})`);
     return true;
   }
 

@@ -34,7 +34,8 @@ describe('usage log checkpoints when rows are written on the event loop', () => 
     db.close();
 
     const path = join(dir, 'one-core.db');
-    const w = createUsageWriter({ path, batchSize: 512, flushIntervalMs: 60_000, thread: false });
+    // The gateway connection's own commits only: the rollup thread (a second writer on the file, maintenance) is off.
+    const w = createUsageWriter({ path, batchSize: 512, flushIntervalMs: 60_000, thread: false, maintenance: false });
     await w.ready; // the checkpoint thread is up
     assert.equal(w.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the gateway connection does not checkpoint');
     for (let step = 0; step < STEPS; step++) {
