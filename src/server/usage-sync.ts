@@ -177,7 +177,19 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
   let stopped = false;
   let failures = 0;
   const loops: Promise<void>[] = [];
-  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+  // Pauses between rounds end early at close (state.usage.interval may be up to 10 s).
+  const waking = new Set<() => void>();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        waking.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      waking.add(wake);
+    });
   function loop(name: string, once: () => Promise<boolean>): void {
     loops.push(
       (async () => {
@@ -214,6 +226,7 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
     stats: () => ({ ...stats, shipLagMs: Date.now() - shipCaughtUp, receiveLagMs: Date.now() - readCaughtUp }),
     async close() {
       stopped = true;
+      for (const wake of [...waking]) wake();
       await Promise.all(loops);
       // The rows committed last (the writer's final batches) go now, so a replica scaled down leaves nothing behind.
       usage.flush();
