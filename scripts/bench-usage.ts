@@ -195,7 +195,7 @@ out.push(
   `16); alternating rounds of ${writer.rowsPerRound.toLocaleString('en-US')} rows at ${writer.rate} rows/s of simulated time, median of ${writer.rounds} rounds each. Event loop: the wall time of`,
   'recording and committing the rows on the main thread. Process CPU: every thread (the rollup thread folding and writing rollups, the',
   'checkpoint thread) until the rollups have caught up with the round but for the open fold. On this 2-core machine the rollup thread runs',
-  'beside the event loop; on one core it takes turns with it (its CPU is the second table row). With more than one core the gateway',
+  'beside the event loop; on one core it takes turns with it (its CPU is in the process CPU column). With more than one core the gateway',
   'writes from its writer thread and the event loop pays the same either way.',
   '',
   '| writer | event loop µs/row | process CPU µs/row | event loop per round |',
