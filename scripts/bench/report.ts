@@ -174,6 +174,13 @@ function verdicts(sum: Summary[]): string[] {
     const end = s?.row.memory?.rssMb ?? Number.NaN;
     line('RSS < 150 MB after the run (peak in brackets)', id, `${num(end, 0)} MB (peak ${num(peak, 0)} MB)`, check(end, (v) => v < 150));
   }
+  // Issue 12: the full stack in one process on one core, no Redis, against the bare Node proxy (the floor).
+  const x = (v: number) => (Number.isFinite(v) ? `${v.toFixed(2)}x the floor` : '–');
+  line('issue 12: full stack max req/s >= 0.80x the bare Node proxy', '5', x(share(full, 'maxRps')), check(share(full, 'maxRps'), (v) => v >= 0.8));
+  line('issue 12: full stack streams/s >= 0.80x the bare Node proxy', '5', x(share(full, 'streamRps')), check(share(full, 'streamRps'), (v) => v >= 0.8));
+  const fullPeak = full?.row.memory?.peakMb ?? Number.NaN;
+  const floorPeak = floor?.row.memory?.peakMb ?? Number.NaN;
+  line('issue 12: full stack peak RSS <= 180 MB', '5', `${num(fullPeak, 0)} MB (bare proxy ${num(floorPeak, 0)} MB)`, check(fullPeak, (v) => v <= 180));
   return out;
 }
 
@@ -218,7 +225,7 @@ export function renderReport(rows: RowResult[], meta: ReportMeta): string {
     );
   }
   lines.push('');
-  lines.push('## Targets (issues 2, 4 and 5)', '');
+  lines.push('## Targets (issues 2, 4, 5 and 12)', '');
   lines.push(...verdicts(sum));
   lines.push('');
   lines.push('## Rows', '');
