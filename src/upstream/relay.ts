@@ -154,11 +154,15 @@ export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: Stream
     };
 
     // The backend accepted the stream: the client gets its head now, not when the first token comes (a queued
-    // prefill can take tens of seconds, and proxies in front give up on a silent connection).
-    if (!out.headersSent && !out.destroyed) {
-      out.writeHead(200, opts.headers);
-      out.flushHeaders();
-    }
+    // prefill can take tens of seconds, and proxies in front give up on a silent connection). "Now" is the end of
+    // this event-loop turn: a first event read together with the backend's head (a warm backend) leaves in the same
+    // write as ours, one syscall instead of two; otherwise the head goes alone, still before any timer can fire.
+    // Scheduled on retries too: an earlier attempt that failed within its first turn wrote the head but never sent it
+    // (flushing a head already sent writes nothing).
+    if (!out.headersSent && !out.destroyed) out.writeHead(200, opts.headers);
+    setImmediate(() => {
+      if (!started && !settled && !out.destroyed) out.flushHeaders();
+    });
     opts.heartbeat?.start();
 
     const write = (data: Buffer | Buffer[]) => {
