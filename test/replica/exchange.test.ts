@@ -1,25 +1,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { createManualClock } from '../../src/core/index.js';
 import { RoutingCore } from '../../src/routing/core.js';
 import { TwinPrefixIndex } from '../../src/routing/prefix/twin-index.js';
 import { ReplicaExchange } from '../../src/routing/replica/exchange.js';
-import { createBroadcastHub, createIpcBroadcast, type IpcPort } from '../../src/state/index.js';
+import { createBroadcastHub, createIpcBroadcast } from '../../src/state/index.js';
+import { ipcChannel as channel } from '../helpers/ipc-channel.js';
 import { pool, request, targets } from '../routing/helpers.js';
 
 /**
  * The exchange's mechanics without Redis: the supervisor's hub relaying between two workers' IPC broadcasts (the real
  * code on both ends; an in-memory channel stands in for the cluster's pipe, delivering asynchronously like it).
  */
-function channel(): { worker: IpcPort; supervisor: IpcPort } {
-  const toWorker = new EventEmitter();
-  const toSupervisor = new EventEmitter();
-  return {
-    worker: { send: (m) => setImmediate(() => toSupervisor.emit('message', structuredClone(m))), on: (e, l) => toWorker.on(e, l), off: (e, l) => toWorker.off(e, l) },
-    supervisor: { send: (m) => setImmediate(() => toWorker.emit('message', structuredClone(m))), on: (e, l) => toSupervisor.on(e, l), off: (e, l) => toSupervisor.off(e, l) },
-  };
-}
 
 const tick = () => new Promise((r) => setImmediate(r));
 const settle = async () => {

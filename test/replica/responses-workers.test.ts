@@ -1,21 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { ResponseStore } from '../../src/api/index.js';
-import { createBroadcastHub, createIpcBroadcast, type IpcPort } from '../../src/state/index.js';
+import { createBroadcastHub, createIpcBroadcast } from '../../src/state/index.js';
+import { ipcChannel as channel } from '../helpers/ipc-channel.js';
 
 /**
  * Stored Responses ids among the workers of one host: each worker's store talks through its own IPC broadcast topic,
  * relayed by the supervisor's hub (the real code on both ends; an in-memory channel stands in for the cluster's pipe).
  */
-function channel(): { worker: IpcPort; supervisor: IpcPort } {
-  const toWorker = new EventEmitter();
-  const toSupervisor = new EventEmitter();
-  return {
-    worker: { send: (m) => setImmediate(() => toSupervisor.emit('message', structuredClone(m))), on: (e, l) => toWorker.on(e, l), off: (e, l) => toWorker.off(e, l) },
-    supervisor: { send: (m) => setImmediate(() => toWorker.emit('message', structuredClone(m))), on: (e, l) => toSupervisor.on(e, l), off: (e, l) => toSupervisor.off(e, l) },
-  };
-}
 
 function worker(hub: ReturnType<typeof createBroadcastHub>) {
   const ch = channel();
