@@ -1,5 +1,7 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RequestCtx } from '../core/index.js';
+import type { Outcome, RequestCtx } from '../core/index.js';
+import { HotCounter, HotHistogram } from './hot-metrics.js';
+import type { HotCounterSeries, HotHistogramSeries } from './hot-metrics.js';
 import { LABEL_NONE, LABEL_UNKNOWN, createBoundedLabel, errorType, operationName, statusClass } from './labels.js';
 import {
   BUCKETS_REQUEST_DURATION_S,
@@ -49,24 +51,28 @@ export interface Metrics {
   setKnownModels(models: Iterable<string>): void;
 }
 
-type GenAiLabel = 'gen_ai_operation_name' | 'gen_ai_request_model';
-type HistogramChild = Histogram.Internal<string>;
-
 /**
- * Everything a request with this (model, endpoint) touches, resolved once. prom-client children still hash their
- * labels on each call, but caching them skips label-object building and validation on the hot path.
+ * Everything a request with this (model, endpoint) touches, resolved once: a request only indexes into it (no label
+ * strings built, no map keyed by a concatenation) and updates plain numbers (see hot-metrics.ts).
  */
 interface Bundle {
   readonly model: string;
   readonly endpoint: string;
   readonly operation: string | null;
-  readonly requests: Map<string, Counter.Internal>;
-  readonly durations: Map<string, HistogramChild>;
-  readonly ttft: HistogramChild | null;
-  readonly tpot: HistogramChild | null;
-  readonly inputTokens: HistogramChild | null;
-  readonly outputTokens: HistogramChild | null;
-  readonly overhead: HistogramChild;
+  /** By outcome, then by status class index (statusIndex). */
+  readonly requests: Map<Outcome, (HotCounterSeries | undefined)[]>;
+  readonly durations: Map<string, HotHistogramSeries>;
+  readonly ttft: HotHistogramSeries | null;
+  readonly tpot: HotHistogramSeries | null;
+  readonly inputTokens: HotHistogramSeries | null;
+  readonly outputTokens: HotHistogramSeries | null;
+  readonly overhead: HotHistogramSeries;
+}
+
+/** 1xx..5xx are 0..4; anything else is 5 (`_other`), as statusClass() decides. */
+function statusIndex(status: number): number {
+  const c = Math.floor(status / 100);
+  return c >= 1 && c <= 5 ? c - 1 : 5;
 }
 
 export function createMetrics(options: MetricsOptions): Metrics {
@@ -81,41 +87,42 @@ export function createMetrics(options: MetricsOptions): Metrics {
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   }
 
-  const requests = new Counter({
+  // The series every request touches are hot-metrics.ts objects; the rarer ones stay prom-client's own.
+  const requests = new HotCounter({
     name: METRIC.requests,
     help: 'Requests finished by the gateway, by model, endpoint, status class and outcome.',
     labelNames: ['model', 'endpoint', 'status_class', 'outcome'] as const,
     registers,
   });
-  const duration = new Histogram({
+  const duration = new HotHistogram({
     name: METRIC.requestDuration,
     help: 'Gateway request duration, from arrival to the last byte sent (GenAI gen_ai.server.request.duration).',
     labelNames: ['gen_ai_operation_name', 'gen_ai_request_model', 'error_type'] as const,
-    buckets: [...BUCKETS_REQUEST_DURATION_S],
+    buckets: BUCKETS_REQUEST_DURATION_S,
     registers,
   });
-  const ttft = new Histogram<GenAiLabel>({
+  const ttft = new HotHistogram({
     name: METRIC.timeToFirstToken,
     help: 'Time to the first streamed byte for successful streaming requests (GenAI gen_ai.server.time_to_first_token).',
     labelNames: ['gen_ai_operation_name', 'gen_ai_request_model'],
-    buckets: [...BUCKETS_TIME_TO_FIRST_TOKEN_S],
+    buckets: BUCKETS_TIME_TO_FIRST_TOKEN_S,
     registers,
   });
-  const tpot = new Histogram<GenAiLabel>({
+  const tpot = new HotHistogram({
     name: METRIC.timePerOutputToken,
     help: 'Time per output token after the first, for successful streaming requests (GenAI gen_ai.server.time_per_output_token).',
     labelNames: ['gen_ai_operation_name', 'gen_ai_request_model'],
-    buckets: [...BUCKETS_TIME_PER_OUTPUT_TOKEN_S],
+    buckets: BUCKETS_TIME_PER_OUTPUT_TOKEN_S,
     registers,
   });
-  const tokens = new Histogram({
+  const tokens = new HotHistogram({
     name: METRIC.tokenUsage,
     help: 'Tokens per request by type, as reported by the backend or counted (GenAI gen_ai.client.token.usage).',
     labelNames: ['gen_ai_operation_name', 'gen_ai_request_model', 'gen_ai_token_type'] as const,
-    buckets: [...BUCKETS_TOKEN_USAGE],
+    buckets: BUCKETS_TOKEN_USAGE,
     registers,
   });
-  const overhead = new Histogram({
+  const overhead = new HotHistogram({
     name: METRIC.overhead,
     help: "The gateway's own share of request time (total minus upstream), the Server-Timing `gateway` value.",
     labelNames: ['endpoint'] as const,
@@ -175,11 +182,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
 
   const modelLabel = createBoundedLabel(options.maxModelLabels);
   const reasonLabel = createBoundedLabel(MAX_RETRY_REASONS);
-  const bundles = new Map<string, Bundle>();
+  // By endpoint, then model: two lookups on strings the request already holds, no key built per request.
+  const bundles = new Map<RequestCtx['endpoint'], Map<string, Bundle>>();
 
   function bundleFor(model: string, endpoint: RequestCtx['endpoint']): Bundle {
-    const key = endpoint === null ? model : `${model}\u0001${endpoint}`;
-    let b = bundles.get(key);
+    let byModel = bundles.get(endpoint);
+    if (byModel === undefined) bundles.set(endpoint, (byModel = new Map()));
+    let b = byModel.get(model);
     if (b !== undefined) return b;
     const op = endpoint === null ? null : operationName(endpoint);
     b = {
@@ -188,13 +197,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
       operation: op,
       requests: new Map(),
       durations: new Map(),
-      ttft: op === null ? null : ttft.labels(op, model),
-      tpot: op === null ? null : tpot.labels(op, model),
-      inputTokens: op === null ? null : tokens.labels(op, model, 'input'),
-      outputTokens: op === null ? null : tokens.labels(op, model, 'output'),
-      overhead: overhead.labels(endpoint ?? LABEL_NONE),
+      ttft: op === null ? null : ttft.series(op, model),
+      tpot: op === null ? null : tpot.series(op, model),
+      inputTokens: op === null ? null : tokens.series(op, model, 'input'),
+      outputTokens: op === null ? null : tokens.series(op, model, 'output'),
+      overhead: overhead.series(endpoint ?? LABEL_NONE),
     };
-    bundles.set(key, b);
+    byModel.set(model, b);
     return b;
   }
 
@@ -202,13 +211,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
     const model = ctx.errorCode === 'model_not_found' ? LABEL_UNKNOWN : modelLabel(ctx.requestedModel);
     const b = bundleFor(model, ctx.endpoint);
 
-    const sc = statusClass(ctx.status);
-    const requestKey = sc + ctx.outcome;
-    let counter = b.requests.get(requestKey);
-    if (counter === undefined) {
-      counter = requests.labels(b.model, b.endpoint, sc, ctx.outcome);
-      b.requests.set(requestKey, counter);
-    }
+    let byClass = b.requests.get(ctx.outcome);
+    if (byClass === undefined) b.requests.set(ctx.outcome, (byClass = []));
+    const si = statusIndex(ctx.status);
+    let counter = byClass[si];
+    if (counter === undefined) byClass[si] = counter = requests.series(b.model, b.endpoint, statusClass(ctx.status), ctx.outcome);
     counter.inc();
 
     const totalMs = endMs - ctx.startMs;
@@ -219,7 +226,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     const et = errorType(ctx);
     let hist = b.durations.get(et);
     if (hist === undefined) {
-      hist = duration.labels(b.operation, b.model, et);
+      hist = duration.series(b.operation, b.model, et);
       b.durations.set(et, hist);
     }
     hist.observe(totalMs / 1000);
