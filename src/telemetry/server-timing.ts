@@ -1,4 +1,5 @@
 import type { RequestCtx } from '../core/index.js';
+import { fixed2 } from './log-format.js';
 
 /**
  * The `Server-Timing` header value: `gateway;dur=X.XX, upstream;dur=Y.YY`, so a user sees the gateway's own cost
@@ -8,7 +9,7 @@ import type { RequestCtx } from '../core/index.js';
 export function serverTiming(ctx: RequestCtx, nowMs: number): string {
   const total = Math.max(0, nowMs - ctx.startMs);
   const upstream = ctx.upstreamMs;
-  if (upstream === null) return `gateway;dur=${total.toFixed(2)}`;
+  if (upstream === null) return `gateway;dur=${fixed2(total)}`;
   const up = Math.min(Math.max(0, upstream), total);
-  return `gateway;dur=${(total - up).toFixed(2)}, upstream;dur=${up.toFixed(2)}`;
+  return `gateway;dur=${fixed2(total - up)}, upstream;dur=${fixed2(up)}`;
 }

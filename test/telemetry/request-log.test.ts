@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createManualClock } from '../../src/core/index.js';
+import type { RequestCtx } from '../../src/core/index.js';
 import { createTelemetry } from '../../src/telemetry/index.js';
+import { requestLogLine } from '../../src/telemetry/request-log.js';
 import type { LogOptions, Telemetry } from '../../src/telemetry/index.js';
 import { createSink, newCtx } from './fixtures.js';
 
@@ -120,4 +127,85 @@ test('setLogLevel applies to request lines and general logs alike', () => {
   t.endRequest(newCtx(clock), null);
   t.logger.info('loud');
   assert.equal(lines.length, 2);
+});
+
+test('the hand-built line is, byte for byte, pino\'s line for requestLogLine', () => {
+  const { telemetry: t, clock, lines } = setup();
+  const variants: Partial<RequestCtx>[] = [
+    {},
+    { endpoint: 'chat', requestedModel: 'llama', upstreamModel: 'meta/Llama "3"', backendId: 'http://b:1', stream: true, attempts: 3 },
+    { principal: { subject: 'ü-ser \\ "quoted"\n', team: 'équipe', keyId: 'k7x2m9q4ab', scopes: new Set() }, upstreamMs: 0.004999 },
+    { usage: { promptTokens: 1, completionTokens: 0, cachedTokens: 0, source: 'estimated' }, status: 502, errorCode: 'upstream_error', outcome: 'upstream_error' },
+    { requestedModel: 'x'.repeat(300), upstreamMs: 12345.675, status: 500, errorCode: 'internal', outcome: 'upstream_error' },
+  ];
+  const expected: string[] = [];
+  for (const [i, fields] of variants.entries()) {
+    const ctx = newCtx(clock, fields);
+    if (i % 2 === 1) ctx.firstByteMs = ctx.startMs + 3.14159;
+    ctx.endMs = ctx.startMs + [0, 1.005, 250.456, 99999.999, -0.3][i]!;
+    t.endRequest(ctx, null);
+    expected.push(JSON.stringify(requestLogLine(ctx, ctx.endMs, null)));
+  }
+  assert.equal(lines.length, variants.length);
+  for (const [i, line] of lines.entries()) {
+    const head = JSON.parse(line) as { level: number; time: number };
+    const bindings = `"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"name":"infergate"`;
+    assert.equal(line, `{"level":${head.level},"time":${head.time},${bindings},${expected[i]!.slice(1, -1)},"msg":"request"}\n`);
+  }
+});
+
+/** A telemetry writing to a real file descriptor, as `npm start` writes to stdout. */
+function fileSetup(dir: string) {
+  const path = join(dir, 'log.jsonl');
+  const fd = openSync(path, 'w');
+  const clock = createManualClock(5000);
+  const telemetry = createTelemetry({ tracing: false, metrics: false, clock, log: { destination: fd } });
+  const read = () => readFileSync(path, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; request_id?: string });
+  return { telemetry, clock, read, close: () => closeSync(fd) };
+}
+
+test('lines written to a file descriptor keep their order and all arrive, long ones included', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'infergate-log-'));
+  try {
+    const { telemetry: t, clock, read, close } = fileSetup(dir);
+    const want: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      if (i % 50 === 7) {
+        // General lines go through the same batch; one of them longer than a whole batch.
+        const msg = i === 257 ? `long ${'é'.repeat(20_000)}` : `general ${i}`;
+        t.logger.info(msg);
+        want.push(msg);
+      }
+      const ctx = newCtx(clock, { requestedModel: `m${i % 3}` });
+      t.endRequest(ctx, null);
+      want.push(ctx.id);
+    }
+    await t.shutdown();
+    assert.deepEqual(read().map((l) => l.request_id ?? l.msg), want);
+    close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a lone line reaches the file without a flush, and buffered lines survive process.exit', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'infergate-log-'));
+  try {
+    const { telemetry: t, clock, read, close } = fileSetup(dir);
+    t.endRequest(newCtx(clock), null);
+    // The batch is written at the latest 100 ms after its first line; wait for it (bounded), with no flush call.
+    for (let i = 0; i < 100 && read().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(read().length, 1);
+    close();
+
+    // A child that logs and exits at once: the exit handler writes out what is still buffered.
+    const path = join(dir, 'child.jsonl');
+    const child = join(dirname(fileURLToPath(import.meta.url)), 'log-exit-child.ts');
+    execFileSync(process.execPath, ['--import', 'tsx', child, path], { stdio: 'inherit' });
+    const childLines = readFileSync(path, 'utf8').trim().split('\n');
+    assert.equal(childLines.length, 21);
+    assert.match(childLines[20]!, /"msg":"bye"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,0 +1,81 @@
+import type { pino } from 'pino';
+
+/** pino's destination (a sonic-boom instance), typed through pino so sonic-boom stays pino's dependency. */
+type Boom = ReturnType<typeof pino.destination>;
+
+/**
+ * Log lines gathered into one preallocated Buffer and handed to sonic-boom (in buffer mode) when it fills, at most
+ * `flushMs` after the first line of a batch, and on flush/exit.
+ *
+ * Why not sonic-boom's own batching (`minLength`): in its string mode every write measures the whole pending batch
+ * with `Buffer.byteLength`, flattening and scanning up to `minLength` bytes per line, then re-encodes the batch on
+ * write; its buffer mode wants a Buffer per line. Measured on one core for a 600-byte request line: ~1.5 µs per line
+ * through the string mode, ~0.9 through a Buffer per line, ~0.2 µs here (one UTF-8 encode into the batch).
+ * sonic-boom still does the writing: partial writes, EAGAIN retries, EPIPE (through pino.destination), flushSync.
+ *
+ * Every line of the process (request lines and pino's own) goes through one LineBuffer, so their order is kept.
+ */
+export interface LineBuffer {
+  write(line: string): boolean;
+  /** Hands the pending batch to sonic-boom, then lets it finish writing (`cb` when done). */
+  flush(cb?: (err?: Error | null) => void): void;
+  /** Writes everything out before returning (exit, fatal). */
+  flushSync(): void;
+}
+
+/** 16 KiB: sonic-boom's largest single write; a batch holds ~25 request lines. */
+const CAPACITY = 16 * 1024;
+
+export function createLineBuffer(boom: Boom, flushMs: number): LineBuffer {
+  let buf = Buffer.allocUnsafeSlow(CAPACITY);
+  let used = 0;
+  let timer: NodeJS.Timeout | null = null;
+
+  function handOver(): void {
+    if (used === 0) return;
+    // sonic-boom may keep the Buffer (a partial write, or a write still in progress), so a fresh one takes its place.
+    const batch = buf.subarray(0, used);
+    buf = Buffer.allocUnsafeSlow(CAPACITY);
+    used = 0;
+    writeBuffer(boom, batch);
+  }
+
+  const onTimer = (): void => {
+    timer = null;
+    handOver();
+  };
+
+  function write(line: string): boolean {
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: checked without measuring the line.
+    if (used + line.length * 3 > CAPACITY) {
+      handOver();
+      if (line.length * 3 > CAPACITY) {
+        writeBuffer(boom, Buffer.from(line));
+        return true;
+      }
+    }
+    used += buf.write(line, used);
+    if (timer === null) {
+      timer = setTimeout(onTimer, flushMs);
+      timer.unref();
+    }
+    return true;
+  }
+
+  return {
+    write,
+    flush(cb) {
+      handOver();
+      boom.flush(cb ?? (() => {}));
+    },
+    flushSync() {
+      handOver();
+      boom.flushSync();
+    },
+  };
+}
+
+/** In buffer mode sonic-boom's `write` takes Buffers; its type declares only the string form. */
+function writeBuffer(boom: Boom, data: Buffer): void {
+  (boom.write as unknown as (this: Boom, data: Buffer) => boolean).call(boom, data);
+}
