@@ -35,8 +35,9 @@ function statusOf(err: unknown): number | null {
 }
 
 function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletion: number): void {
+  // Literals of one shape (no spread): the object stays monomorphic for every reader of ctx.usage.
   ctx.usage = usage
-    ? { ...usage, source: 'backend' }
+    ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens, source: 'backend' }
     : { promptTokens: ctx.promptTokenEstimate, completionTokens: fallbackCompletion, cachedTokens: 0, source: 'estimated' };
 }
 

@@ -184,30 +184,32 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   function refuse(plan: Plan, req: ReserveRequest, estimate: number): GatewayError {
     const item = plan.items.find((i) => i.counter.avail < amount(i, estimate))!;
     const hdrs = headers(plan, undefined);
-    if (leases.mode === 'fallback' && item.counter.level > 0) {
+    if (leases.mode === 'fallback' && leases.fallbackKind !== 'share' && item.counter.level > 0) {
       // Refuse mode with the authority unreachable: the limit may not be spent, but nobody can tell.
       return new GatewayError('state_unavailable', 'Rate-limit state is unreachable and the gateway is configured to refuse what it cannot account for. Please retry shortly.', {
         headers: { 'retry-after': '1' },
       });
     }
     const who = describeRule(item.rule, req);
+    // Share mode while the authority is away: the refusal is this process's share running out, not the whole limit.
+    const tail = leases.mode === 'fallback' ? ' The shared limit state is unreachable: this gateway process serves its share of the limit until it is back.' : '';
     switch (item.dim) {
       case 'quota': {
         const resets = new Date(item.resetsAtMs).toISOString();
         const err = new GatewayError(
           'quota_exceeded',
-          `You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}. The quota resets at ${resets}.`,
+          `You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}. The quota resets at ${resets}.${tail}`,
           { wireCode: 'insufficient_quota', headers: { 'retry-after': String(Math.max(1, Math.ceil((item.resetsAtMs - clock.wallMs()) / 1000))), 'x-quota-reset': resets } },
         );
         return markRefusal(err, 'quota');
       }
       case 'concurrency':
-        return rateLimited(`Too many concurrent requests (${who}): limit ${item.counter.spec.cap}. Please retry when one finishes.`, 1000, hdrs, 'concurrency');
+        return rateLimited(`Too many concurrent requests (${who}): limit ${item.counter.spec.cap}. Please retry when one finishes.${tail}`, 1000, hdrs, 'concurrency');
       case 'requests':
-        return rateLimited(`Rate limit reached for requests per minute (${who}): limit ${item.counter.spec.cap}.`, WINDOW_MS / item.counter.spec.cap, hdrs, 'requests');
+        return rateLimited(`Rate limit reached for requests per minute (${who}): limit ${item.counter.spec.cap}.${tail}`, WINDOW_MS / item.counter.spec.cap, hdrs, 'requests');
       case 'tokens':
         return rateLimited(
-          `Rate limit reached for tokens per minute (${who}): limit ${item.counter.spec.cap}, requested ${estimate}.`,
+          `Rate limit reached for tokens per minute (${who}): limit ${item.counter.spec.cap}, requested ${estimate}.${tail}`,
           (estimate * WINDOW_MS) / item.counter.spec.cap,
           hdrs,
           'tokens',

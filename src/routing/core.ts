@@ -143,6 +143,8 @@ export class RoutingCore {
 
   /** Ranks without reserving: the pure decision, for tests and diagnostics. */
   rank(pool: PoolSpec, candidates: readonly BackendTarget[], req: RouteRequest): BackendTarget[] {
+    // One candidate has one order: policies are pure, so ranking it would only cost time (no draw is spent on it).
+    if (candidates.length === 1) return [candidates[0] as BackendTarget];
     const { profile, policy } = this.#profileOf(pool, req);
     const states = candidates.map((t) => this.state(t));
     const order = policy.rank(states, profile, { now: this.clock.now(), rng: this.rng, memory: this.#memory(pool.name) });

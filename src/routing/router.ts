@@ -130,8 +130,11 @@ export function createRouter(options: RouterOptions = {}): Router {
   const candidatesFor = (pool: PoolSpec): readonly BackendTarget[] => {
     if (pool.targets.length === 0) throw new GatewayError('no_healthy_backend', `Model "${pool.name}" has no backends.`);
     const now = clock.now();
-    const live = pool.targets.filter((t) => healthOf(t.id).isHealthy(now));
-    if (live.length > 0) return live;
+    // The usual case, every backend healthy, returns the pool's own array: no allocation per request.
+    let healthy = 0;
+    for (const t of pool.targets) if (healthOf(t.id).isHealthy(now)) healthy++;
+    if (healthy === pool.targets.length) return pool.targets;
+    if (healthy > 0) return pool.targets.filter((t) => healthOf(t.id).isHealthy(now));
     // Every backend is passively ejected: try the ones whose /health still answers, soonest-to-return first (a pool
     // that is entirely ejected is better probed by traffic than refused). Probe-down backends are never tried.
     const alive = pool.targets.filter((t) => healthOf(t.id).status(now) !== 'probe_down');
@@ -143,23 +146,35 @@ export function createRouter(options: RouterOptions = {}): Router {
   return {
     plan(pool, req, signal) {
       const candidates = candidatesFor(pool);
-      let handle: { cancel(): void } | null = null;
+      // The promise is made only for a request that really waits in the queue; a dispatch decided now (nearly every
+      // request) allocates nothing for it. The queue never answers within core.plan, but an answer that came before
+      // the promise existed would be kept and delivered all the same.
       let settle: { resolve(o: BackendTarget[]): void; reject(e: unknown): void } | null = null;
-      const promise = new Promise<BackendTarget[]>((resolve, reject) => {
-        settle = { resolve, reject };
-      });
+      let early: { ok: boolean; value: unknown } | null = null;
       const result = core.plan(pool, candidates, req, {
         resolve: (order) => {
           if (signal?.aborted) core.abandon(req);
-          settle?.resolve(order);
+          if (settle) settle.resolve(order);
+          else early = { ok: true, value: order };
         },
-        reject: (err) => settle?.reject(err),
+        reject: (err) => {
+          if (settle) settle.reject(err);
+          else early = { ok: false, value: err };
+        },
       });
       if (Array.isArray(result)) return result;
-      handle = result;
+      const handle = result;
+      const promise = new Promise<BackendTarget[]>((resolve, reject) => {
+        settle = { resolve, reject };
+      });
+      const answered = early as { ok: boolean; value: unknown } | null;
+      if (answered) {
+        if (answered.ok) settle!.resolve(answered.value as BackendTarget[]);
+        else settle!.reject(answered.value);
+      }
       if (signal) {
         const onAbort = () => {
-          handle?.cancel();
+          handle.cancel();
           settle?.reject(signal.reason);
         };
         if (signal.aborted) onAbort();

@@ -44,6 +44,8 @@ export interface LeaseClient {
    */
   holding(): boolean;
   readonly mode: LeaseMode;
+  /** What the fallback does while the authority is unreachable (`share` grants this process its share). */
+  readonly fallbackKind: 'share' | 'refuse' | null;
   counters(): IterableIterator<LeaseCounter>;
   /** Exchanges performed and failed (for the benchmarks and metrics). */
   readonly stats: { exchanges: number; failures: number };
@@ -192,6 +194,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     get mode() {
       return mode;
     },
+    fallbackKind: options.fallback?.mode ?? null,
     counters: () => byKey.values(),
     stats,
     async close() {
