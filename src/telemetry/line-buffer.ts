@@ -23,8 +23,12 @@ export interface LineBuffer {
   flushSync(): void;
 }
 
-/** 16 KiB: sonic-boom's largest single write; a batch holds ~25 request lines. */
-const CAPACITY = 16 * 1024;
+/**
+ * PIPE_BUF: a write of at most this many bytes to a pipe is atomic, so the workers of `server.workers`, which share
+ * the supervisor's stdout, never interleave parts of their lines. A batch holds about six request lines; measured,
+ * 16 KiB batches would save under 0.1 µs per line more.
+ */
+const CAPACITY = 4096;
 
 export function createLineBuffer(boom: Boom, flushMs: number): LineBuffer {
   let buf = Buffer.allocUnsafeSlow(CAPACITY);
@@ -46,12 +50,15 @@ export function createLineBuffer(boom: Boom, flushMs: number): LineBuffer {
   };
 
   function write(line: string): boolean {
-    // A UTF-16 code unit is at most 3 UTF-8 bytes: checked without measuring the line.
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: most lines fit without measuring them; near the end, measured.
     if (used + line.length * 3 > CAPACITY) {
-      handOver();
-      if (line.length * 3 > CAPACITY) {
-        writeBuffer(boom, Buffer.from(line));
-        return true;
+      const bytes = Buffer.byteLength(line);
+      if (used + bytes > CAPACITY) {
+        handOver();
+        if (bytes > CAPACITY) {
+          writeBuffer(boom, Buffer.from(line));
+          return true;
+        }
       }
     }
     used += buf.write(line, used);

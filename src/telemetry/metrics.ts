@@ -147,7 +147,8 @@ export function createMetrics(options: MetricsOptions): Metrics {
     labelNames: ['from_model', 'to_model'] as const,
     registers,
   });
-  const rateLimited = new Counter({
+  // Hot too: under a flood of refused requests every refusal counts one.
+  const rateLimited = new HotCounter({
     name: METRIC.rateLimited,
     help: 'Requests rejected by rate limits (requests, tokens, concurrency) or quotas.',
     labelNames: ['kind'] as const,
@@ -174,7 +175,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
   const usageRows = new Counter({ name: METRIC.usageRowsWritten, help: 'Usage rows written.', registers });
 
   // Series that should read 0 rather than be absent, so rate() and alerts work before the first event.
-  for (const kind of RATE_LIMIT_KINDS) rateLimited.labels(kind).inc(0);
+  const rateLimitedBy = new Map<RateLimitKind, HotCounterSeries>();
+  for (const kind of RATE_LIMIT_KINDS) {
+    const series = rateLimited.series(kind);
+    series.touch();
+    rateLimitedBy.set(kind, series);
+  }
   const reloadOk = configReloads.labels('success');
   const reloadFailed = configReloads.labels('failure');
   reloadOk.inc(0);
@@ -258,7 +264,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       fallbacks.labels(modelLabel(fromModel), modelLabel(toModel)).inc();
     },
     recordRateLimited(kind) {
-      rateLimited.labels(kind).inc();
+      (rateLimitedBy.get(kind) ?? rateLimited.series(kind)).inc();
     },
     recordConfigReload(ok) {
       (ok ? reloadOk : reloadFailed).inc();

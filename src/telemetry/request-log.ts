@@ -71,7 +71,7 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
 }
 
 /**
- * Lines are written synchronously but gathered up to 16 KiB (and at least every 100 ms): measured on a pipe, one
+ * Lines are written synchronously but gathered up to 4 KiB (and at least every 100 ms): measured on a pipe, one
  * write(2) per line cost more than serialising the line, and the threadpool hop of async writes more still. The
  * gathering is line-buffer.ts's (sonic-boom's own costs more than the line, see there); sonic-boom writes.
  * A process exit flushes what is buffered.
