@@ -25,8 +25,8 @@ export interface LineBuffer {
 
 /**
  * PIPE_BUF: a write of at most this many bytes to a pipe is atomic, so the workers of `server.workers`, which share
- * the supervisor's stdout, never interleave parts of their lines. A batch holds about six request lines; measured,
- * 16 KiB batches would save under 0.1 µs per line more.
+ * the supervisor's stdout, never interleave parts of their lines. A batch holds about six request lines; 16 KiB
+ * batches would save ~0.35 µs of write(2) per line to a file (measured), not worth lines cut in half in a pipe.
  */
 const CAPACITY = 4096;
 

@@ -172,7 +172,8 @@ function serialise(level: number, afterTime: string, ctx: RequestCtx, endMs: num
   const u = ctx.usage;
   const p = ctx.principal;
   return (
-    `{"level":${level},"time":${Date.now()}${afterTime}${jsonString(ctx.id)},"trace_id":${jsonString(traceId)},` +
+    // Ids are new on every line: stringified, never remembered (they would evict the repeated values).
+    `{"level":${level},"time":${Date.now()}${afterTime}${JSON.stringify(ctx.id)},"trace_id":${traceId === null ? 'null' : JSON.stringify(traceId)},` +
     `"subject":${jsonString(p.subject)},"team":${jsonString(p.team)},"key_id":${jsonString(p.keyId ?? null)},"endpoint":${jsonString(ctx.endpoint)},` +
     `"model":${jsonString(ctx.requestedModel)},"upstream_model":${jsonString(ctx.upstreamModel)},"backend":${jsonString(ctx.backendId)},` +
     `"stream":${ctx.stream},"status":${ctx.status},"error_code":${jsonString(ctx.errorCode)},"outcome":${jsonString(ctx.outcome)},` +
