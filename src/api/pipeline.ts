@@ -45,16 +45,14 @@ export interface LiveConfig {
 
 
 /**
- * Reserves a fallback model's capacity for the request: its per-model rules (and, conservatively, the caller's own
- * rules a second time for requests per minute and concurrency) must admit it. Tokens are charged once: every
- * reservation but the answering model's settles with zero.
+ * Admits the request on a fallback model inside its reservation: the fallback's own rules must admit it, and the
+ * rules it shares with the models tried before (the caller's own limits and quotas) count the request once.
  */
-function fallbackAdmission(limiter: Limiter, ctx: RequestCtx, reservations: Reservation[]): (m: CompiledModel) => Promise<boolean> {
+function fallbackAdmission(limiter: Limiter, ctx: RequestCtx, reservation: Reservation): (m: CompiledModel) => Promise<boolean> {
   return async (m) => {
-    const estimatedTokens = reservations[0]?.estimatedTokens ?? ctx.promptTokenEstimate;
     try {
-      const r = limiter.reserve({ subject: ctx.principal.subject, team: ctx.principal.team, model: m.name, key: ctx.principal.keyId ?? null, estimatedTokens });
-      reservations.push(r instanceof Promise ? await r : r);
+      const r = limiter.extend(reservation, { subject: ctx.principal.subject, team: ctx.principal.team, model: m.name, key: ctx.principal.keyId ?? null });
+      if (r instanceof Promise) await r;
       return true;
     } catch (err) {
       if (refusalKindOf(err) !== null) return false;
@@ -165,8 +163,8 @@ export function createPipeline(deps: PipelineDeps) {
       client.onGone?.();
     };
     out.on('close', onClose);
-    /** The request's reservation, then one per fallback model admitted; the last is the model that answered. */
-    const reservations: Reservation[] = [];
+    /** The request's reservation, extended to each fallback model admitted. */
+    let reservation: Reservation | null = null;
     let prepared: Prepared | null = null;
     let heartbeat: Heartbeat | null = null;
     let model: CompiledModel | undefined;
@@ -200,10 +198,10 @@ export function createPipeline(deps: PipelineDeps) {
           respHeaders as Record<string, string>,
         );
         // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
-        reservations.push(r instanceof Promise ? await r : r);
+        reservation = r instanceof Promise ? await r : r;
       }
       heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;
-      const admitFallback = live.limiter ? fallbackAdmission(live.limiter, ctx, reservations) : null;
+      const admitFallback = live.limiter && reservation ? fallbackAdmission(live.limiter, ctx, reservation) : null;
       await route({ p, cfg, ctx, out, client, respHeaders, span, heartbeat, authorizes: live.authenticator !== null, admitFallback }, model);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
@@ -229,7 +227,7 @@ export function createPipeline(deps: PipelineDeps) {
       // Settle with what was really used: the backend's count, the partial count of an aborted stream, or
       // nothing when no backend produced tokens (the request still counts against requests per minute).
       const used = u ? u.promptTokens + u.completionTokens : 0;
-      for (let i = 0; i < reservations.length; i++) reservations[i]!.settle(i === reservations.length - 1 ? used : 0);
+      reservation?.settle(used);
       if (u && u.source === 'backend' && model && prepared) {
         deps.tokens.observePrompt(model.name, prepared.prompt, u.promptTokens);
         if (ctx.outcome === 'success' && generates(prepared)) deps.outputs.observe(model.name, u.completionTokens);

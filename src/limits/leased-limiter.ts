@@ -4,7 +4,7 @@ import { WINDOW_MS } from './bucket.js';
 import { markRefusal, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
 import { createPlanCache } from './plan-cache.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
-import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule } from './rules.js';
+import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
 import { leasedSnapshot } from './leased-snapshot.js';
 
 /** What one counter charges per request: one unit (rpm, a concurrency slot) or the token estimate (tpm, quotas). */
@@ -27,6 +27,16 @@ interface Item {
   /** The limit as header text (converted once). */
   readonly capText: string;
 }
+
+/** A reservation's counters by layer (see Limiter.extend): only the last layer is charged the settled tokens. */
+interface Layered {
+  readonly held: Array<{ readonly id: string; readonly dim: Item['dim']; readonly counter: LeaseCounter; layer: number }>;
+  layer: number;
+  settled: boolean;
+}
+
+/** Which rule and dimension an item stands for: equal for two models exactly when they share the rule's state. */
+const itemId = (i: Item): string => `${i.stateKey}|${i.dim}|${i.period ?? ''}`;
 
 interface Plan {
   readonly items: Item[];
@@ -57,6 +67,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   const leases = options.leases;
   const windowOf = createWindowCache();
   const attempts = options.recallAttempts ?? 8;
+  const layers = new WeakMap<Reservation, Layered>();
 
   const plans = createPlanCache((who): Plan => {
     const items: Item[] = [];
@@ -114,21 +125,52 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   }
 
   function reservation(plan: Plan, estimate: number, into: Record<string, string> | undefined): Reservation {
-    let settled = false;
-    return {
+    // The counters as taken (a quota item moves to the next window's counter at midnight; this request stays put).
+    const inner: Layered = { held: plan.items.map((item) => ({ id: itemId(item), dim: item.dim, counter: item.counter, layer: 0 })), layer: 0, settled: false };
+    const r: Reservation = {
       headers: headers(plan, into),
       estimatedTokens: estimate,
       settle(actualTokens) {
-        if (settled) return;
-        settled = true;
+        if (inner.settled) return;
+        inner.settled = true;
         const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
-        for (const item of plan.items) {
-          if (item.dim === 'requests') item.counter.settle(1, 1);
-          else if (item.dim === 'concurrency') item.counter.settle(1, 0);
-          else item.counter.settle(estimate, actual);
+        for (const h of inner.held) {
+          if (h.dim === 'requests') h.counter.settle(1, 1);
+          else if (h.dim === 'concurrency') h.counter.settle(1, 0);
+          // Rules of models tried before the one that answered (not shared with it) get their tokens back.
+          else h.counter.settle(estimate, h.layer === inner.layer ? actual : 0);
         }
       },
     };
+    layers.set(r, inner);
+    return r;
+  }
+
+  /** Limiter.extend: the fallback's rules that `held` lacks are admitted as a reservation of their own, then merged. */
+  function extend(held: Reservation, req: LimitSubject): void | Promise<void> {
+    const inner = layers.get(held);
+    if (!inner || inner.settled) throw new Error('extend: not a live reservation of this limiter');
+    const estimate = held.estimatedTokens;
+    const full = plans.get(req);
+    const wall = full.items.length > full.rpmItems.length + full.tpmItems.length ? clock.wallMs() : 0;
+    for (const item of full.items) if (item.period !== null) rewindow(item, wall);
+    const ids = new Set(full.items.map(itemId));
+    const items = full.items.filter((i) => !inner.held.some((h) => h.id === itemId(i)));
+    const plan: Plan = { items, tpmCap: Math.min(Number.POSITIVE_INFINITY, ...items.filter((i) => i.dim === 'tokens').map((i) => i.counter.spec.cap)), rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
+    const merge = (sub: Reservation): void => {
+      const layer = ++inner.layer;
+      // Rules both models share are charged once and now settle with the fallback's tokens.
+      for (const h of inner.held) if (ids.has(h.id)) h.layer = layer;
+      for (const h of layers.get(sub)!.held) inner.held.push({ ...h, layer });
+      layers.delete(sub);
+    };
+    const ask = { ...req, estimatedTokens: estimate };
+    if (estimate > plan.tpmCap) {
+      const rule = plan.tpmItems.find((i) => i.counter.spec.cap < estimate)!.rule;
+      throw rateLimited(`Request too large for ${describeRule(rule, req)}: it needs up to ${estimate} tokens but the limit is ${plan.tpmCap} tokens per minute.`, null, headers(plan, undefined), 'tokens');
+    }
+    if (takeAll(plan, estimate, false)) return merge(reservation(plan, estimate, undefined));
+    return slow(plan, ask, estimate, undefined).then(merge);
   }
 
   async function slow(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
@@ -235,6 +277,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       if (takeAll(plan, estimate, false)) return reservation(plan, estimate, into);
       return slow(plan, req, estimate, into);
     },
+    extend,
     snapshot: (filter) => leasedSnapshot(leases, rules, filter, clock),
   };
 

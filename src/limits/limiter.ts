@@ -40,12 +40,21 @@ export interface Limiter {
    * promise only when it must wait for the authority (a rejected promise carries the same errors).
    */
   reserve(request: ReserveRequest, into?: Record<string, string>): Reservation | Promise<Reservation>;
+  /**
+   * Admits the same request on a fallback model (`request.model`) inside `reservation`: only the rules it does not
+   * already hold are checked and charged, so a rule both models share (the caller's own rpm, tpm, concurrency or
+   * quota) counts the request once. Throws (or rejects with) the refusal like `reserve`, leaving `reservation` as it
+   * was. From then on the tokens settled are charged to the fallback's rules and the shared ones; the rules only
+   * the models tried before hold get their tokens back.
+   */
+  extend(reservation: Reservation, request: LimitSubject): void | Promise<void>;
   snapshot(filter: SnapshotFilter): LimitSnapshot;
 }
 
 /** The single-process limiter: every decision is synchronous. */
 export interface LocalLimiter extends Limiter {
   reserve(request: ReserveRequest, into?: Record<string, string>): Reservation;
+  extend(reservation: Reservation, request: LimitSubject): void;
   readonly store: LimitStore;
   readonly quotaStore: QuotaStore;
 }
@@ -61,6 +70,28 @@ interface Held {
 interface HeldQuota {
   readonly key: string;
   readonly window: string;
+}
+
+/**
+ * A reservation's rules by layer: 0 for the model first asked for, one more for each fallback model admitted. At
+ * settle, only the last layer (the model that answered, and the rules it shares with earlier ones) is charged the
+ * tokens; every rule still releases its concurrency slot and keeps its request.
+ */
+interface HeldEntry {
+  readonly key: string;
+  readonly rule: CompiledLimitRule;
+  layer: number;
+}
+interface HeldQuotaEntry {
+  readonly q: HeldQuota;
+  layer: number;
+}
+interface Layered {
+  readonly held: HeldEntry[];
+  readonly quotas: HeldQuotaEntry[];
+  layer: number;
+  readonly estimate: number;
+  settled: boolean;
 }
 
 export type RefusalKind = 'requests' | 'tokens' | 'concurrency' | 'quota';
@@ -149,10 +180,11 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
   const reservedKey = (q: HeldQuota) => `${q.window}\u0000${q.key}`;
   const windowOf = createWindowCache();
   const plans = createPlanCache(buildPlan(rules));
+  const layers = new WeakMap<Reservation, Layered>();
 
-  function checkQuotas(plan: Plan, req: LimitSubject, estimate: number, wallMs: number): HeldQuota[] {
+  function checkQuotas(quotaPlan: Plan['quotas'], req: LimitSubject, estimate: number, wallMs: number): HeldQuota[] {
     const held: HeldQuota[] = [];
-    for (const { rule, key } of plan.quotas) {
+    for (const { rule, key } of quotaPlan) {
       for (const period of ['day', 'month'] as const) {
         const limit = period === 'day' ? rule.perDay : rule.perMonth;
         if (limit === null) continue;
@@ -178,28 +210,27 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
     return err;
   }
 
-  function reserve(req: ReserveRequest, into?: Record<string, string>): Reservation {
+  /**
+   * Checks `limits` and `quotas` for one request and charges them all, or throws the refusal and charges nothing.
+   * Quotas first: when both refuse, the quota is the reason that will not go away by waiting a minute.
+   */
+  function admit(req: ReserveRequest, limits: readonly Held[], quotaPlan: Plan['quotas'], estimate: number): { states: BucketState[]; quotas: readonly HeldQuota[] } {
     const now = clock.now();
-    const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
-    const plan = plans.get(req);
-    const held = plan.limits;
-    const states: BucketState[] = new Array(held.length);
-    for (let i = 0; i < held.length; i++) {
-      const { key, rule } = held[i]!;
+    const states: BucketState[] = new Array(limits.length);
+    for (let i = 0; i < limits.length; i++) {
+      const { key, rule } = limits[i]!;
       const state = store.get(key) ?? freshBucket(rule.rpm, rule.tpm, now);
       advance(state, rule.rpm, rule.tpm, now);
       states[i] = state;
     }
-
-    // Quotas first: when both refuse, the quota is the reason that will not go away by waiting a minute.
-    const quotas = plan.quotas.length === 0 ? NO_QUOTAS : checkQuotas(plan, req, estimate, clock.wallMs());
+    const quotas = quotaPlan.length === 0 ? NO_QUOTAS : checkQuotas(quotaPlan, req, estimate, clock.wallMs());
 
     // Decide before charging anything: a refused request leaves every bucket untouched. When several buckets
     // refuse, report the one with the longest wait (a request too large for a limit waits forever). Messages are
     // built only for the refusal reported, so admitting a request allocates no text.
     let refusal: Refusal | null = null;
-    for (let i = 0; i < held.length; i++) {
-      const { rule } = held[i]!;
+    for (let i = 0; i < limits.length; i++) {
+      const { rule } = limits[i]!;
       const s = states[i]!;
       let r: Refusal | null = null;
       if (rule.tpm !== null && estimate > rule.tpm) r = { kind: 'too_large', wait: null, rule, level: s.tokens };
@@ -213,8 +244,8 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
       throw rateLimited(refusalMessage(refusal, req, estimate), refusal.wait, rateLimitHeaders(states), kind);
     }
 
-    for (let i = 0; i < held.length; i++) {
-      const { key, rule } = held[i]!;
+    for (let i = 0; i < limits.length; i++) {
+      const { key, rule } = limits[i]!;
       const s = states[i]!;
       if (rule.rpm !== null) s.requests -= 1;
       if (rule.tpm !== null) s.tokens -= estimate;
@@ -222,37 +253,65 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
       store.set(key, s, now);
     }
     for (const q of quotas) reserved.set(reservedKey(q), (reserved.get(reservedKey(q)) ?? 0) + estimate);
+    return { states, quotas };
+  }
 
-    let settled = false;
-    return {
+  function reserve(req: ReserveRequest, into?: Record<string, string>): Reservation {
+    const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
+    const plan = plans.get(req);
+    const { states, quotas } = admit(req, plan.limits, plan.quotas, estimate);
+    const held: HeldEntry[] = plan.limits.map((h) => ({ key: h.key, rule: h.rule, layer: 0 }));
+    const heldQuotas: HeldQuotaEntry[] = quotas.map((q) => ({ q, layer: 0 }));
+    const inner: Layered = { held, quotas: heldQuotas, layer: 0, estimate, settled: false };
+
+    const reservation: Reservation = {
       headers: rateLimitHeaders(states, into),
       estimatedTokens: estimate,
       settle(actualTokens) {
-        if (settled) return;
-        settled = true;
+        if (inner.settled) return;
+        inner.settled = true;
         const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
         const t = clock.now();
-        for (const { key, rule } of held) {
+        // Rules of models tried before the one that answered (not shared with it) get their tokens back.
+        for (const { key, rule, layer } of inner.held) {
           const s = store.get(key);
           if (!s) continue; // evicted under memory pressure: nothing left to refund
           advance(s, rule.rpm, rule.tpm, t);
-          if (rule.tpm !== null) s.tokens = Math.min(rule.tpm, s.tokens + estimate - actual);
+          if (rule.tpm !== null) s.tokens = Math.min(rule.tpm, s.tokens + estimate - (layer === inner.layer ? actual : 0));
           s.inFlight = Math.max(0, s.inFlight - 1);
           store.set(key, s, t);
         }
-        for (const q of quotas) {
+        for (const { q, layer } of inner.quotas) {
           const left = (reserved.get(reservedKey(q)) ?? 0) - estimate;
           if (left > 0) reserved.set(reservedKey(q), left);
           else reserved.delete(reservedKey(q));
           // Charged to the window the request started in, so a request crossing midnight counts where it was admitted.
-          if (actual > 0) quotaStore.add(q.key, q.window, actual);
+          if (actual > 0 && layer === inner.layer) quotaStore.add(q.key, q.window, actual);
         }
       },
     };
+    layers.set(reservation, inner);
+    return reservation;
+  }
+
+  function extend(reservation: Reservation, req: LimitSubject): void {
+    const inner = layers.get(reservation);
+    if (!inner || inner.settled) throw new Error('extend: not a live reservation of this limiter');
+    const plan = plans.get(req);
+    const fresh = plan.limits.filter((h) => !inner.held.some((e) => e.key === h.key));
+    const freshQuotas = plan.quotas.filter((p) => !inner.quotas.some((e) => e.q.key === p.key));
+    const { quotas } = admit({ ...req, estimatedTokens: inner.estimate }, fresh, freshQuotas, inner.estimate);
+    const layer = ++inner.layer;
+    // Rules both models share are charged once and now settle with the fallback's tokens.
+    for (const e of inner.held) if (plan.limits.some((h) => h.key === e.key)) e.layer = layer;
+    for (const e of inner.quotas) if (plan.quotas.some((p) => p.key === e.q.key)) e.layer = layer;
+    for (const h of fresh) inner.held.push({ key: h.key, rule: h.rule, layer });
+    for (const q of quotas) inner.quotas.push({ q, layer });
   }
 
   return {
     reserve,
+    extend,
     store,
     quotaStore,
     snapshot: (filter) => buildSnapshot({ rules, store, quotaStore, reserved: (key, window) => reserved.get(`${window}\u0000${key}`) ?? 0, clock, filter }),

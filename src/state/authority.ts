@@ -126,8 +126,9 @@ export function createMemoryAuthority(options: MemoryAuthorityOptions): MemoryAu
       // Fair share: with several holders none takes more than its part of what is left, down to single requests.
       const share = Math.floor(avail / c.holders.size);
       granted = Math.max(item.need, Math.min(item.want, share));
-    } else if (item.need > 0 && avail >= item.min && avail > 0) {
-      // Not enough for every waiting request: what is left serves some of them.
+    } else if (item.need > 0 && avail + item.spare >= item.min && avail >= 1) {
+      // Not enough for every waiting request: what is left serves some of them, counting the holder's own unused
+      // units (a request larger than what is free here may fit in what is free plus that holder's spare).
       granted = Math.floor(avail);
     }
     let retry = false;

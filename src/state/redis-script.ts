@@ -110,7 +110,7 @@ for i = 3, #KEYS do
   elseif want > 0 and avail >= need and avail > 0 then
     local share = math.floor(avail / holders)
     granted = math.max(need, math.min(want, share))
-  elseif need > 0 and avail >= minneed and avail > 0 then
+  elseif need > 0 and avail + ispare >= minneed and avail >= 1 then
     granted = math.floor(avail)
   end
   local retry = 0
