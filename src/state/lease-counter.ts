@@ -133,7 +133,8 @@ export class LeaseCounter {
     this.fallbackBudget += returned;
     this.fallbackGranted = Math.max(0, this.fallbackGranted - returned);
     let granted = 0;
-    if (item.want > 0 && this.fallbackBudget >= Math.max(1, item.min)) granted = Math.min(item.want, this.fallbackBudget);
+    // As at the authority, the units this lease already holds count toward the smallest waiting request.
+    if (item.want > 0 && this.fallbackBudget >= 1 && this.fallbackBudget + item.spare >= Math.max(1, item.min)) granted = Math.min(item.want, this.fallbackBudget);
     this.fallbackBudget -= granted;
     this.fallbackGranted += granted;
     return { granted, level: this.fallbackBudget, scarce: this.fallbackBudget * 10 < this.spec.cap * share, retry: false };

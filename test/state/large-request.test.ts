@@ -23,8 +23,8 @@ async function admits(l: Limiter, tokens: number): Promise<boolean> {
  * already holds, is admitted: the process's lease spare counts. Before, the authority granted nothing (it compared
  * the whole request with its free units only) and the request was refused with capacity left.
  */
-async function largeRequests(transport: Transport): Promise<void> {
-  const leases: LeaseClient = createLeaseClient({ holder: 'p0', syncMs: 20, fallback: null, transport });
+async function largeRequests(transport: Transport, fallback: { mode: 'share'; share: number } | null = null): Promise<void> {
+  const leases: LeaseClient = createLeaseClient({ holder: 'p0', syncMs: 20, fallback, transport });
   try {
     const limiter = createLeasedLimiter(rules([{ match: { subject: 'alice' }, tpm: 1000 }]), { leases });
     // Reserve 300, use 100: the lease keeps 200 unused, the authority has about 700 free.
@@ -49,6 +49,10 @@ describe('a request larger than the free capacity but within it plus the lease s
   test('in-process authority (the workers of one host)', async () => {
     const authority = createMemoryAuthority({ leaseTtlMs: 5000 });
     await largeRequests({ exchange: async (h, items) => authority.exchange(h, items), close: async () => {} });
+  });
+
+  test('the share fallback while the authority is unreachable (one replica: its share is everything left)', async () => {
+    await largeRequests({ exchange: async () => Promise.reject(new Error('unreachable')), close: async () => {} }, { mode: 'share', share: 1 });
   });
 
   test('Redis authority (replicas)', async () => {
