@@ -194,6 +194,44 @@ const MIGRATIONS: readonly string[] = [
          LEFT JOIN usage_rollup_marks m ON m.cuboid = p.source)
      WHERE t > 0
      ON CONFLICT (cuboid) DO UPDATE SET hours_done_ms = excluded.hours_done_ms, minutes_from_ms = excluded.minutes_from_ms;`,
+  // v6: usage_rollups keyed with `part` right after the bucket. A flush appends one partial row per group, and with
+  // `part` last those rows landed between the bucket's earlier ones, group by group: every flush rewrote nearly every
+  // page of the open hour (a flush of 4,096 groups wrote ~64 MiB of WAL for ~1 MiB of rows, and kept the WAL growing
+  // past half a gigabyte under sustained load). Parts grow, so a flush now appends at the bucket's end; reports and
+  // compaction read whole buckets either way. Sketches are rewritten in the compact encoding on the way
+  // (usage_sketch_recode: sketch.ts), a fifth of the bytes for reports to read. The table is copied in this one
+  // transaction (bench/results/usage.md times it at 10M and 100M rows); the old pages are freed, and incremental
+  // vacuum gives them back to the OS afterwards.
+  `CREATE TABLE usage_rollups_v6 (
+     tier INTEGER NOT NULL,
+     cuboid INTEGER NOT NULL,
+     bucket_ms INTEGER NOT NULL,
+     subject_id INTEGER NOT NULL,
+     team_id INTEGER NOT NULL,
+     key_id INTEGER NOT NULL,
+     requested_model_id INTEGER NOT NULL,
+     upstream_model_id INTEGER NOT NULL,
+     backend_id INTEGER NOT NULL,
+     endpoint_id INTEGER NOT NULL,
+     status_class INTEGER NOT NULL,
+     requests INTEGER NOT NULL,
+     errors INTEGER NOT NULL,
+     prompt_tokens INTEGER NOT NULL,
+     completion_tokens INTEGER NOT NULL,
+     cached_tokens INTEGER NOT NULL,
+     latency BLOB NOT NULL,
+     ttft BLOB NOT NULL,
+     part INTEGER NOT NULL,
+     PRIMARY KEY (cuboid, tier, bucket_ms, part, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
+       endpoint_id, status_class)
+   ) WITHOUT ROWID;
+   INSERT INTO usage_rollups_v6 (tier, cuboid, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id,
+       status_class, requests, errors, prompt_tokens, completion_tokens, cached_tokens, latency, ttft, part)
+     SELECT tier, cuboid, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id,
+       status_class, requests, errors, prompt_tokens, completion_tokens, cached_tokens, usage_sketch_recode(latency), usage_sketch_recode(ttft), part FROM usage_rollups;
+   DROP TABLE usage_rollups;
+   ALTER TABLE usage_rollups_v6 RENAME TO usage_rollups;
+   CREATE INDEX usage_rollups_subject ON usage_rollups (cuboid, subject_id, tier, bucket_ms);`,
 ];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;

@@ -8,6 +8,7 @@ import { BinCounts, sketchKey } from './sketch.js';
  * result equals the writer's).
  * - usage_sketch(value): the encoded sketch of a column's values; NULLs are skipped (a TTFT that never came).
  * - usage_sketch_merge(blob): encoded sketches merged (bin counts added).
+ * - usage_sketch_recode(blob): one encoded sketch in the compact encoding (schema v6 rewrites the older pairs).
  */
 export function registerSketchSql(db: Database.Database): void {
   db.aggregate('usage_sketch', {
@@ -18,6 +19,11 @@ export function registerSketchSql(db: Database.Database): void {
       return acc;
     },
     result: (acc: BinCounts) => acc.encode(),
+  });
+  db.function('usage_sketch_recode', { deterministic: true }, (blob: unknown) => {
+    const b = new BinCounts();
+    b.add(blob as Uint8Array);
+    return b.encode();
   });
   db.aggregate('usage_sketch_merge', {
     start: () => new BinCounts(),
