@@ -232,6 +232,18 @@ const MIGRATIONS: readonly string[] = [
    DROP TABLE usage_rollups;
    ALTER TABLE usage_rollups_v6 RENAME TO usage_rollups;
    CREATE INDEX usage_rollups_subject ON usage_rollups (cuboid, subject_id, tier, bucket_ms);`,
+  // v7: the subject-by-model cuboid (27: subject, team, both models; rollup-shape.ts), every tier derived from the
+  // owner cuboid's rows, which hold the same rows with keys apart, and its marks copied from owner's (rollup rows
+  // only, like v5).
+  `INSERT INTO usage_rollups (tier, cuboid, bucket_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
+     endpoint_id, status_class, requests, errors, prompt_tokens, completion_tokens, cached_tokens, latency, ttft, part)
+     SELECT tier, 27, bucket_ms, subject_id, team_id, 0, requested_model_id, upstream_model_id, 0, 0, 0,
+       SUM(requests), SUM(errors), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), usage_sketch_merge(latency),
+       usage_sketch_merge(ttft), 0
+     FROM usage_rollups WHERE cuboid = 31
+     GROUP BY tier, bucket_ms, subject_id, team_id, requested_model_id, upstream_model_id;
+   INSERT INTO usage_rollup_marks (cuboid, hours_done_ms, days_done_ms, minutes_from_ms)
+     SELECT 27, hours_done_ms, days_done_ms, minutes_from_ms FROM usage_rollup_marks WHERE cuboid = 31;`,
 ];
 
 export const USAGE_SCHEMA_VERSION = MIGRATIONS.length;

@@ -23,18 +23,23 @@ export const CUBOID = {
   owner: (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4),
   /** Where requests went and how they ended: team, both models, backend, endpoint, status class (schema v4). */
   routing: (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7),
+  /** Who used which model, keys aside: subject, team, requested and upstream model (schema v7). */
+  subjectModel: (1 << 0) | (1 << 1) | (1 << 3) | (1 << 4),
   full: (1 << DIM_COUNT) - 1,
 } as const;
 
 /**
  * The cuboids kept, in the order a report prefers them: it reads the first one holding every dimension it groups or
  * filters by. A day has a row per distinct combination of a cuboid's dimensions: totals 1, teams and models a few,
- * subjects and keys a few hundred, routing (the low-cardinality dimensions together) and owner (subject, key and
- * model) several hundred, the full cuboid one per combination of everything (thousands to tens of thousands); a
- * report merges days × that many rows, so every single group_by, a subject's or key's window by model, and any mix of
- * team, models, backend, endpoint and status class stays off the full cuboid.
+ * subjects and keys a few hundred, routing (the low-cardinality dimensions together), subject by model and owner
+ * (subject, key and model) several hundred, the full cuboid one per combination of everything (thousands to tens of
+ * thousands); a report merges days × that many rows, so every single group_by, a subject's or key's window by model,
+ * and any mix of team, models, backend, endpoint and status class stays off the full cuboid, and subject by model
+ * reads half the rows owner holds (a subject's keys apart).
  */
-export const CUBOIDS: readonly number[] = [CUBOID.none, CUBOID.team, CUBOID.model, CUBOID.subject, CUBOID.key, CUBOID.routing, CUBOID.owner, CUBOID.full];
+export const CUBOIDS: readonly number[] = [
+  CUBOID.none, CUBOID.team, CUBOID.model, CUBOID.subject, CUBOID.key, CUBOID.routing, CUBOID.subjectModel, CUBOID.owner, CUBOID.full,
+];
 
 /** Tier → bucket width: minutes, hours and days. */
 export const TIER_MS = [60_000, 3_600_000, 86_400_000] as const;

@@ -81,21 +81,22 @@ function report(rows: ReturnType<typeof queryUsage>['rows'], q: UsageQuery) {
   });
 }
 
-describe('usage rollups, schema v5 upgrade', () => {
-  it('derives routing and owner from the full cuboid, starts minute rows after the newest hour, and stays exact through late rows and compaction', () => {
+describe('usage rollups, schema v5 to v7 upgrade', () => {
+  it('derives routing and owner from the full cuboid and subject by model from owner, starts minute rows after the newest hour, and stays exact through late rows and compaction', () => {
     const path = join(dir, 'v4.db');
     v4Database(path, 4000);
     let db = openUsageDb(path);
-    for (const c of [CUBOID.routing, CUBOID.owner]) assert.deepEqual(sums(db, c, TIER.hour), sums(db, c, null), `cuboid ${c} derived`);
+    for (const c of [CUBOID.routing, CUBOID.owner, CUBOID.subjectModel]) assert.deepEqual(sums(db, c, TIER.hour), sums(db, c, null), `cuboid ${c} derived`);
     const newest = (db.prepare('SELECT MAX(bucket_ms) FROM usage_rollups WHERE cuboid = 255').pluck().get() as number) + HOUR;
     const marks = db.prepare('SELECT cuboid, hours_done_ms AS hours, minutes_from_ms AS minutes FROM usage_rollup_marks ORDER BY cuboid').all();
-    assert.deepEqual(marks, [1, 4, 31, 250].map((cuboid) => ({ cuboid, hours: newest, minutes: newest })));
+    assert.deepEqual(marks, [1, 4, CUBOID.subjectModel, 31, 250].map((cuboid) => ({ cuboid, hours: newest, minutes: newest })));
     // Edges inside minutes, ranges across the upgrade's last hour; groupings served by every cuboid.
     const queries: UsageQuery[] = [
       { fromMs: T0 + 61_234, toMs: T0 + 2 * DAY, groupBy: ['subject', 'key'] },
       { fromMs: T0 + 5 * HOUR + 7, toMs: newest - 1234, groupBy: ['backend', 'status_class'] },
       { fromMs: T0, toMs: T0 + 3 * DAY, groupBy: ['model'], key: 'key_3' },
       { fromMs: newest - HOUR - 5000, toMs: newest + HOUR, groupBy: ['team', 'model'] },
+      { fromMs: T0 + 3 * HOUR + 17, toMs: newest + HOUR, groupBy: ['subject', 'model'] },
     ];
     for (const q of queries) assert.deepEqual(...both(db, q), JSON.stringify(q));
     db.close();
