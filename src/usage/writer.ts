@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import type { Worker } from 'node:worker_threads';
+import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { auditValues, createAuditSink, queryAudit, type AuditEntry, type AuditQuery, type AuditRecord } from './audit.js';
 import { startCheckpointer } from './checkpointer.js';
 import { openUsageDb, type UsageDb } from './db.js';
@@ -47,6 +47,8 @@ export interface UsageWriterOptions {
    * between requests (the default on one core, where a second thread has no core of its own and only competes).
    */
   thread?: boolean;
+  /** The writer thread's V8 heap limits instead of thread-start.ts's (tests: a thread that runs out of memory). */
+  threadLimits?: ResourceLimits;
 }
 
 export interface UsageWriterStats {
@@ -124,7 +126,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     ...(options.rollupFlushRows ? { flushRows: options.rollupFlushRows } : {}),
   };
   const threadData: ThreadData = { path: options.path, shared: shared.buffer, retryMs: intervalMs, ...retention };
-  let thread: Worker | null = threaded ? startUsageThread('writer-thread', threadData) : null;
+  let thread: Worker | null = threaded ? startUsageThread('writer-thread', threadData, options.threadLimits) : null;
   // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) go to a thread of their own.
   const checkpointer = threaded ? null : startCheckpointer(db, options.path, (err) => options.onError?.(err));
   let lastBatchMs = 0;
