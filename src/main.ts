@@ -1,3 +1,5 @@
+// First: V8's heap settings must be in place before the gateway's modules allocate (server/heap-settings.ts).
+import './server/heap-settings.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -188,13 +188,20 @@ export interface ProcMemory {
   peakMb: number;
   /** Current resident set (VmRSS), MB. */
   rssMb: number;
+  /** Of the current resident set: anonymous memory (V8 heaps, malloc arenas, SQLite's page caches, stacks), MB. */
+  anonMb: number;
+  /** Of the current resident set: file-backed pages (the node binary's code, shared libraries), MB. */
+  fileMb: number;
+  /** Threads (the event loop, libuv's pool, V8's platform workers, worker_threads). */
+  threads: number;
 }
 
 export function readMemory(pid: number): ProcMemory | null {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? Number.NaN);
-    return { peakMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024 };
+    const threads = Number(/^Threads:\s+(\d+)/m.exec(s)?.[1] ?? Number.NaN);
+    return { peakMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: kb('RssFile') / 1024, threads };
   } catch {
     return null;
   }

@@ -249,6 +249,14 @@ export function renderReport(rows: RowResult[], meta: ReportMeta): string {
   lines.push('  reading it (one monotonic clock for all processes); "per-chunk added" is that minus the direct row\'s, at p50 and p99.');
   lines.push('  "gap p99": p99 of the gaps between chunks at the client (2 ms when nothing batches or stalls).');
   lines.push('- RSS: the proxy process\'s VmHWM (peak) and VmRSS (now) from /proc at the end of the run.');
+  const mem = rows.filter((r) => r.memory && Number.isFinite(r.memory.anonMb));
+  if (mem.length) {
+    lines.push(
+      `  At the end, anonymous (heaps, malloc, SQLite's cache) + file-backed (node's code): ` +
+        mem.map((r) => `row ${rid(r.id)} ${num(r.memory!.anonMb, 0)} + ${num(r.memory!.fileMb, 0)} MB, ${r.memory!.threads} threads`).join('; ') +
+        '.',
+    );
+  }
   const driverBound = sum.filter((s) => s.row.key !== 'direct' && Number.isFinite(s.proxyCpu) && s.proxyCpu < 85);
   if (driverBound.length) {
     lines.push(`- Rows whose proxy stayed under 85% CPU at max load (${driverBound.map((s) => rid(s.row.id)).join(', ')}): their max req/s is a lower bound, set by the driver core.`);
