@@ -4,6 +4,8 @@
  * parsing the document, and the engine's own value is kept beside it as `native_finish_reason` (the name other
  * gateways use), so nothing is lost. The mapping is documented in the README.
  */
+import { jsonKey, keyAt } from './json-key.js';
+
 export type FinishReasonSet = 'chat' | 'completions';
 
 const CHAT_VALUES = new Set(['stop', 'length', 'tool_calls', 'content_filter', 'function_call']);
@@ -22,7 +24,7 @@ const MAPPED: Readonly<Record<string, string>> = {
   safety: 'content_filter',
 };
 
-const KEY = Buffer.from('"finish_reason"');
+const KEY = jsonKey('finish_reason');
 const QUOTE = 0x22;
 
 function isSpace(c: number | undefined): boolean {
@@ -44,9 +46,9 @@ export function fixFinishReasons(buf: Buffer, start: number, end: number, set: F
   const allowed = set === 'chat' ? CHAT_VALUES : COMPLETION_VALUES;
   let parts: Buffer[] | null = null;
   let copied = start;
-  let at = buf.indexOf(KEY, start);
-  while (at !== -1 && at + KEY.length <= end) {
-    let i = at + KEY.length;
+  let at = keyAt(buf, KEY, start);
+  while (at !== -1 && at + KEY.bytes.length <= end) {
+    let i = at + KEY.bytes.length;
     while (i < end && isSpace(buf[i])) i++;
     if (buf[i] === 0x3a) {
       i++;
@@ -64,7 +66,7 @@ export function fixFinishReasons(buf: Buffer, start: number, end: number, set: F
         }
       }
     }
-    at = buf.indexOf(KEY, i);
+    at = keyAt(buf, KEY, i);
   }
   if (parts === null) return null;
   parts.push(buf.subarray(copied, end));

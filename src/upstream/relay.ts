@@ -7,6 +7,7 @@ import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
 import type { Heartbeat } from './heartbeat.js';
 import { normaliseErrorEvent } from './normalise-error.js';
 import { findUsage, type BackendUsage } from './usage-tap.js';
+import { jsonKey, keyAt, type JsonKey } from './json-key.js';
 
 export type StreamEnd = 'done' | 'client_abort' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event' | 'event_too_large';
 
@@ -36,11 +37,11 @@ export interface StreamRelayOptions {
 }
 
 const DONE = Buffer.from('[DONE]');
-const USAGE_KEY = Buffer.from('"usage"');
+const USAGE_KEY = jsonKey('usage');
 const EMPTY_CHOICES = Buffer.from('"choices":[]');
 const EMPTY_CHOICES_SPACED = Buffer.from('"choices": []');
 const ERROR_KEY = Buffer.from('{"error"');
-const FINISH_KEY = Buffer.from('"finish_reason"');
+const FINISH_KEY = jsonKey('finish_reason');
 
 function has(buf: Buffer, start: number, end: number, needle: Buffer): boolean {
   const at = buf.indexOf(needle, start);
@@ -74,14 +75,15 @@ class Needle {
  * Whether a JSON key whose value starts with `value` (`{` for an object, `"` for a string) occurs inside buf[start,
  * end), spaces around the colon allowed. One search per key instead of one per spacing variant (each search of a
  * multi-byte needle costs a native call of ~200 ns, paid per event when an engine writes one event per chunk); the
- * next match is remembered as in Needle.
+ * next match is remembered as in Needle. The key is searched for as keyAt does (without its opening quote).
  */
 export class KeyNeedle {
   #buf: Buffer | null = null;
+  /** Where the key's opening quote is, or -1. */
   #at = -1;
   #valueEnd = -1;
   constructor(
-    readonly key: Buffer,
+    readonly key: JsonKey,
     readonly value: number,
   ) {}
   in(buf: Buffer, start: number, end: number): boolean {
@@ -92,9 +94,9 @@ export class KeyNeedle {
     return this.#at !== -1 && this.#valueEnd <= end;
   }
   #find(buf: Buffer, from: number): void {
-    let at = buf.indexOf(this.key, from);
+    let at = keyAt(buf, this.key, from);
     while (at !== -1) {
-      let i = at + this.key.length;
+      let i = at + this.key.bytes.length;
       while (buf[i] === 0x20) i++;
       if (buf[i] === 0x3a) {
         i++;
@@ -105,7 +107,7 @@ export class KeyNeedle {
           return;
         }
       }
-      at = buf.indexOf(this.key, at + 1);
+      at = keyAt(buf, this.key, at + 1);
     }
     this.#at = -1;
   }

@@ -1,9 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeyNeedle } from '../../src/upstream/relay.js';
+import { jsonKey, keyAt } from '../../src/upstream/json-key.js';
 
-const usage = () => new KeyNeedle(Buffer.from('"usage"'), 0x7b);
-const finish = () => new KeyNeedle(Buffer.from('"finish_reason"'), 0x22);
+const usage = () => new KeyNeedle(jsonKey('usage'), 0x7b);
+const finish = () => new KeyNeedle(jsonKey('finish_reason'), 0x22);
+
+test('keyAt finds what a search for the quoted key finds, from every position', () => {
+  // Bytes drawn from the key's own letters, quotes and a colon, so near misses (a tail without its quote, a quote
+  // without the tail, overlapping starts) are frequent.
+  const key = jsonKey('usage');
+  const alphabet = Buffer.from('"usage":{}');
+  let seed = 12345;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+  let found = 0;
+  for (let n = 0; n < 2000; n++) {
+    const b = Buffer.alloc(next() % 40);
+    for (let i = 0; i < b.length; i++) b[i] = alphabet[next() % alphabet.length]!;
+    if (n % 7 === 0 && b.length >= 7) key.bytes.copy(b, next() % (b.length - 6));
+    for (let from = 0; from <= b.length; from++) {
+      const want = b.indexOf(key.bytes, from);
+      assert.equal(keyAt(b, key, from), want, `${b.toString()} from ${from}`);
+      if (want !== -1) found++;
+    }
+  }
+  assert.ok(found > 1000, `the inputs hold the key often enough (${found})`);
+});
 
 test('a key is found with its value kind, compact or spaced around the colon', () => {
   for (const text of ['{"usage":{"a":1}}', '{"usage": {"a":1}}', '{"usage" :  {"a":1}}']) {
