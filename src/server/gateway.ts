@@ -7,7 +7,8 @@ import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core
 import { createRetryBudget, createRouter, routerSamples, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
-import { createOutputEstimator, createTokenCounter, createUsageWriter, type UsageWriter } from '../usage/index.js';
+import { createOutputEstimator, createTokenCounter, type UsageWriter } from '../usage/index.js';
+import { openUsageLog } from './usage-log.js';
 import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js';
 import { openKeys } from './keys-wiring.js';
 import { createLiveStats, loadConsoleAssets, type ConfigStatus } from '../console/index.js';
@@ -76,25 +77,6 @@ async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source:
   if (opts.configText !== undefined) return { cfg: parseConfigText(opts.configText, '(inline)'), source: '(inline)' };
   if (opts.configFile) return { cfg: await loadConfigFile(opts.configFile), source: opts.configFile };
   throw new Error('startGateway needs configFile, configText or config');
-}
-
-function openUsageLog(section: Exclude<Config['usage'], false>, logger: Logger, telemetry: Telemetry): UsageWriter {
-  return createUsageWriter({
-    path: section.sqlite,
-    batchSize: section.batch_size,
-    flushIntervalMs: section.flush_interval,
-    queueMax: section.queue_max,
-    onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
-    onBatch: (rows, ms) => telemetry.recordUsageBatch(rows, ms),
-    retentionMs: section.retention,
-    rollupRetentionMs: section.rollup_retention,
-    // An upgraded database gets its rollups from its raw rows in the background; reports are exact meanwhile.
-    onRollupProgress: (p) =>
-      p.done
-        ? logger.info({ event: 'usage_rollups_built', rolled_id: p.rolledId }, 'usage rollups are built from every raw row')
-        : logger.info({ event: 'usage_rollups_building', rolled_id: p.rolledId, max_id: p.maxId }, `building usage rollups from raw rows: ${p.rolledId} of ${p.maxId}`),
-    ...(section.writer_thread === 'auto' ? {} : { thread: section.writer_thread }),
-  });
 }
 
 /** After in-flight requests finish, how long connections still open may take to see their `Connection: close`. */

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError, parseConfigText, watchConfigFile, type Config } from '../config/index.js';
 import { createMemoryQuotaStore, createSqliteQuotaStore, type QuotaStore } from '../limits/index.js';
 import { createBroadcastHub, createMemoryAuthority, serveLeases, type IpcPort } from '../state/index.js';
-import { createUsageWriter, type UsageRow, type UsageWriter } from '../usage/index.js';
+import type { UsageRow, UsageWriter } from '../usage/index.js';
+import { openUsageLog } from './usage-log.js';
 import type { Logger } from './logger.js';
 import { createReloadFanout } from './supervisor-reload.js';
 import { startUsageSync, type UsageSync } from './usage-sync.js';
@@ -44,15 +45,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const authority = createMemoryAuthority({ leaseTtlMs: cfg.state?.lease_ttl ?? 5000, quota });
   let usage: UsageWriter | null = null;
   if (cfg.usage !== false) {
-    const u = cfg.usage;
-    usage = createUsageWriter({
-      path: u.sqlite,
-      batchSize: u.batch_size,
-      flushIntervalMs: u.flush_interval,
-      queueMax: u.queue_max,
-      onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
-      ...(u.writer_thread === 'auto' ? {} : { thread: u.writer_thread }),
-    });
+    usage = openUsageLog(cfg.usage, logger, null);
     await usage.ready;
   }
   // The host's usage log is shared with the other replicas from here, its one writer.

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { registerSketchSql } from './sketch-sql.js';
 
@@ -263,6 +264,26 @@ function migrate(db: UsageDb): void {
       db.exec(MIGRATIONS[v]!);
       bump.run(v + 1);
     })();
+  }
+}
+
+/**
+ * The schema upgrade opening `path` for writing would run, or null (no file yet, or already current). Read-only and
+ * quick: the version and the highest row id, so a gateway can say what it is about to do before it does it.
+ */
+export function pendingUsageUpgrade(path: string): { from: number; to: number; rows: number } | null {
+  if (!existsSync(path)) return null;
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    const hasSchema = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage_schema'").get() !== undefined;
+    if (!hasSchema) return null;
+    const from = db.prepare<[], { version: number }>('SELECT version FROM usage_schema').get()?.version ?? 0;
+    if (from >= MIGRATIONS.length) return null;
+    const hasRows = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage_rows'").get() !== undefined;
+    const rows = hasRows ? (db.prepare<[], { n: number | null }>('SELECT max(id) AS n FROM usage_rows').get()?.n ?? 0) : 0;
+    return { from, to: MIGRATIONS.length, rows };
+  } finally {
+    db.close();
   }
 }
 

@@ -3,7 +3,7 @@ export { createOutputEstimator, type OutputEstimator, type OutputEstimatorOption
 export { encodingForModel, type EncodingName } from './encoders.js';
 export { createUsageWriter, type UsageWriter, type UsageWriterOptions, type UsageWriterStats } from './writer.js';
 export { rowFromCtx, type UsageRow } from './usage-row.js';
-export { openUsageDb, USAGE_SCHEMA_VERSION, type UsageDb, type OpenUsageDbOptions } from './db.js';
+export { openUsageDb, pendingUsageUpgrade, USAGE_SCHEMA_VERSION, type UsageDb, type OpenUsageDbOptions } from './db.js';
 export { queryUsage, toCsv, csvCell, parseGroupBy, GROUP_KEYS, PERCENTILE_RELATIVE_ERROR, type GroupKey, type UsageQuery, type UsageTotals, type UsageReport } from './query.js';
 export { auditOutcome, type AuditEntry, type AuditQuery, type AuditRecord } from './audit.js';
 export { exportUsage, EXPORT_FORMATS, type ExportFormat, type ExportQuery } from './export.js';

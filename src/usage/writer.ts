@@ -42,10 +42,7 @@ export interface UsageWriterOptions {
    * another process records (a worker beside its supervisor) passes false and leaves that work to the recorder.
    */
   maintenance?: boolean;
-  /**
-   * Write from a worker thread (the default when this process may run on more than one core) or on the event loop
-   * between requests (the default on one core, where a second thread has no core of its own and only competes).
-   */
+  /** Write from a worker thread (default with more than one core) or on the event loop (one core: no core to spare). */
   thread?: boolean;
   /** The writer thread's V8 heap limits instead of thread-start.ts's (tests: a thread that runs out of memory). */
   threadLimits?: ResourceLimits;

@@ -71,7 +71,10 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.equal(svc.spec.ports[0].targetPort, 'http');
     assert.equal(container.readinessProbe.httpGet.path, '/readyz');
     assert.equal(container.livenessProbe.httpGet.path, '/healthz');
-    for (const probe of [container.readinessProbe, container.livenessProbe]) {
+    assert.equal(container.startupProbe.httpGet.path, '/healthz');
+    // The start may upgrade a large usage log before serving: the startup probe must allow minutes, not seconds.
+    assert.ok(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold >= 300);
+    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe]) {
       assert.equal(probe.httpGet.port, 'http');
       // The kubelet sends no token: the probe paths must be open routes.
       assert.ok(cfg.auth !== 'none' && cfg.auth.open_routes.includes(probe.httpGet.path), `${probe.httpGet.path} is not an open route`);
