@@ -58,16 +58,34 @@ export function sseErrorEvent(err: GatewayError): string {
  * one chunk, visited in order, cost one search of the chunk per needle (not one search of the rest of the chunk per
  * event, which is quadratic when a backend's events arrive coalesced in one read).
  */
-class Needle {
+export class Needle {
   #buf: Buffer | null = null;
   #at = -1;
-  constructor(readonly bytes: Buffer) {}
+  /**
+   * At most 6 bytes are searched for natively, the rest compared here: from 7 bytes on the native search counts
+   * misses and switches to Boyer-Moore-Horspool, which builds its tables on every call (`{"error"` across the fast
+   * simulator's 3.6 KB stream: 1.4 µs; `{"erro`: 0.4 µs).
+   */
+  readonly #head: Buffer;
+  constructor(readonly bytes: Buffer) {
+    this.#head = bytes.subarray(0, 6);
+  }
   in(buf: Buffer, start: number, end: number): boolean {
     if (buf !== this.#buf || (this.#at !== -1 && this.#at < start)) {
       this.#buf = buf;
-      this.#at = buf.indexOf(this.bytes, start);
+      this.#at = this.#find(buf, start);
     }
     return this.#at !== -1 && this.#at + this.bytes.length <= end;
+  }
+  #find(buf: Buffer, from: number): number {
+    const n = this.bytes.length;
+    const h = this.#head.length;
+    for (let at = buf.indexOf(this.#head, from); at !== -1; at = buf.indexOf(this.#head, at + 1)) {
+      let k = h;
+      while (k < n && buf[at + k] === this.bytes[k]) k++;
+      if (k === n) return at;
+    }
+    return -1;
   }
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyNeedle } from '../../src/upstream/relay.js';
+import { KeyNeedle, Needle } from '../../src/upstream/relay.js';
 import { jsonKey, keyAt } from '../../src/upstream/json-key.js';
 
 const usage = () => new KeyNeedle(jsonKey('usage'), 0x7b);
@@ -54,4 +54,27 @@ test('events of one chunk, visited in order: the match belongs to the event that
   assert.deepEqual([u.in(b, 0, s2), f.in(b, 0, s2)], [false, false]);
   assert.deepEqual([u.in(b, s2, s3), f.in(b, s2, s3)], [false, true]);
   assert.deepEqual([u.in(b, s3, b.length), f.in(b, s3, b.length)], [true, false]);
+});
+
+test('a Needle longer than its natively searched head finds what a search for the whole needle finds', () => {
+  const bytes = Buffer.from('{"error"');
+  const alphabet = Buffer.from('{"error:}');
+  let seed = 777;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+  let found = 0;
+  for (let n = 0; n < 2000; n++) {
+    const b = Buffer.alloc(next() % 40);
+    for (let i = 0; i < b.length; i++) b[i] = alphabet[next() % alphabet.length]!;
+    if (n % 5 === 0 && b.length >= 8) bytes.copy(b, next() % (b.length - 7));
+    if (n % 3 === 0 && b.length >= 6) b.write('{"erro', b.length - 6); // the head at the very end, the rest cut off
+    for (let start = 0; start <= b.length; start++) {
+      for (const end of [start, Math.min(b.length, start + 9), b.length]) {
+        const at = b.indexOf(bytes, start);
+        const want = at !== -1 && at + bytes.length <= end;
+        assert.equal(new Needle(bytes).in(b, start, end), want, `${b.toString()} [${start}, ${end})`);
+        if (want) found++;
+      }
+    }
+  }
+  assert.ok(found > 1000, `the inputs hold the needle often enough (${found})`);
 });
