@@ -62,6 +62,50 @@ export function renderMessage(message: unknown): RenderedMessage {
   return { text: pieces.join('\n'), fixed };
 }
 
+/** How much text and how many fixed tokens a prompt holds, summed over its messages. */
+export interface PromptSize {
+  chars: number;
+  fixed: number;
+}
+
+/**
+ * Adds what `renderMessage(message)` would give (its text's length, its fixed tokens) to `into`, without building
+ * the text: a model without a known tokenizer is estimated from characters alone, and rendering cost every request
+ * an array, a joined string and an object per message for a length (test/usage/token-counter.test.ts compares the
+ * two over generated messages).
+ */
+export function addMessageSize(message: unknown, into: PromptSize): void {
+  into.fixed += TOKENS_PER_MESSAGE;
+  if (typeof message !== 'object' || message === null) return;
+  const m = message as Record<string, unknown>;
+  // renderMessage joins its pieces with one newline each: the role is always a piece, so each further one adds 1.
+  let chars = str(m.role).length;
+  if (typeof m.name === 'string') {
+    chars += 1 + m.name.length;
+    into.fixed += TOKENS_PER_NAME;
+  }
+  const content = m.content;
+  if (typeof content === 'string') chars += 1 + content.length;
+  else if (Array.isArray(content)) {
+    for (const part of content) {
+      if (typeof part !== 'object' || part === null) continue;
+      const p = part as Record<string, unknown>;
+      if (typeof p.text === 'string') chars += 1 + p.text.length;
+      else if (p.type === 'image_url' || p.type === 'image') into.fixed += TOKENS_PER_IMAGE;
+    }
+  }
+  if (Array.isArray(m.tool_calls)) {
+    for (const call of m.tool_calls) {
+      const fn = typeof call === 'object' && call !== null ? (call as Record<string, unknown>).function : null;
+      if (typeof fn !== 'object' || fn === null) continue;
+      const f = fn as Record<string, unknown>;
+      chars += 2 + str(f.name).length + str(f.arguments).length;
+      into.fixed += TOKENS_PER_TOOL_CALL;
+    }
+  }
+  into.chars += chars;
+}
+
 /** Tool definitions are rendered into the system prompt; their JSON is a fair proxy for that text. */
 export function renderTools(tools: readonly unknown[] | undefined): RenderedMessage {
   if (!tools || tools.length === 0) return { text: '', fixed: 0 };

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { UsageSource } from '../core/index.js';
-import { REPLY_PRIMING, renderMessage, renderTools, type RenderedMessage } from './chat-render.js';
+import { addMessageSize, REPLY_PRIMING, renderMessage, renderTools, type PromptSize, type RenderedMessage } from './chat-render.js';
 import { encodeLength, encodingForModel, type EncodingName } from './encoders.js';
 import { Lru } from './lru.js';
 
@@ -54,7 +54,15 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
   const initialRatio = options.initialCharsPerToken ?? 4;
   const stats = { cacheHits: 0, cacheMisses: 0 };
 
-  const encodingOf = (model: string): EncodingName | null => options.encodings?.[model] ?? encodingForModel(model);
+  // The name-based guess (a slice, a lower-casing, two regular expressions) once per model name, not per request.
+  const guessed = new Lru<string, EncodingName | null>(1024, 256 * 1024);
+  const encodingOf = (model: string): EncodingName | null => {
+    const configured = options.encodings?.[model];
+    if (configured !== undefined) return configured;
+    let enc = guessed.get(model);
+    if (enc === undefined) guessed.set(model, (enc = encodingForModel(model)));
+    return enc;
+  };
   const ratioOf = (model: string): number => ratios.get(model) ?? initialRatio;
 
   function textTokens(enc: EncodingName, text: string): number {
@@ -92,10 +100,25 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
     return { tokens: Math.ceil(chars / ratioOf(model)) + fixed, source: 'estimated', chars, fixed };
   }
 
+  // Reused by every estimate: the counter runs synchronously, one prompt at a time.
+  const size: PromptSize = { chars: 0, fixed: 0 };
+
+  /** `total` over the rendered messages when the model has no tokenizer: the same figures, from lengths alone. */
+  function estimateChat(model: string, messages: readonly unknown[], tools: readonly unknown[] | undefined): TokenCount {
+    size.chars = 0;
+    size.fixed = REPLY_PRIMING;
+    for (const m of messages) addMessageSize(m, size);
+    const t = renderTools(tools);
+    const chars = size.chars + t.text.length;
+    const fixed = size.fixed + t.fixed;
+    return { tokens: Math.ceil(chars / ratioOf(model)) + fixed, source: 'estimated', chars, fixed };
+  }
+
   return {
     stats,
     charsPerToken: ratioOf,
     countChatPrompt(model, messages, tools) {
+      if (encodingOf(model) === null) return estimateChat(model, messages, tools);
       const parts = messages.map(renderMessage);
       const t = renderTools(tools);
       if (t.text.length > 0 || t.fixed > 0) parts.push(t);

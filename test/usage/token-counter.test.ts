@@ -1,6 +1,47 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createOutputEstimator, createTokenCounter, encodingForModel } from '../../src/usage/index.js';
+import { addMessageSize, REPLY_PRIMING, renderMessage, renderTools } from '../../src/usage/chat-render.js';
+
+/** Chat messages of every shape a client may send, valid or not (seeded: the same cases on every run). */
+function generatedMessages(count: number, seed: number): unknown[] {
+  let s = seed;
+  const rnd = (n: number) => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return (s >>> 16) % n; // an LCG's low bits cycle quickly: the high ones
+  };
+  const text = () => ['', 'hi', 'x'.repeat(rnd(300)), 'héllo wörld ✓', '\n'.repeat(rnd(5))][rnd(5)];
+  const junk = () => [null, 7, true, [], {}, undefined, 'str'][rnd(7)];
+  const part = () =>
+    [
+      { type: 'text', text: text() },
+      { type: 'image_url', image_url: { url: 'x' } },
+      { type: 'image' },
+      { type: 'input_audio', input_audio: {} },
+      { type: 'image_url', text: text() },
+      { text: 42 },
+      junk(),
+    ][rnd(7)];
+  const call = () =>
+    [
+      { id: 'c', type: 'function', function: { name: text(), arguments: text() } },
+      { function: { name: 5 } },
+      { function: {} },
+      { function: null },
+      junk(),
+    ][rnd(5)];
+  const message = (): unknown => {
+    if (rnd(12) === 0) return junk();
+    const m: Record<string, unknown> = {};
+    if (rnd(8) !== 0) m.role = ['system', 'user', 'assistant', 'tool', 3][rnd(5)];
+    if (rnd(4) === 0) m.name = rnd(5) === 0 ? 9 : text();
+    const c = rnd(5);
+    m.content = c === 0 ? text() : c === 1 ? Array.from({ length: rnd(5) }, part) : c === 2 ? null : c === 3 ? junk() : undefined;
+    if (rnd(4) === 0) m.tool_calls = rnd(6) === 0 ? junk() : Array.from({ length: rnd(4) }, call);
+    return m;
+  };
+  return Array.from({ length: count }, message);
+}
 
 describe('token counting', () => {
   it('maps model names to encodings, and leaves other tokenizers to the ratio', () => {
@@ -64,6 +105,28 @@ describe('token counting', () => {
     assert.ok(Math.abs(counter.charsPerToken('llama') - 3) < 0.05, String(counter.charsPerToken('llama')));
     assert.ok(Math.abs(counter.countText('llama', text).tokens - 1000) <= 20);
     assert.equal(counter.charsPerToken('other-model'), 4);
+  });
+
+  it('estimates a chat prompt from lengths exactly as from the rendered messages', () => {
+    // The estimate path measures messages without rendering them: its figures must be the rendered text's.
+    const messages = generatedMessages(5000, 12345);
+    for (const m of messages) {
+      const size = { chars: 0, fixed: 0 };
+      addMessageSize(m, size);
+      const r = renderMessage(m);
+      assert.deepEqual(size, { chars: r.text.length, fixed: r.fixed }, JSON.stringify(m));
+    }
+    const counter = createTokenCounter({ initialCharsPerToken: 3.7 });
+    const tools = [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }];
+    for (let i = 0; i + 7 <= messages.length; i += 7) {
+      const chat = messages.slice(i, i + 7 - (i % 5));
+      const withTools = i % 3 === 0 ? tools : undefined;
+      const rendered = [...chat.map(renderMessage), renderTools(withTools)];
+      const chars = rendered.reduce((n, p) => n + p.text.length, 0);
+      const fixed = rendered.reduce((n, p) => n + p.fixed, REPLY_PRIMING);
+      const expected = { tokens: Math.ceil(chars / 3.7) + fixed, source: 'estimated', chars, fixed };
+      assert.deepEqual(counter.countChatPrompt('llama', chat, withTools), expected);
+    }
   });
 
   it('counts token-id inputs exactly', () => {
