@@ -22,8 +22,6 @@ export interface MaintenanceLoopOptions {
   onError?: (err: unknown) => void;
   /** Skip a round while the writer has rows to write first. */
   busy?: () => boolean;
-  /** After a round that wrote something (the one-core writer nudges its checkpoint thread). */
-  afterWork?: () => void;
 }
 
 /** Runs the sink's background work (sqlite-sink.ts maintain) in short rounds on timers; returns stop. */
@@ -42,7 +40,6 @@ export function startMaintenanceLoop(sink: UsageSink, o: MaintenanceLoopOptions)
       try {
         more = sink.maintain(o.budgetMs);
         failing = false;
-        if (more) o.afterWork?.();
       } catch (err) {
         if (!failing) o.onError?.(err); // once per failure streak; the next round tries again
         failing = true;

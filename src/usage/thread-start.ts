@@ -1,6 +1,6 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 
-export type UsageThreadName = 'writer-thread' | 'rollup-thread' | 'checkpoint-thread';
+export type UsageThreadName = 'writer-thread' | 'maintenance-thread';
 
 /**
  * Each thread is a V8 isolate with a heap of its own, by default sized like the main thread's (a young generation of
@@ -9,17 +9,16 @@ export type UsageThreadName = 'writer-thread' | 'rollup-thread' | 'checkpoint-th
  * generation (three semi-spaces' worth, V8's unit) bounds what a thread keeps resident between collections; the old
  * generation is a ceiling with room to spare: a thread that outgrows it ends with ERR_WORKER_OUT_OF_MEMORY instead of
  * taking the process down, and its owner takes the work back onto the main thread (the writer re-writes there every
- * row the thread had not committed; the rollup and checkpoint runners fall back likewise).
+ * row the thread had not committed; the maintenance thread's checkpoints and rollups fall back likewise).
  *  - writer: batches in flight (up to usage.queue_max rows), peers' batches, and a rollup fold of up to 32,768 groups
  *    (a worst-case fold peaked at 42 MB of heap within a 64 MB limit, and ran out of memory within 32 MB);
- *  - rollup: a fold of at most 4,096 groups (fits a 16 MB limit);
- *  - checkpoint: one connection and a timer.
+ *  - maintenance (one core): a rollup fold of at most 4,096 groups (fits a 16 MB limit), and the WAL checkpoints
+ *    (one connection and a timer, nothing held).
  * Run from sources (tests, `npm start`), a thread also holds tsx's loader, ~9 MB, within these bounds.
  */
 export const USAGE_THREAD_LIMITS: Readonly<Record<UsageThreadName, Readonly<ResourceLimits>>> = {
   'writer-thread': { maxYoungGenerationSizeMb: 6, maxOldGenerationSizeMb: 256 },
-  'rollup-thread': { maxYoungGenerationSizeMb: 6, maxOldGenerationSizeMb: 64 },
-  'checkpoint-thread': { maxYoungGenerationSizeMb: 3, maxOldGenerationSizeMb: 32 },
+  'maintenance-thread': { maxYoungGenerationSizeMb: 6, maxOldGenerationSizeMb: 64 },
 };
 
 /**

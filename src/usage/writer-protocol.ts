@@ -48,17 +48,19 @@ export type ThreadEvent =
   /** Rollups built from raw rows (an upgraded database, after a crash): how far. */
   | { readonly kind: 'progress'; readonly rolledId: number; readonly maxId: number };
 
-/** The rollup thread's start data (one core: rows are committed on the event loop, rollups there). */
-export interface RollupThreadData {
+/**
+ * The maintenance thread's start data (rows committed on the event loop: it checkpoints the WAL and, with `maintain`,
+ * keeps the rollups and runs compaction, retention and vacuum).
+ */
+export interface MaintenanceThreadData {
   readonly path: string;
+  /** False: checkpoints only (a process that reads beside the one that records). */
+  readonly maintain: boolean;
   /** One Int32 the thread sets to 1 (and notifies) once closed. */
   readonly done: SharedArrayBuffer;
   readonly retentionMs: number;
   readonly rollupRetentionMs: number;
   readonly flushRows?: number;
 }
-/** Gateway → rollup thread. Its events are ThreadEvent's ready, progress and failing. */
-export type RollupThreadMessage = { readonly kind: 'close' };
-
-/** Checkpoint thread → gateway (the gateway → thread message is just "checkpoint now"). */
-export type CheckpointEvent = { readonly kind: 'ready' } | { readonly kind: 'failing'; readonly message: string };
+/** Gateway → maintenance thread. Its events are ThreadEvent's ready, progress and failing. */
+export type MaintenanceThreadMessage = { readonly kind: 'checkpoint' } | { readonly kind: 'close' };

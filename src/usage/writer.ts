@@ -1,10 +1,9 @@
 import { availableParallelism } from 'node:os';
 import type { ResourceLimits, Worker } from 'node:worker_threads';
 import { auditValues, createAuditSink, queryAudit, type AuditEntry, type AuditQuery, type AuditRecord } from './audit.js';
-import { startCheckpointer } from './checkpointer.js';
 import { openUsageDb, type UsageDb } from './db.js';
 import { startMaintenanceLoop, type RollupProgress } from './maintenance-loop.js';
-import { startRollupThread } from './rollup-runner.js';
+import { startMaintenanceThread, type MaintenanceThread } from './maintenance-runner.js';
 import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
 import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
@@ -82,7 +81,7 @@ export interface UsageWriter {
   readonly db: UsageDb;
   /**
    * Resolves once the writer thread has opened the database (or writing fell back to this thread); on one core, once
-   * the checkpoint thread is up. Rows recorded before are kept and written, but a hard kill before then loses them:
+   * the maintenance thread is up. Rows recorded before are kept and written, but a hard kill before then loses them:
    * start serving after it.
    */
   readonly ready: Promise<void>;
@@ -97,8 +96,8 @@ const BACKPRESSURE_WAIT_MS = 5_000;
  * a writer thread: SQLite's work, and any wait on a slow or locked disk, happens off the event loop, which pays about
  * half a microsecond per row. On a single core a second thread only competes with request handling, so batches are
  * written on the event loop between requests, as they are if the thread dies; SQLite's occasional checkpoint (a copy
- * and two fsyncs) and the rollups (folded from the committed rows) go to small threads then (checkpointer.ts,
- * rollup-thread.ts), so the event loop pays what raw rows cost.
+ * and two fsyncs) and the rollups (folded from the committed rows) go to one small thread then
+ * (maintenance-thread.ts), so the event loop pays what raw rows cost.
  *
  * Hard-kill loss: a SIGKILL loses the rows recorded and not yet committed: the open batch (at most `batchSize` rows
  * or `flushIntervalMs` of traffic) plus batches posted and not yet committed (the thread commits each within about a
@@ -124,13 +123,12 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   };
   const threadData: ThreadData = { path: options.path, shared: shared.buffer, retryMs: intervalMs, ...retention };
   let thread: Worker | null = threaded ? startUsageThread('writer-thread', threadData, options.threadLimits) : null;
-  // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) go to a thread of their own.
-  const checkpointer = threaded ? null : startCheckpointer(db, options.path, (err) => options.onError?.(err));
+  // Committing on this thread: SQLite's checkpoints (a copy and two fsyncs) and the rollups go to this thread (startHere).
+  let upkeep: MaintenanceThread | null = null;
   let lastBatchMs = 0;
   const ingests = createIngestWaits();
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
-  if (!thread) void checkpointer!.ready.then(markReady);
   // The server's shutdown closes the writer; an idle writer thread must not keep a process alive by itself.
   thread?.unref();
   thread?.on('message', (e: ThreadEvent) => {
@@ -218,25 +216,25 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   }
 
   /**
-   * Writing on this thread from now on: raw rows only, as before rollups existed. The rollup thread folds committed
-   * rows from the database and runs the background work (if it is lost, a maintenance loop here does, in short steps).
+   * Writing on this thread from now on: raw rows only, as before rollups existed. The maintenance thread checkpoints
+   * the WAL, folds committed rows from the database and runs the background work (unless another process maintains
+   * it); if it is lost, this connection checkpoints itself and a maintenance loop here works in short steps.
    */
   function startHere(): NonNullable<typeof inThread> {
     const here = { sink: createSqliteSink(db, { ...retention, rollups: false }), committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
-    if (options.maintenance === false) return here;
+    const maintain = options.maintenance !== false;
     const onEventLoop = () => {
       here.stopMaintenance = startMaintenanceLoop(here.sink, {
         // On the event loop: short steps, so a request waits at most this long behind compaction or retention.
         budgetMs: 5,
         busy: () => batchRows > 0,
-        // Compaction and catch-up write too: count them towards the next checkpoint (a round writes a few hundred rows).
-        afterWork: () => checkpointer?.committed(256),
         ...(options.onRollupProgress ? { onProgress: options.onRollupProgress } : {}),
         onError: (err) => options.onError?.(err),
       });
     };
-    const rollups = startRollupThread({ path: options.path, ...retention, onProgress: options.onRollupProgress, onError: (e) => options.onError?.(e), onLost: onEventLoop });
-    return Object.assign(here, { stopMaintenance: () => rollups.close() });
+    const up = (upkeep = startMaintenanceThread(db, { path: options.path, maintain, ...retention, onProgress: options.onRollupProgress, onError: (e) => options.onError?.(e), onLost: onEventLoop }));
+    void up.ready.then(markReady);
+    return Object.assign(here, { stopMaintenance: () => up.close() });
   }
 
   /**
@@ -258,7 +256,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         inThread.sink.write(batch);
         lastBatchMs = performance.now() - start;
         options.onBatch?.(batchRows, lastBatchMs);
-        checkpointer?.committed(batchRows);
+        upkeep?.committed(batchRows);
         inThread.committed += batchRows;
         inThread.batches++;
         batch = [];
@@ -345,7 +343,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     flush,
     ingest(b) {
       if (closed) return Promise.reject(new Error('usage writer is closed'));
-      if (!thread) return ingestNow((inThread ??= startHere()).sink, b, (n) => checkpointer?.committed(n));
+      if (!thread) return ingestNow((inThread ??= startHere()).sink, b, (n) => upkeep?.committed(n));
       const { seq, done } = ingests.add();
       thread.postMessage({ kind: 'ingest', seq, values: b.values as unknown[], state: { ...b.state } } satisfies ThreadMessage);
       return done;
@@ -378,7 +376,6 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         inThread.stopMaintenance();
         inThread.sink.close();
       }
-      checkpointer?.close();
       db.close();
     },
     query(q) {

@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { createUsageWriter, openUsageDb } from '../../src/usage/index.js';
 import { startUsageThread, USAGE_THREAD_LIMITS, type UsageThreadName } from '../../src/usage/thread-start.js';
-import { SLOT_COUNT, type RollupThreadData, type ThreadData } from '../../src/usage/writer-protocol.js';
+import { SLOT_COUNT, type MaintenanceThreadData, type ThreadData } from '../../src/usage/writer-protocol.js';
 import { eventually } from '../helpers/harness.js';
 import { row } from './fixtures.js';
 
@@ -27,10 +27,9 @@ describe("usage log threads' V8 heap limits", () => {
   it('starts each thread with its own young and old generation limits', async () => {
     const path = join(dir, 'limits.db');
     openUsageDb(path).close();
-    const data: Record<UsageThreadName, ThreadData | RollupThreadData | { path: string }> = {
+    const data: Record<UsageThreadName, ThreadData | MaintenanceThreadData> = {
       'writer-thread': { path, shared: new SharedArrayBuffer(SLOT_COUNT * 8), retryMs: 100, retentionMs: 0, rollupRetentionMs: 0 },
-      'rollup-thread': { path, done: new SharedArrayBuffer(4), retentionMs: 0, rollupRetentionMs: 0 },
-      'checkpoint-thread': { path },
+      'maintenance-thread': { path, maintain: true, done: new SharedArrayBuffer(4), retentionMs: 0, rollupRetentionMs: 0 },
     };
     for (const name of Object.keys(data) as UsageThreadName[]) {
       const w = startUsageThread(name, data[name]);

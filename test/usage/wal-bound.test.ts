@@ -81,9 +81,9 @@ describe('usage log WAL under sustained load', () => {
     assert.ok(most < bound, `WAL peaked at ${(most / MiB).toFixed(1)} MiB (bound ${bound / MiB} MiB; ${(unchecked / MiB).toFixed(1)} MiB unchecked)`);
   });
 
-  it('stays bounded on one core, while the rollup thread folds and writes beside the gateway\'s commits', async () => {
-    // Raw rows committed on the event loop, the rollup thread writing rollups on its own connection, the checkpoint
-    // thread, at about 1,000 rows/s. Before its reset (checkpoint-thread.ts) this WAL grew for as long as the load
+  it('stays bounded on one core, while the maintenance thread folds and writes beside the gateway\'s commits', async () => {
+    // Raw rows committed on the event loop, the maintenance thread writing rollups and checkpointing on its own
+    // connection, at about 1,000 rows/s. Before its reset (wal-checkpoint.ts) this WAL grew for as long as the load
     // lasted: 208 MiB for these 50,000 rows, and growing; with it, it peaked at 78 MiB over 90,000.
     const bound = 96 * MiB;
     const most = await sustained(false, 1000, 50, 50);
