@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GatewayError } from '../core/index.js';
+import { depthWithin, shapeChecks } from './wire-fast.js';
 
 /**
  * Loose schemas for the fields the gateway routes on. Everything else, vendor extras included, is not looked at
@@ -59,22 +60,8 @@ export type WireRequest = ChatRequest | CompletionRequest | EmbeddingRequest;
 const SCHEMAS = { chat: chatRequest, completions: completionRequest, embeddings: embeddingRequest } as const;
 /** The OpenAI endpoints validated here; the other families validate their own shapes (see family.ts). */
 export type OpenAIEndpoint = keyof typeof SCHEMAS;
-
-/** Iterative (a recursive walk is what overflowed the stack), and it stops at the first value past the limit. */
-function depthWithin(root: unknown, limit: number): boolean {
-  const stack: Array<[object, number]> = [];
-  const push = (v: unknown, d: number) => {
-    if (v !== null && typeof v === 'object') stack.push([v, d]);
-  };
-  push(root, 1);
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (d > limit) return false;
-    if (Array.isArray(v)) for (const item of v) push(item, d + 1);
-    else for (const k in v) push((v as Record<string, unknown>)[k], d + 1);
-  }
-  return true;
-}
+/** The common shapes, accepted without running zod (wire-fast.ts); anything else is validated by the schemas above. */
+const ACCEPTED = shapeChecks({ maxModelName: MAX_MODEL_NAME, maxToolsDepth: MAX_TOOLS_DEPTH });
 
 function typeName(v: unknown): string {
   if (v === null) return 'null';
@@ -147,5 +134,6 @@ export function validateRequest(endpoint: OpenAIEndpoint, body: unknown, maxMess
       });
     }
   }
+  if (body !== null && typeof body === 'object' && !Array.isArray(body) && ACCEPTED[endpoint](body as Record<string, unknown>)) return body as WireRequest;
   return validateWith<WireRequest>(SCHEMAS[endpoint] as z.ZodType<WireRequest>, body);
 }
