@@ -76,22 +76,34 @@ interface HeldQuota {
  * A reservation's rules by layer: 0 for the model first asked for, one more for each fallback model admitted. At
  * settle, only the last layer (the model that answered, and the rules it shares with earlier ones) is charged the
  * tokens; every rule still releases its concurrency slot and keeps its request.
+ *
+ * Until a fallback extends it, a reservation holds its plan's own frozen rules and no layers (all are layer 0):
+ * admitting a request allocates this one object, not an entry per rule, a closure and a WeakMap entry.
  */
-interface HeldEntry {
-  readonly key: string;
-  readonly rule: CompiledLimitRule;
-  layer: number;
-}
-interface HeldQuotaEntry {
-  readonly q: HeldQuota;
-  layer: number;
-}
-interface Layered {
-  readonly held: HeldEntry[];
-  readonly quotas: HeldQuotaEntry[];
-  layer: number;
-  readonly estimate: number;
-  settled: boolean;
+class LocalReservation implements Reservation {
+  held: readonly Held[];
+  /** Layer of each of `held`; null while all are 0. */
+  heldLayers: number[] | null = null;
+  quotas: readonly HeldQuota[];
+  quotaLayers: number[] | null = null;
+  layer = 0;
+  settled = false;
+
+  constructor(
+    /** The limiter that made it: settles it, and alone may extend it. */
+    readonly owner: { settle(r: LocalReservation, actualTokens: number): void },
+    readonly headers: Readonly<Record<string, string>>,
+    readonly estimatedTokens: number,
+    held: readonly Held[],
+    quotas: readonly HeldQuota[],
+  ) {
+    this.held = held;
+    this.quotas = quotas;
+  }
+
+  settle(actualTokens: number): void {
+    this.owner.settle(this, actualTokens);
+  }
 }
 
 export type RefusalKind = 'requests' | 'tokens' | 'concurrency' | 'quota';
@@ -180,7 +192,6 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
   const reservedKey = (q: HeldQuota) => `${q.window}\u0000${q.key}`;
   const windowOf = createWindowCache();
   const plans = createPlanCache(buildPlan(rules));
-  const layers = new WeakMap<Reservation, Layered>();
 
   function checkQuotas(quotaPlan: Plan['quotas'], req: LimitSubject, estimate: number, wallMs: number): HeldQuota[] {
     const held: HeldQuota[] = [];
@@ -214,9 +225,8 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
    * Checks `limits` and `quotas` for one request and charges them all, or throws the refusal and charges nothing.
    * Quotas first: when both refuse, the quota is the reason that will not go away by waiting a minute.
    */
-  function admit(req: ReserveRequest, limits: readonly Held[], quotaPlan: Plan['quotas'], estimate: number): { states: BucketState[]; quotas: readonly HeldQuota[] } {
+  function admit(req: ReserveRequest, limits: readonly Held[], quotaPlan: Plan['quotas'], estimate: number, states: BucketState[]): readonly HeldQuota[] {
     const now = clock.now();
-    const states: BucketState[] = new Array(limits.length);
     for (let i = 0; i < limits.length; i++) {
       const { key, rule } = limits[i]!;
       const state = store.get(key) ?? freshBucket(rule.rpm, rule.tpm, now);
@@ -253,60 +263,78 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
       store.set(key, s, now);
     }
     for (const q of quotas) reserved.set(reservedKey(q), (reserved.get(reservedKey(q)) ?? 0) + estimate);
-    return { states, quotas };
+    return quotas;
   }
+
+  /** The limiter's side of LocalReservation.settle: once per reservation, later calls ignored. */
+  const owner = {
+    settle(r: LocalReservation, actualTokens: number): void {
+      if (r.settled) return;
+      r.settled = true;
+      const estimate = r.estimatedTokens;
+      const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
+      const t = clock.now();
+      // Rules of models tried before the one that answered (not shared with it) get their tokens back.
+      for (let i = 0; i < r.held.length; i++) {
+        const { key, rule } = r.held[i]!;
+        const layer = r.heldLayers === null ? 0 : r.heldLayers[i]!;
+        const s = store.get(key);
+        if (!s) continue; // evicted under memory pressure: nothing left to refund
+        advance(s, rule.rpm, rule.tpm, t);
+        if (rule.tpm !== null) s.tokens = Math.min(rule.tpm, s.tokens + estimate - (layer === r.layer ? actual : 0));
+        s.inFlight = Math.max(0, s.inFlight - 1);
+        store.set(key, s, t);
+      }
+      for (let i = 0; i < r.quotas.length; i++) {
+        const q = r.quotas[i]!;
+        const layer = r.quotaLayers === null ? 0 : r.quotaLayers[i]!;
+        const left = (reserved.get(reservedKey(q)) ?? 0) - estimate;
+        if (left > 0) reserved.set(reservedKey(q), left);
+        else reserved.delete(reservedKey(q));
+        // Charged to the window the request started in, so a request crossing midnight counts where it was admitted.
+        if (actual > 0 && layer === r.layer) quotaStore.add(q.key, q.window, actual);
+      }
+    },
+  };
 
   function reserve(req: ReserveRequest, into?: Record<string, string>): Reservation {
     const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
     const plan = plans.get(req);
-    const { states, quotas } = admit(req, plan.limits, plan.quotas, estimate);
-    const held: HeldEntry[] = plan.limits.map((h) => ({ key: h.key, rule: h.rule, layer: 0 }));
-    const heldQuotas: HeldQuotaEntry[] = quotas.map((q) => ({ q, layer: 0 }));
-    const inner: Layered = { held, quotas: heldQuotas, layer: 0, estimate, settled: false };
-
-    const reservation: Reservation = {
-      headers: rateLimitHeaders(states, into),
-      estimatedTokens: estimate,
-      settle(actualTokens) {
-        if (inner.settled) return;
-        inner.settled = true;
-        const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
-        const t = clock.now();
-        // Rules of models tried before the one that answered (not shared with it) get their tokens back.
-        for (const { key, rule, layer } of inner.held) {
-          const s = store.get(key);
-          if (!s) continue; // evicted under memory pressure: nothing left to refund
-          advance(s, rule.rpm, rule.tpm, t);
-          if (rule.tpm !== null) s.tokens = Math.min(rule.tpm, s.tokens + estimate - (layer === inner.layer ? actual : 0));
-          s.inFlight = Math.max(0, s.inFlight - 1);
-          store.set(key, s, t);
-        }
-        for (const { q, layer } of inner.quotas) {
-          const left = (reserved.get(reservedKey(q)) ?? 0) - estimate;
-          if (left > 0) reserved.set(reservedKey(q), left);
-          else reserved.delete(reservedKey(q));
-          // Charged to the window the request started in, so a request crossing midnight counts where it was admitted.
-          if (actual > 0 && layer === inner.layer) quotaStore.add(q.key, q.window, actual);
-        }
-      },
-    };
-    layers.set(reservation, inner);
-    return reservation;
+    const states: BucketState[] = new Array(plan.limits.length);
+    const quotas = admit(req, plan.limits, plan.quotas, estimate, states);
+    return new LocalReservation(owner, rateLimitHeaders(states, into), estimate, plan.limits, quotas);
   }
 
   function extend(reservation: Reservation, req: LimitSubject): void {
-    const inner = layers.get(reservation);
-    if (!inner || inner.settled) throw new Error('extend: not a live reservation of this limiter');
+    if (!(reservation instanceof LocalReservation) || reservation.owner !== owner || reservation.settled) {
+      throw new Error('extend: not a live reservation of this limiter');
+    }
+    const r = reservation;
     const plan = plans.get(req);
-    const fresh = plan.limits.filter((h) => !inner.held.some((e) => e.key === h.key));
-    const freshQuotas = plan.quotas.filter((p) => !inner.quotas.some((e) => e.q.key === p.key));
-    const { quotas } = admit({ ...req, estimatedTokens: inner.estimate }, fresh, freshQuotas, inner.estimate);
-    const layer = ++inner.layer;
+    const fresh = plan.limits.filter((h) => !r.held.some((e) => e.key === h.key));
+    const freshQuotas = plan.quotas.filter((p) => !r.quotas.some((e) => e.key === p.key));
+    const quotas = admit({ ...req, estimatedTokens: r.estimatedTokens }, fresh, freshQuotas, r.estimatedTokens, new Array(fresh.length));
+    const layer = ++r.layer;
+    // From here the reservation has rules of its own: copies of the plan's arrays, with a layer per rule.
+    const held = [...r.held];
+    const heldLayers = r.heldLayers ?? held.map(() => 0);
+    const heldQuotas = [...r.quotas];
+    const quotaLayers = r.quotaLayers ?? heldQuotas.map(() => 0);
     // Rules both models share are charged once and now settle with the fallback's tokens.
-    for (const e of inner.held) if (plan.limits.some((h) => h.key === e.key)) e.layer = layer;
-    for (const e of inner.quotas) if (plan.quotas.some((p) => p.key === e.q.key)) e.layer = layer;
-    for (const h of fresh) inner.held.push({ key: h.key, rule: h.rule, layer });
-    for (const q of quotas) inner.quotas.push({ q, layer });
+    for (let i = 0; i < held.length; i++) if (plan.limits.some((h) => h.key === held[i]!.key)) heldLayers[i] = layer;
+    for (let i = 0; i < heldQuotas.length; i++) if (plan.quotas.some((p) => p.key === heldQuotas[i]!.key)) quotaLayers[i] = layer;
+    for (const h of fresh) {
+      held.push(h);
+      heldLayers.push(layer);
+    }
+    for (const q of quotas) {
+      heldQuotas.push(q);
+      quotaLayers.push(layer);
+    }
+    r.held = held;
+    r.heldLayers = heldLayers;
+    r.quotas = heldQuotas;
+    r.quotaLayers = quotaLayers;
   }
 
   return {

@@ -116,6 +116,46 @@ for (const [kind, make] of [['single-process limiter', local], ['leased limiter'
       await close();
     });
 
+    test('after two fallbacks only the last model and the shared rules are charged', async () => {
+      const { limiter, close } = make(
+        rules([
+          { match: { subject: 'alice' }, tpm: 100 },
+          { match: { subject: 'alice', model: 'a' }, tpm: 40 },
+          { match: { subject: 'alice', model: 'b' }, tpm: 50 },
+          { match: { subject: 'alice', model: 'c' }, tpm: 60 },
+        ]),
+      );
+      const onC = { ...onA, model: 'c' };
+      const r = (await reserve(limiter, onA, 30)) as Reservation;
+      assert.equal(await extend(limiter, r, onB), null);
+      assert.equal(await extend(limiter, r, onC), null);
+      r.settle(20);
+      r.settle(99); // a second settle changes nothing
+      // Shared 100 - 20, c 60 - 20; a and b got their 30 back.
+      assert.ok((await reserve(limiter, onC, 41)) instanceof GatewayError, "c's own rule has 40 left");
+      const onBack = (await reserve(limiter, onB, 50)) as Reservation;
+      assert.ok(!(onBack instanceof GatewayError), "b's tokens were refunded");
+      onBack.settle(50);
+      const rest = (await reserve(limiter, onA, 30)) as Reservation;
+      assert.ok(!(rest instanceof GatewayError), '30 of the shared 100 are left and a has its 40');
+      rest.settle(30);
+      assert.ok((await reserve(limiter, onA, 1)) instanceof GatewayError, 'the shared rule is spent');
+      await close();
+    });
+
+    test('extend refuses a settled reservation and one made by another limiter', async () => {
+      const one = make(rules([{ match: { subject: 'alice' }, rpm: 10 }]));
+      const other = make(rules([{ match: { subject: 'alice' }, rpm: 10 }]));
+      const settled = (await reserve(one.limiter, onA, 1)) as Reservation;
+      settled.settle(1);
+      await assert.rejects(async () => one.limiter.extend(settled, onB), /not a live reservation/);
+      const foreign = (await reserve(other.limiter, onA, 1)) as Reservation;
+      await assert.rejects(async () => one.limiter.extend(foreign, onB), /not a live reservation/);
+      foreign.settle(1);
+      await one.close();
+      await other.close();
+    });
+
     test('a refused fallback leaves the reservation as it was, and it settles normally', async () => {
       const { limiter, close } = make(
         rules([
