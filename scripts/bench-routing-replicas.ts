@@ -24,6 +24,7 @@ import { installCleanup } from './bench/procs.js';
 import { RoutingCore } from '../src/routing/core.js';
 import { ReplicaExchange } from '../src/routing/replica/exchange.js';
 import { KvEventsSource } from '../src/routing/kv-events/source.js';
+import { loadZeromq } from '../src/routing/kv-events/subscriber.js';
 import { tokenizerFor } from '../src/routing/kv-events/token-keys.js';
 import { encode as encodeMsgpack } from '@msgpack/msgpack';
 import { newBroadcastStats, type Broadcast } from '../src/state/index.js';
@@ -89,6 +90,9 @@ function rowLabel(n: number, exchange: boolean, kv: boolean, restart: boolean): 
   return `${n} ${source ? `with ${source}` : 'without exchange'}${restart ? ', one restarted mid-run' : ''}`;
 }
 
+/** A KV-event source builds its subscriber with zeromq (the ones below are fed directly, never started). */
+const zmq = await loadZeromq();
+
 /**
  * µs per plan + begin + end on a 4-backend token_aware pool, with the exchange's hook or without, alternating rounds;
  * and the batch building the timer does (dedup, packing, JSON), per request, measured apart from the request path.
@@ -103,7 +107,7 @@ function hookCost(): { without: number; with: number; batchPerRequest: number; k
   const kvSources = () =>
     new Map(
       targets.map((t, b) => {
-        const src = new KvEventsSource({ backendId: t.id, endpoint: 'tcp://127.0.0.1:1', replayEndpoint: null, topic: '', tokenizer: 'simulator', staleMs: 1e9, now: () => performance.now() });
+        const src = new KvEventsSource({ zmq, backendId: t.id, endpoint: 'tcp://127.0.0.1:1', replayEndpoint: null, topic: '', tokenizer: 'simulator', staleMs: 1e9, now: () => performance.now() });
         const events = [0, 1].map((j) => {
           const ids = Array.from(tokenize(prompts[b * 2 + j] as string));
           const full = Math.floor(ids.length / 16);

@@ -9,7 +9,7 @@ import { DEV_ISSUER, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import cluster from 'node:cluster';
 import { runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
-import { startSimFleet, type SimServer } from './sim/index.js';
+import type { SimServer } from './sim/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The package root: `src/..` from the sources, `dist/src/../..` when compiled. */
@@ -126,6 +126,8 @@ async function serve(file: string): Promise<void> {
   const cfg = await loadConfigFile(file);
   let sims: SimServer[] = [];
   if (cfg.sim) {
+    // Loaded only for a config with a sim section: it brings zeromq's native addon (its KV-event publisher).
+    const { startSimFleet } = await import('./sim/index.js');
     sims = await startSimFleet(cfg.sim.replicas, {
       basePort: cfg.sim.base_port,
       model: cfg.sim.model,

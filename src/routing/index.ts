@@ -16,4 +16,5 @@ export type { HealthOptions, HealthStatus, HealthTransition } from './health/hea
 export { POLICIES, createTokenAware, type Policy, type TokenAwareOptions } from './policies/index.js';
 export { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
 export { KvEventsSource, KV_EVENTS_STATES, type KvEventsState, type KvEventsSourceOptions } from './kv-events/source.js';
+export { loadZeromq } from './kv-events/subscriber.js';
 export { KV_TOKENIZERS, type KvTokenizerName } from './kv-events/token-keys.js';

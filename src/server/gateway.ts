@@ -128,7 +128,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // Other replicas' routed prefixes, load and session turns (null alone, or with state.routing.enabled false).
   const exchange = opts.router ? null : await openRoutingExchange(cfg, { logger, telemetry, given: opts.broadcast });
   // Engines' own KV events, the ground truth of their prefix caches where configured (each replays its history first).
-  const kvEvents = opts.router ? null : openKvEvents(current, { logger, telemetry, now: () => clock.now() });
+  const kvEvents = opts.router ? null : await openKvEvents(current, { logger, telemetry, now: () => clock.now() });
   const core = { ...(exchange ? { replica: exchange } : {}), ...(kvEvents ? { kvEvents: kvEvents.sources } : {}) };
   const router = opts.router ?? createRouter({ clock, logger, ...current.routing.router, core });
   router.setPools(current.pools);

@@ -1,5 +1,5 @@
 import type { RuntimeConfig } from '../config/index.js';
-import { KV_EVENTS_STATES, KvEventsSource, type RoutingLogger } from '../routing/index.js';
+import { KV_EVENTS_STATES, KvEventsSource, loadZeromq, type RoutingLogger } from '../routing/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 
 export interface KvEventsWiring {
@@ -12,16 +12,20 @@ export interface KvEventsWiring {
  * One KV-events subscriber per backend with `kv_events` in the config at start (a reload that adds or changes one
  * takes effect at the next start), its state and counters on /metrics. Subscribing starts at once: each source first
  * replays what the engine's buffer holds, so a gateway that (re)starts mid-run routes on the engines' picture, not
- * blind.
+ * blind. zeromq (a native addon, ~3 MB resident) is loaded here, at start, only when some backend has `kv_events`.
  */
-export function openKvEvents(rt: RuntimeConfig, options: { logger: RoutingLogger; telemetry: Telemetry; now: () => number }): KvEventsWiring | null {
+export async function openKvEvents(rt: RuntimeConfig, options: { logger: RoutingLogger; telemetry: Telemetry; now: () => number }): Promise<KvEventsWiring | null> {
+  const configured = [...rt.backends.values()].filter((b) => b.kvEvents);
+  if (configured.length === 0) return null;
+  const zmq = await loadZeromq();
   const sources = new Map<string, KvEventsSource>();
-  for (const b of rt.backends.values()) {
+  for (const b of configured) {
     const kv = b.kvEvents;
     if (!kv || sources.has(b.id)) continue;
     sources.set(
       b.id,
       new KvEventsSource({
+        zmq,
         backendId: b.id,
         endpoint: kv.endpoint,
         replayEndpoint: kv.replay_endpoint ?? null,

@@ -1,12 +1,14 @@
 import type { RequestProfile } from '../request-profile.js';
 import type { RoutingLogger } from '../types.js';
 import { EventBlockIndex } from './block-index.js';
-import { KvEventsSubscriber } from './subscriber.js';
+import { KvEventsSubscriber, type ZeromqModule } from './subscriber.js';
 import { tokenKeyMemo, type TokenKeyMemo } from './token-key-memo.js';
 import type { KvTokenizerName } from './token-keys.js';
 import { decodeBatch } from './wire.js';
 
 export interface KvEventsSourceOptions {
+  /** The zeromq package (subscriber.ts loadZeromq), loaded once for every source. */
+  readonly zmq: ZeromqModule;
   readonly backendId: string;
   readonly endpoint: string;
   readonly replayEndpoint: string | null;
@@ -75,6 +77,7 @@ export class KvEventsSource {
     this.backendId = options.backendId;
     this.tokenizer = options.tokenizer;
     this.#sub = new KvEventsSubscriber({
+      zmq: options.zmq,
       endpoint: options.endpoint,
       replayEndpoint: options.replayEndpoint,
       topic: options.topic,

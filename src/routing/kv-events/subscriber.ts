@@ -1,4 +1,10 @@
-import { Dealer, Subscriber } from 'zeromq';
+import type * as Zeromq from 'zeromq';
+
+/** The zeromq package: its native addon and ~3 MB of resident memory, loaded only where KV events are configured. */
+export type ZeromqModule = typeof Zeromq;
+
+/** Loads zeromq (once; later calls get the same module). Call it at start, for a config with `kv_events`. */
+export const loadZeromq = (): Promise<ZeromqModule> => import('zeromq');
 
 /**
  * The transport side of vLLM's KV events: a ZeroMQ SUB socket on the engine's publisher (frames: topic, 8-byte
@@ -20,6 +26,8 @@ export interface SubscriberHandler {
 }
 
 export interface SubscriberOptions {
+  /** The zeromq package, from loadZeromq(). */
+  readonly zmq: ZeromqModule;
   readonly endpoint: string;
   readonly replayEndpoint: string | null;
   readonly topic: string;
@@ -36,9 +44,7 @@ const seqBytes = (seq: number): Buffer => {
 
 export class KvEventsSubscriber {
   readonly #o: SubscriberOptions;
-  // ZMTP heartbeats (answered by any libzmq ≥ 4.2 peer without configuration) turn a dead publisher into a
-  // disconnect within seconds; an idle engine, or one serving only cached prompts, publishes nothing and is not dead.
-  readonly #sub = new Subscriber({ heartbeatInterval: 1000, heartbeatTimeout: 3000, reconnectInterval: 500, reconnectMaxInterval: 5000 });
+  readonly #sub: Zeromq.Subscriber;
   #up = false;
   /** Next sequence number to hand on; null until the start replay has told where the stream begins. */
   #expected: number | null = null;
@@ -49,6 +55,9 @@ export class KvEventsSubscriber {
 
   constructor(options: SubscriberOptions) {
     this.#o = options;
+    // ZMTP heartbeats (answered by any libzmq ≥ 4.2 peer without configuration) turn a dead publisher into a
+    // disconnect within seconds; an idle engine, or one serving only cached prompts, publishes nothing and is not dead.
+    this.#sub = new options.zmq.Subscriber({ heartbeatInterval: 1000, heartbeatTimeout: 3000, reconnectInterval: 500, reconnectMaxInterval: 5000 });
   }
 
   /** Connects (ZeroMQ reconnects by itself when the engine is down or restarts) and catches up from sequence 0. */
@@ -153,7 +162,7 @@ export class KvEventsSubscriber {
   async #fetch(from: number): Promise<[number, Uint8Array][] | null> {
     this.stats.replays++;
     const wait = this.#o.replayTimeoutMs ?? 3000;
-    const dealer = new Dealer({ receiveTimeout: wait, sendTimeout: wait, linger: 0 });
+    const dealer = new this.#o.zmq.Dealer({ receiveTimeout: wait, sendTimeout: wait, linger: 0 });
     try {
       dealer.connect(this.#o.replayEndpoint as string);
       await dealer.send([Buffer.alloc(0), seqBytes(from)]);
