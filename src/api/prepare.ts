@@ -5,7 +5,7 @@ import type { RouteRequest } from '../routing/index.js';
 import type { TokenCount, TokenCounter } from '../usage/index.js';
 import type { RequestSpan } from '../telemetry/index.js';
 import type { ClientLink, Heartbeat } from '../upstream/index.js';
-import { applyEdits, type Edit } from './json-splice.js';
+import { appendAbsent, applyEdits, type Edit } from './json-splice.js';
 import { renderPrompt, tokenIdCount } from './prompt.js';
 import { MAX_MODEL_NAME, type ChatRequest, type CompletionRequest, type EmbeddingRequest, type WireRequest } from './wire.js';
 import type { FamilyRequest } from './family.js';
@@ -68,14 +68,19 @@ export interface Exchange {
   readonly admitFallback: ((m: CompiledModel) => Promise<boolean>) | null;
 }
 
+/** What a stream request without `stream_options` gets, so that the backend reports usage. */
+const INCLUDE_USAGE = Buffer.from('"stream_options":{"include_usage":true}');
+
 export function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; convertBase64: boolean } {
-  const edits: Edit[] = [];
-  if (p.req.model !== backend.model) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
-  if (p.injectUsage) {
-    const existing = (p.req as ChatRequest).stream_options;
-    edits.push({ key: 'stream_options', value: JSON.stringify({ ...(existing ?? {}), include_usage: true }) });
-  }
+  const rename = p.req.model !== backend.model;
   const convertBase64 = p.wantBase64 && !backend.embeddingsBase64;
+  const existing = p.injectUsage ? (p.req as ChatRequest).stream_options : undefined;
+  // The usual stream request: the usage option is the only edit and the parsed body has no `stream_options` key at
+  // all, so the member is appended without walking the body (test/unit/json-splice.test.ts: same bytes as below).
+  if (p.injectUsage && existing === undefined && !rename && !convertBase64) return { body: appendAbsent(p.raw, INCLUDE_USAGE), convertBase64 };
+  const edits: Edit[] = [];
+  if (rename) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
+  if (p.injectUsage) edits.push({ key: 'stream_options', value: JSON.stringify({ ...(existing ?? {}), include_usage: true }) });
   if (convertBase64) edits.push({ key: 'encoding_format', value: '"float"' });
   return { body: applyEdits(p.raw, edits), convertBase64 };
 }

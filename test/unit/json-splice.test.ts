@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEdits, topLevelSpans } from '../../src/api/json-splice.js';
+import { appendAbsent, applyEdits, topLevelSpans } from '../../src/api/json-splice.js';
 
 test('rewrites only the model value and keeps every other byte, big integers included', () => {
   const body = Buffer.from('{ "seed": 18446744073709551615, "model" : "public-name", "x": {"model": "nested"}, "t": 0.10 }');
@@ -38,4 +38,105 @@ test('finds spans after strings holding braces, escapes and unicode', () => {
 test('returns the same buffer when there is nothing to edit', () => {
   const b = Buffer.from('{"model":"m"}');
   assert.equal(applyEdits(b, []), b);
+});
+
+/** A small deterministic generator (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Generated {
+  body: Buffer;
+  /** Each top-level member as written: the key's raw bytes between its quotes, decoded as latin1, and where its value is. */
+  members: { rawKey: string; valueStart: number; valueEnd: number }[];
+}
+
+/** JSON object texts with the spacing, escapes, nesting and near-miss keys a client may send, and where each member is. */
+function generatedBodies(n: number): Generated[] {
+  const r = rng(7);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const ws = () => pick(['', '', ' ', '\n  ', '\t', ' \r\n']);
+  const KEYS = ['model', 'modes', 'mode', 'messages', 'stream', 'stream_options', 'stream_optionz', 'stream\\u005foptions', 'encoding_format', 'é', 'mod\\"el', 'x'];
+  const VALUES = ['"m"', '1', '-0.10e3', '18446744073709551615', 'true', 'null', '"a \\"model\\": {}"', '[1,{"model":"n"}]', '{"stream_options":{}}', '"}{]["', '{}', '[]', '"😀"'];
+  const out: Generated[] = [];
+  for (let i = 0; i < n; i++) {
+    const parts: Buffer[] = [Buffer.from(`${ws()}{`)];
+    let at = parts[0]!.length;
+    const add = (text: string) => {
+      const b = Buffer.from(text);
+      parts.push(b);
+      at += b.length;
+    };
+    const members: Generated['members'] = [];
+    const count = Math.floor(r() * 6);
+    for (let m = 0; m < count; m++) {
+      const key = pick(KEYS);
+      add(`${m > 0 ? ',' : ''}${ws()}"`);
+      const rawKey = Buffer.from(key).toString('latin1');
+      add(`${key}"${ws()}:${ws()}`);
+      const valueStart = at;
+      add(pick(VALUES));
+      members.push({ rawKey, valueStart, valueEnd: at });
+      add(ws());
+    }
+    add(`${count ? '' : ws()}}${ws()}`);
+    out.push({ body: Buffer.concat(parts), members });
+  }
+  return out;
+}
+
+test('appending a key the parsed body lacks gives the bytes of the general edit, for generated bodies', () => {
+  const member = Buffer.from('"stream_options":{"include_usage":true}');
+  let appended = 0;
+  for (const { body } of generatedBodies(5_000)) {
+    if (JSON.parse(body.toString()).stream_options !== undefined) continue;
+    appended++;
+    const general = applyEdits(body, [{ key: 'stream_options', value: '{"include_usage":true}' }]);
+    assert.deepEqual(appendAbsent(body, member), general, body.toString());
+    assert.equal(JSON.parse(general.toString()).stream_options.include_usage, true);
+  }
+  assert.ok(appended > 1_000, `${appended}`);
+});
+
+test('a wanted key is found where its raw bytes spell it (the last occurrence), for generated bodies', () => {
+  const keys = ['model', 'stream_options', 'encoding_format', Buffer.from('é').toString('latin1'), 'mod\\"el'];
+  for (const { body, members } of generatedBodies(5_000)) {
+    const expected = new Map<string, { valueStart: number; valueEnd: number }>();
+    for (const m of members) if (keys.includes(m.rawKey)) expected.set(m.rawKey, { valueStart: m.valueStart, valueEnd: m.valueEnd });
+    assert.deepEqual(topLevelSpans(body, keys), expected, body.toString());
+  }
+});
+
+test('edits give the bytes of a splice at the members as generated, for generated bodies and edit sets', () => {
+  const r = rng(11);
+  const VALUES = ['"meta-llama/Llama-3.1-8B-Instruct"', '{"include_usage":true,"x":[1]}', '"float"', '"é😀"', '0'];
+  for (const { body, members } of generatedBodies(5_000)) {
+    const edits = ['model', 'stream_options', 'encoding_format']
+      .filter(() => r() < 0.6)
+      .map((key) => ({ key, value: VALUES[Math.floor(r() * VALUES.length)]! }));
+    // The oracle: the last member spelling each key has its value replaced; the other keys go before the last brace.
+    const last = new Map(members.filter((m) => edits.some((e) => e.key === m.rawKey)).map((m) => [m.rawKey, m]));
+    const parts: Buffer[] = [];
+    let pos = 0;
+    for (const m of [...last.values()].sort((a, b) => a.valueStart - b.valueStart)) {
+      parts.push(body.subarray(pos, m.valueStart), Buffer.from(edits.find((e) => e.key === m.rawKey)!.value));
+      pos = m.valueEnd;
+    }
+    const absent = edits.filter((e) => !last.has(e.key));
+    if (absent.length > 0) {
+      const close = body.lastIndexOf('}');
+      parts.push(body.subarray(pos, close), Buffer.from(`${members.length ? ',' : ''}${absent.map((e) => `${JSON.stringify(e.key)}:${e.value}`).join(',')}`));
+      pos = close;
+    }
+    parts.push(body.subarray(pos));
+    const expected = edits.length === 0 ? body : Buffer.concat(parts);
+    assert.deepEqual(applyEdits(body, edits), expected, `${body.toString()} ${JSON.stringify(edits)}`);
+  }
 });
