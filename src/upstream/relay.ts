@@ -1,13 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
-import type { OpenAttempt } from './attempt.js';
+import type { AttemptConsumer, OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
-import { eventData, SseEventTooLarge, SseScanner } from './sse-scanner.js';
+import { eventData, SseEventTooLarge, SseScanner, type EventVisitor } from './sse-scanner.js';
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
 import type { Heartbeat } from './heartbeat.js';
 import { normaliseErrorEvent } from './normalise-error.js';
 import { findUsage, type BackendUsage } from './usage-tap.js';
-import { jsonKey, keyAt, type JsonKey } from './json-key.js';
+import { jsonKey } from './json-key.js';
+import { has, KeyNeedle, Needle } from './needles.js';
 
 export type StreamEnd = 'done' | 'client_abort' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event' | 'event_too_large';
 
@@ -32,7 +33,7 @@ export interface StreamRelayOptions {
   /** Keeps the connection visibly alive until the first token; owned by the request, so it spans retries. */
   heartbeat: Heartbeat | null;
   onFirstByte(): void;
-  /** Called with the number of content events in each upstream chunk, for live load tracking. */
+  /** Called with the number of content events relayed in each turn (the chunks read together), for live load tracking. */
   onEvents?(n: number): void;
 }
 
@@ -43,92 +44,9 @@ const EMPTY_CHOICES_SPACED = Buffer.from('"choices": []');
 const ERROR_KEY = Buffer.from('{"error"');
 const FINISH_KEY = jsonKey('finish_reason');
 
-function has(buf: Buffer, start: number, end: number, needle: Buffer): boolean {
-  const at = buf.indexOf(needle, start);
-  return at >= 0 && at + needle.length <= end;
-}
-
 /** The final SSE event that tells an SDK the stream failed: the same envelope as an HTTP error. */
 export function sseErrorEvent(err: GatewayError): string {
   return `data: ${JSON.stringify({ error: { message: err.message, type: err.type, param: err.param, code: err.wireCode } })}\n\n`;
-}
-
-/**
- * Whether `needle` occurs inside buf[start, end). The position of the next occurrence is remembered, so the events of
- * one chunk, visited in order, cost one search of the chunk per needle (not one search of the rest of the chunk per
- * event, which is quadratic when a backend's events arrive coalesced in one read).
- */
-export class Needle {
-  #buf: Buffer | null = null;
-  #at = -1;
-  /**
-   * At most 6 bytes are searched for natively, the rest compared here: from 7 bytes on the native search counts
-   * misses and switches to Boyer-Moore-Horspool, which builds its tables on every call (`{"error"` across the fast
-   * simulator's 3.6 KB stream: 1.4 µs; `{"erro`: 0.4 µs).
-   */
-  readonly #head: Buffer;
-  constructor(readonly bytes: Buffer) {
-    this.#head = bytes.subarray(0, 6);
-  }
-  in(buf: Buffer, start: number, end: number): boolean {
-    if (buf !== this.#buf || (this.#at !== -1 && this.#at < start)) {
-      this.#buf = buf;
-      this.#at = this.#find(buf, start);
-    }
-    return this.#at !== -1 && this.#at + this.bytes.length <= end;
-  }
-  #find(buf: Buffer, from: number): number {
-    const n = this.bytes.length;
-    const h = this.#head.length;
-    for (let at = buf.indexOf(this.#head, from); at !== -1; at = buf.indexOf(this.#head, at + 1)) {
-      let k = h;
-      while (k < n && buf[at + k] === this.bytes[k]) k++;
-      if (k === n) return at;
-    }
-    return -1;
-  }
-}
-
-/**
- * Whether a JSON key whose value starts with `value` (`{` for an object, `"` for a string) occurs inside buf[start,
- * end), spaces around the colon allowed. One search per key instead of one per spacing variant (each search of a
- * multi-byte needle costs a native call of ~200 ns, paid per event when an engine writes one event per chunk); the
- * next match is remembered as in Needle. The key is searched for as keyAt does (without its opening quote).
- */
-export class KeyNeedle {
-  #buf: Buffer | null = null;
-  /** Where the key's opening quote is, or -1. */
-  #at = -1;
-  #valueEnd = -1;
-  constructor(
-    readonly key: JsonKey,
-    readonly value: number,
-  ) {}
-  in(buf: Buffer, start: number, end: number): boolean {
-    if (buf !== this.#buf || (this.#at !== -1 && this.#at < start)) {
-      this.#buf = buf;
-      this.#find(buf, start);
-    }
-    return this.#at !== -1 && this.#valueEnd <= end;
-  }
-  #find(buf: Buffer, from: number): void {
-    let at = keyAt(buf, this.key, from);
-    while (at !== -1) {
-      let i = at + this.key.bytes.length;
-      while (buf[i] === 0x20) i++;
-      if (buf[i] === 0x3a) {
-        i++;
-        while (buf[i] === 0x20) i++;
-        if (buf[i] === this.value) {
-          this.#at = at;
-          this.#valueEnd = i + 1;
-          return;
-        }
-      }
-      at = keyAt(buf, this.key, at + 1);
-    }
-    this.#at = -1;
-  }
 }
 
 const DROPPED = () => new GatewayError('upstream_error', 'The backend closed the stream before it finished; the response is incomplete.');
@@ -138,6 +56,15 @@ const TOO_LARGE = (limit: number) =>
   });
 
 /**
+ * Upstream chunks that arrive in one event-loop turn are scanned and written together, up to this many bytes (then
+ * at once): an engine that writes several events at a time reaches the gateway as one socket read that undici hands
+ * over one HTTP chunk (one event) at a time, and each `res.write` costs a chunk header, four buffered-write entries and
+ * their share of the writev (a stream of 20 events written one by one cost ~15 µs more CPU than written at once).
+ * A turn delivers at most one socket read (64 KiB); the cap bounds what is held and copied per write well below it.
+ */
+const COALESCE_BYTES = 16 * 1024;
+
+/**
  * Relays an SSE response byte for byte with end-to-end backpressure: when the client's socket buffer is full the
  * backend socket is paused, so memory stays bounded by one chunk (and one event, capped). The response head goes out
  * as soon as the backend accepts; a failure before the first data byte rejects with an UpstreamFailure (the caller
@@ -145,146 +72,211 @@ const TOO_LARGE = (limit: number) =>
  * looks like success. Engine error events are normalised to that envelope too, and end the stream.
  */
 export function relaySse(attempt: OpenAttempt, out: ServerResponse, opts: StreamRelayOptions): Promise<StreamResult> {
-  return new Promise<StreamResult>((resolve, reject) => {
-    const scanner = new SseScanner(opts.maxEventBytes);
-    let started = false;
-    let sawDone = false;
-    let errorEvent: GatewayError | null = null;
-    let usage: BackendUsage | null = null;
-    let contentEvents = 0;
-    let chunkEvents = 0;
-    let settled = false;
+  return new Promise<StreamResult>((resolve, reject) => new SseRelay(attempt, out, opts, resolve, reject).start());
+}
 
-    const usageObj = new KeyNeedle(USAGE_KEY, 0x7b);
-    const errorKey = new Needle(ERROR_KEY);
-    const finishKey = new KeyNeedle(FINISH_KEY, 0x22);
-    const visit = (buf: Buffer, start: number, end: number): boolean | Buffer => {
-      if (errorEvent !== null) return false; // nothing after an engine's error event reaches the client
-      const len = end - start;
-      if (len <= 16 && has(buf, start, end, DONE)) {
-        sawDone = true;
-        return true;
-      }
-      if (usageObj.in(buf, start, end)) {
-        const u = findUsage(buf, start, end);
-        if (u) usage = u;
-        if (opts.stripUsageChunk && (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED))) return false;
-      }
-      if (errorKey.in(buf, start, end)) {
-        errorEvent = normaliseErrorEvent(eventData(buf, start, end), attempt.backendId);
-        return false;
-      }
-      if (len > 2) chunkEvents++;
-      if (finishKey.in(buf, start, end)) return fixFinishReasons(buf, start, end, opts.finishReasons) ?? true;
-      return true;
-    };
+/** Flushes the head of a stream whose first event did not come in the turn the backend accepted it. */
+function flushHead(relay: SseRelay): void {
+  relay.flushHead();
+}
 
-    const onDrain = () => attempt.resume();
-    const onClientClose = () => {
-      if (!out.writableFinished) {
-        attempt.abort('client');
-        finish('client_abort');
-      }
-    };
-    out.on('close', onClientClose);
+/** Scans and writes what arrived in this turn (scheduled by the turn's first chunk). */
+function drainTurn(relay: SseRelay): void {
+  relay.drain();
+}
 
-    const cleanup = () => {
-      out.removeListener('close', onClientClose);
-      out.removeListener('drain', onDrain);
-    };
+/**
+ * One stream's relay: the attempt's consumer. A class, so that its methods live on the prototype: a closure per
+ * handler and per state variable cost ~1.6 KB per stream.
+ */
+class SseRelay implements AttemptConsumer {
+  readonly #attempt: OpenAttempt;
+  readonly #out: ServerResponse;
+  readonly #opts: StreamRelayOptions;
+  readonly #resolve: (r: StreamResult) => void;
+  readonly #reject: (err: unknown) => void;
+  readonly #scanner: SseScanner;
+  readonly #visit: EventVisitor;
+  readonly #usageObj = new KeyNeedle(USAGE_KEY, 0x7b);
+  readonly #errorKey = new Needle(ERROR_KEY);
+  readonly #finishKey = new KeyNeedle(FINISH_KEY, 0x22);
+  #started = false;
+  #sawDone = false;
+  #errorEvent: GatewayError | null = null;
+  #usage: BackendUsage | null = null;
+  #contentEvents = 0;
+  #chunkEvents = 0;
+  #settled = false;
+  /** Chunks of this turn not scanned yet, and their bytes; a drain is scheduled while the list is not empty. */
+  readonly #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #onDrain: (() => void) | null = null;
+  readonly #onClientClose = (): void => {
+    if (!this.#out.writableFinished) {
+      this.#attempt.abort('client');
+      this.#finish('client_abort');
+    }
+  };
 
-    const finish = (end: StreamEnd, error?: GatewayError, backendAtFault = true) => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      opts.heartbeat?.stop();
-      if (error && !out.destroyed) out.write(sseErrorEvent(error));
-      if (!out.destroyed) out.end();
-      resolve({ end, usage, contentEvents, backendAtFault });
-    };
+  constructor(attempt: OpenAttempt, out: ServerResponse, opts: StreamRelayOptions, resolve: (r: StreamResult) => void, reject: (err: unknown) => void) {
+    this.#attempt = attempt;
+    this.#out = out;
+    this.#opts = opts;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#scanner = new SseScanner(opts.maxEventBytes);
+    this.#visit = (buf, start, end) => this.#event(buf, start, end);
+  }
 
-    const failBeforeStart = (failure: UpstreamFailure | GatewayError) => {
-      settled = true;
-      cleanup();
-      attempt.abort('client');
-      reject(failure);
-    };
-
+  start(): void {
+    const out = this.#out;
+    out.on('close', this.#onClientClose);
     // The backend accepted the stream: the client gets its head now, not when the first token comes (a queued
     // prefill can take tens of seconds, and proxies in front give up on a silent connection). "Now" is the end of
     // this event-loop turn: a first event read together with the backend's head (a warm backend) leaves in the same
     // write as ours, one syscall instead of two; otherwise the head goes alone, still before any timer can fire.
     // Scheduled on retries too: an earlier attempt that failed within its first turn wrote the head but never sent it
     // (flushing a head already sent writes nothing).
-    if (!out.headersSent && !out.destroyed) out.writeHead(200, opts.headers);
-    setImmediate(() => {
-      if (!started && !settled && !out.destroyed) out.flushHeaders();
-    });
-    opts.heartbeat?.start();
+    if (!out.headersSent && !out.destroyed) out.writeHead(200, this.#opts.headers);
+    setImmediate(flushHead, this);
+    this.#opts.heartbeat?.start();
+    this.#attempt.consume(this);
+  }
 
-    const write = (data: Buffer | Buffer[]) => {
-      let ok = true;
-      if (Array.isArray(data)) for (const d of data) ok = out.write(d) && ok;
-      else ok = out.write(data);
-      if (!ok && out.listenerCount('drain') === 0) {
-        attempt.pause();
-        out.once('drain', onDrain);
-      }
-    };
+  flushHead(): void {
+    if (!this.#started && !this.#settled && !this.#out.destroyed) this.#out.flushHeaders();
+  }
 
-    const forward = (data: Buffer | Buffer[] | null) => {
-      if (data === null || (Array.isArray(data) && data.length === 0)) return;
-      if (!started) {
-        started = true;
-        opts.heartbeat?.stop();
-        opts.onFirstByte();
-      }
-      write(data);
-    };
+  // --- AttemptConsumer --------------------------------------------------------------------------------------------
 
-    const onErrorEvent = (err: GatewayError) => {
-      // An engine error before any token: nothing reached the client, so a server-side failure may still be retried.
-      if (!started) return failBeforeStart(err.status >= 500 ? new UpstreamFailure('status_5xx', err) : err);
-      finish('upstream_error_event', err);
-      attempt.abort('client'); // after finish: the abort's own error callback must find the relay settled
-    };
+  data(chunk: Buffer): void {
+    if (this.#settled) return;
+    if (this.#pending.length === 0) process.nextTick(drainTurn, this);
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (this.#pendingBytes >= COALESCE_BYTES) this.drain();
+  }
 
-    attempt.consume({
-      data(chunk) {
-        if (settled) return;
-        chunkEvents = 0;
-        let data: Buffer | Buffer[] | null;
-        try {
-          data = scanner.push(chunk, visit);
-        } catch (err) {
-          if (!(err instanceof SseEventTooLarge)) throw err;
-          const e = TOO_LARGE(err.limit);
-          if (!started) return failBeforeStart(new UpstreamFailure('bad_response', e));
-          finish('event_too_large', e);
-          return attempt.abort('client');
-        }
-        if (chunkEvents > 0) {
-          contentEvents += chunkEvents;
-          opts.onEvents?.(chunkEvents);
-        }
-        forward(data);
-        if (errorEvent !== null) onErrorEvent(errorEvent);
-      },
-      end() {
-        if (settled) return;
-        forward(scanner.flush());
-        // An empty 200 stream: nothing reached the client, so this is a retryable failure.
-        if (!started) return failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendId} returned an empty stream.`)));
-        if (sawDone) finish('done');
-        else finish('upstream_dropped', DROPPED());
-      },
-      error(failure) {
-        if (settled) return;
-        if (failure.kind === 'aborted') return finish('client_abort');
-        if (!started) return failBeforeStart(failure);
-        if (failure.kind === 'timeout') finish('upstream_timeout', failure.clientError, failure.backendAtFault);
-        else finish('upstream_dropped', DROPPED());
-      },
-    });
-  });
+  end(): void {
+    this.drain();
+    if (this.#settled) return;
+    this.#forward(this.#scanner.flush());
+    // An empty 200 stream: nothing reached the client, so this is a retryable failure.
+    if (!this.#started) {
+      return this.#failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${this.#attempt.backendId} returned an empty stream.`)));
+    }
+    if (this.#sawDone) this.#finish('done');
+    else this.#finish('upstream_dropped', DROPPED());
+  }
+
+  error(failure: UpstreamFailure): void {
+    if (failure.kind !== 'aborted') this.drain();
+    if (this.#settled) return;
+    if (failure.kind === 'aborted') return this.#finish('client_abort');
+    if (!this.#started) return this.#failBeforeStart(failure);
+    if (failure.kind === 'timeout') this.#finish('upstream_timeout', failure.clientError, failure.backendAtFault);
+    else this.#finish('upstream_dropped', DROPPED());
+  }
+
+  // --- the turn's chunks ------------------------------------------------------------------------------------------
+
+  /** Scans the chunks held for this turn as one buffer and forwards what is kept in one write. */
+  drain(): void {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, this.#pendingBytes);
+    pending.length = 0;
+    this.#pendingBytes = 0;
+    if (!this.#settled) this.#chunk(chunk);
+  }
+
+  #chunk(chunk: Buffer): void {
+    this.#chunkEvents = 0;
+    let data: Buffer | Buffer[] | null;
+    try {
+      data = this.#scanner.push(chunk, this.#visit);
+    } catch (err) {
+      if (!(err instanceof SseEventTooLarge)) throw err;
+      const e = TOO_LARGE(err.limit);
+      if (!this.#started) return this.#failBeforeStart(new UpstreamFailure('bad_response', e));
+      this.#finish('event_too_large', e);
+      return this.#attempt.abort('client');
+    }
+    if (this.#chunkEvents > 0) {
+      this.#contentEvents += this.#chunkEvents;
+      this.#opts.onEvents?.(this.#chunkEvents);
+    }
+    this.#forward(data);
+    if (this.#errorEvent !== null) this.#onErrorEvent(this.#errorEvent);
+  }
+
+  #event(buf: Buffer, start: number, end: number): boolean | Buffer {
+    if (this.#errorEvent !== null) return false; // nothing after an engine's error event reaches the client
+    const len = end - start;
+    if (len <= 16 && has(buf, start, end, DONE)) {
+      this.#sawDone = true;
+      return true;
+    }
+    if (this.#usageObj.in(buf, start, end)) {
+      const u = findUsage(buf, start, end);
+      if (u) this.#usage = u;
+      if (this.#opts.stripUsageChunk && (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED))) return false;
+    }
+    if (this.#errorKey.in(buf, start, end)) {
+      this.#errorEvent = normaliseErrorEvent(eventData(buf, start, end), this.#attempt.backendId);
+      return false;
+    }
+    if (len > 2) this.#chunkEvents++;
+    if (this.#finishKey.in(buf, start, end)) return fixFinishReasons(buf, start, end, this.#opts.finishReasons) ?? true;
+    return true;
+  }
+
+  // --- to the client ----------------------------------------------------------------------------------------------
+
+  #forward(data: Buffer | Buffer[] | null): void {
+    if (data === null || (Array.isArray(data) && data.length === 0)) return;
+    if (!this.#started) {
+      this.#started = true;
+      this.#opts.heartbeat?.stop();
+      this.#opts.onFirstByte();
+    }
+    const out = this.#out;
+    let ok = true;
+    if (Array.isArray(data)) for (const d of data) ok = out.write(d) && ok;
+    else ok = out.write(data);
+    if (!ok && out.listenerCount('drain') === 0) {
+      this.#attempt.pause();
+      out.once('drain', (this.#onDrain ??= () => this.#attempt.resume()));
+    }
+  }
+
+  #onErrorEvent(err: GatewayError): void {
+    // An engine error before any token: nothing reached the client, so a server-side failure may still be retried.
+    if (!this.#started) return this.#failBeforeStart(err.status >= 500 ? new UpstreamFailure('status_5xx', err) : err);
+    this.#finish('upstream_error_event', err);
+    this.#attempt.abort('client'); // after finish: the abort's own error callback must find the relay settled
+  }
+
+  #cleanup(): void {
+    this.#out.removeListener('close', this.#onClientClose);
+    if (this.#onDrain !== null) this.#out.removeListener('drain', this.#onDrain);
+  }
+
+  #finish(end: StreamEnd, error?: GatewayError, backendAtFault = true): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#cleanup();
+    this.#opts.heartbeat?.stop();
+    const out = this.#out;
+    if (error && !out.destroyed) out.write(sseErrorEvent(error));
+    if (!out.destroyed) out.end();
+    this.#resolve({ end, usage: this.#usage, contentEvents: this.#contentEvents, backendAtFault });
+  }
+
+  #failBeforeStart(failure: UpstreamFailure | GatewayError): void {
+    this.#settled = true;
+    this.#cleanup();
+    this.#attempt.abort('client');
+    this.#reject(failure);
+  }
 }

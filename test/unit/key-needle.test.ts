@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeyNeedle, Needle } from '../../src/upstream/relay.js';
+import { KeyNeedle, Needle } from '../../src/upstream/needles.js';
 import { jsonKey, keyAt } from '../../src/upstream/json-key.js';
 
 const usage = () => new KeyNeedle(jsonKey('usage'), 0x7b);
