@@ -28,11 +28,34 @@ interface Item {
   readonly capText: string;
 }
 
-/** A reservation's counters by layer (see Limiter.extend): only the last layer is charged the settled tokens. */
-interface Layered {
-  readonly held: Array<{ readonly id: string; readonly dim: Item['dim']; readonly counter: LeaseCounter; layer: number }>;
-  layer: number;
-  settled: boolean;
+/**
+ * A reservation's counters by layer (see Limiter.extend): only the last layer is charged the settled tokens. One
+ * object per request: the items' ids are worked out only when a fallback extends it, and until then every counter
+ * is at layer 0 (no per-item entries, closure or WeakMap entry on the hot path).
+ */
+class LeasedReservation implements Reservation {
+  items: readonly Item[];
+  /** The counters as taken (a quota item moves to the next window's counter at midnight; this request stays put). */
+  counters: LeaseCounter[];
+  /** Layer of each counter; null while all are 0. */
+  layers: number[] | null = null;
+  layer = 0;
+  settled = false;
+
+  constructor(
+    /** The limiter that made it: settles it, and alone may extend it. */
+    readonly owner: { settle(r: LeasedReservation, actualTokens: number): void },
+    readonly headers: Readonly<Record<string, string>>,
+    readonly estimatedTokens: number,
+    items: readonly Item[],
+  ) {
+    this.items = items;
+    this.counters = items.map((item) => item.counter);
+  }
+
+  settle(actualTokens: number): void {
+    this.owner.settle(this, actualTokens);
+  }
 }
 
 /** Which rule and dimension an item stands for: equal for two models exactly when they share the rule's state. */
@@ -67,7 +90,6 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   const leases = options.leases;
   const windowOf = createWindowCache();
   const attempts = options.recallAttempts ?? 8;
-  const layers = new WeakMap<Reservation, Layered>();
 
   const plans = createPlanCache((who): Plan => {
     const items: Item[] = [];
@@ -124,45 +146,54 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     return true;
   }
 
-  function reservation(plan: Plan, estimate: number, into: Record<string, string> | undefined): Reservation {
-    // The counters as taken (a quota item moves to the next window's counter at midnight; this request stays put).
-    const inner: Layered = { held: plan.items.map((item) => ({ id: itemId(item), dim: item.dim, counter: item.counter, layer: 0 })), layer: 0, settled: false };
-    const r: Reservation = {
-      headers: headers(plan, into),
-      estimatedTokens: estimate,
-      settle(actualTokens) {
-        if (inner.settled) return;
-        inner.settled = true;
-        const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
-        for (const h of inner.held) {
-          if (h.dim === 'requests') h.counter.settle(1, 1);
-          else if (h.dim === 'concurrency') h.counter.settle(1, 0);
-          // Rules of models tried before the one that answered (not shared with it) get their tokens back.
-          else h.counter.settle(estimate, h.layer === inner.layer ? actual : 0);
-        }
-      },
-    };
-    layers.set(r, inner);
-    return r;
+  /** The limiter's side of LeasedReservation.settle: once per reservation, later calls ignored. */
+  const owner = {
+    settle(r: LeasedReservation, actualTokens: number): void {
+      if (r.settled) return;
+      r.settled = true;
+      const estimate = r.estimatedTokens;
+      const actual = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : estimate;
+      for (let i = 0; i < r.items.length; i++) {
+        const dim = r.items[i]!.dim;
+        const counter = r.counters[i]!;
+        if (dim === 'requests') counter.settle(1, 1);
+        else if (dim === 'concurrency') counter.settle(1, 0);
+        // Rules of models tried before the one that answered (not shared with it) get their tokens back.
+        else counter.settle(estimate, (r.layers === null ? 0 : r.layers[i]!) === r.layer ? actual : 0);
+      }
+    },
+  };
+
+  function reservation(plan: Plan, estimate: number, into: Record<string, string> | undefined): LeasedReservation {
+    return new LeasedReservation(owner, headers(plan, into), estimate, plan.items);
   }
 
   /** Limiter.extend: the fallback's rules that `held` lacks are admitted as a reservation of their own, then merged. */
   function extend(held: Reservation, req: LimitSubject): void | Promise<void> {
-    const inner = layers.get(held);
-    if (!inner || inner.settled) throw new Error('extend: not a live reservation of this limiter');
+    if (!(held instanceof LeasedReservation) || held.owner !== owner || held.settled) throw new Error('extend: not a live reservation of this limiter');
+    const inner = held;
     const estimate = held.estimatedTokens;
     const full = plans.get(req);
     const wall = full.items.length > full.rpmItems.length + full.tpmItems.length ? clock.wallMs() : 0;
     for (const item of full.items) if (item.period !== null) rewindow(item, wall);
     const ids = new Set(full.items.map(itemId));
-    const items = full.items.filter((i) => !inner.held.some((h) => h.id === itemId(i)));
+    const heldIds = new Set(inner.items.map(itemId));
+    const items = full.items.filter((i) => !heldIds.has(itemId(i)));
     const plan: Plan = { items, tpmCap: Math.min(Number.POSITIVE_INFINITY, ...items.filter((i) => i.dim === 'tokens').map((i) => i.counter.spec.cap)), rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
-    const merge = (sub: Reservation): void => {
+    const merge = (sub: LeasedReservation): void => {
       const layer = ++inner.layer;
+      // From here the reservation has items of its own: copies, with a layer per counter.
+      const mergedItems = [...inner.items];
+      const layers = inner.layers ?? mergedItems.map(() => 0);
       // Rules both models share are charged once and now settle with the fallback's tokens.
-      for (const h of inner.held) if (ids.has(h.id)) h.layer = layer;
-      for (const h of layers.get(sub)!.held) inner.held.push({ ...h, layer });
-      layers.delete(sub);
+      for (let i = 0; i < mergedItems.length; i++) if (ids.has(itemId(mergedItems[i]!))) layers[i] = layer;
+      for (let i = 0; i < sub.items.length; i++) {
+        mergedItems.push(sub.items[i]!);
+        inner.counters.push(sub.counters[i]!);
+        layers.push(layer);
+      }
+      inner.items = mergedItems;
+      inner.layers = layers;
     };
     const ask = { ...req, estimatedTokens: estimate };
     if (estimate > plan.tpmCap) {
@@ -173,7 +204,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     return slow(plan, ask, estimate, undefined).then(merge);
   }
 
-  async function slow(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
+  async function slow(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<LeasedReservation> {
     for (const item of plan.items) item.counter.waiting++;
     try {
       return await wait(plan, req, estimate, into);
@@ -182,7 +213,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     }
   }
 
-  async function wait(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<Reservation> {
+  async function wait(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<LeasedReservation> {
     const short: LeaseCounter[] = [];
     const needs: number[] = [];
     // Spare units other holders are asked to return come back at their next exchange (one sync interval, more on a
