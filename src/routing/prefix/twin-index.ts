@@ -1,5 +1,47 @@
 import { prefixLength } from './prefix-length.js';
 
+/** A resident run of blocks: one prefix key (weight 1), or an anonymous run (`key` null, fractional weight). */
+class Entry {
+  /** In-flight requests holding the key; an entry with pins is in the pinned list, else in the LRU. */
+  pins = 0;
+  prev: Entry | null = null;
+  next: Entry | null = null;
+  constructor(
+    readonly key: number | null,
+    readonly weight: number,
+  ) {}
+}
+
+/** A doubly-linked list of entries in order (an entry is in at most one list at a time). */
+class EntryList {
+  head: Entry | null = null;
+  tail: Entry | null = null;
+  size = 0;
+
+  append(e: Entry): void {
+    e.prev = this.tail;
+    e.next = null;
+    if (this.tail) this.tail.next = e;
+    else this.head = e;
+    this.tail = e;
+    this.size++;
+  }
+
+  remove(e: Entry): void {
+    if (e.prev) e.prev.next = e.next;
+    else this.head = e.next;
+    if (e.next) e.next.prev = e.prev;
+    else this.tail = e.prev;
+    e.prev = e.next = null;
+    this.size--;
+  }
+
+  clear(): void {
+    this.head = this.tail = null;
+    this.size = 0;
+  }
+}
+
 /**
  * The gateway's mirror of one backend's prefix cache, shaped like vLLM's block pool rather than a fixed-size LRU:
  * - keys of in-flight requests are pinned (the engine cannot evict blocks a running request holds);
@@ -9,26 +51,27 @@ import { prefixLength } from './prefix-length.js';
  * - released keys join the LRU in the engine's order (a request's last blocks first, so they are evicted first);
  * - capacity is the backend's reported KV size.
  * So eviction pressure rises exactly when the engine's does, and a prefix the engine has dropped stops scoring.
+ *
+ * The LRU order is kept in linked lists, and the Map from key to entry is written only when a key enters or leaves
+ * the index. Moving keys between Maps (delete, then set at the recent end) was slower the longer the gateway ran:
+ * V8 leaves a deleted Map entry in its bucket's chain until the table is rehashed, and a lookup of an absent key
+ * walks the whole chain, so a prefix pinned and released by every request (a shared system prompt) added one entry
+ * to that walk per request: ~1 µs per release in the benchmark's profile, 20-70 µs per release once 16k entries
+ * were cached.
  */
 export class TwinPrefixIndex {
-  /** Pinned keys → number of in-flight requests holding them. */
-  #pinned = new Map<number, number>();
-  /** Unpinned entries → weight in blocks (1 for a key); Map order is LRU order (first = next victim). */
-  #free = new Map<number, number>();
+  /** Every resident key. */
+  readonly #byKey = new Map<number, Entry>();
+  /** Unpinned entries, least recently used first (the next victim). */
+  readonly #lru = new EntryList();
+  /** Pinned keys in the order they were pinned. */
+  readonly #pinned = new EntryList();
+  /** Keyed entries in the LRU (the rest of it is anonymous). */
+  #lruKeys = 0;
   #freeWeight = 0;
   #capacity: number;
   #reserved = 0;
   #evictions = 0;
-  /**
-   * Anonymous entries take ids -1, -2, … (the next one is `#nextAnon`). Prefix keys are any int32, so a key in that
-   * range is taken for an anonymous entry by `#isAnon`: about one key in 2³¹ per request served, a negligible miss.
-   */
-  #nextAnon = -1;
-  /**
-   * Where eviction resumes in `#free`. Entries are only appended and evictions only take the head, so a fresh
-   * iterator would walk every deleted slot V8 keeps until its next rehash, on every request; this one does not.
-   */
-  #cursor: MapIterator<[number, number]> | null = null;
 
   constructor(capacityBlocks: number) {
     this.#capacity = Math.max(1, capacityBlocks);
@@ -49,9 +92,7 @@ export class TwinPrefixIndex {
 
   /** Prefix keys held, pinned or evictable (anonymous entries excluded). */
   get cachedBlocks(): number {
-    let anon = 0;
-    for (const k of this.#free.keys()) if (this.#isAnon(k)) anon++;
-    return this.#pinned.size + this.#free.size - anon;
+    return this.#pinned.size + this.#lruKeys;
   }
 
   get reservedBlocks(): number {
@@ -68,7 +109,7 @@ export class TwinPrefixIndex {
   }
 
   has(key: number): boolean {
-    return this.#pinned.has(key) || this.#free.has(key);
+    return this.#byKey.has(key);
   }
 
   /** Leading keys present, pinned or not: the predicted prefix hit in blocks. */
@@ -76,20 +117,24 @@ export class TwinPrefixIndex {
     return prefixLength(keys, (k) => this.has(k));
   }
 
-
   /** A request was dispatched here: its keys become resident and pinned, evicting LRU entries if needed. */
   pin(keys: readonly number[]): void {
     for (const k of keys) {
-      const r = this.#pinned.get(k);
-      if (r !== undefined) this.#pinned.set(k, r + 1);
-      else {
-        const w = this.#free.get(k);
-        if (w !== undefined) {
-          this.#free.delete(k);
-          this.#freeWeight -= w;
-        }
-        this.#pinned.set(k, 1);
+      let e = this.#byKey.get(k);
+      if (e !== undefined && e.pins > 0) {
+        e.pins++;
+        continue;
       }
+      if (e !== undefined) {
+        this.#lru.remove(e);
+        this.#lruKeys--;
+        this.#freeWeight -= e.weight;
+      } else {
+        e = new Entry(k, 1);
+        this.#byKey.set(k, e);
+      }
+      e.pins = 1;
+      this.#pinned.append(e);
     }
     this.#trim();
   }
@@ -102,19 +147,17 @@ export class TwinPrefixIndex {
     const extra = Math.min(reservedBlocks, this.#reserved);
     if (extra > 0) {
       this.#reserved -= extra;
-      this.#free.set(this.#nextAnon--, extra);
+      this.#lru.append(new Entry(null, extra));
       this.#freeWeight += extra;
     }
     for (let i = keys.length - 1; i >= 0; i--) {
-      const k = keys[i] as number;
-      const r = this.#pinned.get(k);
-      if (r === undefined) continue;
-      if (r > 1) this.#pinned.set(k, r - 1);
-      else {
-        this.#pinned.delete(k);
-        this.#free.set(k, 1);
-        this.#freeWeight += 1;
-      }
+      const e = this.#byKey.get(keys[i] as number);
+      if (e === undefined || e.pins === 0) continue;
+      if (--e.pins > 0) continue;
+      this.#pinned.remove(e);
+      this.#lru.append(e);
+      this.#lruKeys++;
+      this.#freeWeight += 1;
     }
   }
 
@@ -125,11 +168,16 @@ export class TwinPrefixIndex {
    */
   touch(keys: Iterable<number>): void {
     for (const k of keys) {
-      if (this.#pinned.has(k)) continue;
-      const w = this.#free.get(k);
-      if (w !== undefined) this.#free.delete(k);
-      else this.#freeWeight += 1;
-      this.#free.set(k, 1);
+      let e = this.#byKey.get(k);
+      if (e !== undefined && e.pins > 0) continue;
+      if (e !== undefined) this.#lru.remove(e);
+      else {
+        e = new Entry(k, 1);
+        this.#byKey.set(k, e);
+        this.#lruKeys++;
+        this.#freeWeight += 1;
+      }
+      this.#lru.append(e);
     }
     this.#trim();
   }
@@ -137,8 +185,8 @@ export class TwinPrefixIndex {
   /** Every prefix key held, least recently used first and pinned keys last (a snapshot for a replica that starts). */
   keys(): number[] {
     const out: number[] = [];
-    for (const k of this.#free.keys()) if (!this.#isAnon(k)) out.push(k);
-    for (const k of this.#pinned.keys()) out.push(k);
+    for (let e = this.#lru.head; e !== null; e = e.next) if (e.key !== null) out.push(e.key);
+    for (let e = this.#pinned.head; e !== null; e = e.next) out.push(e.key as number);
     return out;
   }
 
@@ -149,33 +197,27 @@ export class TwinPrefixIndex {
   }
 
   clear(): void {
-    this.#cursor = null;
+    this.#byKey.clear();
+    this.#lru.clear();
     this.#pinned.clear();
-    this.#free.clear();
+    this.#lruKeys = 0;
     this.#freeWeight = 0;
     this.#reserved = 0;
   }
 
-  #isAnon(k: number): boolean {
-    return k < 0 && k > this.#nextAnon;
-  }
-
   #trim(): void {
     let over = this.#pinned.size + this.#freeWeight + this.#reserved - this.#capacity;
-    while (over > 0 && this.#free.size > 0) {
-      // A finished iterator stays finished even when entries are appended later: start a new one then.
-      let next = this.#cursor?.next();
-      if (next === undefined || next.done) {
-        this.#cursor = this.#free.entries();
-        next = this.#cursor.next();
-        if (next.done) break;
+    while (over > 0 && this.#lru.head !== null) {
+      const e = this.#lru.head;
+      this.#lru.remove(e);
+      this.#freeWeight -= e.weight;
+      over -= e.weight;
+      if (e.key !== null) {
+        this.#byKey.delete(e.key);
+        this.#lruKeys--;
+        this.#evictions++;
       }
-      const [k, w] = next.value;
-      this.#free.delete(k);
-      this.#freeWeight -= w;
-      over -= w;
-      if (!this.#isAnon(k)) this.#evictions++;
     }
-    if (this.#free.size === 0) this.#freeWeight = 0;
+    if (this.#lru.size === 0) this.#freeWeight = 0;
   }
 }
