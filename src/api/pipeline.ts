@@ -88,13 +88,16 @@ export function createPipeline(deps: PipelineDeps) {
     let lastError: GatewayError | null = null;
     let lastKind: string | null = null;
     const chain: CompiledModel[] = [model];
-    for (const name of model.fallback) {
-      const fb = cfg.models.get(name);
+    // Indexed loops: in an async function an array iterator is a heap object per loop (it lives across awaits), and
+    // these two were ~40% of route's own time in the CPU profile.
+    for (let f = 0; f < model.fallback.length; f++) {
+      const fb = cfg.models.get(model.fallback[f]!);
       // A fallback answers for the caller only where the caller may call it directly: never a way around scopes.
       if (fb && !chain.includes(fb) && (!x.authorizes || permits(x.ctx.principal, fb.name, p.endpoint))) chain.push(fb);
     }
     retryBudget.deposit();
-    for (const m of chain) {
+    for (let c = 0; c < chain.length; c++) {
+      const m = chain[c]!;
       if (m !== model) {
         if (lastKind !== null && !mayRetry(model)) break;
         // The fallback's own limits must admit the request too; a fallback they refuse is skipped, not a way around them.
@@ -201,7 +204,8 @@ export function createPipeline(deps: PipelineDeps) {
         reservation = r instanceof Promise ? await r : r;
       }
       heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;
-      const admitFallback = live.limiter && reservation ? fallbackAdmission(live.limiter, ctx, reservation) : null;
+      // Made only for a model with fallbacks: most requests never try another model and need no closure for it.
+      const admitFallback = live.limiter && reservation && model.fallback.length > 0 ? fallbackAdmission(live.limiter, ctx, reservation) : null;
       await route({ p, cfg, ctx, out, client, respHeaders, span, heartbeat, authorizes: live.authenticator !== null, admitFallback }, model);
     } catch (err) {
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {

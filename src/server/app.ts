@@ -41,24 +41,39 @@ function jsonError(err: unknown): Response {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
+const DONE = Promise.resolve();
+
 /** The OpenAI endpoints without Hono: node:http in, node:http out (the hot path skips the framework). */
 export function createOpenAIHandler(deps: AppDeps) {
-  return async (endpoint: Endpoint, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> => {
+  const { inflight } = deps;
+  // The pipeline never rejects; the count is released on either outcome all the same, so a bug cannot wedge a drain.
+  const release = () => {
+    inflight.count--;
+  };
+  const start = (endpoint: Endpoint, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> => {
     const ctx = createRequestCtx(acceptRequestId(incoming.headers['x-request-id'] as string | undefined), deps.clock.now(), deps.clock.wallMs());
     (incoming as Tagged)[REQUEST_ID] = ctx.id;
     if (deps.draining()) {
       refuseWhileDraining(deps, endpoint, ctx, outgoing);
-      return;
+      return DONE;
     }
     const tp = incoming.headers.traceparent;
     if (typeof tp === 'string') ctx.traceparent = tp;
     const ts = incoming.headers.tracestate;
     if (typeof ts === 'string') ctx.tracestate = ts;
-    deps.inflight.count++;
+    const live = deps.live();
+    inflight.count++;
+    const handled = deps.pipeline.handle(endpoint, live, ctx, incoming, outgoing);
+    handled.then(release, release);
+    return handled;
+  };
+  // Not an async function: its frame, promise and await cost ~0.3 KB and ~50 ns per request over the pipeline's own
+  // promise. A synchronous throw still reaches the caller as a rejection, as it did from an async function.
+  return (endpoint: Endpoint, incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> => {
     try {
-      await deps.pipeline.handle(endpoint, deps.live(), ctx, incoming, outgoing);
-    } finally {
-      deps.inflight.count--;
+      return start(endpoint, incoming, outgoing);
+    } catch (err) {
+      return Promise.reject(err);
     }
   };
 }
