@@ -97,7 +97,7 @@ export interface Edit {
 /**
  * Applies edits: a key present at top level has its value replaced in place; an absent key is appended before the
  * closing brace. Returns the original buffer when there is nothing to change. The result is written into one buffer
- * of its exact size (a subarray per kept segment and a Buffer per value, then a concat, cost ~1 KB per request).
+ * of its exact size (a subarray per kept segment, a Buffer per value and a concat allocated ~0.4 KB more per edit).
  */
 export function applyEdits(buf: Buffer, edits: readonly Edit[]): Buffer {
   if (edits.length === 0) return buf;
