@@ -282,6 +282,41 @@ async function startGoverned(env: RowEnv, key: string, telemetry: boolean, write
   }
 }
 
+/** Row 5's features on top of row 3, for `--split` (scripts/bench/feature-split.ts). */
+export const SPLIT_FEATURES = ['auth', 'limits', 'usage', 'metrics', 'log'] as const;
+export type SplitFeature = (typeof SPLIT_FEATURES)[number];
+
+/** Row 3 with `on` of row 5's features (none: row 3's config; all: row 5's), checked to answer with them. */
+export function splitRow(id: number, key: string, label: string, on: readonly SplitFeature[]): RowDef {
+  return {
+    id,
+    key,
+    label,
+    async start(env) {
+      const usageDb = join(env.tmp, `usage-${key}.sqlite`);
+      for (const f of [usageDb, `${usageDb}-wal`, `${usageDb}-shm`]) rmSync(f, { force: true });
+      const v: GatewayVariant = {
+        sections: {
+          auth: on.includes('auth') ? { issuers: [{ issuer: BENCH_ISSUER, audience: BENCH_AUDIENCE, algorithms: ['HS256'], secret: BENCH_SECRET }] } : 'none',
+          limits: on.includes('limits') ? [{ match: { subject: '*' }, rpm: 1_000_000_000, tpm: 1_000_000_000_000, concurrency: 1_000_000 }] : [],
+          usage: on.includes('usage') ? { sqlite: usageDb } : false,
+          telemetry: { metrics: on.includes('metrics'), tracing: false, log_level: on.includes('log') ? 'info' : 'warn' },
+        },
+        features: on.includes('auth') ? [{ name: 'auth', key: 'auth' }] : [],
+      };
+      const { row, logFile } = await startGatewayRow(env, key, v);
+      const ok = await probe(row.fast.origin, CHAT_PATH, CHAT_BODY, row.fast.headers);
+      if (ok.status !== 200) throw new Error(`${key} answered ${ok.status}: ${ok.text.slice(0, 300)}`);
+      if (on.includes('auth') && (await probe(row.fast.origin, CHAT_PATH, CHAT_BODY)).status !== 401) throw new Error(`${key}: no 401 without a token`);
+      if (on.includes('limits') !== Object.keys(ok.headers).some((h) => h.startsWith('x-ratelimit-'))) throw new Error(`${key}: x-ratelimit-* headers do not match the config`);
+      const logBefore = lineCount(logFile);
+      row.features = on.length ? `row 3 + ${on.join(' + ')}` : 'row 3';
+      row.afterRun = () => `${row.features}${on.includes('log') ? `; ${lineCount(logFile) - logBefore} request lines` : ''}`;
+      return row;
+    },
+  };
+}
+
 /** Whether the usage writer kept up with the load: its queue and backpressure counters, read from /metrics. */
 async function usageWriterReport(origin: string, auth: boolean): Promise<string> {
   const m = await probe(origin, '/metrics', null, auth ? { authorization: `Bearer ${await benchToken('admin')}` } : {});
