@@ -75,7 +75,8 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
       open = await openAttempt(pools, {
         backend,
         path: call ? call.path : backend.paths[PATH_OF[p.endpoint as OpenAIEndpoint]],
-        ...(call ? { method: call.method, contentType: call.contentType } : {}),
+        method: call?.method,
+        contentType: call?.contentType,
         body,
         stream: ctx.stream,
         deadlines: ctx.stream || t.request >= t.total

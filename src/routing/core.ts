@@ -11,7 +11,7 @@ import { BackendState } from './state/backend-state.js';
 import type { InFlight } from './state/in-flight.js';
 import type { ReplicaSink } from './replica/exchange.js';
 import type { KvEventsSource } from './kv-events/source.js';
-import { createTracker } from './tracker.js';
+import { Tracker, type TrackerOwner } from './tracker.js';
 import { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';
 import type { AttemptFailure, AttemptTracker, BackendTarget, PolicyName, PoolSpec, RouteRequest } from './types.js';
 
@@ -75,6 +75,16 @@ export class RoutingCore {
   readonly #reservations = new Map<RouteRequest, Reservation>();
   readonly #profiles = new WeakMap<RouteRequest, { profile: RequestProfile; policy: Policy }>();
   readonly #sessionKeys: SessionKeyCache;
+  /** Shared by every tracker this core makes (none allocates callbacks of its own). */
+  readonly #trackerOwner: TrackerOwner = {
+    onSignal: () => this.pump(),
+    onEnd: (t, result) => {
+      const { req, record } = t;
+      if (t.profile) this.#output(t.profile.pool).observe(req.maxTokens, result.completionTokens ?? record.decoded);
+      if (result.ok && req.sessionKey) this.#rememberTurn(req.sessionKey, t.target.id, req.promptText.length, result.completionTokens ?? record.decoded);
+      this.#onAttemptEnd?.(t.target.id, result);
+    },
+  };
   /** Last finished turn per session (bounded, oldest dropped): where it ran and what it generated. */
   readonly #turns = new Map<string, { backendId: string; promptChars: number; outputTokens: number }>();
 
@@ -179,17 +189,7 @@ export class RoutingCore {
       if (res) this.#release(req, res);
       record = this.#dispatch(state, known?.profile ?? this.#newProfile('', req), known?.policy ?? this.#policies.round_robin);
     }
-    return createTracker({
-      state,
-      record,
-      clock: this.clock,
-      onSignal: () => this.pump(),
-      onEnd: (result) => {
-        if (known) this.#output(known.profile.pool).observe(req.maxTokens, result.completionTokens ?? record.decoded);
-        if (result.ok && req.sessionKey) this.#rememberTurn(req.sessionKey, target.id, req.promptText.length, result.completionTokens ?? record.decoded);
-        this.#onAttemptEnd?.(target.id, result);
-      },
-    });
+    return new Tracker(target, req, state, record, known?.profile ?? null, this.clock, this.#trackerOwner);
   }
 
   /** Releases a plan's reservation when the request will not be sent (client gone, rejected later). */

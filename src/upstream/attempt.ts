@@ -41,10 +41,10 @@ export interface AttemptSpec {
   readonly path: string;
   /** A buffer, or an upload streamed as it arrives (the audio endpoints), or null (GET, DELETE). */
   readonly body: Buffer | Readable | null;
-  /** Default POST. */
-  readonly method?: 'GET' | 'POST' | 'DELETE';
-  /** Default `application/json`. */
-  readonly contentType?: string;
+  /** Default (also when undefined) POST. */
+  readonly method?: 'GET' | 'POST' | 'DELETE' | undefined;
+  /** Default (also when undefined) `application/json`. */
+  readonly contentType?: string | undefined;
   readonly stream: boolean;
   readonly deadlines: AttemptDeadlines;
   /** Extra request headers (traceparent, x-request-id); content headers and authorization are set here. */
@@ -75,6 +75,7 @@ export interface OpenAttempt {
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({});
 const enum Phase {
   Head,
   Body,
@@ -91,7 +92,8 @@ const enum Phase {
 class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   readonly backendId: string;
   status = 0;
-  headers: IncomingHttpHeaders = {};
+  /** The response's headers once they came (until then a shared empty object: nothing reads them before). */
+  headers: IncomingHttpHeaders = NO_HEADERS;
   readonly #spec: AttemptSpec;
   #controller: Dispatcher.DispatchController | null = null;
   #reason: 'client' | 'timeout' | null = null;
@@ -99,7 +101,8 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   #resolve!: (a: OpenAttempt) => void;
   #reject!: (err: unknown) => void;
   readonly head: Promise<OpenAttempt>;
-  #errorParts: Buffer[] = [];
+  /** The body of an error response (made only for one). */
+  #errorParts: Buffer[] | null = null;
   #errorSize = 0;
   #consumer: AttemptConsumer | null = null;
   #early: Buffer[] | null = null;
@@ -130,9 +133,13 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
 
   #arm(): void {
     const d = this.#spec.deadlines;
-    const due = Math.min(this.#limit > 0 && !this.#paused ? this.#last + this.#limit : Infinity, d.endMs);
+    const now = this.#spec.now();
+    let due = Math.min(this.#limit > 0 && !this.#paused ? this.#last + this.#limit : Infinity, d.endMs);
+    // Before a stream's first chunk the timer also wakes by the idle deadline a chunk arriving now would start, so the
+    // first chunk switches to that deadline without re-arming (a timer cleared and made again per stream).
+    if (this.#phaseName === 'first_byte' && this.#spec.stream) due = Math.min(due, now + d.idleMs);
     if (due === Infinity) return;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - this.#spec.now())));
+    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - now)));
     this.#timer.unref();
   }
 
@@ -205,16 +212,16 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#last = this.#spec.now();
     if (this.#phaseName === 'first_byte' && this.#spec.stream) {
-      // The first chunk ends the first-byte phase: the shorter idle deadline applies from now, not from the old timer.
+      // The first chunk ends the first-byte phase: the idle deadline applies from now. The timer is due by then
+      // already (#arm), and re-arms itself if it fires early.
       this.#phaseName = 'idle';
       this.#limit = this.#spec.deadlines.idleMs;
-      this.#rearm();
     }
     if (this.#phase === Phase.Body) {
       if (this.#consumer) this.#consumer.data(chunk);
       else (this.#early ??= []).push(chunk);
     } else if (this.#phase === Phase.ErrorBody && this.#errorSize < MAX_ERROR_BODY) {
-      this.#errorParts.push(chunk.subarray(0, MAX_ERROR_BODY - this.#errorSize));
+      (this.#errorParts ??= []).push(chunk.subarray(0, MAX_ERROR_BODY - this.#errorSize));
       this.#errorSize += chunk.length;
     }
   }
@@ -224,7 +231,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#finish();
     if (phase === Phase.ErrorBody) {
       const ct = this.headers['content-type'];
-      const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts), this.backendId, this.headers);
+      const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts ?? []), this.backendId, this.headers);
       // 5xx, 429 and a backend refusing the gateway's credentials may succeed elsewhere; other 4xx are the caller's.
       if (this.status === 429) this.#reject(new UpstreamFailure('status_429', clientError));
       else if (this.status >= 500 || this.status === 401 || this.status === 403) this.#reject(new UpstreamFailure('status_5xx', clientError));

@@ -1,5 +1,5 @@
 import { GatewayError } from '../core/index.js';
-import type { OpenAttempt } from './attempt.js';
+import type { AttemptConsumer, OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
 
@@ -34,50 +34,62 @@ function looksLikeJsonObject(body: Buffer, contentType: string | undefined): boo
  * Non-OpenAI `finish_reason` values are rewritten.
  */
 export function readBody(attempt: OpenAttempt, opts: ReadBodyOptions): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    attempt.consume({
-      data(chunk) {
-        if (failed) return;
-        size += chunk.length;
-        if (size > opts.limit) {
-          failed = true;
-          parts.length = 0;
-          reject(
-            new UpstreamFailure(
-              'bad_response',
-              new GatewayError('upstream_error', `Backend ${attempt.backendId} sent a response larger than server.response_limit (${opts.limit} bytes).`, {
-                wireCode: 'upstream_response_too_large',
-              }),
-            ),
-          );
-          attempt.abort('client');
-          return;
-        }
-        parts.push(chunk);
-      },
-      end: () => {
-        if (failed) return;
-        const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
-        const ct = attempt.headers['content-type'];
-        if (opts.anyContent !== true && !looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
-          reject(
-            new UpstreamFailure(
-              'bad_response',
-              new GatewayError('upstream_error', `Backend ${attempt.backendId} answered HTTP ${attempt.status} with a body that is not JSON.`, {
-                wireCode: 'upstream_invalid_response',
-              }),
-            ),
-          );
-          return;
-        }
-        resolve(opts.finishReasons === null ? body : (fixFinishReasons(body, 0, body.length, opts.finishReasons) ?? body));
-      },
-      error: (failure) => {
-        if (!failed) reject(failure);
-      },
-    });
-  });
+  return new Promise<Buffer>((resolve, reject) => attempt.consume(new BodyReader(attempt, opts, resolve, reject)));
+}
+
+/** The attempt's consumer: a class, so that one object per request holds what three closures and their scope did. */
+class BodyReader implements AttemptConsumer {
+  readonly #parts: Buffer[] = [];
+  #size = 0;
+  #failed = false;
+  constructor(
+    readonly attempt: OpenAttempt,
+    readonly opts: ReadBodyOptions,
+    readonly resolve: (body: Buffer) => void,
+    readonly reject: (err: unknown) => void,
+  ) {}
+
+  data(chunk: Buffer): void {
+    if (this.#failed) return;
+    this.#size += chunk.length;
+    if (this.#size > this.opts.limit) {
+      this.#failed = true;
+      this.#parts.length = 0;
+      this.reject(
+        new UpstreamFailure(
+          'bad_response',
+          new GatewayError('upstream_error', `Backend ${this.attempt.backendId} sent a response larger than server.response_limit (${this.opts.limit} bytes).`, {
+            wireCode: 'upstream_response_too_large',
+          }),
+        ),
+      );
+      this.attempt.abort('client');
+      return;
+    }
+    this.#parts.push(chunk);
+  }
+
+  end(): void {
+    if (this.#failed) return;
+    const { attempt, opts } = this;
+    const parts = this.#parts;
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
+    const ct = attempt.headers['content-type'];
+    if (opts.anyContent !== true && !looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
+      this.reject(
+        new UpstreamFailure(
+          'bad_response',
+          new GatewayError('upstream_error', `Backend ${attempt.backendId} answered HTTP ${attempt.status} with a body that is not JSON.`, {
+            wireCode: 'upstream_invalid_response',
+          }),
+        ),
+      );
+      return;
+    }
+    this.resolve(opts.finishReasons === null ? body : (fixFinishReasons(body, 0, body.length, opts.finishReasons) ?? body));
+  }
+
+  error(failure: UpstreamFailure): void {
+    if (!this.#failed) this.reject(failure);
+  }
 }

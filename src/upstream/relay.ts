@@ -111,6 +111,8 @@ class SseRelay implements AttemptConsumer {
   readonly #pending: Buffer[] = [];
   #pendingBytes = 0;
   #onDrain: (() => void) | null = null;
+  /** The head flush and the heartbeat are scheduled (the stream had no event by the end of its first turn). */
+  #waiting = false;
   readonly #onClientClose = (): void => {
     if (!this.#out.writableFinished) {
       this.#attempt.abort('client');
@@ -135,12 +137,21 @@ class SseRelay implements AttemptConsumer {
     // prefill can take tens of seconds, and proxies in front give up on a silent connection). "Now" is the end of
     // this event-loop turn: a first event read together with the backend's head (a warm backend) leaves in the same
     // write as ours, one syscall instead of two; otherwise the head goes alone, still before any timer can fire.
-    // Scheduled on retries too: an earlier attempt that failed within its first turn wrote the head but never sent it
+    // On retries too: an earlier attempt that failed within its first turn wrote the head but never sent it
     // (flushing a head already sent writes nothing).
     if (!out.headersSent && !out.destroyed) out.writeHead(200, this.#opts.headers);
+    this.#attempt.consume(this);
+    // Chunks read with the head are relayed at the end of this turn (drain), and take the head with them: only a
+    // stream still without an event then needs its head flushed alone, and the heartbeat.
+    if (this.#pending.length === 0) this.#awaitFirstEvent();
+  }
+
+  /** No event yet: the head leaves at the end of this turn, and the heartbeat keeps the line alive until one comes. */
+  #awaitFirstEvent(): void {
+    if (this.#waiting || this.#started || this.#settled) return;
+    this.#waiting = true;
     setImmediate(flushHead, this);
     this.#opts.heartbeat?.start();
-    this.#attempt.consume(this);
   }
 
   flushHead(): void {
@@ -187,7 +198,9 @@ class SseRelay implements AttemptConsumer {
     const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, this.#pendingBytes);
     pending.length = 0;
     this.#pendingBytes = 0;
-    if (!this.#settled) this.#chunk(chunk);
+    if (this.#settled) return;
+    this.#chunk(chunk);
+    if (!this.#started) this.#awaitFirstEvent(); // no complete event yet
   }
 
   #chunk(chunk: Buffer): void {
@@ -274,6 +287,8 @@ class SseRelay implements AttemptConsumer {
   }
 
   #failBeforeStart(failure: UpstreamFailure | GatewayError): void {
+    // The head is written: the heartbeat keeps the line alive while the request tries another backend.
+    this.#opts.heartbeat?.start();
     this.#settled = true;
     this.#cleanup();
     this.#attempt.abort('client');
