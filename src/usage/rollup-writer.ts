@@ -14,6 +14,13 @@ const FLUSH_GROUPS = 32_768;
 const FLUSH_MS = 60_000;
 /** Rows read back per catch-up step (upgrade backfill, after a crash or a failed write). */
 const CATCH_UP_ROWS = 20_000;
+/**
+ * Rows per query within a step. The rows of one query are alive until they are all folded, and on one core the
+ * maintenance thread reads a second of traffic at a time (thousands of rows) into a 6 MB young generation
+ * (thread-start.ts): a collection during the read copied and promoted every row. In chunks, a row is garbage as soon
+ * as it is folded.
+ */
+const READ_CHUNK = 512;
 
 export interface RollupWriter {
   /** Inside a batch transaction, before its rows are inserted: whether to fold them as they go (`fold`). */
@@ -68,10 +75,11 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
     'SELECT cuboid, hours_done_ms AS hoursDone, days_done_ms AS daysDone FROM usage_rollup_marks',
   );
   const insert = db.prepare(ROLLUP_INSERT);
-  // The same values, in the same order, as a batch row: request_id … latency_ms, then the id.
+  // The same positions as a batch row: request_id … latency_ms, then the id. The fold never reads the request id:
+  // NULL in its place, so no string is made per row read back.
   const unrolled = db
     .prepare<[number, number]>(
-      `SELECT request_id, time_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id,
+      `SELECT NULL, time_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id, endpoint_id,
          stream, status, error_code_id, prompt_tokens, completion_tokens, cached_tokens, token_source_id, ttft_ms, latency_ms, id
        FROM usage_rows WHERE id > ? ORDER BY id LIMIT ?`,
     )
@@ -166,9 +174,13 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
       const behind = fold.lastId < maxId;
       if (behind) {
         if (fold.rows === 0) foldedSince = nowMs;
-        for (const r of unrolled.all(fold.lastId, CATCH_UP_ROWS) as unknown[][]) {
-          fold.add(r, 0);
-          fold.lastId = r[VALUES_PER_ROW] as number;
+        for (let left = CATCH_UP_ROWS; left > 0; left -= READ_CHUNK) {
+          const rows = unrolled.all(fold.lastId, Math.min(READ_CHUNK, left)) as unknown[][];
+          for (const r of rows) {
+            fold.add(r, 0);
+            fold.lastId = r[VALUES_PER_ROW] as number;
+          }
+          if (rows.length < READ_CHUNK) break;
         }
       }
       // A catch-up of the backlog that reaches the newest row writes at once (an upgrade's rollups are complete as
