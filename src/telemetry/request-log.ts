@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { pino } from 'pino';
 import type { DestinationStream, Level, Logger } from 'pino';
 import type { RequestCtx } from '../core/index.js';
-import { createLineBuffer } from './line-buffer.js';
+import { batchBytesFor, createLineBuffer } from './line-buffer.js';
 import { jsonString, twoDecimals } from './log-format.js';
 import type { LogOptions } from './types.js';
 
@@ -71,14 +71,15 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
 }
 
 /**
- * Lines are written synchronously but gathered up to 4 KiB (and at least every 100 ms): measured on a pipe, one
- * write(2) per line cost more than serialising the line, and the threadpool hop of async writes more still. The
- * gathering is line-buffer.ts's (sonic-boom's own costs more than the line, see there); sonic-boom writes.
+ * Lines are written synchronously but gathered up to 4 KiB, or 64 KiB to a regular file (and at least every 100 ms):
+ * measured on a pipe, one write(2) per line cost more than serialising the line, and the threadpool hop of async
+ * writes more still. The gathering is line-buffer.ts's (sonic-boom's own costs more than the line, see there);
+ * sonic-boom writes.
  * A process exit flushes what is buffered.
  */
 function destinationOf(dest: NodeJS.WritableStream | number): DestinationStream {
   if (typeof dest !== 'number') return dest;
-  const lines = createLineBuffer(pino.destination({ dest, sync: true, minLength: 0, contentMode: 'buffer' }), 100);
+  const lines = createLineBuffer(pino.destination({ dest, sync: true, minLength: 0, contentMode: 'buffer' }), 100, batchBytesFor(dest));
   process.once('exit', () => {
     try {
       lines.flushSync();

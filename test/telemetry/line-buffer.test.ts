@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { createLineBuffer } from '../../src/telemetry/line-buffer.js';
+import { batchBytesFor, createLineBuffer, FILE_BATCH_BYTES, PIPE_BATCH_BYTES } from '../../src/telemetry/line-buffer.js';
 
-test('hands sonic-boom whole lines in batches of at most PIPE_BUF bytes, in order, all of them', async () => {
+for (const capacity of [PIPE_BATCH_BYTES, FILE_BATCH_BYTES]) {
+test(`hands sonic-boom whole lines in batches of at most ${capacity} bytes, in order, all of them`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'infergate-lines-'));
   try {
     const path = join(dir, 'out.log');
@@ -19,9 +21,9 @@ test('hands sonic-boom whole lines in batches of at most PIPE_BUF bytes, in orde
       sizes.push(Buffer.byteLength(data));
       return write(data);
     };
-    const lines = createLineBuffer(boom, 100);
+    const lines = createLineBuffer(boom, 100, capacity);
     const want: string[] = [];
-    for (let i = 0; i < 400; i++) {
+    for (let i = 0; i < (capacity > PIPE_BATCH_BYTES ? 4000 : 400); i++) {
       // ASCII, two- and four-byte UTF-8, and a few lines longer than a batch.
       const body = i % 97 === 5 ? 'x'.repeat(5000) : `${i} ${'é'.repeat(i % 40)} ${'🚀'.repeat(i % 7)} ${'a'.repeat((i * 37) % 700)}`;
       const line = `{"n":${i},"s":"${body}"}\n`;
@@ -33,16 +35,36 @@ test('hands sonic-boom whole lines in batches of at most PIPE_BUF bytes, in orde
     const text = readFileSync(path, 'utf8');
     assert.equal(text, want.join(''));
     assert.ok(sizes.length > 20, `${sizes.length} batches`);
-    // Each batch is whole lines; only a line that is itself longer than PIPE_BUF goes alone in a larger write.
+    // Each batch is whole lines; only a line that is itself longer than a batch goes alone in a larger write.
     let offset = 0;
     const bytes = Buffer.from(text);
     for (const size of sizes) {
       offset += size;
       assert.equal(bytes[offset - 1], 0x0a, 'a batch ends with a whole line');
-      if (size > 4096) assert.equal(bytes.subarray(offset - size, offset).indexOf(0x0a), size - 1, 'a large write is one line');
+      if (size > capacity) assert.equal(bytes.subarray(offset - size, offset).indexOf(0x0a), size - 1, 'a large write is one line');
     }
     assert.equal(offset, bytes.length);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+}
+
+test('batches are PIPE_BUF for pipes and devices, which other processes may share, and larger for a regular file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'infergate-lines-'));
+  const fds: number[] = [];
+  try {
+    fds.push(openSync(join(dir, 'out.log'), 'w'));
+    assert.equal(batchBytesFor(fds[0]!), FILE_BATCH_BYTES);
+    execFileSync('mkfifo', [join(dir, 'fifo')]);
+    // r+ opens a FIFO without waiting for a reader (Linux).
+    fds.push(openSync(join(dir, 'fifo'), 'r+'));
+    assert.equal(batchBytesFor(fds[1]!), PIPE_BATCH_BYTES);
+    fds.push(openSync('/dev/null', 'w'));
+    assert.equal(batchBytesFor(fds[2]!), PIPE_BATCH_BYTES);
+    assert.equal(batchBytesFor(987654), PIPE_BATCH_BYTES, 'a descriptor that is not open');
+  } finally {
+    for (const fd of fds) closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
   }
 });
