@@ -153,13 +153,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const liveStats = createLiveStats(clock.wallMs);
   const configStatus: ConfigStatus = { source, loadedAtMs: clock.wallMs(), lastReloadError: null };
   const consoleAssets = await loadConsoleAssets();
+  const tokens = createTokenCounter();
+  tokens.warm(current.modelList.map((m) => m.name));
   const pipeline = createPipeline({
     router,
     retryBudget,
     pools,
     clock,
     telemetry,
-    tokens: createTokenCounter(),
+    tokens,
     outputs: createOutputEstimator(),
     usage,
     responses: responses.store,
@@ -194,6 +196,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     live = nextLive;
     const next = nextLive.cfg;
     current = next;
+    tokens.warm(next.modelList.map((m) => m.name));
     telemetry.setKnownModels(knownModels(next));
     pools.sync(
       [...next.backends.values()].map((b) => b.origin),

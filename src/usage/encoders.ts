@@ -19,6 +19,11 @@ export function getEncoder(name: EncodingName): Tiktoken {
   return enc;
 }
 
+/** The encodings this process has loaded so far. */
+export function loadedEncodings(): EncodingName[] {
+  return [...encoders.keys()];
+}
+
 /** Tokens in `text` as plain text: special-token markers a user typed are counted as text, never rejected. */
 export function encodeLength(name: EncodingName, text: string): number {
   return text.length === 0 ? 0 : getEncoder(name).encode_ordinary(text).length;

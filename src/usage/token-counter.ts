@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import type { UsageSource } from '../core/index.js';
 import { addMessageSize, REPLY_PRIMING, renderMessage, renderTools, type PromptSize, type RenderedMessage } from './chat-render.js';
-import { encodeLength, encodingForModel, type EncodingName } from './encoders.js';
+import { encodeLength, encodingForModel, getEncoder, type EncodingName } from './encoders.js';
 import { Lru } from './lru.js';
 
 export interface TokenCount {
@@ -32,6 +32,11 @@ export interface TokenCounter {
   /** Teach the ratio from a backend's reported prompt tokens for a prompt this counter measured. */
   observePrompt(model: string, count: TokenCount, reportedPromptTokens: number): void;
   charsPerToken(model: string): number;
+  /**
+   * Loads the exact tokenizers these models use (each parses a large BPE table once per process, ~50-200 ms), so a
+   * configured model's first request does not wait for it on the event loop. Called at start and on reload.
+   */
+  warm(models: readonly string[]): void;
   readonly stats: { readonly cacheHits: number; readonly cacheMisses: number };
 }
 
@@ -117,6 +122,12 @@ export function createTokenCounter(options: TokenCounterOptions = {}): TokenCoun
   return {
     stats,
     charsPerToken: ratioOf,
+    warm(models) {
+      for (const model of models) {
+        const enc = encodingOf(model);
+        if (enc !== null) getEncoder(enc);
+      }
+    },
     countChatPrompt(model, messages, tools) {
       if (encodingOf(model) === null) return estimateChat(model, messages, tools);
       const parts = messages.map(renderMessage);
