@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
@@ -92,7 +93,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     createTelemetry({
       metrics: cfg.telemetry.metrics,
       tracing: cfg.telemetry.tracing,
-      log: { level: cfg.telemetry.log_level, pretty: cfg.telemetry.log_pretty },
+      // A worker of server.workers shares its supervisor's stdout.
+      log: { level: cfg.telemetry.log_level, pretty: cfg.telemetry.log_pretty, sharedOutput: cluster.isWorker },
       clock,
     });
   const logger: Logger = opts.logger ?? telemetry.logger;

@@ -15,7 +15,7 @@ export interface RunSupervisorOptions {
 
 /** `infergate` with `server.workers` > 1: the supervisor process, its banner and its signals. */
 export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
-  const telemetry = createTelemetry({ metrics: false, tracing: false, log: { level: opts.cfg.telemetry.log_level, pretty: opts.cfg.telemetry.log_pretty } });
+  const telemetry = createTelemetry({ metrics: false, tracing: false, log: { level: opts.cfg.telemetry.log_level, pretty: opts.cfg.telemetry.log_pretty, sharedOutput: true } });
   const logger = telemetry.logger;
   const supervisor = await startSupervisor({
     file: opts.file,

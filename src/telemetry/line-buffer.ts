@@ -31,17 +31,18 @@ export interface LineBuffer {
 export const PIPE_BATCH_BYTES = 4096;
 
 /**
- * To a regular file, writes of any size are whole with respect to each other (Linux serialises writes to one open
- * file), so batches can be larger. Measured at max load on one pinned core, logging to a file on ext4: each write(2)
- * cost the gateway an involuntary context switch, and 4 KiB batches (~1,700 writes/s) added ~12 µs CPU per request
- * against ~9 with 64 KiB ones (bench/NOTES.md, "The request log to a file").
+ * Where no other process can split a line (a regular file, where Linux serialises writes to one open file, or a pipe
+ * this process writes alone), batches are larger. Measured at max load on one pinned core, logging to a file: each
+ * write(2) cost the gateway an involuntary context switch, and 4 KiB batches (~1,700 writes/s) added ~12 µs CPU per
+ * request against ~0-5 with 64 KiB ones (bench/NOTES.md, "The request log's writes").
  */
-export const FILE_BATCH_BYTES = 65536;
+export const LARGE_BATCH_BYTES = 65536;
 
-/** The batch size for a destination: larger for a regular file, PIPE_BUF for anything another process may share. */
-export function batchBytesFor(fd: number): number {
+/** The batch size for a descriptor: PIPE_BUF only for a pipe, socket or device other processes write to as well. */
+export function batchBytesFor(fd: number, shared: boolean): number {
+  if (!shared) return LARGE_BATCH_BYTES;
   try {
-    return fstatSync(fd).isFile() ? FILE_BATCH_BYTES : PIPE_BATCH_BYTES;
+    return fstatSync(fd).isFile() ? LARGE_BATCH_BYTES : PIPE_BATCH_BYTES;
   } catch {
     return PIPE_BATCH_BYTES;
   }

@@ -51,7 +51,7 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
     stream = pino.transport({ target: 'pino-pretty', options: { destination: typeof dest === 'number' ? dest : 1 } });
   } else {
     if (options?.pretty === true) warning = 'log.pretty is set but pino-pretty is not installed; writing JSON';
-    stream = destinationOf(dest);
+    stream = destinationOf(dest, options?.sharedOutput === true);
   }
   const requests = pino({ level, name: serviceName }, stream);
   const general = requests.child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
@@ -71,15 +71,14 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
 }
 
 /**
- * Lines are written synchronously but gathered up to 4 KiB, or 64 KiB to a regular file (and at least every 100 ms):
- * measured on a pipe, one write(2) per line cost more than serialising the line, and the threadpool hop of async
- * writes more still. The gathering is line-buffer.ts's (sonic-boom's own costs more than the line, see there);
- * sonic-boom writes.
- * A process exit flushes what is buffered.
+ * Lines are written synchronously but gathered up to 64 KiB, 4 KiB to a pipe shared with other processes (and at
+ * least every 100 ms): measured on a pipe, one write(2) per line cost more than serialising the line, and the
+ * threadpool hop of async writes more still. The gathering is line-buffer.ts's (sonic-boom's own costs more than the
+ * line, see there); sonic-boom writes. A process exit flushes what is buffered.
  */
-function destinationOf(dest: NodeJS.WritableStream | number): DestinationStream {
+function destinationOf(dest: NodeJS.WritableStream | number, shared: boolean): DestinationStream {
   if (typeof dest !== 'number') return dest;
-  const lines = createLineBuffer(pino.destination({ dest, sync: true, minLength: 0, contentMode: 'buffer' }), 100, batchBytesFor(dest));
+  const lines = createLineBuffer(pino.destination({ dest, sync: true, minLength: 0, contentMode: 'buffer' }), 100, batchBytesFor(dest, shared));
   process.once('exit', () => {
     try {
       lines.flushSync();

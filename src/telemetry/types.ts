@@ -11,6 +11,11 @@ export interface LogOptions {
   pretty?: boolean;
   /** A stream, or a file descriptor (default 1, stdout, written asynchronously and flushed on exit). */
   destination?: NodeJS.WritableStream | number;
+  /**
+   * Other processes write lines to the same descriptor (the workers of `server.workers` and their supervisor): to a
+   * pipe, batches then stay within PIPE_BUF so no line is split by another process's write. Default false.
+   */
+  sharedOutput?: boolean;
 }
 
 export interface TelemetryOptions {

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { batchBytesFor, createLineBuffer, FILE_BATCH_BYTES, PIPE_BATCH_BYTES } from '../../src/telemetry/line-buffer.js';
+import { batchBytesFor, createLineBuffer, LARGE_BATCH_BYTES, PIPE_BATCH_BYTES } from '../../src/telemetry/line-buffer.js';
 
-for (const capacity of [PIPE_BATCH_BYTES, FILE_BATCH_BYTES]) {
+for (const capacity of [PIPE_BATCH_BYTES, LARGE_BATCH_BYTES]) {
 test(`hands sonic-boom whole lines in batches of at most ${capacity} bytes, in order, all of them`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'infergate-lines-'));
   try {
@@ -50,19 +50,21 @@ test(`hands sonic-boom whole lines in batches of at most ${capacity} bytes, in o
 });
 }
 
-test('batches are PIPE_BUF for pipes and devices, which other processes may share, and larger for a regular file', () => {
+test('batches are PIPE_BUF only for a pipe or device shared with other processes; larger for a file or an unshared pipe', () => {
   const dir = mkdtempSync(join(tmpdir(), 'infergate-lines-'));
   const fds: number[] = [];
   try {
     fds.push(openSync(join(dir, 'out.log'), 'w'));
-    assert.equal(batchBytesFor(fds[0]!), FILE_BATCH_BYTES);
+    assert.equal(batchBytesFor(fds[0]!, true), LARGE_BATCH_BYTES, 'writes to one regular file land whole');
+    assert.equal(batchBytesFor(fds[0]!, false), LARGE_BATCH_BYTES);
     execFileSync('mkfifo', [join(dir, 'fifo')]);
     // r+ opens a FIFO without waiting for a reader (Linux).
     fds.push(openSync(join(dir, 'fifo'), 'r+'));
-    assert.equal(batchBytesFor(fds[1]!), PIPE_BATCH_BYTES);
+    assert.equal(batchBytesFor(fds[1]!, true), PIPE_BATCH_BYTES);
+    assert.equal(batchBytesFor(fds[1]!, false), LARGE_BATCH_BYTES, 'a pipe this process writes alone');
     fds.push(openSync('/dev/null', 'w'));
-    assert.equal(batchBytesFor(fds[2]!), PIPE_BATCH_BYTES);
-    assert.equal(batchBytesFor(987654), PIPE_BATCH_BYTES, 'a descriptor that is not open');
+    assert.equal(batchBytesFor(fds[2]!, true), PIPE_BATCH_BYTES);
+    assert.equal(batchBytesFor(987654, true), PIPE_BATCH_BYTES, 'a descriptor that is not open');
   } finally {
     for (const fd of fds) closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
