@@ -9,7 +9,7 @@ export interface LogOptions {
   level?: string;
   /** Human-readable output through `pino-pretty`, only if that package is installed; JSON otherwise. */
   pretty?: boolean;
-  /** A stream, or a file descriptor (default 1, stdout, written asynchronously and flushed on exit). */
+  /** A stream, or a file descriptor (default 1, stdout: lines gathered in batches, written synchronously, flushed on exit). */
   destination?: NodeJS.WritableStream | number;
   /**
    * Other processes write lines to the same descriptor (the workers of `server.workers` and their supervisor): to a
