@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -150,5 +150,38 @@ test('drain: a request on a kept-alive connection gets 503 with Connection: clos
     await idle.close();
     await sim!.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('drain: a request already sent on a kept-alive connection when the drain starts is answered, not reset', async () => {
+  const [sim] = await startSims(1);
+  const gw = await startTestGateway([{ name: 'good', backends: [{ url: sim!.url, model: 'sim-llama-8b' }] }]);
+  const socket = connect(gw.port, '127.0.0.1');
+  let received = '';
+  let error = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (d: string) => (received += d));
+  socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? String(err)));
+  const ended = new Promise<void>((r) => socket.once('close', () => r()));
+  const body = chat('good');
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
+  try {
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write(head + body);
+    await eventually(() => /"finish_reason"/.test(received), 10_000);
+    // Nothing is in flight now. The next request leaves before the drain starts, in the same turn, so the gateway
+    // has not read it yet: a drain that closes "idle" connections at once would reset it unanswered.
+    socket.write(head + body);
+    const closing = gw.close(3000);
+    await ended;
+    await closing;
+    assert.equal(error, '', 'the connection was not reset');
+    const answers = received.split('HTTP/1.1 ').slice(1);
+    assert.equal(answers.length, 2, 'both requests were answered');
+    assert.match(answers[1]!, /^(200|503) /);
+    assert.match(answers[1]!, /\r\nconnection: close\r\n/i);
+  } finally {
+    socket.destroy();
+    await sim!.close();
   }
 });
