@@ -11,7 +11,19 @@ import type { FamilyCall } from './family.js';
 import { bodyFor, type Exchange } from './prepare.js';
 
 const PATH_OF: Record<OpenAIEndpoint, OpenAIEndpoint> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
-const STREAM_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' } as const;
+
+/**
+ * The head of a stream: the request's own headers with the stream's added in place. A spread of the two into a new
+ * object took ~3 µs per stream (a generic clone of an object whose shape varies with the limits that matched).
+ * The head goes out as soon as the relay starts, so the request's headers are not needed in another shape after it.
+ */
+function streamHead(respHeaders: Record<string, string | number>, timing: string): Record<string, string | number> {
+  respHeaders['content-type'] = 'text/event-stream; charset=utf-8';
+  respHeaders['cache-control'] = 'no-cache';
+  respHeaders['x-accel-buffering'] = 'no';
+  respHeaders['server-timing'] = timing;
+  return respHeaders;
+}
 
 /** Endpoints whose bodies carry `finish_reason`, with the values OpenAI allows there. */
 const FINISH_REASONS: Partial<Record<Endpoint, FinishReasonSet>> = { chat: 'chat', completions: 'completions' };
@@ -95,8 +107,9 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
     if (ctx.stream && String(open.headers['content-type'] ?? '').includes('text/event-stream')) {
       let result;
       try {
+        const headers = streamHead(respHeaders, serverTiming(ctx, attemptStart));
         result = call?.events ? await relayEvents(open, out, {
-          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
+          headers,
           transform: call.events,
           heartbeat,
           maxEventBytes: cfg.server.max_event_size,
@@ -107,7 +120,7 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
           },
           onEvents: (n) => tracker.tokens(n),
         }) : await relaySse(open, out, {
-          headers: { ...STREAM_HEADERS, ...respHeaders, 'server-timing': serverTiming(ctx, attemptStart) },
+          headers,
           stripUsageChunk: p.injectUsage,
           finishReasons: FINISH_REASONS[p.endpoint] ?? 'chat',
           maxEventBytes: cfg.server.max_event_size,

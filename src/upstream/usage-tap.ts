@@ -8,7 +8,10 @@ export interface BackendUsage {
   cachedTokens: number;
 }
 
+import { UsageReader } from './usage-read.js';
+
 const KEY = Buffer.from('"usage"');
+const reader = new UsageReader();
 
 function matchingBrace(buf: Buffer, open: number, end: number): number {
   let depth = 0;
@@ -38,6 +41,15 @@ function toUsage(o: unknown): BackendUsage | null {
   return { promptTokens: prompt, completionTokens: completion, cachedTokens: cached };
 }
 
+/** A usage object's JSON text read with JSON.parse: the reference the byte reader must agree with. */
+export function usageFromJson(text: string): BackendUsage | null {
+  try {
+    return toUsage(JSON.parse(text));
+  } catch {
+    return null;
+  }
+}
+
 /** The last `"usage": {...}` object in buf[start, end), or null when absent or null-valued. */
 export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsage | null {
   let at = buf.lastIndexOf(KEY, end - KEY.length);
@@ -50,11 +62,13 @@ export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsag
       if (buf[i] !== 0x7b) return null; // "usage": null
       const close = matchingBrace(buf, i, end);
       if (close < 0) return null;
-      try {
-        return toUsage(JSON.parse(buf.toString('utf8', i, close + 1)));
-      } catch {
-        return null;
+      if (reader.read(buf, i, close)) {
+        const f = reader.f;
+        const prompt = f.prompt >= 0 ? f.prompt : f.input;
+        if (prompt < 0) return null;
+        return { promptTokens: prompt, completionTokens: f.completion >= 0 ? f.completion : Math.max(0, f.output), cachedTokens: Math.max(0, f.cached) };
       }
+      return usageFromJson(buf.toString('utf8', i, close + 1));
     }
     at = at - 1 >= start ? buf.lastIndexOf(KEY, at - 1) : -1;
   }
