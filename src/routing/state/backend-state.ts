@@ -49,6 +49,8 @@ export class BackendState {
   engineBlockSize = 16;
   readonly #pending: InFlight[] = [];
   #pendingPrompt = 0;
+  /** Leading entries of #pending whose prefill has drained in the model (they wait for their first token). */
+  #drainedHead = 0;
   readonly #kv = new KvProjection();
   #drainedAt = 0;
   #twin: TwinPrefixIndex | null = null;
@@ -104,17 +106,24 @@ export class BackendState {
     const attnPerToken = this.pendingAttn / this.pendingTokens;
     const stepMs = decodeStepMs(p, this.decoding, this.decodeContext) + chunk * (p.perPrefillToken + p.perAttentionPair * attnPerToken);
     let credit = (chunk / (stepMs * this.speed())) * dt;
-    for (const r of this.#pending) {
-      if (credit <= 0) break;
+    const pending = this.#pending;
+    // Requests at the head whose prefill has drained wait for their first token and take no credit; they are skipped
+    // by index, not walked on every call (hundreds wait there when the connection pool queues requests).
+    let head = this.#drainedHead;
+    while (head < pending.length && pending[head]!.prefillLeft <= 0) head++;
+    for (let i = head; i < pending.length && credit > 0; i++) {
+      const r = pending[i]!;
       if (r.prefillLeft <= 0) continue;
       const take = Math.min(r.prefillLeft, credit);
-      const attnTake = r.prefillLeft > 0 ? (r.attnLeft * take) / r.prefillLeft : 0;
+      const attnTake = (r.attnLeft * take) / r.prefillLeft;
       r.prefillLeft -= take;
       r.attnLeft -= attnTake;
       this.pendingTokens -= take;
       this.pendingAttn -= attnTake;
       credit -= take;
+      if (r.prefillLeft <= 0 && i === head) head++;
     }
+    this.#drainedHead = head;
     if (this.pendingTokens < 1e-6) this.pendingTokens = this.pendingAttn = 0;
   }
 
@@ -207,9 +216,7 @@ export class BackendState {
   }
 
   #sumResident(): number {
-    let s = this.decodeContext;
-    for (const r of this.#pending) s += r.promptTokens;
-    return s;
+    return this.decodeContext + this.#pendingPrompt;
   }
 
   get pendingCount(): number {
@@ -357,6 +364,7 @@ export class BackendState {
     const i = this.#pending.indexOf(r);
     if (i < 0) return;
     this.#pending.splice(i, 1);
+    if (i < this.#drainedHead) this.#drainedHead--;
     this.#pendingPrompt -= r.promptTokens;
     this.pendingTokens = Math.max(0, this.pendingTokens - r.prefillLeft);
     this.pendingAttn = Math.max(0, this.pendingAttn - r.attnLeft);
