@@ -255,8 +255,14 @@ class SseRelay implements AttemptConsumer {
     }
     const out = this.#out;
     let ok = true;
-    if (Array.isArray(data)) for (const d of data) ok = out.write(d) && ok;
-    else ok = out.write(data);
+    if (Array.isArray(data)) {
+      // The kept pieces around a dropped or edited event (the injected usage chunk, a mapped finish_reason) go out
+      // as one write: each res.write is its own HTTP chunk (size line, bytes, CRLF: four writev entries).
+      let bytes = 0;
+      for (const d of data) bytes += d.length;
+      if (data.length === 1 || bytes > COALESCE_BYTES) for (const d of data) ok = out.write(d) && ok;
+      else ok = out.write(Buffer.concat(data, bytes));
+    } else ok = out.write(data);
     if (!ok && out.listenerCount('drain') === 0) {
       this.#attempt.pause();
       out.once('drain', (this.#onDrain ??= () => this.#attempt.resume()));

@@ -1,5 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import type { Gateway } from '../../src/server/index.js';
 import { createRng } from '../../src/routing/rng.js';
 import { startTestGateway } from '../helpers/harness.js';
@@ -110,6 +111,31 @@ describe('streams relayed whatever chunks arrive together', () => {
       assert.equal(await relay(cuts(bytes, 'random', seed), false), expected(30), `seed ${seed}, one turn`);
       assert.equal(await relay(cuts(bytes, 'random', seed), true), expected(30), `seed ${seed}, a turn per piece`);
     }
+  });
+
+  test("a turn's events reach the client as one HTTP chunk, also when the usage chunk is cut out of them and an event is edited", async () => {
+    plan = { parts: [upstream(30)], spread: false };
+    const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const { port } = new URL(gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let raw = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (raw += d));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await closed;
+    const head = raw.indexOf('\r\n\r\n');
+    assert.match(raw.slice(0, head), /transfer-encoding: chunked/i);
+    const chunks: string[] = [];
+    for (let at = head + 4; ; ) {
+      const eol = raw.indexOf('\r\n', at);
+      const size = parseInt(raw.slice(at, eol), 16);
+      if (size === 0) break;
+      chunks.push(raw.slice(eol + 2, eol + 2 + size));
+      at = eol + 2 + size + 2;
+    }
+    assert.equal(Buffer.from(chunks.join(''), 'latin1').toString('utf8'), expected(30));
+    assert.equal(chunks.length, 1, 'one write for the turn, not one per piece kept around the removed and edited events');
   });
 
   test('a burst larger than the relay holds at once (16 KiB) is relayed in pieces with the same bytes', async () => {
