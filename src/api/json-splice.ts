@@ -3,18 +3,12 @@
  * exactly as the client sent it: a 64-bit `seed`, a float's spelling, key order and unknown vendor fields survive,
  * which `JSON.parse` + `JSON.stringify` would break. The body has already been validated by JSON.parse.
  */
+import { isJsonSpace, skipJsonSpace } from '../core/index.js';
+
 export interface KeySpan {
   /** Byte offset of the value's first byte and one past its last. */
   valueStart: number;
   valueEnd: number;
-}
-
-const WS = new Uint8Array(256);
-WS[0x20] = WS[0x0a] = WS[0x0d] = WS[0x09] = 1;
-
-function skipWs(buf: Buffer, i: number): number {
-  while (i < buf.length && WS[buf[i]!]) i++;
-  return i;
 }
 
 function skipString(buf: Buffer, i: number): number {
@@ -43,7 +37,7 @@ function skipValue(buf: Buffer, i: number): number {
     }
     return i;
   }
-  while (i < buf.length && buf[i] !== 0x2c && buf[i] !== 0x7d && buf[i] !== 0x5d && !WS[buf[i]!]) i++;
+  while (i < buf.length && buf[i] !== 0x2c && buf[i] !== 0x7d && buf[i] !== 0x5d && !isJsonSpace(buf[i])) i++;
   return i;
 }
 
@@ -69,21 +63,21 @@ function wantedKey(buf: Buffer, start: number, end: number, keys: readonly strin
  */
 export function topLevelSpans(buf: Buffer, keys: readonly string[]): Map<string, KeySpan> {
   const found = new Map<string, KeySpan>();
-  let i = skipWs(buf, 0);
+  let i = skipJsonSpace(buf, 0);
   if (buf[i] !== 0x7b) return found;
-  i = skipWs(buf, i + 1);
+  i = skipJsonSpace(buf, i + 1);
   while (i < buf.length && buf[i] === 0x22) {
     const keyEnd = skipString(buf, i);
     const key = wantedKey(buf, i + 1, keyEnd - 1, keys);
-    i = skipWs(buf, keyEnd);
+    i = skipJsonSpace(buf, keyEnd);
     if (buf[i] !== 0x3a) break;
-    i = skipWs(buf, i + 1);
+    i = skipJsonSpace(buf, i + 1);
     const valueStart = i;
     i = skipValue(buf, i);
     if (key !== null) found.set(key, { valueStart, valueEnd: i });
-    i = skipWs(buf, i);
+    i = skipJsonSpace(buf, i);
     if (buf[i] !== 0x2c) break;
-    i = skipWs(buf, i + 1);
+    i = skipJsonSpace(buf, i + 1);
   }
   return found;
 }
@@ -144,7 +138,7 @@ function closingBrace(buf: Buffer): number {
 /** Whether the object closed at `close` has no member (only whitespace after its opening brace). */
 function isEmptyBefore(buf: Buffer, close: number): boolean {
   let before = close - 1;
-  while (before >= 0 && WS[buf[before]!]) before--;
+  while (before >= 0 && isJsonSpace(buf[before])) before--;
   return buf[before] === 0x7b;
 }
 

@@ -4,6 +4,7 @@
  * parsing the document, and the engine's own value is kept beside it as `native_finish_reason` (the name other
  * gateways use), so nothing is lost. The mapping is documented in the README.
  */
+import { skipJsonSpace } from '../core/index.js';
 import { jsonKey, keyAt } from './json-key.js';
 
 export type FinishReasonSet = 'chat' | 'completions';
@@ -27,10 +28,6 @@ const MAPPED: Readonly<Record<string, string>> = {
 const KEY = jsonKey('finish_reason');
 const QUOTE = 0x22;
 
-function isSpace(c: number | undefined): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
 export function openaiFinishReason(value: string, set: FinishReasonSet): string {
   const allowed = set === 'chat' ? CHAT_VALUES : COMPLETION_VALUES;
   if (allowed.has(value)) return value;
@@ -49,10 +46,9 @@ export function fixFinishReasons(buf: Buffer, start: number, end: number, set: F
   let at = keyAt(buf, KEY, start);
   while (at !== -1 && at + KEY.bytes.length <= end) {
     let i = at + KEY.bytes.length;
-    while (i < end && isSpace(buf[i])) i++;
+    i = skipJsonSpace(buf, i, end);
     if (buf[i] === 0x3a) {
-      i++;
-      while (i < end && isSpace(buf[i])) i++;
+      i = skipJsonSpace(buf, i + 1, end);
       if (buf[i] === QUOTE) {
         const close = buf.indexOf(QUOTE, i + 1);
         if (close !== -1 && close < end) {

@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/index.js';
+import { GatewayError, isJsonSpace, skipJsonSpace } from '../core/index.js';
 import type { AttemptConsumer, OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
@@ -16,8 +16,8 @@ export interface ReadBodyOptions {
 function looksLikeJsonObject(body: Buffer, contentType: string | undefined): boolean {
   let i = 0;
   let j = body.length - 1;
-  while (i <= j && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
-  while (j >= i && (body[j] === 0x20 || body[j] === 0x0a || body[j] === 0x0d || body[j] === 0x09)) j--;
+  i = skipJsonSpace(body, i, j + 1);
+  while (j >= i && isJsonSpace(body[j])) j--;
   if (i > j || body[i] !== 0x7b || body[j] !== 0x7d) return false;
   if (contentType !== undefined && contentType.includes('json')) return true;
   // No JSON content type: parse to be sure (rare; engines label their JSON).

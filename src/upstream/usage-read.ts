@@ -15,6 +15,8 @@ export interface UsageFields {
   cached: number;
 }
 
+import { skipJsonSpace as skipWs } from '../core/index.js';
+
 const UNSURE = -1;
 const EMPTY = Buffer.alloc(0);
 
@@ -42,15 +44,6 @@ function keyOf(buf: Buffer, s: number, e: number, inDetails: boolean): K {
   if (len === 17) return same(buf, s, 'completion_tokens') ? K.Completion : K.Other;
   if (len === 21) return same(buf, s, 'prompt_tokens_details') ? K.Details : K.Other;
   return K.Other;
-}
-
-function skipWs(buf: Buffer, i: number, end: number): number {
-  while (i < end) {
-    const c = buf[i]!;
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
-    i++;
-  }
-  return i;
 }
 
 function literal(buf: Buffer, i: number, end: number, word: string): number {

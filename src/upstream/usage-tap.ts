@@ -8,6 +8,7 @@ export interface BackendUsage {
   cachedTokens: number;
 }
 
+import { skipJsonSpace } from '../core/index.js';
 import { UsageReader } from './usage-read.js';
 
 const KEY = Buffer.from('"usage"');
@@ -55,10 +56,9 @@ export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsag
   let at = buf.lastIndexOf(KEY, end - KEY.length);
   while (at >= start) {
     let i = at + KEY.length;
-    while (i < end && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+    i = skipJsonSpace(buf, i, end);
     if (buf[i] === 0x3a) {
-      i++;
-      while (i < end && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i++;
+      i = skipJsonSpace(buf, i + 1, end);
       if (buf[i] !== 0x7b) return null; // "usage": null
       const close = matchingBrace(buf, i, end);
       if (close < 0) return null;
