@@ -1,9 +1,10 @@
 /**
  * Reads the token counts out of a usage object's bytes without JSON.parse. A usage object is a few dozen bytes of
- * keys and small integers, and every stream carries one: `buf.toString` plus `JSON.parse` of it cost ~2 µs. Only what
+ * keys and small integers, and every stream carries one: `buf.toString` plus `JSON.parse` of it cost 2-3 µs. Only what
  * JSON.parse would accept, with the same result, is read here; anything else (an escape in a string, a fraction, an
  * exponent, a negative or long number, an array, deeper nesting, a byte out of place) is left to JSON.parse.
  */
+import { skipJsonSpace as skipWs } from '../core/index.js';
 
 /** The counts a usage object gives; -1 where the key is absent or holds something other than a number. */
 export interface UsageFields {
@@ -14,8 +15,6 @@ export interface UsageFields {
   /** prompt_tokens_details.cached_tokens, of the details object given last. */
   cached: number;
 }
-
-import { skipJsonSpace as skipWs } from '../core/index.js';
 
 const UNSURE = -1;
 const EMPTY = Buffer.alloc(0);
