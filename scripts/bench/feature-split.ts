@@ -12,7 +12,7 @@ import { closedLoop, fixedRate } from './loadgen.js';
 import { readCpuSeconds, stopChild } from './procs.js';
 import { medianFinite, quantile } from './stats.js';
 import { splitRow, SPLIT_FEATURES, type RowDef, type RowEnv, type RunningRow, type SplitFeature } from './rows.js';
-import { CHAT_BODY, CHAT_PATH } from './workload.js';
+import { CHAT_BODY, CHAT_PATH, CHAT_STREAM_BODY } from './workload.js';
 
 const RATE = 4000;
 
@@ -22,6 +22,9 @@ interface Sample {
   /** Process CPU µs per request in the closed loop, and its req/s. */
   readonly maxUs: number;
   readonly maxRps: number;
+  /** Process CPU µs per stream in a closed loop of streamed completions, and its streams/s. */
+  readonly streamUs: number;
+  readonly streamRps: number;
 }
 
 const FEATURE_LABEL: Record<SplitFeature, string> = {
@@ -40,10 +43,14 @@ async function window(run: RunningRow, cpuSeconds: number, maxSeconds: number): 
   const r1 = cpu();
   const max = await closedLoop(run.fast, CHAT_PATH, CHAT_BODY, 64, maxSeconds);
   const m1 = cpu();
+  const streams = await closedLoop(run.fast, CHAT_PATH, CHAT_STREAM_BODY, 64, maxSeconds);
+  const s1 = cpu();
   return {
     rateUs: ((r1 - r0) * 1e6) / Math.max(1, fixed.latencies.length),
     maxUs: ((m1 - r1) * 1e6) / Math.max(1, max.ok),
     maxRps: max.rps,
+    streamUs: ((s1 - m1) * 1e6) / Math.max(1, streams.ok),
+    streamRps: streams.rps,
   };
 }
 
@@ -57,7 +64,7 @@ export async function runFeatureSplit(
   const rows: RowDef[] = [bare, ...single, full];
   const samples = new Map<RowDef, Sample[]>(rows.map((r) => [r, []]));
   // Per window: row − bare, for each row but bare.
-  const added = new Map<RowDef, { rateUs: number[]; maxUs: number[] }>(rows.slice(1).map((r) => [r, { rateUs: [], maxUs: [] }]));
+  const added = new Map<RowDef, { rateUs: number[]; maxUs: number[]; streamUs: number[] }>(rows.slice(1).map((r) => [r, { rateUs: [], maxUs: [], streamUs: [] }]));
   for (let round = 0; round < o.rounds; round++) {
     o.log(`feature split round ${round + 1}/${o.rounds}: starting ${rows.length} gateways`);
     const runs = new Map<RowDef, RunningRow>();
@@ -76,6 +83,7 @@ export async function runFeatureSplit(
         for (const [def, a] of added) {
           a.rateUs.push(got.get(def)!.rateUs - b.rateUs);
           a.maxUs.push(got.get(def)!.maxUs - b.maxUs);
+          a.streamUs.push(got.get(def)!.streamUs - b.streamUs);
         }
       }
     } finally {
@@ -94,12 +102,12 @@ export async function runFeatureSplit(
     '',
     `${o.rounds} rounds; each starts the ${rows.length} gateways below fresh, side by side, pinned to the same core, warms each for 2 s at ` +
       `${RATE.toLocaleString('en-US')} req/s, then runs ${o.windows} windows. In a window each gateway in turn (rotating order, the others idle) ` +
-      `gets ${o.cpuSeconds} s at a fixed ${RATE.toLocaleString('en-US')} req/s and a ${o.maxSeconds} s closed loop of 64 connections; CPU is the ` +
+      `gets ${o.cpuSeconds} s at a fixed ${RATE.toLocaleString('en-US')} req/s, then ${o.maxSeconds} s closed loops of 64 connections, non-streamed and streamed; CPU is the ` +
       "whole process's (/proc/PID/stat) per request served. \"Added\" is the gateway's figure minus row 3's in the same window, median " +
-      'over windows (middle half of windows beside it). Non-streamed chat completions, the fast simulator.',
+      'over windows (middle half of windows beside it). Chat completions, the fast simulator (16 tokens; a stream is 19 events).',
     '',
-    '| gateway | CPU µs/req at 4k/s | added | middle half | CPU µs/req at max | added | middle half | max req/s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| gateway | CPU µs/req at 4k/s | added | middle half | CPU µs/req at max | added | middle half | max req/s | CPU µs/stream | added | middle half | streams/s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const def of rows) {
     const s = samples.get(def)!;
@@ -107,26 +115,27 @@ export async function runFeatureSplit(
     const cell = (xs: number[] | undefined) => (xs ? med(xs).toFixed(1) : '–');
     lines.push(
       `| ${def.label} | ${med(s.map((x) => x.rateUs)).toFixed(1)} | ${cell(a?.rateUs)} | ${a ? mid(a.rateUs) : '–'} | ` +
-        `${med(s.map((x) => x.maxUs)).toFixed(1)} | ${cell(a?.maxUs)} | ${a ? mid(a.maxUs) : '–'} | ${Math.round(med(s.map((x) => x.maxRps))).toLocaleString('en-US')} |`,
+        `${med(s.map((x) => x.maxUs)).toFixed(1)} | ${cell(a?.maxUs)} | ${a ? mid(a.maxUs) : '–'} | ${Math.round(med(s.map((x) => x.maxRps))).toLocaleString('en-US')} | ` +
+        `${med(s.map((x) => x.streamUs)).toFixed(1)} | ${cell(a?.streamUs)} | ${a ? mid(a.streamUs) : '–'} | ${Math.round(med(s.map((x) => x.streamRps))).toLocaleString('en-US')} |`,
     );
   }
   // The features one by one, summed per window, against row 5 − row 3 of the same window.
   const windows = added.get(full)!.rateUs.length;
-  const sums = { rateUs: [] as number[], maxUs: [] as number[] };
+  const sums = { rateUs: [] as number[], maxUs: [] as number[], streamUs: [] as number[] };
   for (let w = 0; w < windows; w++) {
-    sums.rateUs.push(single.reduce((n, d) => n + added.get(d)!.rateUs[w]!, 0));
-    sums.maxUs.push(single.reduce((n, d) => n + added.get(d)!.maxUs[w]!, 0));
+    for (const k of ['rateUs', 'maxUs', 'streamUs'] as const) sums[k].push(single.reduce((n, d) => n + added.get(d)![k][w]!, 0));
   }
   lines.push(
     '',
-    `Sum of the five features alone: ${med(sums.rateUs).toFixed(1)} µs/req at 4k/s, ${med(sums.maxUs).toFixed(1)} at max; ` +
-      `row 5 − row 3: ${med(added.get(full)!.rateUs).toFixed(1)} and ${med(added.get(full)!.maxUs).toFixed(1)}.`,
+    `Sum of the five features alone: ${med(sums.rateUs).toFixed(1)} µs/req at 4k/s, ${med(sums.maxUs).toFixed(1)} at max, ` +
+      `${med(sums.streamUs).toFixed(1)} per stream; row 5 − row 3: ${med(added.get(full)!.rateUs).toFixed(1)}, ` +
+      `${med(added.get(full)!.maxUs).toFixed(1)} and ${med(added.get(full)!.streamUs).toFixed(1)}.`,
     '',
-    'Per window (CPU µs/req at 4k/s / at max, req/s):',
+    'Per window (CPU µs/req at 4k/s / at max / per stream, req/s):',
     '',
   );
   for (const def of rows) {
-    lines.push(`- ${def.label}: ${samples.get(def)!.map((s) => `${s.rateUs.toFixed(1)} / ${s.maxUs.toFixed(1)}, ${Math.round(s.maxRps)}`).join('; ')}`);
+    lines.push(`- ${def.label}: ${samples.get(def)!.map((s) => `${s.rateUs.toFixed(1)} / ${s.maxUs.toFixed(1)} / ${s.streamUs.toFixed(1)}, ${Math.round(s.maxRps)}`).join('; ')}`);
   }
   return `${lines.join('\n')}\n`;
 }
