@@ -3,7 +3,7 @@
  * exactly as the client sent it: a 64-bit `seed`, a float's spelling, key order and unknown vendor fields survive,
  * which `JSON.parse` + `JSON.stringify` would break. The body has already been validated by JSON.parse.
  */
-import { isJsonSpace, skipJsonSpace } from '../core/index.js';
+import { closingBracket, isJsonSpace, skipJsonSpace, skipJsonString } from '../core/index.js';
 
 export interface KeySpan {
   /** Byte offset of the value's first byte and one past its last. */
@@ -11,31 +11,12 @@ export interface KeySpan {
   valueEnd: number;
 }
 
-function skipString(buf: Buffer, i: number): number {
-  // buf[i] is the opening quote
-  for (i++; i < buf.length; i++) {
-    const c = buf[i]!;
-    if (c === 0x5c) i++;
-    else if (c === 0x22) return i + 1;
-  }
-  return i;
-}
-
 function skipValue(buf: Buffer, i: number): number {
   const c = buf[i];
-  if (c === 0x22) return skipString(buf, i);
+  if (c === 0x22) return skipJsonString(buf, i);
   if (c === 0x7b || c === 0x5b) {
-    let depth = 0;
-    for (; i < buf.length; i++) {
-      const d = buf[i]!;
-      if (d === 0x22) {
-        i = skipString(buf, i) - 1;
-        continue;
-      }
-      if (d === 0x7b || d === 0x5b) depth++;
-      else if ((d === 0x7d || d === 0x5d) && --depth === 0) return i + 1;
-    }
-    return i;
+    const close = closingBracket(buf, i);
+    return close < 0 ? buf.length : close + 1;
   }
   while (i < buf.length && buf[i] !== 0x2c && buf[i] !== 0x7d && buf[i] !== 0x5d && !isJsonSpace(buf[i])) i++;
   return i;
@@ -67,7 +48,7 @@ export function topLevelSpans(buf: Buffer, keys: readonly string[]): Map<string,
   if (buf[i] !== 0x7b) return found;
   i = skipJsonSpace(buf, i + 1);
   while (i < buf.length && buf[i] === 0x22) {
-    const keyEnd = skipString(buf, i);
+    const keyEnd = skipJsonString(buf, i);
     const key = wantedKey(buf, i + 1, keyEnd - 1, keys);
     i = skipJsonSpace(buf, keyEnd);
     if (buf[i] !== 0x3a) break;

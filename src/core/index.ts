@@ -4,4 +4,4 @@ export * from './ids.js';
 export * from './durations.js';
 export * from './context.js';
 export * from './parser-refusal.js';
-export * from './json-space.js';
+export * from './json-bytes.js';

@@ -8,28 +8,11 @@ export interface BackendUsage {
   cachedTokens: number;
 }
 
-import { skipJsonSpace } from '../core/index.js';
+import { closingBracket, skipJsonSpace } from '../core/index.js';
 import { UsageReader } from './usage-read.js';
 
 const KEY = Buffer.from('"usage"');
 const reader = new UsageReader();
-
-function matchingBrace(buf: Buffer, open: number, end: number): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = open; i < end; i++) {
-    const c = buf[i]!;
-    if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
-      else if (c === 0x22) inString = false;
-      continue;
-    }
-    if (c === 0x22) inString = true;
-    else if (c === 0x7b) depth++;
-    else if (c === 0x7d && --depth === 0) return i;
-  }
-  return -1;
-}
 
 function toUsage(o: unknown): BackendUsage | null {
   if (!o || typeof o !== 'object') return null;
@@ -60,7 +43,7 @@ export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsag
     if (buf[i] === 0x3a) {
       i = skipJsonSpace(buf, i + 1, end);
       if (buf[i] !== 0x7b) return null; // "usage": null
-      const close = matchingBrace(buf, i, end);
+      const close = closingBracket(buf, i, end);
       if (close < 0) return null;
       if (reader.read(buf, i, close)) {
         const f = reader.f;

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { findUsage, usageFromJson } from '../../src/upstream/usage-tap.js';
 import { UsageReader } from '../../src/upstream/usage-read.js';
+import { closingBracket } from '../../src/core/index.js';
 
 /** A seeded generator, so a failure names the case that reproduces it. */
 function rng(seed: number): () => number {
@@ -49,22 +50,6 @@ function mutate(r: () => number, s: string): string {
 
 const USAGE_AT = '{"id":"x",'.length;
 
-/** The usage object still spans [open, close] by brace matching (damage can move its end); findUsage reads that one. */
-function matchesAt(body: Buffer, open: number, close: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = open; i <= close; i++) {
-    const c = body[i]!;
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b) depth++;
-    else if (c === 0x7d && --depth === 0) return i === close;
-  }
-  return false;
-}
-
 test('the byte reader of usage objects agrees with JSON.parse on 30,000 generated objects', () => {
   const r = rng(12345);
   let fast = 0;
@@ -78,8 +63,8 @@ test('the byte reader of usage objects agrees with JSON.parse on 30,000 generate
     const close = body.length - 2;
     const expected = body[close] === 0x7d ? usageFromJson(body.toString('utf8', open, close + 1)) : null;
     const got = findUsage(body);
-    // findUsage finds the object's end by brace matching; when damage moves it, compare with what it then reads.
-    if (body[close] === 0x7d && matchesAt(body, open, close)) {
+    // findUsage finds the object's end by bracket matching; damage can move it, and then it reads another span.
+    if (body[close] === 0x7d && closingBracket(body, open) === close) {
       assert.deepEqual(got, expected, `case ${n}: ${text}`);
       compared++;
     }
