@@ -1,4 +1,5 @@
 /** The byte searches the SSE relay makes in each event, bounded to the event or linear over the chunk. */
+import { skipJsonSpace } from '../core/index.js';
 import { keyAt, type JsonKey } from './json-key.js';
 
 /**
@@ -79,11 +80,10 @@ export class KeyNeedle {
   #find(buf: Buffer, from: number): void {
     let at = keyAt(buf, this.key, from);
     while (at !== -1) {
-      let i = at + this.key.bytes.length;
-      while (buf[i] === 0x20) i++;
+      // Any JSON whitespace around the colon, as the readers behind this search (findUsage, fixFinishReasons) accept.
+      let i = skipJsonSpace(buf, at + this.key.bytes.length);
       if (buf[i] === 0x3a) {
-        i++;
-        while (buf[i] === 0x20) i++;
+        i = skipJsonSpace(buf, i + 1);
         if (buf[i] === this.value) {
           this.#at = at;
           this.#valueEnd = i + 1;

@@ -27,8 +27,8 @@ test('keyAt finds what a search for the quoted key finds, from every position', 
   assert.ok(found > 1000, `the inputs hold the key often enough (${found})`);
 });
 
-test('a key is found with its value kind, compact or spaced around the colon', () => {
-  for (const text of ['{"usage":{"a":1}}', '{"usage": {"a":1}}', '{"usage" :  {"a":1}}']) {
+test('a key is found with its value kind, compact or with any JSON whitespace around the colon', () => {
+  for (const text of ['{"usage":{"a":1}}', '{"usage": {"a":1}}', '{"usage" :  {"a":1}}', '{"usage"\t:\r\n{"a":1}}']) {
     const b = Buffer.from(text);
     assert.equal(usage().in(b, 0, b.length), true, text);
   }
