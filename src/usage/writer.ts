@@ -368,6 +368,9 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         }
       }
       if (batchRows > 0 || audits.length > 0) {
+        // Background work stops first: a maintenance round holds the write lock longer than this connection's busy
+        // timeout when the machine is loaded, and these rows must not be refused behind it at shutdown.
+        inThread?.stopMaintenance();
         writeHere(true);
         lost(batchRows, 'usage log unavailable at shutdown');
         batchRows = 0;
