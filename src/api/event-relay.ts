@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
-import { eventData, SseEventTooLarge, SseScanner, UpstreamFailure, type BackendUsage, type Heartbeat, type OpenAttempt, type StreamEnd } from '../upstream/index.js';
+import { eventData, SseEventTooLarge, SseScanner, UpstreamFailure, type EventVisitor, type BackendUsage, type Heartbeat, type OpenAttempt, type StreamEnd } from '../upstream/index.js';
 
 /**
  * Per-event work of a stream whose wire is not OpenAI's chat chunks: a translation (chat chunks → Responses events)
@@ -66,12 +66,14 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
     let started = false;
     let settled = false;
     let pending: Array<string | Buffer> = [];
-    const visit = (buf: Buffer, start: number, end: number): boolean => {
-      if (end - start > 2) {
-        const piece = t.event(eventData(buf, start, end), buf.subarray(start, end));
-        if (piece !== null && piece.length > 0) pending.push(piece);
-      }
-      return false;
+    const visitor: EventVisitor = {
+      visitEvent(buf, start, end) {
+        if (end - start > 2) {
+          const piece = t.event(eventData(buf, start, end), buf.subarray(start, end));
+          if (piece !== null && piece.length > 0) pending.push(piece);
+        }
+        return false;
+      },
     };
     const onDrain = () => attempt.resume();
     const onClientClose = () => {
@@ -126,7 +128,7 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
       data(chunk) {
         if (settled) return;
         try {
-          scanner.push(chunk, visit);
+          scanner.push(chunk, visitor);
         } catch (err) {
           if (!(err instanceof SseEventTooLarge)) throw err;
           const e = TOO_LARGE(err.limit);
@@ -142,7 +144,7 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
       end() {
         if (settled) return;
         const rest = scanner.flush();
-        if (rest) visit(rest, 0, rest.length);
+        if (rest) visitor.visitEvent(rest, 0, rest.length);
         if (t.done || t.failed) {
           const tail = t.finish();
           if (tail) pending.push(tail);

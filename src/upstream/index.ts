@@ -7,4 +7,4 @@ export { fixFinishReasons, openaiFinishReason, type FinishReasonSet } from './fi
 export { UpstreamFailure, type FailureKind } from './errors.js';
 export { normaliseBackendError, normaliseErrorEvent } from './normalise-error.js';
 export { findUsage, type BackendUsage } from './usage-tap.js';
-export { SseScanner, SseEventTooLarge, eventData } from './sse-scanner.js';
+export { SseScanner, SseEventTooLarge, eventData, type EventVisitor } from './sse-scanner.js';

@@ -86,17 +86,19 @@ function drainTurn(relay: SseRelay): void {
 }
 
 /**
- * One stream's relay: the attempt's consumer. A class, so that its methods live on the prototype: a closure per
- * handler and per state variable cost ~1.6 KB per stream.
+ * One stream's relay: the attempt's consumer and the scanner's visitor. A class, so that its methods live on the
+ * prototype: a closure per handler and per state variable cost ~1.6 KB per stream. The scanner gets the relay itself
+ * rather than an arrow function over it: V8 allocated such per-stream closures in the old generation until the
+ * constructor was optimised, and with the arrow, one stream in flight still left ~1 MB of finished streams' objects
+ * to copy in each scavenge, ~0.3 MB without it (bench/NOTES.md, "Young-generation survival").
  */
-class SseRelay implements AttemptConsumer {
+class SseRelay implements AttemptConsumer, EventVisitor {
   readonly #attempt: OpenAttempt;
   readonly #out: ServerResponse;
   readonly #opts: StreamRelayOptions;
   readonly #resolve: (r: StreamResult) => void;
   readonly #reject: (err: unknown) => void;
   readonly #scanner: SseScanner;
-  readonly #visit: EventVisitor;
   readonly #usageObj = new KeyNeedle(USAGE_KEY, 0x7b);
   readonly #errorKey = new Needle(ERROR_KEY);
   readonly #finishKey = new KeyNeedle(FINISH_KEY, 0x22);
@@ -127,7 +129,6 @@ class SseRelay implements AttemptConsumer {
     this.#resolve = resolve;
     this.#reject = reject;
     this.#scanner = new SseScanner(opts.maxEventBytes);
-    this.#visit = (buf, start, end) => this.#event(buf, start, end);
   }
 
   start(): void {
@@ -207,7 +208,7 @@ class SseRelay implements AttemptConsumer {
     this.#chunkEvents = 0;
     let data: Buffer | Buffer[] | null;
     try {
-      data = this.#scanner.push(chunk, this.#visit);
+      data = this.#scanner.push(chunk, this);
     } catch (err) {
       if (!(err instanceof SseEventTooLarge)) throw err;
       const e = TOO_LARGE(err.limit);
@@ -223,7 +224,8 @@ class SseRelay implements AttemptConsumer {
     if (this.#errorEvent !== null) this.#onErrorEvent(this.#errorEvent);
   }
 
-  #event(buf: Buffer, start: number, end: number): boolean | Buffer {
+  /** The scanner's visitor (EventVisitor): one complete event of the stream. */
+  visitEvent(buf: Buffer, start: number, end: number): boolean | Buffer {
     if (this.#errorEvent !== null) return false; // nothing after an engine's error event reaches the client
     const len = end - start;
     if (len <= 16 && has(buf, start, end, DONE)) {

@@ -5,8 +5,14 @@
  * event is held back until its end arrives: a client's SSE parser cannot act on half an event, so holding it costs
  * the client nothing, and it lets the relay drop a whole event (the usage chunk it injected) cleanly.
  */
-/** Keeps the event (true), drops it (false), or replaces its bytes (a Buffer to forward instead). */
-export type EventVisitor = (buf: Buffer, start: number, end: number) => boolean | Buffer;
+/**
+ * What sees each complete event: keeps it (true), drops it (false), or replaces its bytes (a Buffer to forward
+ * instead). An object with a method rather than a callback, so a relay passes itself and makes no closure per stream
+ * (see SseRelay).
+ */
+export interface EventVisitor {
+  visitEvent(buf: Buffer, start: number, end: number): boolean | Buffer;
+}
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -41,7 +47,7 @@ export class SseScanner {
    * when an event was dropped or replaced, or null when nothing is complete yet). Throws SseEventTooLarge when the
    * incomplete event outgrows the cap.
    */
-  push(chunk: Buffer, visit: EventVisitor): Buffer | Buffer[] | null {
+  push(chunk: Buffer, visitor: EventVisitor): Buffer | Buffer[] | null {
     let buf: Buffer;
     let len: number;
     let lineStart: number;
@@ -90,7 +96,7 @@ export class SseScanner {
       }
       if (i === lineStart) {
         const evEnd = i + termLen;
-        const verdict = visit(buf, evStart, evEnd);
+        const verdict = visitor.visitEvent(buf, evStart, evEnd);
         if (verdict !== true) {
           if (evStart > keptFrom) out = appendRange(out, buf.subarray(keptFrom, evStart));
           if (verdict !== false) out = appendRange(out, verdict);

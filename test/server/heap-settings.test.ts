@@ -5,6 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { HEAP_GROWING_PERCENT } from '../../src/server/heap-settings.js';
 
 const CHILD = fileURLToPath(new URL('./heap-churn.ts', import.meta.url));
+const PRETENURE_CHILD = fileURLToPath(new URL('./pretenure-churn.ts', import.meta.url));
+const GROWTH = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+const NO_PRETENURING = '--no-allocation-site-pretenuring';
 
 interface Churn {
   heapSettings: string[];
@@ -12,17 +15,26 @@ interface Churn {
   liveMb: number;
 }
 
-function churn(nodeFlags: string[]): Churn {
-  const r = spawnSync(process.execPath, [...nodeFlags, '--expose-gc', '--import', 'tsx', CHILD], { encoding: 'utf8' });
+interface Pretenure {
+  heapSettings: string[];
+  sampled: number;
+  old: number;
+}
+
+function run<T>(child: string, nodeFlags: string[]): T {
+  const r = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', child], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const line = r.stdout.trim().split('\n').at(-1)!;
-  return JSON.parse(line) as Churn;
+  return JSON.parse(line) as T;
 }
+
+const churn = (nodeFlags: string[]) => run<Churn>(CHILD, [...nodeFlags, '--expose-gc']);
+const pretenure = (nodeFlags: string[]) => run<Pretenure>(PRETENURE_CHILD, [...nodeFlags, '--allow-natives-syntax']);
 
 describe('V8 heap settings of the gateway process (server/heap-settings.ts)', () => {
   it('are applied by src/main.ts: the old space stays within 2.5x of what is live under promoted churn', () => {
     const c = churn([]);
-    assert.deepEqual(c.heapSettings, [`--heap-growing-percent=${HEAP_GROWING_PERCENT}`], 'the setting the README documents');
+    assert.deepEqual(c.heapSettings, [GROWTH, NO_PRETENURING], 'the settings the README documents');
     // V8's own growing factor (up to 4x) let the same churn reach ~4x what is live; 50% growth stays under 2x
     // (1.7–1.8x measured; concurrent marking lets it overshoot a little when the machine is busy).
     assert.ok(c.maxOldMb < 2.5 * c.liveMb, `old space peaked at ${c.maxOldMb.toFixed(1)} MB for ${c.liveMb.toFixed(1)} MB live`);
@@ -30,7 +42,21 @@ describe('V8 heap settings of the gateway process (server/heap-settings.ts)', ()
 
   it("leave an operator's own value on node's command line in place", () => {
     const c = churn(['--heap-growing-percent=300']);
-    assert.deepEqual(c.heapSettings, []);
+    assert.deepEqual(c.heapSettings, [NO_PRETENURING]);
     assert.ok(c.maxOldMb > 2.5 * c.liveMb, `old space peaked at ${c.maxOldMb.toFixed(1)} MB for ${c.liveMb.toFixed(1)} MB live`);
+  });
+
+  it('keep a literal whose objects once outlived scavenges in the young generation afterwards', () => {
+    const p = pretenure([]);
+    assert.ok(p.heapSettings.includes(NO_PRETENURING));
+    assert.ok(p.sampled > 100);
+    assert.equal(p.old, 0, `${p.old} of ${p.sampled} short-lived objects were allocated in the old generation`);
+  });
+
+  it("leave an operator's own choice of pretenuring in place (and V8's own pretenures the literal)", () => {
+    const p = pretenure(['--allocation-site-pretenuring']);
+    assert.deepEqual(p.heapSettings, [GROWTH]);
+    // The case the setting exists for: V8 tenures the literal after the burst and keeps doing so once it dies young.
+    assert.ok(p.old > 0, 'V8 no longer pretenures the literal: the setting may no longer be needed');
   });
 });

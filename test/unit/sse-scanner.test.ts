@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SseScanner, eventData } from '../../src/upstream/sse-scanner.js';
+import { SseScanner, eventData, type EventVisitor } from '../../src/upstream/sse-scanner.js';
+
+/** A visitor from a function (the relays pass themselves; the tests only need the verdict). */
+const visiting = (visitEvent: EventVisitor['visitEvent']): EventVisitor => ({ visitEvent });
 
 interface Run {
   forwarded: Buffer;
@@ -11,11 +14,11 @@ function run(input: Buffer, splits: number[], drop: (data: string) => boolean = 
   const scanner = new SseScanner();
   const events: string[] = [];
   const parts: Buffer[] = [];
-  const visit = (buf: Buffer, s: number, e: number): boolean => {
+  const visit = visiting((buf, s, e) => {
     const d = eventData(buf, s, e);
     events.push(d);
     return !drop(d);
-  };
+  });
   let prev = 0;
   for (const cut of [...splits, input.length]) {
     const out = scanner.push(input.subarray(prev, cut), visit);
@@ -71,7 +74,7 @@ test('drops exactly the rejected event and forwards the rest byte for byte', () 
 test('does not end an event on a CR that may be the first half of CRLF', () => {
   const s = new SseScanner();
   const seen: string[] = [];
-  const visit = (b: Buffer, st: number, e: number) => (seen.push(eventData(b, st, e)), true);
+  const visit = visiting((b, st, e) => (seen.push(eventData(b, st, e)), true));
   assert.equal(s.push(Buffer.from('data: x\r\n\r'), visit), null);
   assert.deepEqual(seen, []);
   const out = s.push(Buffer.from('\ndata: y\n\n'), visit);
@@ -81,7 +84,7 @@ test('does not end an event on a CR that may be the first half of CRLF', () => {
 
 test('returns an unterminated trailing event from flush', () => {
   const s = new SseScanner();
-  const out = s.push(Buffer.from('data: a\n\ndata: partial'), () => true);
+  const out = s.push(Buffer.from('data: a\n\ndata: partial'), visiting(() => true));
   assert.equal((out as Buffer).toString(), 'data: a\n\n');
   assert.equal(s.flush()?.toString(), 'data: partial');
   assert.equal(s.flush(), null);
@@ -104,7 +107,7 @@ test('holds an event that arrives in many small pieces and forwards it whole, un
 
 test('refuses an event that outgrows the cap, whether it comes in one chunk or many', async () => {
   const { SseEventTooLarge } = await import('../../src/upstream/sse-scanner.js');
-  const visit = () => true;
+  const visit = visiting(() => true);
   const one = new SseScanner(1024);
   assert.throws(() => one.push(Buffer.alloc(2048, 0x61), visit), SseEventTooLarge);
   const many = new SseScanner(1024);
@@ -116,6 +119,6 @@ test('refuses an event that outgrows the cap, whether it comes in one chunk or m
 
 test('a visitor can replace an event with other bytes', () => {
   const s = new SseScanner();
-  const out = s.push(Buffer.from('data: a\n\ndata: b\n\ndata: c\n\n'), (buf, st, en) => (eventData(buf, st, en) === 'b' ? Buffer.from('data: B\n\n') : true));
+  const out = s.push(Buffer.from('data: a\n\ndata: b\n\ndata: c\n\n'), visiting((buf, st, en) => (eventData(buf, st, en) === 'b' ? Buffer.from('data: B\n\n') : true)));
   assert.equal(Buffer.concat(Array.isArray(out) ? out : [out!]).toString(), 'data: a\n\ndata: B\n\ndata: c\n\n');
 });
