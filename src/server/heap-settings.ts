@@ -45,6 +45,6 @@ function operatorSet(flag: string): boolean {
   return process.execArgv.some((a) => spellings.some((s) => a === s || a.startsWith(`${s}=`)));
 }
 
-/** What this module set (without the settings the operator chose themselves), for the start-up log and tests. */
+/** What this module set (without the settings the operator chose themselves); tests read it. */
 export const heapSettings: readonly string[] = SETTINGS.filter((s) => !operatorSet(s.flag)).map((s) => s.value);
 for (const flag of heapSettings) setFlagsFromString(flag);
