@@ -5,3 +5,4 @@ export * from './durations.js';
 export * from './context.js';
 export * from './parser-refusal.js';
 export * from './json-bytes.js';
+export * from './sqlite-file.js';

@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { prepareSqliteFile } from '../core/index.js';
 import { WindowCounters, type QuotaStore } from './quota-store.js';
 
 export interface SqliteQuotaStoreOptions {
@@ -18,8 +19,8 @@ export interface SqliteQuotaStoreOptions {
  */
 export function createSqliteQuotaStore(options: SqliteQuotaStoreOptions): QuotaStore {
   const db = new Database(options.path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // Often the usage log's file, and often opened before it: the file gets the usage log's settings either way.
+  prepareSqliteFile(db);
   db.pragma('busy_timeout = 1000');
   db.exec(`CREATE TABLE IF NOT EXISTS quota_usage (
     window TEXT NOT NULL,

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import { prepareSqliteFile } from '../core/index.js';
 import { registerSketchSql } from './sketch-sql.js';
 
 export type UsageDb = Database.Database;
@@ -294,11 +295,7 @@ export interface OpenUsageDbOptions {
   busyTimeoutMs?: number;
 }
 
-/**
- * Opens the usage log. WAL lets readers (the CLI, admin queries) run while the gateway writes; synchronous=NORMAL
- * keeps committed batches safe across a process kill (they are in the WAL), at the cost of the last batches on a
- * power loss, which is the usual trade for a log.
- */
+/** Opens the usage log (file settings: core/sqlite-file.ts) and brings its schema up to date. */
 export function openUsageDb(path: string, options: OpenUsageDbOptions = {}): UsageDb {
   const db = new Database(path, options.readonly ? { readonly: true, fileMustExist: true } : {});
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 1000))}`);
@@ -315,16 +312,9 @@ export function openUsageDb(path: string, options: OpenUsageDbOptions = {}): Usa
     }
     return db;
   }
-  // A new file frees pages to the OS in small steps (retention.ts runs incremental_vacuum), and has 16 KiB pages: a
-  // rollup row with its two sketches (a few KiB over a day) then fits in its page, where 4 KiB pages spill it into
-  // overflow pages that a report reads one by one (half a report's time at 10M rows). Both can only be chosen before
-  // the first table exists, so older files keep theirs (README).
-  if (db.pragma('page_count', { simple: true }) === 0) {
-    db.pragma('page_size = 16384');
-    db.pragma('auto_vacuum = INCREMENTAL');
-  }
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // 16 KiB pages and incremental auto-vacuum for a new file, WAL: core/sqlite-file.ts, shared with every other module
+  // that may open this file first (the quota counters).
+  prepareSqliteFile(db);
   // Compaction and retention walk the rollup indexes; SQLite's default 2 MiB page cache thrashes on a large file.
   db.pragma('cache_size = -32768');
   registerSketchSql(db);

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { prepareSqliteFile } from '../../core/index.js';
 import type { KeyLimits, KeyRow } from './record.js';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -68,8 +69,8 @@ function fromDb(r: DbRow): KeyRow {
 export function createSqliteKeyStore(path: string): KeyStore {
   mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
+  // The operator may point keys.sqlite at the usage log's file: whichever opens it first, it gets the same settings.
+  prepareSqliteFile(db);
   db.pragma('busy_timeout = 2000');
   db.exec(`
     CREATE TABLE IF NOT EXISTS api_keys (
