@@ -42,7 +42,7 @@ export function prepareFamily(endpoint: Endpoint, fam: FamilyRequest, model: Com
   ctx.stream = fam.stream;
   const prompt = tokens.countText(model.name, fam.promptText);
   ctx.promptTokenEstimate = prompt.tokens;
-  const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey };
+  const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey, routingMemo: undefined };
   return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, fam };
 }
 
@@ -105,7 +105,7 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
     raw,
     req,
     prompt,
-    route: { endpoint, promptTokens, promptText, maxTokens, sessionKey },
+    route: { endpoint, promptTokens, promptText, maxTokens, sessionKey, routingMemo: undefined },
     injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
     wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
     fam: null,

@@ -45,6 +45,13 @@ export interface RoutingCoreOptions {
 export type AttemptEnd = Parameters<AttemptTracker['end']>[0];
 
 
+/** What `RouteRequest.routingMemo` holds: the profile made by one core for one policy. */
+interface ProfileMemo {
+  readonly core: RoutingCore;
+  readonly profile: RequestProfile;
+  readonly policy: Policy;
+}
+
 interface Reservation {
   readonly targetId: string;
   readonly record: InFlight;
@@ -73,7 +80,6 @@ export class RoutingCore {
   readonly #outputs = new Map<string, OutputEstimator>();
   readonly #late: LateBinding;
   readonly #reservations = new Map<RouteRequest, Reservation>();
-  readonly #profiles = new WeakMap<RouteRequest, { profile: RequestProfile; policy: Policy }>();
   readonly #sessionKeys: SessionKeyCache;
   /** Shared by every tracker this core makes (none allocates callbacks of its own). */
   readonly #trackerOwner: TrackerOwner = {
@@ -178,7 +184,8 @@ export class RoutingCore {
 
   begin(target: BackendTarget, req: RouteRequest): AttemptTracker {
     const res = this.#reservations.get(req);
-    const known = this.#profiles.get(req);
+    const memo = req.routingMemo as ProfileMemo | undefined;
+    const known = memo !== undefined && memo.core === this ? memo : undefined;
     const state = this.state(target);
     let record: InFlight;
     if (res && res.targetId === target.id) {
@@ -271,12 +278,12 @@ export class RoutingCore {
     }
   }
 
-  #profileOf(pool: PoolSpec, req: RouteRequest): { profile: RequestProfile; policy: Policy } {
+  #profileOf(pool: PoolSpec, req: RouteRequest): ProfileMemo {
     const policy = this.#policies[pool.policy];
-    let known = this.#profiles.get(req);
-    if (!known || known.policy !== policy) {
-      known = { profile: this.#newProfile(pool.name, req), policy };
-      this.#profiles.set(req, known);
+    let known = req.routingMemo as ProfileMemo | undefined;
+    if (known === undefined || known.core !== this || known.policy !== policy) {
+      known = { core: this, profile: this.#newProfile(pool.name, req), policy };
+      req.routingMemo = known;
     }
     return known;
   }
