@@ -5,7 +5,10 @@ import { duration } from './units.js';
  * `server.workers`: worker processes sharing the listening port. `auto` follows the CPUs this process may use
  * (affinity, cpuset and the cgroup CPU quota); 1 (the default) runs the gateway in this one process, as before.
  */
-export const workersSchema = z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1);
+export const workersSchema = z
+  .union([z.literal('auto'), z.number().int().min(1).max(256)])
+  .default(1)
+  .describe('Worker processes sharing the listening port, under a supervisor that restarts them, fans out reloads and drains them. auto: the CPUs this process may use (affinity, cpuset, cgroup CPU quota); 1 runs the gateway in this one process.');
 
 const redisUrl = z.string().refine(
   (s) => {
@@ -75,25 +78,28 @@ export const usageShareSchema = z
 export const stateSchema = z
   .strictObject({
     /** Redis or Valkey shared by every replica (`redis://[:password@]host:port[/db]`, `rediss://` for TLS). */
-    redis: redisUrl.optional(),
+    redis: redisUrl.optional().describe('Redis or Valkey shared by every replica (redis://[:password@]host:port[/db], rediss:// for TLS): limits, concurrency, quotas and leases are exact across all replicas using it. Absent: exact within one host (the supervisor is the authority among its workers).'),
     /** Prefix of the keys written to Redis, so several gateways (or environments) can share one server. */
-    prefix: z.string().min(1).default('infergate:'),
+    prefix: z.string().min(1).default('infergate:').describe('Prefix of every key written to Redis, so several gateways or environments can share one server.'),
     /** How often each process reports usage, returns spare capacity and renews its leases. */
-    sync_interval: duration.refine((ms) => ms >= 10 && ms <= 5000, { message: 'expected between 10ms and 5s' }).default(100),
+    sync_interval: duration.refine((ms) => ms >= 10 && ms <= 5000, { message: 'expected between 10ms and 5s' }).default(100)
+      .describe('How often each process reports usage, returns spare capacity and renews its leases (between 10ms and 5s).'),
     /** A process that has not renewed its leases for this long is presumed dead and its capacity reclaimed. */
-    lease_ttl: duration.refine((ms) => ms >= 500, { message: 'expected at least 500ms' }).default(5000),
+    lease_ttl: duration.refine((ms) => ms >= 500, { message: 'expected at least 500ms' }).default(5000)
+      .describe('A process that has not renewed its leases for this long is presumed dead and its capacity reclaimed; at least three sync intervals.'),
     /**
      * While Redis is unreachable: `share` enforces 1/`replicas` of every limit in each replica (the fleet as a whole
      * stays within the limit); `refuse` serves only what leases already held cover and answers 503 beyond it.
      */
-    on_unreachable: z.enum(['share', 'refuse']).default('share'),
+    on_unreachable: z.enum(['share', 'refuse']).default('share').describe('While Redis is unreachable: share enforces 1/replicas of every limit in each replica (the fleet stays within the limit); refuse serves only what leases already held cover and answers 503 beyond it. Each transition is logged and counted.'),
     /** Replicas sharing the limits, for the `share` fallback. */
-    replicas: z.number().int().min(1).max(10_000).default(2),
+    replicas: z.number().int().min(1).max(10_000).default(2).describe('Replicas sharing the limits, for the share fallback while Redis is unreachable.'),
     routing: routingExchangeSchema.prefault({}),
     usage: usageShareSchema.prefault({}),
   })
   .superRefine((s, ctx) => {
     if (s.lease_ttl < 3 * s.sync_interval) ctx.addIssue({ code: 'custom', path: ['lease_ttl'], message: 'must be at least three sync intervals, or live processes lose their leases' });
-  });
+  })
+  .describe('Shared state for running several processes or replicas: limits, quotas and leases (Redis across hosts, the supervisor within one), routing state and usage rows (see README, "Scale-out").');
 
 export type StateConfig = z.output<typeof stateSchema>;
