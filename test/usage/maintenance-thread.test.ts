@@ -35,7 +35,9 @@ describe('usage log maintenance thread, when rows are written on the event loop'
     assert.ok(perThread >= 1, `a usage thread adds ${perThread} OS thread(s)`);
 
     before = osThreads();
-    const w = createUsageWriter({ path, batchSize: 64, flushIntervalMs: 60_000, thread: false, rollupFlushRows: 100 });
+    // One batch of 500 rows: with smaller batches the thread could fold the first ones in one round and the last few
+    // in the next, fewer than rollupFlushRows, which then wait for the 60 s flush (the test timed out on a loaded CI).
+    const w = createUsageWriter({ path, batchSize: 500, flushIntervalMs: 60_000, thread: false, rollupFlushRows: 100 });
     await w.ready;
     assert.equal(osThreads() - before, perThread, 'one usage thread on one core (it was two: rollups, checkpoints)');
     assert.equal(w.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'the gateway connection does not checkpoint');
