@@ -2,12 +2,18 @@ import type { Worker } from 'node:worker_threads';
 import type { UsageDb } from './db.js';
 import type { RollupProgress } from './maintenance-loop.js';
 import { startUsageThread } from './thread-start.js';
+import type { PackedRows } from './sqlite-sink.js';
 import type { MaintenanceThreadData, MaintenanceThreadMessage, ThreadEvent } from './writer-protocol.js';
 
 /** SQLite's own default: checkpoint once the WAL holds this many pages. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 /** Rows between checkpoints: about a megabyte of WAL, a quarter of what SQLite would let accumulate. */
 const CHECKPOINT_EVERY_ROWS = 8192;
+/**
+ * Packed batches handed to the thread and not yet taken, at most (~36 KB each): a thread held up (a long compaction,
+ * a slow disk) gets no more; it reads those rows back from the database later instead.
+ */
+const MAX_FEED_BACKLOG = 64;
 /** How long close() waits for the thread to write what it holds (rows it leaves are folded at the next start). */
 const CLOSE_WAIT_MS = 10_000;
 
@@ -27,8 +33,11 @@ export interface MaintenanceThreadOptions {
 export interface MaintenanceThread {
   /** Resolves once the thread holds the database, or its work went back to the event loop. */
   readonly ready: Promise<void>;
-  /** Counts rows committed on the event loop and asks the thread for a checkpoint every CHECKPOINT_EVERY_ROWS. */
-  committed(rows: number): void;
+  /**
+   * Counts rows committed on the event loop and asks the thread for a checkpoint every CHECKPOINT_EVERY_ROWS; hands it
+   * `packed` rows to fold (their buffer is transferred). False when the thread is gone (the caller folds them).
+   */
+  committed(rows: number, packed?: PackedRows | null): boolean;
   /** Asks the thread to write what it has folded and waits for it (bounded); the thread is gone afterwards. */
   close(): void;
 }
@@ -43,10 +52,13 @@ export interface MaintenanceThread {
  */
 export function startMaintenanceThread(db: UsageDb, o: MaintenanceThreadOptions): MaintenanceThread {
   const done = new SharedArrayBuffer(4);
+  const fed = new Int32Array(new SharedArrayBuffer(4));
+  let posted = 0;
   const data: MaintenanceThreadData = {
     path: o.path,
     maintain: o.maintain,
     done,
+    fed: fed.buffer as SharedArrayBuffer,
     retentionMs: o.retentionMs,
     rollupRetentionMs: o.rollupRetentionMs,
     ...(o.flushRows ? { flushRows: o.flushRows } : {}),
@@ -87,12 +99,19 @@ export function startMaintenanceThread(db: UsageDb, o: MaintenanceThreadOptions)
 
   return {
     ready,
-    committed(n) {
-      if (!worker) return;
+    committed(n, packed) {
+      if (!worker) return false;
+      // Folding these from memory costs the thread a fraction of reading them back from the database.
+      if (packed && o.maintain && posted - Atomics.load(fed, 0) < MAX_FEED_BACKLOG) {
+        posted++;
+        const m: MaintenanceThreadMessage = { kind: 'rows', firstId: packed.firstId, rows: packed.rows, values: packed.values };
+        worker.postMessage(m, [packed.values.buffer as ArrayBuffer]);
+      }
       rows += n;
-      if (rows < CHECKPOINT_EVERY_ROWS) return;
+      if (rows < CHECKPOINT_EVERY_ROWS) return true;
       rows = 0;
       worker.postMessage({ kind: 'checkpoint' } satisfies MaintenanceThreadMessage);
+      return true;
     },
     // Before the connection closes: closing checkpoints what is left when it is the file's last connection.
     close() {

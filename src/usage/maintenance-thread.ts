@@ -2,10 +2,11 @@
  * The usage log's maintenance thread, used when rows are committed on the gateway's event loop (one core, or after
  * the writer thread is lost). On one connection of its own it does what would otherwise hold the event loop:
  *  - WAL checkpoints, on request (wal-checkpoint.ts): the gateway's connection never checkpoints meanwhile;
- *  - the rollups (rollup-writer.ts catch-up: reads the rows past rolled_id and folds them), compaction, retention and
+ *  - the rollups (the gateway hands it each committed batch packed as numbers to fold; rollup-writer.ts catch-up reads
+ *    back from the database whatever it did not get that way, after a crash or an upgrade), compaction, retention and
  *    vacuum, in budgeted rounds (maintenance-loop.ts), unless started with `maintain: false` (a process that only
  *    reads beside the one that records: checkpoints only).
- * The event loop then commits raw rows only, at the cost it had before rollups existed; reports stay exact meanwhile
+ * The event loop then commits raw rows and packs them (~0.1 µs a row); reports stay exact meanwhile
  * (they read the rows not yet rolled up raw, report.ts). One isolate does both jobs: a second one cost ~9 MB resident.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -24,6 +25,7 @@ const ROLLUP_THREAD_FLUSH_GROUPS = 4_096;
 
 const data = workerData as MaintenanceThreadData;
 const done = new Int32Array(data.done);
+const fed = new Int32Array(data.fed);
 const port = parentPort!;
 const send = (e: ThreadEvent) => port.postMessage(e);
 const db = openUsageDb(data.path, { busyTimeoutMs: 1000 });
@@ -50,6 +52,16 @@ send({ kind: 'ready' });
 
 port.on('message', (m: MaintenanceThreadMessage) => {
   if (m.kind === 'checkpoint') return checkpoints.request();
+  if (m.kind === 'rows') {
+    Atomics.add(fed, 0, 1);
+    try {
+      sink?.feed(m);
+    } catch (err) {
+      // The fold starts over from rolled_id and catch-up reads these rows back.
+      send({ kind: 'failing', message: `usage rollups: ${err instanceof Error ? err.message : String(err)}` });
+    }
+    return;
+  }
   stopLoop();
   checkpoints.stop();
   try {

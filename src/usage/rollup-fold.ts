@@ -1,4 +1,4 @@
-import { COL } from './row-layout.js';
+import { COL, NO_TTFT } from './row-layout.js';
 import { CUBOID, CUBOIDS, finestTier, floorTo, TIER, TIER_MS, type RollupRow } from './rollup-shape.js';
 import { BinCounts, sketchKey } from './sketch.js';
 
@@ -56,8 +56,11 @@ export class RollupFold {
     return this.#hours.size + this.#minutes.size + this.#routes.size;
   }
 
-  /** Folds the row whose values start at `p[at]` (row-layout.ts order, names already usage_names ids or null). */
-  add(p: readonly unknown[], at: number): void {
+  /**
+   * Folds the row whose values start at `p[at]` (row-layout.ts order, names already usage_names ids or null); or a
+   * packed row (sqlite-sink.ts PackedRows: 0 for no name, NO_TTFT for no ttft).
+   */
+  add(p: ArrayLike<unknown>, at: number): void {
     const time = p[at + COL.timeMs] as number;
     const s = (p[at + COL.subject] as number | null) ?? 0;
     const t = (p[at + COL.team] as number | null) ?? 0;
@@ -87,7 +90,7 @@ export class RollupFold {
     const m = this.#minutes.group(minute, d);
     const lat = sketchKey(p[at + COL.latencyMs] as number);
     const ttftMs = p[at + COL.ttftMs] as number | null;
-    const ttft = ttftMs === null ? null : sketchKey(ttftMs);
+    const ttft = ttftMs === null || ttftMs === NO_TTFT ? null : sketchKey(ttftMs);
     const prompt = p[at + COL.promptTokens] as number;
     const completion = p[at + COL.completionTokens] as number;
     const cached = p[at + COL.cachedTokens] as number;

@@ -27,6 +27,11 @@ export interface RollupWriter {
   beginBatch(): boolean;
   /** Folds one row just inserted (values from `p[at]`, names as ids). Only between beginBatch() true and endBatch(). */
   fold(p: readonly unknown[], at: number): void;
+  /**
+   * Folds rows committed by another connection, packed by its sink, instead of reading them back: those past what is
+   * folded already, when they follow it without a gap (otherwise catch-up reads them). Writes the fold when due.
+   */
+  feed(firstId: number, rows: number, values: Float64Array): void;
   /** Inside the transaction, after the inserts: checks the ids and writes the folded rows when due. */
   endBatch(rows: number): void;
   /** After the transaction: `committed` false when it was rolled back. */
@@ -144,6 +149,17 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
     commit.immediate(fold.drain((c) => marks.get(c) ?? NO_MARKS), base, to);
   }
 
+  /** writeNow; a fold that failed to write, or turned out stale, is rebuilt from rolled_id. */
+  function writeOrReset(): void {
+    try {
+      writeNow();
+    } catch (err) {
+      reset();
+      throw err;
+    }
+    if (poisoned) reset();
+  }
+
   return {
     progress,
     beginBatch() {
@@ -168,6 +184,18 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
       progress.rolledId = fold.baseId;
       progress.maxId = maxId;
     },
+    feed(firstId, rows, values) {
+      const last = firstId + rows - 1;
+      // Read back already (a round ran between the commit and this message), or a gap only catch-up can fill.
+      if (poisoned || fold.lastId >= last || fold.lastId < firstId - 1) return;
+      if (fold.rows === 0) foldedSince = now();
+      for (let at = (fold.lastId - firstId + 1) * VALUES_PER_ROW; at < values.length; at += VALUES_PER_ROW) fold.add(values, at);
+      fold.lastId = last;
+      if (last > maxId) maxId = last;
+      if (due()) writeOrReset();
+      progress.rolledId = fold.baseId;
+      progress.maxId = maxId;
+    },
     catchUp(nowMs) {
       if (poisoned) reset();
       if (fold.lastId >= maxId) maxId = maxIdStmt.get() ?? 0;
@@ -185,15 +213,7 @@ export function createRollupWriter(db: UsageDb, now: () => number, nextPart: () 
       }
       // A catch-up of the backlog that reaches the newest row writes at once (an upgrade's rollups are complete as
       // soon as read); a catch-up of live traffic (the rollup thread's) writes when due.
-      if (due() || (behind && fold.lastId >= maxId && fold.baseId < backlogTo)) {
-        try {
-          writeNow();
-        } catch (err) {
-          reset();
-          throw err;
-        }
-        if (poisoned) reset();
-      }
+      if (due() || (behind && fold.lastId >= maxId && fold.baseId < backlogTo)) writeOrReset();
       progress.rolledId = fold.baseId;
       progress.maxId = maxId;
       return fold.lastId < maxId;

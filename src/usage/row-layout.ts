@@ -12,6 +12,8 @@ export const COL = {
 export const VALUES_PER_ROW = 18;
 export const ROW_COLUMNS = `(request_id, time_ms, subject_id, team_id, key_id, requested_model_id, upstream_model_id, backend_id,
   endpoint_id, stream, status, error_code_id, prompt_tokens, completion_tokens, cached_tokens, token_source_id, ttft_ms, latency_ms)`;
+/** ttft_ms of a row without one, where rows travel packed as numbers (sqlite-sink.ts PackedRows). */
+export const NO_TTFT = -1;
 /** Positions of the values stored as usage_names ids. */
 export const NAME_AT: readonly number[] = [COL.subject, COL.team, COL.key, COL.requestedModel, COL.upstreamModel, COL.backend, COL.endpoint, COL.errorCode, COL.tokenSource];
 /** Positions of the rollup dimensions other than the status class, in rollup-shape DIM_COLUMNS order. */

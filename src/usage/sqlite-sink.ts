@@ -1,6 +1,6 @@
 import type { UsageDb } from './db.js';
 import { createMaintenance, type RetentionOptions } from './maintenance.js';
-import { NAME_AT, ROW_COLUMNS, VALUES_PER_ROW } from './row-layout.js';
+import { COL, NAME_AT, NO_TTFT, ROW_COLUMNS, VALUES_PER_ROW } from './row-layout.js';
 import { createPartCounter } from './rollup-shape.js';
 import { createRollupWriter, type RollupFlushOptions } from './rollup-writer.js';
 import { PEER_VALUES_PER_ROW } from './peer-rows.js';
@@ -27,9 +27,22 @@ const NAME_CACHE_BYTES = 4 * 1024 * 1024;
 /** A name longer than this is looked up every time rather than held. */
 const NAME_CACHE_LONGEST = 1024;
 
+/** A committed batch as the rollup fold reads it (SinkOptions.packRows): ids `firstId` … `firstId + rows - 1`. */
+export interface PackedRows {
+  readonly firstId: number;
+  readonly rows: number;
+  /** The batch layout (row-layout.ts), names as usage_names ids (0 for none), ttft NO_TTFT for none, request id 0. */
+  readonly values: Float64Array;
+}
+
 export interface UsageSink {
-  /** Writes a flat batch (see pushRow) in one transaction; throws when SQLite refuses (nothing is written). */
-  write(values: readonly unknown[]): void;
+  /**
+   * Writes a flat batch (see pushRow) in one transaction; throws when SQLite refuses (nothing is written). Returns the
+   * rows packed for the fold with `packRows`, else null.
+   */
+  write(values: readonly unknown[]): PackedRows | null;
+  /** Folds rows another connection committed and packed (`write` with packRows) instead of reading them back. */
+  feed(rows: PackedRows): void;
   /**
    * Background work, in steps of a few milliseconds up to `budgetMs`: folding rows not yet rolled up (an upgraded
    * database, a crash), compaction of minute rollups into hours and days, retention, incremental vacuum.
@@ -51,6 +64,8 @@ export interface SinkOptions extends RetentionOptions, RollupFlushOptions {
   now?: () => number;
   /** False: raw rows only, no rollups kept (the usage benchmark's A/B of the writer's cost). Default true. */
   rollups?: boolean;
+  /** `write` returns the committed rows packed for a fold elsewhere (the maintenance thread's). Default false. */
+  packRows?: boolean;
 }
 
 /**
@@ -93,31 +108,45 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
     return id;
   }
 
-  /** Copies `params.length` values from `values[from]` into the reused parameter array, names as ids. */
+  const packRows = options.packRows === true;
+  let packed: Float64Array | null = null;
+  /**
+   * Copies `params.length` values from `values[from]` into the reused parameter array, names as ids; with packRows
+   * also into `packed` at the same offset, as numbers.
+   */
   function fill(params: unknown[], values: readonly unknown[], from: number): unknown[] {
     for (let j = 0, col = 0; j < params.length; j++) {
       const v = values[from + j];
-      params[j] = IS_NAME[col] && typeof v === 'string' ? nameId(v) : v;
+      const x = IS_NAME[col] && typeof v === 'string' ? nameId(v) : v;
+      params[j] = x;
+      if (packed !== null) packed[from + j] = typeof x === 'number' ? x : col === COL.ttftMs ? NO_TTFT : 0;
       if (++col === VALUES_PER_ROW) col = 0;
     }
     return params;
   }
 
   const rollupsOn = options.rollups ?? true;
-  const write = db.transaction((values: readonly unknown[]) => {
+  const write = db.transaction((values: readonly unknown[]): PackedRows | null => {
     const folding = rollupsOn && rollups.beginBatch();
+    const rows = values.length / VALUES_PER_ROW;
+    packed = packRows ? new Float64Array(values.length) : null;
+    let lastId = 0;
     let i = 0;
     for (; i + many.length <= values.length; i += many.length) {
       // Spread, not the array: better-sqlite3 reads an array argument element by element through the V8 API, ~0.4 µs
       // a row more than taking the values as arguments.
-      insertMany.run(...fill(many, values, i));
+      lastId = Number(insertMany.run(...fill(many, values, i)).lastInsertRowid);
       if (folding) for (let at = 0; at < many.length; at += VALUES_PER_ROW) rollups.fold(many, at);
     }
     for (; i < values.length; i += VALUES_PER_ROW) {
-      insertOne.run(...fill(one, values, i));
+      lastId = Number(insertOne.run(...fill(one, values, i)).lastInsertRowid);
       if (folding) rollups.fold(one, 0);
     }
-    if (rollupsOn) rollups.endBatch(values.length / VALUES_PER_ROW);
+    if (rollupsOn) rollups.endBatch(rows);
+    // New rowids are the largest plus one, in order, under the write lock this transaction holds: consecutive.
+    const out = packed === null || rows === 0 ? null : { firstId: lastId - rows + 1, rows, values: packed };
+    packed = null;
+    return out;
   });
 
   const ingest = db.transaction((values: readonly unknown[], state: Readonly<Record<string, string>>) => {
@@ -159,7 +188,14 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
     progress: rollups.progress,
     // IMMEDIATE: the write lock is taken (or waited for, busy timeout) before the name lookups read anything. A
     // deferred transaction that has read cannot wait for another writer's lock; it fails at once.
-    write: (values) => guarded(() => write.immediate(values)),
+    write: (values) => {
+      try {
+        return guarded(() => write.immediate(values));
+      } finally {
+        packed = null;
+      }
+    },
+    feed: (rows) => rollups.feed(rows.firstId, rows.rows, rows.values),
     ingest: (values, state) => guarded(() => ingest.immediate(values, state)),
     maintain(budgetMs) {
       const until = performance.now() + budgetMs;

@@ -58,9 +58,15 @@ export interface MaintenanceThreadData {
   readonly maintain: boolean;
   /** One Int32 the thread sets to 1 (and notifies) once closed. */
   readonly done: SharedArrayBuffer;
+  /** One Int32: packed batches ('rows' messages) the thread has taken so far (the gateway bounds those in flight). */
+  readonly fed: SharedArrayBuffer;
   readonly retentionMs: number;
   readonly rollupRetentionMs: number;
   readonly flushRows?: number;
 }
 /** Gateway → maintenance thread. Its events are ThreadEvent's ready, progress and failing. */
-export type MaintenanceThreadMessage = { readonly kind: 'checkpoint' } | { readonly kind: 'close' };
+export type MaintenanceThreadMessage =
+  | { readonly kind: 'checkpoint' }
+  | { readonly kind: 'close' }
+  /** Rows just committed on the event loop, packed for the fold (sqlite-sink.ts PackedRows; the buffer is transferred). */
+  | { readonly kind: 'rows'; readonly firstId: number; readonly rows: number; readonly values: Float64Array };

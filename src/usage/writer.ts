@@ -5,7 +5,7 @@ import { openUsageDb, type UsageDb } from './db.js';
 import { startMaintenanceLoop, type RollupProgress } from './maintenance-loop.js';
 import { startMaintenanceThread, type MaintenanceThread } from './maintenance-runner.js';
 import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
-import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
+import { createSqliteSink, pushRow, VALUES_PER_ROW, type PackedRows, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
 import { createIngestWaits, ingestNow } from './peer-ingest.js';
 import type { PeerBatch } from './peer-rows.js';
@@ -221,8 +221,10 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
    * it); if it is lost, this connection checkpoints itself and a maintenance loop here works in short steps.
    */
   function startHere(): NonNullable<typeof inThread> {
-    const here = { sink: createSqliteSink(db, { ...retention, rollups: false }), committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
     const maintain = options.maintenance !== false;
+    // Rows are folded from the batches this thread commits, packed as numbers, not read back from the database.
+    const sink = createSqliteSink(db, { ...retention, rollups: false, packRows: maintain });
+    const here = { sink, committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
     const onEventLoop = () => {
       here.stopMaintenance = startMaintenanceLoop(here.sink, {
         // On the event loop: short steps, so a request waits at most this long behind compaction or retention.
@@ -235,6 +237,15 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
     const up = (upkeep = startMaintenanceThread(db, { path: options.path, maintain, ...retention, onProgress: options.onRollupProgress, onError: (e) => options.onError?.(e), onLost: onEventLoop }));
     void up.ready.then(markReady);
     return Object.assign(here, { stopMaintenance: () => up.close() });
+  }
+
+  /** Folds committed rows here, when the maintenance thread is gone and its work came back to this thread. */
+  function feedHere(sink: UsageSink, packed: PackedRows): void {
+    try {
+      sink.feed(packed);
+    } catch (err) {
+      options.onError?.(err); // the fold starts over from rolled_id; catch-up reads these rows back
+    }
   }
 
   /**
@@ -253,10 +264,11 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
           audits.length = 0;
         }
         if (batchRows === 0) return;
-        inThread.sink.write(batch);
+        const packed = inThread.sink.write(batch);
         lastBatchMs = performance.now() - start;
         options.onBatch?.(batchRows, lastBatchMs);
-        upkeep?.committed(batchRows);
+        // Without the thread, the maintenance loop here keeps the rollups, from the same sink.
+        if (!upkeep?.committed(batchRows, packed) && packed) feedHere(inThread.sink, packed);
         inThread.committed += batchRows;
         inThread.batches++;
         batch = [];

@@ -29,7 +29,7 @@ describe("usage log threads' V8 heap limits", () => {
     openUsageDb(path).close();
     const data: Record<UsageThreadName, ThreadData | MaintenanceThreadData> = {
       'writer-thread': { path, shared: new SharedArrayBuffer(SLOT_COUNT * 8), retryMs: 100, retentionMs: 0, rollupRetentionMs: 0 },
-      'maintenance-thread': { path, maintain: true, done: new SharedArrayBuffer(4), retentionMs: 0, rollupRetentionMs: 0 },
+      'maintenance-thread': { path, maintain: true, done: new SharedArrayBuffer(4), fed: new SharedArrayBuffer(4), retentionMs: 0, rollupRetentionMs: 0 },
     };
     for (const name of Object.keys(data) as UsageThreadName[]) {
       const w = startUsageThread(name, data[name]);
