@@ -150,6 +150,29 @@ describe('the web console in headless Chromium', () => {
     await shot('keys-revoked');
   });
 
+  test('Keys: a create form opened while the list loads stays open, with what was typed, when the list arrives', async () => {
+    await go('fleet');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/admin/keys', async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await go('keys');
+      const form = page.getByTestId('create-key');
+      if (!(await form.isVisible())) await page.click('summary');
+      await form.locator('input[name=subject]').fill('half-typed');
+      release();
+      await page.locator('tr[data-key-id]').first().waitFor();
+      assert.ok(await form.isVisible(), 'the form stays open');
+      assert.equal(await form.locator('input[name=subject]').inputValue(), 'half-typed');
+    } finally {
+      release();
+      await page.unroute('**/admin/keys');
+    }
+  });
+
   test('Usage: the same totals as /admin/usage, with a CSV download', async () => {
     await go('usage');
     await eventually(async () => /load-app|web/.test(await text('usage-table')), 10_000, 200).catch(async (e) => {

@@ -84,7 +84,9 @@ export function Keys() {
         </div>
       )}
       {(problem || error) && <p class="error">{problem ?? error}</p>}
-      <details class="panel" open={!data || data.data.length === 0}>
+      {/* Open by itself only on a gateway without keys, once the list has come: open while it loads, it used to close
+          under whoever had started typing in it. */}
+      <details class="panel" open={data !== null && data.data.length === 0}>
         <summary>Create a key</summary>
         <form class="form" onSubmit={create} data-testid="create-key">
           <label>
