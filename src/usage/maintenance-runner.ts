@@ -2,7 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { UsageDb } from './db.js';
 import type { RollupProgress } from './maintenance-loop.js';
 import { startUsageThread } from './thread-start.js';
-import type { PackedRows } from './sqlite-sink.js';
+import type { PackedRows, UsageSink } from './sqlite-sink.js';
 import type { MaintenanceThreadData, MaintenanceThreadMessage, ThreadEvent } from './writer-protocol.js';
 
 /** SQLite's own default: checkpoint once the WAL holds this many pages. */
@@ -21,6 +21,8 @@ export interface MaintenanceThreadOptions {
   path: string;
   /** False: checkpoints only; another process keeps the rollups and runs the background work. */
   maintain: boolean;
+  /** The event loop's sink: it folds the packed batches itself once the thread is lost (with `maintain`). */
+  sink: UsageSink;
   retentionMs: number;
   rollupRetentionMs: number;
   flushRows?: number | undefined;
@@ -35,9 +37,9 @@ export interface MaintenanceThread {
   readonly ready: Promise<void>;
   /**
    * Counts rows committed on the event loop and asks the thread for a checkpoint every CHECKPOINT_EVERY_ROWS; hands it
-   * `packed` rows to fold (their buffer is transferred). False when the thread is gone (the caller folds them).
+   * `packed` rows to fold (their buffer is transferred), or folds them on the event loop once the thread is lost.
    */
-  committed(rows: number, packed?: PackedRows | null): boolean;
+  committed(rows: number, packed?: PackedRows | null): void;
   /** Asks the thread to write what it has folded and waits for it (bounded); the thread is gone afterwards. */
   close(): void;
 }
@@ -100,7 +102,15 @@ export function startMaintenanceThread(db: UsageDb, o: MaintenanceThreadOptions)
   return {
     ready,
     committed(n, packed) {
-      if (!worker) return false;
+      if (!worker) {
+        if (!packed || !o.maintain) return;
+        try {
+          o.sink.feed(packed);
+        } catch (err) {
+          o.onError(err); // the fold starts over from rolled_id; catch-up reads these rows back
+        }
+        return;
+      }
       // Folding these from memory costs the thread a fraction of reading them back from the database.
       if (packed && o.maintain && posted - Atomics.load(fed, 0) < MAX_FEED_BACKLOG) {
         posted++;
@@ -108,10 +118,9 @@ export function startMaintenanceThread(db: UsageDb, o: MaintenanceThreadOptions)
         worker.postMessage(m, [packed.values.buffer as ArrayBuffer]);
       }
       rows += n;
-      if (rows < CHECKPOINT_EVERY_ROWS) return true;
+      if (rows < CHECKPOINT_EVERY_ROWS) return;
       rows = 0;
       worker.postMessage({ kind: 'checkpoint' } satisfies MaintenanceThreadMessage);
-      return true;
     },
     // Before the connection closes: closing checkpoints what is left when it is the file's last connection.
     close() {

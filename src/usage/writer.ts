@@ -5,7 +5,7 @@ import { openUsageDb, type UsageDb } from './db.js';
 import { startMaintenanceLoop, type RollupProgress } from './maintenance-loop.js';
 import { startMaintenanceThread, type MaintenanceThread } from './maintenance-runner.js';
 import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
-import { createSqliteSink, pushRow, VALUES_PER_ROW, type PackedRows, type UsageSink } from './sqlite-sink.js';
+import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
 import { createIngestWaits, ingestNow } from './peer-ingest.js';
 import type { PeerBatch } from './peer-rows.js';
@@ -216,13 +216,12 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   }
 
   /**
-   * Writing on this thread from now on: raw rows only, as before rollups existed. The maintenance thread checkpoints
-   * the WAL, folds committed rows from the database and runs the background work (unless another process maintains
-   * it); if it is lost, this connection checkpoints itself and a maintenance loop here works in short steps.
+   * Writing on this thread from now on: raw rows, each batch also packed as numbers for the maintenance thread, which
+   * folds them, checkpoints the WAL and runs the background work (unless another process maintains it); if it is lost,
+   * this connection checkpoints itself, folds here and a maintenance loop here works in short steps.
    */
   function startHere(): NonNullable<typeof inThread> {
     const maintain = options.maintenance !== false;
-    // Rows are folded from the batches this thread commits, packed as numbers, not read back from the database.
     const sink = createSqliteSink(db, { ...retention, rollups: false, packRows: maintain });
     const here = { sink, committed: 0, batches: 0, errors: 0, failedAt: Number.NEGATIVE_INFINITY, stopMaintenance: () => {} };
     const onEventLoop = () => {
@@ -234,18 +233,9 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         onError: (err) => options.onError?.(err),
       });
     };
-    const up = (upkeep = startMaintenanceThread(db, { path: options.path, maintain, ...retention, onProgress: options.onRollupProgress, onError: (e) => options.onError?.(e), onLost: onEventLoop }));
+    const up = (upkeep = startMaintenanceThread(db, { path: options.path, maintain, sink, ...retention, onProgress: options.onRollupProgress, onError: (e) => options.onError?.(e), onLost: onEventLoop }));
     void up.ready.then(markReady);
     return Object.assign(here, { stopMaintenance: () => up.close() });
-  }
-
-  /** Folds committed rows here, when the maintenance thread is gone and its work came back to this thread. */
-  function feedHere(sink: UsageSink, packed: PackedRows): void {
-    try {
-      sink.feed(packed);
-    } catch (err) {
-      options.onError?.(err); // the fold starts over from rolled_id; catch-up reads these rows back
-    }
   }
 
   /**
@@ -267,8 +257,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         const packed = inThread.sink.write(batch);
         lastBatchMs = performance.now() - start;
         options.onBatch?.(batchRows, lastBatchMs);
-        // Without the thread, the maintenance loop here keeps the rollups, from the same sink.
-        if (!upkeep?.committed(batchRows, packed) && packed) feedHere(inThread.sink, packed);
+        upkeep?.committed(batchRows, packed);
         inThread.committed += batchRows;
         inThread.batches++;
         batch = [];

@@ -92,12 +92,14 @@ describe('usage log maintenance thread, when rows are written on the event loop'
   for (const maintain of [true, false]) {
     it(`hands checkpoints${maintain ? ' and maintenance' : ''} back to the event loop when the thread fails, so the WAL cannot grow without bound`, async () => {
       const db = openUsageDb(join(dir, `fallback-${maintain}.db`));
+      const sink = createSqliteSink(db, { rollups: false, packRows: maintain });
       const errors: unknown[] = [];
       let lost = 0;
       // The thread cannot open this path and dies at start.
       const t = startMaintenanceThread(db, {
         path: join(dir, 'missing-dir', 'usage.db'),
         maintain,
+        sink,
         retentionMs: 0,
         rollupRetentionMs: 0,
         onError: (e) => errors.push(e),
@@ -111,6 +113,13 @@ describe('usage log maintenance thread, when rows are written on the event loop'
       // The rollups and background work move to the event loop only when the thread kept them.
       assert.equal(lost, maintain ? 1 : 0);
       t.committed(100_000); // nothing to ask once the thread is gone
+      // Committed batches are folded here now, from their packed copies (when this process keeps the rollups).
+      const values: unknown[] = [];
+      for (let i = 0; i < 40; i++) pushRow(values, rowAt(0, i));
+      t.committed(40, sink.write(values));
+      sink.close();
+      const rolled = db.prepare('SELECT rolled_id FROM usage_rollup_state').pluck().get();
+      assert.equal(rolled, maintain ? 40 : 0);
       t.close();
       assert.equal(errors.length, 1, 'reported once');
       db.close();
