@@ -144,9 +144,7 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
     }
     if (rollupsOn) rollups.endBatch(rows);
     // New rowids are the largest plus one, in order, under the write lock this transaction holds: consecutive.
-    const out = packed === null || rows === 0 ? null : { firstId: lastId - rows + 1, rows, values: packed };
-    packed = null;
-    return out;
+    return packed === null || rows === 0 ? null : { firstId: lastId - rows + 1, rows, values: packed };
   });
 
   const ingest = db.transaction((values: readonly unknown[], state: Readonly<Record<string, string>>) => {
@@ -192,7 +190,7 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
       try {
         return guarded(() => write.immediate(values));
       } finally {
-        packed = null;
+        packed = null; // the next batch, or an ingest, fills no stale array
       }
     },
     feed: (rows) => rollups.feed(rows.firstId, rows.rows, rows.values),
