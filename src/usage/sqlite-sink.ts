@@ -109,12 +109,11 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
   }
 
   const packRows = options.packRows === true;
-  let packed: Float64Array | null = null;
   /**
-   * Copies `params.length` values from `values[from]` into the reused parameter array, names as ids; with packRows
-   * also into `packed` at the same offset, as numbers.
+   * Copies `params.length` values from `values[from]` into the reused parameter array, names as ids; and into
+   * `packed`, when given, at the same offset, as numbers.
    */
-  function fill(params: unknown[], values: readonly unknown[], from: number): unknown[] {
+  function fill(params: unknown[], values: readonly unknown[], from: number, packed: Float64Array | null = null): unknown[] {
     for (let j = 0, col = 0; j < params.length; j++) {
       const v = values[from + j];
       const x = IS_NAME[col] && typeof v === 'string' ? nameId(v) : v;
@@ -129,17 +128,17 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
   const write = db.transaction((values: readonly unknown[]): PackedRows | null => {
     const folding = rollupsOn && rollups.beginBatch();
     const rows = values.length / VALUES_PER_ROW;
-    packed = packRows ? new Float64Array(values.length) : null;
+    const packed = packRows ? new Float64Array(values.length) : null;
     let lastId = 0;
     let i = 0;
     for (; i + many.length <= values.length; i += many.length) {
       // Spread, not the array: better-sqlite3 reads an array argument element by element through the V8 API, ~0.4 µs
       // a row more than taking the values as arguments.
-      lastId = Number(insertMany.run(...fill(many, values, i)).lastInsertRowid);
+      lastId = Number(insertMany.run(...fill(many, values, i, packed)).lastInsertRowid);
       if (folding) for (let at = 0; at < many.length; at += VALUES_PER_ROW) rollups.fold(many, at);
     }
     for (; i < values.length; i += VALUES_PER_ROW) {
-      lastId = Number(insertOne.run(...fill(one, values, i)).lastInsertRowid);
+      lastId = Number(insertOne.run(...fill(one, values, i, packed)).lastInsertRowid);
       if (folding) rollups.fold(one, 0);
     }
     if (rollupsOn) rollups.endBatch(rows);
@@ -186,13 +185,7 @@ export function createSqliteSink(db: UsageDb, options: SinkOptions = {}): UsageS
     progress: rollups.progress,
     // IMMEDIATE: the write lock is taken (or waited for, busy timeout) before the name lookups read anything. A
     // deferred transaction that has read cannot wait for another writer's lock; it fails at once.
-    write: (values) => {
-      try {
-        return guarded(() => write.immediate(values));
-      } finally {
-        packed = null; // the next batch, or an ingest, fills no stale array
-      }
-    },
+    write: (values) => guarded(() => write.immediate(values)),
     feed: (rows) => rollups.feed(rows.firstId, rows.rows, rows.values),
     ingest: (values, state) => guarded(() => ingest.immediate(values, state)),
     maintain(budgetMs) {
