@@ -36,11 +36,21 @@ end
  * Returns {epoch, lost, id, n}. Each entry carries its number in the stream (`n`, from the counter written in the same
  * script), so a reader can tell it missed some. `lost` is 1 when the caller's last entry is gone and trimming did not
  * remove it: Redis never generated that id (it came back from older data, or a lagging replica took over), or an
- * entry numbered at or below it is still there (trimming removes the oldest first).
+ * entry numbered at or below it is still there (trimming removes the oldest first), or the id now holds another
+ * origin's entry (generated again after such a rollback).
  */
 const APPEND_LUA = `${PRELUDE}
 local lost = 0
-if ARGV[4] ~= '' and #redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4]) == 0 then
+local at = ARGV[4] ~= '' and redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4])[1]
+if at then
+  -- Rolled back to older data, Redis hands out the same ids again (within the same millisecond): an entry with the
+  -- caller's id is the caller's only if it has the caller's origin and number.
+  local o, n = nil, nil
+  for i = 1, #at[2], 2 do
+    if at[2][i] == 'o' then o = at[2][i + 1] elseif at[2][i] == 'n' then n = tonumber(at[2][i + 1]) end
+  end
+  if o ~= ARGV[2] or n ~= tonumber(ARGV[5]) then lost = 1 end
+elseif ARGV[4] ~= '' then
   if redis.call('EXISTS', KEYS[1]) == 0 or idLess(info(KEYS[1])['last-generated-id'], ARGV[4]) then
     lost = 1
   else

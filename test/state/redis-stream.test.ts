@@ -32,15 +32,16 @@ describe('redis stream with an epoch', () => {
   test('appends, reads after an id, and keeps one epoch while the data lives', async () => {
     const s = await open('a');
     const first = await s.append('r1', 'one', null);
-    const second = await s.append('r2', 'two', { id: first.id!, n: first.n });
+    const second = await s.append('r2', 'two', null);
     assert.equal(second.epoch, first.epoch);
-    assert.equal(second.lost, false);
+    // Each writer checks its own last entry (an entry with that id from another origin would mean it was lost).
+    assert.equal((await s.append('r1', null, { id: first.id!, n: first.n })).lost, false);
     const all = await s.read('0-0', 10);
     assert.deepEqual(all.entries.map((e) => [e.origin, e.n, e.payload]), [['r1', 1, 'one'], ['r2', 2, 'two']]);
     const rest = await s.read(first.id!, 10);
     assert.deepEqual(rest.entries.map((e) => e.payload), ['two']);
     // Nothing to append: only the epoch (and the check) come back.
-    const idle = await s.append('r1', null, { id: second.id!, n: second.n });
+    const idle = await s.append('r2', null, { id: second.id!, n: second.n });
     assert.equal(idle.id, null);
     assert.equal(idle.lost, false);
   });
@@ -74,6 +75,20 @@ describe('redis stream with an epoch', () => {
     // Another replica wrote before the check: b's id is below the stream's newest now, but entry a (numbered below b) is there.
     await s.append('other', 'z', null);
     assert.equal((await s.append('w', null, { id: b.id!, n: b.n })).lost, true, 'a hole');
+    assert.equal((await s.append('w', null, { id: a.id!, n: a.n })).lost, false, 'a survived');
+  });
+
+  test('an entry id handed out again after a rollback (the same millisecond) holds another entry: the writer\'s is lost', async () => {
+    const s = await open('d');
+    const a = await s.append('w', 'x', null);
+    const stream = await admin.dumpBuffer('t:d:rows');
+    const counter = await admin.get('t:d:count');
+    const b = await s.append('w', 'y', { id: a.id!, n: a.n });
+    await admin.restore('t:d:rows', 0, stream!, 'REPLACE');
+    await admin.set('t:d:count', counter!);
+    // What another replica's append gets when it lands in b's millisecond: b's id, b's number, its own origin.
+    await admin.xadd('t:d:rows', b.id!, 'o', 'other', 'n', String(b.n), 'p', 'z');
+    assert.equal((await s.append('w', null, { id: b.id!, n: b.n })).lost, true, 'the id is there, the entry is not w\'s');
     assert.equal((await s.append('w', null, { id: a.id!, n: a.n })).lost, false, 'a survived');
   });
 
