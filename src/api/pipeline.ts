@@ -7,7 +7,7 @@ import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import { BackendPools, Heartbeat, UpstreamFailure, type ClientLink } from '../upstream/index.js';
-import { parseJsonBody, readRequestBody } from './read-body.js';
+import { bufferedBody, parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
 import { MAX_MODEL_NAME, validateRequest, type OpenAIEndpoint } from './wire.js';
 import type { FamilyRequest } from './family.js';
@@ -181,7 +181,13 @@ export function createPipeline(deps: PipelineDeps) {
         ctx.principal = who instanceof Promise ? await who : who;
       }
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
-      const raw = fam ? NO_BODY : await readRequestBody(incoming, cfg.server.body_limit);
+      let raw: Buffer = NO_BODY;
+      if (!fam) {
+        // One microtask lets the parser finish the read that brought the headers: a body that came with them is
+        // then taken whole from the buffer (bufferedBody); a later one is read as it arrives.
+        if (!incoming.complete) await null;
+        raw = bufferedBody(incoming, cfg.server.body_limit) ?? (await readRequestBody(incoming, cfg.server.body_limit));
+      }
       const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw), cfg.server.max_messages);
       const requested = fam ? fam.model : req!.model;
       // Every family: a name no model can have is refused before it is echoed, logged or stored.

@@ -45,6 +45,23 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
   });
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The whole body when the HTTP parser has already put it in the request's buffer, or null (still arriving, or over
+ * the limit: readRequestBody answers those). A body that came in the read that brought its headers is buffered one
+ * microtask after the request event (the parser's message-complete callback may come later, so a declared length
+ * that is all there counts as whole): taken from the buffer then, it costs no listeners, no promise and none of the
+ * stream's flowing-mode ticks.
+ */
+export function bufferedBody(incoming: IncomingMessage, limit: number): Buffer | null {
+  const have = incoming.readableLength;
+  if (have > limit || incoming.readableFlowing === true) return null;
+  if (!incoming.complete && have !== Number(incoming.headers['content-length'])) return null;
+  if (have === 0) return EMPTY;
+  return incoming.read() as Buffer;
+}
+
 /**
  * The error for a body that never completed. When the HTTP parser refused it (and already answered the client),
  * the error carries that answer's status and code, so every record of the request agrees with what the client saw.
