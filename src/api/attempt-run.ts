@@ -162,7 +162,8 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
 
     let data: Buffer;
     try {
-      data = await readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null, anyContent: call?.anyContent === true });
+      const read = readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null, anyContent: call?.anyContent === true });
+      data = read instanceof Promise ? await read : read;
     } catch (err) {
       endFailed(tracker, err);
       attemptSpan?.end(failureType(err), open.status);

@@ -17,6 +17,8 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
   // The request may already be gone (a body timeout or a client abort while authentication awaited a JWKS): its
   // events have fired, so waiting for them would never settle.
   if (incoming.destroyed && !incoming.complete) return Promise.reject(closedEarly(incoming));
+  const ready = bufferedBody(incoming, limit);
+  if (ready !== null) return Promise.resolve(ready);
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;

@@ -31,31 +31,67 @@ function looksLikeJsonObject(body: Buffer, contentType: string | undefined): boo
 
 /**
  * Reads a whole non-streamed body, bounded; failures reject with an UpstreamFailure (nothing has reached the client).
- * Non-OpenAI `finish_reason` values are rewritten.
+ * Non-OpenAI `finish_reason` values are rewritten. A body that had already arrived with the response head (a short
+ * answer usually comes in the same read) is returned as is, or its failure thrown, without a promise: one turn of
+ * the microtask queue less per request.
  */
-export function readBody(attempt: OpenAttempt, opts: ReadBodyOptions): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => attempt.consume(new BodyReader(attempt, opts, resolve, reject)));
+export function readBody(attempt: OpenAttempt, opts: ReadBodyOptions): Buffer | Promise<Buffer> {
+  const reader = new BodyReader(attempt, opts);
+  attempt.consume(reader);
+  return reader.outcome();
 }
 
-/** The attempt's consumer: a class, so that one object per request holds what three closures and their scope did. */
+const enum State {
+  Reading,
+  Read,
+  Failed,
+}
+
+/**
+ * The attempt's consumer: a class, so that one object per request holds what three closures and their scope did.
+ * It settles once; until someone waits for it (outcome), it keeps the body or the failure.
+ */
 class BodyReader implements AttemptConsumer {
   readonly #parts: Buffer[] = [];
   #size = 0;
-  #failed = false;
+  #state = State.Reading;
+  #body: Buffer | null = null;
+  #failure: unknown = null;
+  #resolve: ((body: Buffer) => void) | null = null;
+  #reject: ((err: unknown) => void) | null = null;
   constructor(
     readonly attempt: OpenAttempt,
     readonly opts: ReadBodyOptions,
-    readonly resolve: (body: Buffer) => void,
-    readonly reject: (err: unknown) => void,
   ) {}
 
+  /** The body, or its failure thrown, when the reader already settled; otherwise a promise of them. */
+  outcome(): Buffer | Promise<Buffer> {
+    if (this.#state === State.Read) return this.#body!;
+    if (this.#state === State.Failed) throw this.#failure;
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  #succeed(body: Buffer): void {
+    this.#state = State.Read;
+    if (this.#resolve) this.#resolve(body);
+    else this.#body = body;
+  }
+
+  #fail(err: unknown): void {
+    this.#state = State.Failed;
+    this.#parts.length = 0;
+    if (this.#reject) this.#reject(err);
+    else this.#failure = err;
+  }
+
   data(chunk: Buffer): void {
-    if (this.#failed) return;
+    if (this.#state !== State.Reading) return;
     this.#size += chunk.length;
     if (this.#size > this.opts.limit) {
-      this.#failed = true;
-      this.#parts.length = 0;
-      this.reject(
+      this.#fail(
         new UpstreamFailure(
           'bad_response',
           new GatewayError('upstream_error', `Backend ${this.attempt.backendId} sent a response larger than server.response_limit (${this.opts.limit} bytes).`, {
@@ -70,13 +106,13 @@ class BodyReader implements AttemptConsumer {
   }
 
   end(): void {
-    if (this.#failed) return;
+    if (this.#state !== State.Reading) return;
     const { attempt, opts } = this;
     const parts = this.#parts;
     const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
     const ct = attempt.headers['content-type'];
     if (opts.anyContent !== true && !looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
-      this.reject(
+      this.#fail(
         new UpstreamFailure(
           'bad_response',
           new GatewayError('upstream_error', `Backend ${attempt.backendId} answered HTTP ${attempt.status} with a body that is not JSON.`, {
@@ -86,10 +122,10 @@ class BodyReader implements AttemptConsumer {
       );
       return;
     }
-    this.resolve(opts.finishReasons === null ? body : (fixFinishReasons(body, 0, body.length, opts.finishReasons) ?? body));
+    this.#succeed(opts.finishReasons === null ? body : (fixFinishReasons(body, 0, body.length, opts.finishReasons) ?? body));
   }
 
   error(failure: UpstreamFailure): void {
-    if (!this.#failed) this.reject(failure);
+    if (this.#state === State.Reading) this.#fail(failure);
   }
 }

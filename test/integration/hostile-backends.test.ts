@@ -192,6 +192,35 @@ describe('one bad backend cannot hurt everyone', () => {
     assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024, 'memory bounded');
   });
 
+  test('a body sent after its head, in pieces, is relayed whole; one that turns out not to be JSON is a 502', async () => {
+    const text = completion('piece by piece', 'eos');
+    const cut = text.indexOf('piece by');
+    let calls = 0;
+    const { gw } = await setup(
+      [
+        async (_q, res) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.flushHeaders();
+          await sleep(30);
+          if (calls++ > 0) return void res.end('{"id":"x","choices":[');
+          res.write(text.slice(0, cut));
+          await sleep(30);
+          res.end(text.slice(cut));
+        },
+      ],
+      {},
+      { retries: 0 },
+    );
+    const ok = await client(gw).chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(ok.choices[0]!.message.content, 'piece by piece');
+    // The engine's own reason is rewritten to OpenAI's on a body read late as on one read with its head.
+    assert.equal(ok.choices[0]!.finish_reason, 'stop');
+    assert.equal(ok.usage?.prompt_tokens, 5);
+    const err = await client(gw).chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    assert.equal((err as { status?: number }).status, 502);
+    assert.equal((err as { code?: string }).code, 'upstream_invalid_response');
+  });
+
   test('a 200 whose body is not JSON is a 502 that counts against the backend', async () => {
     const { gw } = await setup([async (_q, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>proxy error</html>')], {}, { retries: 0 }, {
       routing: { scrape: { interval: 0 }, health: { probe_interval: 0, eject_after: 1 } },
