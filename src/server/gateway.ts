@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import { createPipeline, writeError, type LiveConfig } from '../api/index.js';
+import { createPipeline, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import { createRetryBudget, createRouter, routerSamples, type Router } from '../routing/index.js';
@@ -274,10 +274,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     (req, res) => {
       const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
       if (endpoint === undefined) return void honoListener(req, res);
-      openai(endpoint, req, res).catch((err: unknown) => {
-        if (!res.headersSent) writeError(res, err);
-        else res.destroy();
-      });
+      openai.serve(endpoint, req, res);
     },
   );
   // Node's requestTimeout (server.timeouts.body) bounds receiving the request, not the response, so long generations
