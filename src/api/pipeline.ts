@@ -183,10 +183,15 @@ export function createPipeline(deps: PipelineDeps) {
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
       let raw: Buffer = NO_BODY;
       if (!fam) {
-        // One microtask lets the parser finish the read that brought the headers: a body that came with them is
-        // then taken whole from the buffer (bufferedBody); a later one is read as it arrives.
-        if (!incoming.complete) await null;
-        raw = bufferedBody(incoming, cfg.server.body_limit) ?? (await readRequestBody(incoming, cfg.server.body_limit));
+        const limit = cfg.server.body_limit;
+        let body = bufferedBody(incoming, limit);
+        if (body === null) {
+          // One microtask lets the parser finish the read that brought the headers: a body that came with them is
+          // then taken whole from the buffer; a later one is read as it arrives.
+          await null;
+          body = bufferedBody(incoming, limit) ?? (await readRequestBody(incoming, limit));
+        }
+        raw = body;
       }
       const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw), cfg.server.max_messages);
       const requested = fam ? fam.model : req!.model;
