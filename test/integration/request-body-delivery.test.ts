@@ -105,6 +105,19 @@ describe('request bodies, however the bytes arrive', () => {
     );
   });
 
+  test('two requests pipelined in one write each get their own body', async () => {
+    const a = body('first');
+    const b = body('second, a little longer');
+    const sock = new Socket();
+    await new Promise<void>((resolve) => sock.connect(port, '127.0.0.1', resolve));
+    let text = '';
+    sock.on('data', (d: Buffer) => (text += d.toString('utf8')));
+    sock.write(head(Buffer.byteLength(a)) + a + head(Buffer.byteLength(b)) + b);
+    while ((text.match(/"object":"chat\.completion"/g) ?? []).length < 2) await sleep(10);
+    sock.destroy();
+    assert.equal((text.match(/HTTP\/1\.1 200 /g) ?? []).length, 2);
+  });
+
   test('an empty body and invalid JSON are refused the same way by either path', async () => {
     const bad = '{"model":"m","messages":[';
     const answers = await exchange([[head(0)], [head(bad.length) + bad], [head(bad.length), bad]], 20);
