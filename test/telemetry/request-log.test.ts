@@ -137,12 +137,20 @@ test('the hand-built line is, byte for byte, pino\'s line for requestLogLine', (
     { principal: { subject: 'ü-ser \\ "quoted"\n', team: 'équipe', keyId: 'k7x2m9q4ab', scopes: new Set() }, upstreamMs: 0.004999 },
     { usage: { promptTokens: 1, completionTokens: 0, cachedTokens: 0, source: 'estimated' }, status: 502, errorCode: 'upstream_error', outcome: 'upstream_error' },
     { requestedModel: 'x'.repeat(300), upstreamMs: 12345.675, status: 500, errorCode: 'internal', outcome: 'upstream_error' },
+    // Runs of lines from one caller to one route (the part kept from line to line), then one field changed at a time.
+    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k1', scopes: new Set() } },
+    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k1', scopes: new Set() }, status: 429 },
+    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k2', scopes: new Set() } },
+    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+    { endpoint: 'embeddings', requestedModel: 'llama', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+    { endpoint: 'embeddings', requestedModel: 'llama', upstreamModel: 'up', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
   ];
   const expected: string[] = [];
   for (const [i, fields] of variants.entries()) {
     const ctx = newCtx(clock, fields);
     if (i % 2 === 1) ctx.firstByteMs = ctx.startMs + 3.14159;
-    ctx.endMs = ctx.startMs + [0, 1.005, 250.456, 99999.999, -0.3][i]!;
+    ctx.endMs = ctx.startMs + ([0, 1.005, 250.456, 99999.999, -0.3][i] ?? i * 1.5);
     t.endRequest(ctx, null);
     expected.push(JSON.stringify(requestLogLine(ctx, ctx.endMs, null)));
   }
