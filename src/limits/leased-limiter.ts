@@ -1,7 +1,7 @@
 import { formatResetDuration, GatewayError, systemClock, type Clock } from '../core/index.js';
 import type { CounterSpec, LeaseClient, LeaseCounter } from '../state/index.js';
 import { WINDOW_MS } from './bucket.js';
-import { markRefusal, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
+import { markRefusal, quotaExceeded, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
 import { createPlanCache } from './plan-cache.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
 import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
@@ -267,15 +267,8 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     // Share mode while the authority is away: the refusal is this process's share running out, not the whole limit.
     const tail = leases.mode === 'fallback' ? ' The shared limit state is unreachable: this gateway process serves its share of the limit until it is back.' : '';
     switch (item.dim) {
-      case 'quota': {
-        const resets = new Date(item.resetsAtMs).toISOString();
-        const err = new GatewayError(
-          'quota_exceeded',
-          `You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}. The quota resets at ${resets}.${tail}`,
-          { wireCode: 'insufficient_quota', headers: { 'retry-after': String(Math.max(1, Math.ceil((item.resetsAtMs - clock.wallMs()) / 1000))), 'x-quota-reset': resets } },
-        );
-        return markRefusal(err, 'quota');
-      }
+      case 'quota':
+        return quotaExceeded(`You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}.${tail}`, item.resetsAtMs, clock.wallMs());
       case 'concurrency':
         return rateLimited(`Too many concurrent requests (${who}): limit ${item.counter.spec.cap}. Please retry when one finishes.${tail}`, 1000, hdrs, 'concurrency');
       case 'requests':

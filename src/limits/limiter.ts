@@ -121,13 +121,32 @@ export function refusalKindOf(err: unknown): RefusalKind | null {
   return err instanceof GatewayError ? (refusalKinds.get(err) ?? null) : null;
 }
 
+/**
+ * A 429 that waiting cannot cure (a request larger than the whole limit, a spent quota) says so: OpenAI's SDKs retry
+ * every 429, after `retry-after` however long it is (the Node SDK slept a quota's hours until midnight), unless
+ * `x-should-retry: false`, which both the Node and the Python SDK read before the status.
+ */
+const NO_RETRY = 'x-should-retry';
+
+/** `waitMs` null: the request can never pass this limit, so no client should retry it. */
 export function rateLimited(message: string, waitMs: number | null, headers: Record<string, string>, kind: RefusalKind): GatewayError {
   if (waitMs !== null) {
     headers['retry-after'] = String(Math.max(1, Math.ceil(waitMs / 1000)));
     headers['retry-after-ms'] = String(Math.max(1, Math.ceil(waitMs)));
-  }
+  } else headers[NO_RETRY] = 'false';
   const err = new GatewayError('rate_limited', message, { wireCode: 'rate_limit_exceeded', headers });
   refusalKinds.set(err, kind);
+  return err;
+}
+
+/** A spent quota: `retry-after` until it resets (true, if long), and not retried by an SDK. */
+export function quotaExceeded(message: string, resetsAtMs: number, wallMs: number): GatewayError {
+  const resets = new Date(resetsAtMs).toISOString();
+  const err = new GatewayError('quota_exceeded', `${message} The quota resets at ${resets}.`, {
+    wireCode: 'insufficient_quota',
+    headers: { 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets, [NO_RETRY]: 'false' },
+  });
+  refusalKinds.set(err, 'quota');
   return err;
 }
 
@@ -202,23 +221,14 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
         const w = windowOf(period, wallMs);
         const q = { key, window: w.id };
         const used = quotaStore.used(key, w.id) + (reserved.get(reservedKey(q)) ?? 0);
-        if (used + estimate > limit) throw quotaExceeded(rule, req, estimate, period, limit, used, w.resetsAtMs, wallMs);
+        if (used + estimate > limit) {
+          const left = Math.max(0, limit - used);
+          throw quotaExceeded(`You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${left} left, this request needs up to ${estimate}.`, w.resetsAtMs, wallMs);
+        }
         held.push(q);
       }
     }
     return held;
-  }
-
-  function quotaExceeded(rule: CompiledQuotaRule, req: LimitSubject, estimate: number, period: QuotaPeriod, limit: number, used: number, resetsAtMs: number, wallMs: number) {
-    const resets = new Date(resetsAtMs).toISOString();
-    const err = new GatewayError(
-      'quota_exceeded',
-      `You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${Math.max(0, limit - used)} left, ` +
-        `this request needs up to ${estimate}. The quota resets at ${resets}.`,
-      { wireCode: 'insufficient_quota', headers: { 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets } },
-    );
-    refusalKinds.set(err, 'quota');
-    return err;
   }
 
   /**

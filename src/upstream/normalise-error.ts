@@ -92,6 +92,23 @@ function parseText(contentType: string | undefined, text: string): Parsed {
   return parsed;
 }
 
+/**
+ * How engines word a prompt plus `max_tokens` over the model's context: vLLM and SGLang ("maximum context length"),
+ * llama.cpp ("exceeds the available context size", type `exceed_context_size_error`), TGI ("`inputs` tokens +
+ * `max_new_tokens` must be <= N"). None sets a code OpenAI's clients know; OpenAI's own is `context_length_exceeded`,
+ * which clients match on to trim a conversation and try again.
+ */
+const CONTEXT_LENGTH = /maximum context length|available context size|`inputs` tokens \+ `max_new_tokens` must be/i;
+
+/** OpenAI's wire code for an engine's client error: `context_length_exceeded` where the engine means it, else its own. */
+function wireCodeOf(parsed: Parsed, status: number, message: string): string | null {
+  const engineCode = parsed.code === 'validation' ? null : parsed.code; // TGI's error_type, a class rather than a code
+  if (engineCode === null && status >= 400 && status < 500 && (parsed.type === 'exceed_context_size_error' || CONTEXT_LENGTH.test(message))) {
+    return 'context_length_exceeded';
+  }
+  return parsed.code;
+}
+
 /** OpenAI's type for an engine's: kept when it is one of OpenAI's, else derived from the status. */
 function openaiType(engineType: string | null, status: number): string {
   return engineType !== null && OPENAI_TYPES.has(engineType) ? engineType : typeForStatus(status);
@@ -128,7 +145,7 @@ export function normaliseBackendError(status: number, contentType: string | unde
     status,
     type: openaiType(parsed.type, status),
     param: parsed.param,
-    wireCode: parsed.code,
+    wireCode: wireCodeOf(parsed, status, message),
     ...(extra ? { headers: extra } : {}),
   });
 }
@@ -166,6 +183,6 @@ export function normaliseErrorEvent(data: string, backendId: string): GatewayErr
   return new GatewayError(status >= 500 ? 'upstream_error' : status === 429 ? 'rate_limited' : 'invalid_request', message, {
     type: openaiType(parsed.type, status),
     param: parsed.param,
-    wireCode: parsed.code ?? (status >= 500 ? 'upstream_error' : null),
+    wireCode: wireCodeOf(parsed, status, message) ?? (status >= 500 ? 'upstream_error' : null),
   });
 }

@@ -122,6 +122,17 @@ describe('errors in OpenAI shape', () => {
     assert.match(err.message, /inputs too long/);
   });
 
+  test("an engine's context overflow reaches the SDK with OpenAI's code context_length_exceeded", async () => {
+    for (const model of Object.keys(sims)) {
+      const err = await client(gw)
+        .chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 500_000 })
+        .then(() => assert.fail(`${model}: a request over the context was answered`), (e: unknown) => e);
+      assert.ok(err instanceof OpenAI.APIError && err.status !== undefined && err.status >= 400 && err.status < 500, `${model}: ${String(err)}`);
+      assert.equal(err.code, 'context_length_exceeded', `${model}: ${err.message}`);
+      assert.equal(err.type, 'invalid_request_error');
+    }
+  });
+
   test('answers 405 for a wrong method and 404 for an unknown route', async () => {
     const m = await fetch(`${gw.url}/v1/chat/completions`);
     assert.equal(m.status, 405);

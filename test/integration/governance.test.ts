@@ -144,6 +144,59 @@ describe('JWT scopes, rate limits, quotas and the usage log', () => {
     assert.equal((err as InstanceType<typeof OpenAI.RateLimitError>).code, 'insufficient_quota');
   });
 
+  test("a 429 that waiting cannot cure is not retried by OpenAI's SDK (x-should-retry: false)", async () => {
+    // The SDK's own defaults: two retries, each after `retry-after` however long. Every call it makes is counted.
+    let calls = 0;
+    const counting = (token: string) =>
+      new OpenAI({
+        baseURL: `${gw.url}/v1`,
+        apiKey: token,
+        fetch: (url: string | URL | Request, init?: RequestInit) => {
+          calls++;
+          return fetch(url, init);
+        },
+      });
+    const say = (sdk: OpenAI, max_tokens: number) => sdk.chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }], max_tokens });
+
+    // More tokens than the whole tokens-per-minute limit: no wait makes it fit.
+    const tooBig = await say(counting(await idp.issueToken({ sub: 'tokens', scope: 'models:*' })), 500).then(
+      () => assert.fail('a request over the whole limit was admitted'),
+      (e: unknown) => e,
+    );
+    assert.ok(tooBig instanceof OpenAI.RateLimitError);
+    assert.match(tooBig.message, /Request too large/);
+    assert.equal(tooBig.headers.get('x-should-retry'), 'false');
+    assert.equal(calls, 1);
+
+    // A spent daily quota: retry-after says how long until midnight UTC, and the SDK does not sleep on it.
+    const poor = counting(await idp.issueToken({ sub: 'poorer', team: 'broke', scope: 'models:*' }));
+    let spent: unknown = null;
+    for (let i = 0; i < 8 && spent === null; i++) spent = await say(poor, 5).then(() => null, (e: unknown) => e);
+    assert.ok(spent instanceof OpenAI.RateLimitError);
+    assert.equal(spent.code, 'insufficient_quota');
+    assert.equal(spent.headers.get('x-should-retry'), 'false');
+    assert.ok(Number(spent.headers.get('retry-after')) >= 1);
+    const before = calls;
+    await assert.rejects(say(poor, 5), OpenAI.RateLimitError);
+    assert.equal(calls, before + 1);
+
+    // An ordinary rate limit stays retryable: its hint is seconds, and the SDK waits and tries again.
+    const limited = await idp.issueToken({ sub: 'limited', scope: 'models:*' });
+    let res: Response | null = null;
+    for (let i = 0; i < 3 && res?.status !== 429; i++) {
+      await res?.text();
+      res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${limited}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'again' }] }),
+      });
+    }
+    assert.equal(res!.status, 429);
+    assert.ok(Number(res!.headers.get('retry-after')) >= 1);
+    assert.equal(res!.headers.get('x-should-retry'), null);
+    await res!.text();
+  });
+
   test('records one usage row per request whatever the outcome, and reports them to admins only', async () => {
     const who = await idp.issueToken({ sub: 'auditor', team: 'audit', scope: 'models:llama models:down' });
     await ask(who); // success

@@ -116,6 +116,7 @@ describe('tokens per minute', () => {
     const err = refusal(() => limiter.reserve({ ...alice, estimatedTokens: 1001 }));
     assert.match(err.message, /Request too large/);
     assert.equal(err.headers?.['retry-after'], undefined);
+    assert.equal(err.headers?.['x-should-retry'], 'false');
   });
 
   it('leaves every bucket untouched when one of them refuses', () => {

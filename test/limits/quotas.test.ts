@@ -30,6 +30,7 @@ describe('token quotas', () => {
     assert.equal(err.wireCode, 'insufficient_quota');
     assert.equal(err.headers?.['retry-after'], String(TO_MIDNIGHT / 1000));
     assert.match(err.message, /1000 tokens per day, 0 left.*resets at 2023-11-15T00:00:00.000Z/);
+    assert.equal(err.headers?.['x-should-retry'], 'false'); // waiting a minute will not help: SDKs must not retry
     limiter.reserve({ ...alice, team: 'other', estimatedTokens: 1 }); // other teams are not affected
   });
 

@@ -74,7 +74,12 @@ describe('leased limiter over one authority', () => {
     const compiled = rules([{ match: { subject: '*' }, tpm: 1000 }]);
     const [a, b] = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
     const r1 = await a!.reserve({ ...who, estimatedTokens: 800 });
-    assert.ok((await attempt(() => b!.reserve({ ...who, estimatedTokens: 300 }))) instanceof GatewayError);
+    const waits = await attempt(() => b!.reserve({ ...who, estimatedTokens: 300 }));
+    assert.ok(waits instanceof GatewayError);
+    assert.equal(waits.headers?.['x-should-retry'], undefined); // fits once the minute moves on
+    const never = await attempt(() => b!.reserve({ ...who, estimatedTokens: 1001 }));
+    assert.ok(never instanceof GatewayError && /Request too large/.test(never.message), String(never));
+    assert.equal(never.headers?.['x-should-retry'], 'false');
     r1.settle(100); // 700 refunded to a's lease, returned to the authority in the background
     const r2 = await attempt(() => b!.reserve({ ...who, estimatedTokens: 800 }));
     assert.ok(!(r2 instanceof GatewayError), 'b gets the refund once a returns it');
@@ -106,6 +111,8 @@ describe('leased limiter over one authority', () => {
     (await b!.reserve({ ...who, estimatedTokens: 200 })).settle(200);
     const refused = await attempt(() => a!.reserve({ ...who, estimatedTokens: 60 }));
     assert.ok(refused instanceof GatewayError && refused.wireCode === 'insufficient_quota', String(refused));
+    assert.equal(refused.headers?.['x-should-retry'], 'false');
+    assert.match(refused.message, /resets at \d{4}-\d\d-\d\dT/);
     const ok = await attempt(() => b!.reserve({ ...who, estimatedTokens: 50 }));
     assert.ok(!(ok instanceof GatewayError), 'exactly 50 are left');
     await f.close();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { normaliseBackendError } from '../../src/upstream/normalise-error.js';
+import { normaliseBackendError, normaliseErrorEvent } from '../../src/upstream/normalise-error.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -71,8 +71,7 @@ test('keeps the backend\'s retry-after and retry-after-ms, and nothing else of i
   assert.deepEqual(e.headers, { 'retry-after': '3', 'retry-after-ms': '2500' });
 });
 
-test('normalises stream error events of vLLM, SGLang and TGI to the envelope', async () => {
-  const { normaliseErrorEvent } = await import('../../src/upstream/normalise-error.js');
+test('normalises stream error events of vLLM, SGLang and TGI to the envelope', () => {
   const vllm = normaliseErrorEvent('{"error":{"object":"error","message":"boom","type":"InternalServerError","param":null,"code":500}}', 'b1');
   assert.equal(vllm.type, 'server_error');
   assert.equal(vllm.message, 'boom');
@@ -85,4 +84,32 @@ test('normalises stream error events of vLLM, SGLang and TGI to the envelope', a
   assert.equal(tgi.wireCode, 'generation');
   const text = normaliseErrorEvent('not json at all', 'b1');
   assert.equal(text.message, 'not json at all');
+});
+
+test("gives a context overflow OpenAI's code context_length_exceeded, in each engine's wording", () => {
+  const cases: Array<[number, string]> = [
+    // vLLM, older and newer wording (nested, integer code)
+    [400, `{"error":{"message":"This model's maximum context length is 32768 tokens. However, you requested 200021 tokens (21 in the messages, 200000 in the completion).","type":"BadRequestError","param":"max_tokens","code":400}}`],
+    [400, `{"error":{"message":"'max_tokens' or 'max_completion_tokens' is too large: 8000. This model's maximum context length is 4096 tokens and your request has 2778 input tokens (8000 > 4096 - 2778).","type":"BadRequestError","param":null,"code":400}}`],
+    // SGLang, flat
+    [400, `{"object":"error","message":"Requested token count exceeds the model's maximum context length of 4096 tokens.","type":"BadRequestError","param":null,"code":400}`],
+    // llama.cpp server: its own type says it
+    [400, `{"error":{"code":400,"message":"request (9000 tokens) exceeds the available context size (4096 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":9000,"n_ctx":4096}}`],
+    // TGI: its error_type is only "validation"
+    [422, '{"error":"Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 12 `inputs` tokens and 5000 `max_new_tokens`","error_type":"validation"}'],
+  ];
+  for (const [status, body] of cases) {
+    const e = normaliseBackendError(status, 'application/json', b(body), 'b1');
+    assert.equal(e.wireCode, 'context_length_exceeded', body);
+    assert.equal(e.type, 'invalid_request_error', body);
+    assert.equal(e.status, status);
+  }
+  // Other client errors keep the engine's code (or none); a server error is never blamed on the context.
+  assert.equal(normaliseBackendError(400, 'application/json', b('{"error":{"message":"n must be at least 1","type":"BadRequestError","code":400}}'), 'b1').wireCode, null);
+  assert.equal(normaliseBackendError(422, 'application/json', b('{"error":"Input validation error: temperature must be positive","error_type":"validation"}'), 'b1').wireCode, 'validation');
+  assert.equal(normaliseBackendError(500, 'text/plain', b("exceeded the maximum context length while scheduling"), 'b1').wireCode, null);
+  // The same in a stream's error event.
+  const ev = normaliseErrorEvent(`{"error":{"message":"This model's maximum context length is 2048 tokens.","type":"BadRequestError","code":400}}`, 'b1');
+  assert.equal(ev.wireCode, 'context_length_exceeded');
+  assert.equal(ev.status, 400);
 });
