@@ -223,4 +223,28 @@ describe('simulator completions, embeddings and the other endpoints', () => {
     assert.match(((await json(long))['error'] as { message: string }).message, /maximum context length is 50/);
     assert.equal((await fetch(`${s.url}/nope`)).status, 404);
   });
+
+  test('refuses mistyped or out-of-range sampling parameters with 400 naming the field, as vLLM does', async (t) => {
+    const s = await started(t);
+    const bad: Array<[string, unknown]> = [
+      ['temperature', 'hot'],
+      ['temperature', -0.5],
+      ['top_p', 0],
+      ['top_p', 1.5],
+      ['top_k', 1.5],
+      ['presence_penalty', 3],
+      ['frequency_penalty', -2.5],
+      ['repetition_penalty', 0],
+      ['logit_bias', { '50256': 'ban' }],
+      ['user', 42],
+    ];
+    for (const [field, value] of bad) {
+      const res = await post(s, CHAT, chat('hi', { [field]: value }));
+      assert.equal(res.status, 400, `${field}: ${JSON.stringify(value)}`);
+      assert.equal(((await json(res))['error'] as { param: string }).param.split('.')[0], field);
+    }
+    const fine = await post(s, CHAT, chat('hi', { temperature: 0, top_p: 1, top_k: -1, presence_penalty: 2, repetition_penalty: 1.1, logit_bias: { '50256': -100 }, user: 'u1' }));
+    assert.equal(fine.status, 200);
+    await fine.text();
+  });
 });

@@ -20,6 +20,17 @@ const common = {
   ignore_eos: z.boolean().nullish(),
   stop: z.union([z.string(), z.array(z.string())]).nullish(),
   seed: z.number().nullish(),
+  // Sampling parameters, typed and bounded as vLLM's request models and SamplingParams check them, so a client's
+  // mistake gets the 400 a real engine gives rather than an answer.
+  temperature: z.number().min(0).nullish(),
+  top_p: z.number().gt(0).max(1).nullish(),
+  top_k: z.int().min(-1).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  repetition_penalty: z.number().gt(0).nullish(),
+  logit_bias: z.record(z.string(), z.number()).nullish(),
+  user: z.string().nullish(),
   sim_fault: z.unknown().optional(),
 };
 
