@@ -86,9 +86,39 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
     usage.record(rowFromCtx(ctx, now));
   };
 
+  /** Sockets whose refusal waits for the answer to the request before it (the parser reports each later read again). */
+  const deferred = new WeakSet<Socket>();
+
+  /** The refusal written on the raw socket, then the connection closed. */
+  const refuse = (r: Refusal, socket: Socket): void => {
+    const body = envelope(r);
+    const id = newRequestId();
+    // A connection that never sent a byte is not a request (idle sockets, port scans): no usage row for it.
+    if (socket.bytesRead > 0) record(r, id);
+    socket.end(
+      `HTTP/1.1 ${r.status} ${r.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    // Closing at once, with the refused bytes still unread, would reset the connection and could discard the answer
+    // at the client; a peer that never closes its side is cut off shortly after.
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
+
   return (err, socket) => {
+    if (deferred.has(socket)) return;
     const r = refusalOf(err as NodeJS.ErrnoException);
     const res = inFlightResponse(socket);
+    if (r !== null && res && res.req.complete && !res.writableFinished) {
+      // The bad bytes came after a whole request (pipelined behind it): they are not that request's fault. It gets
+      // its own answer, then the refusal goes out and the connection closes.
+      // (A request that asked to close the connection has it closed after its answer: the bytes behind it are moot.)
+      deferred.add(socket);
+      res.once('close', () => {
+        if (res.writableFinished && socket.writable) refuse(r, socket);
+        else socket.destroy();
+      });
+      return;
+    }
     if (r === null || !socket.writable || (res && res.headersSent)) {
       socket.destroy();
       return;
@@ -108,15 +138,6 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
       res.end(body);
       return;
     }
-    const id = newRequestId();
-    // A connection that never sent a byte is not a request (idle sockets, port scans): no usage row for it.
-    if (socket.bytesRead > 0) record(r, id);
-    socket.end(
-      `HTTP/1.1 ${r.status} ${r.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    // Closing at once, with the refused bytes still unread, would reset the connection and could discard the answer
-    // at the client; a peer that never closes its side is cut off shortly after.
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    refuse(r, socket);
   };
 }

@@ -8,7 +8,7 @@ import { SignJWT } from 'jose';
 import { closeAll, eventually, startSims, startTestGateway } from '../helpers/harness.js';
 import type { Gateway } from '../../src/server/index.js';
 import type { SimServer } from '../../src/sim/index.js';
-import { rawExchange } from './raw.js';
+import { parseAllRaw, rawExchange } from './raw.js';
 
 const SECRET = 'protocol-test-secret-0123456789abcdef';
 
@@ -118,6 +118,47 @@ describe('protocol-level refusals are answered in the OpenAI envelope and logged
     const row = await eventually(() => rows().find((r) => r.request_id === id));
     assert.ok(row);
     assert.equal(row.status, 413);
+  });
+
+  test('bad bytes pipelined behind a whole request do not take its answer: it is served, then the 400, then close', async () => {
+    const token = await new SignJWT({ scope: 'models:*' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('dev')
+      .setAudience('infergate')
+      .setSubject('pipeliner')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(SECRET));
+    const body = JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+    const chat = (id: string) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\n` +
+      `X-Request-Id: ${id}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const cases: Array<{ id: string; parts: string[]; gap: number }> = [
+      { id: 'pipelined-same-write', parts: [`${chat('pipelined-same-write')}GARBAGE\r\n\r\n`], gap: 0 },
+      { id: 'pipelined-later', parts: [chat('pipelined-later'), 'GARBAGE\x01 / HTTP/9\r\n\r\n'], gap: 20 },
+    ];
+    for (const c of cases) {
+      const res = await rawExchange(gw.port, c.parts, c.gap);
+      const [first, second, ...more] = parseAllRaw(res.raw);
+      assert.equal(first?.status, 200, res.raw.slice(0, 300));
+      assert.equal(first.headers['x-request-id'], c.id);
+      assert.equal((JSON.parse(first.body) as { object: string }).object, 'chat.completion');
+      assert.ok(second, `${c.id}: the refusal follows the answer`);
+      assertEnvelope(second, 400, 'malformed_http');
+      assert.equal(second.headers['connection'], 'close');
+      assert.equal(more.length, 0);
+      // What the records say is what the client saw.
+      const row = await eventually(() => rows().find((r) => r.request_id === c.id));
+      assert.equal(row?.status, 200);
+    }
+    // A Hono route too, and a request that asked to close: its answer, and nothing after it.
+    const health = await rawExchange(gw.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n']);
+    const [h, h2] = parseAllRaw(health.raw);
+    assert.equal(h?.status, 200, health.raw.slice(0, 300));
+    assertEnvelope(h2!, 400, 'malformed_http');
+    const closing = await rawExchange(gw.port, ['GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nX']);
+    const answers = parseAllRaw(closing.raw);
+    assert.deepEqual(answers.map((a) => a.status), [200]);
   });
 
   test('headers that never finish get a 408 envelope and a usage row', async () => {

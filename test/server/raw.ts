@@ -51,3 +51,23 @@ export function rawExchange(port: number, parts: Array<string | Buffer>, gapMs =
     });
   });
 }
+
+/** Every response in `raw`, in order (several come back on one connection when requests were pipelined). */
+export function parseAllRaw(raw: string): RawResponse[] {
+  const out: RawResponse[] = [];
+  let rest = raw;
+  while (rest.length > 0) {
+    const split = rest.indexOf('\r\n\r\n');
+    if (split < 0) break;
+    const head = parseRaw(rest.slice(0, split + 4));
+    let end: number;
+    if (head.headers['content-length'] !== undefined) end = split + 4 + Number(head.headers['content-length']);
+    else if (head.headers['transfer-encoding'] === 'chunked') {
+      const last = rest.indexOf('\r\n0\r\n\r\n', split);
+      end = last < 0 ? rest.length : last + 7;
+    } else end = rest.length;
+    out.push(parseRaw(rest.slice(0, end)));
+    rest = rest.slice(end);
+  }
+  return out;
+}
