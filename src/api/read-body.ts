@@ -3,16 +3,15 @@ import { GatewayError, parserRefusalOf } from '../core/index.js';
 
 /**
  * Reads the request body straight from the socket stream (not through a web Request), enforcing the size limit.
- * Over the limit, the rest of the upload is drained and discarded so the 413 can be read by the client; an upload
- * far over the limit is cut off.
+ * Over the limit, the 413 is answered at once, declared or not (a chunked upload is refused when it passes the limit,
+ * not when it ends), and the rest of the upload is read and dropped so the answer is not lost to a connection reset;
+ * an upload far over the limit is cut off.
  */
 export function readRequestBody(incoming: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(incoming.headers['content-length']);
-  const tooLarge = () =>
-    new GatewayError('payload_too_large', `The request body exceeds the gateway's limit of ${limit} bytes.`, { wireCode: 'request_too_large' });
   if (Number.isFinite(declared) && declared > limit) {
-    incoming.resume();
-    return Promise.reject(tooLarge());
+    discardUpload(incoming, limit, 0);
+    return Promise.reject(tooLarge(limit));
   }
   // The request may already be gone (a body timeout or a client abort while authentication awaited a JWKS): its
   // events have fired, so waiting for them would never settle.
@@ -22,29 +21,48 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
-    let over = false;
-    incoming.on('data', (chunk: Buffer) => {
+    let settled = false;
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (over) {
-        if (size > limit * 4) incoming.destroy();
+      if (size <= limit) {
+        parts.push(chunk);
         return;
       }
-      if (size > limit) {
-        over = true;
-        parts.length = 0;
-        return;
-      }
-      parts.push(chunk);
-    });
+      settled = true;
+      parts.length = 0;
+      incoming.removeListener('data', onData);
+      discardUpload(incoming, limit, size);
+      reject(tooLarge(limit));
+    };
+    incoming.on('data', onData);
     incoming.on('end', () => {
-      if (over) reject(tooLarge());
-      else resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+      if (!settled) resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
     });
-    incoming.on('error', () => reject(over ? tooLarge() : new GatewayError('invalid_request', 'The request body could not be read.')));
+    incoming.on('error', () => {
+      if (!settled) reject(new GatewayError('invalid_request', 'The request body could not be read.'));
+    });
     incoming.on('close', () => {
-      if (!incoming.complete) reject(closedEarly(incoming));
+      if (!settled && !incoming.complete) reject(closedEarly(incoming));
     });
   });
+}
+
+function tooLarge(limit: number): GatewayError {
+  return new GatewayError('payload_too_large', `The request body exceeds the gateway's limit of ${limit} bytes.`, { wireCode: 'request_too_large' });
+}
+
+/**
+ * What is left of a refused upload is read and dropped, so the client, which may read only once it has sent
+ * everything, still gets the answer; past four times the limit the connection is cut (bounded work for an upload
+ * that would never end).
+ */
+function discardUpload(incoming: IncomingMessage, limit: number, already: number): void {
+  let seen = already;
+  incoming.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen > limit * 4) incoming.destroy();
+  });
+  incoming.resume();
 }
 
 const EMPTY = Buffer.alloc(0);

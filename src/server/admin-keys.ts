@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
 import { KEY_ID_SHAPE, parseCreateKey, parseRotateKey, parseUpdateKey, type KeyRegistry } from '../auth/index.js';
+import { parseJsonBody, readRequestBody } from '../api/index.js';
 import { GatewayError, type Clock } from '../core/index.js';
 
 type Env = { Bindings: HttpBindings };
@@ -16,14 +17,14 @@ export interface KeyRoutesDeps {
 const keysOff = () =>
   new GatewayError('not_found', 'Gateway-managed API keys are off; configure the `keys` section to use them.', { wireCode: 'api_keys_disabled' });
 
+/** A key's settings are a few hundred bytes; an admin request body is refused (413) well before it could cost memory. */
+export const ADMIN_BODY_LIMIT = 64 * 1024;
+
 async function jsonBody(c: Ctx): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === '') return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new GatewayError('invalid_request', 'The request body is not valid JSON.', { wireCode: 'invalid_json' });
-  }
+  // From the socket with the limit applied as bytes arrive, not through the web Request, which buffers any size.
+  const raw = await readRequestBody(c.env.incoming, ADMIN_BODY_LIMIT);
+  if (raw.toString('latin1').trim() === '') return {};
+  return parseJsonBody(raw);
 }
 
 function keyId(c: Ctx): string {

@@ -142,4 +142,37 @@ describe('request bodies, however the bytes arrive', () => {
       [413, 413],
     );
   });
+
+  test('an upload that passes the limit gets its 413 then, not when it ends, and is cut off far past the limit', async () => {
+    const LIMIT = 64 * 1000; // body_limit 64kb
+    const piece = 'x'.repeat(16 * 1024);
+    for (const framing of ['transfer-encoding: chunked', `content-length: ${100 * 1024 * 1024}`]) {
+      const sock = new Socket();
+      await new Promise<void>((resolve, reject) => sock.connect(port, '127.0.0.1', resolve).once('error', reject));
+      let got = '';
+      let closed = false;
+      sock.setEncoding('latin1');
+      sock.on('data', (d: string) => (got += d));
+      sock.on('error', () => {}); // the cut-off resets the writes still in flight
+      sock.on('close', () => (closed = true));
+      sock.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${framing}\r\n\r\n`);
+      const frame = framing.startsWith('transfer') ? `${piece.length.toString(16)}\r\n${piece}\r\n` : piece;
+      let sent = 0;
+      while (!got.includes('\r\n\r\n') && sent < 3 * LIMIT && !closed) {
+        sock.write(frame);
+        sent += piece.length;
+        await sleep(5);
+      }
+      assert.match(got, /^HTTP\/1\.1 413 /, `${framing}: no answer after ${sent} bytes`);
+      assert.match(got, /"code":"request_too_large"/);
+      // The rest is read and dropped for a while (so a client that reads late still gets the answer), then cut off.
+      while (!closed && sent < 40 * LIMIT) {
+        if (!sock.write(frame)) await new Promise((r) => setTimeout(r, 20));
+        sent += piece.length;
+        await sleep(1);
+      }
+      assert.ok(closed, `${framing}: still reading after ${sent} bytes`);
+      sock.destroy();
+    }
+  });
 });

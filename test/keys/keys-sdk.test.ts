@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import type { Gateway } from '../../src/server/index.js';
 import { client, eventually } from '../helpers/harness.js';
@@ -201,5 +202,28 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
     assert.equal((await adminCall(gw, w.admin, 'POST', '/admin/keys', { scopes: 'admin' })).status, 400);
     assert.equal((await adminCall(gw, w.admin, 'GET', '/admin/keys/nosuchkey0')).status, 404);
     assert.equal((await adminCall(gw, w.admin, 'GET', '/admin/keys/../../etc')).status, 404);
+    const notJson = await fetch(`${gw.url}/admin/keys`, { method: 'POST', headers: { authorization: `Bearer ${w.admin}` }, body: '{"subject":' });
+    assert.equal(notJson.status, 400);
+    assert.equal(((await notJson.json()) as { error: { code: string } }).error.code, 'invalid_json');
+  });
+
+  test('an admin request body is bounded: a huge one is refused with 413 as it arrives, not buffered', async () => {
+    const huge = await fetch(`${gw.url}/admin/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${w.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ subject: 'x', scopes: 'models:*', label: 'y'.repeat(2 * 1024 * 1024) }),
+    });
+    assert.equal(huge.status, 413);
+    assert.equal(((await huge.json()) as { error: { code: string } }).error.code, 'request_too_large');
+    // Declared far over the limit and never sent: the answer does not wait for the bytes.
+    const sock = connect(gw.port, '127.0.0.1');
+    sock.setEncoding('latin1');
+    let got = '';
+    sock.on('data', (d: string) => (got += d));
+    sock.on('error', () => {});
+    sock.write(`POST /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${w.admin}\r\nContent-Type: application/json\r\nContent-Length: 314572800\r\n\r\n{"subject":`);
+    await eventually(() => got.includes('\r\n\r\n'));
+    assert.match(got, /^HTTP\/1\.1 413 /);
+    sock.destroy();
   });
 });
