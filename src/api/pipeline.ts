@@ -7,7 +7,7 @@ import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import { BackendPools, Heartbeat, UpstreamFailure, type ClientLink } from '../upstream/index.js';
-import { bufferedBody, parseJsonBody, readRequestBody } from './read-body.js';
+import { bufferedBody, checkContentEncoding, parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
 import { MAX_MODEL_NAME, validateRequest, type OpenAIEndpoint } from './wire.js';
 import type { FamilyRequest } from './family.js';
@@ -180,6 +180,7 @@ export function createPipeline(deps: PipelineDeps) {
         // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
         ctx.principal = who instanceof Promise ? await who : who;
       }
+      checkContentEncoding(incoming);
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
       let raw: Buffer = NO_BODY;
       if (!fam) {

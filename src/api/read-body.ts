@@ -65,6 +65,19 @@ function discardUpload(incoming: IncomingMessage, limit: number, already: number
   incoming.resume();
 }
 
+/**
+ * A compressed body is refused rather than parsed as JSON (it would fail with its binary quoted back) or forwarded
+ * (engines do not decompress requests): 415, as RFC 9110 §15.5.16 says for an unsupported content coding.
+ */
+export function checkContentEncoding(incoming: IncomingMessage): void {
+  const coding = incoming.headers['content-encoding'];
+  if (coding === undefined || coding.trim().toLowerCase() === 'identity' || coding.trim() === '') return;
+  throw new GatewayError('unsupported_media_type', `Content-Encoding ${JSON.stringify(coding.slice(0, 40))} is not supported; send the body uncompressed.`, {
+    wireCode: 'unsupported_content_encoding',
+    headers: { 'accept-encoding': 'identity' },
+  });
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /**

@@ -133,6 +133,29 @@ describe('errors in OpenAI shape', () => {
     }
   });
 
+  test('a compressed request body is refused with 415, an identity one is served', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const json = JSON.stringify({ model: 'vllm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    const gz = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(json),
+    });
+    assert.equal(gz.status, 415);
+    const err = (await gz.json()) as { error: { code: string; message: string } };
+    assertMatchesSpec('ErrorResponse', err);
+    assert.equal(err.error.code, 'unsupported_content_encoding');
+    assert.match(err.error.message, /gzip/);
+    for (const path of ['/v1/embeddings', '/v1/messages']) {
+      const r = await fetch(`${gw.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'br' }, body: '{}' });
+      assert.equal(r.status, 415, path);
+      await r.text();
+    }
+    const plain = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'identity' }, body: json });
+    assert.equal(plain.status, 200);
+    await plain.text();
+  });
+
   test('answers 405 for a wrong method and 404 for an unknown route', async () => {
     const m = await fetch(`${gw.url}/v1/chat/completions`);
     assert.equal(m.status, 405);
