@@ -1,5 +1,10 @@
-import type { Endpoint } from '../core/index.js';
+import { jsonText, type Endpoint } from '../core/index.js';
 import type { ChatRequest, CompletionRequest, EmbeddingRequest, WireRequest } from './wire.js';
+
+/** Only strings are interpolated: a template literal runs an object's `toString` key, and `{"toString":1}` throws. */
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
 
 /**
  * The prompt as a chat template would lay it out, used for prefix-affinity hashing and for a first token estimate.
@@ -10,10 +15,11 @@ function contentText(content: unknown): string {
   if (!Array.isArray(content)) return '';
   let out = '';
   for (const part of content) {
+    if (typeof part === 'string') out += part;
     if (!part || typeof part !== 'object') continue;
     const p = part as Record<string, unknown>;
     if (typeof p.text === 'string') out += p.text;
-    else if (p.image_url && typeof p.image_url === 'object') out += String((p.image_url as { url?: unknown }).url ?? '');
+    else if (p.image_url && typeof p.image_url === 'object') out += str((p.image_url as { url?: unknown }).url);
   }
   return out;
 }
@@ -21,8 +27,11 @@ function contentText(content: unknown): string {
 export function renderPrompt(endpoint: Endpoint, req: WireRequest): string {
   if (endpoint === 'chat') {
     const chat = req as ChatRequest;
-    let out = chat.tools && chat.tools.length > 0 ? `<tools>${JSON.stringify(chat.tools)}</tools>\n` : '';
-    for (const m of chat.messages) out += `<|${m.role}|>\n${contentText(m.content)}\n`;
+    let out = chat.tools && chat.tools.length > 0 ? `<tools>${jsonText(chat.tools)}</tools>\n` : '';
+    for (const m of chat.messages as readonly unknown[]) {
+      const msg = m !== null && typeof m === 'object' ? (m as Record<string, unknown>) : {};
+      out += `<|${str(msg.role)}|>\n${contentText(msg.content)}\n`;
+    }
     return out;
   }
   const input = endpoint === 'completions' ? (req as CompletionRequest).prompt : (req as EmbeddingRequest).input;

@@ -6,23 +6,9 @@
  * test/unit/wire-fast.test.ts holds the two together over generated bodies.
  */
 
-type Body = Record<string, unknown>;
+import { depthWithin } from '../core/index.js';
 
-/** Iterative (a recursive walk is what overflowed the stack), and it stops at the first value past the limit. */
-export function depthWithin(root: unknown, limit: number): boolean {
-  const stack: Array<[object, number]> = [];
-  const push = (v: unknown, d: number) => {
-    if (v !== null && typeof v === 'object') stack.push([v, d]);
-  };
-  push(root, 1);
-  while (stack.length > 0) {
-    const [v, d] = stack.pop()!;
-    if (d > limit) return false;
-    if (Array.isArray(v)) for (const item of v) push(item, d + 1);
-    else for (const k in v) push((v as Record<string, unknown>)[k], d + 1);
-  }
-  return true;
-}
+type Body = Record<string, unknown>;
 
 const isRecord = (v: unknown): v is Body => v !== null && typeof v === 'object' && !Array.isArray(v);
 const absent = (v: unknown): boolean => v === undefined || v === null;
@@ -44,8 +30,19 @@ function chatMessages(v: unknown): boolean {
   for (const m of v) {
     if (!isRecord(m) || typeof m.role !== 'string' || m.role.length === 0) return false;
     const c = m.content;
-    if (!(c === undefined || c === null || typeof c === 'string' || Array.isArray(c))) return false;
+    if (!(c === undefined || c === null || typeof c === 'string' || (Array.isArray(c) && contentParts(c)))) return false;
   }
+  return true;
+}
+
+/** Parts are objects, or bare strings (as vLLM takes them). */
+function contentParts(a: readonly unknown[]): boolean {
+  for (const p of a) if (typeof p !== 'string' && !isRecord(p)) return false;
+  return true;
+}
+
+function allRecords(a: readonly unknown[]): boolean {
+  for (const v of a) if (!isRecord(v)) return false;
   return true;
 }
 
@@ -80,7 +77,7 @@ export interface ShapeLimits {
 /** Per endpoint: true only when the schema certainly accepts the body (a JSON object); false says "ask zod". */
 export function shapeChecks(limits: ShapeLimits): Record<'chat' | 'completions' | 'embeddings', (b: Body) => boolean> {
   const model = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= limits.maxModelName;
-  const tools = (v: unknown): boolean => absent(v) || (Array.isArray(v) && depthWithin(v, limits.maxToolsDepth));
+  const tools = (v: unknown): boolean => absent(v) || (Array.isArray(v) && allRecords(v) && depthWithin(v, limits.maxToolsDepth));
   return {
     chat: (b) =>
       model(b.model) &&

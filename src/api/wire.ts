@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { GatewayError } from '../core/index.js';
-import { depthWithin, shapeChecks } from './wire-fast.js';
+import { depthWithin, GatewayError } from '../core/index.js';
+import { shapeChecks } from './wire-fast.js';
 
 /**
  * Loose schemas for the fields the gateway routes on. Everything else, vendor extras included, is not looked at
@@ -22,9 +22,15 @@ export const MAX_MODEL_NAME = 256;
 const modelField = z.string().min(1).max(MAX_MODEL_NAME, `model names are at most ${MAX_MODEL_NAME} characters`);
 /** Nesting allowed inside `tools` (JSON schemas of real tools are a few levels deep); deeper input is refused. */
 export const MAX_TOOLS_DEPTH = 64;
+/**
+ * Content parts and tool definitions are read by the gateway's prompt estimate, so their items must be what they are
+ * on OpenAI's wire: objects (a bare string part is also taken, as vLLM takes it). A `null` among them is the client's
+ * mistake to refuse here, not a shape for the estimate or the backend to trip on.
+ */
+const contentPart = z.union([z.string(), z.looseObject({})]);
 const message = z.looseObject({
   role: z.string().min(1),
-  content: z.union([z.string(), z.array(z.unknown()), z.null()]).optional(),
+  content: z.union([z.string(), z.array(contentPart), z.null()]).optional(),
 });
 
 export const chatRequest = z.looseObject({
@@ -32,7 +38,7 @@ export const chatRequest = z.looseObject({
   messages: z.array(message).min(1, 'messages must contain at least one message'),
   max_tokens: optionalInt,
   max_completion_tokens: optionalInt,
-  tools: z.array(z.unknown()).nullish().refine((t) => t == null || depthWithin(t, MAX_TOOLS_DEPTH), `tools are nested more than ${MAX_TOOLS_DEPTH} levels deep`),
+  tools: z.array(z.looseObject({})).nullish().refine((t) => t == null || depthWithin(t, MAX_TOOLS_DEPTH), `tools are nested more than ${MAX_TOOLS_DEPTH} levels deep`),
   ...streamFields,
   ...sessionFields,
 });
@@ -66,7 +72,7 @@ const ACCEPTED = shapeChecks({ maxModelName: MAX_MODEL_NAME, maxToolsDepth: MAX_
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  if (typeof v === 'number') return !Number.isFinite(v) ? 'a number out of range' : Number.isInteger(v) ? 'an integer' : 'a number';
   if (typeof v === 'object') return 'an object';
   return `a ${typeof v}`;
 }
@@ -90,17 +96,50 @@ function paramOf(path: readonly PropertyKey[]): string | null {
   return out;
 }
 
+/** "a string or an object" when every option of a union refused the value's type itself; null otherwise. */
+function unionTypes(issue: z.core.$ZodIssue): string | null {
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return null;
+  const types = new Set<string>();
+  for (const option of issue.errors) {
+    const only = option.length === 1 ? option[0]! : null;
+    if (!only || only.code !== 'invalid_type' || only.path.length > 0) return null;
+    types.add(ARTICLE[only.expected] ?? only.expected);
+  }
+  const list = [...types];
+  return list.length === 1 ? list[0]! : `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]!}`;
+}
+
 function describe(issue: z.core.$ZodIssue, param: string | null, input: unknown): string {
   const name = param ?? 'body';
   if (issue.code === 'invalid_type') {
     if (input === undefined) return `Missing required parameter: '${name}'.`;
     return `Invalid type for '${name}': expected ${ARTICLE[issue.expected] ?? issue.expected}, but got ${typeName(input)}.`;
   }
-  if (issue.code === 'invalid_union') return `Invalid value for '${name}': it has the wrong shape for this endpoint.`;
+  if (issue.code === 'invalid_union') {
+    const expected = unionTypes(issue);
+    if (expected && input !== undefined) return `Invalid type for '${name}': expected ${expected}, but got ${typeName(input)}.`;
+    return `Invalid value for '${name}': it has the wrong shape for this endpoint.`;
+  }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `Invalid value for '${name}': expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}.`;
   }
   return `Invalid value for '${name}': ${issue.message}`;
+}
+
+/**
+ * zod reports a failed union at the union, even when the input had exactly one option's type and only something
+ * inside it is wrong (`content: [null]` is an array, just not of parts); that inner issue names what to fix.
+ */
+function narrowed(first: z.core.$ZodIssue): { issue: z.core.$ZodIssue; path: PropertyKey[] } {
+  let issue = first;
+  let path: PropertyKey[] = [...first.path];
+  while (issue.code === 'invalid_union') {
+    const inside = issue.errors.filter((option) => option.length > 0 && option.every((i) => i.path.length > 0));
+    if (inside.length !== 1) break;
+    issue = inside[0]![0]!;
+    path = [...path, ...issue.path];
+  }
+  return { issue, path };
 }
 
 /**
@@ -113,10 +152,11 @@ export function validateWith<T>(schema: z.ZodType<T>, body: unknown): T {
   }
   const result = schema.safeParse(body);
   if (result.success) return body as T;
-  const issue = result.error.issues[0]!;
-  const param = paramOf(issue.path);
-  const input = valueAt(body, issue.path);
-  const wireCode = issue.code === 'invalid_type' ? (input === undefined ? 'missing_required_parameter' : 'invalid_type') : 'invalid_value';
+  const { issue, path } = narrowed(result.error.issues[0]!);
+  const param = paramOf(path);
+  const input = valueAt(body, path);
+  const typeIssue = issue.code === 'invalid_type' || unionTypes(issue) !== null;
+  const wireCode = typeIssue ? (input === undefined ? 'missing_required_parameter' : 'invalid_type') : 'invalid_value';
   throw new GatewayError('invalid_request', describe(issue, param, input), { param, wireCode });
 }
 

@@ -5,4 +5,5 @@ export * from './durations.js';
 export * from './context.js';
 export * from './parser-refusal.js';
 export * from './json-bytes.js';
+export * from './json-text.js';
 export * from './sqlite-file.js';

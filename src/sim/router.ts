@@ -4,6 +4,7 @@
  * the upstream in overhead benchmarks and must cost as little as possible.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { depthWithin } from '../core/index.js';
 import type { SimContext } from './context.js';
 import { FAULT_HEADER, mergeFaults, normalizeFault, parseFaultHeader } from './faults.js';
 import type { ResponseScope } from './generation/runner.js';
@@ -59,6 +60,12 @@ const KNOWN_PATHS = new Set([
 
 let logCounter = 0;
 
+/**
+ * Deeper bodies are the client's 400: the routes serialise parts of a body (tools, tool calls) with JSON.stringify,
+ * which recurses and overflows the stack a few thousand levels down, and engines' own JSON parsers cap nesting too.
+ */
+export const MAX_BODY_DEPTH = 256;
+
 function parseJson(raw: string): unknown {
   let body: unknown;
   try {
@@ -67,6 +74,7 @@ function parseJson(raw: string): unknown {
     throw new SimHttpError(400, `Invalid JSON body: ${(e as Error).message}`);
   }
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new SimHttpError(400, 'The request body must be a JSON object.');
+  if (!depthWithin(body, MAX_BODY_DEPTH)) throw new SimHttpError(400, `The request body is nested more than ${MAX_BODY_DEPTH} levels deep.`);
   return body;
 }
 

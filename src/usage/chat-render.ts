@@ -1,3 +1,5 @@
+import { jsonText } from '../core/index.js';
+
 /**
  * What of a chat request turns into prompt tokens, as chat templates render it: per message the role, the name,
  * the text parts and tool calls, with fixed overheads for the template's framing. Numbers follow OpenAI's published
@@ -31,6 +33,8 @@ function contentText(content: unknown, pieces: string[]): number {
   let images = 0;
   if (Array.isArray(content)) {
     for (const part of content) {
+      // A bare string part is text (vLLM takes it); other non-objects are nothing a template renders.
+      if (typeof part === 'string') pieces.push(part);
       if (typeof part !== 'object' || part === null) continue;
       const p = part as Record<string, unknown>;
       if (typeof p.text === 'string') pieces.push(p.text);
@@ -88,6 +92,7 @@ export function addMessageSize(message: unknown, into: PromptSize): void {
   if (typeof content === 'string') chars += 1 + content.length;
   else if (Array.isArray(content)) {
     for (const part of content) {
+      if (typeof part === 'string') chars += 1 + part.length;
       if (typeof part !== 'object' || part === null) continue;
       const p = part as Record<string, unknown>;
       if (typeof p.text === 'string') chars += 1 + p.text.length;
@@ -106,9 +111,17 @@ export function addMessageSize(message: unknown, into: PromptSize): void {
   into.chars += chars;
 }
 
-/** Tool definitions are rendered into the system prompt; their JSON is a fair proxy for that text. */
+/**
+ * Tool definitions are rendered into the system prompt; their JSON is a fair proxy for that text. Only object items
+ * are tools: validation refuses anything else, and an estimate must not be what fails a request if one slips by.
+ */
 export function renderTools(tools: readonly unknown[] | undefined): RenderedMessage {
-  if (!tools || tools.length === 0) return { text: '', fixed: 0 };
-  const text = tools.map((t) => JSON.stringify((t as { function?: unknown }).function ?? t) ?? '').join('\n');
-  return { text, fixed: tools.length * TOKENS_PER_TOOL };
+  if (!Array.isArray(tools) || tools.length === 0) return { text: '', fixed: 0 };
+  const texts: string[] = [];
+  for (const t of tools) {
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) continue;
+    const fn = (t as Record<string, unknown>).function;
+    texts.push(jsonText(fn ?? t));
+  }
+  return { text: texts.join('\n'), fixed: texts.length * TOKENS_PER_TOOL };
 }

@@ -83,6 +83,10 @@ describe('request bodies built to hurt the gateway', () => {
     assert.match(m.error.message, /expected a string, but got an integer/);
     const s = (await (await send({ model: 'open', messages: [{ role: 'user', content: 'hi' }], stream: 'yes' })).json()) as { error: { message: string } };
     assert.match(s.error.message, /'stream': expected a boolean, but got a string/);
+    // JSON.parse reads 1e309 as Infinity: not "expected a number, but got a number".
+    const big = (await (await send('{"model":"open","messages":[{"role":"user","content":"hi"}],"max_tokens":1e309}')).json()) as { error: { message: string; param: string } };
+    assert.equal(big.error.param, 'max_tokens');
+    assert.match(big.error.message, /got a number out of range/);
   });
 
   test('deeply nested tools are a 400, not a stack overflow', async () => {

@@ -28,6 +28,8 @@ const oneOf = (...gens: Gen[]): Gen => (r) => pick(r, gens)(r);
 const mostly = (valid: Gen, ...others: Gen[]): Gen => (r) => (r() < 0.8 ? valid(r) : pick(r, others)(r));
 const listOf = (gen: Gen, max = 4): Gen => (r) => Array.from({ length: Math.floor(r() * (max + 1)) }, () => gen(r));
 const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
+/** A tool of `depth` levels (an object, as tools are, around arrays). */
+const nestedTool = (depth: number): unknown => ({ a: nested(depth - 1) });
 
 // Edge values of every JSON type (and a few only JavaScript can make), each a likely border of a zod check.
 const NUMBERS = [0, -0, 1, 7, 64, -1, 0.5, 1.5, 2 ** 53 - 1, 2 ** 53, 1e20, -1e20, Number.MAX_VALUE, Infinity, -Infinity, NaN];
@@ -39,7 +41,7 @@ const scalar: Gen = oneOf(num, str, bool, () => null);
 const anything: Gen = oneOf(scalar, listOf(scalar, 3), () => ({}), () => ({ a: 1 }), () => ABSENT);
 const tokenIds: Gen = oneOf(listOf(oneOf(() => 1, () => 50256, () => 0), 4), listOf(num, 3), listOf(anything, 2));
 
-const content: Gen = oneOf(str, () => null, () => ABSENT, listOf(oneOf(() => ({ type: 'text', text: 'hi' }), anything), 2), num, bool, () => ({ text: 'x' }));
+const content: Gen = oneOf(str, () => null, () => ABSENT, listOf(oneOf(() => ({ type: 'text', text: 'hi' }), anything), 2), () => [null], () => ['hi', { type: 'text', text: 'x' }], num, bool, () => ({ text: 'x' }));
 const message: Gen = (r) =>
   r() < 0.05 ? anything(r) : build(r, { role: mostly(oneOf(() => 'user', () => 'system'), str, anything), content: mostly(oneOf(() => 'hi', () => null, () => ABSENT), content), name: oneOf(() => ABSENT, str) });
 const messages: Gen = mostly(oneOf(listOf(message, 3), (r) => [message(r)]), () => [], anything, () => ABSENT);
@@ -50,8 +52,12 @@ const tools: Gen = oneOf(
   () => null,
   () => [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string' } } } } }],
   () => [],
-  () => [nested(MAX_TOOLS_DEPTH - 1)],
-  () => [nested(MAX_TOOLS_DEPTH)],
+  () => [nestedTool(MAX_TOOLS_DEPTH - 1)],
+  () => [nestedTool(MAX_TOOLS_DEPTH)],
+  () => [nested(3)],
+  () => [null],
+  (r) => [{ type: 'function', function: { name: 'f' } }, scalar(r)],
+  listOf(anything, 2),
   anything,
 );
 const count: Gen = mostly(oneOf(() => ABSENT, () => null, () => 16, () => 0), num, anything);
@@ -124,7 +130,45 @@ test('the shapes clients send are accepted without zod', () => {
   assert.ok(FAST.embeddings({ model: 'm', input: [1, 2, 3] }));
   // Borders where zod refuses: left to zod, which writes the message.
   assert.ok(!FAST.chat({ ...chat, max_tokens: 2 ** 53 }));
-  assert.ok(!FAST.chat({ ...chat, tools: [nested(MAX_TOOLS_DEPTH)] }));
+  assert.ok(!FAST.chat({ ...chat, tools: [nestedTool(MAX_TOOLS_DEPTH)] }));
+  assert.ok(FAST.chat({ ...chat, tools: [nestedTool(MAX_TOOLS_DEPTH - 1)] }));
+  assert.ok(FAST.chat({ ...chat, messages: [{ role: 'user', content: ['hi', { type: 'text', text: 'x' }] }] }));
+  for (const item of [null, 1, 'f', true, []]) {
+    assert.ok(!FAST.chat({ ...chat, tools: [item] }), `tools: [${JSON.stringify(item)}]`);
+    if (typeof item !== 'string') assert.ok(!FAST.chat({ ...chat, messages: [{ role: 'user', content: [item] }] }), `content: [${JSON.stringify(item)}]`);
+  }
   assert.ok(!FAST.embeddings({ model: 'm', input: [] }));
   assert.ok(!FAST.chat({ ...chat, model: 'x'.repeat(257) }));
+});
+
+/** The refusal a chat body gets, through the fast path's fallback to zod. */
+function refusal(body: Record<string, unknown>): GatewayError {
+  try {
+    validateRequest('chat', body);
+  } catch (err) {
+    assert.ok(err instanceof GatewayError);
+    return err;
+  }
+  return assert.fail(`accepted ${JSON.stringify(body)}`);
+}
+
+test('items of tools and of content are objects: anything else is a 400 naming the item', () => {
+  const chat = { model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 5 };
+  for (const [item, got] of [[null, 'null'], [1, 'an integer'], ['f', 'a string'], [[{ type: 'function' }], 'an array']] as const) {
+    const err = refusal({ ...chat, tools: [{ type: 'function', function: { name: 'f' } }, item] });
+    assert.equal(err.status, 400);
+    assert.equal(err.param, 'tools[1]');
+    assert.equal(err.wireCode, 'invalid_type');
+    assert.equal(err.message, `Invalid type for 'tools[1]': expected an object, but got ${got}.`);
+  }
+  const part = refusal({ ...chat, messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, null] }] });
+  assert.equal(part.param, 'messages[0].content[1]');
+  assert.equal(part.message, "Invalid type for 'messages[0].content[1]': expected a string or an object, but got null.");
+  // A union refused whole still names the field, and says which types it takes.
+  const whole = refusal({ ...chat, messages: [{ role: 'user', content: 5 }] });
+  assert.equal(whole.param, 'messages[0].content');
+  assert.equal(whole.wireCode, 'invalid_type');
+  assert.match(whole.message, /expected a string, an array or null, but got an integer/);
+  // Depth is still checked, and still reported on `tools`.
+  assert.equal(refusal({ ...chat, tools: [nestedTool(MAX_TOOLS_DEPTH)] }).param, 'tools');
 });

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
@@ -9,37 +9,13 @@ import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
 import { validateWith } from '../wire.js';
 import { anthropicErrorEvent, writeAnthropicError } from './errors.js';
+import { countRequest, messagesRequest, promptText } from './wire.js';
 
 /**
  * The Anthropic Messages API (`POST /v1/messages`, streamed and not, and `POST /v1/messages/count_tokens`), passed
  * through to engines that serve it (vLLM, llama.cpp). Errors use Anthropic's shape, and the gateway credential may
  * come as `x-api-key` (Anthropic's SDK default) as well as `Authorization: Bearer`.
  */
-const message = z.looseObject({ role: z.string().min(1), content: z.union([z.string(), z.array(z.unknown())]) });
-const base = {
-  model: z.string().min(1).max(256),
-  messages: z.array(message).min(1, 'messages must contain at least one message'),
-  system: z.union([z.string(), z.array(z.unknown())]).nullish(),
-  tools: z.array(z.unknown()).nullish(),
-};
-const messagesRequest = z.looseObject({ ...base, max_tokens: z.number().int().positive(), stream: z.boolean().nullish() });
-const countRequest = z.looseObject(base);
-
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  let out = '';
-  for (const b of content) if (b && typeof b === 'object' && typeof (b as { text?: unknown }).text === 'string') out += (b as { text: string }).text;
-  return out;
-}
-
-function promptText(b: z.infer<typeof countRequest>): string {
-  let out = b.tools && b.tools.length > 0 ? `<tools>${JSON.stringify(b.tools)}</tools>\n` : '';
-  if (b.system) out += `<|system|>\n${textOf(b.system)}\n`;
-  for (const m of b.messages) out += `<|${m.role}|>\n${textOf(m.content)}\n`;
-  return out;
-}
-
 /** Authorization wins when both are sent; a bare `x-api-key` is read as a Bearer token. */
 function credential(headers: IncomingHttpHeaders): string | undefined {
   if (headers.authorization) return headers.authorization;

@@ -1,3 +1,4 @@
+import { scalarText } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import type { ResponsesRequest } from './wire.js';
 
@@ -104,12 +105,12 @@ export function chatToResponse(req: ResponsesRequest, chat: Json, usage: Backend
   if (text.length > 0 || calls.length === 0) output.push(messageItem(`msg_${base}`, text, itemStatus));
   calls.forEach((c, i) => {
     const fn = (c.function ?? {}) as Json;
-    output.push(functionCallItem(`fc_${base}_${i}`, String(c.id ?? `call_${base}_${i}`), String(fn.name ?? ''), String(fn.arguments ?? ''), itemStatus));
+    output.push(functionCallItem(`fc_${base}_${i}`, scalarText(c.id, `call_${base}_${i}`), scalarText(fn.name, ''), scalarText(fn.arguments, ''), itemStatus));
   });
   const state: OutputState = {
     id: responseIdFor(chat.id),
     createdAt: typeof chat.created === 'number' ? chat.created : Math.floor(Date.now() / 1000),
-    model: String(chat.model ?? req.model),
+    model: scalarText(chat.model, req.model),
     status: incomplete ? 'incomplete' : 'completed',
     output,
     usage,

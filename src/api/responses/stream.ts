@@ -1,4 +1,4 @@
-import type { GatewayError } from '../../core/index.js';
+import { scalarText, type GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import type { EventTransform } from '../event-relay.js';
 import { functionCallItem, messageItem, reasoningItem, reasoningOf, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
@@ -58,7 +58,7 @@ export class ChatToResponsesStream implements EventTransform {
     this.#state = {
       id: responseIdFor(chunk.id),
       createdAt: typeof chunk.created === 'number' ? chunk.created : Math.floor(Date.now() / 1000),
-      model: String(chunk.model ?? this.req.model),
+      model: scalarText(chunk.model, this.req.model),
       status: 'in_progress',
       output: [],
       usage: null,
@@ -148,7 +148,7 @@ export class ChatToResponsesStream implements EventTransform {
       out += this.#closeReasoning('completed') + this.#closeText('completed');
       const index = this.#state!.output.length;
       const id = this.#itemId('fc', index);
-      call = { index, id, callId: String(tc.id ?? `call_${id}`), name: String(fn.name ?? ''), args: '' };
+      call = { index, id, callId: scalarText(tc.id, `call_${id}`), name: scalarText(fn.name, ''), args: '' };
       this.#calls.set(key, call);
       const item = functionCallItem(id, call.callId, call.name, '', 'in_progress');
       this.#state!.output.push(item);
@@ -180,7 +180,7 @@ export class ChatToResponsesStream implements EventTransform {
     if (chunk.error || chunk.object === 'error') {
       this.failed = true;
       const e = (chunk.object === 'error' ? chunk : typeof chunk.error === 'object' ? chunk.error : { message: chunk.error }) as Json;
-      this.#error = String(e.message ?? 'The backend failed while generating.');
+      this.#error = scalarText(e.message, 'The backend failed while generating.');
       return (this.#state ? '' : this.#start(chunk)) + this.#emit('error', { code: 'server_error', message: this.#error, param: null });
     }
     let out = this.#state ? '' : this.#start(chunk);

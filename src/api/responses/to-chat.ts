@@ -1,4 +1,4 @@
-import { GatewayError } from '../../core/index.js';
+import { GatewayError, scalarText } from '../../core/index.js';
 import type { ResponsesRequest } from './wire.js';
 
 /**
@@ -24,13 +24,13 @@ function untranslatable(param: string, what: string): GatewayError {
 
 function partText(part: Json, param: string): Json {
   const type = part.type;
-  if (type === 'input_text' || type === 'output_text' || type === 'text') return { type: 'text', text: String(part.text ?? '') };
+  if (type === 'input_text' || type === 'output_text' || type === 'text') return { type: 'text', text: scalarText(part.text, '') };
   if (type === 'input_image') {
     const url = part.image_url;
     if (typeof url !== 'string') throw untranslatable(param, 'An input_image given by file_id');
     return { type: 'image_url', image_url: { url, ...(part.detail ? { detail: part.detail } : {}) } };
   }
-  if (type === 'refusal') return { type: 'text', text: String(part.refusal ?? '') };
+  if (type === 'refusal') return { type: 'text', text: scalarText(part.refusal, '') };
   throw untranslatable(param, `Content of type ${JSON.stringify(type)}`);
 }
 
@@ -70,7 +70,7 @@ export function inputMessages(req: ResponsesRequest): Json[] {
     }
     calls = null;
     if (type === 'message') {
-      const role = item.role === 'developer' ? 'system' : String(item.role ?? 'user');
+      const role = item.role === 'developer' ? 'system' : scalarText(item.role, 'user');
       messages.push({ role, content: messageContent(item.content, `${param}.content`, role) });
     } else if (type === 'function_call_output') {
       messages.push({ role: 'tool', tool_call_id: item.call_id, content: outputText(item.output) });

@@ -1,14 +1,22 @@
 import { z } from 'zod';
+import { scalarText } from '../../core/index.js';
 
 /**
  * The fields of a Responses API request (`POST /v1/responses`) the gateway reads: what it routes on and what it
  * translates for chat-only backends. Loose, like the chat schema: the rest reaches a native backend byte for byte.
  */
+/** An input item: a message, a function call or its output, reasoning... each an object whose kind and role are names. */
+const inputItem = z.looseObject({
+  type: z.string().optional(),
+  role: z.string().optional(),
+  content: z.union([z.string(), z.array(z.looseObject({ type: z.string().optional() })), z.null()]).optional(),
+});
+
 export const responsesRequest = z.looseObject({
   model: z.string().min(1).max(256),
-  input: z.union([z.string(), z.array(z.unknown())]),
+  input: z.union([z.string(), z.array(inputItem)]),
   instructions: z.string().nullish(),
-  tools: z.array(z.unknown()).nullish(),
+  tools: z.array(z.looseObject({ type: z.string() })).nullish(),
   tool_choice: z.unknown().optional(),
   max_output_tokens: z.number().int().nonnegative().nullish(),
   temperature: z.number().nullish(),
@@ -40,7 +48,7 @@ export function responsesPromptText(req: ResponsesRequest): string {
     if (!raw || typeof raw !== 'object') continue;
     const item = raw as Record<string, unknown>;
     const content = item.content ?? item.output ?? item.arguments;
-    if (typeof content === 'string') out += `<|${String(item.role ?? item.type ?? 'user')}|>\n${content}\n`;
+    if (typeof content === 'string') out += `<|${scalarText(item.role ?? item.type, 'user')}|>\n${content}\n`;
     else if (Array.isArray(content)) {
       for (const p of content) if (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string') out += (p as { text: string }).text;
       out += '\n';

@@ -17,10 +17,16 @@ import { tokenize } from '../text/tokenizer.js';
 import { checkContextLength, checkModel, type RouteRequest } from './generate-common.js';
 import { parseRequest } from './schemas.js';
 
+/**
+ * Content blocks as vLLM's Anthropic request model types them: objects with a string `type`, `text` a string when
+ * present, a tool result's `content` a string or a list. A client's malformed block is that model's 400 (it was a
+ * TypeError here, a 500, and the gateway ejects backends that answer 500s).
+ */
+const Block = z.looseObject({ type: z.string(), text: z.string().nullish(), content: z.union([z.string(), z.array(z.unknown())]).nullish() });
 const Base = {
   model: z.string().nullish(),
-  messages: z.array(z.looseObject({ role: z.string(), content: z.unknown() })).min(1),
-  system: z.unknown().optional(),
+  messages: z.array(z.looseObject({ role: z.string(), content: z.union([z.string(), z.array(Block)]) })).min(1),
+  system: z.union([z.string(), z.array(Block)]).nullish(),
   tools: z.array(z.looseObject({ name: z.string(), input_schema: z.unknown().optional() })).nullish(),
   tool_choice: z.looseObject({ type: z.string(), name: z.string().optional() }).nullish(),
 };
@@ -37,10 +43,10 @@ export function anthropicError(status: number, message: string): { status: numbe
 }
 
 function chatView(b: z.infer<typeof CountRequest>) {
-  const system = typeof b.system === 'string' ? b.system : Array.isArray(b.system) ? b.system.map((x) => (x as { text?: string }).text ?? '').join('') : '';
+  const system = typeof b.system === 'string' ? b.system : Array.isArray(b.system) ? b.system.map((x) => x.text ?? '').join('') : '';
   const messages: Record<string, unknown>[] = system ? [{ role: 'system', content: system }] : [];
   for (const m of b.messages) {
-    const blocks = Array.isArray(m.content) ? (m.content as Record<string, unknown>[]) : null;
+    const blocks = Array.isArray(m.content) ? m.content : null;
     const toolResult = blocks?.find((x) => x.type === 'tool_result');
     messages.push({ role: toolResult ? 'tool' : m.role, content: blocks ? blocks.map((x) => (typeof x.text === 'string' ? x.text : typeof x.content === 'string' ? x.content : '')).join('') : m.content });
   }

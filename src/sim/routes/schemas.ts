@@ -34,13 +34,24 @@ const common = {
   sim_fault: z.unknown().optional(),
 };
 
+/**
+ * Messages, content parts and tools as vLLM's request models type them: a part is an object (or a bare string, which
+ * vLLM takes as text), a tool is `{type?, function: {name, ...}}`. A client's `null` in either is vLLM's 400, never
+ * something for the template renderer to find.
+ */
+const ChatMessage = z.looseObject({
+  role: z.string(),
+  content: z.union([z.string(), z.array(z.union([z.string(), z.looseObject({})])), z.null()]).optional(),
+});
+const ChatTool = z.looseObject({ type: z.string().optional(), function: z.looseObject({ name: z.string() }) });
+
 export const ChatRequest = z.looseObject({
   ...common,
-  messages: z.array(z.looseObject({ role: z.string(), content: z.unknown().optional() })).min(1),
+  messages: z.array(ChatMessage).min(1),
   max_completion_tokens: z.int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.int().min(0).max(20).nullish(),
-  tools: z.array(z.unknown()).nullish(),
+  tools: z.array(ChatTool).nullish(),
   tool_choice: z.unknown().optional(),
 });
 export type ChatRequest = z.infer<typeof ChatRequest>;
@@ -66,7 +77,7 @@ export type EmbeddingRequest = z.infer<typeof EmbeddingRequest>;
 export const TokenizeRequest = z.looseObject({
   model: z.string().nullish(),
   prompt: z.string().optional(),
-  messages: z.array(z.looseObject({ role: z.string(), content: z.unknown().optional() })).optional(),
+  messages: z.array(ChatMessage).optional(),
   return_token_strs: z.boolean().nullish(),
 });
 
