@@ -144,13 +144,35 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.post('/v1/completions', openai('completions'));
   app.post('/v1/embeddings', openai('embeddings'));
   for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) app.all(p, methodNotAllowed('POST'));
+  /**
+   * A family reads which operation it serves from the request's URL (count_tokens or not, translation or
+   * transcription, an id or a create). The router matched a normalised path (percent-decoded, dot segments resolved,
+   * absolute-form reduced), so the family is given that same path: no other spelling of it reaches a family under one
+   * route and is read there as another. Most requests already match and pay one comparison.
+   */
+  const family = (endpoint: Endpoint) => {
+    const serve = openai(endpoint);
+    return (c: Context<Env>) => {
+      const incoming = c.env.incoming;
+      const url = incoming.url ?? '';
+      const path = c.req.path;
+      if (url !== path && !(url.startsWith(path) && url.charCodeAt(path.length) === 63 /* ? */)) {
+        const q = url.indexOf('?');
+        incoming.url = q < 0 ? path : path + url.slice(q);
+      }
+      return serve(c);
+    };
+  };
   // The other endpoint families (Responses, Messages, rerank, score, tokenize, audio): the same pipeline.
   const familyMethods = new Map<string, string[]>();
   for (const r of FAMILY_ROUTES) {
-    app.on(r.method, r.path, openai(r.endpoint));
+    app.on(r.method, r.path, family(r.endpoint));
     familyMethods.set(r.path, [...(familyMethods.get(r.path) ?? []), r.method]);
   }
   for (const [p, methods] of familyMethods) app.all(p, methodNotAllowed(methods.join(', ')));
+  // Any other path below /v1/responses/ names a response that cannot exist: the family answers OpenAI's 404 for an
+  // unknown response (after authentication, with its usage row), never a create.
+  app.all('/v1/responses/*', family('responses'));
 
   app.get('/v1/models', async (c) => {
     const principal = await principalOf(c);

@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import { getRequestListener } from '@hono/node-server';
 import { createPipeline, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
@@ -23,6 +22,7 @@ import { openKvEvents } from './kv-events.js';
 import { openSharedResponses } from './shared-responses.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
+import { createFramingRefusals, createHonoHandoff } from './framing.js';
 import { REQUEST_ID, type Tagged } from './request-tag.js';
 
 export interface GatewayOptions {
@@ -253,7 +253,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   };
 
-  const honoListener = getRequestListener(app.fetch, { overrideGlobalObjects: false });
+  const framing = createFramingRefusals({ clock, usage: () => usage });
+  const hono = createHonoHandoff(app.fetch, framing);
   const openai = createOpenAIHandler(appDeps);
   const HOT = new Map<string, Endpoint>([
     ['/v1/chat/completions', 'chat'],
@@ -270,13 +271,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // How often Node sweeps connections for these two timeouts (its default, 30s, would make them that late).
       connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(headersTimeout / 10))),
       ServerResponse: drainAwareResponse(() => draining),
+      // Node's own 400 for HTTP/1.1 without Host is bare; the listener checks the same property and answers in the
+      // envelope (HTTP/1.0 may omit Host, and Host never routes).
+      requireHostHeader: false,
     },
     (req, res) => {
+      if (req.headers.host === undefined && req.httpVersionMinor === 1) return framing.missingHost(req, res);
       const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
-      if (endpoint === undefined) return void honoListener(req, res);
+      if (endpoint === undefined) return hono.serve(req, res);
       openai.serve(endpoint, req, res);
     },
   );
+  server.on('checkExpectation', framing.expectation);
+  server.on('connect', framing.connect);
   // Node's requestTimeout (server.timeouts.body) bounds receiving the request, not the response, so long generations
   // are unaffected. Refusals of its parser (431, 408, 400) are answered in OpenAI's envelope and logged as usage.
   server.keepAliveTimeout = 65_000;
@@ -309,6 +316,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const addr = server.address() as AddressInfo;
   const urlHost = addr.family === 'IPv6' ? `[${addr.address === '::' ? '::1' : addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
+  hono.setHost(`${urlHost}:${addr.port}`);
 
   let watcher: ConfigWatcher | null = null;
   if (opts.configFile && opts.watch !== false) watcher = watchConfigFile(opts.configFile, () => void reload());

@@ -20,7 +20,10 @@ import { responsesPromptText, responsesRequest, type ResponsesRequest } from './
  * chat completions for the others; `GET /v1/responses/{id}` and `POST /v1/responses/{id}/cancel` sent to the
  * backend that stored the response (see store.ts); `previous_response_id` pinned to that backend too.
  */
+const CREATE_ROUTE = '/v1/responses';
 const ID_ROUTE = /^\/v1\/responses\/([A-Za-z0-9_\-.:]{1,200})(\/cancel)?$/;
+/** How much of an id that is not one a 404 repeats. */
+const SHOWN_ID = 200;
 const NO_TOKENS = (): BackendUsage => ({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
 
 function pathOf(url: string | undefined): string {
@@ -30,7 +33,9 @@ function pathOf(url: string | undefined): string {
 }
 
 function notFound(id: string): GatewayError {
-  return new GatewayError('not_found', `No response with id '${id}' is known to this gateway; responses can be retrieved where the backend stored them (store: true on a backend that stores).`, {
+  if (id === '') return new GatewayError('not_found', 'The path names no response id.', { param: 'response_id', wireCode: 'response_not_found' });
+  const shown = id.length > SHOWN_ID ? `${id.slice(0, SHOWN_ID)}…` : id;
+  return new GatewayError('not_found', `No response with id '${shown}' is known to this gateway; responses can be retrieved where the backend stored them (store: true on a backend that stores).`, {
     param: 'response_id',
     wireCode: 'response_not_found',
   });
@@ -146,13 +151,19 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
     credential: bearerCredential,
     writeError,
     async read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest> {
-      const m = ID_ROUTE.exec(pathOf(incoming.url));
-      if (m) {
-        incoming.resume();
-        return byId(m[1]!, m[2] !== undefined, ctx);
+      const path = pathOf(incoming.url);
+      if (path === CREATE_ROUTE && incoming.method === 'POST') {
+        const raw = await readRequestBody(incoming, bodyLimit);
+        return create(raw, validateWith(responsesRequest, parseJsonBody(raw)), ctx);
       }
-      const raw = await readRequestBody(incoming, bodyLimit);
-      return create(raw, validateWith(responsesRequest, parseJsonBody(raw)), ctx);
+      // Everything else below /v1/responses names a response; no body is read, and none ever creates one (an id
+      // that is not one, or a method its route does not take, would otherwise fall through to a billed generation).
+      incoming.resume();
+      const m = ID_ROUTE.exec(path);
+      const cancel = m !== null && m[2] !== undefined;
+      const method = incoming.method;
+      if (m && (cancel ? method === 'POST' : method === 'GET' || method === 'HEAD')) return byId(m[1]!, cancel, ctx);
+      throw notFound(path.slice(CREATE_ROUTE.length + 1).replace(/\/cancel$/, ''));
     },
   };
 }
