@@ -56,6 +56,13 @@ const BAD_TARGET: Refusal = {
   message: 'The request target is not a path this gateway can serve.',
 };
 
+const TOO_LARGE_TO_CONTINUE: Refusal = {
+  status: 413,
+  reason: 'Payload Too Large',
+  code: 'request_too_large',
+  message: "The declared request body exceeds the gateway's limit (server.body_limit); it was not sent, so do not send it.",
+};
+
 const LINGER_MS = 2000;
 
 const envelope = (r: Refusal) => JSON.stringify({ error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } });
@@ -74,6 +81,12 @@ export interface FramingRefusals {
   connect(req: IncomingMessage, socket: Socket): void;
   /** A request node-server cannot build a URL from even with the listening address for its Host. */
   badTarget(req: IncomingMessage, res: ServerResponse): void;
+  /**
+   * The server's `checkContinue` listener: a body declared over `limit()` is refused before the client sends it (no
+   * `100 Continue`, which would invite the upload only to refuse it); any other request is told to continue and
+   * handed to `serve`, the request listener (Node emits no `request` event once this one is handled).
+   */
+  continueOrRefuse(limit: () => number, serve: (req: IncomingMessage, res: ServerResponse) => void): (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export function createFramingRefusals(options: FramingOptions): FramingRefusals {
@@ -103,6 +116,12 @@ export function createFramingRefusals(options: FramingOptions): FramingRefusals 
     // Node checks Host before Expect; with its check off, this listener keeps that order.
     expectation: (req, res) => answer(req.headers.host === undefined ? MISSING_HOST : EXPECTATION_FAILED, req, res),
     badTarget: (req, res) => answer(req.url === '*' ? ASTERISK_TARGET : BAD_TARGET, req, res),
+    continueOrRefuse: (limit, serve) => (req, res) => {
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > limit()) return answer(TOO_LARGE_TO_CONTINUE, req, res);
+      res.writeContinue();
+      serve(req, res);
+    },
     connect(req, socket) {
       // Node has handed the socket over and removed its own listeners: a reset now would be an uncaught error.
       socket.on('error', () => socket.destroy());

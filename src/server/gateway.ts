@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { Server as NetServer, type AddressInfo } from 'node:net';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createPipeline, type LiveConfig } from '../api/index.js';
 import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
@@ -275,13 +275,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // envelope (HTTP/1.0 may omit Host, and Host never routes).
       requireHostHeader: false,
     },
-    (req, res) => {
-      if (req.headers.host === undefined && req.httpVersionMinor === 1) return framing.missingHost(req, res);
-      const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
-      if (endpoint === undefined) return hono.serve(req, res);
-      openai.serve(endpoint, req, res);
-    },
+    onRequest,
   );
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (req.headers.host === undefined && req.httpVersionMinor === 1) return framing.missingHost(req, res);
+    const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
+    if (endpoint === undefined) return hono.serve(req, res);
+    openai.serve(endpoint, req, res);
+  }
+  server.on('checkContinue', framing.continueOrRefuse(() => current.server.body_limit, onRequest));
   server.on('checkExpectation', framing.expectation);
   server.on('connect', framing.connect);
   // Node's requestTimeout (server.timeouts.body) bounds receiving the request, not the response, so long generations

@@ -181,6 +181,31 @@ describe('refusals Node or node-server would make bare', () => {
     assert.equal(res.status, 100);
   });
 
+  test('Expect: 100-continue with a body declared over the limit gets the 413 instead of 100 Continue', async () => {
+    const huge = await raw(gw.port, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: 107374182400\r\n\r\n');
+    assertEnvelope(huge, 413, 'request_too_large');
+    assert.ok(huge.closed);
+    // Within the limit: 100 Continue, then the body, then the answer.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(gw.port, '127.0.0.1');
+      let data = '';
+      let sent = false;
+      socket.setEncoding('utf8');
+      socket.on('error', reject);
+      socket.on('data', (d: string) => {
+        data += d;
+        if (!sent && data.startsWith('HTTP/1.1 100 ')) {
+          sent = true;
+          socket.write(chat);
+        }
+      });
+      socket.on('end', () => resolve(data));
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nConnection: close\r\nContent-Length: ${chat.length}\r\n\r\n`);
+    });
+    assert.match(answer, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.match(answer, /"object":"chat\.completion"/);
+  });
+
   test('CONNECT is a 405 with Allow and Connection: close, then the connection closes', async () => {
     const a = await raw(gw.port, 'CONNECT evil:443 HTTP/1.1\r\nHost: evil:443\r\n\r\n');
     assertEnvelope(a, 405, 'method_not_allowed');
