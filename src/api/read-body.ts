@@ -47,7 +47,7 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
   });
 }
 
-function tooLarge(limit: number): GatewayError {
+export function tooLarge(limit: number): GatewayError {
   return new GatewayError('payload_too_large', `The request body exceeds the gateway's limit of ${limit} bytes.`, { wireCode: 'request_too_large' });
 }
 

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
-import { acceptRequestId, createRequestCtx, type Clock } from '../core/index.js';
-import { rowFromCtx, type UsageWriter } from '../usage/index.js';
+import { acceptRequestId, type Clock } from '../core/index.js';
+import type { UsageWriter } from '../usage/index.js';
+import { createRefusalRecorder, refusalBody, refuseOnSocket, type Refusal } from './refusal.js';
 
 /**
  * Requests Node or @hono/node-server would refuse with a bare status (no envelope, no x-request-id) or no answer at
@@ -11,13 +12,6 @@ import { rowFromCtx, type UsageWriter } from '../usage/index.js';
  * (asterisk-form, garbage). Each is answered in OpenAI's envelope, leaves a usage row like the parser's refusals, and
  * closes the connection: what follows such a request on it cannot be trusted to be framed as the client meant.
  */
-
-interface Refusal {
-  readonly status: number;
-  readonly reason: string;
-  readonly code: string;
-  readonly message: string;
-}
 
 const MISSING_HOST: Refusal = {
   status: 400,
@@ -63,10 +57,6 @@ const TOO_LARGE_TO_CONTINUE: Refusal = {
   message: "The declared request body exceeds the gateway's limit (server.body_limit); it was not sent, so do not send it.",
 };
 
-const LINGER_MS = 2000;
-
-const envelope = (r: Refusal) => JSON.stringify({ error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } });
-
 export interface FramingOptions {
   clock: Clock;
   usage: () => UsageWriter | null;
@@ -90,22 +80,12 @@ export interface FramingRefusals {
 }
 
 export function createFramingRefusals(options: FramingOptions): FramingRefusals {
-  const record = (r: Refusal, id: string) => {
-    const usage = options.usage();
-    if (!usage) return;
-    const now = options.clock.now();
-    const ctx = createRequestCtx(id, now, options.clock.wallMs());
-    ctx.status = r.status;
-    ctx.errorCode = r.code;
-    ctx.outcome = 'client_error';
-    ctx.endMs = now;
-    usage.record(rowFromCtx(ctx, now));
-  };
+  const record = createRefusalRecorder(options.clock, options.usage);
 
   const answer = (r: Refusal, req: IncomingMessage, res: ServerResponse) => {
     const id = acceptRequestId(req.headers['x-request-id'] as string | undefined);
     record(r, id);
-    const body = envelope(r);
+    const body = refusalBody(r);
     res.shouldKeepAlive = false;
     res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
     res.end(body);
@@ -127,13 +107,7 @@ export function createFramingRefusals(options: FramingOptions): FramingRefusals 
       socket.on('error', () => socket.destroy());
       const id = acceptRequestId(req.headers['x-request-id'] as string | undefined);
       record(CONNECT_REFUSED, id);
-      const body = envelope(CONNECT_REFUSED);
-      socket.end(
-        `HTTP/1.1 405 ${CONNECT_REFUSED.reason}\r\nAllow: ${SERVED_METHODS}\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
-      );
-      // Closing at once with the client's tunnel bytes unread could reset the connection and lose the answer.
-      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+      refuseOnSocket(socket, CONNECT_REFUSED, id, `Allow: ${SERVED_METHODS}\r\n`);
     },
   };
 }

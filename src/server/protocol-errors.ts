@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { createRequestCtx, markParserRefusal, newRequestId, type Clock } from '../core/index.js';
-import { rowFromCtx, type UsageWriter } from '../usage/index.js';
+import { markParserRefusal, newRequestId, type Clock } from '../core/index.js';
+import type { UsageWriter } from '../usage/index.js';
+import { createRefusalRecorder, refusalBody, refuseOnSocket, type Refusal } from './refusal.js';
 
 /**
  * Refusals Node's HTTP parser makes before any handler runs (the server's `clientError` event): headers over
@@ -9,13 +10,6 @@ import { rowFromCtx, type UsageWriter } from '../usage/index.js';
  * that are not HTTP (400). Node's own answers have no body; these carry OpenAI's envelope, so an SDK shows the
  * reason, and they leave a usage row.
  */
-
-interface Refusal {
-  readonly status: number;
-  readonly reason: string;
-  readonly code: string;
-  readonly message: string;
-}
 
 const HEADERS_TOO_LARGE: Refusal = {
   status: 431,
@@ -54,12 +48,6 @@ function refusalOf(err: NodeJS.ErrnoException): Refusal | null {
   }
 }
 
-const LINGER_MS = 2000;
-
-function envelope(r: Refusal): string {
-  return JSON.stringify({ error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } });
-}
-
 /** The response of the request a socket is serving, if one is in flight (Node's own clientError handling reads it too). */
 function inFlightResponse(socket: Socket): ServerResponse | undefined {
   return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
@@ -74,34 +62,17 @@ export interface ClientErrorHandlerOptions {
 
 /** The server's `clientError` listener. */
 export function createClientErrorHandler(options: ClientErrorHandlerOptions): (err: Error, socket: Socket) => void {
-  const record = (r: Refusal, id: string) => {
-    const usage = options.usage();
-    if (!usage) return;
-    const now = options.clock.now();
-    const ctx = createRequestCtx(id, now, options.clock.wallMs());
-    ctx.status = r.status;
-    ctx.errorCode = r.code;
-    ctx.outcome = 'client_error';
-    ctx.endMs = now;
-    usage.record(rowFromCtx(ctx, now));
-  };
+  const record = createRefusalRecorder(options.clock, options.usage);
 
   /** Sockets whose refusal waits for the answer to the request before it (the parser reports each later read again). */
   const deferred = new WeakSet<Socket>();
 
   /** The refusal written on the raw socket, then the connection closed. */
   const refuse = (r: Refusal, socket: Socket): void => {
-    const body = envelope(r);
     const id = newRequestId();
     // A connection that never sent a byte is not a request (idle sockets, port scans): no usage row for it.
     if (socket.bytesRead > 0) record(r, id);
-    socket.end(
-      `HTTP/1.1 ${r.status} ${r.reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Request-Id: ${id}\r\nConnection: close\r\n\r\n${body}`,
-    );
-    // Closing at once, with the refused bytes still unread, would reset the connection and could discard the answer
-    // at the client; a peer that never closes its side is cut off shortly after.
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    refuseOnSocket(socket, r, id);
   };
 
   return (err, socket) => {
@@ -123,7 +94,7 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
       socket.destroy();
       return;
     }
-    const body = envelope(r);
+    const body = refusalBody(r);
     if (res) {
       // A request is being served and its body was refused: answer through its response, so the handler that waits
       // for the body sees a finished response, and mark the request so the handler's body read fails with this same

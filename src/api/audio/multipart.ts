@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { GatewayError, newRequestId } from '../../core/index.js';
+import { tooLarge } from '../read-body.js';
 
 /**
  * A multipart audio upload read as it arrives (busboy parses; nothing here buffers the file). The form fields before
@@ -33,9 +34,6 @@ export interface AudioUpload {
   replayable(): boolean;
   dispose(): void;
 }
-
-const tooLarge = (limit: number) =>
-  new GatewayError('payload_too_large', `The request body exceeds the gateway's limit of ${limit} bytes.`, { wireCode: 'request_too_large' });
 
 function partHead(boundary: string, name: string, file?: FilePart): string {
   const disposition = file ? `form-data; name="${name}"; filename="${file.filename.replace(/["\r\n]/g, '_')}"` : `form-data; name="${name}"`;
