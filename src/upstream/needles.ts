@@ -96,3 +96,30 @@ export class KeyNeedle {
   }
 }
 
+
+const DATA_FIELD = Buffer.from('data:');
+const OBJECT_KEY = Buffer.from('"object"');
+const ERROR_VALUE = Buffer.from('"error"');
+
+function bytesAt(buf: Buffer, i: number, end: number, want: Buffer): boolean {
+  if (end - i < want.length) return false;
+  for (let k = 0; k < want.length; k++) if (buf[i + k] !== want[k]) return false;
+  return true;
+}
+
+/**
+ * Whether the event's data is an object whose first key is `"object": "error"`: SGLang's error event, flat where vLLM
+ * and llama.cpp nest theirs under `error`. A prefix check, so a normal chunk (`data: {"id":…`) is rejected within a
+ * few bytes; an `"object":"error"` inside a string is escaped and cannot match.
+ */
+export function startsWithObjectError(buf: Buffer, start: number, end: number): boolean {
+  if (!bytesAt(buf, start, end, DATA_FIELD)) return false;
+  let i = start + DATA_FIELD.length;
+  if (buf[i] === 0x20) i++; // SSE: one optional space after the colon
+  if (buf[i] !== 0x7b) return false; // {
+  i = skipJsonSpace(buf, i + 1, end);
+  if (!bytesAt(buf, i, end, OBJECT_KEY)) return false;
+  i = skipJsonSpace(buf, i + OBJECT_KEY.length, end);
+  if (buf[i] !== 0x3a) return false; // :
+  return bytesAt(buf, skipJsonSpace(buf, i + 1, end), end, ERROR_VALUE);
+}

@@ -186,3 +186,15 @@ export function normaliseErrorEvent(data: string, backendId: string): GatewayErr
     wireCode: wireCodeOf(parsed, status, message) ?? (status >= 500 ? 'upstream_error' : null),
   });
 }
+
+/** An engine's error event in a chat stream: vLLM, llama.cpp and TGI nest it under `error`, SGLang's is flat. */
+const ENGINE_ERROR = /^\s*\{\s*(?:"error"\s*:|"object"\s*:\s*"error")/;
+
+/**
+ * The engine error an SSE event's data carries, normalised, or null for any other event. For streams of another
+ * protocol (Responses, Messages) whose engine fails the way its chat stream does: the event must not reach a client
+ * that parses typed events only.
+ */
+export function engineErrorEvent(data: string, backendId: string): GatewayError | null {
+  return ENGINE_ERROR.test(data) ? normaliseErrorEvent(data, backendId) : null;
+}

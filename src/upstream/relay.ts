@@ -8,7 +8,7 @@ import type { Heartbeat } from './heartbeat.js';
 import { normaliseErrorEvent } from './normalise-error.js';
 import { findUsage, type BackendUsage } from './usage-tap.js';
 import { jsonKey } from './json-key.js';
-import { has, KeyNeedle, Needle } from './needles.js';
+import { has, KeyNeedle, Needle, startsWithObjectError } from './needles.js';
 
 export type StreamEnd = 'done' | 'client_abort' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event' | 'event_too_large';
 
@@ -237,7 +237,7 @@ class SseRelay implements AttemptConsumer, EventVisitor {
       if (u) this.#usage = u;
       if (this.#opts.stripUsageChunk && (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED))) return false;
     }
-    if (this.#errorKey.in(buf, start, end)) {
+    if (this.#errorKey.in(buf, start, end) || startsWithObjectError(buf, start, end)) {
       this.#errorEvent = normaliseErrorEvent(eventData(buf, start, end), this.#attempt.backendId);
       return false;
     }

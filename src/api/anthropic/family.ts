@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
-import type { EventTransform } from '../event-relay.js';
+import { PassThroughEvents } from '../pass-through-events.js';
 import type { Family, FamilyRequest } from '../family.js';
 import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
@@ -29,16 +29,13 @@ const TYPE = /^\{\s*"type":\s?"([a-z_]+)"/;
  * A Messages stream relayed byte for byte. It ends with `message_stop` (no `[DONE]`); usage is split between
  * message_start (input tokens) and message_delta (output tokens, cumulative).
  */
-class MessagesStream implements EventTransform {
-  done = false;
-  failed = false;
-  contentEvents = 0;
+class MessagesStream extends PassThroughEvents {
   #input = 0;
   #cached = 0;
   #output = 0;
   #seen = false;
 
-  event(data: string, raw: Buffer): Buffer {
+  protected typedEvent(data: string, raw: Buffer): Buffer {
     const type = TYPE.exec(data)?.[1] ?? (/"type":\s?"(message_start|message_delta|message_stop|error)"/.exec(data)?.[1] ?? null);
     if (type === 'content_block_delta') this.contentEvents++;
     else if (type === 'message_start' || type === 'message_delta') this.#usage(data, type);
@@ -98,7 +95,7 @@ export const messagesFamily: Family = {
         method: 'POST',
         path: `${basesOf(backend).v1}/messages${count ? '/count_tokens' : ''}`,
         body: backend.model === body.model ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
-        events: stream ? new MessagesStream() : null,
+        events: stream ? new MessagesStream(backend.id) : null,
         // Counting does no inference: it spends no tokens from the caller's budgets.
         ...(count ? { usage: NO_TOKENS } : {}),
       }),

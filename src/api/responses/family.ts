@@ -91,7 +91,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
             method: 'POST',
             path: `${v1}/responses`,
             body: backend.model === model ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
-            events: stream ? new NativeResponsesStream(onCreated) : null,
+            events: stream ? new NativeResponsesStream(backend.id, onCreated) : null,
             mapBody(data) {
               try {
                 const s = storedId(JSON.parse(data.toString('utf8')));

@@ -1,6 +1,6 @@
 import type { GatewayError } from '../../core/index.js';
 import { findUsage, type BackendUsage } from '../../upstream/index.js';
-import type { EventTransform } from '../event-relay.js';
+import { PassThroughEvents } from '../pass-through-events.js';
 import { responsesErrorFrame } from './stream.js';
 
 const CREATED = /"type":\s?"response\.created"/;
@@ -20,16 +20,18 @@ export function storedId(response: unknown): { id: string; stored: boolean } | n
  * failed rather than `[DONE]`, carries usage in the final response, and its response.created event names the id to
  * remember when the backend stored it.
  */
-export class NativeResponsesStream implements EventTransform {
-  done = false;
-  failed = false;
-  contentEvents = 0;
+export class NativeResponsesStream extends PassThroughEvents {
   #events = 0;
   #usage: BackendUsage | null = null;
 
-  constructor(private readonly onCreated: (id: string, stored: boolean) => void) {}
+  constructor(
+    backendId: string,
+    private readonly onCreated: (id: string, stored: boolean) => void,
+  ) {
+    super(backendId);
+  }
 
-  event(data: string, raw: Buffer): Buffer {
+  protected typedEvent(data: string, raw: Buffer): Buffer {
     this.#events++;
     if (DELTA.test(data)) this.contentEvents++;
     else if (CREATED.test(data)) {
