@@ -2,7 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import type { SimServer } from '../../src/sim/index.js';
-import { readdirSync } from 'node:fs';
+import { createReadStream, readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { client, eventually, readSse, startSims } from '../helpers/harness.js';
@@ -117,6 +119,48 @@ describe('audio transcriptions and translations', () => {
     assert.equal(ctx.stream, true);
     assert.equal(ctx.usage?.source, 'backend');
     assert.equal(ctx.usage?.completionTokens, 7);
+  });
+
+  test('keeps the fields that follow the file when the body arrives in pieces split right after it', async () => {
+    const boundary = 'split-test-boundary';
+    const part = (name: string, value: string) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+    const head = Buffer.from(`${part('model', 'whisper')}--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n`);
+    const audio = wav(0.5);
+    // The first piece ends with the boundary line that follows the file: busboy has ended the file, not yet read on.
+    const first = Buffer.concat([head, audio, Buffer.from(`\r\n--${boundary}\r\n`)]);
+    const rest = Buffer.from(`Content-Disposition: form-data; name="response_format"\r\n\r\ntext\r\n${part('language', 'fr')}--${boundary}--\r\n`);
+    const res = await new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+      const req = httpRequest(`${g.gw.url}/v1/audio/transcriptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'transfer-encoding': 'chunked' },
+      });
+      req.on('response', (r) => {
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (c: string) => (text += c));
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, type: String(r.headers['content-type'] ?? ''), text }));
+      });
+      req.on('error', reject);
+      req.write(first);
+      // Sent once the gateway has had time to start the backend upload with what it has.
+      setTimeout(() => req.end(rest), 150);
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.match(res.type, /^text\/plain/, 'response_format=text reached the backend');
+    assert.match(res.text, /^Transcribed 0\.50 seconds/);
+  });
+
+  test('the SDK streaming a file from disk keeps response_format (it sends the fields after the file)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'infergate-audio-'));
+    try {
+      const path = join(dir, 'clip.wav');
+      await writeFile(path, wav(0.75));
+      const text = await sdk.audio.transcriptions.create({ model: 'whisper', file: createReadStream(path), response_format: 'text', language: 'de' });
+      assert.equal(typeof text, 'string');
+      assert.match(String(text), /^Transcribed 0\.75 seconds/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   for (const modelFirst of [true, false]) {

@@ -40,11 +40,16 @@ function partHead(boundary: string, name: string, file?: FilePart): string {
   return `--${boundary}\r\nContent-Disposition: ${disposition}\r\n${file ? `Content-Type: ${file.mimeType}\r\n` : ''}\r\n`;
 }
 
-async function* encode(boundary: string, fields: Array<[string, string]>, fileAt: number, file: FilePart, data: AsyncIterable<Buffer>, model: string, after: () => Array<[string, string]>) {
+/**
+ * `after` resolves with the fields that follow the file once the whole form is parsed: the file's last byte can arrive
+ * before them (a client that flushes right after the file's closing boundary), and the form is only complete then.
+ */
+async function* encode(boundary: string, fields: Array<[string, string]>, fileAt: number, file: FilePart, data: AsyncIterable<Buffer>, model: string, after: () => Promise<Array<[string, string]>>) {
   const field = ([k, v]: [string, string]) => `${partHead(boundary, k)}${k === 'model' ? model : v}\r\n`;
   yield Buffer.from(fields.slice(0, fileAt).map(field).join('') + partHead(boundary, file.field, file));
   for await (const chunk of data) yield chunk as Buffer;
-  yield Buffer.from(`\r\n${[...fields.slice(fileAt), ...after()].map(field).join('')}--${boundary}--\r\n`);
+  const rest = await after();
+  yield Buffer.from(`\r\n${[...fields.slice(fileAt), ...rest].map(field).join('')}--${boundary}--\r\n`);
 }
 
 /** `tag` names the spool file (the request id), so an operator can tell whose upload a temporary file is. */
@@ -71,7 +76,17 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
     // What holds a descriptor or waits on the socket, released on every way out.
     let fileStream: Readable | null = null;
     let sink: WriteStream | null = null;
+    // Settles when busboy has parsed the whole form (every field after the file known), or the upload failed.
+    let formParsed!: () => void;
+    let formFailed!: (err: unknown) => void;
+    const formComplete = new Promise<void>((res, rej) => {
+      formParsed = res;
+      formFailed = rej;
+    });
+    formComplete.catch(() => {}); // observed by a body being sent, if any
+    const afterFile = () => formComplete.then(() => later);
     const fail = (err: unknown) => {
+      formFailed(err);
       fileStream?.destroy();
       sink?.destroy();
       if (spoolPath) void rm(spoolPath, { force: true });
@@ -96,7 +111,7 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
         fields,
         fileAt,
         file,
-        body: (model) => Readable.from(encode(boundary, fields, fileAt, file, data(), model, () => later)),
+        body: (model) => Readable.from(encode(boundary, fields, fileAt, file, data(), model, afterFile)),
         replayable: replay,
         dispose: () => {
           if (spoolPath) void rm(spoolPath, { force: true });
@@ -141,6 +156,7 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
     });
     bb.on('close', () => {
       closed = true;
+      formParsed();
       if (!sawFile) fail(new GatewayError('invalid_request', "Missing required parameter: 'file'.", { param: 'file', wireCode: 'missing_required_parameter' }));
     });
     bb.on('error', () => fail(new GatewayError('invalid_request', 'The multipart body could not be parsed.', { wireCode: 'invalid_multipart' })));
