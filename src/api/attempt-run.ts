@@ -99,9 +99,12 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
         client,
       });
     } catch (err) {
-      endFailed(tracker, err);
-      attemptSpan?.end(failureType(err), statusOf(err));
-      throw err;
+      const clientFault = p.fam?.clientFailure?.() ?? null;
+      const e = clientFault ?? err;
+      if (clientFault) tracker.end({ ok: true });
+      else endFailed(tracker, err);
+      attemptSpan?.end(failureType(e), statusOf(e));
+      throw e;
     }
 
     if (ctx.stream && String(open.headers['content-type'] ?? '').includes('text/event-stream')) {

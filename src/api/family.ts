@@ -42,6 +42,11 @@ export interface FamilyRequest {
   call(backend: CompiledBackend): FamilyCall;
   /** False once an upload that cannot be sent twice has started flowing (no retry after that). */
   replayable(): boolean;
+  /**
+   * An upload streamed to the backend that failed on the client's side (over the body limit, the client gone): the
+   * attempt's broken request body is then the client's error, answered as such, and not held against the backend.
+   */
+  clientFailure?(): GatewayError | null;
   /** Releases what the request holds (a spooled upload), whatever the outcome. */
   dispose?(): void;
 }

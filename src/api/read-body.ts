@@ -56,7 +56,7 @@ export function tooLarge(limit: number): GatewayError {
  * everything, still gets the answer; past four times the limit the connection is cut (bounded work for an upload
  * that would never end).
  */
-function discardUpload(incoming: IncomingMessage, limit: number, already: number): void {
+export function discardUpload(incoming: IncomingMessage, limit: number, already: number): void {
   let seen = already;
   incoming.on('data', (chunk: Buffer) => {
     seen += chunk.length;

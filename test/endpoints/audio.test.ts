@@ -225,6 +225,31 @@ describe('audio transcriptions and translations', () => {
     assert.ok(g.ended.filter((c) => c.id.startsWith('abort-')).every((c) => c.status !== 200));
   });
 
+  test('a streamed upload over the body limit is the caller\'s 413, never a backend failure that ejects it', async () => {
+    const small = await startGovernedGateway([{ name: 'whisper', backends: [{ url: sim.url, model: 'whisper-large-v3' }] }], {}, { body_limit: '1MiB' });
+    try {
+      const t = await small.token('models:*');
+      // Chunked, model before the file: the file is already flowing to the backend when the limit is passed.
+      for (let i = 0; i < 5; i++) {
+        const big = largeUpload(3, true);
+        const res = await fetch(`${small.gw.url}/v1/audio/transcriptions`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${t}`, 'content-type': big.contentType },
+          body: big.body,
+          duplex: 'half',
+        } as RequestInit);
+        const body = (await res.json()) as { error: { code: string } };
+        assert.equal(res.status, 413, JSON.stringify(body));
+        assert.equal(body.error.code, 'request_too_large');
+      }
+      const ready = (await (await fetch(`${small.gw.url}/readyz?model=whisper`)).json()) as { healthy_backends: number };
+      assert.equal(ready.healthy_backends, 1, 'the backend was not held responsible');
+      assert.ok(small.ended.filter((c) => c.endpoint === 'audio').every((c) => c.status === 413 && c.outcome === 'client_error'));
+    } finally {
+      await small.close();
+    }
+  });
+
   test('applies the body limit, scopes and the usage log to uploads', async () => {
     const small = await startGovernedGateway([{ name: 'whisper', backends: [{ url: sim.url, model: 'whisper-large-v3' }] }], {}, { body_limit: '1MiB' });
     try {

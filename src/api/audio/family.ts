@@ -38,6 +38,7 @@ export const audioFamily: Family = {
       pinnedBackend: null,
       replayable: () => upload.replayable(),
       dispose: () => upload.dispose(),
+      clientFailure: () => upload.failure(),
       serves: (b) => servesNatively('audio', b),
       call: (backend) => ({
         method: 'POST',

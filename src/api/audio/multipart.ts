@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { GatewayError, newRequestId } from '../../core/index.js';
-import { tooLarge } from '../read-body.js';
+import { discardUpload, tooLarge } from '../read-body.js';
 
 /**
  * A multipart audio upload read as it arrives (busboy parses; nothing here buffers the file). The form fields before
@@ -32,6 +32,11 @@ export interface AudioUpload {
   body(model: string): Readable;
   /** True while the body can be built again (a spooled file; a streamed one only until it starts flowing). */
   replayable(): boolean;
+  /**
+   * Why the upload failed on the client's side once it was handed over (over the body limit, the client gone), or
+   * null: a backend whose request body broke off for that reason did nothing wrong.
+   */
+  failure(): GatewayError | null;
   dispose(): void;
 }
 
@@ -85,7 +90,9 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
     });
     formComplete.catch(() => {}); // observed by a body being sent, if any
     const afterFile = () => formComplete.then(() => later);
+    let failure: GatewayError | null = null;
     const fail = (err: unknown) => {
+      if (failure === null && err instanceof GatewayError) failure = err;
       formFailed(err);
       fileStream?.destroy();
       sink?.destroy();
@@ -95,7 +102,8 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
         reject(err);
       }
       incoming.unpipe(bb);
-      incoming.resume();
+      // What is left is read and dropped up to four times the limit (the client gets its answer), then cut.
+      discardUpload(incoming, limit, 0);
     };
     const bb = busboy({ headers: incoming.headers, limits: { fileSize: limit, files: 1, fields: 64, fieldSize: 64 * 1024 } });
     bb.on('field', (name, value) => (fileAt === -1 ? fields : later).push([name, value]));
@@ -113,6 +121,7 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
         file,
         body: (model) => Readable.from(encode(boundary, fields, fileAt, file, data(), model, afterFile)),
         replayable: replay,
+        failure: () => failure,
         dispose: () => {
           if (spoolPath) void rm(spoolPath, { force: true });
           // A file still flowing to a backend when the request ended (client gone, attempt aborted): destroy it, so
