@@ -207,7 +207,7 @@ export function createPipeline(deps: PipelineDeps) {
       prepared = p;
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
-        const output = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
+        const output = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound * p.choices : 0;
         const r = live.limiter.reserve(
           { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + output },
           respHeaders as Record<string, string>,
@@ -246,7 +246,8 @@ export function createPipeline(deps: PipelineDeps) {
       reservation?.settle(used);
       if (u && u.source === 'backend' && model && prepared) {
         deps.tokens.observePrompt(model.name, prepared.prompt, u.promptTokens);
-        if (ctx.outcome === 'success' && generates(prepared)) deps.outputs.observe(model.name, u.completionTokens);
+        // Per choice: a request for n choices must not teach the estimate that one answer is n times longer.
+        if (ctx.outcome === 'success' && generates(prepared)) deps.outputs.observe(model.name, Math.ceil(u.completionTokens / prepared.choices));
       }
       telemetry.endRequest(ctx, span);
       deps.usage?.record(rowFromCtx(ctx, ctx.endMs));

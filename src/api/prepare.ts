@@ -31,6 +31,8 @@ export interface Prepared {
   /** The client did not ask for stream usage; the gateway asks and removes the usage chunk. */
   injectUsage: boolean;
   wantBase64: boolean;
+  /** Choices generated (`n`, `best_of`), each up to the output cap: the output reservation and estimate count them. */
+  choices: number;
   /** The request of an endpoint family other than chat / completions / embeddings (family.ts), else null. */
   fam: FamilyRequest | null;
 }
@@ -43,7 +45,7 @@ export function prepareFamily(endpoint: Endpoint, fam: FamilyRequest, model: Com
   const prompt = tokens.countText(model.name, fam.promptText);
   ctx.promptTokenEstimate = prompt.tokens;
   const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey, routingMemo: undefined };
-  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, fam };
+  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, choices: 1, fam };
 }
 
 /** Whether a request generates tokens (reserved and observed as output). */
@@ -108,6 +110,7 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
     route: { endpoint, promptTokens, promptText, maxTokens, sessionKey, routingMemo: undefined },
     injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
     wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
+    choices: endpoint === 'embeddings' ? 1 : Math.max((req as ChatRequest | CompletionRequest).n ?? 1, (req as ChatRequest | CompletionRequest).best_of ?? 1),
     fam: null,
   };
 }

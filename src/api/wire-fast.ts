@@ -15,6 +15,7 @@ const absent = (v: unknown): boolean => v === undefined || v === null;
 /** zod's `.int()` is a safe integer. */
 const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const optionalCount = (v: unknown): boolean => absent(v) || isCount(v);
+const optionalChoices = (v: unknown): boolean => absent(v) || (isCount(v) && (v as number) >= 1);
 const optionalString = (v: unknown): boolean => absent(v) || typeof v === 'string';
 const optionalBoolean = (v: unknown): boolean => absent(v) || typeof v === 'boolean';
 
@@ -84,10 +85,19 @@ export function shapeChecks(limits: ShapeLimits): Record<'chat' | 'completions' 
       chatMessages(b.messages) &&
       optionalCount(b.max_tokens) &&
       optionalCount(b.max_completion_tokens) &&
+      optionalChoices(b.n) &&
+      optionalChoices(b.best_of) &&
       tools(b.tools) &&
       streamFields(b) &&
       sessionFields(b),
-    completions: (b) => model(b.model) && textOrTokens(b.prompt, false) && optionalCount(b.max_tokens) && streamFields(b) && sessionFields(b),
+    completions: (b) =>
+      model(b.model) &&
+      textOrTokens(b.prompt, false) &&
+      optionalCount(b.max_tokens) &&
+      optionalChoices(b.n) &&
+      optionalChoices(b.best_of) &&
+      streamFields(b) &&
+      sessionFields(b),
     embeddings: (b) =>
       model(b.model) &&
       textOrTokens(b.input, true) &&

@@ -7,6 +7,8 @@ import { shapeChecks } from './wire-fast.js';
  * here and reaches the backend byte for byte. Backends validate the rest with their own rules.
  */
 const optionalInt = z.number().int().nonnegative().nullish();
+/** `n` and `best_of`: how many choices are generated, each up to the output cap (the token reservation counts them all). */
+const optionalChoices = z.number().int().positive().nullish();
 const sessionFields = {
   user: z.string().nullish(),
   prompt_cache_key: z.string().nullish(),
@@ -38,6 +40,8 @@ export const chatRequest = z.looseObject({
   messages: z.array(message).min(1, 'messages must contain at least one message'),
   max_tokens: optionalInt,
   max_completion_tokens: optionalInt,
+  n: optionalChoices,
+  best_of: optionalChoices,
   tools: z.array(z.looseObject({})).nullish().refine((t) => t == null || depthWithin(t, MAX_TOOLS_DEPTH), `tools are nested more than ${MAX_TOOLS_DEPTH} levels deep`),
   ...streamFields,
   ...sessionFields,
@@ -47,6 +51,8 @@ export const completionRequest = z.looseObject({
   model: modelField,
   prompt: z.union([z.string(), z.array(z.string()), tokenArray, z.array(tokenArray)]),
   max_tokens: optionalInt,
+  n: optionalChoices,
+  best_of: optionalChoices,
   ...streamFields,
   ...sessionFields,
 });
