@@ -7,13 +7,19 @@ import { EXPORT_FORMATS, exportUsage, parseGroupBy, PERCENTILE_RELATIVE_ERROR, t
 type Ctx = Context<{ Bindings: HttpBindings }>;
 
 /** `from` / `to` as epoch ms, an ISO 8601 time, or a duration back from now (`24h`). */
+/** The latest time a JavaScript Date can hold (ECMA-262 §21.4.1.1): anything past it cannot be a report's bound. */
+const MAX_TIME_MS = 8.64e15;
+
 function parseTime(value: string | undefined, fallback: number, now: number, param: string): number {
   if (value === undefined || value === '') return fallback;
-  if (/^\d{10,}$/.test(value)) return Number(value);
-  const back = parseDuration(value);
-  if (Number.isFinite(back) && !/^\d+$/.test(value)) return now - back;
-  const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new GatewayError('invalid_request', `Invalid ${param} "${value.slice(0, 40)}": use an ISO 8601 time, epoch milliseconds or a duration such as 24h.`, { param });
+  const invalid = () => new GatewayError('invalid_request', `Invalid ${param} "${value.slice(0, 40)}": use an ISO 8601 time, epoch milliseconds or a duration such as 24h.`, { param });
+  let t: number;
+  if (/^\d{10,}$/.test(value)) t = Number(value);
+  else {
+    const back = parseDuration(value);
+    t = Number.isFinite(back) && !/^\d+$/.test(value) ? now - back : Date.parse(value);
+  }
+  if (!(t >= 0 && t <= MAX_TIME_MS)) throw invalid();
   return t;
 }
 

@@ -4,7 +4,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import { FAMILY_ROUTES, listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
 import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
-import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
+import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, isGatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { adminAudit, adminLimits, adminUsage, adminUsageExport } from './admin.js';
@@ -234,6 +234,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
   if (deps.console) registerConsoleRoutes(app, { ...deps.console, admin: adminOf });
 
   app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' })));
-  app.onError((err) => jsonError(err));
+  app.onError((err, c) => {
+    // A 500 the operator can trace: the client gets the envelope only, the log gets the stack.
+    if (!isGatewayError(err)) process.emitWarning(`infergate: unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
+    return jsonError(err);
+  });
   return app;
 }

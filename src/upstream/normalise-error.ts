@@ -69,7 +69,7 @@ function parseBody(body: unknown): Parsed {
   }
   if (typeof err === 'string') {
     const t = str(o.error_type);
-    return { message: err, type: t ? (TGI_TYPES[t] ?? null) : null, param: null, code: t };
+    return { message: err, type: t && Object.hasOwn(TGI_TYPES, t) ? TGI_TYPES[t]! : null, param: null, code: t };
   }
   if (str(o.message)) return { message: str(o.message), type: str(o.type), param: str(o.param), code: str(o.code) };
   const d = detailMessage(o.detail);

@@ -64,7 +64,7 @@ export function parseGroupBy(value: string | null | undefined): GroupKey[] {
   for (const raw of value.split(',')) {
     const k = raw.trim();
     if (k === '') continue;
-    if (!(k in GROUP_DIMS)) throw new GatewayError('invalid_request', `Unknown group_by "${k.slice(0, 40)}"; use ${GROUP_KEYS.join(', ')}.`, { param: 'group_by' });
+    if (!Object.hasOwn(GROUP_DIMS, k)) throw new GatewayError('invalid_request', `Unknown group_by "${k.slice(0, 40)}"; use ${GROUP_KEYS.join(', ')}.`, { param: 'group_by' });
     if (!keys.includes(k as GroupKey)) keys.push(k as GroupKey);
   }
   return keys;

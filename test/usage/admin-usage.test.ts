@@ -41,6 +41,25 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
   const get = (path: string, token?: string, headers: Record<string, string> = {}) =>
     fetch(`${gw.url}${path}`, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
 
+  test('refuses query values that are not what they name with a 400 naming the parameter, never a 500', async () => {
+    const cases: Array<[string, string]> = [
+      ['/admin/usage?group_by=__proto__', 'group_by'],
+      ['/admin/usage?group_by=constructor', 'group_by'],
+      ['/admin/usage?group_by=toString', 'group_by'],
+      ['/admin/usage?from=99999999999999999999', 'from'],
+      ['/admin/usage?to=99999999999999999999', 'to'],
+      ['/admin/usage?from=99999999999h', 'from'],
+      ['/admin/usage/export?from=99999999999999999999', 'from'],
+      ['/admin/audit?from=99999999999999999999', 'from'],
+    ];
+    for (const [path, param] of cases) {
+      const res = await get(path, admin);
+      const body = (await res.json()) as { error: { param: string | null } };
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(body)}`);
+      assert.equal(body.error.param, param, path);
+    }
+  });
+
   test('reports a subject window with sketch percentiles and says how accurate they are', async () => {
     const res = await get('/admin/usage?from=1h&subject=carol&group_by=model', admin);
     assert.equal(res.status, 200);
