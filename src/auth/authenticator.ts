@@ -53,6 +53,11 @@ export interface Authenticator {
 // Scheme is case-insensitive (RFC 7235); the token is three base64url parts, the last empty for `alg: none`
 // so that such tokens get the precise "algorithm not allowed" answer rather than "malformed".
 const BEARER = /^bearer +(\S+) *$/i;
+
+/** `Bearer ` in any case: an API key is taken under that scheme only, as a JWT is. */
+function isBearerScheme(authorization: string): boolean {
+  return authorization.startsWith('Bearer ') || authorization.slice(0, 7).toLowerCase() === 'bearer ';
+}
 const COMPACT_JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 // Headers up to this length are cached as they are; longer ones by their token's SHA-256.
 const MAX_CACHED_HEADER = 2048;
@@ -121,7 +126,9 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     const subject = readString(payload, config.claims.subject);
     if (subject === null) return fail('invalid_claims', `The token has no "${config.claims.subject.join('.')}" claim.`);
     const scopes = new Set<string>();
-    for (const path of config.claims.scopes) for (const s of readList(payload, path)) scopes.add(s);
+    // A bare `*` is the unauthenticated gateway's own grant (auth: none); from a token it would make any IdP token that
+    // carries `*` for another service a gateway admin, so it grants nothing: the gateway's scopes are `models:…` and `admin`.
+    for (const path of config.claims.scopes) for (const s of readList(payload, path)) if (s !== '*') scopes.add(s);
     const principal: AuthPrincipal = Object.freeze({
       subject,
       team: readString(payload, config.claims.team),
@@ -190,7 +197,7 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     isOpenRoute: (path) => config.openRoutes.has(path),
     authenticate(authorization) {
       // An API key (`Bearer sk-…`; a JWT never starts with `sk-`) goes to the key registry: one Map probe once seen.
-      if (apiKeys !== undefined && authorization !== undefined && authorization.startsWith('sk-', 7)) return apiKeys.authenticate(authorization);
+      if (apiKeys !== undefined && authorization !== undefined && authorization.startsWith('sk-', 7) && isBearerScheme(authorization)) return apiKeys.authenticate(authorization);
       // Hot path: the exact header of a client seen before, answered without parsing or a promise.
       const hit = authorization !== undefined && authorization.length <= MAX_CACHED_HEADER ? cached(authorization) : null;
       return hit ?? authenticateSlow(authorization);

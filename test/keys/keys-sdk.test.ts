@@ -76,6 +76,17 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
     assert.equal((await refusal(chat(gw, 'sk-ig-nothing'))).status, 401);
   });
 
+  test('a key is taken under the Bearer scheme only, in any case; a bare "*" scope in a JWT grants nothing', async () => {
+    const k = await createKey(gw, w.admin, { subject: 'app-3b', scopes: 'models:*' });
+    const call = (authorization: string) =>
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal((await call(`bearer ${k.key}`)).status, 200);
+    for (const scheme of ['Basic  ', 'Xxxxxx ', 'Token  ']) assert.equal((await call(`${scheme}${k.key}`)).status, 401, scheme);
+    const star = await w.idp.issueToken({ sub: 'star', scope: '*' });
+    assert.equal((await adminCall(gw, star, 'GET', '/admin/keys')).status, 403);
+    assert.equal((await call(`Bearer ${star}`)).status, 403);
+  });
+
   test('a revoked key is refused with a 401 that says so, here at once and in the other process within a second', async () => {
     const k = await createKey(gw, w.admin, { subject: 'app-4', scopes: 'models:*' });
     await chat(gw, k.key);
