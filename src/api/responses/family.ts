@@ -21,7 +21,17 @@ import { responsesPromptText, responsesRequest, type ResponsesRequest } from './
  * backend that stored the response (see store.ts); `previous_response_id` pinned to that backend too.
  */
 const CREATE_ROUTE = '/v1/responses';
-const ID_ROUTE = /^\/v1\/responses\/([A-Za-z0-9_\-.:]{1,200})(\/cancel)?$/;
+const INPUT_TOKENS_ROUTE = '/v1/responses/input_tokens';
+const ID_ROUTE = /^\/v1\/responses\/([A-Za-z0-9_\-.:]{1,200})(\/cancel|\/input_items)?$/;
+/** What a call names a stored response for, with the method each takes. */
+type IdCall = 'retrieve' | 'delete' | 'cancel' | 'input_items';
+
+function idCallOf(sub: string | undefined, method: string | undefined): IdCall | null {
+  if (sub === '/cancel') return method === 'POST' ? 'cancel' : null;
+  if (sub === '/input_items') return method === 'GET' || method === 'HEAD' ? 'input_items' : null;
+  if (method === 'DELETE') return 'delete';
+  return method === 'GET' || method === 'HEAD' ? 'retrieve' : null;
+}
 /** How much of an id that is not one a 404 repeats. */
 const SHOWN_ID = 200;
 const NO_TOKENS = (): BackendUsage => ({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
@@ -30,6 +40,13 @@ function pathOf(url: string | undefined): string {
   const u = url ?? '';
   const q = u.indexOf('?');
   return q < 0 ? u : u.slice(0, q);
+}
+
+/** The query string, `?` included, or '' (retrieve's `include`, `stream`, `starting_after`; input_items' paging). */
+function queryOf(url: string | undefined): string {
+  const u = url ?? '';
+  const q = u.indexOf('?');
+  return q < 0 ? '' : u.slice(q);
 }
 
 function notFound(id: string): GatewayError {
@@ -122,13 +139,18 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
     };
   }
 
-  /** GET /v1/responses/{id} and POST /v1/responses/{id}/cancel: to the backend that stored it. */
-  async function byId(id: string, cancel: boolean, ctx: RequestCtx): Promise<FamilyRequest> {
+  /**
+   * GET and DELETE /v1/responses/{id}, POST /v1/responses/{id}/cancel, GET /v1/responses/{id}/input_items: to the
+   * backend that stored it, with the query string; a streamed retrieve (`?stream=true`) is relayed as a stream.
+   */
+  async function byId(id: string, op: IdCall, query: string, ctx: RequestCtx): Promise<FamilyRequest> {
     const entry = await store.find(id, ctx.principal.subject);
     if (!entry) throw notFound(id);
+    const stream = op === 'retrieve' && /[?&]stream=true(&|$)/.test(query);
+    const suffix = op === 'cancel' ? '/cancel' : op === 'input_items' ? '/input_items' : '';
     return {
       model: entry.model,
-      stream: false,
+      stream,
       maxTokens: 0,
       generates: false,
       promptText: '',
@@ -137,11 +159,19 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
       replayable: () => true,
       serves: (b) => b.id === entry.backendId,
       call: (backend) => ({
-        method: cancel ? 'POST' : 'GET',
-        path: `${basesOf(backend).v1}/responses/${encodeURIComponent(id)}${cancel ? '/cancel' : ''}`,
+        method: op === 'cancel' ? 'POST' : op === 'delete' ? 'DELETE' : 'GET',
+        path: `${basesOf(backend).v1}/responses/${encodeURIComponent(id)}${suffix}${query}`,
         body: null,
-        events: null,
+        events: stream ? new NativeResponsesStream(backend.id, () => {}) : null,
         usage: NO_TOKENS,
+        ...(op === 'delete'
+          ? {
+              mapBody(data: Buffer) {
+                store.forget(id);
+                return data;
+              },
+            }
+          : {}),
       }),
     };
   }
@@ -159,11 +189,13 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
       // Everything else below /v1/responses names a response; no body is read, and none ever creates one (an id
       // that is not one, or a method its route does not take, would otherwise fall through to a billed generation).
       incoming.resume();
+      if (path === INPUT_TOKENS_ROUTE) {
+        throw new GatewayError('not_found', 'Counting input tokens (POST /v1/responses/input_tokens) is not served by this gateway: engines do not serve it; POST /tokenize counts a prompt where the engine serves it.', { wireCode: 'unknown_url' });
+      }
       const m = ID_ROUTE.exec(path);
-      const cancel = m !== null && m[2] !== undefined;
-      const method = incoming.method;
-      if (m && (cancel ? method === 'POST' : method === 'GET' || method === 'HEAD')) return byId(m[1]!, cancel, ctx);
-      throw notFound(path.slice(CREATE_ROUTE.length + 1).replace(/\/cancel$/, ''));
+      const op = m ? idCallOf(m[2], incoming.method) : null;
+      if (m && op) return byId(m[1]!, op, queryOf(incoming.url), ctx);
+      throw notFound(path.slice(CREATE_ROUTE.length + 1).replace(/\/(cancel|input_items)$/, ''));
     },
   };
 }

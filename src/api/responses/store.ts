@@ -55,6 +55,11 @@ export class ResponseStore {
     this.#peers?.publish(JSON.stringify({ id, backendId: entry.backendId, model: entry.model, subject: entry.subject }));
   }
 
+  /** Forgets a response its backend deleted (here; a peer's entry ages out, and the backend answers 404 for it). */
+  forget(id: string): void {
+    this.#map.delete(id);
+  }
+
   /** The entry when it exists and belongs to `subject`; another caller's response is as good as unknown. */
   async find(id: string, subject: string): Promise<StoredResponse | null> {
     let e = this.#map.get(id);
