@@ -10,6 +10,17 @@ export function noteAdminCaller(req: Request, principal: Principal): void {
   callers.set(req, principal);
 }
 
+/** Query parameters that carry credentials when a client puts them in the URL: kept out of the audit table. */
+const SECRET_IN_QUERY = /[?&](access_token|token|api_key|apikey|key|secret|password|authorization|id_token|refresh_token)=/i;
+const SECRET_PARAMS = /^(access_token|token|api_key|apikey|key|secret|password|authorization|id_token|refresh_token)$/i;
+
+/** The query as recorded when it names a credential: that value becomes `redacted`, the rest stays as sent. */
+function auditedQuery(search: URLSearchParams): string {
+  for (const name of new Set(search.keys())) if (SECRET_PARAMS.test(name)) search.set(name, 'redacted');
+  const q = search.toString();
+  return q.length > 0 ? `?${q}` : '';
+}
+
 /**
  * Every `/admin/*` call gets a row in the usage log's audit table (usage_audit), answered or refused (401, 403,
  * 400 …): time, request id, subject, team, key id, method, path and query, status, outcome. The row is handed to the
@@ -38,7 +49,7 @@ export function auditAdminCalls(deps: { clock: Clock; usage: UsageWriter | null 
         team: who?.team ?? null,
         keyId: who?.keyId ?? null,
         method: c.req.method,
-        path: `${url.pathname}${url.search}`,
+        path: `${url.pathname}${SECRET_IN_QUERY.test(url.search) ? auditedQuery(url.searchParams) : url.search}`,
         status: res.status,
         outcome: auditOutcome(res.status),
       });

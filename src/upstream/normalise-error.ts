@@ -130,14 +130,16 @@ function retryHeaders(headers: IncomingHttpHeaders | undefined): Record<string, 
 
 /** The client-facing error for a backend's HTTP error response. */
 export function normaliseBackendError(status: number, contentType: string | undefined, body: Buffer, backendId: string, headers?: IncomingHttpHeaders): GatewayError {
-  const parsed = parseText(contentType, body.toString('utf8'));
   // A backend refusing the gateway's own credentials is the gateway's misconfiguration, not the caller's: a 401
   // passed through would make an SDK user believe their own key is wrong.
+  // The backend's own words stay out of it: they are about the gateway's secret (key prefixes, organisations), which
+  // the caller has no business reading.
   if (status === 401 || status === 403) {
-    return new GatewayError('upstream_error', `Backend ${backendId} rejected the gateway's credentials (HTTP ${status}): ${parsed.message ?? 'no reason given'}`, {
+    return new GatewayError('upstream_error', `Backend ${backendId} rejected the gateway's credentials (HTTP ${status}); the gateway's operator must check the backend's api_key.`, {
       wireCode: 'upstream_auth_failed',
     });
   }
+  const parsed = parseText(contentType, body.toString('utf8'));
   const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} returned HTTP ${status} with no error message.`;
   const code = status === 429 ? 'rate_limited' : status >= 500 ? 'upstream_error' : 'invalid_request';
   const extra = retryHeaders(headers);

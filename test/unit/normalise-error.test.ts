@@ -39,11 +39,14 @@ test('reads FastAPI detail lists and plain text, ignores HTML', () => {
   assert.match(h.message, /returned HTTP 502 with no error message/);
 });
 
-test('turns a backend 401 into a gateway 502 so the caller is not blamed', () => {
-  const e = normaliseBackendError(401, 'application/json', b('{"error":{"message":"invalid api key"}}'), 'http://b1');
-  assert.equal(e.status, 502);
-  assert.equal(e.wireCode, 'upstream_auth_failed');
-  assert.match(e.message, /rejected the gateway's credentials/);
+test('turns a backend 401 into a gateway 502 so the caller is not blamed, without the backend\'s words about the secret', () => {
+  for (const status of [401, 403]) {
+    const e = normaliseBackendError(status, 'application/json', b('{"error":{"message":"invalid api key sk-backend-XYZ for org internal-org-42"}}'), 'http://b1');
+    assert.equal(e.status, 502);
+    assert.equal(e.wireCode, 'upstream_auth_failed');
+    assert.match(e.message, /rejected the gateway's credentials/);
+    assert.doesNotMatch(e.message, /sk-backend|internal-org/);
+  }
 });
 
 test('clips huge messages', () => {

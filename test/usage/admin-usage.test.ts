@@ -98,6 +98,8 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
     assert.equal(anonymous.status, 401);
     const forbidden = await get('/admin/limits', user, { 'x-request-id': 'audit-forbidden-1' });
     assert.equal(forbidden.status, 403);
+    const leaky = await get(`/admin/limits?access_token=${user}&subject=carol`, undefined, { 'x-request-id': 'audit-leaky-1' });
+    assert.equal(leaky.status, 401);
     const ok = await get('/admin/usage?group_by=team', admin);
     assert.equal(ok.status, 200);
     const okId = ok.headers.get('x-request-id');
@@ -115,6 +117,9 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
     const noScope = denied.find((e) => e.request_id === 'audit-forbidden-1');
     assert.ok(noScope, 'the call without the admin scope is there, under its request id');
     assert.deepEqual([noScope.status, noScope.subject, noScope.team, noScope.method, noScope.path], [403, 'carol', 'research', 'GET', '/admin/limits']);
+    // A credential put in the URL is not kept in the audit table.
+    const leak = entries.find((e) => e.request_id === 'audit-leaky-1');
+    assert.equal(leak?.path, '/admin/limits?access_token=redacted&subject=carol');
     const answered = entries.find((e) => e.request_id === okId)!;
     assert.deepEqual([answered.status, answered.outcome, answered.subject, answered.team], [200, 'ok', 'root', 'ops']);
     assert.match(String(answered.time), /^\d{4}-\d\d-\d\dT/);
