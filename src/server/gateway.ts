@@ -74,7 +74,7 @@ export interface Gateway {
 }
 
 async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source: string }> {
-  if (opts.config) return { cfg: opts.config, source: '(inline)' };
+  if (opts.config) return { cfg: opts.config, source: opts.configFile ?? '(inline)' };
   if (opts.configText !== undefined) return { cfg: parseConfigText(opts.configText, '(inline)'), source: '(inline)' };
   if (opts.configFile) return { cfg: await loadConfigFile(opts.configFile), source: opts.configFile };
   throw new Error('startGateway needs configFile, configText or config');
@@ -220,6 +220,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       }
       if (JSON.stringify(next.usage) !== JSON.stringify(current.raw.usage)) {
         logger.warn({ event: 'usage_change_needs_restart' }, 'changes to the usage section take effect at the next start');
+      }
+      // The listener, the worker count and the in-process simulators are set up once, at start.
+      const serverChanged = [
+        ['server.listen', next.server.listen, current.raw.server.listen],
+        ['server.workers', next.server.workers, current.raw.server.workers],
+        ['sim', next.sim, current.raw.sim],
+      ]
+        .filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b))
+        .map(([k]) => k as string);
+      if (serverChanged.length > 0) {
+        logger.warn({ event: 'server_change_needs_restart', sections: serverChanged }, `changes to ${serverChanged.join(', ')} take effect at the next start`);
       }
       // The router's probes, health thresholds and queue are built once; the retry budget is reconfigured live.
       const routingChanged = (['health', 'scrape', 'queue'] as const)

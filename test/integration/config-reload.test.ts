@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startGateway, silentLogger, type Gateway } from '../../src/server/index.js';
+import { loadConfigFile } from '../../src/config/index.js';
 import type { SimServer } from '../../src/sim/index.js';
 import { client, configYaml, eventually, startSims } from '../helpers/harness.js';
 
@@ -31,6 +32,26 @@ describe('config hot reload', () => {
     await eventually(() => gw.config().models.has('two'));
     const r = await client(gw).chat.completions.create({ model: 'two', messages: [{ role: 'user', content: 'hi' }] });
     assert.ok(r.choices[0]?.message.content);
+  });
+
+  test('says which edits wait for a restart: the listener, the worker count, the simulators', async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { info() {}, error() {}, warn: (o: object) => void warnings.push(o as Record<string, unknown>) };
+    const f = join(dir, 'restart.yaml');
+    const models = [{ name: 'one', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }];
+    await writeFile(f, configYaml(models));
+    // As the command line starts it: the file, and its config already loaded (to start the simulators first).
+    const g = await startGateway({ configFile: f, config: await loadConfigFile(f), logger, watch: false, listen: { host: '127.0.0.1', port: 0 } });
+    try {
+      const view = (await (await fetch(`${g.url}/console/api/config`)).json()) as { source: string };
+      assert.equal(view.source, f, 'the console names the file from the start, not "(inline)"');
+      await writeFile(f, configYaml(models, { listen: '127.0.0.1:1', workers: 2 }));
+      assert.equal(await g.reload(), true);
+      const w = warnings.find((e) => e.event === 'server_change_needs_restart');
+      assert.deepEqual(w?.sections, ['server.listen', 'server.workers']);
+    } finally {
+      await g.close(100);
+    }
   });
 
   test('keeps the last good config when an edit is invalid', async () => {

@@ -59,13 +59,17 @@ describe('the key store', () => {
     assert.equal(now(reg.authenticate(header)).keyId, key.id);
     const verified = reg.stats.verified;
     for (let i = 0; i < 100; i++) assert.equal(now(reg.authenticate(header)).subject, 'batch');
+    const usedAt = clock.wallMs();
     assert.equal(reg.stats.verified, verified, 'no second verification for a cached key');
     assert.ok(reg.stats.cacheHits >= 100);
     const db = new Database(join(dir, 'keys.db'), { readonly: true });
     const lastUsed = () => (db.prepare('SELECT last_used_ms FROM api_keys WHERE id = ?').get(key.id) as { last_used_ms: number | null }).last_used_ms;
     assert.equal(lastUsed(), null, 'not written per request');
+    // Written later than used: the time written is the use's, not the write's (a key revoked in between must not
+    // look used after its revocation).
+    clock.advance(4_000);
     await reg.close(); // flushes
-    assert.equal(lastUsed(), clock.wallMs());
+    assert.equal(lastUsed(), usedAt);
     db.close();
   });
 

@@ -59,8 +59,8 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 export class KeyRecord {
   row: KeyRow;
   principal: AuthPrincipal;
-  /** Set on each use, cleared when last-used times are written: one property write on the hot path. */
-  used = false;
+  /** The wall time of the latest use not yet written (0: none), so last_used_at says when, not when it was flushed. */
+  usedAtMs = 0;
 
   constructor(row: KeyRow) {
     this.row = row;

@@ -142,12 +142,12 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
 
   async function flushLastUsed(): Promise<void> {
     const used: { id: string; ms: number }[] = [];
-    const now = clock.wallMs();
     for (const rec of records.values()) {
-      if (!rec.used) continue;
-      rec.used = false;
-      rec.row.lastUsedMs = now;
-      used.push({ id: rec.row.id, ms: now });
+      const ms = rec.usedAtMs;
+      if (ms === 0) continue;
+      rec.usedAtMs = 0;
+      rec.row.lastUsedMs = ms;
+      used.push({ id: rec.row.id, ms });
     }
     if (used.length > 0) await store.touch(used);
   }
@@ -200,7 +200,7 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
       }
     }
     if (r.expiresMs !== null && clock.wallMs() >= r.expiresMs) return fail('expired', `The API key ${r.id} expired at ${new Date(r.expiresMs).toISOString()}.`);
-    rec.used = true;
+    rec.usedAtMs = clock.wallMs();
     return rec.principal;
   }
 
