@@ -1,18 +1,30 @@
 // Usage totals from the SQLite usage log's rollups, as a table (or CSV); or its raw rows, streamed.
-//   npm run usage -- --since 24h --by team,model [--subject alice | --key key_…] [--db ./data/usage.db] [--csv]
-//   npm run usage -- --from 2024-05-01 --to 2024-06-01 --by subject,day
-//   npm run usage -- export --since 1d --format csv > day.csv
+//   npm run -s usage -- --since 24h --by team,model [--subject alice | --key key_…] [--db ./data/usage.db] [--csv]
+//   npm run -s usage -- --from 2024-05-01 --to 2024-06-01 --by subject,day
+//   npm run -s usage -- export --since 1d --format csv > day.csv
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseDuration } from '../src/core/index.js';
 import { EXPORT_FORMATS, exportUsage, GROUP_KEYS, openUsageDb, parseGroupBy, PERCENTILE_RELATIVE_ERROR, queryUsage, toCsv, type ExportFormat, type GroupKey, type UsageTotals } from '../src/usage/index.js';
 
-const USAGE = `usage: npm run usage -- [--since 24h | --from <date> [--to <date>]] [--by ${GROUP_KEYS.join(',')}] [--subject NAME] [--key ID] [--db ./data/usage.db] [--csv]
-       npm run usage -- export [--since 24h | --from <date> [--to <date>]] [--format ${EXPORT_FORMATS.join('|')}] [--db ./data/usage.db]`;
+const USAGE = `usage: npm run -s usage -- [--since 24h | --from <date> [--to <date>]] [--by ${GROUP_KEYS.join(',')}] [--subject NAME] [--key ID] [--db ./data/usage.db] [--csv]
+       npm run -s usage -- export [--since 24h | --from <date> [--to <date>]] [--format ${EXPORT_FORMATS.join('|')}] [--db ./data/usage.db]`;
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n${USAGE}\n`);
+/** `usage`: false for failures that are not about the arguments (the usage text would only bury the reason). */
+function fail(message: string, usage = true): never {
+  process.stderr.write(usage ? `${message}\n${USAGE}\n` : `${message}\n`);
   process.exit(2);
+}
+
+// A reader that stops early (`| head`) is not an error: stop writing, quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  fail(`cannot write the output: ${err.message}`, false);
+});
+
+function noDatabase(path: string): never {
+  fail(`no usage log at ${path}: start the gateway first (npm start), or name one with --db FILE`, false);
 }
 
 function parseDate(s: string, flag: string): number {
@@ -87,21 +99,24 @@ try {
 if (positionals[0] === 'export') {
   const format = values.format as ExportFormat;
   if (!EXPORT_FORMATS.includes(format)) fail(`--format: ${format}; use ${EXPORT_FORMATS.join(' or ')}`);
+  if (!existsSync(values.db)) noDatabase(values.db);
   try {
     // Chunk by chunk, waiting for stdout to drain: a year of rows never sits in memory.
     for (const chunk of exportUsage(values.db, { fromMs, toMs, format })) {
       if (!process.stdout.write(chunk)) await once(process.stdout, 'drain');
     }
   } catch (err) {
-    fail(`export failed: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
+    fail(`export failed: ${(err as Error).message}`, false);
   }
 } else {
   if (positionals.length > 0) fail(`unknown command: ${positionals[0]}`);
+  if (!existsSync(values.db)) noDatabase(values.db);
   let db;
   try {
     db = openUsageDb(values.db, { readonly: true });
   } catch (err) {
-    fail(`cannot open ${values.db}: ${(err as Error).message}`);
+    fail(`cannot open ${values.db}: ${(err as Error).message}`, false);
   }
   try {
     const report = queryUsage(db, { fromMs, toMs, groupBy, subject: values.subject, key: values.key });
@@ -112,7 +127,7 @@ if (positionals[0] === 'export') {
       process.stdout.write(rows.length ? `${table(rows, groupBy)}\n` : 'no requests in this range\n');
     }
   } catch (err) {
-    fail(`query failed: ${(err as Error).message}`);
+    fail(`query failed: ${(err as Error).message}`, false);
   } finally {
     db.close();
   }

@@ -78,3 +78,13 @@ ${SIM}`);
   const open = await banner(`server: { listen: "127.0.0.1:0" }\nauth: none\n${SIM}`);
   assert.doesNotMatch(open, /Authorization/);
 });
+
+test('usage before any usage log says to start the gateway, without burying it under the usage text', async () => {
+  for (const args of [['usage', '--db', '/nonexistent/usage.db'], ['usage', 'export', '--db', '/nonexistent/usage.db']]) {
+    const r = await run(process.execPath, [BIN, ...args]).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((r as { code: number }).code, 2);
+    const stderr = (r as { stderr: string }).stderr;
+    assert.match(stderr, /no usage log at \/nonexistent\/usage\.db: start the gateway first/);
+    assert.doesNotMatch(stderr, /usage: npm run/);
+  }
+});
