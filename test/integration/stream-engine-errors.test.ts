@@ -97,4 +97,12 @@ describe('engine error events in streams, every engine shape', () => {
     assert.ok(text.trimEnd().endsWith('}'), 'the error is the last event');
     assert.ok(text.lastIndexOf('event: error') > text.lastIndexOf('content_block_delta'));
   });
+
+  test("a Messages error before any event carries Anthropic's request-id header, the same id as x-request-id", async () => {
+    const res = await post('/v1/messages', { model: 'no-such-model', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }, { 'anthropic-version': '2023-06-01' });
+    assert.equal(res.status, 404);
+    assert.ok(res.headers.get('request-id'));
+    assert.equal(res.headers.get('request-id'), res.headers.get('x-request-id'));
+    assert.equal(((await res.json()) as { error: { type: string } }).error.type, 'not_found_error');
+  });
 });

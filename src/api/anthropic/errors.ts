@@ -43,7 +43,9 @@ export function writeAnthropicError(out: ServerResponse, err: unknown, extraHead
     out.end(`event: error\ndata: ${body}\n\n`);
     return ge.status;
   }
-  out.writeHead(ge.status, { ...extraHeaders, ...ge.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  // Anthropic's SDK reads the request id from `request-id` (error.requestID): the same id as `x-request-id`.
+  const id = extraHeaders?.['x-request-id'];
+  out.writeHead(ge.status, { ...extraHeaders, ...(id ? { 'request-id': id } : {}), ...ge.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   out.end(body);
   return ge.status;
 }
