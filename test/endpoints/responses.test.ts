@@ -214,6 +214,26 @@ describe('the Responses API', () => {
     assert.equal(JSON.parse(lastPost(sglang).rawBody).sim_fault.error_after_chunks, 2, 'vendor extras reach the chat backend');
   });
 
+  test('a translated response carries the token logprobs the client included, streamed and not', async () => {
+    const res = await sdk.responses.create({ model: 'chat-only', input: 'logprobs please', max_output_tokens: 12, include: ['message.output_text.logprobs'], top_logprobs: 2 });
+    assertMatchesSpec('Response', res);
+    const part = (res.output[0] as { content: Array<{ text: string; logprobs: Array<{ token: string; logprob: number; top_logprobs: unknown[] }> }> }).content[0]!;
+    assert.ok(part.logprobs.length > 0, 'logprobs relayed');
+    assert.equal(part.logprobs.map((l) => l.token).join(''), part.text);
+    assert.ok(part.logprobs.every((l) => typeof l.logprob === 'number' && l.top_logprobs.length === 2));
+    // Without top_logprobs, including them still asks the backend.
+    await sdk.responses.create({ model: 'chat-only', input: 'just include', max_output_tokens: 4, include: ['message.output_text.logprobs'] });
+    assert.equal(JSON.parse(lastPost(sglang).rawBody).logprobs, true);
+
+    const res2 = await postJson(`${g.gw.url}/v1/responses`, await g.token('models:*'), { model: 'chat-only', input: 'stream logprobs', stream: true, max_output_tokens: 8, include: ['message.output_text.logprobs'], top_logprobs: 1 });
+    const events = (await readSse(res2)).map((d) => JSON.parse(d) as { type: string; delta?: string; logprobs?: Array<{ token: string }>; text?: string });
+    for (const ev of events) assertEvent(ev);
+    const deltas = events.filter((e) => e.type === 'response.output_text.delta');
+    assert.ok(deltas.every((d) => (d.logprobs ?? []).map((l) => l.token).join('') === d.delta), 'each delta carries its own tokens');
+    const done = events.find((e) => e.type === 'response.output_text.done')!;
+    assert.equal(done.logprobs!.map((l) => l.token).join(''), done.text);
+  });
+
   test('governs the Responses API with its own scope operation', async () => {
     const chatOnly = await g.token('models:chat-only:chat', 'carol');
     const denied = await postJson(`${g.gw.url}/v1/responses`, chatOnly, { model: 'chat-only', input: 'hi' });

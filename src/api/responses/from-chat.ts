@@ -67,12 +67,28 @@ export function responseObject(req: ResponsesRequest, s: OutputState): Json {
   };
 }
 
-export function messageItem(id: string, text: string, status: 'in_progress' | 'completed' | 'incomplete'): Json {
-  return { id, type: 'message', status, role: 'assistant', content: status === 'in_progress' && text === '' ? [] : [textPart(text)] };
+export function messageItem(id: string, text: string, status: 'in_progress' | 'completed' | 'incomplete', logprobs: Json[] = []): Json {
+  return { id, type: 'message', status, role: 'assistant', content: status === 'in_progress' && text === '' ? [] : [textPart(text, logprobs)] };
 }
 
-export function textPart(text: string): Json {
-  return { type: 'output_text', text, annotations: [], logprobs: [] };
+export function textPart(text: string, logprobs: Json[] = []): Json {
+  return { type: 'output_text', text, annotations: [], logprobs };
+}
+
+function tokenLogprob(t: Json): Json {
+  return { token: scalarText(t.token, ''), logprob: typeof t.logprob === 'number' ? t.logprob : 0, bytes: Array.isArray(t.bytes) ? t.bytes : [] };
+}
+
+/**
+ * A chat choice's token logprobs (`logprobs.content`, asked for when the client includes
+ * `message.output_text.logprobs` or sets `top_logprobs`) in the Responses shape: the same fields, per output token.
+ */
+export function logprobsOf(choice: Json): Json[] {
+  const content = ((choice.logprobs ?? null) as Json | null)?.content;
+  if (!Array.isArray(content)) return [];
+  return content
+    .filter((t): t is Json => typeof t === 'object' && t !== null)
+    .map((t) => ({ ...tokenLogprob(t), top_logprobs: Array.isArray(t.top_logprobs) ? (t.top_logprobs as unknown[]).filter((x): x is Json => typeof x === 'object' && x !== null).map(tokenLogprob) : [] }));
 }
 
 /** A reasoning item: what reasoning parsers (vLLM, SGLang) return as `reasoning_content` in chat. */
@@ -102,7 +118,7 @@ export function chatToResponse(req: ResponsesRequest, chat: Json, usage: Backend
   const calls = (message.tool_calls as Json[] | undefined) ?? [];
   const reasoning = reasoningOf(message);
   if (reasoning.length > 0) output.push(reasoningItem(`rs_${base}`, reasoning, itemStatus));
-  if (text.length > 0 || calls.length === 0) output.push(messageItem(`msg_${base}`, text, itemStatus));
+  if (text.length > 0 || calls.length === 0) output.push(messageItem(`msg_${base}`, text, itemStatus, logprobsOf(choice)));
   calls.forEach((c, i) => {
     const fn = (c.function ?? {}) as Json;
     output.push(functionCallItem(`fc_${base}_${i}`, scalarText(c.id, `call_${base}_${i}`), scalarText(fn.name, ''), scalarText(fn.arguments, ''), itemStatus));

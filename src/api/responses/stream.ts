@@ -1,7 +1,7 @@
 import { scalarText, type GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import type { EventTransform } from '../event-relay.js';
-import { functionCallItem, messageItem, reasoningItem, reasoningOf, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
+import { functionCallItem, logprobsOf, messageItem, reasoningItem, reasoningOf, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
 import type { ResponsesRequest } from './wire.js';
 
 type Json = Record<string, unknown>;
@@ -10,6 +10,8 @@ interface OpenText {
   readonly index: number;
   readonly id: string;
   text: string;
+  /** The text's token logprobs so far (when the backend sends them). */
+  readonly logprobs: Json[];
 }
 interface OpenCall {
   readonly index: number;
@@ -88,7 +90,7 @@ export class ChatToResponsesStream implements EventTransform {
     if (!this.#reasoning) {
       const index = this.#state!.output.length;
       const id = this.#itemId('rs', index);
-      this.#reasoning = { index, id, text: '' };
+      this.#reasoning = { index, id, text: '', logprobs: [] };
       const item = reasoningItem(id, '', 'in_progress');
       this.#state!.output.push(item);
       out += this.#emit('response.output_item.added', { output_index: index, item });
@@ -103,11 +105,11 @@ export class ChatToResponsesStream implements EventTransform {
     if (!t) return '';
     this.#text = null;
     const loc = { item_id: t.id, output_index: t.index, content_index: 0 };
-    const item = messageItem(t.id, t.text, status);
+    const item = messageItem(t.id, t.text, status, t.logprobs);
     this.#state!.output[t.index] = item;
     return (
-      this.#emit('response.output_text.done', { ...loc, text: t.text, logprobs: [] }) +
-      this.#emit('response.content_part.done', { ...loc, part: textPart(t.text) }) +
+      this.#emit('response.output_text.done', { ...loc, text: t.text, logprobs: t.logprobs }) +
+      this.#emit('response.content_part.done', { ...loc, part: textPart(t.text, t.logprobs) }) +
       this.#emit('response.output_item.done', { output_index: t.index, item })
     );
   }
@@ -124,19 +126,20 @@ export class ChatToResponsesStream implements EventTransform {
     return out;
   }
 
-  #textDelta(delta: string): string {
+  #textDelta(delta: string, logprobs: Json[]): string {
     let out = this.#closeReasoning('completed');
     if (!this.#text) {
       const index = this.#state!.output.length;
       const id = this.#itemId('msg', index);
-      this.#text = { index, id, text: '' };
+      this.#text = { index, id, text: '', logprobs: [] };
       this.#state!.output.push(messageItem(id, '', 'in_progress'));
       out += this.#emit('response.output_item.added', { output_index: index, item: messageItem(id, '', 'in_progress') });
       out += this.#emit('response.content_part.added', { item_id: id, output_index: index, content_index: 0, part: textPart('') });
     }
     this.#text.text += delta;
+    for (const l of logprobs) this.#text.logprobs.push(l);
     this.contentEvents++;
-    return out + this.#emit('response.output_text.delta', { item_id: this.#text.id, output_index: this.#text.index, content_index: 0, delta, logprobs: [] });
+    return out + this.#emit('response.output_text.delta', { item_id: this.#text.id, output_index: this.#text.index, content_index: 0, delta, logprobs });
   }
 
   #toolDelta(tc: Json): string {
@@ -198,7 +201,7 @@ export class ChatToResponsesStream implements EventTransform {
     const delta = (choice.delta ?? {}) as Json;
     const reasoning = reasoningOf(delta);
     if (reasoning.length > 0) out += this.#reasoningDelta(reasoning);
-    if (typeof delta.content === 'string' && delta.content.length > 0) out += this.#textDelta(delta.content);
+    if (typeof delta.content === 'string' && delta.content.length > 0) out += this.#textDelta(delta.content, logprobsOf(choice));
     if (Array.isArray(delta.tool_calls)) for (const tc of delta.tool_calls) out += this.#toolDelta((tc ?? {}) as Json);
     if (typeof choice.finish_reason === 'string') this.#finish = choice.finish_reason;
     return out || null;

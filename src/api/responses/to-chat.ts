@@ -140,6 +140,7 @@ export function toChatBody(req: ResponsesRequest, backendModel: string): Buffer 
   if (req.temperature !== undefined && req.temperature !== null) body.temperature = req.temperature;
   if (req.top_p !== undefined && req.top_p !== null) body.top_p = req.top_p;
   if (typeof req.top_logprobs === 'number') Object.assign(body, { logprobs: true, top_logprobs: req.top_logprobs });
+  else if (req.include?.includes('message.output_text.logprobs')) body.logprobs = true;
   if (req.user) body.user = req.user;
   const effort = ((req.reasoning ?? {}) as Json).effort;
   if (effort) body.reasoning_effort = effort;
