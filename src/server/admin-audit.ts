@@ -22,17 +22,19 @@ function auditedQuery(search: URLSearchParams): string {
 }
 
 /**
- * Every `/admin/*` call gets a row in the usage log's audit table (usage_audit), answered or refused (401, 403,
- * 400 …): time, request id, subject, team, key id, method, path and query, status, outcome. The row is handed to the
+ * Every `/admin/*` and `/console/api/*` call gets a row in the usage log's audit table (usage_audit), answered or
+ * refused (401, 403, 400 …): time, request id, subject, team, key id, method, path and query, status, outcome.
+ * `refusedOnly` (for `/metrics`, which a scraper calls every few seconds): refused calls only. The row is handed to the
  * usage writer, which writes it with its next batch, off the request. Without a usage log there is nowhere to write.
  */
-export function auditAdminCalls(deps: { clock: Clock; usage: UsageWriter | null }): MiddlewareHandler {
+export function auditAdminCalls(deps: { clock: Clock; usage: UsageWriter | null }, refusedOnly = false): MiddlewareHandler {
   return async (c, next) => {
     const timeMs = deps.clock.wallMs();
     await next();
     if (!deps.usage) return;
     const res = c.res;
     if (res === RESPONSE_ALREADY_SENT) return;
+    if (refusedOnly && res.status < 400) return;
     // The id the response carries (set here when no one has yet, so the row and the response agree).
     let requestId = res.headers.get('x-request-id');
     if (!requestId) {

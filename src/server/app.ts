@@ -112,6 +112,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
   app.use(requestIdMiddleware);
   app.use('/admin/*', auditAdminCalls(deps));
+  // The console's data and the metrics need the admin scope too: who tried them is as much the audit's business.
+  app.use('/console/api/*', auditAdminCalls(deps));
+  app.use('/metrics', auditAdminCalls(deps, true));
 
   /** The caller of a non-pipeline route; open routes (health probes by default) need no token. */
   const principalOf = async (c: Context<Env>): Promise<Principal> => {

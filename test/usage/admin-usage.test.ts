@@ -98,6 +98,9 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
     assert.equal(anonymous.status, 401);
     const forbidden = await get('/admin/limits', user, { 'x-request-id': 'audit-forbidden-1' });
     assert.equal(forbidden.status, 403);
+    assert.equal((await get('/console/api/config', user, { 'x-request-id': 'audit-console-1' })).status, 403);
+    assert.equal((await get('/metrics', undefined, { 'x-request-id': 'audit-metrics-1' })).status, 401);
+    assert.equal((await get('/metrics', admin, { 'x-request-id': 'audit-metrics-ok' })).status, 200);
     const leaky = await get(`/admin/limits?access_token=${user}&subject=carol`, undefined, { 'x-request-id': 'audit-leaky-1' });
     assert.equal(leaky.status, 401);
     const ok = await get('/admin/usage?group_by=team', admin);
@@ -117,6 +120,10 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
     const noScope = denied.find((e) => e.request_id === 'audit-forbidden-1');
     assert.ok(noScope, 'the call without the admin scope is there, under its request id');
     assert.deepEqual([noScope.status, noScope.subject, noScope.team, noScope.method, noScope.path], [403, 'carol', 'research', 'GET', '/admin/limits']);
+    // The console's data and refused scrapes are audited; an answered scrape is not (a scraper calls every few seconds).
+    assert.deepEqual(['audit-console-1', 'audit-metrics-1'].map((id) => entries.find((e) => e.request_id === id)?.status), [403, 401]);
+    assert.equal(entries.find((e) => e.request_id === 'audit-console-1')?.subject, 'carol');
+    assert.ok(!entries.some((e) => e.request_id === 'audit-metrics-ok'));
     // A credential put in the URL is not kept in the audit table.
     const leak = entries.find((e) => e.request_id === 'audit-leaky-1');
     assert.equal(leak?.path, '/admin/limits?access_token=redacted&subject=carol');
