@@ -96,7 +96,6 @@ export class KeyNeedle {
   }
 }
 
-
 const DATA_FIELD = Buffer.from('data:');
 const OBJECT_KEY = Buffer.from('"object"');
 const ERROR_VALUE = Buffer.from('"error"');
