@@ -227,6 +227,8 @@ export function createAuthenticator(config: CompiledAuth, options: Authenticator
     }
     const token = m?.[1];
     if (apiKeys !== undefined && token?.startsWith('sk-')) return apiKeys.authenticateToken(token);
+    // An API key where this gateway issues none: say so, rather than that it is not a well-formed JWT.
+    if (token?.startsWith('sk-')) return fail('malformed', 'This gateway does not accept API keys (its keys section is off): use a JWT from one of its issuers.');
     if (token === undefined || !COMPACT_JWT.test(token)) return fail('malformed');
     // Matched on the whole header (never only the signature, which a forger could pair with another payload); long
     // ones on the token's hash, so that the cache's memory stays bounded.

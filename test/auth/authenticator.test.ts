@@ -78,6 +78,8 @@ describe('authenticate with static keys', async () => {
       assert.match((await rejects(auth.authenticate(h), 'malformed')).message, /must use the Bearer scheme/);
     }
     assert.match((await rejects(auth.authenticate('Bearer a.b'), 'malformed')).message, /not a well-formed JWT/);
+    // An API key sent to a gateway that issues none is told so.
+    assert.match((await rejects(auth.authenticate(`Bearer sk-ig-k7x2m9q4ab-${'A'.repeat(43)}`), 'malformed')).message, /does not accept API keys/);
   });
 
   it('refuses a 100 KB token before parsing it', async () => {
