@@ -11,8 +11,9 @@ export function noteAdminCaller(req: Request, principal: Principal): void {
 }
 
 /** Query parameters that carry credentials when a client puts them in the URL: kept out of the audit table. */
-const SECRET_IN_QUERY = /[?&](access_token|token|api_key|apikey|key|secret|password|authorization|id_token|refresh_token)=/i;
-const SECRET_PARAMS = /^(access_token|token|api_key|apikey|key|secret|password|authorization|id_token|refresh_token)$/i;
+const SECRET_NAMES = 'access_token|token|api_key|apikey|key|secret|password|authorization|id_token|refresh_token';
+const SECRET_IN_QUERY = new RegExp(`[?&](${SECRET_NAMES})=`, 'i');
+const SECRET_PARAMS = new RegExp(`^(${SECRET_NAMES})$`, 'i');
 
 /** The query as recorded when it names a credential: that value becomes `redacted`, the rest stays as sent. */
 function auditedQuery(search: URLSearchParams): string {

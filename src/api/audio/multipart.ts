@@ -91,8 +91,12 @@ export function readAudioUpload(incoming: IncomingMessage, limit: number, tag: s
     formComplete.catch(() => {}); // observed by a body being sent, if any
     const afterFile = () => formComplete.then(() => later);
     let failure: GatewayError | null = null;
+    let failed = false;
     const fail = (err: unknown) => {
-      if (failure === null && err instanceof GatewayError) failure = err;
+      // Once: a failure's own consequences (the socket cut past the drain bound) report again.
+      if (failed) return;
+      failed = true;
+      if (err instanceof GatewayError) failure = err;
       formFailed(err);
       fileStream?.destroy();
       sink?.destroy();

@@ -36,17 +36,11 @@ function idCallOf(sub: string | undefined, method: string | undefined): IdCall |
 const SHOWN_ID = 200;
 const NO_TOKENS = (): BackendUsage => ({ promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
 
-function pathOf(url: string | undefined): string {
+/** The request target split into its path and its query string (`?` included, or ''). */
+function splitTarget(url: string | undefined): [path: string, query: string] {
   const u = url ?? '';
   const q = u.indexOf('?');
-  return q < 0 ? u : u.slice(0, q);
-}
-
-/** The query string, `?` included, or '' (retrieve's `include`, `stream`, `starting_after`; input_items' paging). */
-function queryOf(url: string | undefined): string {
-  const u = url ?? '';
-  const q = u.indexOf('?');
-  return q < 0 ? '' : u.slice(q);
+  return q < 0 ? [u, ''] : [u.slice(0, q), u.slice(q)];
 }
 
 function notFound(id: string): GatewayError {
@@ -181,7 +175,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
     credential: bearerCredential,
     writeError,
     async read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest> {
-      const path = pathOf(incoming.url);
+      const [path, query] = splitTarget(incoming.url);
       if (path === CREATE_ROUTE && incoming.method === 'POST') {
         const raw = await readRequestBody(incoming, bodyLimit);
         return create(raw, validateWith(responsesRequest, parseJsonBody(raw)), ctx);
@@ -194,7 +188,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
       }
       const m = ID_ROUTE.exec(path);
       const op = m ? idCallOf(m[2], incoming.method) : null;
-      if (m && op) return byId(m[1]!, op, queryOf(incoming.url), ctx);
+      if (m && op) return byId(m[1]!, op, query, ctx);
       throw notFound(path.slice(CREATE_ROUTE.length + 1).replace(/\/(cancel|input_items)$/, ''));
     },
   };
