@@ -82,9 +82,20 @@ export function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; 
   if (p.injectUsage && existing === undefined && !rename && !convertBase64) return { body: appendAbsent(p.raw, INCLUDE_USAGE), convertBase64 };
   const edits: Edit[] = [];
   if (rename) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
-  if (p.injectUsage) edits.push({ key: 'stream_options', value: JSON.stringify({ ...(existing ?? {}), include_usage: true }) });
+  if (p.injectUsage) edits.push({ key: 'stream_options', value: JSON.stringify(withUsage(existing)) });
   if (convertBase64) edits.push({ key: 'encoding_format', value: '"float"' });
   return { body: applyEdits(p.raw, edits), convertBase64 };
+}
+
+/**
+ * The client's stream options with the final usage chunk asked for (the gateway strips it again). vLLM's per-chunk
+ * usage (`continuous_usage_stats`) comes only with `include_usage`, so a client that did not ask for usage would get it
+ * on every chunk through the injected option: that extra is dropped.
+ */
+function withUsage(existing: Record<string, unknown> | null | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...(existing ?? {}), include_usage: true };
+  delete out.continuous_usage_stats;
+  return out;
 }
 
 function countPrompt(tokens: TokenCounter, endpoint: Endpoint, model: string, req: WireRequest): TokenCount {

@@ -15,7 +15,7 @@ const absent = (v: unknown): boolean => v === undefined || v === null;
 /** zod's `.int()` is a safe integer. */
 const isCount = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const optionalCount = (v: unknown): boolean => absent(v) || isCount(v);
-const optionalChoices = (v: unknown): boolean => absent(v) || (isCount(v) && (v as number) >= 1);
+const optionalAtLeastOne = (v: unknown): boolean => absent(v) || (isCount(v) && (v as number) >= 1);
 const optionalString = (v: unknown): boolean => absent(v) || typeof v === 'string';
 const optionalBoolean = (v: unknown): boolean => absent(v) || typeof v === 'boolean';
 
@@ -83,10 +83,10 @@ export function shapeChecks(limits: ShapeLimits): Record<'chat' | 'completions' 
     chat: (b) =>
       model(b.model) &&
       chatMessages(b.messages) &&
-      optionalCount(b.max_tokens) &&
-      optionalCount(b.max_completion_tokens) &&
-      optionalChoices(b.n) &&
-      optionalChoices(b.best_of) &&
+      optionalAtLeastOne(b.max_tokens) &&
+      optionalAtLeastOne(b.max_completion_tokens) &&
+      optionalAtLeastOne(b.n) &&
+      optionalAtLeastOne(b.best_of) &&
       tools(b.tools) &&
       streamFields(b) &&
       sessionFields(b),
@@ -94,8 +94,8 @@ export function shapeChecks(limits: ShapeLimits): Record<'chat' | 'completions' 
       model(b.model) &&
       textOrTokens(b.prompt, false) &&
       optionalCount(b.max_tokens) &&
-      optionalChoices(b.n) &&
-      optionalChoices(b.best_of) &&
+      optionalAtLeastOne(b.n) &&
+      optionalAtLeastOne(b.best_of) &&
       streamFields(b) &&
       sessionFields(b),
     embeddings: (b) =>

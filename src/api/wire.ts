@@ -7,8 +7,12 @@ import { shapeChecks } from './wire-fast.js';
  * here and reaches the backend byte for byte. Backends validate the rest with their own rules.
  */
 const optionalInt = z.number().int().nonnegative().nullish();
-/** `n` and `best_of`: how many choices are generated, each up to the output cap (the token reservation counts them all). */
-const optionalChoices = z.number().int().positive().nullish();
+/**
+ * `n` and `best_of` (how many choices are generated, each up to the output cap: the token reservation counts them
+ * all), and chat's output caps, which OpenAI and the engines refuse below 1. Legacy completions keep `max_tokens: 0`,
+ * which scores a prompt with `echo`.
+ */
+const optionalAtLeastOne = z.number().int().min(1).nullish();
 const sessionFields = {
   user: z.string().nullish(),
   prompt_cache_key: z.string().nullish(),
@@ -38,10 +42,10 @@ const message = z.looseObject({
 export const chatRequest = z.looseObject({
   model: modelField,
   messages: z.array(message).min(1, 'messages must contain at least one message'),
-  max_tokens: optionalInt,
-  max_completion_tokens: optionalInt,
-  n: optionalChoices,
-  best_of: optionalChoices,
+  max_tokens: optionalAtLeastOne,
+  max_completion_tokens: optionalAtLeastOne,
+  n: optionalAtLeastOne,
+  best_of: optionalAtLeastOne,
   tools: z.array(z.looseObject({})).nullish().refine((t) => t == null || depthWithin(t, MAX_TOOLS_DEPTH), `tools are nested more than ${MAX_TOOLS_DEPTH} levels deep`),
   ...streamFields,
   ...sessionFields,
@@ -51,8 +55,8 @@ export const completionRequest = z.looseObject({
   model: modelField,
   prompt: z.union([z.string(), z.array(z.string()), tokenArray, z.array(tokenArray)]),
   max_tokens: optionalInt,
-  n: optionalChoices,
-  best_of: optionalChoices,
+  n: optionalAtLeastOne,
+  best_of: optionalAtLeastOne,
   ...streamFields,
   ...sessionFields,
 });
@@ -115,21 +119,62 @@ function unionTypes(issue: z.core.$ZodIssue): string | null {
   return list.length === 1 ? list[0]! : `${list.slice(0, -1).join(', ')} or ${list[list.length - 1]!}`;
 }
 
-function describe(issue: z.core.$ZodIssue, param: string | null, input: unknown): string {
+interface Described {
+  readonly message: string;
+  readonly code: string;
+}
+
+/** OpenAI's message and code for a refused parameter ("Invalid 'n': integer below minimum value. …"). */
+function describe(issue: z.core.$ZodIssue, param: string | null, input: unknown): Described {
   const name = param ?? 'body';
+  if (input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
+    return { message: `Missing required parameter: '${name}'.`, code: 'missing_required_parameter' };
+  }
   if (issue.code === 'invalid_type') {
-    if (input === undefined) return `Missing required parameter: '${name}'.`;
-    return `Invalid type for '${name}': expected ${ARTICLE[issue.expected] ?? issue.expected}, but got ${typeName(input)}.`;
+    return { message: `Invalid type for '${name}': expected ${ARTICLE[issue.expected] ?? issue.expected}, but got ${typeName(input)}.`, code: 'invalid_type' };
   }
   if (issue.code === 'invalid_union') {
     const expected = unionTypes(issue);
-    if (expected && input !== undefined) return `Invalid type for '${name}': expected ${expected}, but got ${typeName(input)}.`;
-    return `Invalid value for '${name}': it has the wrong shape for this endpoint.`;
+    if (expected) return { message: `Invalid type for '${name}': expected ${expected}, but got ${typeName(input)}.`, code: 'invalid_type' };
+    return { message: `Invalid value for '${name}': it has the wrong shape for this endpoint.`, code: 'invalid_value' };
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `Invalid value for '${name}': expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}.`;
+    return { message: `Invalid value for '${name}': expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}.`, code: 'invalid_value' };
   }
-  return `Invalid value for '${name}': ${issue.message}`;
+  if (issue.code === 'too_small' || issue.code === 'too_big') return bound(issue, name, input) ?? plain(issue, name);
+  return plain(issue, name);
+}
+
+function plain(issue: z.core.$ZodIssue, name: string): Described {
+  return { message: `Invalid value for '${name}': ${issue.message}`, code: 'invalid_value' };
+}
+
+/** A number, string or array outside its bounds, in OpenAI's words and codes. */
+function bound(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig, name: string, input: unknown): Described | null {
+  const small = issue.code === 'too_small';
+  const limit = Number(small ? issue.minimum : issue.maximum);
+  if (typeof input === 'number') {
+    const kind = Number.isInteger(input) ? 'integer' : 'decimal';
+    const op = small ? (issue.inclusive === false ? '>' : '>=') : issue.inclusive === false ? '<' : '<=';
+    const where = small ? 'below minimum' : 'above maximum';
+    return {
+      message: `Invalid '${name}': ${kind} ${where} value. Expected a value ${op} ${limit}, but got ${input} instead.`,
+      code: `${kind}_${small ? 'below_min' : 'above_max'}_value`,
+    };
+  }
+  if (Array.isArray(input) && small && input.length === 0) {
+    return { message: `Invalid '${name}': empty array. Expected an array with minimum length ${limit}, but got an empty array instead.`, code: 'empty_array' };
+  }
+  if (Array.isArray(input)) {
+    const what = small ? 'array too short' : 'array too long';
+    return { message: `Invalid '${name}': ${what}. Expected an array with ${small ? 'minimum' : 'maximum'} length ${limit}, but got an array with length ${input.length} instead.`, code: small ? 'array_below_min_length' : 'array_above_max_length' };
+  }
+  if (typeof input === 'string') {
+    if (small && input.length === 0) return { message: `Invalid '${name}': empty string. Expected a string with minimum length ${limit}, but got an empty string instead.`, code: 'empty_string' };
+    const what = small ? 'string too short' : 'string too long';
+    return { message: `Invalid '${name}': ${what}. Expected a string with ${small ? 'minimum' : 'maximum'} length ${limit}, but got a string with length ${input.length} instead.`, code: small ? 'string_below_min_length' : 'string_above_max_length' };
+  }
+  return null;
 }
 
 /**
@@ -161,9 +206,8 @@ export function validateWith<T>(schema: z.ZodType<T>, body: unknown): T {
   const { issue, path } = narrowed(result.error.issues[0]!);
   const param = paramOf(path);
   const input = valueAt(body, path);
-  const typeIssue = issue.code === 'invalid_type' || unionTypes(issue) !== null;
-  const wireCode = typeIssue ? (input === undefined ? 'missing_required_parameter' : 'invalid_type') : 'invalid_value';
-  throw new GatewayError('invalid_request', describe(issue, param, input), { param, wireCode });
+  const { message, code } = describe(issue, param, input);
+  throw new GatewayError('invalid_request', message, { param, wireCode: code });
 }
 
 /**

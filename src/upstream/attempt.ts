@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { classifyNetworkError, deadlineFailure, UpstreamFailure } from './errors.js';
-import { normaliseBackendError } from './normalise-error.js';
+import { clientStatusFor, normaliseBackendError } from './normalise-error.js';
 import type { BackendPools } from './pools.js';
 
 export interface AttemptBackend {
@@ -232,9 +232,11 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     if (phase === Phase.ErrorBody) {
       const ct = this.headers['content-type'];
       const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts ?? []), this.backendId, this.headers);
-      // 5xx, 429 and a backend refusing the gateway's credentials may succeed elsewhere; other 4xx are the caller's.
-      if (this.status === 429) this.#reject(new UpstreamFailure('status_429', clientError));
-      else if (this.status >= 500 || this.status === 401 || this.status === 403) this.#reject(new UpstreamFailure('status_5xx', clientError));
+      // 5xx (TGI's 424 among them), 429 and a backend refusing the gateway's credentials may succeed elsewhere; other
+      // 4xx are the caller's.
+      const status = clientStatusFor(this.status);
+      if (status === 429) this.#reject(new UpstreamFailure('status_429', clientError));
+      else if (status >= 500 || status === 401 || status === 403) this.#reject(new UpstreamFailure('status_5xx', clientError));
       else this.#reject(clientError);
       return;
     }

@@ -109,9 +109,31 @@ function wireCodeOf(parsed: Parsed, status: number, message: string): string | n
   return parsed.code;
 }
 
-/** OpenAI's type for an engine's: kept when it is one of OpenAI's, else derived from the status. */
+/** The OpenAI types a status may carry: an engine's type that contradicts its status (a 429 `server_error`) is not kept. */
+function typeFits(type: string, status: number): boolean {
+  if (status === 429) return type === 'rate_limit_error' || type === 'insufficient_quota';
+  if (status === 401) return type === 'authentication_error';
+  if (status === 403) return type === 'permission_error';
+  // OpenAI itself answers an unknown model with 404 and `invalid_request_error`.
+  if (status === 404) return type === 'not_found_error' || type === 'invalid_request_error';
+  if (status >= 500) return type === 'server_error' || type === 'api_error';
+  return type === 'invalid_request_error';
+}
+
+/** OpenAI's type for an engine's: kept when it is one of OpenAI's and fits the status, else derived from the status. */
 function openaiType(engineType: string | null, status: number): string {
-  return engineType !== null && OPENAI_TYPES.has(engineType) ? engineType : typeForStatus(status);
+  return engineType !== null && OPENAI_TYPES.has(engineType) && typeFits(engineType, status) ? engineType : typeForStatus(status);
+}
+
+/**
+ * The status a client sees for a backend's: OpenAI's API answers a malformed request with 400, where TGI and FastAPI
+ * servers say 422, and a failure while generating is a server error, where TGI says 424 (Failed Dependency). Every
+ * other status is kept. The attempt judges failover and health on this status too.
+ */
+export function clientStatusFor(status: number): number {
+  if (status === 422) return 400;
+  if (status === 424) return 500;
+  return status;
 }
 
 const RETRY_HEADERS = ['retry-after', 'retry-after-ms'] as const;
@@ -129,18 +151,19 @@ function retryHeaders(headers: IncomingHttpHeaders | undefined): Record<string, 
 }
 
 /** The client-facing error for a backend's HTTP error response. */
-export function normaliseBackendError(status: number, contentType: string | undefined, body: Buffer, backendId: string, headers?: IncomingHttpHeaders): GatewayError {
+export function normaliseBackendError(backendStatus: number, contentType: string | undefined, body: Buffer, backendId: string, headers?: IncomingHttpHeaders): GatewayError {
   // A backend refusing the gateway's own credentials is the gateway's misconfiguration, not the caller's: a 401
   // passed through would make an SDK user believe their own key is wrong.
   // The backend's own words stay out of it: they are about the gateway's secret (key prefixes, organisations), which
   // the caller has no business reading.
-  if (status === 401 || status === 403) {
-    return new GatewayError('upstream_error', `Backend ${backendId} rejected the gateway's credentials (HTTP ${status}); the gateway's operator must check the backend's api_key.`, {
+  if (backendStatus === 401 || backendStatus === 403) {
+    return new GatewayError('upstream_error', `Backend ${backendId} rejected the gateway's credentials (HTTP ${backendStatus}); the gateway's operator must check the backend's api_key.`, {
       wireCode: 'upstream_auth_failed',
     });
   }
   const parsed = parseText(contentType, body.toString('utf8'));
-  const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} returned HTTP ${status} with no error message.`;
+  const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} returned HTTP ${backendStatus} with no error message.`;
+  const status = clientStatusFor(backendStatus);
   const code = status === 429 ? 'rate_limited' : status >= 500 ? 'upstream_error' : 'invalid_request';
   const extra = retryHeaders(headers);
   return new GatewayError(code, message, {

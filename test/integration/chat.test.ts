@@ -63,6 +63,30 @@ describe('chat completions through the gateway', () => {
     assert.ok(usage && usage.total_tokens > 0);
   });
 
+  test("vLLM's per-chunk usage stays off when the client did not ask for usage (the injected option must not turn it on)", async () => {
+    for (const options of [{ continuous_usage_stats: true }, { include_usage: false, continuous_usage_stats: true }]) {
+      const stream = await client(gw).chat.completions.create({
+        model: 'llama',
+        messages: [{ role: 'user', content: 'continuous usage off' }],
+        stream: true,
+        stream_options: options as never,
+      });
+      for await (const chunk of stream) assert.equal(chunk.usage ?? null, null, JSON.stringify(chunk));
+      const entry = sims.flatMap((s) => s.log.entries).filter((e) => e.rawBody.includes('continuous usage off')).at(-1)!;
+      assert.deepEqual(JSON.parse(entry.rawBody).stream_options, { include_usage: true });
+    }
+    // Asked for with usage, it passes through.
+    const stream = await client(gw).chat.completions.create({
+      model: 'llama',
+      messages: [{ role: 'user', content: 'continuous usage on' }],
+      stream: true,
+      stream_options: { include_usage: true, continuous_usage_stats: true } as never,
+    });
+    let withUsage = 0;
+    for await (const chunk of stream) if (chunk.usage && chunk.choices.length > 0) withUsage++;
+    assert.ok(withUsage > 0);
+  });
+
   test('frames SSE with data lines, blank-line separators and a final [DONE]', async () => {
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',

@@ -21,12 +21,29 @@ test('reads SGLang and older vLLM flat errors', () => {
 
 test('reads TGI errors and maps their type', () => {
   const e = normaliseBackendError(422, 'application/json', b('{"error":"Input validation error: inputs too long","error_type":"validation"}'), 'b1');
-  assert.equal(e.status, 422);
+  // OpenAI answers a malformed request with 400 and a failure while generating with a 5xx.
+  assert.equal(e.status, 400);
   assert.equal(e.type, 'invalid_request_error');
   assert.match(e.message, /inputs too long/);
   const g = normaliseBackendError(424, 'application/json', b('{"error":"Request failed during generation","error_type":"generation"}'), 'b1');
-  assert.equal(g.status, 424);
+  assert.equal(g.status, 500);
   assert.equal(g.type, 'server_error');
+  assert.equal(g.wireCode, 'generation');
+});
+
+test("a 429's type is rate_limit_error whatever the engine called it; a type that contradicts its status is not kept", () => {
+  const tgi = normaliseBackendError(429, 'application/json', b('{"error":"Model is overloaded","error_type":"overloaded"}'), 'b1');
+  assert.equal(tgi.status, 429);
+  assert.equal(tgi.type, 'rate_limit_error');
+  assert.equal(tgi.wireCode, 'overloaded');
+  const llama = normaliseBackendError(429, 'application/json', b('{"error":{"code":429,"message":"busy","type":"invalid_request_error"}}'), 'b1');
+  assert.equal(llama.type, 'rate_limit_error');
+  const quota = normaliseBackendError(429, 'application/json', b('{"error":{"message":"quota","type":"insufficient_quota"}}'), 'b1');
+  assert.equal(quota.type, 'insufficient_quota');
+  const odd = normaliseBackendError(400, 'application/json', b('{"error":{"message":"x","type":"server_error"}}'), 'b1');
+  assert.equal(odd.type, 'invalid_request_error');
+  const notFound = normaliseBackendError(404, 'application/json', b('{"error":{"message":"no model","type":"invalid_request_error","code":"model_not_found"}}'), 'b1');
+  assert.equal(notFound.type, 'invalid_request_error');
 });
 
 test('reads FastAPI detail lists and plain text, ignores HTML', () => {
@@ -105,7 +122,7 @@ test("gives a context overflow OpenAI's code context_length_exceeded, in each en
     const e = normaliseBackendError(status, 'application/json', b(body), 'b1');
     assert.equal(e.wireCode, 'context_length_exceeded', body);
     assert.equal(e.type, 'invalid_request_error', body);
-    assert.equal(e.status, status);
+    assert.equal(e.status, 400, `${status}: ${body}`);
   }
   // Other client errors keep the engine's code (or none); a server error is never blamed on the context.
   assert.equal(normaliseBackendError(400, 'application/json', b('{"error":{"message":"n must be at least 1","type":"BadRequestError","code":400}}'), 'b1').wireCode, null);

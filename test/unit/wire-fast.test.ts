@@ -60,7 +60,7 @@ const tools: Gen = oneOf(
   listOf(anything, 2),
   anything,
 );
-const count: Gen = mostly(oneOf(() => ABSENT, () => null, () => 16, () => 0), num, anything);
+const count: Gen = mostly(oneOf(() => ABSENT, () => null, () => 16, () => 1, () => 0), num, anything);
 const streamOptions: Gen = oneOf(() => ABSENT, () => ABSENT, () => ABSENT, () => null, () => ({ include_usage: true }), () => ({ include_usage: false, other: 1 }), () => ({}), (r) => ({ include_usage: anything(r) }), anything);
 const optionalText: Gen = mostly(oneOf(() => ABSENT, () => null, () => 'u'), str, anything);
 const model: Gen = mostly(() => 'sim-llama-8b', str, anything);
@@ -114,7 +114,7 @@ for (const endpoint of ['chat', 'completions', 'embeddings'] as const) {
       );
     }
     // The generator reaches both sides of the border, and the fast check takes most of what is valid (it is used).
-    assert.ok(zodAccepted > 1_000 && zodAccepted < 9_000, `zod accepted ${zodAccepted}`);
+    assert.ok(zodAccepted > 500 && zodAccepted < 9_000, `zod accepted ${zodAccepted}`);
     assert.ok(fastAccepted > zodAccepted * 0.5, `fast ${fastAccepted} of ${zodAccepted}`);
   });
 }
