@@ -19,6 +19,8 @@ export interface Family {
   read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest>;
   /** Writes an error in the family's envelope (before a stream started) and returns the status. */
   writeError(out: ServerResponse, err: unknown, headers: Record<string, string>): number;
+  /** A header that carries the request id beside `x-request-id` on every answer (Anthropic's SDK reads `request-id`). */
+  readonly requestIdHeader?: string;
 }
 
 /** What the pipeline routes and governs on, read from the family's own request shape. */

@@ -6,3 +6,5 @@ export { validateRequest } from './wire.js';
 export { applyEdits, topLevelSpans } from './json-splice.js';
 export { FAMILY_ROUTES } from './families.js';
 export { ResponseStore, type ResponsePeers } from './responses/store.js';
+export { errorAnswerFor, isAnthropicRoute, type ErrorAnswer } from './error-shape.js';
+export { anthropicErrorBody } from './anthropic/errors.js';

@@ -151,11 +151,23 @@ export function createPipeline(deps: PipelineDeps) {
     throw lastError ?? new GatewayError('no_healthy_backend', `No backend of model "${model.name}" is available.`);
   }
 
+  /**
+   * What an uncapped request generated teaches the output estimate (per choice: n choices are not one answer n times
+   * longer). A client's own cap says nothing about natural lengths, and a caller sending `max_tokens: 1` must not
+   * shrink what everyone else is reserved and capped at; an answer that reached the gateway's cap asks for more.
+   */
+  function observeOutput(model: string, p: Prepared, completionTokens: number): void {
+    const perChoice = Math.ceil(completionTokens / p.choices);
+    deps.outputs.observe(model, p.outputCap !== null && perChoice >= p.outputCap ? p.outputCap * 2 : perChoice);
+  }
+
   /** Handles one request end to end; never throws (errors are written to the client). */
   async function handle(endpoint: Endpoint, live: LiveConfig, ctx: RequestCtx, incoming: IncomingMessage, out: ServerResponse): Promise<void> {
     const cfg = live.cfg;
     ctx.endpoint = endpoint;
     const respHeaders: Record<string, string | number> = { 'x-request-id': ctx.id };
+    const family = FAMILIES.get(endpoint) ?? null;
+    if (family?.requestIdHeader) respHeaders[family.requestIdHeader] = ctx.id;
     const span = telemetry.startRequest(ctx);
     const client: ClientLink = { gone: false, onGone: null };
     const onClose = () => {
@@ -171,7 +183,6 @@ export function createPipeline(deps: PipelineDeps) {
     let prepared: Prepared | null = null;
     let heartbeat: Heartbeat | null = null;
     let model: CompiledModel | undefined;
-    const family = FAMILIES.get(endpoint) ?? null;
     let fam: FamilyRequest | null = null;
     try {
       // Authenticate before reading the body: an anonymous caller costs no upload and no parse.
@@ -207,13 +218,17 @@ export function createPipeline(deps: PipelineDeps) {
       prepared = p;
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
-        const output = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound * p.choices : 0;
+        const perChoice = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
         const r = live.limiter.reserve(
-          { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + output },
+          { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + perChoice * p.choices },
           respHeaders as Record<string, string>,
         );
         // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
         reservation = r instanceof Promise ? await r : r;
+        // A request without an output cap under a token limit or quota was reserved the model's observed output
+        // length: the backend is told to stop there, else each concurrent request could overrun the limit by all
+        // it generates beyond its reservation (a family request sets its own cap or is reserved as it is).
+        if (perChoice > 0 && p.route.maxTokens === null && !p.fam && reservation.boundsTokens) p.outputCap = perChoice;
       }
       heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;
       // Made only for a model with fallbacks: most requests never try another model and need no closure for it.
@@ -246,8 +261,7 @@ export function createPipeline(deps: PipelineDeps) {
       reservation?.settle(used);
       if (u && u.source === 'backend' && model && prepared) {
         deps.tokens.observePrompt(model.name, prepared.prompt, u.promptTokens);
-        // Per choice: a request for n choices must not teach the estimate that one answer is n times longer.
-        if (ctx.outcome === 'success' && generates(prepared)) deps.outputs.observe(model.name, Math.ceil(u.completionTokens / prepared.choices));
+        if (ctx.outcome === 'success' && generates(prepared) && prepared.route.maxTokens === null) observeOutput(model.name, prepared, u.completionTokens);
       }
       telemetry.endRequest(ctx, span);
       deps.usage?.record(rowFromCtx(ctx, ctx.endMs));

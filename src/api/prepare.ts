@@ -35,6 +35,11 @@ export interface Prepared {
   choices: number;
   /** The request of an endpoint family other than chat / completions / embeddings (family.ts), else null. */
   fam: FamilyRequest | null;
+  /**
+   * Output tokens per choice the gateway asks the backend to stop at, for a request without a cap of its own under a
+   * token limit or quota: what was reserved for it, so the limit holds exactly. Null otherwise.
+   */
+  outputCap: number | null;
 }
 
 export const NO_BODY = Buffer.alloc(0);
@@ -45,7 +50,7 @@ export function prepareFamily(endpoint: Endpoint, fam: FamilyRequest, model: Com
   const prompt = tokens.countText(model.name, fam.promptText);
   ctx.promptTokenEstimate = prompt.tokens;
   const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey, routingMemo: undefined };
-  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, choices: 1, fam };
+  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, choices: 1, fam, outputCap: null };
 }
 
 /** Whether a request generates tokens (reserved and observed as output). */
@@ -79,9 +84,11 @@ export function bodyFor(p: Prepared, backend: CompiledBackend): { body: Buffer; 
   const existing = p.injectUsage ? (p.req as ChatRequest).stream_options : undefined;
   // The usual stream request: the usage option is the only edit and the parsed body has no `stream_options` key at
   // all, so the member is appended without walking the body (test/unit/json-splice.test.ts: same bytes as below).
-  if (p.injectUsage && existing === undefined && !rename && !convertBase64) return { body: appendAbsent(p.raw, INCLUDE_USAGE), convertBase64 };
+  if (p.injectUsage && existing === undefined && !rename && !convertBase64 && p.outputCap === null) return { body: appendAbsent(p.raw, INCLUDE_USAGE), convertBase64 };
   const edits: Edit[] = [];
   if (rename) edits.push({ key: 'model', value: JSON.stringify(backend.model) });
+  // OpenAI's own chat API refuses `max_tokens` for its reasoning models; the engines all read `max_tokens`.
+  if (p.outputCap !== null) edits.push({ key: p.endpoint === 'chat' && backend.kind === 'openai' ? 'max_completion_tokens' : 'max_tokens', value: String(p.outputCap) });
   if (p.injectUsage) edits.push({ key: 'stream_options', value: JSON.stringify(withUsage(existing)) });
   if (convertBase64) edits.push({ key: 'encoding_format', value: '"float"' });
   return { body: applyEdits(p.raw, edits), convertBase64 };
@@ -98,6 +105,16 @@ function withUsage(existing: Record<string, unknown> | null | undefined): Record
   return out;
 }
 
+/**
+ * The client's output cap. Engines read one of the two fields (vLLM and SGLang `max_completion_tokens` first, others
+ * `max_tokens` only), so the larger bounds what any of them generates and is what a token limit reserves.
+ */
+function outputCapOf(req: ChatRequest): number | null {
+  const a = req.max_completion_tokens ?? null;
+  const b = req.max_tokens ?? null;
+  return a === null ? b : b === null ? a : Math.max(a, b);
+}
+
 function countPrompt(tokens: TokenCounter, endpoint: Endpoint, model: string, req: WireRequest): TokenCount {
   if (endpoint === 'chat') return tokens.countChatPrompt(model, (req as ChatRequest).messages, (req as ChatRequest).tools ?? undefined);
   return tokens.countText(model, endpoint === 'completions' ? (req as CompletionRequest).prompt : (req as EmbeddingRequest).input);
@@ -110,8 +127,7 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
   const prompt = countPrompt(tokens, endpoint, model.name, req);
   const promptTokens = tokenIdCount(endpoint, req) || prompt.tokens;
   ctx.promptTokenEstimate = promptTokens;
-  const maxTokens =
-    endpoint === 'embeddings' ? 0 : ((req as ChatRequest).max_completion_tokens ?? (req as ChatRequest | CompletionRequest).max_tokens ?? null);
+  const maxTokens = endpoint === 'embeddings' ? 0 : outputCapOf(req as ChatRequest);
   const sessionKey = req.prompt_cache_key ?? req.user ?? sessionHeader ?? null;
   return {
     endpoint,
@@ -123,5 +139,6 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
     wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
     choices: endpoint === 'embeddings' ? 1 : Math.max((req as ChatRequest | CompletionRequest).n ?? 1, (req as ChatRequest | CompletionRequest).best_of ?? 1),
     fam: null,
+    outputCap: null,
   };
 }

@@ -53,6 +53,11 @@ class LeasedReservation implements Reservation {
     this.counters = items.map((item) => item.counter);
   }
 
+  get boundsTokens(): boolean {
+    for (const item of this.items) if (item.dim === 'tokens' || item.dim === 'quota') return true;
+    return false;
+  }
+
   settle(actualTokens: number): void {
     this.owner.settle(this, actualTokens);
   }

@@ -18,6 +18,11 @@ export interface Reservation {
   readonly headers: Readonly<Record<string, string>>;
   readonly estimatedTokens: number;
   /**
+   * Whether a token dimension (tokens per minute, a quota) holds this request: its output must then stay within what
+   * was reserved for it, or concurrent requests could overrun the limit by whatever they generate beyond it.
+   */
+  readonly boundsTokens: boolean;
+  /**
    * Charges the real usage (refunding or charging the difference against the estimate), releases the concurrency
    * slot and records quota usage. Call exactly once per request whatever its outcome (0 when nothing ran, the
    * partial count for an aborted stream); later calls are ignored.
@@ -99,6 +104,12 @@ class LocalReservation implements Reservation {
   ) {
     this.held = held;
     this.quotas = quotas;
+  }
+
+  get boundsTokens(): boolean {
+    if (this.quotas.length > 0) return true;
+    for (const h of this.held) if (h.rule.tpm !== null) return true;
+    return false;
   }
 
   settle(actualTokens: number): void {

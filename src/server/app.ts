@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
-import { FAMILY_ROUTES, listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
+import { errorAnswerFor, FAMILY_ROUTES, listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
 import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
-import { acceptRequestId, ANONYMOUS, createRequestCtx, errorEnvelope, GatewayError, isGatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
+import { acceptRequestId, ANONYMOUS, createRequestCtx, GatewayError, isGatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { adminAudit, adminLimits, adminUsage, adminUsageExport } from './admin.js';
@@ -34,8 +34,9 @@ export interface AppDeps {
 
 type Env = { Bindings: HttpBindings };
 
-function jsonError(err: unknown): Response {
-  const { status, body, headers } = errorEnvelope(err);
+/** An error in the envelope of the route called (Anthropic's on the Messages routes, OpenAI's elsewhere). */
+function jsonError(err: unknown, path: string): Response {
+  const { status, body, headers } = errorAnswerFor(path, err, null);
   return new Response(body, { status, headers: { ...headers, 'content-type': 'application/json' } });
 }
 
@@ -137,11 +138,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   };
 
   const methodNotAllowed = (allow: string) => (c: Context<Env>) =>
-    c.body(
-      JSON.stringify({ error: { message: `Method ${c.req.method} is not allowed here; use ${allow}.`, type: 'invalid_request_error', param: null, code: 'method_not_allowed' } }),
-      405,
-      { ...JSON_HEADERS, allow },
-    );
+    jsonError(new GatewayError('method_not_allowed', `Method ${c.req.method} is not allowed here; use ${allow}.`, { headers: { allow } }), c.req.path);
 
   app.post('/v1/chat/completions', openai('chat'));
   app.post('/v1/completions', openai('completions'));
@@ -236,11 +233,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   registerKeyRoutes(app, { admin: adminOf, keys: deps.keys ?? null, clock: deps.clock });
   if (deps.console) registerConsoleRoutes(app, { ...deps.console, admin: adminOf });
 
-  app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' })));
+  app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' }), c.req.path));
   app.onError((err, c) => {
     // A 500 the operator can trace: the client gets the envelope only, the log gets the stack.
     if (!isGatewayError(err)) process.emitWarning(`infergate: unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
-    return jsonError(err);
+    return jsonError(err, c.req.path);
   });
   return app;
 }

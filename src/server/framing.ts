@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
 import { acceptRequestId, type Clock } from '../core/index.js';
 import type { UsageWriter } from '../usage/index.js';
-import { createRefusalRecorder, refusalBody, refuseOnSocket, type Refusal } from './refusal.js';
+import { createRefusalRecorder, refusalAnswer, refuseOnSocket, type Refusal } from './refusal.js';
 
 /**
  * Requests Node or @hono/node-server would refuse with a bare status (no envelope, no x-request-id) or no answer at
@@ -85,9 +85,9 @@ export function createFramingRefusals(options: FramingOptions): FramingRefusals 
   const answer = (r: Refusal, req: IncomingMessage, res: ServerResponse) => {
     const id = acceptRequestId(req.headers['x-request-id'] as string | undefined);
     record(r, id);
-    const body = refusalBody(r);
+    const { body, headers } = refusalAnswer(r, req.url ?? '', id);
     res.shouldKeepAlive = false;
-    res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
+    res.writeHead(r.status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
     res.end(body);
   };
 

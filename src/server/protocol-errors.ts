@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { markParserRefusal, newRequestId, type Clock } from '../core/index.js';
 import type { UsageWriter } from '../usage/index.js';
-import { createRefusalRecorder, refusalBody, refuseOnSocket, type Refusal } from './refusal.js';
+import { createRefusalRecorder, refusalAnswer, refuseOnSocket, type Refusal } from './refusal.js';
 
 /**
  * Refusals Node's HTTP parser makes before any handler runs (the server's `clientError` event): headers over
@@ -94,7 +94,6 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
       socket.destroy();
       return;
     }
-    const body = refusalBody(r);
     if (res) {
       // A request is being served and its body was refused: answer through its response, so the handler that waits
       // for the body sees a finished response, and mark the request so the handler's body read fails with this same
@@ -105,7 +104,8 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
       // Node stops feeding the request once its response is done and never ends or closes it, so the handler
       // would wait for the body forever: close the request once the answer is out.
       res.once('finish', () => res.req.destroy());
-      res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
+      const { body, headers } = refusalAnswer(r, res.req.url ?? '', id);
+      res.writeHead(r.status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-request-id': id });
       res.end(body);
       return;
     }

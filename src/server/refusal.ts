@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { anthropicErrorBody, isAnthropicRoute } from '../api/index.js';
 import { createRequestCtx, type Clock } from '../core/index.js';
 import { rowFromCtx, type UsageWriter } from '../usage/index.js';
 
@@ -15,6 +16,12 @@ export interface Refusal {
 
 export function refusalBody(r: Refusal): string {
   return JSON.stringify({ error: { message: r.message, type: 'invalid_request_error', param: null, code: r.code } });
+}
+
+/** A refusal answered through a request's response: in Anthropic's shape on the Messages routes, as the SDK there expects. */
+export function refusalAnswer(r: Refusal, url: string, id: string): { body: string; headers: Record<string, string> } {
+  if (isAnthropicRoute(url)) return { body: anthropicErrorBody(r, id), headers: { 'request-id': id } };
+  return { body: refusalBody(r), headers: {} };
 }
 
 /** Records a refusal as a usage row, as the pipeline records every request it answers. */

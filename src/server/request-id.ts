@@ -1,5 +1,6 @@
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { MiddlewareHandler } from 'hono';
+import { isAnthropicRoute } from '../api/index.js';
 import { acceptRequestId } from '../core/index.js';
 
 /**
@@ -10,5 +11,8 @@ export const requestIdMiddleware: MiddlewareHandler = async (c, next) => {
   const id = acceptRequestId(c.req.header('x-request-id'));
   await next();
   // A response the pipeline wrote itself is a shared marker object: never touch it.
-  if (c.res !== RESPONSE_ALREADY_SENT && !c.res.headers.has('x-request-id')) c.res.headers.set('x-request-id', id);
+  if (c.res === RESPONSE_ALREADY_SENT || c.res.headers.has('x-request-id')) return;
+  c.res.headers.set('x-request-id', id);
+  // Anthropic's SDK reads the id from `request-id` (the router's 404 and 405 on the Messages routes).
+  if (isAnthropicRoute(c.req.path)) c.res.headers.set('request-id', id);
 };

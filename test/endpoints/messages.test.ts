@@ -87,7 +87,11 @@ describe('the Anthropic Messages API', () => {
   test('speaks Anthropic errors: 400, 401, 403, 429 and a backend error, with the SDK raising the matching class', async () => {
     const bad = await postJson(`${g.gw.url}/v1/messages`, token, { model: 'claude-local', messages: [{ role: 'user', content: 'x' }] });
     assert.equal(bad.status, 400);
-    assert.deepEqual(await bad.json(), { type: 'error', error: { type: 'invalid_request_error', message: "Missing required parameter: 'max_tokens'." } });
+    assert.deepEqual(await bad.json(), {
+      type: 'error',
+      error: { type: 'invalid_request_error', message: "Missing required parameter: 'max_tokens'." },
+      request_id: bad.headers.get('request-id'),
+    });
 
     const req = { model: 'claude-local', max_tokens: 8, messages: [{ role: 'user' as const, content: 'x' }] };
     await assert.rejects(anthropic('not-a-jwt').messages.create(req), Anthropic.AuthenticationError);
@@ -114,5 +118,53 @@ describe('the Anthropic Messages API', () => {
     const res = await postJson(`${g.gw.url}/v1/messages`, token, { model: 'claude-local', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { type: string }).type, 'message');
+  });
+  test("request ids where Anthropic's SDK reads them, on answers and errors alike", async () => {
+    const msg = await anthropic(token).messages.create({ model: 'claude-local', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] });
+    assert.match(msg._request_id ?? '', /^req_/);
+    const stream = await fetch(`${g.gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'x-api-key': token, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'claude-local', max_tokens: 4, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(stream.headers.get('request-id'), stream.headers.get('x-request-id'));
+    await stream.text();
+    const err = await anthropic(token)
+      .messages.create({ model: 'nope', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof Anthropic.NotFoundError);
+    assert.match(err.requestID ?? '', /^req_/);
+    assert.equal((err.error as { request_id?: string }).request_id, err.requestID);
+  });
+
+  test("the router's and the framing's refusals on the Messages routes are in Anthropic's shape", async () => {
+    const method = await fetch(`${g.gw.url}/v1/messages`, { headers: { 'x-api-key': token } });
+    assert.equal(method.status, 405);
+    const m = (await method.json()) as { type?: string; error?: { type?: string } };
+    assert.equal(m.type, 'error');
+    assert.equal(typeof m.error?.type, 'string');
+    assert.ok(method.headers.get('request-id'));
+    const unknown = await fetch(`${g.gw.url}/v1/messages/batches`, { method: 'POST', headers: { 'x-api-key': token } });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { error?: { type?: string } }).error?.type, 'not_found_error');
+    // A body declared over the limit with Expect: 100-continue is refused before it is sent, still in Anthropic's shape.
+    const { request } = await import('node:http');
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(`${g.gw.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': token, 'content-type': 'application/json', 'content-length': String(1 << 30), expect: '100-continue' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+    assert.equal(answer.status, 413);
+    const tooLarge = JSON.parse(answer.body) as { type?: string; error?: { type?: string }; request_id?: string };
+    assert.equal(tooLarge.type, 'error');
+    assert.equal(tooLarge.error?.type, 'request_too_large');
+    assert.match(tooLarge.request_id ?? '', /^req_/);
+    // The OpenAI routes keep OpenAI's envelope.
+    const openai = await fetch(`${g.gw.url}/v1/chat/completions`);
+    assert.equal(((await openai.json()) as { error?: { code?: string } }).error?.code, 'method_not_allowed');
   });
 });

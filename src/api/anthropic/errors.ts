@@ -26,8 +26,10 @@ function typeFor(status: number): string {
   }
 }
 
-export function anthropicErrorBody(err: GatewayError): string {
-  return JSON.stringify({ type: 'error', error: { type: typeFor(err.status), message: err.message } });
+/** The error body; Anthropic's carries the request id too (`request_id`), when known. */
+export function anthropicErrorBody(err: Pick<GatewayError, 'status' | 'message'>, requestId: string | null = null): string {
+  const error = { type: typeFor(err.status), message: err.message };
+  return JSON.stringify(requestId === null ? { type: 'error', error } : { type: 'error', error, request_id: requestId });
 }
 
 /** The SSE error event of a Messages stream that failed after it started. */
@@ -38,13 +40,13 @@ export function anthropicErrorEvent(err: GatewayError): string {
 export function writeAnthropicError(out: ServerResponse, err: unknown, extraHeaders?: Record<string, string>): number {
   const ge = isGatewayError(err) ? err : new GatewayError('internal', 'The gateway hit an internal error.');
   if (out.destroyed || out.writableEnded) return ge.status;
-  const body = anthropicErrorBody(ge);
+  // Anthropic's SDK reads the request id from `request-id` (error.requestID): the same id as `x-request-id`.
+  const id = extraHeaders?.['x-request-id'];
+  const body = anthropicErrorBody(ge, id ?? null);
   if (out.headersSent) {
     out.end(`event: error\ndata: ${body}\n\n`);
     return ge.status;
   }
-  // Anthropic's SDK reads the request id from `request-id` (error.requestID): the same id as `x-request-id`.
-  const id = extraHeaders?.['x-request-id'];
   out.writeHead(ge.status, { ...extraHeaders, ...(id ? { 'request-id': id } : {}), ...ge.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   out.end(body);
   return ge.status;

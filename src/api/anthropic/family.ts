@@ -76,6 +76,7 @@ export const messagesFamily: Family = {
   endpoint: 'messages',
   credential,
   writeError: writeAnthropicError,
+  requestIdHeader: 'request-id',
   async read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest> {
     const count = (incoming.url ?? '').startsWith('/v1/messages/count_tokens');
     const raw = await readRequestBody(incoming, bodyLimit);

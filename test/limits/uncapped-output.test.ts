@@ -1,0 +1,67 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { SimServer } from '../../src/sim/index.js';
+import { startSims } from '../helpers/harness.js';
+import { startGovernedGateway, type GovernedGateway } from '../endpoints/helpers.js';
+
+/**
+ * A request without `max_tokens` is reserved the model's observed output length. Without a cap the backend generates
+ * as long as it likes (`min_tokens`, `ignore_eos` pass through), so concurrent requests overran a quota many times
+ * over; and callers sending `max_tokens: 1` taught everyone's reservation to shrink.
+ */
+describe('requests without an output cap under token limits', () => {
+  let sim: SimServer;
+  let g: GovernedGateway;
+  let limited: string;
+  let free: string;
+
+  before(async () => {
+    sim = (await startSims(1))[0]!;
+    g = await startGovernedGateway([{ name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }] }], {
+      limits: [{ match: { subject: 'dana' }, tpm: 1_000_000 }, { match: { subject: 'rpm-only' }, rpm: 1000 }],
+      quotas: [{ match: { subject: 'dana' }, tokens_per_day: 5000 }],
+    });
+    limited = await g.token('models:*', 'dana');
+    free = await g.token('models:*', 'rpm-only');
+  });
+  after(async () => {
+    await g.close();
+    await sim.close();
+  });
+
+  const post = (token: string, body: Record<string, unknown>) =>
+    fetch(`${g.gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'write at length' }], ...body }),
+    });
+  const lastBackendBody = () => JSON.parse(sim.log.entries.at(-1)!.rawBody) as Record<string, unknown>;
+
+  test('concurrent long generations stay within the quota: each is stopped at what it reserved', async () => {
+    const results = await Promise.all(Array.from({ length: 3 }, () => post(limited, { stream: true, min_tokens: 3000, ignore_eos: true })));
+    await Promise.all(results.map((r) => r.text()));
+    assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join());
+    const spent = g.ended
+      .filter((c) => c.principal.subject === 'dana' && c.status === 200)
+      .reduce((sum, c) => sum + (c.usage ? c.usage.promptTokens + c.usage.completionTokens : 0), 0);
+    assert.ok(spent <= 5000, `spent ${spent} tokens against a quota of 5000`);
+    assert.equal(typeof lastBackendBody().max_tokens, 'number');
+  });
+
+  test("a client's own cap is sent as it is, and requests outside token limits are not capped", async () => {
+    const capped = await post(limited, { max_tokens: 7 });
+    await capped.text();
+    assert.equal(lastBackendBody().max_tokens, 7);
+    const other = await post(free, {});
+    await other.text();
+    assert.equal(lastBackendBody().max_tokens, undefined);
+  });
+
+  test('callers sending tiny caps do not shrink the cap of requests without one', async () => {
+    await post(free, {}).then((r) => r.text());
+    for (let i = 0; i < 40; i++) await post(free, { max_tokens: 1 }).then((r) => r.text());
+    await post(limited, { messages: [{ role: 'user', content: 'hi' }] }).then((r) => r.text());
+    const cap = lastBackendBody().max_tokens as number;
+    assert.ok(cap >= 64, `capped at ${cap} after callers sent max_tokens: 1`);
+  });
+});
