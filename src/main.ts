@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { DEV_ISSUER, mintDevToken } from './auth/index.js';
+import { DEV_ISSUER, ensureDevSecret, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import cluster from 'node:cluster';
 import { runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
@@ -116,7 +116,9 @@ async function devToken(cfg: Config): Promise<string | null> {
   if (cfg.auth === 'none') return null;
   const dev = cfg.auth.issuers.find((i) => i.issuer === DEV_ISSUER && i.secret_file);
   if (!dev?.secret_file) return null;
-  const secret = (await readFile(resolve(dev.secret_file), 'utf8')).trim();
+  // With workers the supervisor mints the token before any worker has compiled the config (which creates the file).
+  const file = resolve(dev.secret_file);
+  const secret = dev.generate_if_missing ? await ensureDevSecret(file) : (await readFile(file, 'utf8')).trim();
   const audience = Array.isArray(dev.audience) ? dev.audience[0] : dev.audience;
   return mintDevToken({ secret, sub: 'dev', scope: 'models:* admin', ttl: '24h', audience });
 }

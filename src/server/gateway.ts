@@ -226,6 +226,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         ['server.listen', next.server.listen, current.raw.server.listen],
         ['server.workers', next.server.workers, current.raw.server.workers],
         ['sim', next.sim, current.raw.sim],
+        // Redis, the fallback share and the usage sharing are opened once (server/shared-state.ts, usage-sync.ts).
+        ['state', next.state, current.raw.state],
       ]
         .filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b))
         .map(([k]) => k as string);

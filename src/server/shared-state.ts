@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import { createLeaseClient, createRedisTransport, type LeaseClient, type LeaseMode } from '../state/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { Logger } from './logger.js';
+import { resolveWorkers } from './worker-count.js';
 
 export interface SharedStateOptions {
   logger: Logger;
@@ -27,13 +28,16 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
     // intervals) even on a starved machine, at least half a lease TTL.
     const settleMs = Math.max(12 * st.sync_interval, st.lease_ttl / 2);
     const transport = createRedisTransport({ url: st.redis!, prefix: st.prefix, leaseTtlMs: st.lease_ttl, settleMs });
+    // Every worker of a replica holds its own lease client: the share is per process, so a replica of N workers
+    // together still enforces 1/replicas.
+    const processes = st.replicas * resolveWorkers(cfg.server.workers);
     const onMode = (mode: LeaseMode, err?: unknown) => {
       transitions++;
       if (mode === 'fallback') {
         logger.error(
           { event: 'state_unreachable', mode: st.on_unreachable, err: err === undefined ? undefined : String(err) },
           st.on_unreachable === 'share'
-            ? `Redis is unreachable: enforcing 1/${st.replicas} of every limit in this replica until it is back`
+            ? `Redis is unreachable: enforcing 1/${processes} of every limit in this process (${st.replicas} replicas × ${processes / st.replicas} workers) until it is back`
             : 'Redis is unreachable: serving only what leases already hold, refusing beyond it (503) until it is back',
         );
       } else {
@@ -45,7 +49,7 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
       // Unique per lease client (several gateways may share a process in tests and embeddings).
       holder: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
       syncMs: st.sync_interval,
-      fallback: st.on_unreachable === 'share' ? { mode: 'share', share: 1 / st.replicas } : { mode: 'refuse' },
+      fallback: st.on_unreachable === 'share' ? { mode: 'share', share: 1 / processes } : { mode: 'refuse' },
       onMode,
     });
     if (!(await transport.ready(2000))) {

@@ -14,7 +14,7 @@ export function createReloadFanout(opts: { logger: Logger; workers: () => Worker
   const waiting = new Map<number, { left: Set<number>; failed: string[]; done: () => void }>();
   let chain: Promise<void> = Promise.resolve();
 
-  const run = async (text: string): Promise<void> => {
+  const run = async (text: string): Promise<boolean> => {
     const id = ++seq;
     const workers = opts.workers();
     const state = { left: new Set(workers.map((w) => w.id)), failed: [] as string[], done: () => {} };
@@ -35,13 +35,15 @@ export function createReloadFanout(opts: { logger: Logger; workers: () => Worker
     for (const w of workers) if (!w.isDead()) w.send({ ig: ok ? 'reload-commit' : 'reload-abort', id });
     if (ok) opts.logger.info({ event: 'config_reloaded_all', workers: workers.length }, `config reloaded in all ${workers.length} workers`);
     else opts.logger.error({ event: 'config_reload_failed', problems: state.failed }, 'config reload failed in a worker; no worker applies it');
+    return ok;
   };
 
   return {
-    /** Reloads run one after another. */
-    run(text: string): Promise<void> {
-      chain = chain.then(() => run(text));
-      return chain;
+    /** Reloads run one after another; true when every worker applied the text. */
+    run(text: string): Promise<boolean> {
+      const result = chain.then(() => run(text));
+      chain = result.then(() => undefined);
+      return result;
     },
     onMessage(w: Worker, m: unknown) {
       const msg = m as { ig?: string; id?: number; ok?: boolean; error?: string };

@@ -61,6 +61,16 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const startedAt = new Map<number, number>();
   const reloads = createReloadFanout({ logger, workers: () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id)) });
 
+  // The config every worker runs: what the supervisor started with, then each reload all workers applied. A worker
+  // forked after a reload the workers refused (or after the file was broken by an edit) gets this text, not the file.
+  let goodText: string | null = await readFile(opts.file, 'utf8').then(
+    (text) => {
+      parseConfigText(text, opts.file);
+      return text;
+    },
+    () => null,
+  );
+
   cluster.setupPrimary({ silent: false });
   const fork = () => {
     const w = cluster.fork({ INFERGATE_SIM_URLS: opts.simUrls.join(','), INFERGATE_ROLE: 'worker' });
@@ -75,6 +85,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       if (typeof m !== 'object' || m === null) return;
       const msg = m as { ig?: string; rows?: UsageRow[]; port?: number };
       if (msg.ig === 'usage' && msg.rows && usage) for (const row of msg.rows) usage.record(row);
+      else if (msg.ig === 'config-request') w.send({ ig: 'config', text: goodText });
       else if (msg.ig === 'ready') {
         ready.add(w.id);
         if (port === 0 && typeof msg.port === 'number') port = msg.port;
@@ -119,7 +130,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       logger.error({ event: 'config_reload_failed', file: opts.file, problems }, 'config reload failed; keeping the last good config');
       return;
     }
-    await reloads.run(text);
+    if (await reloads.run(text)) goodText = text;
   };
   const watcher = watchConfigFile(opts.file, () => void reload());
   const onHup = () => void reload();

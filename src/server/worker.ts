@@ -10,13 +10,31 @@ import { usageSyncSamples, type UsageSyncStats } from './usage-sync.js';
 const USAGE_IPC_INTERVAL_MS = 50;
 
 /**
+ * The config text the supervisor's workers run (the last one they all applied), or null when it has none: the file
+ * may have been edited since, and a worker restarted after a rejected reload must not start on the rejected file.
+ */
+function configFromSupervisor(port: IpcPort & { send(m: unknown): boolean }): Promise<string | null> {
+  return new Promise((resolve) => {
+    const onMessage = (m: unknown) => {
+      const msg = m as { ig?: string; text?: unknown };
+      if (msg?.ig !== 'config') return;
+      process.off('message', onMessage);
+      resolve(typeof msg.text === 'string' ? msg.text : null);
+    };
+    process.on('message', onMessage);
+    port.send({ ig: 'config-request' });
+  });
+}
+
+/**
  * The worker role: one gateway on the port the cluster shares, its limits leased from the supervisor (or Redis when
  * `state.redis` is set) and its usage rows handed to the supervisor. Signals are the supervisor's business: a
  * terminal's Ctrl-C reaches every process of the group, and the supervisor then drains the workers in order.
  */
 export async function runWorker(file: string): Promise<void> {
   const port = process as unknown as IpcPort & { send(m: unknown, cb?: (err: Error | null) => void): boolean };
-  const cfg = await loadConfigFile(file);
+  const text = await configFromSupervisor(port);
+  const cfg = text !== null ? parseConfigText(text, file) : await loadConfigFile(file);
   const st = cfg.state;
   const leases = st?.redis
     ? undefined // the gateway opens its own Redis lease client (one holder per process)

@@ -49,6 +49,11 @@ describe('config hot reload', () => {
       assert.equal(await g.reload(), true);
       const w = warnings.find((e) => e.event === 'server_change_needs_restart');
       assert.deepEqual(w?.sections, ['server.listen', 'server.workers']);
+      // The shared state (Redis, the fallback share) is opened once too.
+      warnings.length = 0;
+      await writeFile(f, configYaml(models, { listen: '127.0.0.1:1', workers: 2 }, { state: { replicas: 3 } }));
+      assert.equal(await g.reload(), true);
+      assert.deepEqual(warnings.find((e) => e.event === 'server_change_needs_restart')?.sections, ['state']);
     } finally {
       await g.close(100);
     }

@@ -99,6 +99,28 @@ describe('server.workers: 2 (a supervisor and two workers on one port)', () => {
     assert.ok(lost >= 0 && lost <= 64, `lost ${lost} of ${answered} rows`);
     assert.equal(await chat(gw.url), 200);
   });
+
+  test('a worker restarted while the file holds a rejected edit starts on the config the workers run', async () => {
+    await writeFile(file, JSON.stringify(base(dir, { limits: [{ match: { subject: '*' }, tpm: 3 }] })));
+    process.kill(gw.child.pid!, 'SIGHUP');
+    await eventually(async () => (await Promise.all(Array.from({ length: 12 }, () => chat(gw.url)))).every((s) => s === 429), 10_000, 100);
+    const failures = () => gw.output().match(/config_reload_failed/g)?.length ?? 0;
+    const failed = failures();
+    await writeFile(file, '{ "server": { "workers": "many" } }');
+    process.kill(gw.child.pid!, 'SIGHUP');
+    await eventually(() => failures() > failed, 10_000);
+    const before = gw.workers();
+    process.kill(before[0]!, 'SIGKILL');
+    await eventually(() => gw.workers().length === 2 && !gw.workers().includes(before[0]!), 15_000, 50);
+    // Both workers, the new one included, run the tpm: 3 config: every request is too large (the new worker's first
+    // connections may still fail while it starts listening).
+    await eventually(async () => (await Promise.all(Array.from({ length: 12 }, () => chat(gw.url)))).every((st) => st === 429), 10_000, 100);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(gw.output().match(/worker \d+ exited/g)?.length ?? 0, 2, 'no crash loop on the rejected file');
+    await writeFile(file, JSON.stringify(base(dir)));
+    process.kill(gw.child.pid!, 'SIGHUP');
+    await eventually(async () => (await Promise.all(Array.from({ length: 12 }, () => chat(gw.url)))).every((st) => st === 200), 10_000, 100);
+  });
 });
 
 describe('stopping a supervised gateway', () => {
@@ -131,6 +153,26 @@ describe('stopping a supervised gateway', () => {
       const lost = 200 - usageRows(dir);
       // Killed right after the last answer: at most the last IPC hand-over (50 ms) and the open batch (64 rows).
       assert.ok(lost >= 0 && lost <= 64 + 16, `lost ${lost} rows`);
+    } finally {
+      await gw.cleanup();
+    }
+  });
+});
+
+describe('server.workers: 2 on a first start', () => {
+  test("creates the development secret before minting the printed token (no worker has compiled the config yet)", async () => {
+    const { dir, file } = await tempConfig((d) => ({
+      ...base(d),
+      auth: {
+        issuers: [{ issuer: 'infergate-dev', audience: 'infergate', secret_file: join(d, 'data', 'dev-secret'), generate_if_missing: true, algorithms: ['HS256'] }],
+        claims: { subject: 'sub', team: 'team', scopes: 'scope' },
+      },
+    }));
+    const gw = await startGatewayProc(dir, file);
+    try {
+      const token = await eventually(() => /export INFERGATE_TOKEN=(\S+)/.exec(gw.output())?.[1], 10_000);
+      assert.equal(await chat(gw.url), 401);
+      assert.equal(await chat(gw.url, { authorization: `Bearer ${token}` }), 200);
     } finally {
       await gw.cleanup();
     }
