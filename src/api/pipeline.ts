@@ -184,6 +184,8 @@ export function createPipeline(deps: PipelineDeps) {
     let heartbeat: Heartbeat | null = null;
     let model: CompiledModel | undefined;
     let fam: FamilyRequest | null = null;
+    /** Whether the request's body was read (a refusal before it closes the connection, see below). */
+    let bodyRead = false;
     try {
       // Authenticate before reading the body: an anonymous caller costs no upload and no parse.
       if (live.authenticator) {
@@ -193,6 +195,7 @@ export function createPipeline(deps: PipelineDeps) {
       }
       checkContentEncoding(incoming);
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
+      bodyRead = family !== null;
       let raw: Buffer = NO_BODY;
       if (!fam) {
         const limit = cfg.server.body_limit;
@@ -204,6 +207,7 @@ export function createPipeline(deps: PipelineDeps) {
           body = bufferedBody(incoming, limit) ?? (await readRequestBody(incoming, limit));
         }
         raw = body;
+        bodyRead = true;
       }
       const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw), cfg.server.max_messages);
       const requested = fam ? fam.model : req!.model;
@@ -241,6 +245,9 @@ export function createPipeline(deps: PipelineDeps) {
         ctx.errorCode = 'client_closed_request';
       } else {
         const e = err instanceof UpstreamFailure ? err.clientError : err;
+        // Refused before its body arrived (auth, an unknown route's model): the connection is closed after the answer,
+        // or Node would wait for the rest of the upload and a slow one would get a second answer (408) on it.
+        if (!bodyRead && !incoming.complete) respHeaders.connection = 'close';
         ctx.status = (family ? family.writeError : writeError)(out, e, respHeaders as Record<string, string>);
         ctx.errorCode = isGatewayError(e) ? (e.wireCode ?? e.code) : 'internal';
         ctx.outcome =

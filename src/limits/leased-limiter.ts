@@ -273,7 +273,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     const tail = leases.mode === 'fallback' ? ' The shared limit state is unreachable: this gateway process serves its share of the limit until it is back.' : '';
     switch (item.dim) {
       case 'quota':
-        return quotaExceeded(`You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}.${tail}`, item.resetsAtMs, clock.wallMs());
+        return quotaExceeded(`You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}.${tail}`, item.resetsAtMs, clock.wallMs(), hdrs);
       case 'concurrency':
         return rateLimited(`Too many concurrent requests (${who}): limit ${item.counter.spec.cap}. Please retry when one finishes.${tail}`, 1000, hdrs, 'concurrency');
       case 'requests':

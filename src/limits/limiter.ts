@@ -150,12 +150,15 @@ export function rateLimited(message: string, waitMs: number | null, headers: Rec
   return err;
 }
 
-/** A spent quota: `retry-after` until it resets (true, if long), and not retried by an SDK. */
-export function quotaExceeded(message: string, resetsAtMs: number, wallMs: number): GatewayError {
+/**
+ * A spent quota: `retry-after` until it resets (true, if long), and not retried by an SDK. `rateHeaders`: the
+ * request's `x-ratelimit-*` headers, which every limited answer carries, this one too.
+ */
+export function quotaExceeded(message: string, resetsAtMs: number, wallMs: number, rateHeaders?: Record<string, string>): GatewayError {
   const resets = new Date(resetsAtMs).toISOString();
   const err = new GatewayError('quota_exceeded', `${message} The quota resets at ${resets}.`, {
     wireCode: 'insufficient_quota',
-    headers: { 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets, [NO_RETRY]: 'false' },
+    headers: { ...rateHeaders, 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets, [NO_RETRY]: 'false' },
   });
   refusalKinds.set(err, 'quota');
   return err;
@@ -223,7 +226,7 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
   const windowOf = createWindowCache();
   const plans = createPlanCache(buildPlan(rules));
 
-  function checkQuotas(quotaPlan: Plan['quotas'], req: LimitSubject, estimate: number, wallMs: number): HeldQuota[] {
+  function checkQuotas(quotaPlan: Plan['quotas'], req: LimitSubject, estimate: number, wallMs: number, states: readonly BucketState[]): HeldQuota[] {
     const held: HeldQuota[] = [];
     for (const { rule, key } of quotaPlan) {
       for (const period of ['day', 'month'] as const) {
@@ -234,7 +237,7 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
         const used = quotaStore.used(key, w.id) + (reserved.get(reservedKey(q)) ?? 0);
         if (used + estimate > limit) {
           const left = Math.max(0, limit - used);
-          throw quotaExceeded(`You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${left} left, this request needs up to ${estimate}.`, w.resetsAtMs, wallMs);
+          throw quotaExceeded(`You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${left} left, this request needs up to ${estimate}.`, w.resetsAtMs, wallMs, rateLimitHeaders(states));
         }
         held.push(q);
       }
@@ -254,7 +257,7 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
       advance(state, rule.rpm, rule.tpm, now);
       states[i] = state;
     }
-    const quotas = quotaPlan.length === 0 ? NO_QUOTAS : checkQuotas(quotaPlan, req, estimate, clock.wallMs());
+    const quotas = quotaPlan.length === 0 ? NO_QUOTAS : checkQuotas(quotaPlan, req, estimate, clock.wallMs(), states);
 
     // Decide before charging anything: a refused request leaves every bucket untouched. When several buckets
     // refuse, report the one with the longest wait (a request too large for a limit waits forever). Messages are

@@ -34,6 +34,18 @@ describe('token quotas', () => {
     limiter.reserve({ ...alice, team: 'other', estimatedTokens: 1 }); // other teams are not affected
   });
 
+  it("carries the request's x-ratelimit-* headers as every limited answer does", () => {
+    const clock = createManualClock(0, WALL);
+    const limiter = createLimiter(rules([{ match: { subject: '*' }, rpm: 60, tpm: 10_000 }], [{ match: { team: 'research' }, tokens_per_day: 100 }]), { clock });
+    limiter.reserve({ ...alice, estimatedTokens: 90 }).settle(90);
+    const err = refusal(() => limiter.reserve({ ...alice, estimatedTokens: 50 }));
+    assert.equal(err.wireCode, 'insufficient_quota');
+    assert.equal(err.headers?.['x-ratelimit-limit-requests'], '60');
+    assert.equal(err.headers?.['x-ratelimit-limit-tokens'], '10000');
+    assert.ok(err.headers?.['x-ratelimit-remaining-tokens']);
+    assert.equal(err.headers?.['x-should-retry'], 'false');
+  });
+
   it('counts in-flight reservations so concurrent requests cannot overrun it', () => {
     const clock = createManualClock(0, WALL);
     const limiter = createLimiter(rules([], [{ match: { subject: '*' }, tokens_per_day: 1000 }]), { clock });

@@ -1,0 +1,41 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import type { SimServer } from '../../src/sim/index.js';
+import { startSims } from '../helpers/harness.js';
+import { startGovernedGateway, type GovernedGateway } from '../endpoints/helpers.js';
+
+/**
+ * A request refused before its body is read (no credentials) is answered once and its connection closed: Node would
+ * otherwise wait for the rest of a slow upload and answer a second time (408) on the same connection.
+ */
+describe('a refusal before the body', () => {
+  let sim: SimServer;
+  let g: GovernedGateway;
+
+  before(async () => {
+    sim = (await startSims(1))[0]!;
+    g = await startGovernedGateway([{ name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }] }], {}, { timeouts: { body: '1s' } });
+  });
+  after(async () => {
+    await g.close();
+    await sim.close();
+  });
+
+  test('answers 401 once and closes the connection, with the upload still declared', async () => {
+    const { port } = new URL(g.gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{');
+    // Keep trickling, as a slow uploader would, past the body timeout.
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+    clearInterval(trickle);
+    socket.destroy();
+    const answers = text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    assert.deepEqual(answers, ['HTTP/1.1 401'], text.slice(0, 400));
+    assert.match(text, /connection: close/i);
+  });
+});
