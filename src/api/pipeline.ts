@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
-import { authorize, permits, type Authenticator } from '../auth/index.js';
+import { authorize, authorizeEndpoint, permits, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
 import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
@@ -184,18 +184,20 @@ export function createPipeline(deps: PipelineDeps) {
     let heartbeat: Heartbeat | null = null;
     let model: CompiledModel | undefined;
     let fam: FamilyRequest | null = null;
-    /** Whether the request's body was read (a refusal before it closes the connection, see below). */
-    let bodyRead = false;
+    /** Whether reading the request's body began (a refusal before that closes the connection, see below). */
+    let bodyStarted = false;
     try {
       // Authenticate before reading the body: an anonymous caller costs no upload and no parse.
       if (live.authenticator) {
         const who = live.authenticator.authenticate(family ? family.credential(incoming.headers) : incoming.headers.authorization);
         // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
         ctx.principal = who instanceof Promise ? await who : who;
+        authorizeEndpoint(ctx.principal, endpoint);
       }
       checkContentEncoding(incoming);
+      // A body read that fails (over the limit, cut off) has its own ending: the rest is drained, then cut.
+      bodyStarted = true;
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
-      bodyRead = family !== null;
       let raw: Buffer = NO_BODY;
       if (!fam) {
         const limit = cfg.server.body_limit;
@@ -207,7 +209,6 @@ export function createPipeline(deps: PipelineDeps) {
           body = bufferedBody(incoming, limit) ?? (await readRequestBody(incoming, limit));
         }
         raw = body;
-        bodyRead = true;
       }
       const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw), cfg.server.max_messages);
       const requested = fam ? fam.model : req!.model;
@@ -243,11 +244,14 @@ export function createPipeline(deps: PipelineDeps) {
         ctx.outcome = 'client_abort';
         ctx.status = 499;
         ctx.errorCode = 'client_closed_request';
+        // A backend had the prompt (and prefilled it) when the client of a non-streamed request left: that much is
+        // used and charged, else leaving before the answer would make any prompt free against limits and quotas.
+        if (ctx.usage === null && ctx.attempts > 0) ctx.usage = { promptTokens: ctx.promptTokenEstimate, completionTokens: 0, cachedTokens: 0, source: 'estimated' };
       } else {
         const e = err instanceof UpstreamFailure ? err.clientError : err;
         // Refused before its body arrived (auth, an unknown route's model): the connection is closed after the answer,
         // or Node would wait for the rest of the upload and a slow one would get a second answer (408) on it.
-        if (!bodyRead && !incoming.complete) respHeaders.connection = 'close';
+        if (!bodyStarted && !incoming.complete) respHeaders.connection = 'close';
         ctx.status = (family ? family.writeError : writeError)(out, e, respHeaders as Record<string, string>);
         ctx.errorCode = isGatewayError(e) ? (e.wireCode ?? e.code) : 'internal';
         ctx.outcome =

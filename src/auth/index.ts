@@ -1,7 +1,7 @@
 export { createAuthenticator, type Authenticator, type AuthenticatorOptions, type AuthenticatorStats, type AuthPrincipal } from './authenticator.js';
 export { compileAuthConfig, type CompiledAuth, type CompiledIssuer, type CompileAuthOptions } from './compile.js';
 export { AuthConfigError } from './key-material.js';
-export { authorize, canUseModel, permits, requireAdmin, compilePermissions, permissionsOf, type Permissions } from './permissions.js';
+export { authorize, authorizeEndpoint, canUseModel, permits, requireAdmin, compilePermissions, permissionsOf, type Permissions } from './permissions.js';
 export { authFailureOf, type AuthFailure } from './failures.js';
 export { ensureDevSecret } from './dev-secret.js';
 export { mintDevToken, DEV_ISSUER, DEV_AUDIENCE, type MintDevTokenOptions } from './dev-token.js';

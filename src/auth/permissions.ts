@@ -27,6 +27,8 @@ export interface Permissions {
   /** Grants valid for every endpoint, then per endpoint. */
   readonly any: ModelGrant;
   readonly byOp: Readonly<Record<Endpoint, ModelGrant>>;
+  /** The endpoints some grant may allow for some model, as a bit per ENDPOINTS index: checked before a body is read. */
+  readonly usable: number;
 }
 
 function grantMatches(g: ModelGrant, model: string): boolean {
@@ -60,8 +62,14 @@ export function compilePermissions(scopes: Iterable<string>): Permissions {
     }
   }
   const grant = (k: keyof typeof exact): ModelGrant => Object.freeze({ exact: exact[k], globs: Object.freeze(globs[k]) });
+  const some = (k: keyof typeof exact): boolean => exact[k].size > 0 || globs[k].length > 0;
+  let usable = 0;
+  OPS.forEach((op, i) => {
+    if (all || some('any') || some(op)) usable |= 1 << i;
+  });
   return Object.freeze({
     all,
+    usable,
     admin: all || admin,
     any: grant('any'),
     byOp: Object.freeze(Object.fromEntries(OPS.map((op) => [op, grant(op)])) as Record<Endpoint, ModelGrant>),
@@ -116,6 +124,21 @@ export function authorize(principal: Principal, model: string | readonly string[
     other ? `Your token does not grant access to model ${shown} for ${endpoint}` : `Your token does not grant access to model ${shown}`,
     { param: 'model', wireCode: 'model_not_permitted', headers: insufficientScopeHeaders(`models:${list[0] ?? ''}`.slice(0, 300)) },
   );
+}
+
+const OP_BIT = Object.fromEntries(OPS.map((op, i) => [op, 1 << i])) as Record<Endpoint, number>;
+
+/**
+ * Throws 403 unless some scope of the principal may allow `endpoint` for some model. Checked before the request's body
+ * is read: a caller no model could serve this way costs no upload (an audio file spooled to disk, a JSON body held in
+ * memory) and no parse. Which model it names is checked once the body says (`authorize`).
+ */
+export function authorizeEndpoint(principal: Principal, endpoint: Endpoint): void {
+  if ((permissionsOf(principal).usable & OP_BIT[endpoint]) !== 0) return;
+  throw new GatewayError('forbidden', `Your token grants no model for ${endpoint}.`, {
+    wireCode: 'model_not_permitted',
+    headers: insufficientScopeHeaders(`models:*:${endpoint}`),
+  });
 }
 
 /** Whether the principal may call `endpoint` on the model (the boolean form of `authorize`, for fallbacks). */

@@ -55,6 +55,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   let failures = 0;
   let port = 0;
   const ready = new Set<number>();
+  let announced = false;
   const detach = new Map<number, () => void>();
   // Relays routing updates among the workers when no Redis connects them (routing/replica/exchange.ts).
   const routingHub = cfg.state?.redis ? null : createBroadcastHub();
@@ -89,7 +90,11 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
       else if (msg.ig === 'ready') {
         ready.add(w.id);
         if (port === 0 && typeof msg.port === 'number') port = msg.port;
-        if (ready.size === opts.workers) opts.onReady?.(port);
+        // Announced once: a worker restarted later rejoins without the banner (and the token) printed again.
+        if (ready.size === opts.workers && !announced) {
+          announced = true;
+          opts.onReady?.(port);
+        }
       } else reloads.onMessage(w, m);
     });
     return w;

@@ -250,7 +250,9 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#finish();
     const failure =
       this.#reason === 'timeout' && this.#fired !== null
-        ? deadlineFailure(this.#fired, this.backendId, this.#spec.deadlines, !this.#pausedWhenFired)
+        ? // A whole-request deadline measures the request as much as the backend (a long generation at full speed runs
+          // into it, and any caller can ask for one): only a backend that went silent (first byte, idle) is at fault.
+          deadlineFailure(this.#fired, this.backendId, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle'))
         : classifyNetworkError(err, this.backendId, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
     if (phase !== Phase.Body) this.#reject(failure);
     else if (this.#consumer) this.#consumer.error(failure);

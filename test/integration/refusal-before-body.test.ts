@@ -22,6 +22,36 @@ describe('a refusal before the body', () => {
     await sim.close();
   });
 
+  async function exchange(head: string): Promise<string> {
+    const { port } = new URL(g.gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(head);
+    const trickle = setInterval(() => socket.writable && socket.write(' '), 200);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+    clearInterval(trickle);
+    socket.destroy();
+    return text;
+  }
+
+  test('a caller whose scopes grant no model for the endpoint is refused before its upload is read', async () => {
+    const chatOnly = await g.token('models:llama:chat', 'erin');
+    const text = await exchange(
+      `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${chatOnly}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 10000000\r\n\r\n--b\r\n`,
+    );
+    assert.deepEqual(text.match(/HTTP\/1\.1 \d{3}/g) ?? [], ['HTTP/1.1 403'], text.slice(0, 400));
+    assert.match(text, /grants no model for audio/);
+    // The same token still reaches what it may use.
+    const ok = await fetch(`${g.gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${chatOnly}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(ok.status, 200);
+  });
+
   test('answers 401 once and closes the connection, with the upload still declared', async () => {
     const { port } = new URL(g.gw.url);
     const socket = connect(Number(port), '127.0.0.1');

@@ -89,7 +89,9 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     // Usage log on the writable data volume; the drain fits in the grace period; the share fallback knows the replica count.
     const data = container.volumeMounts.find((m: Obj) => m.mountPath === '/app/data');
     assert.ok(data && cfg.usage !== false && cfg.usage.sqlite.startsWith('/app/data/'));
-    assert.ok(dep.spec.template.spec.terminationGracePeriodSeconds * 1000 > cfg.server.drain);
+    // The preStop pause runs before SIGTERM: the grace period must hold it and the whole drain.
+    const pause = Number(container.lifecycle?.preStop?.exec?.command?.[1] ?? 0) * 1000;
+    assert.ok(dep.spec.template.spec.terminationGracePeriodSeconds * 1000 > pause + cfg.server.drain);
     assert.equal(cfg.state?.replicas, dep.spec.replicas);
   });
 

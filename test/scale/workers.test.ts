@@ -38,6 +38,13 @@ async function burst(url: string, n: number, concurrency: number): Promise<numbe
   return statuses;
 }
 
+/** Which process answered: its request ids share a random prefix (core/ids.ts). */
+async function servingProcess(url: string): Promise<string> {
+  const res = await fetch(`${url}/v1/models`, { headers: { connection: 'close' } });
+  await res.arrayBuffer();
+  return (res.headers.get('x-request-id') ?? '').slice(0, 16);
+}
+
 describe('server.workers: 2 (a supervisor and two workers on one port)', () => {
   let gw: GatewayProc;
   let file: string;
@@ -109,6 +116,9 @@ describe('server.workers: 2 (a supervisor and two workers on one port)', () => {
     await writeFile(file, '{ "server": { "workers": "many" } }');
     process.kill(gw.child.pid!, 'SIGHUP');
     await eventually(() => failures() > failed, 10_000);
+    // Both workers serve (the one restarted by the test before may still be starting): with port 0, a moment with no
+    // worker listening would give the replacement a new port.
+    await eventually(async () => new Set(await Promise.all(Array.from({ length: 8 }, () => servingProcess(gw.url)))).size === 2, 15_000, 100);
     const before = gw.workers();
     process.kill(before[0]!, 'SIGKILL');
     await eventually(() => gw.workers().length === 2 && !gw.workers().includes(before[0]!), 15_000, 50);
