@@ -127,6 +127,7 @@ describe('server.workers: 2 (a supervisor and two workers on one port)', () => {
     await eventually(async () => (await Promise.all(Array.from({ length: 12 }, () => chat(gw.url)))).every((st) => st === 429), 10_000, 100);
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(gw.output().match(/worker \d+ exited/g)?.length ?? 0, 2, 'no crash loop on the rejected file');
+    assert.equal(gw.output().match(/listening on/g)?.length, 1, 'the banner is printed once, not again for each restarted worker');
     await writeFile(file, JSON.stringify(base(dir)));
     process.kill(gw.child.pid!, 'SIGHUP');
     await eventually(async () => (await Promise.all(Array.from({ length: 12 }, () => chat(gw.url)))).every((st) => st === 200), 10_000, 100);
