@@ -49,6 +49,11 @@ export interface FamilyRequest {
    * attempt's broken request body is then the client's error, answered as such, and not held against the backend.
    */
   clientFailure?(): GatewayError | null;
+  /**
+   * Tells the backend to stop at `tokens` of output: a request without a cap of its own under a token limit or quota
+   * is capped at what was reserved for it (pipeline.ts). A family without an output cap of its own leaves it out.
+   */
+  capOutput?(tokens: number): void;
   /** Releases what the request holds (a spooled upload), whatever the outcome. */
   dispose?(): void;
 }

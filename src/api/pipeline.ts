@@ -232,8 +232,11 @@ export function createPipeline(deps: PipelineDeps) {
         reservation = r instanceof Promise ? await r : r;
         // A request without an output cap under a token limit or quota was reserved the model's observed output
         // length: the backend is told to stop there, else each concurrent request could overrun the limit by all
-        // it generates beyond its reservation (a family request sets its own cap or is reserved as it is).
-        if (perChoice > 0 && p.route.maxTokens === null && !p.fam && reservation.boundsTokens) p.outputCap = perChoice;
+        // it generates beyond its reservation.
+        if (perChoice > 0 && p.route.maxTokens === null && reservation.boundsTokens) {
+          if (p.fam) p.fam.capOutput?.(perChoice);
+          else p.outputCap = perChoice;
+        }
       }
       heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;
       // Made only for a model with fallbacks: most requests never try another model and need no closure for it.

@@ -35,7 +35,7 @@ describe('requests that end early', () => {
     await eventually(() => sim.log.entries.length > sent, 5000, 5);
     abort.abort();
     await pending;
-    const ctx = await eventually(() => g.ended.find((c) => c.outcome === 'client_abort'), 5000);
+    const ctx = (await eventually(() => g.ended.find((c) => c.outcome === 'client_abort'), 5000))!;
     assert.equal(ctx.status, 499);
     assert.equal(ctx.usage?.source, 'estimated');
     assert.ok((ctx.usage?.promptTokens ?? 0) > 50, `charged ${ctx.usage?.promptTokens} prompt tokens`);

@@ -49,6 +49,18 @@ describe('requests without an output cap under token limits', () => {
     assert.equal(typeof lastBackendBody().max_tokens, 'number');
   });
 
+  test('a Responses request without max_output_tokens is capped the same way', async () => {
+    const res = await fetch(`${g.gw.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${limited}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama', input: 'write at length' }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.text();
+    const sent = JSON.parse(sim.log.entries.filter((e) => e.path === '/v1/responses').at(-1)!.rawBody) as Record<string, unknown>;
+    assert.equal(typeof sent.max_output_tokens, 'number');
+  });
+
   test("a client's own cap is sent as it is, and requests outside token limits are not capped", async () => {
     const capped = await post(limited, { max_tokens: 7 });
     await capped.text();

@@ -57,6 +57,14 @@ function needsState(req: ResponsesRequest): boolean {
   return req.store === true || !!req.previous_response_id || req.background === true || !!req.conversation;
 }
 
+/** The client's body for an engine that serves Responses itself: the backend's model name, the gateway's output cap. */
+function nativeBody(raw: Buffer, model: string | null, cap: number | null): Buffer {
+  const edits = [];
+  if (model !== null) edits.push({ key: 'model', value: JSON.stringify(model) });
+  if (cap !== null) edits.push({ key: 'max_output_tokens', value: String(cap) });
+  return edits.length === 0 ? raw : applyEdits(raw, edits);
+}
+
 export function createResponsesFamily(store = new ResponseStore()): Family {
   async function create(raw: Buffer, req: ResponsesRequest, ctx: RequestCtx): Promise<FamilyRequest> {
     let pinned: string | null = null;
@@ -73,6 +81,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
     const stateful = needsState(req);
     const stream = req.stream === true;
     const model = req.model;
+    let cap: number | null = null;
     const remember = (backend: CompiledBackend) => (id: string, stored: boolean) => {
       if (stored) store.remember(id, { backendId: backend.id, model, subject: ctx.principal.subject });
     };
@@ -85,6 +94,9 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
       sessionKey: req.prompt_cache_key ?? req.user ?? null,
       pinnedBackend: pinned,
       replayable: () => true,
+      capOutput(tokens) {
+        cap = tokens;
+      },
       serves: (b) => servesNatively('responses', b) || !stateful,
       refusal() {
         try {
@@ -101,7 +113,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
           return {
             method: 'POST',
             path: `${v1}/responses`,
-            body: backend.model === model ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
+            body: nativeBody(raw, backend.model === model ? null : backend.model, cap),
             events: stream ? new NativeResponsesStream(backend.id, onCreated) : null,
             mapBody(data) {
               try {
@@ -117,7 +129,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
         return {
           method: 'POST',
           path: `${v1}/chat/completions`,
-          body: toChatBody(req, backend.model),
+          body: toChatBody(cap === null ? req : { ...req, max_output_tokens: cap }, backend.model),
           events: stream ? new ChatToResponsesStream(req) : null,
           mapBody(data) {
             let chat: Record<string, unknown>;
