@@ -8,3 +8,4 @@ export { FAMILY_ROUTES } from './families.js';
 export { ResponseStore, type ResponsePeers } from './responses/store.js';
 export { errorAnswerFor, isAnthropicRoute, type ErrorAnswer } from './error-shape.js';
 export { anthropicErrorBody } from './anthropic/errors.js';
+export { anthropicCredential, anthropicModel, anthropicModelList, wantsAnthropic } from './anthropic/models.js';

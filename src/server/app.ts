@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
-import { errorAnswerFor, FAMILY_ROUTES, listModels, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
+import { anthropicCredential, anthropicModel, anthropicModelList, errorAnswerFor, FAMILY_ROUTES, listModels, wantsAnthropic, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
 import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
 import { acceptRequestId, ANONYMOUS, createRequestCtx, GatewayError, isGatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
@@ -34,9 +34,12 @@ export interface AppDeps {
 
 type Env = { Bindings: HttpBindings };
 
-/** An error in the envelope of the route called (Anthropic's on the Messages routes, OpenAI's elsewhere). */
-function jsonError(err: unknown, path: string): Response {
-  const { status, body, headers } = errorAnswerFor(path, err, null);
+/**
+ * An error in the envelope the caller reads: Anthropic's on the Messages routes and for Anthropic's SDK listing models
+ * (it sends `anthropic-version`), OpenAI's elsewhere.
+ */
+function jsonError(err: unknown, path: string, anthropic = false): Response {
+  const { status, body, headers } = errorAnswerFor(anthropic ? '/v1/messages' : path, err, null);
   return new Response(body, { status, headers: { ...headers, 'content-type': 'application/json' } });
 }
 
@@ -121,7 +124,9 @@ export function createApp(deps: AppDeps): Hono<Env> {
   const principalOf = async (c: Context<Env>): Promise<Principal> => {
     const auth = deps.live().authenticator;
     if (!auth || auth.isOpenRoute(c.req.path)) return ANONYMOUS;
-    return auth.authenticate(c.req.header('authorization'));
+    // Anthropic's SDK lists models with its own credential header, as it calls the Messages routes.
+    const headers = c.env.incoming.headers;
+    return auth.authenticate(wantsAnthropic(headers) ? anthropicCredential(headers) : c.req.header('authorization'));
   };
   const adminOf = async (c: Context<Env>): Promise<void> => {
     const auth = deps.live().authenticator;
@@ -178,6 +183,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const principal = await principalOf(c);
     const { cfg, authenticator } = deps.live();
     const visible = authenticator ? (names: string | readonly string[]) => canUseModel(principal, names) : undefined;
+    if (wantsAnthropic(c.env.incoming.headers)) return c.body(anthropicModelList(cfg, visible ?? (() => true), c.req.query()), 200, JSON_HEADERS);
     return c.body(listModels(cfg, visible), 200, JSON_HEADERS);
   });
   app.get('/v1/models/:id{.+}', async (c) => {
@@ -185,6 +191,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     const { cfg, authenticator } = deps.live();
     const id = c.req.param('id');
     const visible = authenticator ? (names: string | readonly string[]) => canUseModel(principal, names) : undefined;
+    if (wantsAnthropic(c.env.incoming.headers)) return c.body(anthropicModel(cfg, id, visible ?? (() => true)), 200, JSON_HEADERS);
     return c.body(retrieveModel(cfg, id, visible), 200, JSON_HEADERS);
   });
 
@@ -237,7 +244,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.onError((err, c) => {
     // A 500 the operator can trace: the client gets the envelope only, the log gets the stack.
     if (!isGatewayError(err)) process.emitWarning(`infergate: unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
-    return jsonError(err, c.req.path);
+    return jsonError(err, c.req.path, c.req.path.startsWith('/v1/models') && wantsAnthropic(c.env.incoming.headers));
   });
   return app;
 }

@@ -13,6 +13,6 @@ export const requestIdMiddleware: MiddlewareHandler = async (c, next) => {
   // A response the pipeline wrote itself is a shared marker object: never touch it.
   if (c.res === RESPONSE_ALREADY_SENT || c.res.headers.has('x-request-id')) return;
   c.res.headers.set('x-request-id', id);
-  // Anthropic's SDK reads the id from `request-id` (the router's 404 and 405 on the Messages routes).
-  if (isAnthropicRoute(c.req.path)) c.res.headers.set('request-id', id);
+  // Anthropic's SDK reads the id from `request-id` (the router's 404 and 405 on the Messages routes, its model list).
+  if (isAnthropicRoute(c.req.path) || (c.req.path.startsWith('/v1/models') && c.req.header('anthropic-version') !== undefined)) c.res.headers.set('request-id', id);
 };

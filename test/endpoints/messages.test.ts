@@ -167,4 +167,25 @@ describe('the Anthropic Messages API', () => {
     const openai = await fetch(`${g.gw.url}/v1/chat/completions`);
     assert.equal(((await openai.json()) as { error?: { code?: string } }).error?.code, 'method_not_allowed');
   });
+  test("Anthropic's SDK lists and retrieves models in its own shape, with x-api-key", async () => {
+    const page = await anthropic(token).models.list();
+    const ids = page.data.map((m) => m.id);
+    assert.ok(ids.includes('claude-local'), ids.join());
+    assert.equal(page.data[0]?.type, 'model');
+    assert.match(page.data[0]?.created_at ?? '', /^\d{4}-\d\d-\d\dT/);
+    const one = await anthropic(token).models.list({ limit: 1 });
+    assert.equal(one.data.length, 1);
+    assert.equal(one.has_more, true);
+    const next = await anthropic(token).models.list({ limit: 1, after_id: one.data[0]!.id });
+    assert.notEqual(next.data[0]?.id, one.data[0]!.id);
+    const model = await anthropic(token).models.retrieve('claude-local');
+    assert.equal(model.id, 'claude-local');
+    const missing = await anthropic(token).models.retrieve('nope').catch((e: unknown) => e);
+    assert.ok(missing instanceof Anthropic.NotFoundError, String(missing));
+    const denied = await anthropic('not-a-jwt').models.list().then(() => null, (e: unknown) => e);
+    assert.ok(denied instanceof Anthropic.AuthenticationError, String(denied));
+    // OpenAI clients keep OpenAI's list.
+    const openai = (await (await fetch(`${g.gw.url}/v1/models`, { headers: { authorization: `Bearer ${token}` } })).json()) as { object: string };
+    assert.equal(openai.object, 'list');
+  });
 });

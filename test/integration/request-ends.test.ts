@@ -29,10 +29,12 @@ describe('requests that end early', () => {
     });
 
   test('a non-streamed request whose client leaves after the backend had its prompt is charged the prompt', async () => {
-    const sent = sim.log.entries.length;
+    // Health probes are logged too: wait for the chat request itself.
+    const chats = () => sim.log.entries.filter((e) => e.path === '/v1/chat/completions').length;
+    const sent = chats();
     const abort = new AbortController();
     const pending = post({ sim_fault: { token_delay_ms: 20 } }, abort.signal).catch(() => null);
-    await eventually(() => sim.log.entries.length > sent, 5000, 5);
+    await eventually(() => chats() > sent, 5000, 5);
     abort.abort();
     await pending;
     const ctx = (await eventually(() => g.ended.find((c) => c.outcome === 'client_abort'), 5000))!;

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
 import type { GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
@@ -9,6 +9,7 @@ import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
 import { validateWith } from '../wire.js';
 import { anthropicErrorEvent, writeAnthropicError } from './errors.js';
+import { anthropicCredential } from './models.js';
 import { countRequest, messagesRequest, promptText } from './wire.js';
 
 /**
@@ -17,11 +18,6 @@ import { countRequest, messagesRequest, promptText } from './wire.js';
  * come as `x-api-key` (Anthropic's SDK default) as well as `Authorization: Bearer`.
  */
 /** Authorization wins when both are sent; a bare `x-api-key` is read as a Bearer token. */
-function credential(headers: IncomingHttpHeaders): string | undefined {
-  if (headers.authorization) return headers.authorization;
-  const key = headers['x-api-key'];
-  return typeof key === 'string' && key.length > 0 ? `Bearer ${key}` : undefined;
-}
 
 const TYPE = /^\{\s*"type":\s?"([a-z_]+)"/;
 
@@ -74,7 +70,7 @@ const NO_TOKENS = (): BackendUsage => ({ promptTokens: 0, completionTokens: 0, c
 
 export const messagesFamily: Family = {
   endpoint: 'messages',
-  credential,
+  credential: anthropicCredential,
   writeError: writeAnthropicError,
   requestIdHeader: 'request-id',
   async read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest> {

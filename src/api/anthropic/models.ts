@@ -1,0 +1,64 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { CompiledModel, RuntimeConfig } from '../../config/index.js';
+import { GatewayError } from '../../core/index.js';
+import type { ModelVisibility } from '../models.js';
+
+/**
+ * `GET /v1/models` for Anthropic's SDK (it sends `anthropic-version` on every call): Anthropic's list shape, with
+ * its cursor pagination (`limit`, `after_id`, `before_id`), and its credential header (`x-api-key`) accepted as the
+ * Messages routes accept it.
+ */
+export function wantsAnthropic(headers: IncomingHttpHeaders): boolean {
+  return typeof headers['anthropic-version'] === 'string';
+}
+
+/** The gateway credential of an Anthropic client: `Authorization`, else `x-api-key` as a bearer token. */
+export function anthropicCredential(headers: IncomingHttpHeaders): string | undefined {
+  if (headers.authorization) return headers.authorization;
+  const key = headers['x-api-key'];
+  return typeof key === 'string' && key.length > 0 ? `Bearer ${key}` : undefined;
+}
+
+function modelObject(m: CompiledModel, id: string) {
+  return { type: 'model' as const, id, display_name: id, created_at: new Date(m.created * 1000).toISOString() };
+}
+
+const DEFAULT_LIMIT = 20;
+const MAX_LIMIT = 1000;
+
+function limitOf(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_LIMIT;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) {
+    throw new GatewayError('invalid_request', `limit: must be an integer from 1 to ${MAX_LIMIT}.`, { param: 'limit' });
+  }
+  return n;
+}
+
+export function anthropicModelList(cfg: RuntimeConfig, visible: ModelVisibility, query: { limit?: string; after_id?: string; before_id?: string }): string {
+  const all: ReturnType<typeof modelObject>[] = [];
+  for (const m of cfg.modelList) {
+    if (visible(m.name)) all.push(modelObject(m, m.name));
+    for (const alias of m.aliases) if (visible([alias, m.name])) all.push(modelObject(m, alias));
+  }
+  const limit = limitOf(query.limit);
+  let start = 0;
+  let end = all.length;
+  if (query.after_id !== undefined) start = all.findIndex((m) => m.id === query.after_id) + 1;
+  if (query.before_id !== undefined) {
+    const at = all.findIndex((m) => m.id === query.before_id);
+    end = at < 0 ? 0 : at;
+    start = Math.max(start, end - limit);
+  }
+  const page = all.slice(start, Math.min(end, start + limit));
+  const hasMore = query.before_id !== undefined ? start > 0 : start + page.length < end;
+  return JSON.stringify({ data: page, has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null });
+}
+
+export function anthropicModel(cfg: RuntimeConfig, id: string, visible: ModelVisibility): string {
+  const m = cfg.models.get(id);
+  if (!m || !visible(id === m.name ? m.name : [id, m.name])) {
+    throw new GatewayError('model_not_found', `model: ${id.length > 200 ? `${id.slice(0, 200)}…` : id}`, { param: 'model', wireCode: 'model_not_found' });
+  }
+  return JSON.stringify(modelObject(m, id));
+}
