@@ -53,7 +53,7 @@ export interface FamilyRequest {
    * Tells the backend to stop at `tokens` of output: a request without a cap of its own under a token limit or quota
    * is capped at what was reserved for it (pipeline.ts). A family without an output cap of its own leaves it out.
    */
-  capOutput?(tokens: number): void;
+  capOutput?(tokens: number | null): void;
   /** Releases what the request holds (a spooled upload), whatever the outcome. */
   dispose?(): void;
 }

@@ -14,7 +14,7 @@ import type { FamilyRequest } from './family.js';
 import { createFamilies, familyCandidates } from './families.js';
 import { ResponseStore } from './responses/store.js';
 import { createAttemptRunner } from './attempt-run.js';
-import { generates, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, type Exchange, type Prepared } from './prepare.js';
+import { generates, minOutputOf, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, UNCAPPED_OUTPUT_FLOOR, type Exchange, type Prepared } from './prepare.js';
 
 /** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
 export interface PipelineDeps {
@@ -136,7 +136,7 @@ export function createPipeline(deps: PipelineDeps) {
           telemetry.recordRetry(m.name, lastKind ?? 'unknown');
         }
         try {
-          await tryBackend(x, candidates[i] as CompiledBackend);
+          await tryBackendUncappedIfNeeded(x, candidates[i] as CompiledBackend);
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;
@@ -149,6 +149,23 @@ export function createPipeline(deps: PipelineDeps) {
       if (denied) break;
     }
     throw lastError ?? new GatewayError('no_healthy_backend', `No backend of model "${model.name}" is available.`);
+  }
+
+  /**
+   * The gateway's output cap must never make a backend refuse what it would serve: a prompt near the context length
+   * plus the cap can pass it (vLLM: "maximum context length"). The same backend is then asked without the cap, which
+   * it bounds by the context left, less than the cap reserved, so the limit still holds.
+   */
+  async function tryBackendUncappedIfNeeded(x: Exchange, backend: CompiledBackend): Promise<void> {
+    try {
+      await tryBackend(x, backend);
+    } catch (err) {
+      const p = x.p;
+      if (p.outputCap === null || !isGatewayError(err) || err.wireCode !== 'context_length_exceeded' || (p.fam && !p.fam.replayable())) throw err;
+      p.outputCap = null;
+      p.fam?.capOutput?.(null);
+      await tryBackend(x, backend);
+    }
   }
 
   /**
@@ -223,7 +240,9 @@ export function createPipeline(deps: PipelineDeps) {
       prepared = p;
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
-        const perChoice = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
+        const estimate = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
+        // Without a cap of its own the request may be capped below (never under the floor or its own min_tokens).
+        const perChoice = estimate > 0 && p.route.maxTokens === null ? Math.max(estimate, UNCAPPED_OUTPUT_FLOOR, minOutputOf(p)) : estimate;
         const r = live.limiter.reserve(
           { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + perChoice * p.choices },
           respHeaders as Record<string, string>,
@@ -233,9 +252,9 @@ export function createPipeline(deps: PipelineDeps) {
         // A request without an output cap under a token limit or quota was reserved the model's observed output
         // length: the backend is told to stop there, else each concurrent request could overrun the limit by all
         // it generates beyond its reservation.
-        if (perChoice > 0 && p.route.maxTokens === null && reservation.boundsTokens) {
-          if (p.fam) p.fam.capOutput?.(perChoice);
-          else p.outputCap = perChoice;
+        if (perChoice > 0 && (p.route.maxTokens === null || p.defaultedCap) && reservation.boundsTokens) {
+          p.outputCap = perChoice;
+          p.fam?.capOutput?.(perChoice);
         }
       }
       heartbeat = ctx.stream && cfg.server.stream_heartbeat > 0 ? new Heartbeat(out, cfg.server.stream_heartbeat) : null;

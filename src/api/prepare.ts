@@ -40,6 +40,8 @@ export interface Prepared {
    * token limit or quota: what was reserved for it, so the limit holds exactly. Null otherwise.
    */
   outputCap: number | null;
+  /** The output cap is the API's default, not the client's (legacy completions: 16), so the backend is told it too. */
+  defaultedCap: boolean;
 }
 
 export const NO_BODY = Buffer.alloc(0);
@@ -50,7 +52,7 @@ export function prepareFamily(endpoint: Endpoint, fam: FamilyRequest, model: Com
   const prompt = tokens.countText(model.name, fam.promptText);
   ctx.promptTokenEstimate = prompt.tokens;
   const route = { endpoint, promptTokens: prompt.tokens, promptText: fam.promptText, maxTokens: fam.maxTokens, sessionKey: fam.sessionKey, routingMemo: undefined };
-  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, choices: 1, fam, outputCap: null };
+  return { endpoint, raw: NO_BODY, req: { model: fam.model } as WireRequest, prompt, route, injectUsage: false, wantBase64: false, choices: 1, fam, outputCap: null, defaultedCap: false };
 }
 
 /** Whether a request generates tokens (reserved and observed as output). */
@@ -73,6 +75,21 @@ export interface Exchange {
   readonly authorizes: boolean;
   /** With limits on: whether a fallback model's limits admit the request (reserving its capacity when they do). */
   readonly admitFallback: ((m: CompiledModel) => Promise<boolean>) | null;
+}
+
+const COMPLETIONS_DEFAULT_MAX = 16;
+
+/**
+ * The least output a request without a cap is reserved and capped at under a token limit (pipeline.ts): the observed
+ * p99 alone can be pulled down by other callers' short answers (a `stop` sequence, a classifier), and a cap there
+ * would cut ordinary answers short.
+ */
+export const UNCAPPED_OUTPUT_FLOOR = 1024;
+
+/** The output a request without a cap must be allowed: vLLM refuses a `min_tokens` above the `max_tokens` it is sent. */
+export function minOutputOf(p: Prepared): number {
+  const min = (p.req as { min_tokens?: unknown }).min_tokens;
+  return typeof min === 'number' && Number.isFinite(min) && min > 0 ? Math.ceil(min) : 0;
 }
 
 /** What a stream request without `stream_options` gets, so that the backend reports usage. */
@@ -127,7 +144,8 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
   const prompt = countPrompt(tokens, endpoint, model.name, req);
   const promptTokens = tokenIdCount(endpoint, req) || prompt.tokens;
   ctx.promptTokenEstimate = promptTokens;
-  const maxTokens = endpoint === 'embeddings' ? 0 : outputCapOf(req as ChatRequest);
+  // Legacy completions without max_tokens stop at 16 tokens, as OpenAI and the engines default them.
+  const maxTokens = endpoint === 'embeddings' ? 0 : endpoint === 'completions' ? ((req as CompletionRequest).max_tokens ?? COMPLETIONS_DEFAULT_MAX) : outputCapOf(req as ChatRequest);
   const sessionKey = req.prompt_cache_key ?? req.user ?? sessionHeader ?? null;
   return {
     endpoint,
@@ -140,5 +158,6 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
     choices: endpoint === 'embeddings' ? 1 : Math.max((req as ChatRequest | CompletionRequest).n ?? 1, (req as ChatRequest | CompletionRequest).best_of ?? 1),
     fam: null,
     outputCap: null,
+    defaultedCap: endpoint === 'completions' && (req as CompletionRequest).max_tokens == null,
   };
 }

@@ -38,8 +38,8 @@ type Env = { Bindings: HttpBindings };
  * An error in the envelope the caller reads: Anthropic's on the Messages routes and for Anthropic's SDK listing models
  * (it sends `anthropic-version`), OpenAI's elsewhere.
  */
-function jsonError(err: unknown, path: string, anthropic = false): Response {
-  const { status, body, headers } = errorAnswerFor(anthropic ? '/v1/messages' : path, err, null);
+function jsonError(err: unknown, c: Context<Env>, anthropic = false): Response {
+  const { status, body, headers } = errorAnswerFor(anthropic ? '/v1/messages' : c.req.path, err, (c.env.incoming as Tagged)[REQUEST_ID] ?? null);
   return new Response(body, { status, headers: { ...headers, 'content-type': 'application/json' } });
 }
 
@@ -143,7 +143,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   };
 
   const methodNotAllowed = (allow: string) => (c: Context<Env>) =>
-    jsonError(new GatewayError('method_not_allowed', `Method ${c.req.method} is not allowed here; use ${allow}.`, { headers: { allow } }), c.req.path);
+    jsonError(new GatewayError('method_not_allowed', `Method ${c.req.method} is not allowed here; use ${allow}.`, { headers: { allow } }), c);
 
   app.post('/v1/chat/completions', openai('chat'));
   app.post('/v1/completions', openai('completions'));
@@ -240,11 +240,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
   registerKeyRoutes(app, { admin: adminOf, keys: deps.keys ?? null, clock: deps.clock });
   if (deps.console) registerConsoleRoutes(app, { ...deps.console, admin: adminOf });
 
-  app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' }), c.req.path));
+  app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' }), c));
   app.onError((err, c) => {
     // A 500 the operator can trace: the client gets the envelope only, the log gets the stack.
     if (!isGatewayError(err)) process.emitWarning(`infergate: unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
-    return jsonError(err, c.req.path, c.req.path.startsWith('/v1/models') && wantsAnthropic(c.env.incoming.headers));
+    return jsonError(err, c, c.req.path.startsWith('/v1/models') && wantsAnthropic(c.env.incoming.headers));
   });
   return app;
 }

@@ -250,9 +250,10 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#finish();
     const failure =
       this.#reason === 'timeout' && this.#fired !== null
-        ? // A whole-request deadline measures the request as much as the backend (a long generation at full speed runs
-          // into it, and any caller can ask for one): only a backend that went silent (first byte, idle) is at fault.
-          deadlineFailure(this.#fired, this.backendId, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle'))
+        ? // A whole-request deadline reached while a stream flows measures the request as much as the backend (a long
+          // generation at full speed runs into it, and any caller can ask for one): not held against the backend. A
+          // backend that sent nothing at all (no response head: hung, or a non-streamed answer never came) is.
+          deadlineFailure(this.#fired, this.backendId, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle' || phase !== Phase.Body))
         : classifyNetworkError(err, this.backendId, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
     if (phase !== Phase.Body) this.#reject(failure);
     else if (this.#consumer) this.#consumer.error(failure);

@@ -140,10 +140,11 @@ describe('the Anthropic Messages API', () => {
   test("the router's and the framing's refusals on the Messages routes are in Anthropic's shape", async () => {
     const method = await fetch(`${g.gw.url}/v1/messages`, { headers: { 'x-api-key': token } });
     assert.equal(method.status, 405);
-    const m = (await method.json()) as { type?: string; error?: { type?: string } };
+    const m = (await method.json()) as { type?: string; error?: { type?: string }; request_id?: string };
     assert.equal(m.type, 'error');
     assert.equal(typeof m.error?.type, 'string');
     assert.ok(method.headers.get('request-id'));
+    assert.equal(m.request_id, method.headers.get('request-id'));
     const unknown = await fetch(`${g.gw.url}/v1/messages/batches`, { method: 'POST', headers: { 'x-api-key': token } });
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { error?: { type?: string } }).error?.type, 'not_found_error');

@@ -12,7 +12,7 @@ describe('requests that end early', () => {
 
   before(async () => {
     sim = (await startSims(1))[0]!;
-    g = await startGovernedGateway([{ name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }], retries: 0 }], {}, { timeouts: { request: '300ms' } });
+    g = await startGovernedGateway([{ name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }], retries: 0 }], {}, { timeouts: { request: '300ms', total: '300ms' } });
     token = await g.token('models:*', 'frank');
   });
   after(async () => {
@@ -43,15 +43,25 @@ describe('requests that end early', () => {
     assert.ok((ctx.usage?.promptTokens ?? 0) > 50, `charged ${ctx.usage?.promptTokens} prompt tokens`);
   });
 
-  test("a request that runs into server.timeouts.request is the request's length, not a broken backend", async () => {
+  test("a stream that runs into server.timeouts.request is the request's length, not a broken backend", async () => {
     for (let i = 0; i < 4; i++) {
-      const res = await post({ sim_fault: { token_delay_ms: 20 } });
-      assert.equal(res.status, 504);
-      await res.text();
+      const res = await post({ stream: true, sim_fault: { token_delay_ms: 20 } });
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /upstream_timeout/);
     }
     const ready = (await (await fetch(`${g.gw.url}/readyz?model=llama`)).json()) as { healthy_backends: number; backends: number };
     assert.equal(ready.healthy_backends, ready.backends, 'the backend stays in the pool');
     const ok = await post({ max_tokens: 4 });
     assert.equal(ok.status, 200);
+  });
+
+  test('a backend that sends nothing before the request deadline is held against, and ejected', async () => {
+    for (let i = 0; i < 4; i++) {
+      const res = await post({ max_tokens: 4, sim_fault: { stall_before_first_ms: 2000 } });
+      await res.text();
+      if (res.status !== 504) assert.equal(res.status, 503, 'refused once ejected');
+    }
+    const ready = (await (await fetch(`${g.gw.url}/readyz?model=llama`)).json()) as { healthy_backends: number };
+    assert.equal(ready.healthy_backends, 0, 'a hung backend leaves the pool');
   });
 });

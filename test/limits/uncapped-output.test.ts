@@ -11,22 +11,30 @@ import { startGovernedGateway, type GovernedGateway } from '../endpoints/helpers
  */
 describe('requests without an output cap under token limits', () => {
   let sim: SimServer;
+  let short: SimServer;
   let g: GovernedGateway;
   let limited: string;
+  /** Under a token limit too, with room for every test below the first. */
+  let roomy: string;
   let free: string;
 
   before(async () => {
     sim = (await startSims(1))[0]!;
-    g = await startGovernedGateway([{ name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }] }], {
-      limits: [{ match: { subject: 'dana' }, tpm: 1_000_000 }, { match: { subject: 'rpm-only' }, rpm: 1000 }],
+    short = (await startSims(1, { maxModelLen: 2048 }))[0]!;
+    g = await startGovernedGateway([
+      { name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }] },
+      { name: 'short', backends: [{ url: short.url, model: 'sim-llama-8b' }] },
+    ], {
+      limits: [{ match: { subject: 'dana' }, tpm: 1_000_000 }, { match: { subject: 'ed' }, tpm: 100_000_000 }, { match: { subject: 'rpm-only' }, rpm: 1000 }],
       quotas: [{ match: { subject: 'dana' }, tokens_per_day: 5000 }],
     });
     limited = await g.token('models:*', 'dana');
+    roomy = await g.token('models:*', 'ed');
     free = await g.token('models:*', 'rpm-only');
   });
   after(async () => {
     await g.close();
-    await sim.close();
+    await Promise.all([sim.close(), short.close()]);
   });
 
   const post = (token: string, body: Record<string, unknown>) =>
@@ -39,7 +47,8 @@ describe('requests without an output cap under token limits', () => {
   const lastBackendBody = () => JSON.parse(sim.log.entries.filter((e) => e.path === '/v1/chat/completions').at(-1)!.rawBody) as Record<string, unknown>;
 
   test('concurrent long generations stay within the quota: each is stopped at what it reserved', async () => {
-    const results = await Promise.all(Array.from({ length: 3 }, () => post(limited, { stream: true, min_tokens: 3000, ignore_eos: true })));
+    // ignore_eos: each would generate to the end of the context without a cap.
+    const results = await Promise.all(Array.from({ length: 3 }, () => post(limited, { stream: true, ignore_eos: true })));
     await Promise.all(results.map((r) => r.text()));
     assert.ok(results.every((r) => r.status === 200), results.map((r) => r.status).join());
     const spent = g.ended
@@ -52,7 +61,7 @@ describe('requests without an output cap under token limits', () => {
   test('a Responses request without max_output_tokens is capped the same way', async () => {
     const res = await fetch(`${g.gw.url}/v1/responses`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${limited}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${roomy}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'llama', input: 'write at length' }),
     });
     assert.equal(res.status, 200, await res.clone().text());
@@ -62,7 +71,7 @@ describe('requests without an output cap under token limits', () => {
   });
 
   test("a client's own cap is sent as it is, and requests outside token limits are not capped", async () => {
-    const capped = await post(limited, { max_tokens: 7 });
+    const capped = await post(roomy, { max_tokens: 7 });
     await capped.text();
     assert.equal(lastBackendBody().max_tokens, 7);
     const other = await post(free, {});
@@ -73,8 +82,36 @@ describe('requests without an output cap under token limits', () => {
   test('callers sending tiny caps do not shrink the cap of requests without one', async () => {
     await post(free, {}).then((r) => r.text());
     for (let i = 0; i < 40; i++) await post(free, { max_tokens: 1 }).then((r) => r.text());
-    await post(limited, { messages: [{ role: 'user', content: 'hi' }] }).then((r) => r.text());
+    await post(roomy, { messages: [{ role: 'user', content: 'hi' }] }).then((r) => r.text());
     const cap = lastBackendBody().max_tokens as number;
-    assert.ok(cap >= 64, `capped at ${cap} after callers sent max_tokens: 1`);
+    assert.ok(cap >= 1024, `capped at ${cap} after callers sent max_tokens: 1`);
+  });
+
+  test("min_tokens above the cap raises it (vLLM refuses min_tokens over max_tokens); completions keep the API's 16", async () => {
+    await post(roomy, { min_tokens: 2000, max_tokens: undefined }).then((r) => r.text());
+    assert.ok((lastBackendBody().max_tokens as number) >= 2000);
+    const res = await fetch(`${g.gw.url}/v1/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${roomy}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'llama', prompt: 'once upon a time' }),
+    });
+    await res.text();
+    const sent = JSON.parse(sim.log.entries.filter((e) => e.path === '/v1/completions').at(-1)!.rawBody) as Record<string, unknown>;
+    assert.equal(sent.max_tokens, 16);
+  });
+
+  test('a prompt near the context length is served: the cap that would pass the context is dropped, not refused', async () => {
+    const long = 'word '.repeat(700);
+    const res = await fetch(`${g.gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${roomy}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'short', messages: [{ role: 'user', content: long }] }),
+    });
+    const body = await res.text();
+    assert.equal(res.status, 200, body.slice(0, 300));
+    const sent = short.log.entries.filter((e) => e.path === '/v1/chat/completions').map((e) => JSON.parse(e.rawBody) as Record<string, unknown>);
+    assert.equal(sent.length, 2, 'capped, refused for the context, then asked again without the cap');
+    assert.equal(typeof sent[0]!.max_tokens, 'number');
+    assert.equal(sent[1]!.max_tokens, undefined);
   });
 });
