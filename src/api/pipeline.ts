@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
+import { GatewayError, inviteBody, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
 import { authorize, authorizeEndpoint, permits, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
@@ -214,6 +214,7 @@ export function createPipeline(deps: PipelineDeps) {
       checkContentEncoding(incoming);
       // A body read that fails (over the limit, cut off) has its own ending: the rest is drained, then cut.
       bodyStarted = true;
+      inviteBody(incoming);
       if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
       let raw: Buffer = NO_BODY;
       if (!fam) {

@@ -7,3 +7,4 @@ export * from './parser-refusal.js';
 export * from './json-bytes.js';
 export * from './json-text.js';
 export * from './sqlite-file.js';
+export * from './continue.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
-import { acceptRequestId, type Clock } from '../core/index.js';
+import { acceptRequestId, deferContinue, type Clock } from '../core/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { createRefusalRecorder, refusalAnswer, refuseOnSocket, type Refusal } from './refusal.js';
 
@@ -99,7 +99,9 @@ export function createFramingRefusals(options: FramingOptions): FramingRefusals 
     continueOrRefuse: (limit, serve) => (req, res) => {
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > limit()) return answer(TOO_LARGE_TO_CONTINUE, req, res);
-      res.writeContinue();
+      // The API's pipeline invites the body when it starts reading it (core/continue.ts); other routes at once.
+      if (req.method === 'POST' && req.url?.startsWith('/v1/')) deferContinue(req, () => res.writeContinue());
+      else res.writeContinue();
       serve(req, res);
     },
     connect(req, socket) {

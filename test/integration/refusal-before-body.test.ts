@@ -68,4 +68,26 @@ describe('a refusal before the body', () => {
     assert.deepEqual(answers, ['HTTP/1.1 401'], text.slice(0, 400));
     assert.match(text, /connection: close/i);
   });
+  test('Expect: 100-continue: a caller refused before its body is never invited to upload it; an allowed one is', async () => {
+    const { port } = new URL(g.gw.url);
+    const ask = (auth: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(Number(port), '127.0.0.1');
+        let text = '';
+        socket.on('data', (c: Buffer) => {
+          text += c.toString('latin1');
+          // An invitation is answered with the body, as a client would.
+          if (/^HTTP\/1\.1 100/.test(text) && !socket.destroyed) socket.write(JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }).padEnd(60));
+        });
+        socket.on('close', () => resolve(text));
+        setTimeout(() => socket.destroy(), 3000);
+        const body = JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }).padEnd(60);
+        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`);
+      });
+    const refused = await ask('');
+    assert.doesNotMatch(refused, /HTTP\/1\.1 100/);
+    assert.match(refused, /^HTTP\/1\.1 401/);
+    const allowed = await ask(`Authorization: Bearer ${await g.token('models:llama:chat', 'gina')}\r\n`);
+    assert.match(allowed, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200/);
+  });
 });
