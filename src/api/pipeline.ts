@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { GatewayError, inviteBody, isGatewayError, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
+import { GatewayError, inviteBody, isGatewayError, markAnsweredMidUpload, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
 import { authorize, authorizeEndpoint, permits, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
@@ -275,6 +275,7 @@ export function createPipeline(deps: PipelineDeps) {
         // Refused before its body arrived (auth, an unknown route's model): the connection is closed after the answer,
         // or Node would wait for the rest of the upload and a slow one would get a second answer (408) on it.
         if (!bodyStarted && !incoming.complete) respHeaders.connection = 'close';
+        else if (!incoming.complete) markAnsweredMidUpload(incoming);
         ctx.status = (family ? family.writeError : writeError)(out, e, respHeaders as Record<string, string>);
         ctx.errorCode = isGatewayError(e) ? (e.wireCode ?? e.code) : 'internal';
         ctx.outcome =

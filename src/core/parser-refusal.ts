@@ -22,3 +22,21 @@ export function markParserRefusal(req: IncomingMessage, refusal: ParserRefusal):
 export function parserRefusalOf(req: IncomingMessage): ParserRefusal | undefined {
   return (req as Marked)[MARK];
 }
+
+const ANSWERED = Symbol('infergate.answeredMidUpload');
+type Answering = { [ANSWERED]?: IncomingMessage };
+
+/**
+ * The request was answered (refused) while its body was still arriving. Node drains the rest before the connection
+ * serves another request; a client that gives up instead and closes mid-body leaves the parser with a truncated
+ * message, which is the end of this request, not a new malformed one (no second answer, no second usage row).
+ */
+export function markAnsweredMidUpload(req: IncomingMessage): void {
+  if (req.socket) (req.socket as unknown as Answering)[ANSWERED] = req;
+}
+
+/** Whether a parser error on this socket belongs to a request already answered mid-upload. */
+export function answeredMidUpload(socket: object): boolean {
+  const req = (socket as Answering)[ANSWERED];
+  return req !== undefined && !req.complete;
+}

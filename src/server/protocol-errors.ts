@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { markParserRefusal, newRequestId, type Clock } from '../core/index.js';
+import { answeredMidUpload, markParserRefusal, newRequestId, type Clock } from '../core/index.js';
 import type { UsageWriter } from '../usage/index.js';
 import { createRefusalRecorder, refusalAnswer, refuseOnSocket, type Refusal } from './refusal.js';
 
@@ -77,6 +77,11 @@ export function createClientErrorHandler(options: ClientErrorHandlerOptions): (e
 
   return (err, socket) => {
     if (deferred.has(socket)) return;
+    // The rest of a body already refused (413 mid-upload) cut short by the client: that request has its answer.
+    if (answeredMidUpload(socket)) {
+      socket.destroy();
+      return;
+    }
     const r = refusalOf(err as NodeJS.ErrnoException);
     const res = inFlightResponse(socket);
     if (r !== null && res && res.req.complete && !res.writableFinished) {

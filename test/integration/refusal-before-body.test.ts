@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import type { SimServer } from '../../src/sim/index.js';
-import { startSims } from '../helpers/harness.js';
+import { eventually, startSims } from '../helpers/harness.js';
 import { startGovernedGateway, type GovernedGateway } from '../endpoints/helpers.js';
 
 /**
@@ -89,5 +89,32 @@ describe('a refusal before the body', () => {
     assert.match(refused, /^HTTP\/1\.1 401/);
     const allowed = await ask(`Authorization: Bearer ${await g.token('models:llama:chat', 'gina')}\r\n`);
     assert.match(allowed, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200/);
+  });
+  test('an upload refused mid-body (413) and then abandoned by its client leaves one answer and one usage row', async () => {
+    const token = await g.token('models:*', 'hal');
+    const { port } = new URL(g.gw.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n`);
+    for (let i = 0; i < 2000 && !text.includes('\r\n\r\n'); i++) {
+      socket.write('x'.repeat(65536));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    assert.match(text, /^HTTP\/1\.1 413/);
+    socket.end(); // the client gives up mid-body, as curl does on a 413
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+    socket.destroy();
+    const rows = await eventually(() => {
+      const mine = g.usageRows().filter((r) => r.subject === 'hal' || r.error_code === 'malformed_http');
+      return mine.length > 0 ? mine : null;
+    }, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = g.usageRows().filter((r) => r.subject === 'hal' || r.error_code === 'malformed_http');
+    assert.equal(rows!.length, 1);
+    assert.deepEqual(after.map((r) => [r.status, r.error_code]), [[413, 'request_too_large']]);
+    assert.equal((text.match(/HTTP\/1\.1 \d{3}/g) ?? []).length, 1);
   });
 });
