@@ -136,7 +136,8 @@ export function createPipeline(deps: PipelineDeps) {
           telemetry.recordRetry(m.name, lastKind ?? 'unknown');
         }
         try {
-          await tryBackendUncappedIfNeeded(x, candidates[i] as CompiledBackend);
+          // The cap's fallback is a frame of its own, taken only by requests the gateway capped.
+          await (p.outputCap === null ? tryBackend(x, candidates[i] as CompiledBackend) : tryBackendUncappedIfNeeded(x, candidates[i] as CompiledBackend));
           return;
         } catch (err) {
           if (!(err instanceof UpstreamFailure) || !err.retryable) throw err;

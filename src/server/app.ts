@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
-import { anthropicCredential, anthropicModel, anthropicModelList, errorAnswerFor, FAMILY_ROUTES, listModels, wantsAnthropic, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
+import { anthropicCredential, anthropicModel, anthropicModelList, errorAnswerFor, FAMILY_ROUTES, isAnthropicRoute, listModels, wantsAnthropic, retrieveModel, writeError, type LiveConfig, type Pipeline } from '../api/index.js';
 import { canUseModel, requireAdmin, type KeyRegistry } from '../auth/index.js';
 import { acceptRequestId, ANONYMOUS, createRequestCtx, GatewayError, isGatewayError, type Clock, type Endpoint, type Principal } from '../core/index.js';
 import type { Telemetry } from '../telemetry/index.js';
@@ -39,8 +39,11 @@ type Env = { Bindings: HttpBindings };
  * (it sends `anthropic-version`), OpenAI's elsewhere.
  */
 function jsonError(err: unknown, c: Context<Env>, anthropic = false): Response {
-  const { status, body, headers } = errorAnswerFor(anthropic ? '/v1/messages' : c.req.path, err, (c.env.incoming as Tagged)[REQUEST_ID] ?? null);
-  return new Response(body, { status, headers: { ...headers, 'content-type': 'application/json' } });
+  const path = anthropic ? '/v1/messages' : c.req.path;
+  // Anthropic's error body names the request: its id is made here (the request-id middleware keeps a header set).
+  const id = isAnthropicRoute(path) ? acceptRequestId(c.req.header('x-request-id')) : null;
+  const { status, body, headers } = errorAnswerFor(path, err, id);
+  return new Response(body, { status, headers: { ...headers, ...(id ? { 'x-request-id': id } : {}), 'content-type': 'application/json' } });
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;

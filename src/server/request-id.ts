@@ -2,7 +2,6 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { MiddlewareHandler } from 'hono';
 import { isAnthropicRoute } from '../api/index.js';
 import { acceptRequestId } from '../core/index.js';
-import { REQUEST_ID, type Tagged } from './request-tag.js';
 
 /**
  * `x-request-id` on every response of the Hono routes (models, admin, metrics, health, 404s), errors included: the
@@ -10,9 +9,6 @@ import { REQUEST_ID, type Tagged } from './request-tag.js';
  */
 export const requestIdMiddleware: MiddlewareHandler = async (c, next) => {
   const id = acceptRequestId(c.req.header('x-request-id'));
-  // Kept on the request for the routes' error bodies (Anthropic's carry it); the pipeline sets its own.
-  const incoming = (c.env as { incoming?: Tagged } | undefined)?.incoming;
-  if (incoming) incoming[REQUEST_ID] = id;
   await next();
   // A response the pipeline wrote itself is a shared marker object: never touch it.
   if (c.res === RESPONSE_ALREADY_SENT || c.res.headers.has('x-request-id')) return;
