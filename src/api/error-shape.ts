@@ -1,4 +1,4 @@
-import { GatewayError, isGatewayError } from '../core/index.js';
+import { errorEnvelope, GatewayError, isGatewayError } from '../core/index.js';
 import { anthropicErrorBody } from './anthropic/errors.js';
 
 /**
@@ -27,6 +27,6 @@ export function errorAnswerFor(path: string, err: unknown, requestId: string | n
   if (isAnthropicRoute(path)) {
     return { status: ge.status, body: anthropicErrorBody(ge, requestId), headers: { ...ge.headers, ...(requestId ? { 'request-id': requestId } : {}) } };
   }
-  const body = JSON.stringify({ error: { message: ge.message, type: ge.type, param: ge.param, code: ge.wireCode } });
-  return { status: ge.status, body, headers: { ...ge.headers } };
+  const { status, body, headers } = errorEnvelope(ge);
+  return { status, body, headers: { ...headers } };
 }

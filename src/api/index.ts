@@ -8,4 +8,5 @@ export { FAMILY_ROUTES } from './families.js';
 export { ResponseStore, type ResponsePeers } from './responses/store.js';
 export { errorAnswerFor, isAnthropicRoute, type ErrorAnswer } from './error-shape.js';
 export { anthropicErrorBody } from './anthropic/errors.js';
-export { anthropicCredential, anthropicModel, anthropicModelList, wantsAnthropic } from './anthropic/models.js';
+export { anthropicModel, anthropicModelList, wantsAnthropic } from './anthropic/models.js';
+export { anthropicCredential } from './anthropic/credential.js';

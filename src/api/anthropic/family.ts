@@ -9,7 +9,7 @@ import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
 import { validateWith } from '../wire.js';
 import { anthropicErrorEvent, writeAnthropicError } from './errors.js';
-import { anthropicCredential } from './models.js';
+import { anthropicCredential } from './credential.js';
 import { countRequest, messagesRequest, promptText } from './wire.js';
 
 /**

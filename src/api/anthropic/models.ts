@@ -5,18 +5,11 @@ import type { ModelVisibility } from '../models.js';
 
 /**
  * `GET /v1/models` for Anthropic's SDK (it sends `anthropic-version` on every call): Anthropic's list shape, with
- * its cursor pagination (`limit`, `after_id`, `before_id`), and its credential header (`x-api-key`) accepted as the
- * Messages routes accept it.
+ * its cursor pagination (`limit`, `after_id`, `before_id`); its credential header (`x-api-key`) is accepted as the
+ * Messages routes accept it (credential.ts).
  */
 export function wantsAnthropic(headers: IncomingHttpHeaders): boolean {
   return typeof headers['anthropic-version'] === 'string';
-}
-
-/** The gateway credential of an Anthropic client: `Authorization`, else `x-api-key` as a bearer token. */
-export function anthropicCredential(headers: IncomingHttpHeaders): string | undefined {
-  if (headers.authorization) return headers.authorization;
-  const key = headers['x-api-key'];
-  return typeof key === 'string' && key.length > 0 ? `Bearer ${key}` : undefined;
 }
 
 function modelObject(m: CompiledModel, id: string) {
