@@ -107,7 +107,7 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
       throw e;
     }
 
-    if (ctx.stream && String(open.headers['content-type'] ?? '').includes('text/event-stream')) {
+    if (ctx.stream && open.contentType !== undefined && open.contentType.includes('text/event-stream')) {
       let result;
       try {
         const headers = streamHead(respHeaders, serverTiming(ctx, attemptStart));
@@ -191,7 +191,7 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
     ctx.firstByteMs = now;
     respHeaders['server-timing'] = serverTiming(ctx, now);
     ctx.status = open.status;
-    const ct = call?.anyContent ? open.headers['content-type'] : undefined;
+    const ct = call?.anyContent ? open.contentType : undefined;
     writeJson(out, open.status, data, respHeaders, typeof ct === 'string' ? ct : 'application/json');
   };
 }

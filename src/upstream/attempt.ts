@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import { util, type Dispatcher } from 'undici';
 import { classifyNetworkError, deadlineFailure, UpstreamFailure } from './errors.js';
 import { clientStatusFor, normaliseBackendError } from './normalise-error.js';
 import type { BackendPools } from './pools.js';
@@ -64,7 +64,10 @@ export interface AttemptConsumer {
 export interface OpenAttempt {
   readonly backendId: string;
   readonly status: number;
+  /** The response's headers, parsed when first read (most requests need only `contentType`). */
   readonly headers: IncomingHttpHeaders;
+  /** The response's Content-Type (the first, if sent twice), without parsing the other headers. */
+  readonly contentType: string | undefined;
   /** Starts delivering the body (chunks that arrived early are delivered first). */
   consume(consumer: AttemptConsumer): void;
   /** Backpressure: stop and restart reading from the backend socket. */
@@ -85,17 +88,27 @@ const enum Phase {
 
 /**
  * One upstream attempt as an undici dispatch handler. Compared with `Pool.request`, it creates no body stream, no
- * AbortController and no promise per chunk: chunks go straight to the consumer, and backpressure is the dispatch
- * controller's pause/resume. One timer per attempt enforces the deadlines: chunks only record the time, and the
- * timer re-arms itself when it fires early.
+ * AbortController and no promise per chunk: chunks go straight to the consumer. One timer per attempt enforces the
+ * deadlines: chunks only record the time, and the timer re-arms itself when it fires early.
+ *
+ * It implements the handler interface undici 7's core calls itself (onConnect, onHeaders, onData, onComplete,
+ * onError). A handler with the newer controller interface (onRequestStart …) is wrapped per request in an adapter that
+ * parses every response header into an object (~0.6 µs for a typical head) and makes two objects; this one keeps the
+ * raw headers and reads Content-Type alone. Backpressure is the same as the adapter's: onData answers false while
+ * paused, and `resume` restarts the socket. undici 8 (Node >= 22.19) calls the controller interface directly, without
+ * the adapter: switch to it with that upgrade (test/upstream/attempt-handler.test.ts fails if undici stops calling
+ * these).
  */
 class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   readonly backendId: string;
   status = 0;
-  /** The response's headers once they came (until then a shared empty object: nothing reads them before). */
-  headers: IncomingHttpHeaders = NO_HEADERS;
+  /** The response head's raw name/value pairs once it came (until then none: nothing reads headers before). */
+  #rawHeaders: readonly Buffer[] | null = null;
+  #headers: IncomingHttpHeaders | null = null;
+  contentType: string | undefined = undefined;
   readonly #spec: AttemptSpec;
-  #controller: Dispatcher.DispatchController | null = null;
+  #abortDispatch: ((err?: Error) => void) | null = null;
+  #resumeDispatch: (() => void) | null = null;
   #reason: 'client' | 'timeout' | null = null;
   #phase = Phase.Head;
   #resolve!: (a: OpenAttempt) => void;
@@ -192,24 +205,37 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
 
   // --- undici handler -------------------------------------------------------------------------------------------
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#reason !== null) controller.abort(new Error(this.#reason));
+  get headers(): IncomingHttpHeaders {
+    if (this.#headers === null) this.#headers = this.#rawHeaders === null ? NO_HEADERS : (util.parseHeaders(this.#rawHeaders as Buffer[]) as IncomingHttpHeaders);
+    return this.#headers;
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (statusCode < 200) return; // 1xx informational
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abortDispatch = abort;
+    if (this.#reason !== null) abort(new Error(this.#reason));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    this.#resumeDispatch = resume;
+    if (statusCode < 200) return !this.#paused; // 1xx informational
     this.status = statusCode;
-    this.headers = headers;
+    this.#rawHeaders = rawHeaders;
+    this.contentType = contentTypeOf(rawHeaders);
     if (statusCode >= 400) {
       this.#phase = Phase.ErrorBody;
-      return;
+      return !this.#paused;
     }
     this.#phase = Phase.Body;
     this.#resolve(this);
+    return !this.#paused;
   }
 
-  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
+    this.#onData(chunk);
+    return !this.#paused;
+  }
+
+  #onData(chunk: Buffer): void {
     this.#last = this.#spec.now();
     if (this.#phaseName === 'first_byte' && this.#spec.stream) {
       // The first chunk ends the first-byte phase: the idle deadline applies from now. The timer is due by then
@@ -226,12 +252,11 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     }
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     const phase = this.#phase;
     this.#finish();
     if (phase === Phase.ErrorBody) {
-      const ct = this.headers['content-type'];
-      const clientError = normaliseBackendError(this.status, Array.isArray(ct) ? ct[0] : ct, Buffer.concat(this.#errorParts ?? []), this.backendId, this.headers);
+      const clientError = normaliseBackendError(this.status, this.contentType, Buffer.concat(this.#errorParts ?? []), this.backendId, this.headers);
       // 5xx (TGI's 424 among them), 429 and a backend refusing the gateway's credentials may succeed elsewhere; other
       // 4xx are the caller's.
       const status = clientStatusFor(this.status);
@@ -244,7 +269,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     else this.#earlyEnd = true;
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     const phase = this.#phase;
     if (phase === Phase.Done) return;
     this.#finish();
@@ -273,8 +298,8 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
 
   pause(): void {
     if (this.#paused) return;
+    // Takes effect as the answer to the next onData (undici reads on until then, as with its controller's pause).
     this.#paused = true;
-    this.#controller?.pause();
   }
 
   resume(): void {
@@ -282,14 +307,14 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#paused = false;
     // Idleness is counted again from now: the time the client kept the backend paused is not the backend's.
     this.#last = this.#spec.now();
-    this.#controller?.resume();
+    this.#resumeDispatch?.();
     this.#rearm();
   }
 
   abort(reason: 'client' | 'timeout'): void {
     if (this.#reason !== null || this.#phase === Phase.Done) return;
     this.#reason = reason;
-    this.#controller?.abort(new Error(reason));
+    this.#abortDispatch?.(new Error(reason));
   }
 
   abortReason(): 'client' | 'timeout' | null {
@@ -302,6 +327,25 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
  * with an UpstreamFailure (retryable: connect error, reset, timeout, 5xx, 429) or a GatewayError (a backend 4xx,
  * normalised, passed to the client as is).
  */
+const CONTENT_TYPE = Buffer.from('content-type');
+
+/** The first Content-Type of a raw header list, compared without regard to case (llama.cpp sends `Content-Type`). */
+function contentTypeOf(raw: readonly Buffer[]): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length !== 12) continue;
+    let same = true;
+    for (let j = 0; j < 12; j++) {
+      if ((name[j]! | 0x20) !== CONTENT_TYPE[j]!) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return raw[i + 1]!.toString('latin1');
+  }
+  return undefined;
+}
+
 export function openAttempt(pools: BackendPools, spec: AttemptSpec): Promise<OpenAttempt> {
   const attempt = new Attempt(spec);
   attempt.start(pools);

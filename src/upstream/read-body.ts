@@ -110,8 +110,7 @@ class BodyReader implements AttemptConsumer {
     const { attempt, opts } = this;
     const parts = this.#parts;
     const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
-    const ct = attempt.headers['content-type'];
-    if (opts.anyContent !== true && !looksLikeJsonObject(body, Array.isArray(ct) ? ct[0] : ct)) {
+    if (opts.anyContent !== true && !looksLikeJsonObject(body, attempt.contentType)) {
       this.#fail(
         new UpstreamFailure(
           'bad_response',
