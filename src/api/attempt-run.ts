@@ -2,7 +2,7 @@ import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCt
 import type { CompiledBackend } from '../config/index.js';
 import type { AttemptTracker, Router } from '../routing/index.js';
 import { serverTiming, type Telemetry } from '../telemetry/index.js';
-import { BackendPools, UpstreamFailure, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type FinishReasonSet, type OpenAttempt } from '../upstream/index.js';
+import { BackendPools, UpstreamFailure, believableUsage, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type FinishReasonSet, type OpenAttempt } from '../upstream/index.js';
 import { floatsToBase64, hasFloatEmbeddings } from './embeddings-base64.js';
 import { writeJson } from './respond.js';
 import type { OpenAIEndpoint } from './wire.js';
@@ -47,8 +47,9 @@ function statusOf(err: unknown): number | null {
 }
 
 function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletion: number): void {
-  // Literals of one shape (no spread): the object stays monomorphic for every reader of ctx.usage.
-  ctx.usage = usage
+  // Literals of one shape (no spread): the object stays monomorphic for every reader of ctx.usage. Every family's
+  // usage comes through here: counts no engine could report are not believed (usage-tap.ts MAX_TOKEN_COUNT).
+  ctx.usage = usage && believableUsage(usage)
     ? { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, cachedTokens: usage.cachedTokens, source: 'backend' }
     : { promptTokens: ctx.promptTokenEstimate, completionTokens: fallbackCompletion, cachedTokens: 0, source: 'estimated' };
 }

@@ -132,8 +132,9 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
         } catch (err) {
           if (!(err instanceof SseEventTooLarge)) throw err;
           const e = TOO_LARGE(err.limit);
-          if (!started) return failBeforeStart(new UpstreamFailure('bad_response', e));
-          finish('event_too_large', e);
+          // Sized by the request, not the backend's fault (see upstream/relay.ts).
+          if (!started) return failBeforeStart(new UpstreamFailure('bad_response', e, false, false));
+          finish('event_too_large', e, false);
           return attempt.abort('client');
         }
         const n = t.contentEvents - seen;

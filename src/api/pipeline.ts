@@ -272,6 +272,10 @@ export function createPipeline(deps: PipelineDeps) {
         // used and charged, else leaving before the answer would make any prompt free against limits and quotas.
         if (ctx.usage === null && ctx.attempts > 0) ctx.usage = { promptTokens: ctx.promptTokenEstimate, completionTokens: 0, cachedTokens: 0, source: 'estimated' };
       } else {
+        // An answer the request made too large (the backend did all the work) is charged as an abandoned one is.
+        if (err instanceof UpstreamFailure && !err.backendAtFault && ctx.usage === null && ctx.attempts > 0) {
+          ctx.usage = { promptTokens: ctx.promptTokenEstimate, completionTokens: 0, cachedTokens: 0, source: 'estimated' };
+        }
         const e = err instanceof UpstreamFailure ? err.clientError : err;
         // Refused before its body arrived (auth, an unknown route's model): the connection is closed after the answer,
         // or Node would wait for the rest of the upload and a slow one would get a second answer (408) on it.

@@ -31,7 +31,10 @@ export interface Prepared {
   /** The client did not ask for stream usage; the gateway asks and removes the usage chunk. */
   injectUsage: boolean;
   wantBase64: boolean;
-  /** Choices generated (`n`, `best_of`), each up to the output cap: the output reservation and estimate count them. */
+  /**
+   * Generations, each up to the output cap: `n` (or `best_of`) choices for each prompt of the request (a legacy
+   * completion may carry a list of prompts). The output reservation and estimate count them.
+   */
   choices: number;
   /** The request of an endpoint family other than chat / completions / embeddings (family.ts), else null. */
   fam: FamilyRequest | null;
@@ -132,6 +135,11 @@ function outputCapOf(req: ChatRequest): number | null {
   return a === null ? b : b === null ? a : Math.max(a, b);
 }
 
+/** Prompts in a legacy completion: a string or one list of token ids is one; a list of either, one per item. */
+function promptCount(prompt: CompletionRequest['prompt']): number {
+  return typeof prompt === 'string' || prompt.length === 0 || typeof prompt[0] === 'number' ? 1 : prompt.length;
+}
+
 function countPrompt(tokens: TokenCounter, endpoint: Endpoint, model: string, req: WireRequest): TokenCount {
   if (endpoint === 'chat') return tokens.countChatPrompt(model, (req as ChatRequest).messages, (req as ChatRequest).tools ?? undefined);
   return tokens.countText(model, endpoint === 'completions' ? (req as CompletionRequest).prompt : (req as EmbeddingRequest).input);
@@ -155,7 +163,11 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
     route: { endpoint, promptTokens, promptText, maxTokens, sessionKey, routingMemo: undefined },
     injectUsage: streaming && (req as ChatRequest).stream_options?.include_usage !== true,
     wantBase64: endpoint === 'embeddings' && (req as EmbeddingRequest).encoding_format === 'base64',
-    choices: endpoint === 'embeddings' ? 1 : Math.max((req as ChatRequest | CompletionRequest).n ?? 1, (req as ChatRequest | CompletionRequest).best_of ?? 1),
+    choices:
+      endpoint === 'embeddings'
+        ? 1
+        : Math.max((req as ChatRequest | CompletionRequest).n ?? 1, (req as ChatRequest | CompletionRequest).best_of ?? 1) *
+          (endpoint === 'completions' ? promptCount((req as CompletionRequest).prompt) : 1),
     fam: null,
     outputCap: null,
     defaultedCap: endpoint === 'completions' && (req as CompletionRequest).max_tokens == null,

@@ -139,11 +139,19 @@ export function refusalKindOf(err: unknown): RefusalKind | null {
  */
 const NO_RETRY = 'x-should-retry';
 
+/**
+ * The longest wait a rate-limit refusal states. A bucket in debt for longer than a day (a request far over its
+ * reservation) is still refused until it refills; the header says to come back in a day rather than print a figure
+ * no client can use (and past 1e21 ms String() writes an exponent, not an integer).
+ */
+const MAX_RETRY_AFTER_MS = 86_400_000;
+
 /** `waitMs` null: the request can never pass this limit, so no client should retry it. */
 export function rateLimited(message: string, waitMs: number | null, headers: Record<string, string>, kind: RefusalKind): GatewayError {
   if (waitMs !== null) {
-    headers['retry-after'] = String(Math.max(1, Math.ceil(waitMs / 1000)));
-    headers['retry-after-ms'] = String(Math.max(1, Math.ceil(waitMs)));
+    const ms = waitMs < MAX_RETRY_AFTER_MS ? Math.max(1, Math.ceil(waitMs)) : MAX_RETRY_AFTER_MS;
+    headers['retry-after'] = String(Math.ceil(ms / 1000));
+    headers['retry-after-ms'] = String(ms);
   } else headers[NO_RETRY] = 'false';
   const err = new GatewayError('rate_limited', message, { wireCode: 'rate_limit_exceeded', headers });
   refusalKinds.set(err, kind);

@@ -7,17 +7,20 @@ export type FailureKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'stat
 export class UpstreamFailure extends Error {
   readonly kind: FailureKind;
   readonly clientError: GatewayError;
-  /** False when the failure was the client's doing (a deadline hit while a slow reader kept the backend paused). */
+  /**
+   * False when the failure was the client's doing: a deadline hit while a slow reader kept the backend paused, or an
+   * answer the request made too large to relay.
+   */
   readonly backendAtFault: boolean;
-  constructor(kind: FailureKind, clientError: GatewayError, backendAtFault = kind !== 'aborted') {
+  /** Whether another backend may be tried: not when the client left, nor when any backend would fail it the same way. */
+  readonly retryable: boolean;
+  constructor(kind: FailureKind, clientError: GatewayError, backendAtFault = kind !== 'aborted', retryable = kind !== 'aborted') {
     super(clientError.message);
     this.name = 'UpstreamFailure';
     this.kind = kind;
     this.clientError = clientError;
     this.backendAtFault = backendAtFault;
-  }
-  get retryable(): boolean {
-    return this.kind !== 'aborted';
+    this.retryable = retryable;
   }
 }
 

@@ -6,5 +6,5 @@ export { Heartbeat } from './heartbeat.js';
 export { fixFinishReasons, openaiFinishReason, type FinishReasonSet } from './finish-reason.js';
 export { UpstreamFailure, type FailureKind } from './errors.js';
 export { engineErrorEvent, normaliseBackendError, normaliseErrorEvent } from './normalise-error.js';
-export { findUsage, type BackendUsage } from './usage-tap.js';
+export { believableUsage, findUsage, type BackendUsage } from './usage-tap.js';
 export { SseScanner, SseEventTooLarge, eventData, type EventVisitor } from './sse-scanner.js';

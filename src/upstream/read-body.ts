@@ -91,12 +91,16 @@ class BodyReader implements AttemptConsumer {
     if (this.#state !== State.Reading) return;
     this.#size += chunk.length;
     if (this.#size > this.opts.limit) {
+      // The request sized this answer (a thousand embeddings, n with logprobs): any backend would send as much, so it
+      // is neither held against this one's health nor tried on another, or one caller could eject a whole pool.
       this.#fail(
         new UpstreamFailure(
           'bad_response',
-          new GatewayError('upstream_error', `Backend ${this.attempt.backendId} sent a response larger than server.response_limit (${this.opts.limit} bytes).`, {
+          new GatewayError('upstream_error', `Backend ${this.attempt.backendId} sent a response larger than server.response_limit (${this.opts.limit} bytes); ask for less in one request.`, {
             wireCode: 'upstream_response_too_large',
           }),
+          false,
+          false,
         ),
       );
       this.attempt.abort('client');

@@ -212,8 +212,10 @@ class SseRelay implements AttemptConsumer, EventVisitor {
     } catch (err) {
       if (!(err instanceof SseEventTooLarge)) throw err;
       const e = TOO_LARGE(err.limit);
-      if (!this.#started) return this.#failBeforeStart(new UpstreamFailure('bad_response', e));
-      this.#finish('event_too_large', e);
+      // Sized by the request (prompt_logprobs of a long prompt arrive as one event), as an oversized body is
+      // (read-body.ts): not the backend's fault, and no other backend would do better.
+      if (!this.#started) return this.#failBeforeStart(new UpstreamFailure('bad_response', e, false, false));
+      this.#finish('event_too_large', e, false);
       return this.#attempt.abort('client');
     }
     if (this.#chunkEvents > 0) {

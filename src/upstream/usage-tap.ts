@@ -14,6 +14,23 @@ import { UsageReader } from './usage-read.js';
 const KEY = Buffer.from('"usage"');
 const reader = new UsageReader();
 
+/**
+ * The most tokens one request may be said to have used. Counts are the backend's word, and they settle limits and
+ * quotas and sum into reports: a count past any engine's context (2^31) or not a whole non-negative number (1e300,
+ * -5, "abc") is a broken or hostile backend, and one such count would lock its caller out for ages or poison every
+ * report. Such a usage is not believed: the gateway's own estimate stands in (token_source estimated).
+ */
+export const MAX_TOKEN_COUNT = 2 ** 31 - 1;
+
+function isTokenCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_TOKEN_COUNT;
+}
+
+/** A usage whose counts are all believable (see MAX_TOKEN_COUNT). */
+export function believableUsage(u: BackendUsage): boolean {
+  return isTokenCount(u.promptTokens) && isTokenCount(u.completionTokens) && isTokenCount(u.cachedTokens);
+}
+
 function toUsage(o: unknown): BackendUsage | null {
   if (!o || typeof o !== 'object') return null;
   const u = o as Record<string, unknown>;

@@ -44,6 +44,26 @@ describe('token reservations count every choice', () => {
     assert.equal(legacy.status, 429, 'best_of counts as the choices generated');
   });
 
+  test('a legacy completion with a list of prompts reserves every prompt\'s choices', async () => {
+    const legacy = (prompt: unknown, extra: Record<string, unknown> = {}) =>
+      fetch(`${g.gw.url}/v1/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama', prompt, max_tokens: 100, ignore_eos: true, ...extra }),
+      });
+    // 200 prompts × 100 tokens: twenty times the limit, refused before it runs (it was admitted for one prompt's 100).
+    const many = await legacy(Array(200).fill('hi'));
+    assert.equal(many.status, 429, await many.text());
+    assert.equal(many.headers.get('x-should-retry'), 'false');
+    // Lists of token-id lists are prompts too; one list of token ids is one prompt.
+    const ids = await legacy(Array.from({ length: 12 }, () => [1, 2, 3]));
+    assert.equal(ids.status, 429, await ids.text());
+    const one = await legacy([1, 2, 3], { max_tokens: 5 });
+    assert.equal(one.status, 200, await one.text());
+    const two = await legacy(['a', 'b'], { max_tokens: 5, n: 2 });
+    assert.equal(two.status, 200, await two.text());
+  });
+
   test('concurrent many-choice requests never spend past the limit', async () => {
     // 8 requests of 4 choices × 50 tokens (+ the prompt): at most four fit in 1,000 tokens.
     const results = await Promise.all(Array.from({ length: 8 }, () => post({ max_tokens: 50, n: 4 })));
