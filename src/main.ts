@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { DEV_ISSUER, ensureDevSecret, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import cluster from 'node:cluster';
-import { runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
+import { bannerText, runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
 import type { SimServer } from './sim/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -144,24 +144,17 @@ async function serve(file: string): Promise<void> {
     return runSupervisor({ file, cfg, workers, simUrls, token: await devToken(cfg), onStopped: async () => void (await Promise.all(sims.map((s) => s.close()))) });
   }
   const gateway = await startGateway({ configFile: file, config: cfg, simUrls: sims.map((s) => s.url) });
-  // The address the server is really bound to (a wildcard bind is shown as loopback).
-  const base = gateway.url;
-  const firstModel = gateway.config().modelList[0]?.name ?? 'MODEL';
   const token = await devToken(cfg);
-  const authHeader = cfg.auth === 'none' ? '' : ` -H "Authorization: Bearer $INFERGATE_TOKEN"`;
   process.stdout.write(
-    [
-      `infergate listening on ${base}/v1 (config ${file})`,
-      sims.length ? `  ${sims.length} simulated backend(s): ${sims.map((s) => s.url).join(', ')}` : '',
-      `  models: ${gateway.config().modelList.map((m) => m.name).join(', ')}`,
-      token ? `  development token (sub=dev, scopes "models:* admin", valid 24h):\n    export INFERGATE_TOKEN=${token}` : '',
-      cfg.auth !== 'none' && !token ? '  authentication is on: export INFERGATE_TOKEN=<a token from one of your issuers>' : '',
-      `  console: ${base}/console${cfg.auth === 'none' ? '' : ' (sign in with an admin token or key)'}`,
-      `  try: curl ${base}/v1/chat/completions${authHeader} -H 'content-type: application/json' -d '{"model":"${firstModel}","messages":[{"role":"user","content":"Hello"}]}'`,
-      '',
-    ]
-      .filter((l) => l !== '')
-      .join('\n') + '\n',
+    bannerText({
+      base: gateway.url,
+      file,
+      workers: 1,
+      simUrls: sims.map((s) => s.url),
+      models: gateway.config().modelList.map((m) => m.name),
+      token,
+      authOff: cfg.auth === 'none',
+    }),
   );
 
   let stopping = false;

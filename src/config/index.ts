@@ -1,7 +1,7 @@
 export { configSchema, BACKEND_KINDS, POLICIES } from './schema.js';
 export { sectionAlternatives } from './governance-schema.js';
 export type { Config, ConfigInput, BackendConfig, ModelConfig, SimConfig, RoutingConfig } from './schema.js';
-export { parseConfigText, loadConfigFile, ConfigError, formatProblem, type ConfigProblem } from './load.js';
+export { parseConfigText, loadConfigFile, ConfigError, formatProblem, problemLines, type ConfigProblem } from './load.js';
 export {
   compileConfig,
   type RuntimeConfig,

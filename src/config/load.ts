@@ -27,6 +27,11 @@ export function formatProblem(p: ConfigProblem): string {
   return `${p.file}:${p.line}:${p.column}: ${p.path || '(root)'}: ${p.message}`;
 }
 
+/** A failed load's problems as lines (the log's and the console's `last reload error`). */
+export function problemLines(err: unknown): string[] {
+  return err instanceof ConfigError ? err.problems.map(formatProblem) : [String(err)];
+}
+
 function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const seg of path) {

@@ -240,6 +240,11 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return c.json(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason }, r.ready ? 200 : 503);
   });
 
+  // The read-only routes refuse other methods as the API routes do: 405 naming GET, not an unknown route.
+  for (const p of ['/v1/models', '/v1/models/:id{.+}', '/admin/usage', '/admin/usage/export', '/admin/audit', '/admin/limits', '/metrics', '/healthz', '/readyz']) {
+    app.all(p, methodNotAllowed('GET'));
+  }
+
   registerKeyRoutes(app, { admin: adminOf, keys: deps.keys ?? null, clock: deps.clock });
   if (deps.console) registerConsoleRoutes(app, { ...deps.console, admin: adminOf });
 

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createPipeline, type LiveConfig } from '../api/index.js';
-import { compileConfig, ConfigError, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
+import { compileConfig, loadConfigFile, problemLines, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import { createRetryBudget, createRouter, routerSamples, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
@@ -24,6 +24,7 @@ import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
 import { createFramingRefusals, createHonoHandoff } from './framing.js';
 import { REQUEST_ID, type Tagged } from './request-tag.js';
+import { clientBase } from './banner.js';
 
 export interface GatewayOptions {
   /** A YAML file to load (and watch, unless watch is false). */
@@ -69,6 +70,8 @@ export interface Gateway {
    * function makes it live. The supervisor uses the two steps so that every worker swaps to a new config or none does.
    */
   prepareReload(next: Config, source: string): () => void;
+  /** Records a reload refused before this process saw the text (the supervisor's validation with server.workers). */
+  reloadFailed(problems: string[]): void;
   /** Stops accepting, lets in-flight requests finish up to `drainMs`, then closes connections and pools. */
   close(drainMs?: number): Promise<void>;
 }
@@ -252,15 +255,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       };
   };
 
+  const reloadFailed = (problems: string[]): void => {
+    telemetry.recordConfigReload(false);
+    configStatus.lastReloadError = { atMs: clock.wallMs(), problems };
+  };
+
   const reload = async (): Promise<boolean> => {
     if (!opts.configFile) return false;
     try {
       prepareReload(await loadConfigFile(opts.configFile), opts.configFile)();
       return true;
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
-      telemetry.recordConfigReload(false);
-      configStatus.lastReloadError = { atMs: clock.wallMs(), problems };
+      const problems = problemLines(err);
+      reloadFailed(problems);
       logger.error({ event: 'config_reload_failed', file: opts.configFile, problems }, 'config reload failed; keeping the last good config');
       return false;
     }
@@ -330,14 +337,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   });
   const addr = server.address() as AddressInfo;
-  const urlHost = addr.family === 'IPv6' ? `[${addr.address === '::' ? '::1' : addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
-  hono.setHost(`${urlHost}:${addr.port}`);
+  const base = clientBase(addr.address, addr.port);
+  hono.setHost(base.slice('http://'.length));
 
   let watcher: ConfigWatcher | null = null;
   if (opts.configFile && opts.watch !== false) watcher = watchConfigFile(opts.configFile, () => void reload());
 
   return {
-    url: `http://${urlHost}:${addr.port}`,
+    url: base,
     port: addr.port,
     server,
     telemetry,
@@ -346,6 +353,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     live: () => live,
     reload,
     prepareReload,
+    reloadFailed,
     async close(drainMs = current.server.drain) {
       draining = true;
       watcher?.close();

@@ -3,3 +3,4 @@ export { silentLogger, type Logger } from './logger.js';
 export { runWorker } from './worker.js';
 export { runSupervisor } from './supervisor-main.js';
 export { resolveWorkers } from './worker-count.js';
+export { bannerText } from './banner.js';

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
 import { createTelemetry } from '../telemetry/index.js';
+import { bannerText, clientBase } from './banner.js';
 import { startSupervisor } from './supervisor.js';
 
 export interface RunSupervisorOptions {
@@ -15,6 +16,7 @@ export interface RunSupervisorOptions {
 
 /** `infergate` with `server.workers` > 1: the supervisor process, its banner and its signals. */
 export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
+  let stopping = false;
   const telemetry = createTelemetry({ metrics: false, tracing: false, log: { level: opts.cfg.telemetry.log_level, pretty: opts.cfg.telemetry.log_pretty, sharedOutput: true } });
   const logger = telemetry.logger;
   const supervisor = await startSupervisor({
@@ -24,20 +26,22 @@ export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
     simUrls: opts.simUrls,
     logger,
     onReady: (port) => {
-      const base = `http://localhost:${port}`;
-      const lines = [`infergate listening on ${base}/v1 (${opts.workers} workers, config ${opts.file})`];
-      if (opts.token) lines.push(`  development token (sub=dev, scopes "models:* admin", valid 24h):\n    export INFERGATE_TOKEN=${opts.token}`);
-      process.stdout.write(lines.join('\n') + '\n');
+      if (stopping) return; // a signal during the start: the drain is under way, there is nothing to announce
+      const { cfg } = opts;
+      const models = cfg.models.map((m) => m.name);
+      if (cfg.sim && opts.simUrls.length > 0 && !models.includes(cfg.sim.model)) models.push(cfg.sim.model);
+      process.stdout.write(
+        bannerText({ base: clientBase(cfg.server.listen.host, port), file: opts.file, workers: opts.workers, simUrls: opts.simUrls, models, token: opts.token, authOff: cfg.auth === 'none' }),
+      );
     },
   });
-  let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
       process.stderr.write(`${signal} again: exiting now\n`);
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(`${signal}: draining ${opts.workers} workers (up to ${opts.cfg.server.drain} ms)\n`);
+    process.stderr.write(`${signal}: draining ${opts.workers} workers (up to ${supervisor.drainMs()} ms)\n`);
     await supervisor.stop();
     await opts.onStopped?.();
     await telemetry.shutdown();

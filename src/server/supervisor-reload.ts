@@ -33,7 +33,11 @@ export function createReloadFanout(opts: { logger: Logger; workers: () => Worker
     waiting.delete(id);
     const ok = state.failed.length === 0;
     for (const w of workers) if (!w.isDead()) w.send({ ig: ok ? 'reload-commit' : 'reload-abort', id });
-    if (ok) opts.logger.info({ event: 'config_reloaded_all', workers: workers.length }, `config reloaded in all ${workers.length} workers`);
+    if (ok) {
+      // No worker serving yet (all starting or restarting): they ask for the config when they start, and get this one.
+      const text = workers.length > 0 ? `config reloaded in all ${workers.length} workers` : 'config accepted; the workers starting will run it';
+      opts.logger.info({ event: 'config_reloaded_all', workers: workers.length }, text);
+    }
     else opts.logger.error({ event: 'config_reload_failed', problems: state.failed }, 'config reload failed in a worker; no worker applies it');
     return ok;
   };

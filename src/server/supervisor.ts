@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { readFile } from 'node:fs/promises';
-import { ConfigError, parseConfigText, watchConfigFile, type Config } from '../config/index.js';
+import { parseConfigText, problemLines, watchConfigFile, type Config } from '../config/index.js';
 import { createMemoryQuotaStore, createSqliteQuotaStore, type QuotaStore } from '../limits/index.js';
 import { createBroadcastHub, createMemoryAuthority, serveLeases, type IpcPort } from '../state/index.js';
 import type { UsageRow, UsageWriter } from '../usage/index.js';
@@ -23,6 +23,8 @@ export interface SupervisorOptions {
 export interface Supervisor {
   /** Drains every worker, writes every usage row they handed over, and resolves when all is closed. */
   stop(): Promise<void>;
+  /** server.drain of the config the workers run now (a reload may have changed it since the start). */
+  drainMs(): number;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -64,6 +66,8 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   // The config every worker runs: what the supervisor started with, then each reload all workers applied. A worker
   // forked after a reload the workers refused (or after the file was broken by an edit) gets this text, not the file.
+  // server.drain of the config the workers run: a reload changes it in the workers, so the kill budget follows.
+  let drainMs = cfg.server.drain;
   let goodText: string | null = await readFile(opts.file, 'utf8').then(
     (text) => {
       parseConfigText(text, opts.file);
@@ -127,28 +131,35 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   // Reloads: the supervisor reads and validates the file once and hands every worker the same text.
   const reload = async () => {
     let text: string;
+    let next: Config;
     try {
       text = await readFile(opts.file, 'utf8');
-      parseConfigText(text, opts.file);
+      next = parseConfigText(text, opts.file);
     } catch (err) {
-      const problems = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`) : [String(err)];
+      const problems = problemLines(err);
       logger.error({ event: 'config_reload_failed', file: opts.file, problems }, 'config reload failed; keeping the last good config');
+      // The workers serve /metrics and the console: they count the failure and show it (they never saw the text).
+      for (const w of Object.values(cluster.workers ?? {})) if (w && ready.has(w.id) && w.isConnected()) w.send({ ig: 'reload-failed', problems }, () => {});
       return;
     }
-    if (await reloads.run(text)) goodText = text;
+    if (await reloads.run(text)) {
+      goodText = text;
+      drainMs = next.server.drain;
+    }
   };
   const watcher = watchConfigFile(opts.file, () => void reload());
   const onHup = () => void reload();
   process.on('SIGHUP', onHup);
 
   return {
+    drainMs: () => drainMs,
     async stop() {
       stopping = true;
       if (shareTimer) clearInterval(shareTimer);
       watcher.close();
       process.off('SIGHUP', onHup);
       const live = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
-      const budget = cfg.server.drain + 5000;
+      const budget = drainMs + 5000;
       await Promise.all(
         live.map(
           (w) =>

@@ -85,6 +85,7 @@ export async function runWorker(file: string): Promise<void> {
       prepared.get(msg.id)?.();
       prepared.delete(msg.id);
     } else if (msg?.ig === 'reload-abort' && typeof msg.id === 'number') prepared.delete(msg.id);
+    else if (msg?.ig === 'reload-failed' && Array.isArray((msg as { problems?: unknown }).problems)) gateway.reloadFailed((msg as { problems: string[] }).problems);
   });
   // The supervisor is gone (killed): nobody writes our rows or answers lease exchanges any more; stop at once.
   process.on('disconnect', () => void stop(1000));

@@ -114,6 +114,14 @@ describe('the Anthropic Messages API', () => {
     assert.match(body.error.message, /maximum context length/);
   });
 
+  test('a request without a credential is told to send x-api-key, as Anthropic says it', async () => {
+    const res = await postJson(`${g.gw.url}/v1/messages`, null, { model: 'claude-local', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] }, { 'anthropic-version': '2023-06-01' });
+    assert.equal(res.status, 401);
+    const body = (await res.json()) as { type: string; error: { type: string; message: string } };
+    assert.equal(body.error.type, 'authentication_error');
+    assert.match(body.error.message, /x-api-key/);
+  });
+
   test('accepts the gateway credential as Authorization: Bearer too', async () => {
     const res = await postJson(`${g.gw.url}/v1/messages`, token, { model: 'claude-local', max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(res.status, 200);

@@ -216,6 +216,15 @@ describe('refusals Node or node-server would make bare', () => {
     assert.ok(a.closed, 'connection closed');
   });
 
+  test('a read-only route answers another method with 405 naming GET, not an unknown route', async () => {
+    for (const [method, path] of [['DELETE', '/healthz'], ['POST', '/readyz'], ['POST', '/v1/models'], ['PUT', '/v1/models/m'], ['POST', '/metrics'], ['DELETE', '/admin/usage']]) {
+      const res = await fetch(`${gw.url}${path}`, { method });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get('allow'), 'GET');
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'method_not_allowed');
+    }
+  });
+
   test('the gateway still serves after all of it', async () => {
     const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat });
     assert.equal(res.status, 200);

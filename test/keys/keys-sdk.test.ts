@@ -210,6 +210,13 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.type, 'invalid_request_error');
     assert.match(bad.body.error.message, /scope/);
+    assert.match(bad.body.error.message, /:embeddings\|:responses\|:messages/, 'the grammar names every operation');
+    // A near miss of an operation is a typo (it would be read as part of a model name and grant nothing)...
+    const typo = await adminCall(gw, w.admin, 'POST', '/admin/keys', { subject: 'x', scopes: ['models:*:embedding'] });
+    assert.equal(typo.status, 400);
+    assert.match(typo.body.error.message, /models:\*:embeddings/);
+    // ...while a model tag after a colon is a model name (Ollama's llama3:latest).
+    assert.equal((await adminCall(gw, w.admin, 'POST', '/admin/keys', { subject: 'x', scopes: 'models:*:latest models:llama3:8b:chat' })).status, 201);
     assert.equal((await adminCall(gw, w.admin, 'POST', '/admin/keys', { scopes: 'admin' })).status, 400);
     assert.equal((await adminCall(gw, w.admin, 'GET', '/admin/keys/nosuchkey0')).status, 404);
     assert.equal((await adminCall(gw, w.admin, 'GET', '/admin/keys/../../etc')).status, 404);

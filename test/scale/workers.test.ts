@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { eventually } from '../helpers/harness.js';
+import { eventually, startSims } from '../helpers/harness.js';
 import { alive, chat, startGatewayProc, tempConfig, type GatewayProc } from './proc.js';
 
 const base = (dir: string, extra: Record<string, unknown> = {}) => ({
@@ -182,8 +182,67 @@ describe('server.workers: 2 on a first start', () => {
     const gw = await startGatewayProc(dir, file);
     try {
       const token = await eventually(() => /export INFERGATE_TOKEN=(\S+)/.exec(gw.output())?.[1], 10_000);
+      // The same banner as one process prints: the address clients use, the models, the console.
+      assert.match(gw.output(), /listening on http:\/\/127\.0\.0\.1:\d+\/v1 \(2 workers, config /);
+      assert.match(gw.output(), /models: sim-llama-8b/);
+      assert.match(gw.output(), /console: http:\/\/127\.0\.0\.1:\d+\/console/);
       assert.equal(await chat(gw.url), 401);
       assert.equal(await chat(gw.url, { authorization: `Bearer ${token}` }), 200);
+    } finally {
+      await gw.cleanup();
+    }
+  });
+});
+
+describe('server.workers: 2 after a reload', () => {
+  test('SIGTERM waits for the server.drain the workers run now, not the one they started with', async () => {
+    const [sim] = await startSims(1, { timeScale: 1, itlMs: 60 });
+    const doc = (d: string, drain: string) => ({
+      ...base(d),
+      sim: undefined,
+      server: { listen: '127.0.0.1:0', workers: 2, drain },
+      telemetry: { log_level: 'info', metrics: false },
+      models: [{ name: 'm', backends: [{ url: sim!.url, model: 'sim-llama-8b' }] }],
+    });
+    const { dir, file } = await tempConfig((d) => doc(d, '1s'));
+    const gw = await startGatewayProc(dir, file);
+    try {
+      await writeFile(file, JSON.stringify(doc(dir, '30s')));
+      process.kill(gw.child.pid!, 'SIGHUP');
+      await eventually(() => /config reloaded in all 2 workers/.test(gw.output()), 10_000);
+      // ~120 tokens at 60 ms: about 7 s, longer than the first drain plus the supervisor's 5 s of grace.
+      const stream = fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], stream: true, max_tokens: 120, min_tokens: 120, ignore_eos: true }),
+      }).then((r) => r.text());
+      await new Promise((r) => setTimeout(r, 1000));
+      process.kill(gw.child.pid!, 'SIGTERM');
+      const text = await stream;
+      assert.match(text, /data: \[DONE\]/, 'the stream was cut by the start-up drain');
+      assert.equal(await gw.exited, 0);
+      assert.match(gw.output(), /up to 30000 ms/);
+      assert.equal(usageRows(dir), 1);
+    } finally {
+      await gw.cleanup();
+      await sim!.close();
+    }
+  });
+
+  test('a refused edit is counted in every worker\'s /metrics', async () => {
+    const { dir, file } = await tempConfig((d) => ({ ...base(d), telemetry: { log_level: 'warn', metrics: true } }));
+    const gw = await startGatewayProc(dir, file);
+    try {
+      await writeFile(file, '{ "server": { "drain": "zz" } }');
+      process.kill(gw.child.pid!, 'SIGHUP');
+      await eventually(() => /config_reload_failed/.test(gw.output()), 10_000);
+      // Each fresh connection may land on either worker: all of them must have counted it.
+      await eventually(async () => {
+        const bodies = await Promise.all(
+          Array.from({ length: 8 }, async () => (await fetch(`${gw.url}/metrics`, { headers: { connection: 'close' } })).text()),
+        );
+        return bodies.every((b) => /infergate_config_reloads_total\{result="failure"\} 1/.test(b));
+      }, 10_000, 100);
     } finally {
       await gw.cleanup();
     }

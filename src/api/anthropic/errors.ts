@@ -26,9 +26,12 @@ function typeFor(status: number): string {
   }
 }
 
+/** Anthropic's SDKs send `x-api-key`; the gateway's own wording asks for an Authorization header. */
+const MISSING_CREDENTIAL = 'Missing credentials: send the API key or token in the "x-api-key" header (or as "Authorization: Bearer <token>").';
+
 /** The error body; Anthropic's carries the request id too (`request_id`), when known. */
-export function anthropicErrorBody(err: Pick<GatewayError, 'status' | 'message'>, requestId: string | null = null): string {
-  const error = { type: typeFor(err.status), message: err.message };
+export function anthropicErrorBody(err: Pick<GatewayError, 'status' | 'message'> & { wireCode?: string | null }, requestId: string | null = null): string {
+  const error = { type: typeFor(err.status), message: err.wireCode === 'missing_token' ? MISSING_CREDENTIAL : err.message };
   return JSON.stringify(requestId === null ? { type: 'error', error } : { type: 'error', error, request_id: requestId });
 }
 

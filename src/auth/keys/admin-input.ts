@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { GatewayError, parseDuration } from '../../core/index.js';
+import { ENDPOINTS, GatewayError, parseDuration } from '../../core/index.js';
 import type { KeyInput, KeyPatch } from './registry.js';
 
 /**
@@ -8,12 +8,30 @@ import type { KeyInput, KeyPatch } from './registry.js';
  * meant for another service to ignore.
  */
 const SCOPE = /^(admin|models:[^\s:][^\s]*)$/;
-const scope = z.string().max(300).regex(SCOPE, 'a scope is "admin" or "models:<name or glob>[:chat|:completions|:embeddings]"');
+const scope = z.string().max(300).regex(SCOPE, `a scope is "admin" or "models:<name or glob>[:${ENDPOINTS.join('|:')}]"`);
+
+/**
+ * The operation a scope's last `:segment` was probably meant to name (`embedding`, `chats`, `completion`), or null.
+ * Model names may contain `:` (`llama3:latest`, so `models:*:latest` is a real grant), so only a near miss of an
+ * operation's name is taken for a typo: it would otherwise be read as part of a model name and grant nothing.
+ */
+function misspeltOp(scope: string): string | null {
+  const colon = scope.lastIndexOf(':');
+  const tail = colon > 'models:'.length ? scope.slice(colon + 1) : '';
+  if (tail.length < 4 || (ENDPOINTS as readonly string[]).includes(tail)) return null;
+  return ENDPOINTS.find((op) => op.startsWith(tail) || tail.startsWith(op)) ?? null;
+}
+
 const scopes = z.union([z.string(), z.array(z.string())]).transform((v, ctx) => {
   const list = (typeof v === 'string' ? v.split(/\s+/) : v).filter((s) => s.length > 0);
   for (const [i, s] of list.entries()) {
     const r = scope.safeParse(s);
-    if (!r.success) ctx.addIssue({ code: 'custom', path: [i], message: `${JSON.stringify(s.slice(0, 60))}: ${r.error.issues[0]?.message}` });
+    const shown = JSON.stringify(s.slice(0, 60));
+    if (!r.success) ctx.addIssue({ code: 'custom', path: [i], message: `${shown}: ${r.error.issues[0]?.message}` });
+    else {
+      const op = misspeltOp(s);
+      if (op) ctx.addIssue({ code: 'custom', path: [i], message: `${shown}: the operation is "${op}" (${s.slice(0, s.lastIndexOf(':'))}:${op})` });
+    }
   }
   return [...new Set(list)];
 });
