@@ -192,6 +192,33 @@ describe('one bad backend cannot hurt everyone', () => {
     assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024, 'memory bounded');
   });
 
+  test('a non-streamed answer reaches the client byte for byte: multibyte UTF-8, invalid sequences, small and large', async () => {
+    const answer = (filler: Buffer) =>
+      Buffer.concat([
+        Buffer.from('{"id":"x","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"héllo 世界 🎉 '),
+        filler,
+        Buffer.from([0xff, 0xfe, 0xc3]), // not UTF-8: relayed as sent, never re-encoded
+        Buffer.from('"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}'),
+      ]);
+    const small = answer(Buffer.from('ü'));
+    const large = answer(Buffer.alloc(200 * 1024, 'ä'));
+    let next = small;
+    const { gw } = await setup([
+      (_q, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(next);
+      },
+    ]);
+    for (const body of [small, large]) {
+      next = body;
+      const res = await post(gw, chatBody(false));
+      assert.equal(res.status, 200);
+      const got = Buffer.from(await res.arrayBuffer());
+      assert.equal(Number(res.headers.get('content-length')), body.length);
+      assert.ok(got.equals(body), `${body.length} bytes changed on the way`);
+    }
+  });
+
   test('a body sent after its head, in pieces, is relayed whole; one that turns out not to be JSON is a 502', async () => {
     const text = completion('piece by piece', 'eos');
     const cut = text.indexOf('piece by');
