@@ -19,19 +19,11 @@ export function writeError(out: ServerResponse, err: unknown, extraHeaders?: Rec
   return status;
 }
 
-/** Bodies up to this size go out in one write with the response head (see writeJson). */
-const ONE_WRITE_MAX = 64 * 1024;
-
 export function writeJson(out: ServerResponse, status: number, body: Buffer | string, headers: Record<string, string | number>, contentType = 'application/json'): void {
   if (out.destroyed) return;
   headers['content-type'] = contentType;
   headers['content-length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
   out.writeHead(status, headers);
-  if (typeof body === 'string' || body.length > ONE_WRITE_MAX) out.end(body);
-  // A backend's bytes as a latin1 string, one character per byte, so they go out unchanged: Node joins a string body
-  // to the head and sends both in one write, where a Buffer follows the head as a second chunk through the socket's
-  // corked writev (about 1.9 KB of bookkeeping and two callbacks per response). Past ONE_WRITE_MAX the copy would
-  // cost more than that saves.
-  else out.end(body.toString('latin1'), 'latin1');
+  out.end(body);
 }
 
