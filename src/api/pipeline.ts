@@ -292,6 +292,10 @@ export function createPipeline(deps: PipelineDeps) {
     } finally {
       heartbeat?.stop();
       out.removeListener('close', onClose);
+      // A plan reserves its first choice until an attempt begins there; a request refused or abandoned in between (a
+      // family no backend of the model serves, a client gone, a retry denied) gives it back, or the backend would
+      // show it in flight until the reservation expires. A no-op once an attempt took it.
+      if (prepared) router.abandon(prepared.route);
       fam?.dispose?.();
       ctx.endMs = clock.now();
       const u = ctx.usage;

@@ -36,7 +36,7 @@ function indexHtml(assets: Map<string, Asset>): string {
   const v = (name: string) => encodeURIComponent(assets.get(name)!.etag.replaceAll('"', ''));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>infergate console</title><meta name="color-scheme" content="light dark">
+<title>infergate console</title><meta name="color-scheme" content="light dark"><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/console/console.css?v=${v('console.css')}"></head>
 <body><div id="app"></div><script type="module" src="/console/console.js?v=${v('console.js')}"></script></body></html>
 `;

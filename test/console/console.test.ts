@@ -19,6 +19,7 @@ describe('the web console in headless Chromium', () => {
   let page: Page;
   let appKey: string;
   const foreign: string[] = [];
+  const failed: string[] = [];
   let traffic = true;
   let trafficDone: Promise<void> = Promise.resolve();
 
@@ -41,6 +42,10 @@ describe('the web console in headless Chromium', () => {
       if (!r.url().startsWith(gw.url) && !r.url().startsWith('blob:') && !r.url().startsWith('data:')) foreign.push(r.url());
     });
     page.on('dialog', (d) => void d.accept());
+    // Nothing the page loads fails: a 404 (the favicon a browser asks for by itself) is an error in its console.
+    page.on('response', (r) => {
+      if (r.status() >= 400 && !r.url().includes('/console/api/')) failed.push(`${r.status()} ${r.url()}`);
+    });
   });
   after(async () => {
     traffic = false;
@@ -57,6 +62,8 @@ describe('the web console in headless Chromium', () => {
     const res = await fetch(`${gw.url}/console`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    // It names its icon inline: a browser would otherwise ask for /favicon.ico and log the 404 on every load.
+    assert.match(await res.text(), /<link rel="icon" href="data:,">/);
   });
 
   test('refuses a bad credential at the login form, then logs in with an admin token', async () => {
@@ -70,6 +77,7 @@ describe('the web console in headless Chromium', () => {
     await page.fill('input[name=token]', w.admin);
     await page.click('button[type=submit]');
     await page.getByTestId('page-live').waitFor();
+    assert.deepEqual(failed, []);
   });
 
   test('Live: the numbers move while traffic runs', async () => {

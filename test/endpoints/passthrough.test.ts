@@ -9,6 +9,7 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
   let tgi: SimServer;
   let g: GovernedGateway;
   let all: string;
+  let admin: string;
 
   before(async () => {
     vllm = (await startSims(1, { model: 'bge-reranker' }))[0]!;
@@ -22,6 +23,7 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
       { limits: [{ match: { subject: 'twice' }, rpm: 2 }] },
     );
     all = await g.token('models:*');
+    admin = await g.token('admin');
   });
   after(async () => {
     await g.close();
@@ -83,6 +85,12 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
     const none = await postJson(`${g.gw.url}/v1/rerank`, all, { model: 'tgi-only', query: 'q', documents: ['d'] });
     assert.equal(none.status, 400);
     assert.match(((await none.json()) as { error: { message: string } }).error.message, /No backend of model "tgi-only" serves rerank/);
+    // The refused requests never reached the backend the router had planned them for: nothing stays in flight there.
+    for (let i = 0; i < 5; i++) assert.equal((await postJson(`${g.gw.url}/v1/rerank`, all, { model: 'tgi-only', query: 'q', documents: ['d'] })).status, 400);
+    const metrics = await (await fetch(`${g.gw.url}/metrics`, { headers: { authorization: `Bearer ${admin}` } })).text();
+    const inFlight = [...metrics.matchAll(/^infergate_backend_in_flight_requests\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+    assert.ok(inFlight.length > 0, metrics.slice(0, 300));
+    assert.deepEqual(inFlight.filter((n) => n !== 0), [], 'refused requests left phantom in-flight counts');
     const get = await fetch(`${g.gw.url}/v1/rerank`, { headers: { authorization: `Bearer ${all}` } });
     assert.equal(get.status, 405);
   });

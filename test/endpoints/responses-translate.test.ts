@@ -1,3 +1,4 @@
+import { accumulateResponse } from 'openai/lib/responses/ResponseAccumulator';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatewayError } from '../../src/core/index.js';
@@ -48,6 +49,20 @@ describe('Responses → chat completions translation', () => {
       { role: 'tool', tool_call_id: 'c2', content: 'two' },
       { role: 'assistant', content: 'done' },
     ]);
+    // Text an assistant wrote before its calls is the same chat turn, not a second assistant message in a row.
+    const turn = chat({
+      input: [
+        { role: 'user', content: 'hi' },
+        { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Sure, calling.' }] },
+        { type: 'function_call', call_id: 'c1', name: 'a', arguments: '{}' },
+        { type: 'function_call_output', call_id: 'c1', output: 'one' },
+      ],
+    });
+    assert.deepEqual(turn.messages, [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'Sure, calling.', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'a', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: 'one' },
+    ]);
   });
 
   test('maps settings and passes vendor extras through', () => {
@@ -83,6 +98,9 @@ describe('Responses → chat completions translation', () => {
     rejects400({ input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]');
     rejects400({ input: [{ role: 'user', content: [{ type: 'input_file', file_id: 'f' }] }] }, 'input[0].content[0]');
     rejects400({ text: { format: { type: 'grammar' } } }, 'text.format.type');
+    // Malformed in the request's own terms, not in chat's (the backend would name messages or tools.0.function.name).
+    rejects400({ input: [] }, 'input');
+    rejects400({ tools: [{ type: 'function' }] }, 'tools[0].name');
     assert.doesNotThrow(() => chat({ store: false, include: ['message.output_text.logprobs'], truncation: 'disabled' }));
   });
 
@@ -163,13 +181,19 @@ describe('Responses → chat completions translation', () => {
       .filter(Boolean)
       .map((f) => JSON.parse(f.split('\n')[1]!.slice('data: '.length)) as { type: string; text?: string; response?: { output: Array<{ type: string }> } });
     for (const ev of events) assertMatchesSpec(schemas[ev.type]!, ev);
-    assert.deepEqual(events.map((e) => e.type).slice(2, 7), [
+    assert.deepEqual(events.map((e) => e.type).slice(2, 9), [
       'response.output_item.added',
+      'response.content_part.added',
       'response.reasoning_text.delta',
       'response.reasoning_text.delta',
       'response.reasoning_text.done',
+      'response.content_part.done',
       'response.output_item.done',
     ]);
+    // The OpenAI SDK's accumulator (ResponseStream) must be able to follow the stream: it needs the part opened.
+    let snapshot: Record<string, unknown> | undefined;
+    for (const ev of events) snapshot = accumulateResponse(ev as never, snapshot as never) as unknown as Record<string, unknown>;
+    assert.deepEqual((snapshot!.output as Array<{ content: unknown }>)[0]!.content, [{ type: 'reasoning_text', text: 'think' }]);
     assert.equal(events.find((e) => e.type === 'response.reasoning_text.done')?.text, 'think');
     assert.deepEqual(events.at(-1)!.response!.output.map((o) => o.type), ['reasoning', 'message']);
   });

@@ -79,8 +79,10 @@ export class ChatToResponsesStream implements EventTransform {
     this.#reasoning = null;
     const item = reasoningItem(r.id, r.text, status);
     this.#state!.output[r.index] = item;
+    const loc = { item_id: r.id, output_index: r.index, content_index: 0 };
     return (
-      this.#emit('response.reasoning_text.done', { item_id: r.id, output_index: r.index, content_index: 0, text: r.text }) +
+      this.#emit('response.reasoning_text.done', { ...loc, text: r.text }) +
+      this.#emit('response.content_part.done', { ...loc, part: { type: 'reasoning_text', text: r.text } }) +
       this.#emit('response.output_item.done', { output_index: r.index, item })
     );
   }
@@ -94,6 +96,8 @@ export class ChatToResponsesStream implements EventTransform {
       const item = reasoningItem(id, '', 'in_progress');
       this.#state!.output.push(item);
       out += this.#emit('response.output_item.added', { output_index: index, item });
+      // OpenAI opens the reasoning_text part before its deltas; the SDKs' accumulators need it to add the text to.
+      out += this.#emit('response.content_part.added', { item_id: id, output_index: index, content_index: 0, part: { type: 'reasoning_text', text: '' } });
     }
     this.#reasoning.text += delta;
     this.contentEvents++;

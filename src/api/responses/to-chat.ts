@@ -65,7 +65,13 @@ export function inputMessages(req: ResponsesRequest): Json[] {
       const call = { id: item.call_id, type: 'function', function: { name: item.name, arguments: item.arguments ?? '' } };
       // Consecutive calls are one assistant turn with parallel tool calls, as chat expects them.
       if (calls) calls.push(call);
-      else messages.push({ role: 'assistant', content: null, tool_calls: (calls = [call]) });
+      else {
+        // The text an assistant wrote before its calls (a message item, then function_call items) is the same chat
+        // turn: two assistant messages in a row break templates that require alternating roles.
+        const last = messages[messages.length - 1];
+        if (last && last.role === 'assistant' && last.tool_calls === undefined) last.tool_calls = calls = [call];
+        else messages.push({ role: 'assistant', content: null, tool_calls: (calls = [call]) });
+      }
       return;
     }
     calls = null;
@@ -89,6 +95,10 @@ function chatTools(tools: unknown[]): Json[] {
   return tools.map((t, i) => {
     const tool = (t ?? {}) as Json;
     if (tool.type !== 'function') throw untranslatable(`tools[${i}].type`, `The built-in tool ${JSON.stringify(tool.type)}`);
+    // Refused here, in the request's own terms: the backend would name `tools.0.function.name`, a field never sent.
+    if (typeof tool.name !== 'string' || tool.name.length === 0) {
+      throw new GatewayError('invalid_request', `Missing required parameter: 'tools[${i}].name'.`, { param: `tools[${i}].name`, wireCode: 'missing_required_parameter' });
+    }
     const fn: Json = { name: tool.name, parameters: tool.parameters ?? { type: 'object', properties: {} } };
     if (tool.description !== undefined) fn.description = tool.description;
     if (tool.strict !== undefined && tool.strict !== null) fn.strict = tool.strict;
@@ -131,7 +141,11 @@ export function refuseStateful(req: ResponsesRequest): void {
 /** The chat completions body for one backend (its model name). */
 export function toChatBody(req: ResponsesRequest, backendModel: string): Buffer {
   refuseStateful(req);
-  const body: Json = { model: backendModel, messages: inputMessages(req) };
+  const messages = inputMessages(req);
+  if (messages.length === 0) {
+    throw new GatewayError('invalid_request', "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.", { param: 'input', wireCode: 'empty_array' });
+  }
+  const body: Json = { model: backendModel, messages };
   for (const [k, v] of Object.entries(req)) if (!KNOWN.has(k) && v !== undefined) body[k] = v;
   if (req.tools && req.tools.length > 0) body.tools = chatTools(req.tools);
   if (req.tool_choice !== undefined && req.tool_choice !== null) body.tool_choice = chatToolChoice(req.tool_choice);
