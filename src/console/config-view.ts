@@ -1,3 +1,5 @@
+import { redactUrl } from '../core/index.js';
+
 /** Keys whose values are secrets wherever they appear in the config; shown as a mask, never sent to a browser. */
 const SECRET_KEY = /(secret|password|passwd|pepper|api_?key|token|credential|private)/i;
 const MASK = '••••••';
@@ -12,8 +14,8 @@ export function maskSecrets(value: unknown, key = ''): unknown {
   }
   if (typeof value !== 'string' || value.length === 0) return value;
   if (SECRET_KEY.test(key) && !/_file$|_size$|_bytes$/.test(key)) return MASK;
-  // A password inside a URL (redis://:pass@host, https://user:pass@host) whatever the key is called.
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, `$1:${MASK}@`);
+  // A password inside a URL (redis://:pass@host, ?password=…) whatever the key is called.
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? redactUrl(value, MASK) : value;
 }
 
 export interface ConfigStatus {

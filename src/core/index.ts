@@ -8,3 +8,4 @@ export * from './json-bytes.js';
 export * from './json-text.js';
 export * from './sqlite-file.js';
 export * from './continue.js';
+export * from './redact-url.js';

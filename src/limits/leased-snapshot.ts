@@ -3,7 +3,7 @@ import type { LeaseClient } from '../state/index.js';
 import { WINDOW_MS } from './bucket.js';
 import { quotaWindow } from './quota-windows.js';
 import { parseStateKey, type CompiledLimits } from './rules.js';
-import type { BucketSnapshot, Level, LimitSnapshot, QuotaSnapshot, SnapshotFilter } from './snapshot.js';
+import { DEFAULT_PAGE, type BucketSnapshot, type Level, type LimitSnapshot, type QuotaSnapshot, type SnapshotFilter } from './snapshot.js';
 
 const level = (cap: number, remaining: number): Level => {
   const ms = ((cap - Math.min(cap, remaining)) * WINDOW_MS) / cap;
@@ -18,12 +18,18 @@ export function leasedSnapshot(leases: LeaseClient, rules: CompiledLimits, filte
   const buckets = new Map<string, BucketSnapshot>();
   const quotas: QuotaSnapshot[] = [];
   const known = new Set([...rules.limits, ...rules.quotas].map((r) => r.id));
+  // Without subject, team or key: every counter this process knows, paged as the single-process listing is.
+  const all = filter.subject === undefined && filter.team === undefined && filter.key === undefined;
   for (const c of leases.counters()) {
     const quota = c.spec.quota;
     const k = parseStateKey(quota ? quota.key : c.spec.key.slice(0, -2));
     if (!k || !known.has(k.rule)) continue;
-    if ((k.subject !== null && k.subject !== filter.subject) || (k.team !== null && k.team !== filter.team)) continue;
-    const who = { subject: k.subject, team: k.team, model: k.model };
+    if (
+      !all &&
+      ((k.subject !== null && k.subject !== filter.subject) || (k.team !== null && k.team !== filter.team) || (k.key !== null && k.key !== filter.key))
+    )
+      continue;
+    const who = { subject: k.subject, team: k.team, model: k.model, key: k.key };
     if (quota) {
       const remaining = Math.max(0, Math.floor(c.remaining()));
       const period = quota.window.startsWith('d:') ? 'day' : 'month';
@@ -47,5 +53,15 @@ export function leasedSnapshot(leases: LeaseClient, rules: CompiledLimits, filte
     else if (dim === 't') b.tokens = level(c.spec.cap, c.remaining());
     else b.concurrency = { limit: c.spec.cap, inFlight: Math.max(0, c.spec.cap - Math.floor(c.remaining())) };
   }
-  return { at: new Date(clock.wallMs()).toISOString(), buckets: [...buckets.values()], quotas };
+  const at = new Date(clock.wallMs()).toISOString();
+  if (!all) return { at, buckets: [...buckets.values()], quotas };
+  const offset = Math.max(0, filter.offset ?? 0);
+  const limit = Math.max(1, filter.limit ?? DEFAULT_PAGE);
+  const list = [...buckets.values()];
+  return {
+    at,
+    buckets: list.slice(offset, offset + limit),
+    quotas: quotas.slice(offset, offset + limit),
+    page: { offset, limit, totalBuckets: list.length, totalQuotas: quotas.length, hasMore: offset + limit < Math.max(list.length, quotas.length) },
+  };
 }

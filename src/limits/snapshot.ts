@@ -28,6 +28,8 @@ export interface BucketSnapshot {
   subject: string | null;
   team: string | null;
   model: string | null;
+  /** The gateway-managed API key (public id) a rule matching `key` counts for, else null. */
+  key: string | null;
   requests: Level | null;
   tokens: Level | null;
   concurrency: { limit: number; inFlight: number } | null;
@@ -38,6 +40,8 @@ export interface QuotaSnapshot {
   subject: string | null;
   team: string | null;
   model: string | null;
+  /** The gateway-managed API key (public id) a quota matching `key` counts for, else null. */
+  key: string | null;
   period: 'day' | 'month';
   limit: number;
   used: number;
@@ -81,7 +85,7 @@ function level(value: number, cap: number | null): Level | null {
   return { limit: cap, remaining: Math.max(0, Math.floor(value)), resetMs: Math.ceil(ms), reset: formatResetDuration(ms) };
 }
 
-function bucketView(rule: CompiledLimitRule, s: BucketState, who: { subject: string | null; team: string | null; model: string | null }): BucketSnapshot {
+function bucketView(rule: CompiledLimitRule, s: BucketState, who: { subject: string | null; team: string | null; model: string | null; key: string | null }): BucketSnapshot {
   return {
     rule: rule.id,
     ...who,
@@ -106,7 +110,7 @@ export function buildSnapshot(input: SnapshotInput): LimitSnapshot {
     if ((k.subject !== null && k.subject !== filter.subject) || (k.team !== null && k.team !== filter.team) || (k.key !== null && k.key !== filter.key)) continue;
     const copy = { ...state };
     advance(copy, rule.rpm, rule.tpm, now);
-    buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model }));
+    buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model, key: k.key }));
     seen.add(rule.id);
   }
   // Rules not keyed by model have exactly one bucket for this principal; show it full when never touched.
@@ -117,6 +121,7 @@ export function buildSnapshot(input: SnapshotInput): LimitSnapshot {
         subject: rule.match.subject === undefined ? null : (filter.subject ?? null),
         team: rule.match.team === undefined ? null : (filter.team ?? null),
         model: rule.match.model ?? null,
+        key: rule.match.key === undefined ? null : (filter.key ?? null),
       }),
     );
   }
@@ -138,6 +143,7 @@ export function buildSnapshot(input: SnapshotInput): LimitSnapshot {
         subject: rule.match.subject === undefined ? null : (filter.subject ?? null),
         team: rule.match.team === undefined ? null : (filter.team ?? null),
         model: rule.match.model ?? null,
+        key: rule.match.key === undefined ? null : (filter.key ?? null),
         period,
         limit,
         used,
@@ -168,7 +174,7 @@ function quotaCounters(
     const used = quotaStore.used(key, w.id);
     const held = reserved(key, w.id);
     const remaining = Math.max(0, limit - used - held);
-    out.push({ rule: rule.id, ...who, model: rule.match.model ?? null, period, limit, used, reserved: held, remaining, resetsAt: new Date(w.resetsAtMs).toISOString() });
+    out.push({ rule: rule.id, ...who, model: rule.match.model ?? null, key: null, period, limit, used, reserved: held, remaining, resetsAt: new Date(w.resetsAtMs).toISOString() });
   }
   return out;
 }
@@ -197,7 +203,7 @@ function listAll({ rules, store, quotaStore, reserved, clock, filter }: Snapshot
     if (totalBuckets++ < offset || buckets.length >= limit) continue;
     const copy = { ...state };
     advance(copy, rule.rpm, rule.tpm, now);
-    buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model }));
+    buckets.push(bucketView(rule, copy, { subject: k.subject, team: k.team, model: k.model, key: k.key }));
   }
   const valuesOf = (want: string | undefined, seen: Set<string>): Array<string | null> =>
     want === undefined ? [null] : want === '*' ? [...seen] : [want];

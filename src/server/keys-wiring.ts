@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { AuthConfigError, createSqliteKeyStore, openKeyRegistry, sqliteKeysPath, type KeyRegistry, type KeyStore } from '../auth/index.js';
 import type { Config } from '../config/index.js';
+import { redactUrl } from '../core/index.js';
 import type { Clock } from '../core/index.js';
 import type { Logger } from './logger.js';
 import { createRedisKeyStore } from './redis-key-store.js';
@@ -23,7 +24,7 @@ export async function chooseKeyStore(cfg: Config, options: { baseDir: string; lo
   if (url === undefined) return null;
   const prefix = cfg.state?.prefix ?? 'infergate:';
   const store = createRedisKeyStore({ url, prefix });
-  const where = `redis ${redact(url)} (${prefix}apikeys:)`;
+  const where = `redis ${redactUrl(url)} (${prefix}apikeys:)`;
   if (await store.ready(2000)) {
     const file = sqliteKeysPath(cfg.keys, options.baseDir);
     if ((await store.loadAll()).rows.length === 0 && existsSync(file)) {
@@ -65,12 +66,3 @@ export async function openKeys(cfg: Config, options: { clock: Clock; logger: Log
   }
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(invalid url)';
-  }
-}

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Config } from '../config/index.js';
+import { redactUrl } from '../core/index.js';
 import { createLeaseClient, createRedisTransport, type LeaseClient, type LeaseMode } from '../state/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import type { Logger } from './logger.js';
@@ -68,12 +69,3 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
   return leases;
 }
 
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(invalid url)';
-  }
-}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createLiveStats, maskSecrets } from '../../src/console/index.js';
+import { redactUrl } from '../../src/core/index.js';
 import { bucketOf, bucketValue, quantile, BUCKETS } from '../../src/console/histogram.js';
 import { createRequestCtx, type Outcome } from '../../src/core/index.js';
 
@@ -76,5 +77,15 @@ describe('live stats for the console', () => {
     assert.equal(masked.keys.pepper, '••••••');
     assert.equal(masked.models[0].backends[0].api_key, '••••••');
     assert.equal(masked.models[0].backends[0].url, 'http://x');
+    // ioredis reads a password from the query too: masked there as well, the rest kept as written.
+    const query = maskSecrets({ state: { redis: 'redis://redis:6379/0?password=hunter2&db=1&tls=true' }, url: 'rediss://u:pw@h:1/2?authToken=t#frag' }) as any;
+    assert.equal(query.state.redis, 'redis://redis:6379/0?password=••••••&db=1&tls=true');
+    assert.equal(query.url, 'rediss://u:••••••@h:1/2?authToken=••••••#frag');
+  });
+
+  test('a connection URL in a log line keeps no credential', () => {
+    assert.equal(redactUrl('redis://:s3cret@h:6379/0?password=s3cret&db=2'), 'redis://:***@h:6379/0?password=***&db=2');
+    assert.equal(redactUrl('redis://h:6379'), 'redis://h:6379');
+    assert.doesNotMatch(redactUrl('redis://user:p%40ss@h:6379/0?sentinelPassword=x&name=m'), /p%40ss|=x\b/);
   });
 });

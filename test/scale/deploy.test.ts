@@ -110,6 +110,17 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     assert.equal(redisDep.spec.template.spec.containers[0].ports[0].name, svc.spec.ports[0].targetPort);
   });
 
+  test("Redis keeps the quotas when its pod is replaced: an append-only file on a claim, one pod at a time", () => {
+    const redisDep = find(all, 'Deployment', 'infergate-redis');
+    const pod = redisDep.spec.template.spec;
+    assert.ok(pod.containers[0].args.join(' ').includes('--appendonly yes'));
+    const dataMount = pod.containers[0].volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/data');
+    const volume = pod.volumes.find((v: { name: string }) => v.name === dataMount.name);
+    assert.ok(volume.persistentVolumeClaim, 'the data volume is deleted with the pod');
+    find(all, 'PersistentVolumeClaim', volume.persistentVolumeClaim.claimName);
+    assert.equal(redisDep.spec.strategy?.type, 'Recreate');
+  });
+
   describe('the probes reach real endpoints', () => {
     let redis: TestRedis;
     let gw: Gateway;

@@ -68,3 +68,31 @@ describe('Redis unreachable', () => {
     await leases.close();
   });
 });
+
+describe('GET /admin/limits with shared limits', () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(() => redis.close());
+
+  test('lists every counter this process holds without a filter, paged, and only the key asked for with ?key=', async () => {
+    const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 2000, prefix: 'snap:' });
+    assert.ok(await transport.ready(5000));
+    const leases = createLeaseClient({ transport, holder: 'r1', syncMs: 20, fallback: { mode: 'share', share: 0.5 } });
+    const limiter = createLeasedLimiter(rules([{ match: { key: '*' }, rpm: 100 }, { match: { subject: '*' }, rpm: 50 }]), { leases });
+    for (const key of ['k1', 'k2', 'k3']) (await limiter.reserve({ subject: 'alice', team: null, model: 'llama', key, estimatedTokens: 1 })).settle(1);
+    const all = limiter.snapshot({});
+    assert.equal(all.buckets.length, 4, JSON.stringify(all.buckets));
+    assert.deepEqual(all.page && { total: all.page.totalBuckets, more: all.page.hasMore }, { total: 4, more: false });
+    const paged = limiter.snapshot({ limit: 3, offset: 0 });
+    assert.equal(paged.buckets.length, 3);
+    assert.equal(paged.page?.hasMore, true);
+    // One key's buckets: its own, and the rules that hold for every caller; never another key's.
+    const one = limiter.snapshot({ key: 'k2', subject: 'alice' });
+    assert.equal(one.buckets.length, 2, JSON.stringify(one.buckets));
+    // Each entry says whose it is.
+    assert.deepEqual(one.buckets.map((b) => [b.rule, b.subject, b.key]).sort(), [['limit:key=*', null, 'k2'], ['limit:subject=*', 'alice', null]]);
+    await leases.close();
+  });
+});
