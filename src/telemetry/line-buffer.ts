@@ -1,5 +1,6 @@
 import { fstatSync } from 'node:fs';
 import type { pino } from 'pino';
+import type { LineBytes } from './line-bytes.js';
 
 /** pino's destination (a sonic-boom instance), typed through pino so sonic-boom stays pino's dependency. */
 type Boom = ReturnType<typeof pino.destination>;
@@ -18,6 +19,13 @@ type Boom = ReturnType<typeof pino.destination>;
  */
 export interface LineBuffer {
   write(line: string): boolean;
+  /**
+   * A line written in place: room for `max` bytes is made at the end of the batch (handing the batch over first when
+   * short) and `into` points there; the caller writes, then commits. False when a line that long could not fit in a
+   * batch at all (write it as a string instead).
+   */
+  begin(into: LineBytes, max: number): boolean;
+  commit(into: LineBytes): void;
   /** Hands the pending batch to sonic-boom, then lets it finish writing (`cb` when done). */
   flush(cb?: (err?: Error | null) => void): void;
   /** Writes everything out before returning (exit, fatal). */
@@ -80,15 +88,30 @@ export function createLineBuffer(boom: Boom, flushMs: number, capacity = PIPE_BA
       }
     }
     used += buf.write(line, used);
+    arm();
+    return true;
+  }
+
+  function arm(): void {
     if (timer === null) {
       timer = setTimeout(onTimer, flushMs);
       timer.unref();
     }
-    return true;
   }
 
   return {
     write,
+    begin(into, max) {
+      if (max > capacity) return false;
+      if (used + max > capacity) handOver();
+      into.buf = buf;
+      into.at = used;
+      return true;
+    },
+    commit(into) {
+      used = into.at;
+      arm();
+    },
     flush(cb) {
       handOver();
       boom.flush(cb ?? (() => {}));

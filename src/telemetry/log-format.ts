@@ -1,3 +1,5 @@
+import type { LineBytes } from './line-bytes.js';
+
 /**
  * Formatting helpers for text telemetry writes per request (the request log line, Server-Timing), each giving exactly
  * what JSON.stringify / String / toFixed give, at a fraction of their cost.
@@ -36,6 +38,23 @@ export function twoDecimals(ms: number): string {
   if (frac === 0) return `${whole}`;
   if (frac % 10 === 0) return `${whole}.${frac / 10}`;
   return frac < 10 ? `${whole}.0${frac}` : `${whole}.${frac}`;
+}
+
+/** twoDecimals(ms) written into a line's bytes: the same text, digit by digit. */
+export function twoDecimalsInto(lb: LineBytes, ms: number): void {
+  const h = Math.round(ms * 100);
+  if (!(h >= 0 && h < SMALL)) return lb.ascii(String(h / 100));
+  const whole = Math.floor(h / 100);
+  const frac = h - whole * 100;
+  lb.num(whole);
+  if (frac === 0) return;
+  const buf = lb.buf;
+  buf[lb.at++] = 0x2e;
+  if (frac % 10 === 0) buf[lb.at++] = 0x30 + frac / 10;
+  else {
+    buf[lb.at++] = 0x30 + Math.floor(frac / 10);
+    buf[lb.at++] = 0x30 + (frac % 10);
+  }
 }
 
 /**

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { pino } from 'pino';
 import type { DestinationStream, Level, Logger } from 'pino';
 import type { RequestCtx } from '../core/index.js';
-import { batchBytesFor, createLineBuffer } from './line-buffer.js';
+import { batchBytesFor, createLineBuffer, type LineBuffer } from './line-buffer.js';
+import { writeRequestLine } from './request-line-bytes.js';
 import { jsonString, twoDecimals } from './log-format.js';
 import type { LogOptions } from './types.js';
 
@@ -35,6 +36,9 @@ export interface Loggers {
   readonly writeLine: ((line: string) => void) | null;
   /** What follows the time in a hand-built line: `,"pid":..,"hostname":..,"name":..,"request_id":`. */
   readonly afterTime: string;
+  readonly afterTimeBytes: Buffer;
+  /** The batch lines gather in when they go to a file descriptor: request lines are written into it in place. */
+  readonly lines: LineBuffer | null;
   /** Request lines only: no redaction pass, which would cost several microseconds per request. */
   readonly requests: Logger;
   setLevel(level: string): void;
@@ -47,20 +51,25 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
   const dest = options?.destination ?? 1;
   let warning: string | null = null;
   let stream: DestinationStream;
+  let lines: LineBuffer | null = null;
   if (options?.pretty === true && prettyAvailable()) {
     stream = pino.transport({ target: 'pino-pretty', options: { destination: typeof dest === 'number' ? dest : 1 } });
   } else {
     if (options?.pretty === true) warning = 'log.pretty is set but pino-pretty is not installed; writing JSON';
-    stream = destinationOf(dest, options?.sharedOutput === true);
+    if (typeof dest === 'number') stream = lines = fdDestination(dest, options?.sharedOutput === true);
+    else stream = dest;
   }
   const requests = pino({ level, name: serviceName }, stream);
   const general = requests.child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
   if (warning !== null) general.warn(warning);
   const direct = options?.pretty === true && prettyAvailable() ? null : (stream as { write(s: string): unknown });
+  const afterTime = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"name":${JSON.stringify(serviceName)},"request_id":`;
   return {
     general,
     writeLine: direct ? (line) => void direct.write(line) : null,
-    afterTime: `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"name":${JSON.stringify(serviceName)},"request_id":`,
+    afterTime,
+    afterTimeBytes: Buffer.from(afterTime),
+    lines,
     requests,
     setLevel(next) {
       requests.level = next;
@@ -76,8 +85,7 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
  * threadpool hop of async writes more still. The gathering is line-buffer.ts's (sonic-boom's own costs more than the
  * line, see there); sonic-boom writes. A process exit flushes what is buffered.
  */
-function destinationOf(dest: NodeJS.WritableStream | number, shared: boolean): DestinationStream {
-  if (typeof dest !== 'number') return dest;
+function fdDestination(dest: number, shared: boolean): LineBuffer {
   const lines = createLineBuffer(pino.destination({ dest, sync: true, minLength: 0, contentMode: 'buffer' }), 100, batchBytesFor(dest, shared));
   process.once('exit', () => {
     try {
@@ -218,6 +226,7 @@ export function logRequest(loggers: Loggers, ctx: RequestCtx, endMs: number, tra
   const level = levelOf(ctx);
   // Checked first so a quiet level skips building the line too.
   if (!logger.isLevelEnabled(level)) return;
+  if (loggers.lines !== null && writeRequestLine(loggers.lines, LEVEL_NUMBER[level]!, loggers.afterTimeBytes, whoAndWhere(ctx), ctx, endMs, traceId)) return;
   if (loggers.writeLine) loggers.writeLine(serialise(LEVEL_NUMBER[level]!, loggers.afterTime, ctx, endMs, traceId));
   else logger[level](requestLogLine(ctx, endMs, traceId), 'request');
 }

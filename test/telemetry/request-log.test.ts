@@ -129,36 +129,67 @@ test('setLogLevel applies to request lines and general logs alike', () => {
   assert.equal(lines.length, 2);
 });
 
-test('the hand-built line is, byte for byte, pino\'s line for requestLogLine', () => {
-  const { telemetry: t, clock, lines } = setup();
-  const variants: Partial<RequestCtx>[] = [
-    {},
-    { endpoint: 'chat', requestedModel: 'llama', upstreamModel: 'meta/Llama "3"', backendId: 'http://b:1', stream: true, attempts: 3 },
-    { principal: { subject: 'ü-ser \\ "quoted"\n', team: 'équipe', keyId: 'k7x2m9q4ab', scopes: new Set() }, upstreamMs: 0.004999 },
-    { usage: { promptTokens: 1, completionTokens: 0, cachedTokens: 0, source: 'estimated' }, status: 502, errorCode: 'upstream_error', outcome: 'upstream_error' },
-    { requestedModel: 'x'.repeat(300), upstreamMs: 12345.675, status: 500, errorCode: 'internal', outcome: 'upstream_error' },
-    // Runs of lines from one caller to one route (the part kept from line to line), then one field changed at a time.
-    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k1', scopes: new Set() } },
-    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k1', scopes: new Set() }, status: 429 },
-    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k2', scopes: new Set() } },
-    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
-    { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
-    { endpoint: 'embeddings', requestedModel: 'llama', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
-    { endpoint: 'embeddings', requestedModel: 'llama', upstreamModel: 'up', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
-  ];
+/** Contexts that exercise every field of the hand-built line, and the part kept from line to line. */
+const LINE_VARIANTS: Partial<RequestCtx>[] = [
+  {},
+  { endpoint: 'chat', requestedModel: 'llama', upstreamModel: 'meta/Llama "3"', backendId: 'http://b:1', stream: true, attempts: 3 },
+  { principal: { subject: 'ü-ser \\ "quoted"\n', team: 'équipe', keyId: 'k7x2m9q4ab', scopes: new Set() }, upstreamMs: 0.004999 },
+  { usage: { promptTokens: 1, completionTokens: 0, cachedTokens: 0, source: 'estimated' }, status: 502, errorCode: 'upstream_error', outcome: 'upstream_error' },
+  { requestedModel: 'x'.repeat(300), upstreamMs: 12345.675, status: 500, errorCode: 'internal', outcome: 'upstream_error' },
+  // Runs of lines from one caller to one route (the part kept from line to line), then one field changed at a time.
+  { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k1', scopes: new Set() } },
+  { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k1', scopes: new Set() }, status: 429 },
+  { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: 't', keyId: 'k2', scopes: new Set() } },
+  { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:1', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+  { endpoint: 'chat', requestedModel: 'llama', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+  { endpoint: 'embeddings', requestedModel: 'llama', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+  { endpoint: 'embeddings', requestedModel: 'llama', upstreamModel: 'up', backendId: 'http://b:2', principal: { subject: 'ann', team: null, keyId: 'k2', scopes: new Set() } },
+  // Ids a client chose (JSON escapes, non-ASCII), large counts, and a line longer than a whole batch.
+  { id: 'req "7" \\ ü\u0001', usage: { promptTokens: 2 ** 31 - 1, completionTokens: 1234567, cachedTokens: 10, source: 'backend' }, attempts: 12 },
+  { principal: { subject: 's'.repeat(70_000), team: null, keyId: null, scopes: new Set() } },
+];
+
+/** Sends every variant through `t` and returns the lines the generic serialiser gives for them. */
+function sendVariants(t: Telemetry, clock: ReturnType<typeof createManualClock>): string[] {
   const expected: string[] = [];
-  for (const [i, fields] of variants.entries()) {
+  for (const [i, fields] of LINE_VARIANTS.entries()) {
     const ctx = newCtx(clock, fields);
     if (i % 2 === 1) ctx.firstByteMs = ctx.startMs + 3.14159;
     ctx.endMs = ctx.startMs + ([0, 1.005, 250.456, 99999.999, -0.3][i] ?? i * 1.5);
     t.endRequest(ctx, null);
     expected.push(JSON.stringify(requestLogLine(ctx, ctx.endMs, null)));
   }
-  assert.equal(lines.length, variants.length);
+  return expected;
+}
+
+function assertSameLines(lines: string[], expected: string[]): void {
+  assert.equal(lines.length, expected.length);
   for (const [i, line] of lines.entries()) {
     const head = JSON.parse(line) as { level: number; time: number };
     const bindings = `"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"name":"infergate"`;
-    assert.equal(line, `{"level":${head.level},"time":${head.time},${bindings},${expected[i]!.slice(1, -1)},"msg":"request"}\n`);
+    assert.equal(line, `{"level":${head.level},"time":${head.time},${bindings},${expected[i]!.slice(1, -1)},"msg":"request"}`);
+  }
+}
+
+test('the hand-built line is, byte for byte, pino\'s line for requestLogLine', () => {
+  const { telemetry: t, clock, lines } = setup();
+  const expected = sendVariants(t, clock);
+  assertSameLines(lines.map((l) => l.replace(/\n$/, '')), expected);
+});
+
+test('written in place into a file descriptor\'s batch, the line is the same, byte for byte', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'infergate-log-'));
+  try {
+    const path = join(dir, 'log.jsonl');
+    const fd = openSync(path, 'w');
+    const clock = createManualClock(5000);
+    const t = createTelemetry({ tracing: false, metrics: false, clock, log: { destination: fd } });
+    const expected = sendVariants(t, clock);
+    await t.shutdown();
+    closeSync(fd);
+    assertSameLines(readFileSync(path, 'utf8').split('\n').filter((l) => l !== ''), expected);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
