@@ -96,7 +96,7 @@ const enum Phase {
  * parses every response header into an object (~0.6 µs for a typical head) and makes two objects; this one keeps the
  * raw headers and reads Content-Type alone. Backpressure is the same as the adapter's: onData answers false while
  * paused, and `resume` restarts the socket. undici 8 (Node >= 22.19) calls the controller interface directly, without
- * the adapter: switch to it with that upgrade (test/upstream/attempt-handler.test.ts fails if undici stops calling
+ * the adapter: switch to it with that upgrade (test/unit/attempt-handler.test.ts fails if undici stops calling
  * these).
  */
 class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
