@@ -10,6 +10,9 @@ import { relayEvents } from './event-relay.js';
 import type { FamilyCall } from './family.js';
 import { bodyFor, type Exchange } from './prepare.js';
 
+/** Media types are case-insensitive (RFC 9110): `Text/Event-Stream` is a stream too. */
+const SSE_TYPE = /text\/event-stream/i;
+
 const PATH_OF: Record<OpenAIEndpoint, OpenAIEndpoint> = { chat: 'chat', completions: 'completions', embeddings: 'embeddings' };
 
 /**
@@ -108,7 +111,7 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
       throw e;
     }
 
-    if (ctx.stream && open.contentType !== undefined && open.contentType.includes('text/event-stream')) {
+    if (ctx.stream && open.contentType !== undefined && SSE_TYPE.test(open.contentType)) {
       let result;
       try {
         const headers = streamHead(respHeaders, serverTiming(ctx, attemptStart));

@@ -4,10 +4,30 @@
  * from the query (`redis://host:6379/0?password=…`), so masking the userinfo alone leaked that form.
  */
 const CREDENTIAL_PARAM = /pass|secret|token|auth|key|credential/i;
-const USERINFO_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/[^/@:?#]*):[^/@?#]*@/i;
+const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * The userinfo's password, delimited as WHATWG URL (and so ioredis) reads it: the authority ends at the first `/`, `?`
+ * or `#`, and the userinfo at the last `@` before that, so a password with a raw `@` (`redis://:p@ss@host`) is masked
+ * whole.
+ */
+function maskPassword(url: string, mask: string): string {
+  const scheme = SCHEME.exec(url);
+  if (!scheme) return url;
+  const start = scheme[0].length;
+  let end = url.length;
+  for (const ch of ['/', '?', '#']) {
+    const i = url.indexOf(ch, start);
+    if (i >= 0 && i < end) end = i;
+  }
+  const at = url.lastIndexOf('@', end - 1);
+  if (at < start) return url;
+  const colon = url.indexOf(':', start);
+  return colon >= 0 && colon < at ? `${url.slice(0, colon + 1)}${mask}${url.slice(at)}` : url;
+}
 
 export function redactUrl(url: string, mask = '***'): string {
-  let out = url.replace(USERINFO_PASSWORD, `$1:${mask}@`);
+  let out = maskPassword(url, mask);
   const q = out.indexOf('?');
   if (q >= 0) {
     const hash = out.indexOf('#', q);

@@ -215,10 +215,7 @@ export class RoutingCore {
     const first = order[0];
     // A request planned again (a fallback model) holds at most one reservation: the earlier one is given back.
     const earlier = this.#reservations.get(req);
-    if (earlier) {
-      this.#reservations.delete(req);
-      this.#states.get(earlier.targetId)?.end(earlier.record, this.clock.now(), null);
-    }
+    if (earlier) this.#release(req, earlier);
     if (first) {
       const { profile, policy } = this.#profileOf(pool, req);
       const record = this.#dispatch(this.state(first), profile, policy);

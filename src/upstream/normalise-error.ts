@@ -80,13 +80,13 @@ function parseBody(body: unknown): Parsed {
 function parseText(contentType: string | undefined, text: string): Parsed {
   const parsed: Parsed = { message: null, type: null, param: null, code: null };
   if (text.length === 0) return parsed;
-  if (contentType?.includes('json') || text.trimStart().startsWith('{')) {
+  if ((contentType !== undefined && /json/i.test(contentType)) || text.trimStart().startsWith('{')) {
     try {
       return parseBody(JSON.parse(text));
     } catch {
       parsed.message = clip(text);
     }
-  } else if (!contentType?.includes('html')) {
+  } else if (contentType === undefined || !/html/i.test(contentType)) {
     parsed.message = clip(text);
   }
   return parsed;

@@ -3,6 +3,9 @@ import type { AttemptConsumer, OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
 
+/** Media types are case-insensitive (RFC 9110). */
+const JSON_TYPE = /json/i;
+
 export interface ReadBodyOptions {
   /** Largest body accepted (server.response_limit); past it the attempt is aborted and the client gets a 502. */
   readonly limit: number;
@@ -19,7 +22,7 @@ function looksLikeJsonObject(body: Buffer, contentType: string | undefined): boo
   i = skipJsonSpace(body, i, j + 1);
   while (j >= i && isJsonSpace(body[j])) j--;
   if (i > j || body[i] !== 0x7b || body[j] !== 0x7d) return false;
-  if (contentType !== undefined && contentType.includes('json')) return true;
+  if (contentType !== undefined && JSON_TYPE.test(contentType)) return true;
   // No JSON content type: parse to be sure (rare; engines label their JSON).
   try {
     JSON.parse(body.toString('utf8'));

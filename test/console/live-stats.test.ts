@@ -86,6 +86,10 @@ describe('live stats for the console', () => {
   test('a connection URL in a log line keeps no credential', () => {
     assert.equal(redactUrl('redis://:s3cret@h:6379/0?password=s3cret&db=2'), 'redis://:***@h:6379/0?password=***&db=2');
     assert.equal(redactUrl('redis://h:6379'), 'redis://h:6379');
+    // A raw @ in the password: the userinfo ends at the last @ of the authority, as URL parsers (and ioredis) read it.
+    assert.equal(redactUrl('redis://:p@ssw0rd@redis:6379/0'), 'redis://:***@redis:6379/0');
+    assert.equal(redactUrl('redis://user:a@b@c@host:6379?db=1'), 'redis://user:***@host:6379?db=1');
+    assert.equal(redactUrl('redis://user@host:6379/0'), 'redis://user@host:6379/0');
     assert.doesNotMatch(redactUrl('redis://user:p%40ss@h:6379/0?sentinelPassword=x&name=m'), /p%40ss|=x\b/);
   });
 });

@@ -192,6 +192,26 @@ describe('one bad backend cannot hurt everyone', () => {
     assert.ok(process.memoryUsage().rss - rss < 64 * 1024 * 1024, 'memory bounded');
   });
 
+  test('media types are compared without regard to case: Text/Event-Stream is a stream, Application/JSON is JSON', async () => {
+    const { gw } = await setup([
+      (_q, res, body) => {
+        if (body.stream === true) {
+          res.writeHead(200, { 'content-type': 'Text/Event-Stream; Charset=UTF-8' });
+          res.end(chunk('mixed case') + 'data: [DONE]\n\n');
+        } else {
+          res.writeHead(200, { 'content-type': 'Application/JSON' });
+          res.end(completion('mixed case'));
+        }
+      },
+    ], {}, { retries: 0 });
+    const streamed = await post(gw, chatBody(true));
+    assert.equal(streamed.status, 200);
+    assert.match(await streamed.text(), /mixed case[\s\S]*data: \[DONE\]/);
+    const plain = await post(gw, chatBody(false));
+    assert.equal(plain.status, 200);
+    assert.match(await plain.text(), /mixed case/);
+  });
+
   test('a non-streamed answer reaches the client byte for byte: multibyte UTF-8, invalid sequences, small and large', async () => {
     const answer = (filler: Buffer) =>
       Buffer.concat([

@@ -217,6 +217,8 @@ describe('gateway-managed API keys through the OpenAI SDK', () => {
     assert.match(typo.body.error.message, /models:\*:embeddings/);
     // ...while a model tag after a colon is a model name (Ollama's llama3:latest).
     assert.equal((await adminCall(gw, w.admin, 'POST', '/admin/keys', { subject: 'x', scopes: 'models:*:latest models:llama3:8b:chat' })).status, 201);
+    // Tags that begin with an operation's name are model names too (llama2:chat-q4_0, bge:reranker-v2).
+    assert.equal((await adminCall(gw, w.admin, 'POST', '/admin/keys', { subject: 'x', scopes: ['models:llama2:chat-q4_0', 'models:bge:reranker-v2'] })).status, 201);
     assert.equal((await adminCall(gw, w.admin, 'POST', '/admin/keys', { scopes: 'admin' })).status, 400);
     assert.equal((await adminCall(gw, w.admin, 'GET', '/admin/keys/nosuchkey0')).status, 404);
     assert.equal((await adminCall(gw, w.admin, 'GET', '/admin/keys/../../etc')).status, 404);

@@ -19,7 +19,9 @@ function misspeltOp(scope: string): string | null {
   const colon = scope.lastIndexOf(':');
   const tail = colon > 'models:'.length ? scope.slice(colon + 1) : '';
   if (tail.length < 4 || (ENDPOINTS as readonly string[]).includes(tail)) return null;
-  return ENDPOINTS.find((op) => op.startsWith(tail) || tail.startsWith(op)) ?? null;
+  // A near miss: one letter short or over (`embedding`, `chats`, `completion`), not any tag that starts with an
+  // operation's name (`llama2:chat-q4_0`, `bge:reranker-v2` are model names and whole-model grants).
+  return ENDPOINTS.find((op) => (op.startsWith(tail) && op.length - tail.length <= 1) || (tail.startsWith(op) && tail.length - op.length <= 1)) ?? null;
 }
 
 const scopes = z.union([z.string(), z.array(z.string())]).transform((v, ctx) => {
