@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { GatewayError, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
 import type { RouteRequest } from '../routing/index.js';
+import { boundedSessionKey } from '../routing/index.js';
 import type { TokenCount, TokenCounter } from '../usage/index.js';
 import type { RequestSpan } from '../telemetry/index.js';
 import type { ClientLink, Heartbeat } from '../upstream/index.js';
@@ -154,7 +155,7 @@ export function prepare(endpoint: Endpoint, raw: Buffer, req: WireRequest, model
   ctx.promptTokenEstimate = promptTokens;
   // Legacy completions without max_tokens stop at 16 tokens, as OpenAI and the engines default them.
   const maxTokens = endpoint === 'embeddings' ? 0 : endpoint === 'completions' ? ((req as CompletionRequest).max_tokens ?? COMPLETIONS_DEFAULT_MAX) : outputCapOf(req as ChatRequest);
-  const sessionKey = req.prompt_cache_key ?? req.user ?? sessionHeader ?? null;
+  const sessionKey = boundedSessionKey(req.prompt_cache_key ?? req.user ?? sessionHeader);
   return {
     endpoint,
     raw,

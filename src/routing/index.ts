@@ -12,6 +12,7 @@ export { ReplicaExchange, type ReplicaExchangeOptions, type ReplicaSink } from '
 export { RoutingCore, type RoutingCoreOptions, type Timers, type Waiter, type QueuedHandle } from './core.js';
 export type { QueueOptions } from './gateway-queue.js';
 export { createRetryBudget, type RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
+export { boundedSessionKey } from './prefix/session-key-cache.js';
 export type { HealthOptions, HealthStatus, HealthTransition } from './health/health-state.js';
 export { POLICIES, createTokenAware, type Policy, type TokenAwareOptions } from './policies/index.js';
 export { DEFAULT_ENGINE_PROFILE, type EngineProfile } from './twin-model.js';

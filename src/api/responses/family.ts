@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledBackend } from '../../config/index.js';
 import { GatewayError, type RequestCtx } from '../../core/index.js';
+import { boundedSessionKey } from '../../routing/index.js';
 import { findUsage, type BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
 import { bearerCredential, type Family, type FamilyCall, type FamilyRequest } from '../family.js';
@@ -91,7 +92,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
       maxTokens: req.max_output_tokens ?? null,
       generates: true,
       promptText: responsesPromptText(req),
-      sessionKey: req.prompt_cache_key ?? req.user ?? null,
+      sessionKey: boundedSessionKey(req.prompt_cache_key ?? req.user),
       pinnedBackend: pinned,
       replayable: () => true,
       capOutput(tokens) {
