@@ -111,10 +111,8 @@ export function createPipeline(deps: PipelineDeps) {
         // A queued request whose client left while it waited gives its turn back as soon as it is dispatched.
         candidates = Array.isArray(planned) ? planned : await planned;
         if (p.fam) candidates = familyCandidates(p.fam, candidates, m, p.endpoint);
-        if (client.gone) {
-          router.abandon(p.route);
-          throw CLIENT_GONE();
-        }
+        // The plan's reservation is given back by handle()'s end, as for every request that does not begin an attempt.
+        if (client.gone) throw CLIENT_GONE();
         routing?.end(candidates[0]?.id ?? null, candidates.length);
       } catch (err) {
         routing?.end(null);
