@@ -188,7 +188,7 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
       try {
         data = floatsToBase64(data);
       } catch {
-        throw new GatewayError('upstream_error', `Backend ${backend.id} returned an embeddings response that is not valid JSON.`);
+        throw new GatewayError('upstream_error', `Backend ${backend.label} returned an embeddings response that is not valid JSON.`);
       }
     }
     const now = clock.now();

@@ -151,7 +151,7 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
           if (tail) pending.push(tail);
         }
         if (!started && pending.length === 0) {
-          return failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendId} returned an empty stream.`)));
+          return failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${attempt.backendLabel} returned an empty stream.`)));
         }
         flush();
         if (t.done) finish(t.failed ? 'upstream_error_event' : 'done');

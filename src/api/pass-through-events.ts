@@ -14,11 +14,11 @@ export abstract class PassThroughEvents implements EventTransform {
   contentEvents = 0;
   #engineFailed = false;
 
-  constructor(private readonly backendId: string) {}
+  constructor(private readonly backendLabel: string) {}
 
   event(data: string, raw: Buffer): string | Buffer | null {
     if (this.#engineFailed || data === '[DONE]') return null;
-    const err = engineErrorEvent(data, this.backendId);
+    const err = engineErrorEvent(data, this.backendLabel);
     if (err === null) return this.typedEvent(data, raw);
     this.failed = true;
     this.#engineFailed = true;

@@ -14,6 +14,11 @@ const NATIVE_BASE64: Record<BackendConfig['kind'], boolean> = {
 export interface CompiledBackend {
   /** Stable id: the normalised base URL, so live state survives a reload. */
   readonly id: string;
+  /**
+   * How client-facing error messages name the backend: its `name`, else `<model>#<n>`. Never the URL, which is an
+   * internal address (operators see it in logs, usage rows, traces and the console).
+   */
+  readonly label: string;
   readonly url: string;
   readonly kind: BackendConfig['kind'];
   readonly weight: number;
@@ -120,13 +125,14 @@ function monitorPaths(kind: BackendConfig['kind'], root: string, v1: string): { 
   }
 }
 
-function compileBackend(b: ModelConfig['backends'][number], publicName: string): CompiledBackend {
+function compileBackend(b: ModelConfig['backends'][number], publicName: string, index: number): CompiledBackend {
   const u = new URL(b.url);
   const base = u.pathname.replace(/\/+$/, '');
   const v1 = base.endsWith('/v1') ? base : `${base}/v1`;
   const root = base.endsWith('/v1') ? base.slice(0, -3) : base;
   return Object.freeze({
     id: `${u.protocol}//${u.host}${base}`,
+    label: b.name ?? `${publicName}#${index + 1}`,
     url: b.url,
     kind: b.kind,
     weight: b.weight,
@@ -183,7 +189,7 @@ export function compileConfig(cfg: Config, source: string, options: CompileOptio
   const modelList: CompiledModel[] = [];
   const backends = new Map<string, CompiledBackend>();
   for (const m of modelConfigs) {
-    const compiled = m.backends.map((b) => compileBackend(b, m.name));
+    const compiled = m.backends.map((b, i) => compileBackend(b, m.name, i));
     for (const b of compiled) if (!backends.has(b.id)) backends.set(b.id, b);
     const model: CompiledModel = Object.freeze({
       name: m.name,

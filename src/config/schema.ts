@@ -60,6 +60,11 @@ const kvEventsSchema = z.strictObject({
 
 export const backendSchema = z.strictObject({
   url: backendUrl.describe('Base URL of the backend: http(s)://host:port, or a base ending in /v1.'),
+  name: z
+    .string()
+    .regex(/^[\x21-\x7e]([\x20-\x7e]{0,62}[\x21-\x7e])?$/, 'expected 1-64 printable ASCII characters, not starting or ending with a space')
+    .optional()
+    .describe('How error messages to clients name this backend (e.g. gpu-a100-1). Default: the model\'s name and the backend\'s place in its list (llama-8b#2). Clients never see the URL; logs, usage rows, traces and the console do.'),
   kind: z.enum(BACKEND_KINDS).default('vllm').describe('The server software, for error shapes, metric names and embeddings: vllm, sglang, tgi, llamacpp, ollama or openai.'),
   /** Upstream model name; defaults to the public model name. */
   model: z.string().min(1).optional().describe('The model name the backend knows; the request\'s model is rewritten to it. Default: the public name.'),

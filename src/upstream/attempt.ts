@@ -7,6 +7,8 @@ import type { BackendPools } from './pools.js';
 
 export interface AttemptBackend {
   readonly id: string;
+  /** How client-facing error messages name the backend (never its URL). */
+  readonly label: string;
   readonly origin: string;
   readonly authorization: string | null;
 }
@@ -62,7 +64,8 @@ export interface AttemptConsumer {
 
 /** A backend response whose status is below 400 and whose body has not been consumed yet. */
 export interface OpenAttempt {
-  readonly backendId: string;
+  /** How client-facing error messages name the backend. */
+  readonly backendLabel: string;
   readonly status: number;
   /** The response's headers, parsed when first read (most requests need only `contentType`). */
   readonly headers: IncomingHttpHeaders;
@@ -100,7 +103,7 @@ const enum Phase {
  * these).
  */
 class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
-  readonly backendId: string;
+  readonly backendLabel: string;
   status = 0;
   /** The response head's raw name/value pairs once it came (until then none: nothing reads headers before). */
   #rawHeaders: readonly Buffer[] | null = null;
@@ -133,7 +136,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
 
   constructor(spec: AttemptSpec) {
     this.#spec = spec;
-    this.backendId = spec.backend.id;
+    this.backendLabel = spec.backend.label;
     this.head = new Promise<OpenAttempt>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -192,7 +195,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     if (spec.client.gone) {
       this.#reason = 'client';
       this.#phase = Phase.Done;
-      this.#reject(classifyNetworkError(null, this.backendId, { client: true, timeout: false }));
+      this.#reject(classifyNetworkError(null, this.backendLabel, { client: true, timeout: false }));
       return;
     }
     spec.client.onGone = this.#onClientGone;
@@ -256,7 +259,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     const phase = this.#phase;
     this.#finish();
     if (phase === Phase.ErrorBody) {
-      const clientError = normaliseBackendError(this.status, this.contentType, Buffer.concat(this.#errorParts ?? []), this.backendId, this.headers);
+      const clientError = normaliseBackendError(this.status, this.contentType, Buffer.concat(this.#errorParts ?? []), this.backendLabel, this.headers);
       // 5xx (TGI's 424 among them), 429 and a backend refusing the gateway's credentials may succeed elsewhere; other
       // 4xx are the caller's.
       const status = clientStatusFor(this.status);
@@ -278,8 +281,8 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
         ? // A whole-request deadline reached while a stream flows measures the request as much as the backend (a long
           // generation at full speed runs into it, and any caller can ask for one): not held against the backend. A
           // backend that sent nothing at all (no response head: hung, or a non-streamed answer never came) is.
-          deadlineFailure(this.#fired, this.backendId, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle' || phase !== Phase.Body))
-        : classifyNetworkError(err, this.backendId, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
+          deadlineFailure(this.#fired, this.backendLabel, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle' || phase !== Phase.Body))
+        : classifyNetworkError(err, this.backendLabel, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
     if (phase !== Phase.Body) this.#reject(failure);
     else if (this.#consumer) this.#consumer.error(failure);
     else this.#earlyFailure = failure;

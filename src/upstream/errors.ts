@@ -34,7 +34,7 @@ const DEADLINE_TEXT = {
 /** A timeout that names the deadline that ended it (each phase has its own config key and message). */
 export function deadlineFailure(
   phase: keyof typeof DEADLINE_TEXT,
-  backendId: string,
+  backendLabel: string,
   limits: { firstByteMs: number; idleMs: number; endLimitMs?: number },
   backendAtFault: boolean,
 ): UpstreamFailure {
@@ -42,7 +42,7 @@ export function deadlineFailure(
   const text = Number.isFinite(ms) ? (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`) : 'reached';
   return new UpstreamFailure(
     'timeout',
-    new GatewayError('upstream_timeout', DEADLINE_TEXT[phase](backendId, text)),
+    new GatewayError('upstream_timeout', DEADLINE_TEXT[phase](backendLabel, text)),
     backendAtFault,
   );
 }
@@ -61,22 +61,22 @@ function codeOf(err: unknown): string {
 }
 
 /** Maps an undici/network error to a failure kind by `err.code`, never by message text. */
-export function classifyNetworkError(err: unknown, backendId: string, aborted: { client: boolean; timeout: boolean }): UpstreamFailure {
+export function classifyNetworkError(err: unknown, backendLabel: string, aborted: { client: boolean; timeout: boolean }): UpstreamFailure {
   if (aborted.timeout) {
-    return new UpstreamFailure('timeout', new GatewayError('upstream_timeout', `The backend ${backendId} did not answer in time.`));
+    return new UpstreamFailure('timeout', new GatewayError('upstream_timeout', `The backend ${backendLabel} did not answer in time.`));
   }
   if (aborted.client) {
     return new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
   }
   const code = codeOf(err);
   if (CONNECT_CODES.has(code)) {
-    return new UpstreamFailure('connect', new GatewayError('upstream_error', `Could not connect to backend ${backendId} (${code}).`, { wireCode: 'upstream_unreachable' }));
+    return new UpstreamFailure('connect', new GatewayError('upstream_error', `Could not connect to backend ${backendLabel} (${code}).`, { wireCode: 'upstream_unreachable' }));
   }
   if (RESET_CODES.has(code)) {
-    return new UpstreamFailure('reset', new GatewayError('upstream_error', `The connection to backend ${backendId} was reset (${code}).`));
+    return new UpstreamFailure('reset', new GatewayError('upstream_error', `The connection to backend ${backendLabel} was reset (${code}).`));
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new UpstreamFailure('timeout', new GatewayError('upstream_timeout', `The backend ${backendId} did not answer in time.`));
+    return new UpstreamFailure('timeout', new GatewayError('upstream_timeout', `The backend ${backendLabel} did not answer in time.`));
   }
-  return new UpstreamFailure('reset', new GatewayError('upstream_error', `The request to backend ${backendId} failed${code ? ` (${code})` : ''}.`));
+  return new UpstreamFailure('reset', new GatewayError('upstream_error', `The request to backend ${backendLabel} failed${code ? ` (${code})` : ''}.`));
 }

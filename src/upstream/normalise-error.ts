@@ -151,18 +151,18 @@ function retryHeaders(headers: IncomingHttpHeaders | undefined): Record<string, 
 }
 
 /** The client-facing error for a backend's HTTP error response. */
-export function normaliseBackendError(backendStatus: number, contentType: string | undefined, body: Buffer, backendId: string, headers?: IncomingHttpHeaders): GatewayError {
+export function normaliseBackendError(backendStatus: number, contentType: string | undefined, body: Buffer, backendLabel: string, headers?: IncomingHttpHeaders): GatewayError {
   // A backend refusing the gateway's own credentials is the gateway's misconfiguration, not the caller's: a 401
   // passed through would make an SDK user believe their own key is wrong.
   // The backend's own words stay out of it: they are about the gateway's secret (key prefixes, organisations), which
   // the caller has no business reading.
   if (backendStatus === 401 || backendStatus === 403) {
-    return new GatewayError('upstream_error', `Backend ${backendId} rejected the gateway's credentials (HTTP ${backendStatus}); the gateway's operator must check the backend's api_key.`, {
+    return new GatewayError('upstream_error', `Backend ${backendLabel} rejected the gateway's credentials (HTTP ${backendStatus}); the gateway's operator must check the backend's api_key.`, {
       wireCode: 'upstream_auth_failed',
     });
   }
   const parsed = parseText(contentType, body.toString('utf8'));
-  const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} returned HTTP ${backendStatus} with no error message.`;
+  const message = parsed.message ? clip(parsed.message) : `Backend ${backendLabel} returned HTTP ${backendStatus} with no error message.`;
   const status = clientStatusFor(backendStatus);
   const code = status === 429 ? 'rate_limited' : status >= 500 ? 'upstream_error' : 'invalid_request';
   const extra = retryHeaders(headers);
@@ -194,7 +194,7 @@ function statusOfEvent(body: unknown, parsed: Parsed): number {
  * An error event in the middle of a backend's stream (vLLM's integer `code`, a missing `param`, TGI's plain string),
  * as the same envelope an HTTP error gets.
  */
-export function normaliseErrorEvent(data: string, backendId: string): GatewayError {
+export function normaliseErrorEvent(data: string, backendLabel: string): GatewayError {
   let body: unknown = null;
   let parsed: Parsed = { message: null, type: null, param: null, code: null };
   try {
@@ -204,7 +204,7 @@ export function normaliseErrorEvent(data: string, backendId: string): GatewayErr
     parsed.message = clip(data);
   }
   const status = statusOfEvent(body, parsed);
-  const message = parsed.message ? clip(parsed.message) : `Backend ${backendId} reported an error in the stream.`;
+  const message = parsed.message ? clip(parsed.message) : `Backend ${backendLabel} reported an error in the stream.`;
   return new GatewayError(status >= 500 ? 'upstream_error' : status === 429 ? 'rate_limited' : 'invalid_request', message, {
     type: openaiType(parsed.type, status),
     param: parsed.param,
@@ -220,6 +220,6 @@ const ENGINE_ERROR = /^\s*\{\s*(?:"error"\s*:|"object"\s*:\s*"error")/;
  * protocol (Responses, Messages) whose engine fails the way its chat stream does: the event must not reach a client
  * that parses typed events only.
  */
-export function engineErrorEvent(data: string, backendId: string): GatewayError | null {
-  return ENGINE_ERROR.test(data) ? normaliseErrorEvent(data, backendId) : null;
+export function engineErrorEvent(data: string, backendLabel: string): GatewayError | null {
+  return ENGINE_ERROR.test(data) ? normaliseErrorEvent(data, backendLabel) : null;
 }

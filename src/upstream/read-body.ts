@@ -99,7 +99,7 @@ class BodyReader implements AttemptConsumer {
       this.#fail(
         new UpstreamFailure(
           'bad_response',
-          new GatewayError('upstream_error', `Backend ${this.attempt.backendId} sent a response larger than server.response_limit (${this.opts.limit} bytes); ask for less in one request.`, {
+          new GatewayError('upstream_error', `Backend ${this.attempt.backendLabel} sent a response larger than server.response_limit (${this.opts.limit} bytes); ask for less in one request.`, {
             wireCode: 'upstream_response_too_large',
           }),
           false,
@@ -121,7 +121,7 @@ class BodyReader implements AttemptConsumer {
       this.#fail(
         new UpstreamFailure(
           'bad_response',
-          new GatewayError('upstream_error', `Backend ${attempt.backendId} answered HTTP ${attempt.status} with a body that is not JSON.`, {
+          new GatewayError('upstream_error', `Backend ${attempt.backendLabel} answered HTTP ${attempt.status} with a body that is not JSON.`, {
             wireCode: 'upstream_invalid_response',
           }),
         ),

@@ -175,7 +175,7 @@ class SseRelay implements AttemptConsumer, EventVisitor {
     this.#forward(this.#scanner.flush());
     // An empty 200 stream: nothing reached the client, so this is a retryable failure.
     if (!this.#started) {
-      return this.#failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${this.#attempt.backendId} returned an empty stream.`)));
+      return this.#failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${this.#attempt.backendLabel} returned an empty stream.`)));
     }
     if (this.#sawDone) this.#finish('done');
     else this.#finish('upstream_dropped', DROPPED());
@@ -240,7 +240,7 @@ class SseRelay implements AttemptConsumer, EventVisitor {
       if (this.#opts.stripUsageChunk && (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED))) return false;
     }
     if (this.#errorKey.in(buf, start, end) || startsWithObjectError(buf, start, end)) {
-      this.#errorEvent = normaliseErrorEvent(eventData(buf, start, end), this.#attempt.backendId);
+      this.#errorEvent = normaliseErrorEvent(eventData(buf, start, end), this.#attempt.backendLabel);
       return false;
     }
     if (len > 2) this.#chunkEvents++;

@@ -14,6 +14,7 @@ export async function startSims(count: number, options: SimOptions = {}): Promis
 
 export interface BackendSpec {
   url: string;
+  name?: string;
   kind?: string;
   model?: string;
   weight?: number;

@@ -19,7 +19,7 @@ async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ ori
 function spec(origin: string, client: ClientLink = { gone: false, onGone: null }, overrides: Partial<AttemptSpec> = {}): AttemptSpec {
   const now = () => performance.now();
   return {
-    backend: { id: 'b1', origin, authorization: null },
+    backend: { id: 'b1', label: 'b1', origin, authorization: null },
     path: '/v1/chat/completions',
     body: Buffer.from('{}'),
     stream: false,

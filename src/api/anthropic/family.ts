@@ -92,7 +92,7 @@ export const messagesFamily: Family = {
         method: 'POST',
         path: `${basesOf(backend).v1}/messages${count ? '/count_tokens' : ''}`,
         body: backend.model === body.model ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
-        events: stream ? new MessagesStream(backend.id) : null,
+        events: stream ? new MessagesStream(backend.label) : null,
         // Counting does no inference: it spends no tokens from the caller's budgets.
         ...(count ? { usage: NO_TOKENS } : {}),
       }),

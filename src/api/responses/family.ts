@@ -115,7 +115,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
             method: 'POST',
             path: `${v1}/responses`,
             body: nativeBody(raw, backend.model === model ? null : backend.model, cap),
-            events: stream ? new NativeResponsesStream(backend.id, onCreated) : null,
+            events: stream ? new NativeResponsesStream(backend.label, onCreated) : null,
             mapBody(data) {
               try {
                 const s = storedId(JSON.parse(data.toString('utf8')));
@@ -137,7 +137,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
             try {
               chat = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
             } catch {
-              throw new GatewayError('upstream_error', `Backend ${backend.id} returned a chat completion that is not valid JSON.`);
+              throw new GatewayError('upstream_error', `Backend ${backend.label} returned a chat completion that is not valid JSON.`);
             }
             return Buffer.from(JSON.stringify(chatToResponse(req, chat, findUsage(data))));
           },
@@ -169,7 +169,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
         method: op === 'cancel' ? 'POST' : op === 'delete' ? 'DELETE' : 'GET',
         path: `${basesOf(backend).v1}/responses/${encodeURIComponent(id)}${suffix}${query}`,
         body: null,
-        events: stream ? new NativeResponsesStream(backend.id, () => {}) : null,
+        events: stream ? new NativeResponsesStream(backend.label, () => {}) : null,
         usage: NO_TOKENS,
         ...(op === 'delete'
           ? {

@@ -25,10 +25,10 @@ export class NativeResponsesStream extends PassThroughEvents {
   #usage: BackendUsage | null = null;
 
   constructor(
-    backendId: string,
+    backendLabel: string,
     private readonly onCreated: (id: string, stored: boolean) => void,
   ) {
-    super(backendId);
+    super(backendLabel);
   }
 
   protected typedEvent(data: string, raw: Buffer): Buffer {
