@@ -24,7 +24,7 @@ async function refusedPort(): Promise<number> {
 
 before(async () => {
   refusedUrl = `http://127.0.0.1:${await refusedPort()}`;
-  scripted = await startScriptedBackend((_req, res) => res.writeHead(500).end());
+  scripted = await startScriptedBackend((_req, res) => void res.writeHead(500).end());
   gw = await startTestGateway(
     [
       { name: 'down', retries: 1, backends: [{ url: refusedUrl }, { url: refusedUrl + '/v1', name: 'gpu-a100-2' }] },
@@ -57,14 +57,14 @@ test('a refused connection is reported by label', async () => {
 });
 
 test('a status without a message and a body that is not JSON are reported by label', async () => {
-  scripted.setScript((_req, res) => res.writeHead(500).end());
+  scripted.setScript((_req, res) => void res.writeHead(500).end());
   let res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'broken', messages: [{ role: 'user', content: 'hi' }] }) });
   let text = await res.text();
   assert.equal(res.status, 500, text);
   assertNoAddress(text);
   assert.match(text, /broken#1/);
 
-  scripted.setScript((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('not json'));
+  scripted.setScript((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('not json'));
   res = await fetch(`${gw.url}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'broken', input: 'hi' }) });
   text = await res.text();
   assert.equal(res.status, 502, text);
