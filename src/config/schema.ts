@@ -93,6 +93,26 @@ export const modelSchema = z
   })
   .transform((m) => ({ ...m, policy: m.policy ?? (m.backends.some((b) => b.weight !== 1) ? ('weighted' as const) : ('token_aware' as const)) }));
 
+/**
+ * A browser origin as browsers send it (`scheme://host[:port]`, lowercase, default port left out), `*` for any, or
+ * `https://*.example.com` for every subdomain of a domain. Written forms are normalised so they compare by equality.
+ */
+const corsOrigin = z.string().transform((s, ctx) => {
+  if (s === '*') return s;
+  const wildcard = /^[a-z][a-z0-9+.-]*:\/\/\*\./i.test(s);
+  let u: URL | null = null;
+  try {
+    u = new URL(wildcard ? s.replace('//*.', '//wildcard.') : s);
+  } catch {
+    u = null;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.pathname !== '/' || u.search || u.hash || /[?#]$/.test(s)) {
+    ctx.addIssue({ code: 'custom', message: 'expected an origin such as https://app.example.com (scheme, host and port only), https://*.example.com, or *' });
+    return z.NEVER;
+  }
+  return wildcard ? u.origin.replace('//wildcard.', '//*.') : u.origin;
+});
+
 export const serverSchema = z
   .strictObject({
     listen: listen.default({ host: '0.0.0.0', port: 8080 }).describe('Where the gateway listens: "host:port" or a port number (host 0.0.0.0).'),
@@ -126,6 +146,13 @@ export const serverSchema = z
      * every backend pool at full size and a reserve, so idle clients can never starve the gateway's own upstream sockets.
      */
     max_connections: z.union([z.literal('auto'), z.number().int().min(1)]).default('auto').describe('Client connections held at once; beyond it new ones are closed on accept. auto: the open-file limit minus every backend pool at full size and a reserve of 256, so idle clients never take the descriptors the gateway needs for its backends.'),
+    cors: z
+      .strictObject({
+        origins: z.array(corsOrigin).min(1, 'list at least one origin').describe('Origins whose pages may call the gateway from a browser: https://app.example.com, https://*.example.com (every subdomain), or * (any site; callers still need a token or key).'),
+        max_age: duration.default(600_000).describe('How long a browser may reuse a preflight answer (Access-Control-Max-Age; Chromium keeps one at most 2h).'),
+      })
+      .optional()
+      .describe('Cross-origin requests from browser apps (CORS). Absent: no CORS headers, so pages on other origins cannot read the gateway\'s answers. Credentials mode (cookies) is never allowed.'),
     /** Largest request head (request line and headers) accepted; larger ones get 431. Must exceed auth.max_token_bytes. */
     max_header_size: bytes.default(32 * 1024).describe('Largest request head (request line and headers) accepted; larger ones get 431. Must exceed auth.max_token_bytes by 1KiB so that an oversized token gets the gateway\'s own 401.'),
   })

@@ -25,6 +25,7 @@ import { createClientErrorHandler } from './protocol-errors.js';
 import { createFramingRefusals, createHonoHandoff } from './framing.js';
 import { REQUEST_ID, type Tagged } from './request-tag.js';
 import { clientBase } from './banner.js';
+import { Cors } from './cors.js';
 
 export interface GatewayOptions {
   /** A YAML file to load (and watch, unless watch is false). */
@@ -212,6 +213,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     );
     router.setPools(next.pools);
     retryBudget.configure(next.routing.retryBudget);
+    cors = corsFor(next);
     server.maxConnections = connectionCap(next.server.max_connections, poolConnections(next));
   };
 
@@ -273,6 +275,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  const corsFor = (rt: RuntimeConfig) => (rt.server.cors ? new Cors(rt.server.cors) : null);
+  let cors = corsFor(current);
   const framing = createFramingRefusals({ clock, usage: () => usage });
   const hono = createHonoHandoff(app.fetch, framing);
   const openai = createOpenAIHandler(appDeps);
@@ -299,6 +303,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   );
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     if (req.headers.host === undefined && req.httpVersionMinor === 1) return framing.missingHost(req, res);
+    if (cors !== null && cors.handle(req, res)) return;
     const endpoint = req.method === 'POST' ? HOT.get(req.url ?? '') : undefined;
     if (endpoint === undefined) return hono.serve(req, res);
     openai.serve(endpoint, req, res);
