@@ -140,6 +140,21 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
 
   const amount = (item: Item, estimate: number) => (item.unit === Unit.One ? 1 : estimate);
 
+  /**
+   * Plans outlive the lease client's counters (it forgets one idle for ten sync intervals): a plan holding a forgotten
+   * counter takes the client's current one for its key, so a process has one counter per key, which its timer
+   * exchanges (test/state/leased-limiter.test.ts). A quota item finds its window's counter again.
+   */
+  function revive(plan: Plan): void {
+    const items = plan.items;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (!item.counter.retired) continue;
+      if (item.period !== null) item.window = '';
+      else item.counter = leases.counter(item.counter.spec);
+    }
+  }
+
   /** `queued`: the caller is one of the waiting requests (others may not overtake them). */
   function takeAll(plan: Plan, estimate: number, queued: boolean): boolean {
     const items = plan.items;
@@ -179,6 +194,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     const inner = held;
     const estimate = held.estimatedTokens;
     const full = plans.get(req);
+    revive(full);
     const wall = full.items.length > full.rpmItems.length + full.tpmItems.length ? clock.wallMs() : 0;
     for (const item of full.items) if (item.period !== null) rewindow(item, wall);
     const ids = new Set(full.items.map(itemId));
@@ -210,11 +226,13 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   }
 
   async function slow(plan: Plan, req: ReserveRequest, estimate: number, into: Record<string, string> | undefined): Promise<LeasedReservation> {
-    for (const item of plan.items) item.counter.waiting++;
+    // The counters as they are now: another request may revive the plan's items while this one waits.
+    const counters = plan.items.map((item) => item.counter);
+    for (const c of counters) c.waiting++;
     try {
       return await wait(plan, req, estimate, into);
     } finally {
-      for (const item of plan.items) item.counter.waiting--;
+      for (const c of counters) c.waiting--;
     }
   }
 
@@ -292,6 +310,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     reserve(req, into) {
       const estimate = Number.isFinite(req.estimatedTokens) ? Math.max(0, Math.ceil(req.estimatedTokens)) : 0;
       const plan = plans.get(req);
+      revive(plan);
       if (estimate > plan.tpmCap) {
         const rule = plan.tpmItems.find((i) => i.counter.spec.cap < estimate)!.rule;
         throw rateLimited(

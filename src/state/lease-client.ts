@@ -153,9 +153,10 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     redeclare = false;
     for (const [key, c] of byKey) {
       if (c.idle()) {
-        if (t > c.endsAt) byKey.delete(key);
-        else if (c.history >= 1 && every) due.add(c);
-        else if (c.history < 1 && t - c.lastActive > 10 * syncMs) byKey.delete(key);
+        if (t > c.endsAt || (c.history < 1 && t - c.lastActive > 10 * syncMs)) {
+          byKey.delete(key);
+          c.retired = true;
+        } else if (c.history >= 1 && every) due.add(c);
         continue;
       }
       c.lastActive = t;

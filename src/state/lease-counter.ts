@@ -111,6 +111,14 @@ export class LeaseCounter {
     if (reply.scarce) this.scarceUntil = now + 2 * syncMs;
   }
 
+  /**
+   * Set when the lease client forgot this counter (idle too long). A limiter that kept a reference to it must ask the
+   * client for the counter again (`LeaseClient.counter`): a forgotten counter is exchanged by no timer, so units it
+   * were granted again would never be returned or renewed, and a second object for the same key would declare its
+   * own `held` for this process, overwriting the first's at the authority.
+   */
+  retired = false;
+
   /** Nothing held, nothing owed: the counter can be forgotten. */
   idle(): boolean {
     return this.held === 0 && this.consumed === 0 && this.need === 0 && this.avail === 0 && this.fallbackGranted === 0;

@@ -8,8 +8,8 @@ import { rules } from '../limits/helpers.js';
 const who = { subject: 'alice', team: 'research', model: 'llama' };
 
 /** N processes' lease clients over one authority, each exchange crossing an event-loop turn like IPC does. */
-function fleet(n: number, syncMs = 20) {
-  const authority = createMemoryAuthority({ leaseTtlMs: 5000 });
+function fleet(n: number, syncMs = 20, leaseTtlMs = 5000) {
+  const authority = createMemoryAuthority({ leaseTtlMs });
   const clients: LeaseClient[] = Array.from({ length: n }, (_, i) =>
     createLeaseClient({
       holder: `p${i}`,
@@ -115,6 +115,48 @@ describe('leased limiter over one authority', () => {
     assert.match(refused.message, /resets at \d{4}-\d\d-\d\dT/);
     const ok = await attempt(() => b!.reserve({ ...who, estimatedTokens: 50 }));
     assert.ok(!(ok instanceof GatewayError), 'exactly 50 are left');
+    await f.close();
+  });
+  // The lease client forgets a counter idle for ten sync intervals; the limiter's plans kept the object. Units granted
+  // to it afterwards were never returned nor renewed (its lease expired at the authority while the process still
+  // admitted from them), and a second model's plan built a second object for the same key whose `held` overwrote the
+  // first's: each let a concurrency limit of 5 hold 10 requests (infergate workers or replicas on Redis).
+  const idle = (syncMs: number) => new Promise((r) => setTimeout(r, 20 * syncMs));
+
+  test('a counter forgotten while idle is not used again: its lease cannot expire under requests it admits', async () => {
+    const f = fleet(2, 20, 200);
+    const compiled = rules([{ match: { subject: '*' }, concurrency: 5 }]);
+    const [a, b] = f.clients.map((leases) => createLeasedLimiter(compiled, { leases }));
+    (await a!.reserve({ ...who, estimatedTokens: 1 })).settle(1);
+    await idle(20);
+    for (const r of await Promise.all(Array.from({ length: 5 }, () => attempt(() => a!.reserve({ ...who, estimatedTokens: 1 }))))) {
+      if (!(r instanceof GatewayError)) r.settle(1);
+    }
+    await new Promise((r) => setTimeout(r, 400)); // past the lease TTL
+    let admitted = 0;
+    for (const l of [b!, a!, b!, a!]) {
+      const got = await Promise.all(Array.from({ length: 5 }, () => attempt(() => l.reserve({ ...who, estimatedTokens: 1 }))));
+      admitted += got.filter((r) => !(r instanceof GatewayError)).length;
+    }
+    assert.equal(admitted, 5);
+    await f.close();
+  });
+
+  test('two models of one subject share one slot counter after it was forgotten', async () => {
+    const f = fleet(1);
+    const l = createLeasedLimiter(rules([{ match: { subject: '*' }, concurrency: 5 }]), { leases: f.clients[0]! });
+    (await l.reserve({ ...who, model: 'llama', estimatedTokens: 1 })).settle(1);
+    await idle(20);
+    let admitted = 0;
+    for (let round = 0; round < 3; round++) {
+      for (const model of ['mistral', 'llama']) {
+        const got = await Promise.all(Array.from({ length: 5 }, () => attempt(() => l.reserve({ ...who, model, estimatedTokens: 1 }))));
+        admitted += got.filter((r) => !(r instanceof GatewayError)).length;
+      }
+    }
+    assert.equal(admitted, 5);
+    const snap = l.snapshot({});
+    assert.equal(snap.buckets[0]?.concurrency?.inFlight, 5, 'the live snapshot sees the counter in use');
     await f.close();
   });
 });
