@@ -23,11 +23,24 @@ function skipValue(buf: Buffer, i: number): number {
 }
 
 /**
- * The wanted key spelled by the bytes from start to end, or null. Compared byte by byte with each key's char codes,
- * which is what comparing their latin1 decoding would do, without making a string of every key in the body.
+ * The wanted key the bytes from start to end (a key between its quotes) stand for, or null. A key without escapes is
+ * compared byte by byte with each key's char codes, which is what comparing their latin1 decoding would do, without
+ * making a string of every key in the body; a key with escapes is decoded first, as JSON.parse and the engines' own
+ * parsers (Python's json, serde) read it: `"mod\u0065l"` is `model` to them.
  */
 function wantedKey(buf: Buffer, start: number, end: number, keys: readonly string[]): string | null {
   const len = end - start;
+  let escaped = false;
+  for (let j = start; j < end && !escaped; j++) escaped = buf[j] === 0x5c;
+  if (escaped) {
+    let decoded: unknown;
+    try {
+      decoded = JSON.parse(buf.toString('utf8', start - 1, end + 1));
+    } catch {
+      return null;
+    }
+    return keys.find((k) => k === decoded) ?? null;
+  }
   for (const k of keys) {
     if (k.length !== len) continue;
     let j = 0;
@@ -38,12 +51,12 @@ function wantedKey(buf: Buffer, start: number, end: number, keys: readonly strin
 }
 
 /**
- * Value spans of the wanted top-level keys. Keys are compared as raw bytes, which is exact for the ASCII keys the
- * gateway edits (a key spelled with escapes is treated as a different key, as a lenient parser would).
- * When a key repeats, the last occurrence wins, matching JSON.parse.
+ * Value spans of the wanted top-level keys, every occurrence of each in body order. A key spelled with escapes is the
+ * key it decodes to. A repeated key is read as its last occurrence by JSON.parse and Python, as its first by other
+ * parsers: an edit replaces every occurrence, so the gateway and every backend read the value it wrote.
  */
-export function topLevelSpans(buf: Buffer, keys: readonly string[]): Map<string, KeySpan> {
-  const found = new Map<string, KeySpan>();
+export function topLevelSpans(buf: Buffer, keys: readonly string[]): Map<string, KeySpan[]> {
+  const found = new Map<string, KeySpan[]>();
   let i = skipJsonSpace(buf, 0);
   if (buf[i] !== 0x7b) return found;
   i = skipJsonSpace(buf, i + 1);
@@ -55,7 +68,11 @@ export function topLevelSpans(buf: Buffer, keys: readonly string[]): Map<string,
     i = skipJsonSpace(buf, i + 1);
     const valueStart = i;
     i = skipValue(buf, i);
-    if (key !== null) found.set(key, { valueStart, valueEnd: i });
+    if (key !== null) {
+      const spans = found.get(key);
+      if (spans) spans.push({ valueStart, valueEnd: i });
+      else found.set(key, [{ valueStart, valueEnd: i }]);
+    }
     i = skipJsonSpace(buf, i);
     if (buf[i] !== 0x2c) break;
     i = skipJsonSpace(buf, i + 1);
@@ -80,7 +97,9 @@ export function applyEdits(buf: Buffer, edits: readonly Edit[]): Buffer {
     buf,
     edits.map((e) => e.key),
   );
-  const replace = edits.filter((e) => spans.has(e.key)).sort((a, b) => spans.get(a.key)!.valueStart - spans.get(b.key)!.valueStart);
+  const replace: { edit: Edit; span: KeySpan }[] = [];
+  for (const edit of edits) for (const span of spans.get(edit.key) ?? []) replace.push({ edit, span });
+  replace.sort((a, b) => a.span.valueStart - b.span.valueStart);
   const append = edits.filter((e) => !spans.has(e.key));
   let close = buf.length;
   let appended = '';
@@ -90,15 +109,14 @@ export function applyEdits(buf: Buffer, edits: readonly Edit[]): Buffer {
     appended = isEmptyBefore(buf, close) ? text : `,${text}`;
   }
   let size = buf.length + Buffer.byteLength(appended);
-  for (const e of replace) size += Buffer.byteLength(e.value) - (spans.get(e.key)!.valueEnd - spans.get(e.key)!.valueStart);
+  for (const { edit, span } of replace) size += Buffer.byteLength(edit.value) - (span.valueEnd - span.valueStart);
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
   let at = 0;
-  for (const e of replace) {
-    const s = spans.get(e.key)!;
-    at += buf.copy(out, at, pos, s.valueStart);
-    at += out.write(e.value, at);
-    pos = s.valueEnd;
+  for (const { edit, span } of replace) {
+    at += buf.copy(out, at, pos, span.valueStart);
+    at += out.write(edit.value, at);
+    pos = span.valueEnd;
   }
   if (append.length > 0) {
     at += buf.copy(out, at, pos, close);

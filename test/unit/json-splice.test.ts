@@ -31,8 +31,8 @@ test('replaces and appends in one pass', () => {
 test('finds spans after strings holding braces, escapes and unicode', () => {
   const src = Buffer.from('{"a":"}{\\"\\\\","b":[1,{"c":"]"}],"é":1,"model":"x"}');
   const spans = topLevelSpans(src, ['model', 'b']);
-  assert.equal(src.toString('utf8', spans.get('model')!.valueStart, spans.get('model')!.valueEnd), '"x"');
-  assert.equal(src.toString('utf8', spans.get('b')!.valueStart, spans.get('b')!.valueEnd), '[1,{"c":"]"}]');
+  assert.equal(src.toString('utf8', spans.get('model')![0]!.valueStart, spans.get('model')![0]!.valueEnd), '"x"');
+  assert.equal(src.toString('utf8', spans.get('b')![0]!.valueStart, spans.get('b')![0]!.valueEnd), '[1,{"c":"]"}]');
 });
 
 test('returns the same buffer when there is nothing to edit', () => {
@@ -105,13 +105,33 @@ test('appending a key the parsed body lacks gives the bytes of the general edit,
   assert.ok(appended > 1_000, `${appended}`);
 });
 
-test('a wanted key is found where its raw bytes spell it (the last occurrence), for generated bodies', () => {
-  const keys = ['model', 'stream_options', 'encoding_format', Buffer.from('é').toString('latin1'), 'mod\\"el'];
+/** The key a member names, as JSON.parse (and Python's json) read it: escapes decoded. Raw keys are latin1 of UTF-8. */
+const keyOf = (rawKey: string) => (rawKey.includes('\\') ? (JSON.parse(`"${rawKey}"`) as string) : rawKey);
+
+test('a wanted key is found at every member that names it, escapes decoded, for generated bodies', () => {
+  const keys = ['model', 'stream_options', 'encoding_format', Buffer.from('é').toString('latin1'), 'mod"el'];
   for (const { body, members } of generatedBodies(5_000)) {
-    const expected = new Map<string, { valueStart: number; valueEnd: number }>();
-    for (const m of members) if (keys.includes(m.rawKey)) expected.set(m.rawKey, { valueStart: m.valueStart, valueEnd: m.valueEnd });
+    const expected = new Map<string, { valueStart: number; valueEnd: number }[]>();
+    for (const m of members) {
+      const k = keyOf(m.rawKey);
+      if (keys.includes(k)) expected.set(k, [...(expected.get(k) ?? []), { valueStart: m.valueStart, valueEnd: m.valueEnd }]);
+    }
     assert.deepEqual(topLevelSpans(body, keys), expected, body.toString());
   }
+});
+
+test('an edited key spelled with escapes or repeated is replaced everywhere: the backend reads the value the gateway wrote', () => {
+  // JSON.parse and Python read `"max_tok\u0065ns":null` as max_tokens: null; the gateway's cap on the raw-spelled key
+  // alone left the backend uncapped, and a model rename on the first `model` left a first-wins parser the client's.
+  const body = Buffer.from('{"max_tokens":5,"model":"a","messages":[],"max_tok\\u0065ns":null,"model":"b"}');
+  const out = applyEdits(body, [
+    { key: 'max_tokens', value: '1024' },
+    { key: 'model', value: '"backend-b"' },
+  ]);
+  assert.equal(out.toString(), '{"max_tokens":1024,"model":"backend-b","messages":[],"max_tok\\u0065ns":1024,"model":"backend-b"}');
+  assert.equal(JSON.parse(out.toString()).max_tokens, 1024);
+  const appended = applyEdits(Buffer.from('{"stre\\u0061m_options":{"include_usage":false}}'), [{ key: 'stream_options', value: '{"include_usage":true}' }]);
+  assert.deepEqual(JSON.parse(appended.toString()), { stream_options: { include_usage: true } });
 });
 
 test('edits give the bytes of a splice at the members as generated, for generated bodies and edit sets', () => {
@@ -121,15 +141,16 @@ test('edits give the bytes of a splice at the members as generated, for generate
     const edits = ['model', 'stream_options', 'encoding_format']
       .filter(() => r() < 0.6)
       .map((key) => ({ key, value: VALUES[Math.floor(r() * VALUES.length)]! }));
-    // The oracle: the last member spelling each key has its value replaced; the other keys go before the last brace.
-    const last = new Map(members.filter((m) => edits.some((e) => e.key === m.rawKey)).map((m) => [m.rawKey, m]));
+    // The oracle: every member naming an edited key (escapes decoded) has its value replaced; the other keys go
+    // before the last brace.
+    const named = members.filter((m) => edits.some((e) => e.key === keyOf(m.rawKey)));
     const parts: Buffer[] = [];
     let pos = 0;
-    for (const m of [...last.values()].sort((a, b) => a.valueStart - b.valueStart)) {
-      parts.push(body.subarray(pos, m.valueStart), Buffer.from(edits.find((e) => e.key === m.rawKey)!.value));
+    for (const m of named) {
+      parts.push(body.subarray(pos, m.valueStart), Buffer.from(edits.find((e) => e.key === keyOf(m.rawKey))!.value));
       pos = m.valueEnd;
     }
-    const absent = edits.filter((e) => !last.has(e.key));
+    const absent = edits.filter((e) => !named.some((m) => keyOf(m.rawKey) === e.key));
     if (absent.length > 0) {
       const close = body.lastIndexOf('}');
       parts.push(body.subarray(pos, close), Buffer.from(`${members.length ? ',' : ''}${absent.map((e) => `${JSON.stringify(e.key)}:${e.value}`).join(',')}`));
