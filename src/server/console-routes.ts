@@ -2,7 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
 import type { RuntimeConfig } from '../config/index.js';
 import { configView, prefixHitRate, type Asset, type ConfigStatus, type FleetSnapshot, type LiveStats } from '../console/index.js';
-import { GatewayError, type Clock } from '../core/index.js';
+import { GatewayError, redactUrl, type Clock } from '../core/index.js';
 import type { Router } from '../routing/index.js';
 
 type Env = { Bindings: HttpBindings };
@@ -53,7 +53,8 @@ function fleet(router: Router, cfg: RuntimeConfig, clock: Clock): FleetSnapshot 
       const e = b.engine;
       return {
         id: b.id,
-        url: compiled?.url ?? b.id,
+        // As the config view shows it: a password in the URL's userinfo is masked (the id never carries one).
+        url: compiled ? redactUrl(compiled.url, '••••••') : b.id,
         kind: compiled?.kind ?? '',
         models: modelsOf.get(b.id) ?? [],
         status: b.status,
