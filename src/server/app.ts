@@ -50,6 +50,15 @@ const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
 const DONE = Promise.resolve();
 
+/**
+ * The client's trace context is sent on to the backend as it came when tracing is off, so only what W3C Trace Context
+ * allows is taken: a traceparent of the standard shape (version ff and all-zero ids are invalid), and a tracestate of
+ * printable ASCII within the 512 characters a platform must propagate, only beside such a traceparent. Anything else
+ * (a 30 KB header, obs-text bytes) would reach every backend from any caller.
+ */
+const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACESTATE = /^[\x20-\x7e]{1,512}$/;
+
 /** The OpenAI endpoints without Hono: node:http in, node:http out (the hot path skips the framework). */
 export function createOpenAIHandler(deps: AppDeps) {
   const { inflight } = deps;
@@ -65,9 +74,11 @@ export function createOpenAIHandler(deps: AppDeps) {
       return null;
     }
     const tp = incoming.headers.traceparent;
-    if (typeof tp === 'string') ctx.traceparent = tp;
-    const ts = incoming.headers.tracestate;
-    if (typeof ts === 'string') ctx.tracestate = ts;
+    if (typeof tp === 'string' && TRACEPARENT.test(tp)) {
+      ctx.traceparent = tp;
+      const ts = incoming.headers.tracestate;
+      if (typeof ts === 'string' && TRACESTATE.test(ts)) ctx.tracestate = ts;
+    }
     const live = deps.live();
     inflight.count++;
     return deps.pipeline.handle(endpoint, live, ctx, incoming, outgoing);
