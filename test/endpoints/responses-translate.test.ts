@@ -197,4 +197,40 @@ describe('Responses → chat completions translation', () => {
     assert.equal(events.find((e) => e.type === 'response.reasoning_text.done')?.text, 'think');
     assert.deepEqual(events.at(-1)!.response!.output.map((o) => o.type), ['reasoning', 'message']);
   });
+
+  test('an engine finish reason the chat relay maps to length or content_filter ends the Response incomplete, with that reason', () => {
+    const req = { model: 'm', input: 'x' } as ResponsesRequest;
+    const cases: Array<[string, string | null]> = [['max_tokens', 'max_output_tokens'], ['model_length', 'max_output_tokens'], ['length', 'max_output_tokens'], ['content_filter', 'content_filter'], ['safety', 'content_filter'], ['eos_token', null], ['stop', null]];
+    for (const [finish, reason] of cases) {
+      const res = chatToResponse(req, { id: 'chatcmpl-f', choices: [{ finish_reason: finish, message: { content: 'cut' } }] }, { promptTokens: 1, completionTokens: 1, cachedTokens: 0 });
+      assertMatchesSpec('Response', res);
+      assert.equal(res.status, reason ? 'incomplete' : 'completed', finish);
+      assert.deepEqual(res.incomplete_details, reason ? { reason } : null, finish);
+
+      const t = new ChatToResponsesStream(req);
+      t.event(JSON.stringify({ id: 'chatcmpl-f', choices: [{ index: 0, delta: { content: 'cut' } }] }));
+      t.event(JSON.stringify({ id: 'chatcmpl-f', choices: [{ index: 0, delta: {}, finish_reason: finish }] }));
+      t.event('[DONE]');
+      const last = JSON.parse(t.finish()!.split('\n\n').filter(Boolean).at(-1)!.split('\n')[1]!.slice('data: '.length)) as { type: string; response: Record<string, unknown> };
+      assert.equal(last.type, reason ? 'response.incomplete' : 'response.completed', finish);
+      assert.deepEqual(last.response.incomplete_details, reason ? { reason } : null, finish);
+    }
+  });
+
+  test('reports the reasoning tokens the backend counted among the output tokens, streamed and not', () => {
+    const req = { model: 'm', input: 'x' } as ResponsesRequest;
+    const usage = { prompt_tokens: 5, completion_tokens: 9, completion_tokens_details: { reasoning_tokens: 6 } };
+    const res = chatToResponse(req, { id: 'chatcmpl-u', choices: [{ finish_reason: 'stop', message: { reasoning_content: 'think', content: 'ok' } }], usage }, { promptTokens: 5, completionTokens: 9, cachedTokens: 0 });
+    assertMatchesSpec('Response', res);
+    assert.deepEqual((res.usage as Record<string, unknown>).output_tokens_details, { reasoning_tokens: 6 });
+
+    const t = new ChatToResponsesStream(req);
+    t.event(JSON.stringify({ id: 'chatcmpl-u', choices: [{ index: 0, delta: { reasoning_content: 'think' } }] }));
+    t.event(JSON.stringify({ id: 'chatcmpl-u', choices: [{ index: 0, delta: { content: 'ok' }, finish_reason: 'stop' }] }));
+    t.event(JSON.stringify({ id: 'chatcmpl-u', choices: [], usage }));
+    t.event('[DONE]');
+    const last = JSON.parse(t.finish()!.split('\n\n').filter(Boolean).at(-1)!.split('\n')[1]!.slice('data: '.length)) as { type: string; response: { usage: Record<string, unknown> } };
+    assertMatchesSpec('ResponseCompletedEvent', last);
+    assert.deepEqual(last.response.usage.output_tokens_details, { reasoning_tokens: 6 });
+  });
 });

@@ -1,5 +1,5 @@
 import { scalarText } from '../../core/index.js';
-import type { BackendUsage } from '../../upstream/index.js';
+import { openaiFinishReason, type BackendUsage } from '../../upstream/index.js';
 import type { ResponsesRequest } from './wire.js';
 
 /** Chat completions answers as Responses API objects (OpenAI's `Response`, its output items and usage). */
@@ -12,6 +12,10 @@ export interface OutputState {
   status: 'in_progress' | 'completed' | 'incomplete' | 'failed';
   output: Json[];
   usage: BackendUsage | null;
+  /** The reasoning tokens among the output tokens, when the backend reports them (`completion_tokens_details`). */
+  reasoningTokens?: number;
+  /** Why an incomplete response stopped (`incomplete_details.reason`). */
+  incompleteReason?: IncompleteReason | null;
   /** Why a failed response failed (OpenAI's `ResponseError`). */
   error?: { code: string; message: string } | null;
 }
@@ -22,13 +26,33 @@ export function responseIdFor(chatId: unknown): string {
   return `resp_${s.replace(/^chatcmpl-/, '')}`;
 }
 
-export function usageOf(u: BackendUsage | null): Json | null {
+export type IncompleteReason = 'max_output_tokens' | 'content_filter';
+
+/**
+ * Why a chat choice stopped short, in the Responses API's words (`incomplete_details.reason`), or null when it
+ * finished. The engine's value is read as the chat relay maps it (finish-reason.ts): TGI's or an Anthropic-style
+ * `max_tokens` is the length limit there, so it is here too.
+ */
+export function incompleteReasonOf(finish: unknown): IncompleteReason | null {
+  if (typeof finish !== 'string') return null;
+  const reason = openaiFinishReason(finish, 'chat');
+  return reason === 'length' ? 'max_output_tokens' : reason === 'content_filter' ? 'content_filter' : null;
+}
+
+/** `usage.completion_tokens_details.reasoning_tokens` of a chat completion or chunk (vLLM, SGLang with a reasoning parser), else 0. */
+export function reasoningTokensOf(usage: unknown): number {
+  const details = usage && typeof usage === 'object' ? (usage as Json).completion_tokens_details : null;
+  const n = details && typeof details === 'object' ? (details as Json).reasoning_tokens : null;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
+export function usageOf(u: BackendUsage | null, reasoningTokens = 0): Json | null {
   if (!u) return null;
   return {
     input_tokens: u.promptTokens,
     input_tokens_details: { cached_tokens: u.cachedTokens, cache_write_tokens: 0 },
     output_tokens: u.completionTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: Math.min(reasoningTokens, u.completionTokens) },
     total_tokens: u.promptTokens + u.completionTokens,
   };
 }
@@ -43,7 +67,7 @@ export function responseObject(req: ResponsesRequest, s: OutputState): Json {
     status: s.status,
     completed_at: s.status === 'completed' ? Math.floor(Date.now() / 1000) : null,
     error: s.error ?? null,
-    incomplete_details: s.status === 'incomplete' ? { reason: 'max_output_tokens' } : null,
+    incomplete_details: s.status === 'incomplete' ? { reason: s.incompleteReason ?? 'max_output_tokens' } : null,
     instructions: req.instructions ?? null,
     max_output_tokens: req.max_output_tokens ?? null,
     model: s.model,
@@ -61,7 +85,7 @@ export function responseObject(req: ResponsesRequest, s: OutputState): Json {
     metadata: req.metadata ?? {},
     // `usage` is an object once the response is done and absent before (the spec has no null for it); `user` is a
     // string when present.
-    ...(done && s.usage ? { usage: usageOf(s.usage) } : {}),
+    ...(done && s.usage ? { usage: usageOf(s.usage, s.reasoningTokens) } : {}),
     // `user` is a string when present (the spec has no null for it).
     ...(req.user ? { user: req.user } : {}),
   };
@@ -110,7 +134,8 @@ export function functionCallItem(id: string, callId: string, name: string, args:
 export function chatToResponse(req: ResponsesRequest, chat: Json, usage: BackendUsage | null): Json {
   const choice = ((chat.choices as Json[] | undefined) ?? [])[0] ?? {};
   const message = (choice.message ?? {}) as Json;
-  const incomplete = choice.finish_reason === 'length';
+  const incompleteReason = incompleteReasonOf(choice.finish_reason);
+  const incomplete = incompleteReason !== null;
   const itemStatus = incomplete ? 'incomplete' : 'completed';
   const base = responseIdFor(chat.id).slice('resp_'.length);
   const output: Json[] = [];
@@ -130,6 +155,8 @@ export function chatToResponse(req: ResponsesRequest, chat: Json, usage: Backend
     status: incomplete ? 'incomplete' : 'completed',
     output,
     usage,
+    reasoningTokens: reasoningTokensOf(chat.usage),
+    incompleteReason,
   };
   return responseObject(req, state);
 }

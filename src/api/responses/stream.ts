@@ -1,7 +1,7 @@
 import { scalarText, type GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import type { EventTransform } from '../event-relay.js';
-import { functionCallItem, logprobsOf, messageItem, reasoningItem, reasoningOf, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
+import { functionCallItem, incompleteReasonOf, logprobsOf, messageItem, reasoningItem, reasoningOf, reasoningTokensOf, responseIdFor, responseObject, textPart, type OutputState } from './from-chat.js';
 import type { ResponsesRequest } from './wire.js';
 
 type Json = Record<string, unknown>;
@@ -35,7 +35,7 @@ export function responsesErrorFrame(err: GatewayError, sequence: number): string
  * Chat completion chunks → the Responses API's typed events: response.created and in_progress on the first chunk,
  * output_item.added / content_part.added before the first text, output_text.delta per text delta,
  * function_call_arguments.delta per tool-call fragment, the matching *.done events when an item ends, and
- * response.completed (or response.incomplete at the length limit) with usage after the backend's `[DONE]`.
+ * response.completed (or response.incomplete at the length limit or a content filter) with usage after the backend's `[DONE]`.
  */
 export class ChatToResponsesStream implements EventTransform {
   done = false;
@@ -48,6 +48,7 @@ export class ChatToResponsesStream implements EventTransform {
   #calls = new Map<number, OpenCall>();
   #finish: string | null = null;
   #usage: BackendUsage | null = null;
+  #reasoningTokens = 0;
   #error: string | null = null;
 
   constructor(private readonly req: ResponsesRequest) {}
@@ -199,6 +200,7 @@ export class ChatToResponsesStream implements EventTransform {
         completionTokens: typeof u.completion_tokens === 'number' ? u.completion_tokens : 0,
         cachedTokens: details && typeof details.cached_tokens === 'number' ? details.cached_tokens : 0,
       };
+      this.#reasoningTokens = reasoningTokensOf(u);
     }
     const choice = ((chunk.choices as Json[] | undefined) ?? [])[0];
     if (!choice) return out || null;
@@ -215,13 +217,13 @@ export class ChatToResponsesStream implements EventTransform {
     if (!this.#state) return null;
     if (this.#error !== null) {
       // After an engine error the items stay as they were; the response ends as failed, as OpenAI ends one.
-      Object.assign(this.#state, { status: 'failed', usage: this.#usage, error: { code: 'server_error', message: this.#error } });
+      Object.assign(this.#state, { status: 'failed', usage: this.#usage, reasoningTokens: this.#reasoningTokens, error: { code: 'server_error', message: this.#error } });
       return this.#emit('response.failed', { response: responseObject(this.req, this.#state) });
     }
-    const status = this.#finish === 'length' ? 'incomplete' : 'completed';
+    const incompleteReason = incompleteReasonOf(this.#finish);
+    const status = incompleteReason !== null ? 'incomplete' : 'completed';
     let out = this.#closeReasoning(status) + this.#closeText(status) + this.#closeCalls(status);
-    this.#state.status = status;
-    this.#state.usage = this.#usage;
+    Object.assign(this.#state, { status, usage: this.#usage, reasoningTokens: this.#reasoningTokens, incompleteReason });
     out += this.#emit(status === 'completed' ? 'response.completed' : 'response.incomplete', { response: responseObject(this.req, this.#state) });
     return out;
   }
