@@ -125,6 +125,12 @@ function monitorPaths(kind: BackendConfig['kind'], root: string, v1: string): { 
   }
 }
 
+/** `Authorization: Basic` from a URL's userinfo (percent-decoded, as curl and browsers send it), or null. */
+function basicAuthorization(u: URL): string | null {
+  if (!u.username && !u.password) return null;
+  return `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}`;
+}
+
 function compileBackend(b: ModelConfig['backends'][number], publicName: string, index: number): CompiledBackend {
   const u = new URL(b.url);
   const base = u.pathname.replace(/\/+$/, '');
@@ -137,7 +143,7 @@ function compileBackend(b: ModelConfig['backends'][number], publicName: string, 
     kind: b.kind,
     weight: b.weight,
     model: b.model ?? publicName,
-    authorization: b.api_key ? `Bearer ${b.api_key}` : null,
+    authorization: b.api_key ? `Bearer ${b.api_key}` : basicAuthorization(u),
     embeddingsBase64: b.embeddings_base64 ?? NATIVE_BASE64[b.kind],
     kvEvents: b.kv_events ? Object.freeze({ ...b.kv_events }) : null,
     origin: `${u.protocol}//${u.host}`,

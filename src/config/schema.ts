@@ -59,7 +59,7 @@ const kvEventsSchema = z.strictObject({
 });
 
 export const backendSchema = z.strictObject({
-  url: backendUrl.describe('Base URL of the backend: http(s)://host:port, or a base ending in /v1.'),
+  url: backendUrl.describe('Base URL of the backend: http(s)://host:port, or a base ending in /v1. Credentials in it (http://user:password@host) are sent as HTTP Basic authorization.'),
   name: z
     .string()
     .regex(/^[\x21-\x7e]([\x20-\x7e]{0,62}[\x21-\x7e])?$/, 'expected 1-64 printable ASCII characters, not starting or ending with a space')
@@ -75,6 +75,11 @@ export const backendSchema = z.strictObject({
   /** Whether the backend can return base64 embeddings itself; defaults per kind. */
   embeddings_base64: z.boolean().optional().describe('Whether the backend returns base64 embeddings itself (default by kind: vllm and openai yes); otherwise the gateway encodes them.'),
   kv_events: kvEventsSchema.optional().describe('The engine\'s KV-cache events (vLLM started with --kv-events-config): while they are live they are routing\'s picture of this backend\'s prefix cache instead of the gateway\'s own guess. See README, KV events.'),
+}).superRefine((b, ctx) => {
+  // Credentials in the URL are sent as HTTP Basic (as curl does); with api_key too, one of them would be dropped.
+  if (b.api_key === undefined) return;
+  const u = URL.canParse(b.url) ? new URL(b.url) : null;
+  if (u && (u.username || u.password)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a URL with credentials (user:password@) sends them as HTTP Basic; with api_key as well, keep only one' });
 });
 
 const modelName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'model names cannot contain whitespace');

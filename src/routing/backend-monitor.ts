@@ -77,6 +77,10 @@ export class BackendMonitor {
     const probePath = target.paths ? target.paths.probe : '/health';
     const metricsPath = target.paths ? target.paths.metrics : '/metrics';
     const kind = target.kind;
+    // An engine's own key (--api-key) guards its API, never /health or /metrics, so only a probe that is an API call
+    // (kind openai) sends it; credentials from the URL belong to a proxy in front of the whole server, so every poll does.
+    const auth = target.authorization;
+    const monitorHeaders = auth && (kind === 'openai' || auth.startsWith('Basic ')) ? { authorization: auth } : undefined;
     const fields = () => ({ backend: target.id, model: o.models?.() ?? '' });
     if (o.scrapeIntervalMs > 0 && metricsPath !== null && scrapeableKind(kind)) {
       const url = origin + metricsPath;
@@ -85,7 +89,7 @@ export class BackendMonitor {
           intervalMs: o.scrapeIntervalMs,
           timeoutMs: o.scrapeTimeoutMs ?? Math.min(o.timeoutMs, Math.max(100, o.scrapeIntervalMs * 4)),
           run: async (signal) => {
-            const res = await request(url, { method: 'GET', signal });
+            const res = await request(url, { method: 'GET', signal, ...(monitorHeaders ? { headers: monitorHeaders } : {}) });
             if (res.statusCode !== 200) {
               await res.body.dump();
               const s = res.statusCode;
@@ -121,8 +125,7 @@ export class BackendMonitor {
     }
     if (o.probeIntervalMs > 0 && probePath !== null) {
       const url = origin + probePath;
-      // Only a probe that is an API call needs the backend's credentials; a /health page never does.
-      const headers = kind === 'openai' && target.authorization ? { authorization: target.authorization } : undefined;
+      const headers = monitorHeaders;
       this.#pollers.push(
         startPoller({
           intervalMs: o.probeIntervalMs,
