@@ -14,7 +14,7 @@ import type { FamilyRequest } from './family.js';
 import { createFamilies, familyCandidates } from './families.js';
 import { ResponseStore } from './responses/store.js';
 import { createAttemptRunner } from './attempt-run.js';
-import { generates, minOutputOf, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, UNCAPPED_OUTPUT_FLOOR, type Exchange, type Prepared } from './prepare.js';
+import { generates, minOutputOf, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, type Exchange, type Prepared } from './prepare.js';
 
 /** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
 export interface PipelineDeps {
@@ -242,7 +242,7 @@ export function createPipeline(deps: PipelineDeps) {
       if (live.limiter) {
         const estimate = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
         // Without a cap of its own the request may be capped below (never under the floor or its own min_tokens).
-        const perChoice = estimate > 0 && p.route.maxTokens === null ? Math.max(estimate, UNCAPPED_OUTPUT_FLOOR, minOutputOf(p)) : estimate;
+        const perChoice = estimate > 0 && p.route.maxTokens === null ? Math.max(estimate, model.outputReserve, minOutputOf(p)) : estimate;
         const r = live.limiter.reserve(
           { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + perChoice * p.choices },
           respHeaders as Record<string, string>,

@@ -83,12 +83,6 @@ export interface Exchange {
 
 const COMPLETIONS_DEFAULT_MAX = 16;
 
-/**
- * The least output a request without a cap is reserved and capped at under a token limit (pipeline.ts): the observed
- * p99 alone can be pulled down by other callers' short answers (a `stop` sequence, a classifier), and a cap there
- * would cut ordinary answers short.
- */
-export const UNCAPPED_OUTPUT_FLOOR = 1024;
 
 /** The output a request without a cap must be allowed: vLLM refuses a `min_tokens` above the `max_tokens` it is sent. */
 export function minOutputOf(p: Prepared): number {

@@ -1,4 +1,4 @@
-import type { BackendConfig, Config, ModelConfig, RoutingConfig } from './schema.js';
+import { DEFAULT_OUTPUT_RESERVE, type BackendConfig, type Config, type ModelConfig, type RoutingConfig } from './schema.js';
 
 /** Which engine kinds can return base64 embeddings themselves; for the others the gateway converts floats. */
 const NATIVE_BASE64: Record<BackendConfig['kind'], boolean> = {
@@ -58,6 +58,8 @@ export interface CompiledModel {
   readonly pool: CompiledPool;
   readonly backends: readonly CompiledBackend[];
   readonly fallback: readonly string[];
+  /** `output_reserve`: the least an uncapped request is reserved (and capped at) per choice under token limits. */
+  readonly outputReserve: number;
   readonly retries: number;
   /** Epoch seconds, for `/v1/models` `created`. Stable across reloads of the same model. */
   readonly created: number;
@@ -188,6 +190,7 @@ export function compileConfig(cfg: Config, source: string, options: CompileOptio
       policy: cfg.sim.policy ?? 'token_aware',
       fallback: [],
       retries: 2,
+      output_reserve: DEFAULT_OUTPUT_RESERVE,
       backends: options.simUrls.map((url) => ({ url, kind: cfg.sim!.personality, weight: 1 })),
     });
   }
@@ -203,6 +206,7 @@ export function compileConfig(cfg: Config, source: string, options: CompileOptio
       pool: Object.freeze({ name: m.name, policy: m.policy, targets: Object.freeze(compiled) }),
       backends: Object.freeze(compiled),
       fallback: Object.freeze([...m.fallback]),
+      outputReserve: m.output_reserve,
       retries: m.retries,
       created: options.previous?.models.get(m.name)?.created ?? now,
     });

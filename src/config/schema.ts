@@ -82,6 +82,14 @@ export const backendSchema = z.strictObject({
   if (u && (u.username || u.password)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a URL with credentials (user:password@) sends them as HTTP Basic; with api_key as well, keep only one' });
 });
 
+/**
+ * Output tokens an uncapped request is reserved and capped at under token limits, unless the model's observed p99 is
+ * larger (api/pipeline.ts). The p99 alone can be pulled down by other callers' short answers (a stop sequence, a
+ * classifier), and a cap there would cut ordinary answers short; 4096 leaves room for long chat answers, reasoning
+ * models want more (`output_reserve`).
+ */
+export const DEFAULT_OUTPUT_RESERVE = 4096;
+
 const modelName = z.string().min(1).max(256).regex(/^[^\s]+$/, 'model names cannot contain whitespace');
 
 export const modelSchema = z
@@ -94,6 +102,7 @@ export const modelSchema = z
     fallback: z.array(modelName).default([]).describe('Models tried in order when this one cannot serve, before the first byte reaches the client.'),
     /** Attempts on other backends of this pool before falling back (connect errors, 5xx, 429). */
     retries: z.number().int().min(0).max(10).default(2).describe('Other backends of this model tried after a failure before the first byte (connect errors, 5xx, 429, timeouts).'),
+    output_reserve: z.number().int().min(1).max(10_000_000).default(DEFAULT_OUTPUT_RESERVE).describe('Under a tokens-per-minute limit or a quota, a request without max_tokens is reserved this many output tokens per choice (or the model\'s observed p99 output, when larger) and the backend is told to stop there, so the limit stays exact; an answer that reaches it ends with finish_reason length and raises the estimate. Raise it for reasoning models.'),
     backends: z.array(backendSchema).min(1, 'a model needs at least one backend').describe('The servers of this model (at least one).'),
   })
   .transform((m) => ({ ...m, policy: m.policy ?? (m.backends.some((b) => b.weight !== 1) ? ('weighted' as const) : ('token_aware' as const)) }));

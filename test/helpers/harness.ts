@@ -28,6 +28,7 @@ export interface ModelSpec {
   policy?: string;
   fallback?: string[];
   retries?: number;
+  output_reserve?: number;
 }
 
 /** Builds YAML for a gateway on port 0 in front of the given models; `auth: none` unless `extra` says otherwise. */

@@ -22,7 +22,10 @@ describe('requests without an output cap under token limits', () => {
     sim = (await startSims(1))[0]!;
     short = (await startSims(1, { maxModelLen: 2048 }))[0]!;
     g = await startGovernedGateway([
-      { name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }] },
+      // A reserve under a third of the quota: the three concurrent requests below are all admitted.
+      { name: 'llama', output_reserve: 1024, backends: [{ url: sim.url, model: 'sim-llama-8b' }] },
+      { name: 'plain', backends: [{ url: sim.url, model: 'sim-llama-8b' }] },
+      { name: 'reasoner', output_reserve: 20_000, backends: [{ url: sim.url, model: 'sim-llama-8b' }] },
       { name: 'short', backends: [{ url: short.url, model: 'sim-llama-8b' }] },
     ], {
       limits: [{ match: { subject: 'dana' }, tpm: 1_000_000 }, { match: { subject: 'ed' }, tpm: 100_000_000 }, { match: { subject: 'rpm-only' }, rpm: 1000 }],
@@ -85,6 +88,13 @@ describe('requests without an output cap under token limits', () => {
     await post(roomy, { messages: [{ role: 'user', content: 'hi' }] }).then((r) => r.text());
     const cap = lastBackendBody().max_tokens as number;
     assert.ok(cap >= 1024, `capped at ${cap} after callers sent max_tokens: 1`);
+  });
+
+  test('the reserve is the model\'s output_reserve, 4096 by default: long answers are not cut at a small figure', async () => {
+    await post(roomy, { model: 'plain' }).then((r) => r.text());
+    assert.equal(lastBackendBody().max_tokens, 4096);
+    await post(roomy, { model: 'reasoner' }).then((r) => r.text());
+    assert.equal(lastBackendBody().max_tokens, 20_000);
   });
 
   test("min_tokens above the cap raises it (vLLM refuses min_tokens over max_tokens); completions keep the API's 16", async () => {
