@@ -24,8 +24,8 @@ export type AuthFailure =
  */
 const DESCRIPTIONS: Record<AuthFailure, string> = {
   missing: 'Missing bearer token. Send "Authorization: Bearer <JWT>".',
-  malformed: 'The bearer token is not a well-formed JWT.',
-  too_large: 'The bearer token is larger than this gateway accepts.',
+  malformed: 'The credential is not a well-formed JWT (nor an API key of this gateway).',
+  too_large: 'The credential is larger than this gateway accepts.',
   expired: 'The token has expired.',
   not_yet_valid: 'The token is not valid yet (nbf is in the future).',
   issued_in_future: 'The token was issued in the future (iat is ahead of the gateway clock beyond its tolerance).',

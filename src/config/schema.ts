@@ -134,7 +134,7 @@ export const serverSchema = z
     timeouts: z
       .strictObject({
         connect: duration.default(2000).describe('Connecting to a backend.'),
-        first_byte: duration.default(60_000).describe('Until the backend\'s first byte (streams: its first chunk); a request is retried on another backend after it.'),
+        first_byte: duration.default(60_000).describe('Streams: until the backend\'s first chunk; the stream is then retried on another backend. A non-streamed answer comes whole at the end, so it is bounded by request instead.'),
         /**
          * Receiving the whole request, headers and body, from its first byte (Node's requestTimeout): a body that
          * trickles or never ends is answered 408 after this. Headers alone get at most a minute.

@@ -152,6 +152,11 @@ describe('the Responses API', () => {
       sdk.responses.create({ model: 'chat-only', input: 'hi', previous_response_id: 'resp_unknown' }),
       (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'previous_response_id',
     );
+    // As chat refuses max_tokens: 0 (it used to reach the backend as chat's max_tokens: 0).
+    await assert.rejects(
+      sdk.responses.create({ model: 'chat-only', input: 'hi', max_output_tokens: 0 }),
+      (e: unknown) => e instanceof OpenAI.BadRequestError && e.param === 'max_output_tokens' && e.code === 'integer_below_min_value',
+    );
   });
 
   test('passes through to a backend that serves the API, and retrieves, continues and cancels on the backend that stored it', async () => {

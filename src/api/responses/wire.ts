@@ -18,7 +18,7 @@ export const responsesRequest = z.looseObject({
   instructions: z.string().nullish(),
   tools: z.array(z.looseObject({ type: z.string() })).nullish(),
   tool_choice: z.unknown().optional(),
-  max_output_tokens: z.number().int().nonnegative().nullish(),
+  max_output_tokens: z.number().int().min(1).nullish(),
   temperature: z.number().nullish(),
   top_p: z.number().nullish(),
   top_logprobs: z.number().int().nullish(),
