@@ -5,6 +5,7 @@
 import { applyStop, choiceSeed, generateLogprobs, generatePieces, type TokenLogprob } from '../text/generator.js';
 import { hashInts } from '../text/hash.js';
 import { toolArgumentFragments, type ToolSpec } from './tool-calls.js';
+import { structuredPieces } from './structured.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
@@ -40,6 +41,8 @@ export interface ChoiceSpec extends LengthSpec {
   topLogprobs: number | null;
   tool: ToolSpec | null;
   toolCallId: string;
+  /** The JSON text a structured-output constraint makes the answer (structured.ts), or null. */
+  structured?: string | null;
 }
 
 /** Output length and why it ended. `ignore_eos` makes max_tokens exact; max_tokens below the target truncates. */
@@ -64,6 +67,20 @@ export function planChoice(spec: ChoiceSpec): ChoicePlan {
       stopReason: null,
       toolCall: { id: spec.toolCallId, name: spec.tool.name },
       logprobs: spec.topLogprobs === null ? null : generateLogprobs(seed, fragments, spec.topLogprobs),
+    };
+  }
+  if (spec.structured != null) {
+    const pieces = structuredPieces(spec.structured);
+    const truncated = spec.maxTokens !== null && spec.maxTokens < pieces.length;
+    if (truncated) pieces.length = spec.maxTokens as number;
+    return {
+      index: spec.index,
+      promptIndex: spec.promptIndex,
+      pieces,
+      finishReason: truncated ? 'length' : 'stop',
+      stopReason: null,
+      toolCall: null,
+      logprobs: spec.topLogprobs === null ? null : generateLogprobs(seed, pieces, spec.topLogprobs),
     };
   }
   const { tokens, finish } = planLength(spec);

@@ -4,6 +4,7 @@ import { mergeFaults, normalizeFault } from '../faults.js';
 import { planChoice, type ChoicePlan } from '../generation/plan.js';
 import { runGeneration } from '../generation/runner.js';
 import { chooseTool } from '../generation/tool-calls.js';
+import { structuredAnswer } from '../generation/structured.js';
 import { createChatRenderer } from '../render/chat-render.js';
 import { lastUserText, renderChatPrompt } from '../text/chat-template.js';
 import { tokenize } from '../text/tokenizer.js';
@@ -32,6 +33,7 @@ export function handleChat(ctx: SimContext, rr: RouteRequest): void {
   const afterTool = b.messages[b.messages.length - 1]?.role === 'tool' && (b.tool_choice ?? 'auto') === 'auto';
   const tool = afterTool ? null : chooseTool(tools, b.tool_choice ?? 'auto', lastUserText(b.messages));
   const topLogprobs = b.logprobs === true ? (b.top_logprobs ?? 0) : null;
+  const structured = tool ? null : structuredAnswer(b);
   const choices: ChoicePlan[] = [];
   for (let i = 0; i < (b.n ?? 1); i++) {
     choices.push(
@@ -49,6 +51,7 @@ export function handleChat(ctx: SimContext, rr: RouteRequest): void {
         topLogprobs,
         tool,
         toolCallId: `chatcmpl-tool-${id.slice(9)}${i}`,
+        structured,
       }),
     );
   }
