@@ -34,8 +34,8 @@ describe('Responses → chat completions translation', () => {
     });
     assert.equal(body.model, 'backend-m');
     assert.deepEqual(body.messages, [
-      { role: 'system', content: 'sys' },
-      { role: 'system', content: 'dev note' },
+      // instructions and the developer message are one system turn (single-system templates refuse two)
+      { role: 'system', content: 'sys\n\ndev note' },
       { role: 'user', content: [{ type: 'text', text: 'look ' }, { type: 'image_url', image_url: { url: 'https://x/cat.png' } }] },
       {
         role: 'assistant',

@@ -77,7 +77,12 @@ export function inputMessages(req: ResponsesRequest): Json[] {
     calls = null;
     if (type === 'message') {
       const role = item.role === 'developer' ? 'system' : scalarText(item.role, 'user');
-      messages.push({ role, content: messageContent(item.content, `${param}.content`, role) });
+      const content = messageContent(item.content, `${param}.content`, role);
+      // `instructions` and a developer message (or two system items) in a row are one system turn: templates that
+      // take a single system message (Mistral's) refuse two.
+      const last = messages[messages.length - 1];
+      if (role === 'system' && last?.role === 'system' && typeof last.content === 'string' && typeof content === 'string') last.content = `${last.content}\n\n${content}`;
+      else messages.push({ role, content });
     } else if (type === 'function_call_output') {
       messages.push({ role: 'tool', tool_call_id: item.call_id, content: outputText(item.output) });
     } else if (type === 'reasoning') {
