@@ -81,7 +81,8 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
     ctx.backendId = backend.id;
     ctx.upstreamModel = backend.model;
     const attemptStart = clock.now();
-    const attemptSpan = span?.startAttempt(backend.url, ctx.attempts, backend.model) ?? null;
+    // The id, as the request and routing spans name the backend: the URL may carry credentials (sent as HTTP Basic).
+    const attemptSpan = span?.startAttempt(backend.id, ctx.attempts, backend.model) ?? null;
     const headers: Record<string, string> = { 'x-request-id': ctx.id };
     const traceparent = telemetry.traceparentFor(ctx, attemptSpan);
     if (traceparent) headers.traceparent = traceparent;

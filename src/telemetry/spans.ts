@@ -80,13 +80,13 @@ export class RequestSpanImpl implements RequestSpan {
     };
   }
 
-  startAttempt(backendUrl: string, attemptNo: number, upstreamModel?: string | null): AttemptSpan {
+  startAttempt(backendId: string, attemptNo: number, upstreamModel?: string | null): AttemptSpan {
     const ctx = this.#ctx;
     const model = upstreamModel ?? ctx.upstreamModel ?? ctx.requestedModel;
-    const attributes: Attributes = { [ATTR_ATTEMPT]: attemptNo, [ATTR_BACKEND]: backendUrl, [ATTR_GEN_AI_PROVIDER_NAME]: PROVIDER_NAME };
+    const attributes: Attributes = { [ATTR_ATTEMPT]: attemptNo, [ATTR_BACKEND]: backendId, [ATTR_GEN_AI_PROVIDER_NAME]: PROVIDER_NAME };
     if (ctx.endpoint !== null) attributes[ATTR_GEN_AI_OPERATION_NAME] = operationName(ctx.endpoint);
     if (model !== null) attributes[ATTR_GEN_AI_REQUEST_MODEL] = model;
-    const addr = this.#env.addressOf(backendUrl);
+    const addr = this.#env.addressOf(backendId);
     if (addr !== null) {
       attributes[ATTR_SERVER_ADDRESS] = addr.address;
       attributes[ATTR_SERVER_PORT] = addr.port;

@@ -84,7 +84,7 @@ export interface RequestSpan {
   setMaxTokens(maxTokens: number): void;
   startRouting(): RoutingSpan;
   /** Child span for one upstream attempt; `attemptNo` counts from 1. */
-  startAttempt(backendUrl: string, attemptNo: number, upstreamModel?: string | null): AttemptSpan;
+  startAttempt(backendId: string, attemptNo: number, upstreamModel?: string | null): AttemptSpan;
 }
 
 export interface Telemetry {
