@@ -76,11 +76,24 @@ export const backendSchema = z.strictObject({
   embeddings_base64: z.boolean().optional().describe('Whether the backend returns base64 embeddings itself (default by kind: vllm and openai yes); otherwise the gateway encodes them.'),
   kv_events: kvEventsSchema.optional().describe('The engine\'s KV-cache events (vLLM started with --kv-events-config): while they are live they are routing\'s picture of this backend\'s prefix cache instead of the gateway\'s own guess. See README, KV events.'),
 }).superRefine((b, ctx) => {
-  // Credentials in the URL are sent as HTTP Basic (as curl does); with api_key too, one of them would be dropped.
-  if (b.api_key === undefined) return;
   const u = URL.canParse(b.url) ? new URL(b.url) : null;
-  if (u && (u.username || u.password)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a URL with credentials (user:password@) sends them as HTTP Basic; with api_key as well, keep only one' });
+  if (!u || (!u.username && !u.password)) return;
+  // The credentials are percent-decoded for the Basic header (config/compile.ts): a stray `%` would fail there, at start.
+  if (!isPercentEncoded(u.username) || !isPercentEncoded(u.password)) {
+    ctx.addIssue({ code: 'custom', path: ['url'], message: 'the credentials in the URL are not valid percent-encoding: write a literal % as %25' });
+  }
+  // Credentials in the URL are sent as HTTP Basic (as curl does); with api_key too, one of them would be dropped.
+  if (b.api_key !== undefined) ctx.addIssue({ code: 'custom', path: ['url'], message: 'a URL with credentials (user:password@) sends them as HTTP Basic; with api_key as well, keep only one' });
 });
+
+function isPercentEncoded(s: string): boolean {
+  try {
+    decodeURIComponent(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Output tokens an uncapped request is reserved and capped at under token limits, unless the model's observed p99 is

@@ -54,3 +54,10 @@ test('a URL with credentials and an api_key as well is refused at load', () => {
     /models\[0\]\.backends\[0\]\.url.*HTTP Basic/s,
   );
 });
+
+test('credentials that are not valid percent-encoding are refused at load, not when the gateway starts', () => {
+  for (const url of ['http://us%zzer:pw@127.0.0.1:1', 'http://user:p%@127.0.0.1:1']) {
+    assert.throws(() => parseConfigText(configYaml([{ name: 'm', backends: [{ url }] }]), '(test)'), /models\[0\]\.backends\[0\]\.url.*percent-encoding/s, url);
+  }
+  assert.doesNotThrow(() => parseConfigText(configYaml([{ name: 'm', backends: [{ url: 'http://user:p%25@127.0.0.1:1' }] }]), '(test)'));
+});
