@@ -32,7 +32,9 @@ function serveAsset(c: Ctx, a: Asset | undefined): Response {
     'content-security-policy': CSP,
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
-    vary: 'accept-encoding',
+    // Origin too: with server.cors the answer carries Access-Control-Allow-Origin for some origins only, and this
+    // header replaces the `Vary: Origin` CORS set (server/cors.ts), so a shared cache would hand one site's to another.
+    vary: 'accept-encoding, origin',
   };
   if (c.req.header('if-none-match') === a.etag) return c.body(null, 304, headers);
   const gzip = /\bgzip\b/.test(c.req.header('accept-encoding') ?? '');

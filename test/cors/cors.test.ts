@@ -99,6 +99,16 @@ describe('server.cors', () => {
     await res.text();
   });
 
+  test("the console's assets vary by Origin too: their own Vary does not replace the one CORS needs", async () => {
+    for (const origin of [APP, 'https://evil.example']) {
+      const res = await fetch(`${gw.url}/console`, { headers: { origin, 'accept-encoding': 'gzip' } });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('vary') ?? '', /origin/i, origin);
+      assert.match(res.headers.get('vary') ?? '', /accept-encoding/i, origin);
+      await res.arrayBuffer();
+    }
+  });
+
   test('other origins are served without CORS headers (the browser keeps the answer from the page)', async () => {
     const res = await chat(gw, 'https://evil.example');
     assert.equal(res.status, 200);
