@@ -118,6 +118,15 @@ export const modelSchema = z
     output_reserve: z.number().int().min(1).max(10_000_000).default(DEFAULT_OUTPUT_RESERVE).describe('Under a tokens-per-minute limit or a quota, a request without max_tokens is reserved this many output tokens per choice (or the model\'s observed p99 output, when larger) and the backend is told to stop there, so the limit stays exact; an answer that reaches it ends with finish_reason length and raises the estimate. Raise it for reasoning models.'),
     backends: z.array(backendSchema).min(1, 'a model needs at least one backend').describe('The servers of this model (at least one).'),
   })
+  .superRefine((m, ctx) => {
+    // A client's error names the backend that failed by its label (config/compile.ts): two alike name neither.
+    const labels = new Set<string>();
+    m.backends.forEach((b, i) => {
+      const label = b.name ?? `${m.name}#${i + 1}`;
+      if (labels.has(label)) ctx.addIssue({ code: 'custom', path: ['backends', i, 'name'], message: `another backend of this model is labelled ${JSON.stringify(label)} already; give each backend its own name` });
+      labels.add(label);
+    });
+  })
   .transform((m) => ({ ...m, policy: m.policy ?? (m.backends.some((b) => b.weight !== 1) ? ('weighted' as const) : ('token_aware' as const)) }));
 
 /**

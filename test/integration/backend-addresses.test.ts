@@ -1,7 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { startTestGateway, client } from '../helpers/harness.js';
+import { startTestGateway, client, configYaml } from '../helpers/harness.js';
+import { parseConfigText } from '../../src/config/index.js';
 import { startScriptedBackend, chunk, SSE_HEAD, type ScriptedBackend } from '../helpers/scripted-backend.js';
 import type { Gateway } from '../../src/server/index.js';
 
@@ -83,4 +84,15 @@ test('a stream that stalls ends with an error event that names the label', async
   assert.match(text, /server\.timeouts\.idle/);
   assertNoAddress(text);
   assert.match(text, /broken#1/);
+});
+
+test('two backends of a model labelled alike are refused at load: the label must say which one failed', () => {
+  const cases: { url: string; name?: string }[][] = [
+    [{ url: 'http://127.0.0.1:1', name: 'gpu-1' }, { url: 'http://127.0.0.1:2', name: 'gpu-1' }],
+    [{ url: 'http://127.0.0.1:1' }, { url: 'http://127.0.0.1:2', name: 'm#1' }],
+  ];
+  for (const backends of cases) {
+    assert.throws(() => parseConfigText(configYaml([{ name: 'm', backends }]), '(test)'), /models\[0\]\.backends\[1\]\.name.*labelled/s);
+  }
+  assert.doesNotThrow(() => parseConfigText(configYaml([{ name: 'm', backends: [{ url: 'http://127.0.0.1:1', name: 'm#2' }, { url: 'http://127.0.0.1:2', name: 'm#1' }] }]), '(test)'));
 });
