@@ -1,7 +1,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { zodResponseFormat } from 'openai/helpers/zod';
+import { zodResponseFormat, zodTextFormat } from 'openai/helpers/zod';
 import { startSims, startTestGateway, client } from '../helpers/harness.js';
 import type { Gateway } from '../../src/server/index.js';
 import type { SimServer } from '../../src/sim/index.js';
@@ -45,5 +45,20 @@ describe('structured outputs from the simulator, through the gateway', () => {
     assert.deepEqual(JSON.parse(guided.choices[0]!.message.content!), { ok: true });
     const cut = await sdk.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'who?' }], max_tokens: 2, response_format: zodResponseFormat(Person, 'person') });
     assert.equal(cut.choices[0]!.finish_reason, 'length');
+  });
+  test('responses.parse (text.format) and completions get JSON too; the common bounds and formats are met', async () => {
+    const sdk = client(gw);
+    const r = await sdk.responses.parse({ model: 'm', input: 'who?', text: { format: zodTextFormat(Person, 'person') } });
+    assert.equal(Person.safeParse(r.output_parsed).success, true, JSON.stringify(r.output_text));
+    const c = await sdk.completions.create({ model: 'm', prompt: 'json', max_tokens: 100, guided_json: { type: 'object', properties: { ok: { type: 'boolean' } } } } as never);
+    assert.deepEqual(JSON.parse(c.choices[0]!.text), { ok: true });
+    const Event = z.object({ when: z.iso.datetime(), email: z.email(), id: z.uuid(), n: z.number().int().min(18), tags: z.array(z.string().min(3)).min(2) }).and(z.object({ extra: z.boolean() }));
+    type Tree = { name: string; children: Tree[] };
+    const Tree: z.ZodType<Tree> = z.lazy(() => z.object({ name: z.string(), children: z.array(Tree) }));
+    for (const schema of [Event, z.object({ tree: Tree })] as z.ZodType[]) {
+      const res = await sdk.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown> } } });
+      const text = res.choices[0]!.message.content!;
+      assert.equal(schema.safeParse(JSON.parse(text)).success, true, text);
+    }
   });
 });

@@ -2,6 +2,7 @@
 import type { SimContext } from '../context.js';
 import { mergeFaults, normalizeFault } from '../faults.js';
 import { planChoice, type ChoicePlan } from '../generation/plan.js';
+import { structuredAnswer } from '../generation/structured.js';
 import { runGeneration } from '../generation/runner.js';
 import { SimHttpError } from '../personality/errors.js';
 import { createCompletionRenderer } from '../render/completion-render.js';
@@ -42,6 +43,8 @@ export function handleCompletions(ctx: SimContext, rr: RouteRequest): void {
   // Completions' integer logprobs: k alternatives per token; 0 still reports the sampled token.
   const topLogprobs = b.logprobs === null || b.logprobs === undefined ? null : Math.max(1, b.logprobs);
   const choices: ChoicePlan[] = [];
+  // vLLM guides completions too (response_format, guided_json).
+  const structured = structuredAnswer(b as Record<string, unknown>);
   prompts.forEach((promptIds, promptIndex) => {
     for (let i = 0; i < n; i++) {
       choices.push(
@@ -59,6 +62,7 @@ export function handleCompletions(ctx: SimContext, rr: RouteRequest): void {
           topLogprobs,
           tool: null,
           toolCallId: '',
+          structured,
         }),
       );
     }

@@ -10,6 +10,7 @@ import { mergeFaults, normalizeFault } from '../faults.js';
 import { sendJson } from '../http/io.js';
 import { SimHttpError } from '../personality/errors.js';
 import { planChoice } from '../generation/plan.js';
+import { structuredAnswer } from '../generation/structured.js';
 import { runGeneration } from '../generation/runner.js';
 import { chooseTool } from '../generation/tool-calls.js';
 import { createResponsesRenderer } from '../render/responses-render.js';
@@ -74,6 +75,8 @@ export function handleResponses(ctx: SimContext, rr: RouteRequest): void {
     topLogprobs: null,
     tool,
     toolCallId: `call_${id.slice(5)}`,
+    // `text.format`: the SDK's responses.parse reads the answer as JSON, as it does a chat completion's.
+    structured: tool ? null : structuredAnswer(b as Record<string, unknown>),
   });
   // vLLM stores only when its store is enabled; otherwise `store: true` is quietly turned off.
   const stored = ctx.responseStore !== null && b.store !== false;
