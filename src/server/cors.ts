@@ -8,8 +8,11 @@ export interface CorsConfig {
   readonly max_age: number;
 }
 
-/** The methods the gateway's routes answer to (GET lists and reports, POST the API, DELETE stored responses). */
-const ALLOW_METHODS = 'GET, POST, DELETE';
+/**
+ * The methods the gateway's routes answer to (GET lists and reports, POST the API, PATCH API keys, DELETE stored
+ * responses and keys).
+ */
+const ALLOW_METHODS = 'GET, POST, PATCH, DELETE';
 /**
  * What a browser app may read of an answer besides the CORS-safelisted headers: the request ids the SDKs report, the
  * retry hints they honour, the rate limits and the timing a console shows.

@@ -73,6 +73,13 @@ describe('server.cors', () => {
     }
   });
 
+  test('every method a route answers is allowed: PATCH /admin/keys/:id too', async () => {
+    const res = await preflight(gw, '/admin/keys/k1', APP, 'authorization, content-type', 'PATCH');
+    assert.equal(res.status, 204);
+    const allowed = (res.headers.get('access-control-allow-methods') ?? '').split(/\s*,\s*/);
+    for (const m of ['GET', 'POST', 'PATCH', 'DELETE']) assert.ok(allowed.includes(m), `${m} in ${allowed.join()}`);
+  });
+
   test('a header list that is not one is not echoed back', async () => {
     const res = await preflight(gw, '/v1/chat/completions', APP, 'authorization, x-a;b');
     assert.equal(res.status, 204);
