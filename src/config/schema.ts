@@ -142,7 +142,9 @@ const corsOrigin = z.string().transform((s, ctx) => {
   } catch {
     u = null;
   }
-  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.pathname !== '/' || u.search || u.hash || /[?#]$/.test(s)) {
+  // WHATWG URL takes `*` in a host: `https://*` and `https://*.` parsed, the latter matching every trailing-dot origin.
+  const domain = wildcard && u ? u.hostname.slice('wildcard.'.length) : (u?.hostname ?? '');
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.pathname !== '/' || u.search || u.hash || /[?#]$/.test(s) || domain.includes('*') || domain === '' || domain === '.') {
     ctx.addIssue({ code: 'custom', message: 'expected an origin such as https://app.example.com (scheme, host and port only), https://*.example.com, or *' });
     return z.NEVER;
   }

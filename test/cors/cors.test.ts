@@ -135,7 +135,7 @@ describe('server.cors', () => {
   });
 
   test('origins that are not origins are refused at load with the key and the expected form', () => {
-    for (const bad of ['app.example.com', 'https://app.example.com/v1', 'ftp://app.example.com', 'https://u:p@app.example.com', 'https://app.example.com?x=1']) {
+    for (const bad of ['app.example.com', 'https://app.example.com/v1', 'ftp://app.example.com', 'https://u:p@app.example.com', 'https://app.example.com?x=1', 'https://*', 'https://*.', 'https://*.*.example.com', 'https://a*b.example.com']) {
       assert.throws(() => parseConfigText(configYaml([{ name: 'm', backends: [{ url: 'http://127.0.0.1:1' }] }], { cors: { origins: [bad] } }), '(test)'), (err: Error) => {
         assert.match(err.message, /server\.cors\.origins/, bad);
         assert.match(err.message, /expected an origin/, bad);
