@@ -241,12 +241,18 @@ export function createPipeline(deps: PipelineDeps) {
       if (span && p.route.maxTokens) span.setMaxTokens(p.route.maxTokens);
       if (live.limiter) {
         const estimate = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
-        // Without a cap of its own the request may be capped below (never under the floor or its own min_tokens).
-        const perChoice = estimate > 0 && p.route.maxTokens === null ? Math.max(estimate, model.outputReserve, minOutputOf(p)) : estimate;
-        const r = live.limiter.reserve(
-          { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: ctx.promptTokenEstimate + perChoice * p.choices },
-          respHeaders as Record<string, string>,
-        );
+        const who = { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: 0 };
+        // Without a cap of its own the request may be capped below (never under the reserve or its own min_tokens)...
+        let perChoice = estimate;
+        if (estimate > 0 && p.route.maxTokens === null) {
+          perChoice = Math.max(estimate, model.outputReserve, minOutputOf(p));
+          // ...but never past what the caller's tightest token limit or quota could ever admit: a reserve larger than
+          // the limit would refuse every request sent without a cap, for good.
+          const room = Math.floor((live.limiter.tokenCeiling(who) - ctx.promptTokenEstimate) / p.choices);
+          if (room < perChoice) perChoice = Math.max(room, minOutputOf(p), 1);
+        }
+        who.estimatedTokens = ctx.promptTokenEstimate + perChoice * p.choices;
+        const r = live.limiter.reserve(who, respHeaders as Record<string, string>);
         // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
         reservation = r instanceof Promise ? await r : r;
         // A request without an output cap under a token limit or quota was reserved the model's observed output

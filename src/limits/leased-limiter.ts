@@ -1,7 +1,7 @@
 import { formatResetDuration, GatewayError, systemClock, type Clock } from '../core/index.js';
 import type { CounterSpec, LeaseClient, LeaseCounter } from '../state/index.js';
 import { WINDOW_MS } from './bucket.js';
-import { markRefusal, quotaExceeded, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
+import { markRefusal, quotaExceeded, rateLimited, tokenCeilingOf, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
 import { createPlanCache } from './plan-cache.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
 import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
@@ -69,6 +69,8 @@ const itemId = (i: Item): string => `${i.stateKey}|${i.dim}|${i.period ?? ''}`;
 interface Plan {
   readonly items: Item[];
   readonly tpmCap: number;
+  /** `Limiter.tokenCeiling` for this caller (tpm caps and quotas). */
+  readonly ceiling: number;
   readonly rpmItems: readonly Item[];
   readonly tpmItems: readonly Item[];
 }
@@ -99,7 +101,9 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   const plans = createPlanCache((who): Plan => {
     const items: Item[] = [];
     let tpmCap = Number.POSITIVE_INFINITY;
-    for (const rule of selectRules(rules.limits, who)) {
+    const limitRules = selectRules(rules.limits, who);
+    const quotaRules = selectRules(rules.quotas, who);
+    for (const rule of limitRules) {
       const key = stateKey(rule, who);
       const base = { rule, period: null, window: '', resetsAtMs: 0, stateKey: key };
       if (rule.rpm !== null) {
@@ -114,7 +118,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       }
     }
     const wall = clock.wallMs();
-    for (const rule of selectRules(rules.quotas, who)) {
+    for (const rule of quotaRules) {
       const key = stateKey(rule, who);
       for (const period of ['day', 'month'] as const) {
         if ((period === 'day' ? rule.perDay : rule.perMonth) === null) continue;
@@ -124,7 +128,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
         items.push(item);
       }
     }
-    return { items, tpmCap, rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
+    return { items, tpmCap, ceiling: tokenCeilingOf(limitRules, quotaRules), rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
   });
 
   /** Points a quota item at the counter of the window `wallMs` falls in (a new one each day or month). */
@@ -200,7 +204,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     const ids = new Set(full.items.map(itemId));
     const heldIds = new Set(inner.items.map(itemId));
     const items = full.items.filter((i) => !heldIds.has(itemId(i)));
-    const plan: Plan = { items, tpmCap: Math.min(Number.POSITIVE_INFINITY, ...items.filter((i) => i.dim === 'tokens').map((i) => i.counter.spec.cap)), rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
+    const plan: Plan = { items, tpmCap: Math.min(Number.POSITIVE_INFINITY, ...items.filter((i) => i.dim === 'tokens').map((i) => i.counter.spec.cap)), ceiling: full.ceiling, rpmItems: items.filter((i) => i.dim === 'requests'), tpmItems: items.filter((i) => i.dim === 'tokens') };
     const merge = (sub: LeasedReservation): void => {
       const layer = ++inner.layer;
       // From here the reservation has items of its own: copies, with a layer per counter.
@@ -326,6 +330,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       return slow(plan, req, estimate, into);
     },
     extend,
+    tokenCeiling: (who) => plans.get(who).ceiling,
     snapshot: (filter) => leasedSnapshot(leases, rules, filter, clock),
   };
 

@@ -54,6 +54,11 @@ export interface Limiter {
    */
   extend(reservation: Reservation, request: LimitSubject): void | Promise<void>;
   snapshot(filter: SnapshotFilter): LimitSnapshot;
+  /**
+   * The most tokens one request of this caller could ever be reserved: the smallest tokens-per-minute cap and quota
+   * (per day or month) that apply to it, Infinity when none does. A figure of the config, not of what is left.
+   */
+  tokenCeiling(who: LimitSubject): number;
 }
 
 /** The single-process limiter: every decision is synchronous. */
@@ -211,13 +216,30 @@ const NO_QUOTAS: readonly HeldQuota[] = Object.freeze([]);
 interface Plan {
   readonly limits: readonly Held[];
   readonly quotas: readonly { readonly rule: CompiledQuotaRule; readonly key: string }[];
+  /** `Limiter.tokenCeiling` for this caller. */
+  readonly ceiling: number;
 }
 
-const buildPlan = (rules: CompiledLimits) => (who: LimitSubject): Plan =>
-  Object.freeze({
-    limits: Object.freeze(selectRules(rules.limits, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
-    quotas: Object.freeze(selectRules(rules.quotas, who).map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+const buildPlan = (rules: CompiledLimits) => (who: LimitSubject): Plan => {
+  const limits = selectRules(rules.limits, who);
+  const quotas = selectRules(rules.quotas, who);
+  return Object.freeze({
+    limits: Object.freeze(limits.map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+    quotas: Object.freeze(quotas.map((rule) => Object.freeze({ rule, key: stateKey(rule, who) }))),
+    ceiling: tokenCeilingOf(limits, quotas),
   });
+};
+
+/** The smallest tpm cap and quota among the rules that apply; Infinity when none bounds tokens. */
+export function tokenCeilingOf(limits: readonly CompiledLimitRule[], quotas: readonly CompiledQuotaRule[]): number {
+  let ceiling = Number.POSITIVE_INFINITY;
+  for (const r of limits) if (r.tpm !== null) ceiling = Math.min(ceiling, r.tpm);
+  for (const q of quotas) {
+    if (q.perDay !== null) ceiling = Math.min(ceiling, q.perDay);
+    if (q.perMonth !== null) ceiling = Math.min(ceiling, q.perMonth);
+  }
+  return ceiling;
+}
 
 /**
  * RPM / TPM / concurrency buckets plus token quotas, decided in one synchronous step: every bucket is checked first
@@ -374,6 +396,7 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
     extend,
     store,
     quotaStore,
+    tokenCeiling: (who) => plans.get(who).ceiling,
     snapshot: (filter) => buildSnapshot({ rules, store, quotaStore, reserved: (key, window) => reserved.get(`${window}\u0000${key}`) ?? 0, clock, filter }),
   };
 }

@@ -125,3 +125,36 @@ describe('requests without an output cap under token limits', () => {
     assert.equal(sent[1]!.max_tokens, undefined);
   });
 });
+
+describe('the output reserve under limits smaller than it', () => {
+  let sim: SimServer;
+  let g: GovernedGateway;
+  before(async () => {
+    sim = (await startSims(1))[0]!;
+    g = await startGovernedGateway([{ name: 'llama', backends: [{ url: sim.url, model: 'sim-llama-8b' }] }], {
+      limits: [{ match: { subject: 'tight' }, tpm: 4000 }],
+      quotas: [{ match: { subject: 'small-quota' }, tokens_per_day: 3000 }],
+    });
+  });
+  after(async () => {
+    await g.close();
+    await sim.close();
+  });
+
+  // With the default reserve (4096) above a 4000 tpm, every request without max_tokens was refused for good as too
+  // large ("Lower max_tokens"), though the caller sent none; the reserve now shrinks to what the limit can admit.
+  for (const [subject, ceiling] of [['tight', 4000], ['small-quota', 3000]] as const) {
+    test(`an uncapped request under a ${ceiling}-token ${subject === 'tight' ? 'tpm' : 'quota'} is served, capped within it`, async () => {
+      const token = await g.token('models:*', subject);
+      const res = await fetch(`${g.gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.status, 200, await res.clone().text());
+      await res.text();
+      const sent = JSON.parse(sim.log.entries.filter((e) => e.path === '/v1/chat/completions').at(-1)!.rawBody) as { max_tokens: number };
+      assert.ok(sent.max_tokens > ceiling / 2 && sent.max_tokens < ceiling, `capped at ${sent.max_tokens}`);
+    });
+  }
+});

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLeasedLimiter, type Reservation } from '../../src/limits/index.js';
+import { createLeasedLimiter, createLimiter, type Reservation } from '../../src/limits/index.js';
 import { createLeaseClient, createMemoryAuthority, type LeaseClient } from '../../src/state/index.js';
 import { GatewayError } from '../../src/core/index.js';
 import { rules } from '../limits/helpers.js';
@@ -157,6 +157,21 @@ describe('leased limiter over one authority', () => {
     assert.equal(admitted, 5);
     const snap = l.snapshot({});
     assert.equal(snap.buckets[0]?.concurrency?.inFlight, 5, 'the live snapshot sees the counter in use');
+    await f.close();
+  });
+  test('the token ceiling is the smallest tpm cap and quota that apply, the same for the local limiter', async () => {
+    const f = fleet(1);
+    const compiled = rules(
+      [{ match: { subject: '*' }, tpm: 5000 }, { match: { subject: 'carol' }, tpm: 50_000 }],
+      [{ match: { subject: 'alice' }, tokens_per_day: 3000 }],
+    );
+    for (const l of [createLeasedLimiter(compiled, { leases: f.clients[0]! }), createLimiter(compiled)]) {
+      assert.equal(l.tokenCeiling(who), 3000);
+      assert.equal(l.tokenCeiling({ ...who, subject: 'bob' }), 5000);
+      // The most specific rule naming the same fields replaces the general one.
+      assert.equal(l.tokenCeiling({ ...who, subject: 'carol' }), 50_000);
+    }
+    assert.equal(createLimiter(rules([{ match: { subject: '*' }, rpm: 10 }])).tokenCeiling(who), Number.POSITIVE_INFINITY);
     await f.close();
   });
 });
