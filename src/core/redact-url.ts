@@ -1,5 +1,6 @@
 /**
- * A connection URL fit for a log line or a browser: the password of its userinfo and the value of every query
+ * A connection URL fit for a log line or a browser: the password of its userinfo (or a user name alone, a token written
+ * there) and the value of every query
  * parameter that reads like a credential are masked; the rest is kept as written. ioredis, for one, reads options
  * from the query (`redis://host:6379/0?password=…`), so masking the userinfo alone leaked that form.
  */
@@ -23,7 +24,8 @@ function maskPassword(url: string, mask: string): string {
   const at = url.lastIndexOf('@', end - 1);
   if (at < start) return url;
   const colon = url.indexOf(':', start);
-  return colon >= 0 && colon < at ? `${url.slice(0, colon + 1)}${mask}${url.slice(at)}` : url;
+  // Userinfo without a password is a token written as the user name (`https://TOKEN@host`): masked whole.
+  return colon >= 0 && colon < at ? `${url.slice(0, colon + 1)}${mask}${url.slice(at)}` : `${url.slice(0, start)}${mask}${url.slice(at)}`;
 }
 
 export function redactUrl(url: string, mask = '***'): string {

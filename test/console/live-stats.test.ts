@@ -89,7 +89,9 @@ describe('live stats for the console', () => {
     // A raw @ in the password: the userinfo ends at the last @ of the authority, as URL parsers (and ioredis) read it.
     assert.equal(redactUrl('redis://:p@ssw0rd@redis:6379/0'), 'redis://:***@redis:6379/0');
     assert.equal(redactUrl('redis://user:a@b@c@host:6379?db=1'), 'redis://user:***@host:6379?db=1');
-    assert.equal(redactUrl('redis://user@host:6379/0'), 'redis://user@host:6379/0');
+    // A user name without a password is a token written there (https://TOKEN@host): masked whole.
+    assert.equal(redactUrl('redis://user@host:6379/0'), 'redis://***@host:6379/0');
+    assert.equal(redactUrl('http://ghp_abc123@vllm:8000/v1'), 'http://***@vllm:8000/v1');
     assert.doesNotMatch(redactUrl('redis://user:p%40ss@h:6379/0?sentinelPassword=x&name=m'), /p%40ss|=x\b/);
   });
 });
