@@ -56,7 +56,9 @@ const DONE = Promise.resolve();
  * printable ASCII within the 512 characters a platform must propagate, only beside such a traceparent. Anything else
  * (a 30 KB header, obs-text bytes) would reach every backend from any caller.
  */
-const TRACEPARENT = /^(?!ff)[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$/;
+// A version after 00 may append fields after its flags (W3C: parse what version 00 defines, keep the header).
+const TRACE_IDS = '-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}';
+const TRACEPARENT = new RegExp(`^(?:00${TRACE_IDS}|(?!00|ff)[0-9a-f]{2}${TRACE_IDS}(?:-[\\x21-\\x7e]{0,200})?)$`);
 const TRACESTATE = /^[\x20-\x7e]{1,512}$/;
 
 /** The OpenAI endpoints without Hono: node:http in, node:http out (the hot path skips the framework). */

@@ -53,4 +53,8 @@ test('trace headers that are not W3C trace context are not sent on', async () =>
   assert.equal(long.tracestate, undefined);
   const zero = await forwarded({ traceparent: '00-00000000000000000000000000000000-00f067aa0ba902b7-01' });
   assert.equal(zero.traceparent, undefined);
+  // Version 00 is exactly four fields; a later version may append its own after the flags (W3C: keep it).
+  assert.equal((await forwarded({ traceparent: `${VALID}-extra` })).traceparent, undefined);
+  const future = `01${VALID.slice(2)}-extra`;
+  assert.equal((await forwarded({ traceparent: future })).traceparent, future);
 });
