@@ -37,6 +37,12 @@ interface Counter {
   held: number;
   /** Quota usage when no ledger persists it. */
   used: number;
+  /**
+   * Quota: what each holder has been charged in this window, kept after its lease is reclaimed (the Lua script's
+   * c:<id>), so a holder re-declaring its usage (after its lease expired, or to an authority that lost its state) is
+   * charged only what it used beyond that, never its whole history again.
+   */
+  charged: Map<string, number>;
   scarceUntil: number;
   /** Monotonic ms after which an idle counter may be forgotten. */
   keepUntil: number;
@@ -77,7 +83,10 @@ export function createMemoryAuthority(options: MemoryAuthorityOptions): MemoryAu
     c.held -= h.held;
     // A dead holder's lease may hide settled usage it never reported: for quotas it is charged (never an overrun);
     // for rates the units are simply gone and the bucket refills; slots come back.
-    if (c.spec.kind === 'quota' && h.held > 0) charge(c, h.held);
+    if (c.spec.kind === 'quota' && h.held > 0) {
+      charge(c, h.held);
+      c.charged.set(id, (c.charged.get(id) ?? 0) + h.held);
+    }
     c.holders.delete(id);
   };
 
@@ -92,7 +101,7 @@ export function createMemoryAuthority(options: MemoryAuthorityOptions): MemoryAu
     const spec = item.spec;
     let c = counters.get(spec.key);
     if (!c) {
-      c = { spec, level: spec.cap, updated: t, holders: new Map(), held: 0, used: 0, scarceUntil: 0, keepUntil: 0 };
+      c = { spec, level: spec.cap, updated: t, holders: new Map(), held: 0, used: 0, charged: new Map(), scarceUntil: 0, keepUntil: 0 };
       counters.set(spec.key, c);
     }
     // A reload that changes the limit keeps what was consumed: the level moves by the change.
@@ -113,12 +122,18 @@ export function createMemoryAuthority(options: MemoryAuthorityOptions): MemoryAu
       // not remember either: a fresh bucket counts those units as free already, so they are charged here and the
       // return below gives back only what it returns (before, returns after a restart were counted twice).
       if (spec.kind === 'rate') c.level -= item.history + item.held + item.returned;
-      else if (spec.kind === 'quota') charge(c, Math.max(0, item.history - item.consumed));
+    }
+    if (spec.kind === 'quota') {
+      // What it consumed since its last report, or all it says it consumed in the window if that is more than it
+      // was ever charged here (a holder new to this authority re-seeding it); never the same units twice.
+      const before = c.charged.get(holder) ?? 0;
+      const total = Math.max(before + item.consumed, item.history);
+      if (total > before) charge(c, total - before);
+      c.charged.set(holder, total);
     }
     c.held += item.held - h.held;
     h.held = item.held;
     if (spec.kind === 'rate') c.level = Math.min(spec.cap - c.held, c.level + item.returned);
-    else if (spec.kind === 'quota' && item.consumed > 0) charge(c, item.consumed);
 
     const avail = free(c);
     let granted = 0;
