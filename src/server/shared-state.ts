@@ -50,6 +50,7 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
       // Unique per lease client (several gateways may share a process in tests and embeddings).
       holder: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
       syncMs: st.sync_interval,
+      leaseTtlMs: st.lease_ttl,
       fallback: st.on_unreachable === 'share' ? { mode: 'share', share: 1 / processes } : { mode: 'refuse' },
       onMode,
     });

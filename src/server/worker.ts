@@ -38,7 +38,7 @@ export async function runWorker(file: string): Promise<void> {
   const st = cfg.state;
   const leases = st?.redis
     ? undefined // the gateway opens its own Redis lease client (one holder per process)
-    : createLeaseClient({ transport: createIpcTransport(port), holder: `w${cluster.worker?.id ?? process.pid}`, syncMs: st?.sync_interval ?? 100, fallback: null });
+    : createLeaseClient({ transport: createIpcTransport(port), holder: `w${cluster.worker?.id ?? process.pid}`, syncMs: st?.sync_interval ?? 100, leaseTtlMs: st?.lease_ttl, fallback: null });
   const usage =
     cfg.usage === false
       ? null

@@ -22,6 +22,12 @@ export interface LeaseClientOptions {
    * `share` answers from the local share at once). Default: ten sync intervals, at least one second.
    */
   bridgeMs?: number;
+  /**
+   * The authority's lease TTL: counters idle here are re-declared well within it (every ten sync intervals, or more
+   * often when that is longer than half the TTL), or the authority would take this live process for a new one and
+   * charge its recent use again. Default: 5 s.
+   */
+  leaseTtlMs?: number;
   now?: () => number;
 }
 
@@ -144,12 +150,14 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
 
   let tick = 0;
   let redeclare = false;
+  const redeclareTicks = Math.max(1, Math.min(10, Math.floor((options.leaseTtlMs ?? 5000) / (2 * syncMs))));
   const timer = setInterval(() => {
     const t = now();
     // Counters this process used recently (quota usage in the window, rate use not yet refilled) are re-declared
-    // now and then even when idle, and at once when the authority says it is being re-seeded: a Redis that lost
-    // its data learns every holder's share of the usage within one lease TTL.
-    const every = ++tick % 10 === 0 || redeclare;
+    // now and then even when idle (within half the lease TTL, so the authority never expires a live process and
+    // charges its use again), and at once when the authority says it is being re-seeded: a Redis that lost its data
+    // learns every holder's share of the usage within one lease TTL.
+    const every = ++tick % redeclareTicks === 0 || redeclare;
     redeclare = false;
     for (const [key, c] of byKey) {
       if (c.idle()) {

@@ -8,12 +8,13 @@ import { rules } from '../limits/helpers.js';
 const who = { subject: 'alice', team: 'research', model: 'llama' };
 
 /** N processes' lease clients over one authority, each exchange crossing an event-loop turn like IPC does. */
-function fleet(n: number, syncMs = 20, leaseTtlMs = 5000) {
+function fleet(n: number, syncMs = 20, leaseTtlMs = 5000, clientTtlMs?: number) {
   const authority = createMemoryAuthority({ leaseTtlMs });
   const clients: LeaseClient[] = Array.from({ length: n }, (_, i) =>
     createLeaseClient({
       holder: `p${i}`,
       syncMs,
+      leaseTtlMs: clientTtlMs ?? leaseTtlMs,
       fallback: null,
       transport: { exchange: async (h, items) => (await new Promise((r) => setImmediate(r)), authority.exchange(h, items)), close: async () => {} },
     }),
@@ -139,6 +140,22 @@ describe('leased limiter over one authority', () => {
       admitted += got.filter((r) => !(r instanceof GatewayError)).length;
     }
     assert.equal(admitted, 5);
+    await f.close();
+  });
+
+  // An idle counter with recent use is re-declared every ten sync intervals; with a lease TTL shorter than that the
+  // authority had expired the holder by then and took the re-declare for a new holder's, charging its recent use
+  // again each time (state.sync_interval 1s with the default lease_ttl 5s): an rpm bucket never refilled.
+  test('an idle counter is re-declared within the lease TTL: its use is not charged again', async () => {
+    const f = fleet(1, 20, 150);
+    const l = createLeasedLimiter(rules([{ match: { subject: '*' }, rpm: 60 }]), { leases: f.clients[0]! });
+    for (let i = 0; i < 60; i++) (await l.reserve({ ...who, estimatedTokens: 1 })).settle(1);
+    // Spent: every holder keeps no spare, so the counter goes idle; the bucket refills one unit a second.
+    await new Promise((r) => setTimeout(r, 2500));
+    const view = f.authority.view()[0]!;
+    assert.ok(view.free >= 1, `free ${view.free} after 2.5 s of refill`);
+    const r = await attempt(() => l.reserve({ ...who, estimatedTokens: 1 }));
+    assert.ok(!(r instanceof GatewayError), String(r));
     await f.close();
   });
 
