@@ -97,6 +97,9 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
   const leases = options.leases;
   const windowOf = createWindowCache();
   const attempts = options.recallAttempts ?? 8;
+  // Limiters are rebuilt on every reload and key change while requests admitted by the previous one still run (and
+  // may fall back, building plans here): the counters take the newest limiter's limits, never an older one's.
+  const generation = leases.generation();
 
   const plans = createPlanCache((who): Plan => {
     const items: Item[] = [];
@@ -107,14 +110,14 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       const key = stateKey(rule, who);
       const base = { rule, period: null, window: '', resetsAtMs: 0, stateKey: key };
       if (rule.rpm !== null) {
-        items.push({ ...base, capText: String(rule.rpm), unit: Unit.One, dim: 'requests', counter: leases.counter(counterSpec(`${key}|r`, 'rate', rule.rpm, WINDOW_MS)) });
+        items.push({ ...base, capText: String(rule.rpm), unit: Unit.One, dim: 'requests', counter: leases.counter(counterSpec(`${key}|r`, 'rate', rule.rpm, WINDOW_MS), generation) });
       }
       if (rule.tpm !== null) {
         tpmCap = Math.min(tpmCap, rule.tpm);
-        items.push({ ...base, capText: String(rule.tpm), unit: Unit.Tokens, dim: 'tokens', counter: leases.counter(counterSpec(`${key}|t`, 'rate', rule.tpm, WINDOW_MS)) });
+        items.push({ ...base, capText: String(rule.tpm), unit: Unit.Tokens, dim: 'tokens', counter: leases.counter(counterSpec(`${key}|t`, 'rate', rule.tpm, WINDOW_MS), generation) });
       }
       if (rule.concurrency !== null) {
-        items.push({ ...base, capText: String(rule.concurrency), unit: Unit.One, dim: 'concurrency', counter: leases.counter(counterSpec(`${key}|c`, 'slots', rule.concurrency, WINDOW_MS)) });
+        items.push({ ...base, capText: String(rule.concurrency), unit: Unit.One, dim: 'concurrency', counter: leases.counter(counterSpec(`${key}|c`, 'slots', rule.concurrency, WINDOW_MS), generation) });
       }
     }
     const wall = clock.wallMs();
@@ -139,7 +142,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     const cap = (item.period === 'day' ? rule.perDay : rule.perMonth)!;
     item.window = w.id;
     item.resetsAtMs = w.resetsAtMs;
-    item.counter = leases.counter(counterSpec(`q|${w.id}|${item.stateKey}`, 'quota', cap, Math.max(1, w.resetsAtMs - wallMs), { key: item.stateKey, window: w.id }));
+    item.counter = leases.counter(counterSpec(`q|${w.id}|${item.stateKey}`, 'quota', cap, Math.max(1, w.resetsAtMs - wallMs), { key: item.stateKey, window: w.id }), generation);
   }
 
   const amount = (item: Item, estimate: number) => (item.unit === Unit.One ? 1 : estimate);
@@ -155,7 +158,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
       const item = items[i]!;
       if (!item.counter.retired) continue;
       if (item.period !== null) item.window = '';
-      else item.counter = leases.counter(item.counter.spec);
+      else item.counter = leases.counter(item.counter.spec, generation);
     }
   }
 

@@ -32,8 +32,14 @@ export interface LeaseClientOptions {
 }
 
 export interface LeaseClient {
-  /** The counter for a spec (created on first use; a changed capacity applies from now). */
-  counter(spec: CounterSpec): LeaseCounter;
+  /**
+   * The counter for a spec (created on first use; a changed capacity applies from now). `generation`: that of the
+   * limiter asking (`generation()`); a spec from an older one (a config or key set since replaced, still used by the
+   * requests it admitted) never replaces the spec a newer one set.
+   */
+  counter(spec: CounterSpec, generation?: number): LeaseCounter;
+  /** A new limiter's generation: higher than every one handed out before. */
+  generation(): number;
   /**
    * Leases at least `n` more units for each counter given (one round trip for all of them, joined with any exchange
    * already due). Resolves when the authority has answered; the caller then retries its local reservation. Resolves
@@ -148,6 +154,7 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     return running;
   }
 
+  let generations = 0;
   let tick = 0;
   let redeclare = false;
   const redeclareTicks = Math.max(1, Math.min(10, Math.floor((options.leaseTtlMs ?? 5000) / (2 * syncMs))));
@@ -175,12 +182,15 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
   timer.unref();
 
   return {
-    counter(spec) {
+    counter(spec, generation = 0) {
       let c = byKey.get(spec.key);
       if (!c) byKey.set(spec.key, (c = new LeaseCounter(spec, now())));
-      else if (c.spec !== spec) c.spec = spec;
+      else if (c.spec === spec || generation < c.generation) return c;
+      c.spec = spec;
+      c.generation = generation;
       return c;
     },
+    generation: () => ++generations,
     acquire(counters, needs) {
       const p = new Promise<boolean>((resolve) => waiters.push(resolve));
       const t = now();

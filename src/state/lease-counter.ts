@@ -9,6 +9,8 @@ import type { CounterSpec, ExchangeItem, ExchangeReply } from './types.js';
  */
 export class LeaseCounter {
   spec: CounterSpec;
+  /** The generation of the limiter that set `spec` (LeaseClient.counter): an older one cannot set it back. */
+  generation = 0;
   /** Units free to reserve here, now. */
   avail = 0;
   held = 0;

@@ -159,6 +159,26 @@ describe('leased limiter over one authority', () => {
     await f.close();
   });
 
+  // A reload (or a change of a key's limits) builds a new limiter over the same lease client while the old one's
+  // requests still run. One of them falling back to another model built a plan in the old limiter, whose spec (the old
+  // limit) replaced the new one's on the shared counter: concurrency 5 lowered to 2 held 5 again, for good.
+  test('a request admitted before a reload that falls back after it does not bring the old limit back', async () => {
+    const f = fleet(1);
+    const before = createLeasedLimiter(rules([{ match: { subject: '*' }, concurrency: 5 }]), { leases: f.clients[0]! });
+    const old = await before.reserve({ ...who, model: 'llama', estimatedTokens: 1 });
+    const after = createLeasedLimiter(rules([{ match: { subject: '*' }, concurrency: 2 }]), { leases: f.clients[0]! });
+    (await after.reserve({ ...who, model: 'llama', estimatedTokens: 1 })).settle(1);
+    await before.extend(old, { ...who, model: 'mistral' });
+    const got = await Promise.all(Array.from({ length: 5 }, () => attempt(() => after.reserve({ ...who, model: 'llama', estimatedTokens: 1 }))));
+    assert.equal(got.filter((r) => !(r instanceof GatewayError)).length, 1, 'the old request holds one of the 2 slots');
+    for (const r of got) if (!(r instanceof GatewayError)) r.settle(1);
+    old.settle(1);
+    await idle(20); // forgotten while idle, then revived by the new limiter
+    const again = await Promise.all(Array.from({ length: 5 }, () => attempt(() => after.reserve({ ...who, model: 'llama', estimatedTokens: 1 }))));
+    assert.equal(again.filter((r) => !(r instanceof GatewayError)).length, 2);
+    await f.close();
+  });
+
   test('two models of one subject share one slot counter after it was forgotten', async () => {
     const f = fleet(1);
     const l = createLeasedLimiter(rules([{ match: { subject: '*' }, concurrency: 5 }]), { leases: f.clients[0]! });
