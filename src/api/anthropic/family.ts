@@ -30,6 +30,8 @@ class MessagesStream extends PassThroughEvents {
   #cached = 0;
   #output = 0;
   #seen = false;
+  /** message_delta came: its output_tokens is the final count; until then only message_start's provisional one. */
+  #final = false;
 
   protected typedEvent(data: string, raw: Buffer): Buffer {
     const type = TYPE.exec(data)?.[1] ?? (/"type":\s?"(message_start|message_delta|message_stop|error)"/.exec(data)?.[1] ?? null);
@@ -47,6 +49,7 @@ class MessagesStream extends PassThroughEvents {
       if (typeof u.input_tokens === 'number') this.#input = u.input_tokens;
       if (typeof u.cache_read_input_tokens === 'number') this.#cached = u.cache_read_input_tokens;
       if (typeof u.output_tokens === 'number') this.#output = u.output_tokens;
+      if (type === 'message_delta') this.#final = true;
       this.#seen = true;
     } catch {
       // Relayed as is; usage falls back to the gateway's estimate.
@@ -58,7 +61,11 @@ class MessagesStream extends PassThroughEvents {
   }
 
   usage(): BackendUsage | null {
-    return this.#seen ? { promptTokens: this.#input, completionTokens: this.#output, cachedTokens: this.#cached } : null;
+    if (!this.#seen) return null;
+    // A stream cut before message_delta (client gone, backend dropped) has only message_start's provisional count
+    // (1, or 0): the content deltas relayed are the better lower bound, as for a chat stream without its usage chunk.
+    const output = this.#final ? this.#output : Math.max(this.#output, this.contentEvents);
+    return { promptTokens: this.#input, completionTokens: output, cachedTokens: this.#cached };
   }
 
   errorFrame(err: GatewayError): string {
