@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
-import { eventData, SseEventTooLarge, SseScanner, UpstreamFailure, type EventVisitor, type BackendUsage, type Heartbeat, type OpenAttempt, type StreamEnd } from '../upstream/index.js';
+import { errorFieldData, eventData, SseEventTooLarge, SseScanner, terminatedEvent, UpstreamFailure, type EventVisitor, type BackendUsage, type Heartbeat, type OpenAttempt, type StreamEnd } from '../upstream/index.js';
 
 /**
  * Per-event work of a stream whose wire is not OpenAI's chat chunks: a translation (chat chunks → Responses events)
@@ -69,7 +69,10 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
     const visitor: EventVisitor = {
       visitEvent(buf, start, end) {
         if (end - start > 2) {
-          const piece = t.event(eventData(buf, start, end), buf.subarray(start, end));
+          let data = eventData(buf, start, end);
+          // llama.cpp fails a stream with an `error:` line instead of a data line: read as the engines' error shape.
+          if (data === '') data = errorFieldData(buf, start, end) ?? data;
+          const piece = t.event(data, buf.subarray(start, end));
           if (piece !== null && piece.length > 0) pending.push(piece);
         }
         return false;
@@ -144,8 +147,11 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
       },
       end() {
         if (settled) return;
+        // An event left without its blank line is read, and relayed terminated: a client's parser would never
+        // dispatch it (a pass-through's response.completed or message_stop).
         const rest = scanner.flush();
-        if (rest) visitor.visitEvent(rest, 0, rest.length);
+        const last = rest && terminatedEvent(rest);
+        if (last) visitor.visitEvent(last, 0, last.length);
         if (t.done || t.failed) {
           const tail = t.finish();
           if (tail) pending.push(tail);

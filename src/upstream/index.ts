@@ -7,4 +7,4 @@ export { fixFinishReasons, openaiFinishReason, type FinishReasonSet } from './fi
 export { UpstreamFailure, type FailureKind } from './errors.js';
 export { engineErrorEvent, normaliseBackendError, normaliseErrorEvent } from './normalise-error.js';
 export { believableUsage, findUsage, type BackendUsage } from './usage-tap.js';
-export { SseScanner, SseEventTooLarge, eventData, type EventVisitor } from './sse-scanner.js';
+export { SseScanner, SseEventTooLarge, eventData, errorFieldData, terminatedEvent, type EventVisitor } from './sse-scanner.js';

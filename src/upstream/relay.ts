@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../core/index.js';
 import type { AttemptConsumer, OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
-import { eventData, SseEventTooLarge, SseScanner, type EventVisitor } from './sse-scanner.js';
+import { errorFieldData, eventData, SseEventTooLarge, SseScanner, terminatedEvent, type EventVisitor } from './sse-scanner.js';
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
 import type { Heartbeat } from './heartbeat.js';
 import { normaliseErrorEvent } from './normalise-error.js';
@@ -172,7 +172,9 @@ class SseRelay implements AttemptConsumer, EventVisitor {
   end(): void {
     this.drain();
     if (this.#settled) return;
-    this.#forward(this.#scanner.flush());
+    const tail = this.#scanner.flush();
+    if (tail !== null) this.#lastEvent(tail);
+    if (this.#settled) return;
     // An empty 200 stream: nothing reached the client, so this is a retryable failure.
     if (!this.#started) {
       return this.#failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${this.#attempt.backendLabel} returned an empty stream.`)));
@@ -226,9 +228,23 @@ class SseRelay implements AttemptConsumer, EventVisitor {
     if (this.#errorEvent !== null) this.#onErrorEvent(this.#errorEvent);
   }
 
+  /**
+   * The event the backend left without its blank line when its stream ended (`data: [DONE]` alone, CR line ends):
+   * read like any other (a [DONE], the usage chunk to drop, an error event) and sent terminated, so that the client's
+   * parser dispatches it and the gateway's error frame, if one follows, is an event of its own.
+   */
+  #lastEvent(tail: Buffer): void {
+    const ev = terminatedEvent(tail);
+    if (ev === null) return;
+    const verdict = this.visitEvent(ev, 0, ev.length);
+    if (verdict !== false) this.#forward(verdict === true ? ev : verdict);
+    if (this.#errorEvent !== null) this.#onErrorEvent(this.#errorEvent);
+  }
+
   /** The scanner's visitor (EventVisitor): one complete event of the stream. */
   visitEvent(buf: Buffer, start: number, end: number): boolean | Buffer {
     if (this.#errorEvent !== null) return false; // nothing after an engine's error event reaches the client
+    if (this.#sawDone) return false; // nor anything after [DONE]: the client's stream has ended there
     const len = end - start;
     if (len <= 16 && has(buf, start, end, DONE)) {
       this.#sawDone = true;
@@ -241,6 +257,11 @@ class SseRelay implements AttemptConsumer, EventVisitor {
     }
     if (this.#errorKey.in(buf, start, end) || startsWithObjectError(buf, start, end)) {
       this.#errorEvent = normaliseErrorEvent(eventData(buf, start, end), this.#attempt.backendLabel);
+      return false;
+    }
+    const llamaError = errorFieldData(buf, start, end);
+    if (llamaError !== null) {
+      this.#errorEvent = normaliseErrorEvent(llamaError, this.#attempt.backendLabel);
       return false;
     }
     if (len > 2) this.#chunkEvents++;

@@ -171,3 +171,34 @@ export function eventData(buf: Buffer, start: number, end: number): string {
   }
   return data ?? '';
 }
+
+/**
+ * An event the backend left unterminated when its stream ended (no blank line after it), as a complete event: its
+ * trailing line ends removed and a blank line added, or null when nothing but line ends was left. A client's SSE
+ * parser never dispatches an event without its blank line, and whatever the gateway writes next (its error frame)
+ * would run into it, so the tail is read and forwarded as the event the backend meant.
+ */
+export function terminatedEvent(tail: Buffer): Buffer | null {
+  let n = tail.length;
+  while (n > 0 && (tail[n - 1] === LF || tail[n - 1] === CR)) n--;
+  if (n === 0) return null;
+  return Buffer.concat([tail.subarray(0, n), BLANK_LINE]);
+}
+const BLANK_LINE = Buffer.from('\n\n');
+
+const ERROR_FIELD = Buffer.from('error:');
+
+/**
+ * The value of an event's `error:` line, or null. llama.cpp's server fails a stream with an SSE line of its own field
+ * name, `error: {"code": …, "message": …, "type": …}`, rather than a `data:` line; no SSE client reads that field, so
+ * it is returned as data in the `{"error": …}` shape the other engines use.
+ */
+export function errorFieldData(buf: Buffer, start: number, end: number): string | null {
+  if (end - start < ERROR_FIELD.length || buf.compare(ERROR_FIELD, 0, ERROR_FIELD.length, start, start + ERROR_FIELD.length) !== 0) return null;
+  let from = start + ERROR_FIELD.length;
+  if (buf[from] === 0x20) from++;
+  let to = from;
+  while (to < end && buf[to] !== LF && buf[to] !== CR) to++;
+  const value = buf.toString('utf8', from, to).trim();
+  return value.startsWith('{') ? `{"error":${value}}` : JSON.stringify({ error: value });
+}
