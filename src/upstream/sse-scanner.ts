@@ -194,7 +194,8 @@ const ERROR_FIELD = Buffer.from('error:');
  * it is returned as data in the `{"error": …}` shape the other engines use.
  */
 export function errorFieldData(buf: Buffer, start: number, end: number): string | null {
-  if (end - start < ERROR_FIELD.length || buf.compare(ERROR_FIELD, 0, ERROR_FIELD.length, start, start + ERROR_FIELD.length) !== 0) return null;
+  // First byte before the compare: every relayed event passes here, and data events start with `d`.
+  if (buf[start] !== 0x65 || end - start < ERROR_FIELD.length || buf.compare(ERROR_FIELD, 0, ERROR_FIELD.length, start, start + ERROR_FIELD.length) !== 0) return null;
   let from = start + ERROR_FIELD.length;
   if (buf[from] === 0x20) from++;
   let to = from;
