@@ -39,3 +39,15 @@ export function formatResetDuration(ms: number): string {
   if (m > 0) return `${m}m${s}s`;
   return `${s}s`;
 }
+
+/** The longest delay Node's timers accept (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A config duration as a timer delay: capped at MAX_TIMER_MS, since Node turns a longer delay into 1 ms (a
+ * `probe_interval: 30d` probed every millisecond, a `probe_timeout: 30d` aborted every probe at once). Every capped
+ * use re-checks or repeats, so the cap only shortens a wait no one could tell from the one asked for.
+ */
+export function timerDelay(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../core/index.js';
+import { systemClock, timerDelay, type Clock } from '../core/index.js';
 import type { QueueOptions } from './gateway-queue.js';
 import { LateBinding, type Queued, type QueuedHandle, type Timers, type Waiter } from './late-binding.js';
 import { OutputEstimator } from './output-estimator.js';
@@ -19,7 +19,7 @@ export type { QueuedHandle, Timers, Waiter } from './late-binding.js';
 
 export const realTimers: Timers = {
   after(ms, fn) {
-    const t = setTimeout(fn, ms);
+    const t = setTimeout(fn, timerDelay(ms));
     t.unref();
     return () => clearTimeout(t);
   },

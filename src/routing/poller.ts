@@ -1,3 +1,5 @@
+import { timerDelay } from '../core/index.js';
+
 /**
  * A periodic async task that never overlaps itself and never throws: the next run is scheduled only after the
  * previous one settled, each run gets its own timeout signal, and errors are handed to `onError`. Timers are
@@ -21,7 +23,7 @@ export function startPoller(options: {
     timer = null;
     if (stopped) return;
     try {
-      await options.run(AbortSignal.timeout(options.timeoutMs));
+      await options.run(AbortSignal.timeout(timerDelay(options.timeoutMs)));
     } catch (err) {
       options.onError?.(err);
     }
@@ -29,7 +31,7 @@ export function startPoller(options: {
   };
   const schedule = (ms: number): void => {
     if (stopped) return;
-    timer = setTimeout(() => void tick(), ms);
+    timer = setTimeout(() => void tick(), timerDelay(ms));
     timer.unref();
   };
   // Random first delay so that a fleet of backends is not scraped in lockstep.

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { util, type Dispatcher } from 'undici';
+import { timerDelay } from '../core/index.js';
 import { classifyNetworkError, deadlineFailure, UpstreamFailure } from './errors.js';
 import { clientStatusFor, normaliseBackendError } from './normalise-error.js';
 import type { BackendPools } from './pools.js';
@@ -155,7 +156,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     // first chunk switches to that deadline without re-arming (a timer cleared and made again per stream).
     if (this.#phaseName === 'first_byte' && this.#spec.stream) due = Math.min(due, now + d.idleMs);
     if (due === Infinity) return;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(1, Math.ceil(due - now)));
+    this.#timer = setTimeout(() => this.#fire(), timerDelay(Math.max(1, Math.ceil(due - now))));
     this.#timer.unref();
   }
 

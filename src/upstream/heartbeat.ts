@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { timerDelay } from '../core/index.js';
 
 const COMMENT = Buffer.from(': keep-alive\n\n');
 
@@ -23,7 +24,7 @@ export class Heartbeat {
     this.#timer = setInterval(() => {
       if (this.#out.destroyed || this.#out.writableEnded) this.stop();
       else this.#out.write(COMMENT);
-    }, this.#everyMs);
+    }, timerDelay(this.#everyMs));
     this.#timer.unref();
   }
 
