@@ -76,8 +76,32 @@ function describeValue(value: unknown): string {
   return JSON.stringify(typeof value === 'string' && value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 
+/** A zod type name in a YAML author's words. */
+function describeExpected(expected: string): string {
+  return expected === 'array' ? 'a list' : expected === 'object' ? 'a mapping' : expected;
+}
+
+/**
+ * What a union key (`"auto"` or an integer, a string or a list, false or a mapping) accepts, from the branches' own
+ * refusals of the value's type; null when a branch refused something deeper than the type (its issues say more).
+ */
+function unionExpected(errors: readonly (readonly z.core.$ZodIssue[])[]): string | null {
+  const alternatives = new Set<string>();
+  for (const branch of errors) {
+    const top = branch.length === 1 && branch[0]!.path.length === 0 ? branch[0]! : null;
+    if (top?.code === 'invalid_type') alternatives.add(describeExpected(top.expected));
+    else if (top?.code === 'invalid_value' && 'values' in top) for (const v of top.values) alternatives.add(JSON.stringify(v));
+    else return null;
+  }
+  return alternatives.size ? [...alternatives].join(' or ') : null;
+}
+
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') return `expected ${issue.expected}, got ${describeValue((issue as { input?: unknown }).input)}`;
+  if (issue.code === 'invalid_union' && issue.errors.length) {
+    const expected = unionExpected(issue.errors);
+    if (expected) return `expected ${expected}, got ${describeValue((issue as { input?: unknown }).input)}`;
+  }
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }

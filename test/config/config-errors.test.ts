@@ -67,3 +67,23 @@ ${MODELS}`);
   assert.match(byPath.get('usage.batch_size') ?? '', /expected number, got true/);
   for (const m of byPath.values()) assert.doesNotMatch(m, /got a mapping/);
 });
+
+test('a key that takes one of several types says which, and what it got, instead of "Invalid input"', () => {
+  const ps = problems(`auth:
+  issuers:
+    - issuer: dev
+      secret: "0123456789abcdef0123456789abcdef0123"
+      algorithms: [HS256]
+server:
+  workers: many
+telemetry:
+  tracing: sometimes
+keys: yes
+${MODELS}`);
+  const by = (path: string) => ps.find((p) => p.path === path)?.message;
+  assert.equal(by('auth.issuers[0].audience'), 'expected string or a list, got nothing (required)');
+  assert.equal(by('server.workers'), 'expected "auto" or number, got "many"');
+  assert.equal(by('telemetry.tracing'), 'expected boolean or "auto", got "sometimes"');
+  assert.equal(by('keys'), 'expected false or a mapping, got "yes"');
+  for (const p of ps) assert.doesNotMatch(p.message, /^Invalid input$/, `${p.path}: ${p.message}`);
+});
