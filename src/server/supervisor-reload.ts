@@ -32,7 +32,9 @@ export function createReloadFanout(opts: { logger: Logger; workers: () => Worker
     clearTimeout(timer);
     waiting.delete(id);
     const ok = state.failed.length === 0;
-    for (const w of workers) if (!w.isDead()) w.send({ ig: ok ? 'reload-commit' : 'reload-abort', id });
+    // An abort carries the problems: the workers serve /metrics and the console, so they count the failure and show it
+    // as `last reload error` (as they do for a file the supervisor's own validation refused).
+    for (const w of workers) if (!w.isDead()) w.send(ok ? { ig: 'reload-commit', id } : { ig: 'reload-abort', id, problems: state.failed });
     if (ok) {
       // No worker serving yet (all starting or restarting): they ask for the config when they start, and get this one.
       const text = workers.length > 0 ? `config reloaded in all ${workers.length} workers` : 'config accepted; the workers starting will run it';

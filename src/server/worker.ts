@@ -84,7 +84,11 @@ export async function runWorker(file: string): Promise<void> {
     } else if (msg?.ig === 'reload-commit' && typeof msg.id === 'number') {
       prepared.get(msg.id)?.();
       prepared.delete(msg.id);
-    } else if (msg?.ig === 'reload-abort' && typeof msg.id === 'number') prepared.delete(msg.id);
+    } else if (msg?.ig === 'reload-abort' && typeof msg.id === 'number') {
+      prepared.delete(msg.id);
+      const problems = (msg as { problems?: unknown }).problems;
+      if (Array.isArray(problems)) gateway.reloadFailed(problems as string[]);
+    }
     else if (msg?.ig === 'reload-failed' && Array.isArray((msg as { problems?: unknown }).problems)) gateway.reloadFailed((msg as { problems: string[] }).problems);
   });
   // The supervisor is gone (killed): nobody writes our rows or answers lease exchanges any more; stop at once.
