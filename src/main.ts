@@ -5,7 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { DEV_ISSUER, ensureDevSecret, mintDevToken } from './auth/index.js';
+import { AuthConfigError, compileAuthConfig, DEV_ISSUER, ensureDevSecret, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import cluster from 'node:cluster';
 import { bannerText, runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
@@ -93,9 +93,17 @@ function defaultConfigPath(): string {
   return existsSync(local) ? local : resolve(PACKAGE_ROOT, 'config/default.yaml');
 }
 
+/** Where in the config an auth key-material error is (`auth.issuers[0].public_key`). */
+function authPath(err: AuthConfigError): string {
+  return `auth${err.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`;
+}
+
 async function checkConfig(file: string): Promise<number> {
   try {
     const cfg = await loadConfigFile(file);
+    // Key material as the gateway loads it at start (a PEM that does not parse, a secret_file that cannot be read),
+    // without creating the files it would create.
+    compileAuthConfig(cfg.auth, { baseDir: dirname(resolve(file)), createMissing: false });
     // The sim section serves its model too (unless a model of the same name is configured with it).
     const names = cfg.models.map((m) => m.name);
     if (cfg.sim && !names.includes(cfg.sim.model)) names.push(cfg.sim.model);
@@ -105,6 +113,10 @@ async function checkConfig(file: string): Promise<number> {
     if (err instanceof ConfigError) {
       for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
       process.stderr.write(`${err.problems.length} problem(s) found.\n`);
+      return 1;
+    }
+    if (err instanceof AuthConfigError) {
+      process.stderr.write(`${file}: ${authPath(err)}: ${err.message}\n1 problem(s) found.\n`);
       return 1;
     }
     throw err;
@@ -210,6 +222,8 @@ main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     process.stderr.write('infergate: the config has errors; fix them and start again.\n');
+  } else if (err instanceof AuthConfigError) {
+    process.stderr.write(`infergate: ${authPath(err)}: ${err.message}\n`);
   } else {
     process.stderr.write(`infergate: ${err instanceof Error ? err.message : String(err)}\n`);
   }

@@ -1,4 +1,5 @@
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { AuthSection, IssuerConfig, JwtAlgorithm } from '../config/governance-schema.js';
 import { compileClaimMapping, type ClaimMapping } from './claims.js';
@@ -36,6 +37,11 @@ export interface CompiledAuth {
 export interface CompileAuthOptions {
   /** Directory relative `secret_file` paths resolve against (the config file's directory); default cwd. */
   baseDir?: string;
+  /**
+   * False to check a config without touching the disk (`infergate check-config`): a missing `secret_file` that
+   * `generate_if_missing` would create is taken as fine, with a throwaway secret. Default true.
+   */
+  createMissing?: boolean;
 }
 
 const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
@@ -52,7 +58,12 @@ function compileIssuer(cfg: IssuerConfig, index: number, options: CompileAuthOpt
     const file = isAbsolute(cfg.secret_file) ? cfg.secret_file : resolve(options.baseDir ?? process.cwd(), cfg.secret_file);
     let secret: string;
     try {
-      secret = cfg.generate_if_missing ? ensureDevSecretSync(file) : readSecretFileSync(file);
+      secret =
+        cfg.generate_if_missing && options.createMissing === false && !existsSync(file)
+          ? randomBytes(32).toString('base64url')
+          : cfg.generate_if_missing
+            ? ensureDevSecretSync(file)
+            : readSecretFileSync(file);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       throw new AuthConfigError(`cannot read secret_file ${file} (${typeof code === 'string' ? code : 'error'})`, [...path, 'secret_file']);

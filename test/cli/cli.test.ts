@@ -25,6 +25,34 @@ test('check-config counts the model the sim section serves', async () => {
   assert.match(stdout, /OK \(1 model\(s\): sim-llama-8b; sim with 2 replica\(s\)\)/);
 });
 
+test('check-config loads key material as the start would, and creates no file doing it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ig-check-'));
+  try {
+    const cfg = (issuer: string) =>
+      `server: { listen: 127.0.0.1:1 }\nauth:\n  issuers:\n    - { issuer: x, audience: y, ${issuer} }\nmodels:\n  - { name: m, backends: [{ url: "http://127.0.0.1:1" }] }\n`;
+    const cases: [string, RegExp | null][] = [
+      ['algorithms: [RS256], public_key: "-----BEGIN PUBLIC KEY-----\\nnot a key\\n-----END PUBLIC KEY-----"', /auth\.issuers\[0\]\.public_key: .*PEM/],
+      ['algorithms: [HS256], secret_file: ./missing/secret', /auth\.issuers\[0\]\.secret_file: cannot read secret_file .*ENOENT/],
+      ['algorithms: [HS256], secret_file: ./made/secret, generate_if_missing: true', null],
+    ];
+    for (const [issuer, problem] of cases) {
+      writeFileSync(join(dir, 'gw.yaml'), cfg(issuer));
+      const r = await run(process.execPath, [BIN, 'check-config', join(dir, 'gw.yaml')]).then(
+        (ok) => ({ code: 0, stderr: ok.stderr }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      );
+      if (problem === null) assert.equal(r.code, 0, r.stderr);
+      else {
+        assert.equal(r.code, 1, issuer);
+        assert.match(r.stderr, problem);
+      }
+    }
+    assert.throws(() => readFileSync(join(dir, 'made/secret')), /ENOENT/, 'check-config created no secret file');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 /** Starts the gateway CLI on a config and resolves with its banner; the process is stopped afterwards. */
 async function banner(config: string): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'ig-cli-'));
