@@ -12,14 +12,56 @@ export function noteAdminCaller(req: Request, principal: Principal): void {
 
 /** Query parameters that carry credentials when a client puts them in the URL: kept out of the audit table. */
 const SECRET_NAMES = 'access_token|token|api_key|apikey|key|secret|password|authorization|id_token|refresh_token';
-const SECRET_IN_QUERY = new RegExp(`[?&](${SECRET_NAMES})=`, 'i');
 const SECRET_PARAMS = new RegExp(`^(${SECRET_NAMES})$`, 'i');
+/** A gateway key anywhere in the URL (`/admin/keys/sk-ig-…`, `?subject=sk-ig-…`): its public id is kept, its secret is not. */
+const GATEWAY_KEY = /sk-ig-([a-km-np-z2-9]{10})-[A-Za-z0-9_-]+/g;
+/** `?key=` on /admin/usage and /admin/limits names a key by its public id, which is no secret. */
+const PUBLIC_KEY_ID = /^[a-km-np-z2-9]{10}$/;
 
-/** The query as recorded when it names a credential: that value becomes `redacted`, the rest stays as sent. */
-function auditedQuery(search: URLSearchParams): string {
-  for (const name of new Set(search.keys())) if (SECRET_PARAMS.test(name)) search.set(name, 'redacted');
-  const q = search.toString();
-  return q.length > 0 ? `?${q}` : '';
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The query as recorded: a credential's value becomes `redacted`, the rest stays as sent. Names and values are read
+ * decoded (as URLSearchParams reads them), so `access%5Ftoken=` or a percent-encoded key is redacted too.
+ */
+function auditedQuery(search: string): string {
+  if (search.length <= 1) return search;
+  const params = new URLSearchParams(search);
+  let changed = false;
+  for (const [name, value] of [...params.entries()]) {
+    GATEWAY_KEY.lastIndex = 0;
+    if (SECRET_PARAMS.test(name) ? !(name.toLowerCase() === 'key' && PUBLIC_KEY_ID.test(value)) : GATEWAY_KEY.test(value)) {
+      changed = true;
+      break;
+    }
+  }
+  if (!changed) return search;
+  const out = new URLSearchParams();
+  for (const [name, value] of params) {
+    if (SECRET_PARAMS.test(name) && !(name.toLowerCase() === 'key' && PUBLIC_KEY_ID.test(value))) out.append(name, 'redacted');
+    else out.append(name, value.replace(GATEWAY_KEY, 'sk-ig-$1-redacted'));
+  }
+  return `?${out.toString()}`;
+}
+
+/** The path as recorded: a segment holding a gateway key (an admin who pasted the whole key as its id) loses the secret. */
+function auditedPath(pathname: string): string {
+  GATEWAY_KEY.lastIndex = 0;
+  if (!GATEWAY_KEY.test(safeDecode(pathname))) return pathname;
+  return pathname
+    .split('/')
+    .map((seg) => {
+      const decoded = safeDecode(seg);
+      const redacted = decoded.replace(GATEWAY_KEY, 'sk-ig-$1-redacted');
+      return redacted === decoded ? seg : encodeURIComponent(redacted);
+    })
+    .join('/');
 }
 
 /**
@@ -52,7 +94,7 @@ export function auditAdminCalls(deps: { clock: Clock; usage: UsageWriter | null 
         team: who?.team ?? null,
         keyId: who?.keyId ?? null,
         method: c.req.method,
-        path: `${url.pathname}${SECRET_IN_QUERY.test(url.search) ? auditedQuery(url.searchParams) : url.search}`,
+        path: `${auditedPath(url.pathname)}${auditedQuery(url.search)}`,
         status: res.status,
         outcome: auditOutcome(res.status),
       });
