@@ -33,9 +33,17 @@ function parseDate(s: string, flag: string): number {
   return ms;
 }
 
+/**
+ * A name as the table shows it: subjects and teams come from tokens and admin input, so control characters (a
+ * newline breaking the table, an ESC sequence a terminal would obey) are shown escaped, never written raw.
+ */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const printable = (s: string) => s.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 function table(rows: readonly UsageTotals[], groupBy: readonly GroupKey[]): string {
   const cols: [string, (r: UsageTotals) => string][] = [
-    ...groupBy.map((k): [string, (r: UsageTotals) => string] => [k, (r) => r[k] ?? '-']),
+    ...groupBy.map((k): [string, (r: UsageTotals) => string] => [k, (r) => { const v = r[k]; return v === null || v === undefined ? '-' : printable(v); }]),
     ['requests', (r) => String(r.requests)],
     ['errors', (r) => String(r.errors)],
     ['prompt', (r) => String(r.prompt_tokens)],
