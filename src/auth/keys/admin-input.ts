@@ -82,12 +82,22 @@ function durationMs(v: string | number, param: string): number {
   return ms;
 }
 
+/**
+ * The latest time a JavaScript Date can hold (ECMA-262 §21.4.1.1). An expiry past it cannot be shown (`toISOString`
+ * throws), and a stored one would break every listing of keys and the key's own 401: refused here, before it is stored.
+ */
+const MAX_TIME_MS = 8.64e15;
+
 function expiry(body: { expires_at?: string | number | null; ttl?: string | number }, nowMs: number): number | null | undefined {
-  if (body.ttl !== undefined) return nowMs + durationMs(body.ttl, 'ttl');
+  if (body.ttl !== undefined) {
+    const ms = nowMs + durationMs(body.ttl, 'ttl');
+    if (!(ms <= MAX_TIME_MS)) throw new GatewayError('invalid_request', 'ttl: too long; the expiry must be a time before the year 275760', { param: 'ttl' });
+    return ms;
+  }
   if (body.expires_at === undefined) return undefined;
   if (body.expires_at === null) return null;
   const ms = typeof body.expires_at === 'number' ? body.expires_at : Date.parse(body.expires_at);
-  if (!Number.isFinite(ms)) throw new GatewayError('invalid_request', 'expires_at: expected an ISO 8601 time or epoch milliseconds', { param: 'expires_at' });
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) throw new GatewayError('invalid_request', 'expires_at: expected an ISO 8601 time or epoch milliseconds', { param: 'expires_at' });
   return ms;
 }
 
