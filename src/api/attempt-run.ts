@@ -2,7 +2,7 @@ import { GatewayError, isGatewayError, type Clock, type Endpoint, type RequestCt
 import type { CompiledBackend } from '../config/index.js';
 import type { AttemptTracker, Router } from '../routing/index.js';
 import { serverTiming, type Telemetry } from '../telemetry/index.js';
-import { BackendPools, UpstreamFailure, believableUsage, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type FinishReasonSet, type OpenAttempt } from '../upstream/index.js';
+import { BackendPools, UpstreamFailure, believableUsage, estimateOutputTokens, findUsage, openAttempt, readBody, relaySse, type BackendUsage, type FinishReasonSet, type OpenAttempt } from '../upstream/index.js';
 import { floatsToBase64, hasFloatEmbeddings } from './embeddings-base64.js';
 import { writeJson } from './respond.js';
 import type { OpenAIEndpoint } from './wire.js';
@@ -179,7 +179,9 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
     }
     attemptSpan?.end(null, open.status);
     ctx.upstreamMs = clock.now() - attemptStart;
-    setUsage(ctx, call?.usage ? call.usage(data) : findUsage(data), 0);
+    const found = call?.usage ? call.usage(data) : findUsage(data);
+    // No believable count from the backend: the answer's text is estimated, never charged as nothing.
+    setUsage(ctx, found, found !== null && believableUsage(found) ? 0 : estimateOutputTokens(data));
     if (call?.mapBody) data = call.mapBody(data);
     const u = ctx.usage!;
     tracker.end({ ok: true, promptTokens: u.promptTokens, cachedTokens: u.cachedTokens, completionTokens: u.completionTokens });

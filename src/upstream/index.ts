@@ -8,3 +8,4 @@ export { UpstreamFailure, type FailureKind } from './errors.js';
 export { engineErrorEvent, normaliseBackendError, normaliseErrorEvent } from './normalise-error.js';
 export { believableUsage, findUsage, type BackendUsage } from './usage-tap.js';
 export { SseScanner, SseEventTooLarge, eventData, errorFieldData, terminatedEvent, type EventVisitor } from './sse-scanner.js';
+export { estimateOutputTokens } from './output-estimate.js';
