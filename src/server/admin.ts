@@ -81,15 +81,23 @@ export function adminUsageExport(c: Ctx, usage: UsageWriter | null, clock: Clock
   return c.body(body, 200, { 'content-type': type, 'content-disposition': `attachment; filename="usage.${format}"` });
 }
 
-/** `GET /admin/audit?from&to&limit=`: every `/admin/*` call, answered or refused, oldest first. */
+/**
+ * `GET /admin/audit?from&to&limit=&order=`: every `/admin/*` call, answered or refused, oldest first (`order=desc`:
+ * newest first); `has_more` says the range holds more than `limit`.
+ */
 export function adminAudit(c: Ctx, usage: UsageWriter | null, clock: Clock): Response {
   const log = usageOn(usage);
   const limitText = c.req.query('limit') ?? '1000';
   const limit = Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new GatewayError('invalid_request', 'limit must be an integer from 1 to 100000.', { param: 'limit' });
+  const order = c.req.query('order') ?? 'asc';
+  if (order !== 'asc' && order !== 'desc') throw new GatewayError('invalid_request', 'order must be asc (oldest first) or desc (newest first).', { param: 'order' });
   const { fromMs, toMs } = range(c, clock);
-  const data = log.queryAudit({ fromMs, toMs, limit });
-  return c.json({ object: 'audit.log', from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), data });
+  // One row past the page tells whether the range holds more.
+  const data = log.queryAudit({ fromMs, toMs, limit: limit + 1, newestFirst: order === 'desc' });
+  const hasMore = data.length > limit;
+  if (hasMore) data.length = limit;
+  return c.json({ object: 'audit.log', from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), order, has_more: hasMore, data });
 }
 
 /** `GET /admin/limits?subject=…&team=…&key=…`: the live buckets and quotas (`key`: an API key's public id). */

@@ -44,8 +44,10 @@ export function createAuditSink(db: UsageDb): (entries: readonly unknown[][]) =>
 export interface AuditQuery {
   fromMs: number;
   toMs: number;
-  /** At most this many entries, oldest first. */
+  /** At most this many entries. */
   limit: number;
+  /** Oldest first (default) or newest first: the recent calls of a busy range without paging through it. */
+  newestFirst?: boolean;
 }
 
 /** Wire shape of an audit entry (snake_case, as `GET /admin/audit` returns it). */
@@ -62,10 +64,11 @@ export interface AuditRecord {
 }
 
 export function queryAudit(db: UsageDb, q: AuditQuery): AuditRecord[] {
+  const order = q.newestFirst ? 'time_ms DESC, id DESC' : 'time_ms, id';
   const rows = db
     .prepare<[number, number, number], Omit<AuditRecord, 'time'> & { time_ms: number }>(
       `SELECT time_ms, request_id, subject, team, key_id, method, path, status, outcome FROM usage_audit
-       WHERE time_ms >= ? AND time_ms < ? ORDER BY time_ms, id LIMIT ?`,
+       WHERE time_ms >= ? AND time_ms < ? ORDER BY ${order} LIMIT ?`,
     )
     .all(Math.floor(q.fromMs), Math.ceil(q.toMs), q.limit);
   return rows.map(({ time_ms, ...r }) => ({ time: new Date(time_ms).toISOString(), ...r }));

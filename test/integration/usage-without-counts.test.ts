@@ -36,7 +36,7 @@ for (const [name, usage] of [
     const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
     assert.equal(res.status, 200);
     await res.text();
-    const ctx = await eventually(() => ended[before]);
+    const ctx = (await eventually(() => ended[before]))!;
     assert.equal(ctx.usage?.source, 'estimated');
     assert.equal(ctx.usage?.completionTokens, Math.ceil(TEXT.length / 4));
   });
@@ -46,6 +46,6 @@ test('a backend count is still taken as it is', async () => {
   be.setScript((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(answer({ prompt_tokens: 3, completion_tokens: 12, total_tokens: 15 })));
   const before = ended.length;
   await (await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) })).text();
-  const ctx = await eventually(() => ended[before]);
+  const ctx = (await eventually(() => ended[before]))!;
   assert.deepEqual([ctx.usage?.source, ctx.usage?.completionTokens], ['backend', 12]);
 });

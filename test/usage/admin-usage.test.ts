@@ -113,6 +113,19 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
       const body = (await res.json()) as { data: Array<Record<string, unknown>> };
       return body.data.some((e) => e.request_id === okId) ? body.data : undefined;
     }))!;
+    // Paging: `has_more` when the range holds more than `limit`; `order=desc` lists the newest first.
+    const one = (await (await get('/admin/audit?from=1h&limit=1', admin)).json()) as { has_more: boolean; data: Array<{ time: string }> };
+    assert.equal(one.data.length, 1);
+    assert.equal(one.has_more, true);
+    const all = (await (await get('/admin/audit?from=1h', admin)).json()) as { has_more: boolean; data: Array<{ time: string; request_id: string }> };
+    assert.equal(all.has_more, false);
+    // (each audit call is audited too: the newest entries are the calls just made)
+    const newest = (await (await get('/admin/audit?from=1h&order=desc&limit=5', admin)).json()) as { data: Array<{ time: string; path: string }> };
+    const times = newest.data.map((e) => Date.parse(e.time));
+    assert.deepEqual(times, [...times].sort((x, y) => y - x), 'newest first');
+    assert.ok(times[0]! >= Date.parse(all.data.at(-1)!.time));
+    assert.match(newest.data[0]!.path, /^\/admin\/audit\?from=1h/);
+    assert.equal((await get('/admin/audit?order=newest', admin)).status, 400);
     const denied = entries.filter((e) => e.outcome === 'denied');
     const unauthenticated = denied.find((e) => e.status === 401 && e.path === '/admin/usage?from=1h');
     assert.ok(unauthenticated, 'the refused anonymous call is there');
