@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError, parserRefusalOf } from '../core/index.js';
+import { UpstreamFailure } from '../upstream/index.js';
 
 /**
  * Reads the request body straight from the socket stream (not through a web Request), enforcing the size limit.
@@ -39,7 +40,8 @@ export function readRequestBody(incoming: IncomingMessage, limit: number): Promi
       if (!settled) resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
     });
     incoming.on('error', () => {
-      if (!settled) reject(new GatewayError('invalid_request', 'The request body could not be read.'));
+      // Node reports a connection lost mid-body as an error ("aborted") before the close.
+      if (!settled) reject(incoming.complete ? new GatewayError('invalid_request', 'The request body could not be read.') : closedEarly(incoming));
     });
     incoming.on('close', () => {
       if (!settled && !incoming.complete) reject(closedEarly(incoming));
@@ -99,9 +101,10 @@ export function bufferedBody(incoming: IncomingMessage, limit: number): Buffer |
  * The error for a body that never completed. When the HTTP parser refused it (and already answered the client),
  * the error carries that answer's status and code, so every record of the request agrees with what the client saw.
  */
-function closedEarly(incoming: IncomingMessage): GatewayError {
+function closedEarly(incoming: IncomingMessage): GatewayError | UpstreamFailure {
   const refusal = parserRefusalOf(incoming);
-  if (refusal === undefined) return new GatewayError('invalid_request', 'The client closed the connection before sending the whole body.');
+  // The client left in the middle of its upload: an abort, as one after the body is (499 client_closed_request).
+  if (refusal === undefined) return new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the connection before sending the whole body.'));
   const code = refusal.status === 408 ? 'request_timeout' : refusal.status === 413 ? 'payload_too_large' : 'invalid_request';
   return new GatewayError(code, refusal.message, { status: refusal.status, wireCode: refusal.code });
 }

@@ -39,9 +39,11 @@ function refusalOf(err: NodeJS.ErrnoException): Refusal | null {
       return TIMEOUT;
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return CHUNK_EXTENSIONS_TOO_LARGE;
-    // The peer went away: there is nobody to answer.
+    // The peer went away: there is nobody to answer. A FIN in the middle of a request (an aborted upload) ends the
+    // parser in this state; the request being served, if any, reads it as the client leaving (a 499 in its row).
     case 'ECONNRESET':
     case 'EPIPE':
+    case 'HPE_INVALID_EOF_STATE':
       return null;
     default:
       return BAD_REQUEST;
