@@ -1,10 +1,10 @@
 import { formatResetDuration, GatewayError, systemClock, type Clock } from '../core/index.js';
 import type { CounterSpec, LeaseClient, LeaseCounter } from '../state/index.js';
 import { WINDOW_MS } from './bucket.js';
-import { markRefusal, quotaExceeded, rateLimited, tokenCeilingOf, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
+import { markRefusal, quotaExceeded, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
 import { createPlanCache } from './plan-cache.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
-import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
+import { describeRule, selectRules, stateKey, tokenCeilingOf, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
 import { leasedSnapshot } from './leased-snapshot.js';
 
 /** What one counter charges per request: one unit (rpm, a concurrency slot) or the token estimate (tpm, quotas). */

@@ -4,7 +4,7 @@ import { rateLimitHeaders } from './headers.js';
 import { createMemoryLimitStore, type LimitStore } from './memory-store.js';
 import { createMemoryQuotaStore, type QuotaStore } from './quota-store.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
-import { describeRule, selectRules, stateKey, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
+import { describeRule, selectRules, stateKey, tokenCeilingOf, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
 import { createPlanCache } from './plan-cache.js';
 import { buildSnapshot, type LimitSnapshot, type SnapshotFilter } from './snapshot.js';
 
@@ -229,17 +229,6 @@ const buildPlan = (rules: CompiledLimits) => (who: LimitSubject): Plan => {
     ceiling: tokenCeilingOf(limits, quotas),
   });
 };
-
-/** The smallest tpm cap and quota among the rules that apply; Infinity when none bounds tokens. */
-export function tokenCeilingOf(limits: readonly CompiledLimitRule[], quotas: readonly CompiledQuotaRule[]): number {
-  let ceiling = Number.POSITIVE_INFINITY;
-  for (const r of limits) if (r.tpm !== null) ceiling = Math.min(ceiling, r.tpm);
-  for (const q of quotas) {
-    if (q.perDay !== null) ceiling = Math.min(ceiling, q.perDay);
-    if (q.perMonth !== null) ceiling = Math.min(ceiling, q.perMonth);
-  }
-  return ceiling;
-}
 
 /**
  * RPM / TPM / concurrency buckets plus token quotas, decided in one synchronous step: every bucket is checked first

@@ -124,3 +124,14 @@ export function describeRule(rule: CompiledMatch, who: LimitSubject): string {
   const parts = DIMENSIONS.filter((d) => rule.match[d] !== undefined).map((d) => `${d} ${JSON.stringify(valueOf(who, d))}`);
   return parts.length ? parts.join(' on ') : 'all requests';
 }
+
+/** The smallest tpm cap and quota among the rules that apply; Infinity when none bounds tokens. */
+export function tokenCeilingOf(limits: readonly CompiledLimitRule[], quotas: readonly CompiledQuotaRule[]): number {
+  let ceiling = Number.POSITIVE_INFINITY;
+  for (const r of limits) if (r.tpm !== null) ceiling = Math.min(ceiling, r.tpm);
+  for (const q of quotas) {
+    if (q.perDay !== null) ceiling = Math.min(ceiling, q.perDay);
+    if (q.perMonth !== null) ceiling = Math.min(ceiling, q.perMonth);
+  }
+  return ceiling;
+}
