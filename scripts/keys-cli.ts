@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openKeyRegistry, parseCreateKey, parseRotateKey, type KeyRegistry, type KeyView } from '../src/auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile } from '../src/config/index.js';
-import { isGatewayError } from '../src/core/index.js';
+import { isGatewayError, printable } from '../src/core/index.js';
 import { chooseKeyStore } from '../src/server/keys-wiring.js';
 
 const USAGE = `usage: infergate keys create --sub NAME [--team TEAM] --scope "models:* admin" [--label TEXT] [--ttl 90d]
@@ -49,7 +49,8 @@ async function open(file: string, redisUrl: string | undefined): Promise<KeyRegi
 }
 
 function table(keys: readonly KeyView[]): string {
-  const rows = keys.map((k) => [k.id, k.status, k.subject, k.team ?? '', k.scopes.join(' '), limitsText(k), k.label, k.last_used_at?.slice(0, 19) ?? '-']);
+  // Subjects, teams and labels are admin input: control characters are shown escaped, never obeyed by the terminal.
+  const rows = keys.map((k) => [k.id, k.status, printable(k.subject), printable(k.team ?? ''), printable(k.scopes.join(' ')), limitsText(k), printable(k.label), k.last_used_at?.slice(0, 19) ?? '-']);
   const head = ['id', 'status', 'subject', 'team', 'scopes', 'limits', 'label', 'last used'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../src/core/index.js';
+import { parseDuration, printable } from '../src/core/index.js';
 import { EXPORT_FORMATS, exportUsage, GROUP_KEYS, openUsageDb, parseGroupBy, PERCENTILE_RELATIVE_ERROR, queryUsage, toCsv, type ExportFormat, type GroupKey, type UsageTotals } from '../src/usage/index.js';
 
 const USAGE = `usage: npm run -s usage -- [--since 24h | --from <date> [--to <date>]] [--by ${GROUP_KEYS.join(',')}] [--subject NAME] [--key ID] [--db ./data/usage.db] [--csv]
@@ -34,13 +34,9 @@ function parseDate(s: string, flag: string): number {
 }
 
 /**
- * A name as the table shows it: subjects and teams come from tokens and admin input, so control characters (a
+ * Names are shown through `printable`: subjects and teams come from tokens and admin input, so control characters (a
  * newline breaking the table, an ESC sequence a terminal would obey) are shown escaped, never written raw.
  */
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
-const printable = (s: string) => s.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
 function table(rows: readonly UsageTotals[], groupBy: readonly GroupKey[]): string {
   const cols: [string, (r: UsageTotals) => string][] = [
     ...groupBy.map((k): [string, (r: UsageTotals) => string] => [k, (r) => { const v = r[k]; return v === null || v === undefined ? '-' : printable(v); }]),

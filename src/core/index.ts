@@ -9,3 +9,4 @@ export * from './json-text.js';
 export * from './sqlite-file.js';
 export * from './continue.js';
 export * from './redact-url.js';
+export { printable } from './printable.js';

@@ -43,6 +43,11 @@ describe('infergate keys (CLI) beside a running gateway', () => {
     assert.deepEqual(mine.limits, { rpm: 50 });
     assert.equal(mine.label, 'nightly');
     assert.ok(!JSON.stringify(listed).includes(key.slice(17)), 'list never prints a secret');
+    // Names are admin input: the table shows control characters escaped, never an ESC sequence the terminal obeys.
+    await cli('create', '--sub', 'ctl\u001b[31mred', '--scope', 'models:llama', '--label', 'two\nlines');
+    const table = (await cli('list')).stdout;
+    assert.ok(!table.includes('\u001b') && !table.includes('two\nlines'), JSON.stringify(table));
+    assert.ok(table.includes('ctl\\u001b[31mred') && table.includes('two\\u000alines'), table);
 
     const rotated = (await cli('rotate', mine.id, '--overlap', '5m')).stdout.trim();
     await eventually(() => client(gw, { apiKey: rotated }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }), 1000);
