@@ -79,7 +79,9 @@ describe('GET /admin/limits with shared limits', () => {
   test('lists every counter this process holds without a filter, paged, and only the key asked for with ?key=', async () => {
     const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 2000, prefix: 'snap:' });
     assert.ok(await transport.ready(5000));
-    const leases = createLeaseClient({ transport, holder: 'r1', syncMs: 20, fallback: { mode: 'share', share: 0.5 } });
+    // A sync interval long enough that no counter used here goes idle long enough (ten intervals) to be forgotten
+    // before the snapshot, however slowly a loaded machine runs the three reservations.
+    const leases = createLeaseClient({ transport, holder: 'r1', syncMs: 300, leaseTtlMs: 2000, fallback: { mode: 'share', share: 0.5 } });
     const limiter = createLeasedLimiter(rules([{ match: { key: '*' }, rpm: 100 }, { match: { subject: '*' }, rpm: 50 }]), { leases });
     for (const key of ['k1', 'k2', 'k3']) (await limiter.reserve({ subject: 'alice', team: null, model: 'llama', key, estimatedTokens: 1 })).settle(1);
     const all = limiter.snapshot({});
