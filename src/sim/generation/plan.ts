@@ -4,8 +4,7 @@
  */
 import { applyStop, choiceSeed, generateLogprobs, generatePieces, type TokenLogprob } from '../text/generator.js';
 import { hashInts } from '../text/hash.js';
-import { toolArgumentFragments, type ToolSpec } from './tool-calls.js';
-import { structuredPieces } from './structured.js';
+import { jsonPieces, toolArguments, type ToolSpec } from './tool-calls.js';
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
@@ -55,31 +54,19 @@ export function planLength(spec: LengthSpec): { tokens: number; finish: 'stop' |
 
 export function planChoice(spec: ChoiceSpec): ChoicePlan {
   const seed = choiceSeed(spec.instanceSeed, spec.requestSeed, hashInts(spec.promptTokenIds), spec.index);
-  if (spec.tool) {
-    const fragments = toolArgumentFragments(spec.tool);
-    const truncated = spec.maxTokens !== null && spec.maxTokens < fragments.length;
-    if (truncated) fragments.length = spec.maxTokens as number;
-    return {
-      index: spec.index,
-      promptIndex: spec.promptIndex,
-      pieces: fragments,
-      finishReason: truncated ? 'length' : 'tool_calls',
-      stopReason: null,
-      toolCall: { id: spec.toolCallId, name: spec.tool.name },
-      logprobs: spec.topLogprobs === null ? null : generateLogprobs(seed, fragments, spec.topLogprobs),
-    };
-  }
-  if (spec.structured != null) {
-    const pieces = structuredPieces(spec.structured);
+  // A tool call or a guided (structured) answer is a fixed JSON text, cut by max_tokens like any answer.
+  const json = spec.tool ? toolArguments(spec.tool) : (spec.structured ?? null);
+  if (json !== null) {
+    const pieces = jsonPieces(json);
     const truncated = spec.maxTokens !== null && spec.maxTokens < pieces.length;
     if (truncated) pieces.length = spec.maxTokens as number;
     return {
       index: spec.index,
       promptIndex: spec.promptIndex,
       pieces,
-      finishReason: truncated ? 'length' : 'stop',
+      finishReason: truncated ? 'length' : spec.tool ? 'tool_calls' : 'stop',
       stopReason: null,
-      toolCall: null,
+      toolCall: spec.tool ? { id: spec.toolCallId, name: spec.tool.name } : null,
       logprobs: spec.topLogprobs === null ? null : generateLogprobs(seed, pieces, spec.topLogprobs),
     };
   }

@@ -31,10 +31,3 @@ export function structuredAnswer(body: Record<string, unknown>): string | null {
   }
   return JSON.stringify(sampleFromSchema(schema) ?? {});
 }
-
-/** The answer cut into pieces of a few characters, one per output token. */
-export function structuredPieces(text: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length; i += 6) out.push(text.slice(i, i + 6));
-  return out;
-}

@@ -137,10 +137,14 @@ export function sampleFromSchema(schema: unknown, depth = 0, root: unknown = sch
   }
 }
 
-/** The JSON arguments string, cut into fragments of a few characters (each one streamed as a token). */
-export function toolArgumentFragments(tool: ToolSpec): string[] {
-  const args = JSON.stringify(sampleFromSchema(tool.parameters ?? { type: 'object' }) ?? {});
+/** JSON text cut into fragments of a few characters, each one streamed as a token (tool arguments, guided answers). */
+export function jsonPieces(text: string): string[] {
   const out: string[] = [];
-  for (let i = 0; i < args.length; i += 6) out.push(args.slice(i, i + 6));
+  for (let i = 0; i < text.length; i += 6) out.push(text.slice(i, i + 6));
   return out;
+}
+
+/** The JSON arguments string of a call to the tool. */
+export function toolArguments(tool: ToolSpec): string {
+  return JSON.stringify(sampleFromSchema(tool.parameters ?? { type: 'object' }) ?? {});
 }
