@@ -82,7 +82,9 @@ export class LeaseCounter {
     this.min = Number.POSITIVE_INFINITY;
     let returned = 0;
     let want = need;
-    if (need === 0 && this.avail > target) returned = this.avail - target;
+    // Units granted for requests still waiting stay for them: an exchange queued while the last one was out runs in
+    // the turn that wakes them, before they could take what it granted.
+    if (need === 0 && this.avail > target && this.waiting === 0) returned = this.avail - target;
     else if (need === 0 && this.avail < 0) returned = this.avail; // a debt (used more than reserved) goes back too
     else if (!scarce) want = Math.max(need, target - this.avail);
     const consumed = this.consumed;

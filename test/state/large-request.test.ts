@@ -58,7 +58,10 @@ describe('a request larger than the free capacity but within it plus the lease s
   test('Redis authority (replicas)', async () => {
     const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 5000, prefix: 'large:' });
     assert.ok(await transport.ready(5000));
-    await largeRequests(transport);
-    await transport.close();
+    try {
+      await largeRequests(transport);
+    } finally {
+      await transport.close();
+    }
   });
 });

@@ -212,3 +212,32 @@ describe('leased limiter over one authority', () => {
     await f.close();
   });
 });
+
+describe('units granted to waiting requests', () => {
+  // An exchange that takes longer than a sync interval lets the timer queue the counter again meanwhile; the lease
+  // client then runs that next exchange in the same turn it wakes the waiters, and on a scarce counter it handed the
+  // units just granted for them straight back (a limit of 2 admitted 1 under a starved event loop).
+  test('are not returned by the exchange that follows before the waiters could take them', async () => {
+    const authority = createMemoryAuthority({ leaseTtlMs: 5000 });
+    const syncMs = 10;
+    const leases = createLeaseClient({
+      holder: 'p0',
+      syncMs,
+      leaseTtlMs: 5000,
+      fallback: null,
+      transport: { exchange: async (h, items) => (await new Promise((r) => setTimeout(r, 3 * syncMs)), authority.exchange(h, items)), close: async () => {} },
+    });
+    try {
+      const l = createLeasedLimiter(rules([{ match: { subject: '*' }, concurrency: 2 }]), { leases });
+      for (let round = 0; round < 5; round++) {
+        const got = await Promise.all(Array.from({ length: 5 }, () => attempt(() => l.reserve({ ...who, estimatedTokens: 1 }))));
+        const ok = got.filter((r): r is Reservation => !(r instanceof GatewayError));
+        assert.equal(ok.length, 2, `round ${round}`);
+        for (const r of ok) r.settle(1);
+        await new Promise((r) => setTimeout(r, 5 * syncMs));
+      }
+    } finally {
+      await leases.close();
+    }
+  });
+});
