@@ -191,6 +191,8 @@ async function runBenchmark(): Promise<void> {
     log(`round ${r + 1}/${rounds}: max req/s`);
     for (const l of phases.has('max') || phases.has('fixed') || phases.has('cpu') ? order : []) {
       await phaseMax(l.run.fast, l.run.child?.pid ?? null, durations.max, samples.get(l)!);
+      const s = samples.get(l)!;
+      log(`  row ${l.def.id}: ${Math.round(s.maxRps ?? 0)} req/s, ${s.cpuPerReq?.toFixed(1) ?? '-'} µs/req`);
       await sleep(200);
     }
     if (r === 0) {

@@ -3,6 +3,7 @@ import { GatewayError, inviteBody, isGatewayError, markAnsweredMidUpload, type C
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
 import { authorize, authorizeEndpoint, permits, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
+import { admit, fallbackAdmission, perChoiceOf } from './admission.js';
 import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import type { Telemetry } from '../telemetry/index.js';
@@ -14,7 +15,7 @@ import type { FamilyRequest } from './family.js';
 import { createFamilies, familyCandidates } from './families.js';
 import { ResponseStore } from './responses/store.js';
 import { createAttemptRunner } from './attempt-run.js';
-import { generates, minOutputOf, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, type Exchange, type Prepared } from './prepare.js';
+import { generates, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, type Exchange, type Prepared } from './prepare.js';
 
 /** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
 export interface PipelineDeps {
@@ -43,23 +44,6 @@ export interface LiveConfig {
   readonly limiter: Limiter | null;
 }
 
-
-/**
- * Admits the request on a fallback model inside its reservation: the fallback's own rules must admit it, and the
- * rules it shares with the models tried before (the caller's own limits and quotas) count the request once.
- */
-function fallbackAdmission(limiter: Limiter, ctx: RequestCtx, reservation: Reservation): (m: CompiledModel) => Promise<boolean> {
-  return async (m) => {
-    try {
-      const r = limiter.extend(reservation, { subject: ctx.principal.subject, team: ctx.principal.team, model: m.name, key: ctx.principal.keyId ?? null });
-      if (r instanceof Promise) await r;
-      return true;
-    } catch (err) {
-      if (refusalKindOf(err) !== null) return false;
-      throw err;
-    }
-  };
-}
 
 const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
 
@@ -242,19 +226,10 @@ export function createPipeline(deps: PipelineDeps) {
       if (live.limiter) {
         const estimate = generates(p) ? deps.outputs.estimate(model.name, p.route.maxTokens).upperBound : 0;
         const who = { subject: ctx.principal.subject, team: ctx.principal.team, model: model.name, key: ctx.principal.keyId ?? null, estimatedTokens: 0 };
-        // Without a cap of its own the request may be capped below (never under the reserve or its own min_tokens)...
-        let perChoice = estimate;
-        if (estimate > 0 && p.route.maxTokens === null) {
-          perChoice = Math.max(estimate, model.outputReserve, minOutputOf(p));
-          // ...but never past what the caller's tightest token limit or quota could ever admit: a reserve larger than
-          // the limit would refuse every request sent without a cap, for good.
-          const room = Math.floor((live.limiter.tokenCeiling(who) - ctx.promptTokenEstimate) / p.choices);
-          if (room < perChoice) perChoice = Math.max(room, minOutputOf(p), 1);
-        }
-        who.estimatedTokens = ctx.promptTokenEstimate + perChoice * p.choices;
-        const r = live.limiter.reserve(who, respHeaders as Record<string, string>);
         // Shared limits answer synchronously from local leases; only a lease shortfall awaits the authority.
+        const r = admit(live.limiter, who, p, model, ctx.promptTokenEstimate, estimate, respHeaders as Record<string, string>);
         reservation = r instanceof Promise ? await r : r;
+        const perChoice = perChoiceOf(who, p, ctx.promptTokenEstimate);
         // A request without an output cap under a token limit or quota was reserved the model's observed output
         // length: the backend is told to stop there, else each concurrent request could overrun the limit by all
         // it generates beyond its reservation.

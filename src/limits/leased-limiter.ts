@@ -1,7 +1,8 @@
 import { formatResetDuration, GatewayError, systemClock, type Clock } from '../core/index.js';
 import type { CounterSpec, LeaseClient, LeaseCounter } from '../state/index.js';
 import { WINDOW_MS } from './bucket.js';
-import { markRefusal, quotaExceeded, rateLimited, type Limiter, type Reservation, type ReserveRequest } from './limiter.js';
+import type { Limiter, Reservation, ReserveRequest } from './limiter.js';
+import { markRefusal, quotaExceeded, rateLimited } from './refusals.js';
 import { createPlanCache } from './plan-cache.js';
 import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
 import { describeRule, selectRules, stateKey, tokenCeilingOf, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
@@ -284,6 +285,13 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     throw refuse(plan, req, estimate);
   }
 
+  /** The least any of the plan's quotas has left: the authority's free units as of the last exchange plus the lease's. */
+  function quotaLeft(plan: Plan): number {
+    let least = Number.POSITIVE_INFINITY;
+    for (const i of plan.items) if (i.dim === 'quota') least = Math.min(least, i.counter.remaining());
+    return least;
+  }
+
   function refuse(plan: Plan, req: ReserveRequest, estimate: number): GatewayError {
     const item = plan.items.find((i) => i.counter.avail < amount(i, estimate))!;
     const hdrs = headers(plan, undefined);
@@ -298,7 +306,7 @@ export function createLeasedLimiter(rules: CompiledLimits, options: LeasedLimite
     const tail = leases.mode === 'fallback' ? ' The shared limit state is unreachable: this gateway process serves its share of the limit until it is back.' : '';
     switch (item.dim) {
       case 'quota':
-        return quotaExceeded(`You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}.${tail}`, item.resetsAtMs, clock.wallMs(), hdrs);
+        return quotaExceeded(`You exceeded your token quota for ${who}: ${item.counter.spec.cap} tokens per ${item.period}, this request needs up to ${estimate}.${tail}`, item.resetsAtMs, clock.wallMs(), hdrs, quotaLeft(plan));
       case 'concurrency':
         return rateLimited(`Too many concurrent requests (${who}): limit ${item.counter.spec.cap}. Please retry when one finishes.${tail}`, 1000, hdrs, 'concurrency');
       case 'requests':

@@ -7,6 +7,7 @@ import { createWindowCache, type QuotaPeriod } from './quota-windows.js';
 import { describeRule, selectRules, stateKey, tokenCeilingOf, type CompiledLimitRule, type CompiledLimits, type CompiledQuotaRule, type LimitSubject } from './rules.js';
 import { createPlanCache } from './plan-cache.js';
 import { buildSnapshot, type LimitSnapshot, type SnapshotFilter } from './snapshot.js';
+import { quotaExceeded, rateLimited, type RefusalKind } from './refusals.js';
 
 export interface ReserveRequest extends LimitSubject {
   /** Prompt tokens + max_tokens (or the expected output): an upper bound, so settling usually refunds. */
@@ -122,61 +123,6 @@ class LocalReservation implements Reservation {
   }
 }
 
-export type RefusalKind = 'requests' | 'tokens' | 'concurrency' | 'quota';
-
-// Which limit refused a request, for metrics; OpenAI's wire code is the same for every rate limit.
-const refusalKinds = new WeakMap<GatewayError, RefusalKind>();
-
-export function markRefusal(err: GatewayError, kind: RefusalKind): GatewayError {
-  refusalKinds.set(err, kind);
-  return err;
-}
-
-/** The limit that produced this error, or null when the limiter did not (e.g. a backend's own 429). */
-export function refusalKindOf(err: unknown): RefusalKind | null {
-  return err instanceof GatewayError ? (refusalKinds.get(err) ?? null) : null;
-}
-
-/**
- * A 429 that waiting cannot cure (a request larger than the whole limit, a spent quota) says so: OpenAI's SDKs retry
- * every 429, after `retry-after` however long it is (the Node SDK slept a quota's hours until midnight), unless
- * `x-should-retry: false`, which both the Node and the Python SDK read before the status.
- */
-const NO_RETRY = 'x-should-retry';
-
-/**
- * The longest wait a rate-limit refusal states. A bucket in debt for longer than a day (a request far over its
- * reservation) is still refused until it refills; the header says to come back in a day rather than print a figure
- * no client can use (and past 1e21 ms String() writes an exponent, not an integer).
- */
-const MAX_RETRY_AFTER_MS = 86_400_000;
-
-/** `waitMs` null: the request can never pass this limit, so no client should retry it. */
-export function rateLimited(message: string, waitMs: number | null, headers: Record<string, string>, kind: RefusalKind): GatewayError {
-  if (waitMs !== null) {
-    const ms = waitMs < MAX_RETRY_AFTER_MS ? Math.max(1, Math.ceil(waitMs)) : MAX_RETRY_AFTER_MS;
-    headers['retry-after'] = String(Math.ceil(ms / 1000));
-    headers['retry-after-ms'] = String(ms);
-  } else headers[NO_RETRY] = 'false';
-  const err = new GatewayError('rate_limited', message, { wireCode: 'rate_limit_exceeded', headers });
-  refusalKinds.set(err, kind);
-  return err;
-}
-
-/**
- * A spent quota: `retry-after` until it resets (true, if long), and not retried by an SDK. `rateHeaders`: the
- * request's `x-ratelimit-*` headers, which every limited answer carries, this one too.
- */
-export function quotaExceeded(message: string, resetsAtMs: number, wallMs: number, rateHeaders?: Record<string, string>): GatewayError {
-  const resets = new Date(resetsAtMs).toISOString();
-  const err = new GatewayError('quota_exceeded', `${message} The quota resets at ${resets}.`, {
-    wireCode: 'insufficient_quota',
-    headers: { ...rateHeaders, 'retry-after': String(Math.max(1, Math.ceil((resetsAtMs - wallMs) / 1000))), 'x-quota-reset': resets, [NO_RETRY]: 'false' },
-  });
-  refusalKinds.set(err, 'quota');
-  return err;
-}
-
 interface Refusal {
   readonly kind: 'too_large' | 'tokens' | 'requests' | 'concurrency';
   /** Milliseconds until the request could pass; null when it never can. */
@@ -247,6 +193,10 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
 
   function checkQuotas(quotaPlan: Plan['quotas'], req: LimitSubject, estimate: number, wallMs: number, states: readonly BucketState[]): HeldQuota[] {
     const held: HeldQuota[] = [];
+    // The first quota that refuses is reported; the least any of them has left rides with it.
+    let refused: (() => string) | null = null;
+    let resetsAtMs = 0;
+    let least = Number.POSITIVE_INFINITY;
     for (const { rule, key } of quotaPlan) {
       for (const period of ['day', 'month'] as const) {
         const limit = period === 'day' ? rule.perDay : rule.perMonth;
@@ -254,13 +204,16 @@ export function createLimiter(rules: CompiledLimits, options: LimiterOptions = {
         const w = windowOf(period, wallMs);
         const q = { key, window: w.id };
         const used = quotaStore.used(key, w.id) + (reserved.get(reservedKey(q)) ?? 0);
-        if (used + estimate > limit) {
-          const left = Math.max(0, limit - used);
-          throw quotaExceeded(`You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${left} left, this request needs up to ${estimate}.`, w.resetsAtMs, wallMs, rateLimitHeaders(states));
+        const left = Math.max(0, limit - used);
+        if (left < least) least = left;
+        if (used + estimate > limit && refused === null) {
+          refused = () => `You exceeded your token quota for ${describeRule(rule, req)}: ${limit} tokens per ${period}, ${left} left, this request needs up to ${estimate}.`;
+          resetsAtMs = w.resetsAtMs;
         }
         held.push(q);
       }
     }
+    if (refused !== null) throw quotaExceeded(refused(), resetsAtMs, wallMs, rateLimitHeaders(states), least);
     return held;
   }
 

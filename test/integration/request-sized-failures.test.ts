@@ -4,7 +4,7 @@ import type { Gateway } from '../../src/server/index.js';
 import type { RequestCtx } from '../../src/core/index.js';
 import { startTestGateway } from '../helpers/harness.js';
 import { chunk, completion, SSE_HEAD, startScriptedBackend, type Script, type ScriptedBackend } from '../helpers/scripted-backend.js';
-import { rateLimited } from '../../src/limits/limiter.js';
+import { rateLimited } from '../../src/limits/refusals.js';
 
 /**
  * What a backend says it used, and how much it sends, is partly the caller's doing: a request can ask for an answer

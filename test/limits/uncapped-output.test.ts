@@ -17,6 +17,7 @@ describe('requests without an output cap under token limits', () => {
   /** Under a token limit too, with room for every test below the first. */
   let roomy: string;
   let free: string;
+  let nearlySpent: string;
 
   before(async () => {
     sim = (await startSims(1))[0]!;
@@ -29,11 +30,12 @@ describe('requests without an output cap under token limits', () => {
       { name: 'short', backends: [{ url: short.url, model: 'sim-llama-8b' }] },
     ], {
       limits: [{ match: { subject: 'dana' }, tpm: 1_000_000 }, { match: { subject: 'ed' }, tpm: 100_000_000 }, { match: { subject: 'rpm-only' }, rpm: 1000 }],
-      quotas: [{ match: { subject: 'dana' }, tokens_per_day: 5000 }],
+      quotas: [{ match: { subject: 'dana' }, tokens_per_day: 5000 }, { match: { subject: 'fay' }, tokens_per_day: 6000 }],
     });
     limited = await g.token('models:*', 'dana');
     roomy = await g.token('models:*', 'ed');
     free = await g.token('models:*', 'rpm-only');
+    nearlySpent = await g.token('models:*', 'fay');
   });
   after(async () => {
     await g.close();
@@ -59,6 +61,30 @@ describe('requests without an output cap under token limits', () => {
       .reduce((sum, c) => sum + (c.usage ? c.usage.promptTokens + c.usage.completionTokens : 0), 0);
     assert.ok(spent <= 5000, `spent ${spent} tokens against a quota of 5000`);
     assert.equal(typeof lastBackendBody().max_tokens, 'number');
+  });
+
+  test('the end of a quota serves uncapped requests capped to what is left, then refuses', async () => {
+    const spentBy = () =>
+      g.ended.filter((c) => c.principal.subject === 'fay').reduce((sum, c) => sum + (c.usage ? c.usage.promptTokens + c.usage.completionTokens : 0), 0);
+    // Reserved the default 4096 and generating all of it: about 1,900 of the 6,000 are left.
+    const first = await post(nearlySpent, { model: 'plain', ignore_eos: true });
+    assert.equal(first.status, 200, await first.clone().text());
+    await first.text();
+    assert.equal(lastBackendBody().max_tokens, 4096);
+    // Less left than the reserve: admitted with its output capped to the rest of the quota, not refused.
+    const second = await post(nearlySpent, { model: 'plain', ignore_eos: true });
+    assert.equal(second.status, 200, await second.clone().text());
+    const answer = (await second.json()) as { choices: Array<{ finish_reason: string }> };
+    const cap = lastBackendBody().max_tokens as number;
+    assert.ok(cap > 1000 && cap < 4096, `capped at ${cap}`);
+    assert.equal(answer.choices[0]!.finish_reason, 'length');
+    assert.ok(spentBy() <= 6000, `spent ${spentBy()} of a 6000-token quota`);
+    // Nothing left for any output: the quota's refusal, as before.
+    const third = await post(nearlySpent, { model: 'plain' });
+    assert.equal(third.status, 429);
+    assert.equal(((await third.json()) as { error: { code: string } }).error.code, 'insufficient_quota');
+    // A client's own cap is the client's: over what is left, it is refused rather than cut short.
+    assert.ok(spentBy() <= 6000);
   });
 
   test('a Responses request without max_output_tokens is capped the same way', async () => {

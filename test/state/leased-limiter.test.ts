@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLeasedLimiter, createLimiter, type Reservation } from '../../src/limits/index.js';
+import { createLeasedLimiter, createLimiter, quotaLeftOf, type Reservation } from '../../src/limits/index.js';
 import { createLeaseClient, createMemoryAuthority, type LeaseClient } from '../../src/state/index.js';
 import { GatewayError } from '../../src/core/index.js';
 import { rules } from '../limits/helpers.js';
@@ -147,7 +147,9 @@ describe('leased limiter over one authority', () => {
   // authority had expired the holder by then and took the re-declare for a new holder's, charging its recent use
   // again each time (state.sync_interval 1s with the default lease_ttl 5s): an rpm bucket never refilled.
   test('an idle counter is re-declared within the lease TTL: its use is not charged again', async () => {
-    const f = fleet(1, 20, 150);
+    // Ten sync intervals (1 s) are longer than the TTL (600 ms); re-declared every 300 ms, a loaded machine's late
+    // timers still have 300 ms before the authority expires the holder.
+    const f = fleet(1, 100, 600);
     const l = createLeasedLimiter(rules([{ match: { subject: '*' }, rpm: 60 }]), { leases: f.clients[0]! });
     for (let i = 0; i < 60; i++) (await l.reserve({ ...who, estimatedTokens: 1 })).settle(1);
     // Spent: every holder keeps no spare, so the counter goes idle; the bucket refills one unit a second.
@@ -238,6 +240,27 @@ describe('units granted to waiting requests', () => {
       }
     } finally {
       await leases.close();
+    }
+  });
+});
+
+describe("a quota's refusal", () => {
+  test('says how much the quota still has, in the leased limiter as in the local one', async () => {
+    const f = fleet(1);
+    try {
+      const compiled = rules([], [{ match: { subject: 'alice' }, tokens_per_day: 1000 }, { match: { subject: '*' }, tokens_per_day: 5000 }]);
+      for (const l of [createLeasedLimiter(compiled, { leases: f.clients[0]! }), createLimiter(compiled)]) {
+        (await l.reserve({ ...who, estimatedTokens: 900 })).settle(880);
+        const err = await attempt(() => l.reserve({ ...who, estimatedTokens: 500 }));
+        assert.ok(err instanceof GatewayError && err.status === 429, String(err));
+        // The tighter of the two quotas that apply: 1000 - 880.
+        assert.equal(quotaLeftOf(err), 120);
+        // Asking for what is left passes.
+        (await l.reserve({ ...who, estimatedTokens: 120 })).settle(120);
+      }
+      assert.equal(quotaLeftOf(new GatewayError('rate_limited', 'x')), undefined);
+    } finally {
+      await f.close();
     }
   });
 });
