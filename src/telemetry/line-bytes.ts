@@ -63,13 +63,17 @@ export class LineBytes {
   }
 }
 
-/** The bytes of a text, encoded once per distinct value (a bounded memo: low-cardinality values repeat). */
-export function memoBytes(memo: Map<string, Buffer>, text: string, max = 1024): Buffer {
-  let b = memo.get(text);
+/**
+ * `prefix` and the JSON of a value as bytes, encoded once per distinct value (a bounded memo: low-cardinality values
+ * repeat). Keyed by the value itself, not its JSON text: the values are mostly the same string constants, whose hash
+ * V8 keeps, so a hit stringifies and hashes nothing.
+ */
+export function memoBytes(memo: Map<string, Buffer>, value: string, prefix: string, max = 1024): Buffer {
+  let b = memo.get(value);
   if (b === undefined) {
-    b = Buffer.from(text);
+    b = Buffer.from(prefix + JSON.stringify(value));
     if (memo.size >= max) memo.clear();
-    memo.set(text, b);
+    memo.set(value, b);
   }
   return b;
 }

@@ -11,15 +11,13 @@ const enc = (s: string) => Buffer.from(s);
 const LEVEL = enc('{"level":');
 const TIME = enc(',"time":');
 const TRACE = enc(',"trace_id":');
+const TRACE_NULL = enc(',"trace_id":null,');
 const COMMA = enc(',');
 const STREAM_TRUE = enc('"stream":true,"status":');
 const STREAM_FALSE = enc('"stream":false,"status":');
-const ERROR_CODE = enc(',"error_code":');
-const OUTCOME = enc(',"outcome":');
 const PROMPT = enc(',"prompt_tokens":');
 const COMPLETION = enc(',"completion_tokens":');
 const CACHED = enc(',"cached_tokens":');
-const SOURCE = enc(',"usage_source":');
 const NO_USAGE = enc(',"prompt_tokens":null,"completion_tokens":null,"cached_tokens":null,"usage_source":null');
 const TTFT = enc(',"ttft_ms":');
 const LATENCY = enc(',"latency_ms":');
@@ -30,9 +28,27 @@ const NULL = enc('null');
 /** Fixed text of a line and the widest numbers it can hold, with room to spare. */
 const FIXED_BOUND = 640;
 
-/** JSON of the low-cardinality values (error codes, outcomes, usage sources), encoded once each. */
-const json = new Map<string, Buffer>();
-const jsonBytes = (v: string | null): Buffer => (v === null ? NULL : memoBytes(json, JSON.stringify(v)));
+/**
+ * The low-cardinality parts encoded once each, whole (fewer copies per line): `,"error_code":…,"outcome":…` per pair,
+ * `,"usage_source":…` per source.
+ */
+const outcomes = new Map<string | null, Map<string, Buffer>>();
+const sources = new Map<string, Buffer>();
+
+function outcomeBytes(errorCode: string | null, outcome: string): Buffer {
+  let byOutcome = outcomes.get(errorCode);
+  if (byOutcome === undefined) {
+    // Error codes can be a backend's own words: bounded like every memo here.
+    if (outcomes.size >= 256) outcomes.clear();
+    outcomes.set(errorCode, (byOutcome = new Map()));
+  }
+  let b = byOutcome.get(outcome);
+  if (b === undefined) {
+    b = Buffer.from(`,"error_code":${errorCode === null ? 'null' : JSON.stringify(errorCode)},"outcome":${JSON.stringify(outcome)}`);
+    byOutcome.set(outcome, b);
+  }
+  return b;
+}
 
 const line = new LineBytes();
 let whoText = '';
@@ -48,10 +64,9 @@ export function writeRequestLine(lines: LineBuffer, level: number, afterTime: Bu
     whoBytes = Buffer.from(who);
   }
   const u = ctx.usage;
-  const errorCode = jsonBytes(ctx.errorCode);
-  const outcome = jsonBytes(ctx.outcome);
-  const source = u === null ? NULL : jsonBytes(u.source);
-  const max = FIXED_BOUND + afterTime.length + whoBytes.length + LineBytes.jsonBound(ctx.id) + LineBytes.jsonBound(traceId) + errorCode.length + outcome.length + source.length;
+  const outcome = outcomeBytes(ctx.errorCode, ctx.outcome);
+  const source = u === null ? NULL : memoBytes(sources, u.source, ',"usage_source":');
+  const max = FIXED_BOUND + afterTime.length + whoBytes.length + LineBytes.jsonBound(ctx.id) + LineBytes.jsonBound(traceId) + outcome.length + source.length;
   if (!lines.begin(line, max)) return false;
   line.bytes(LEVEL);
   line.num(level);
@@ -59,16 +74,15 @@ export function writeRequestLine(lines: LineBuffer, level: number, afterTime: Bu
   line.num(Date.now());
   line.bytes(afterTime);
   line.jsonString(ctx.id);
-  line.bytes(TRACE);
-  if (traceId === null) line.bytes(NULL);
-  else line.jsonString(traceId);
-  line.bytes(COMMA);
+  if (traceId === null) line.bytes(TRACE_NULL);
+  else {
+    line.bytes(TRACE);
+    line.jsonString(traceId);
+    line.bytes(COMMA);
+  }
   line.bytes(whoBytes);
   line.bytes(ctx.stream ? STREAM_TRUE : STREAM_FALSE);
   line.num(ctx.status);
-  line.bytes(ERROR_CODE);
-  line.bytes(errorCode);
-  line.bytes(OUTCOME);
   line.bytes(outcome);
   if (u === null) line.bytes(NO_USAGE);
   else {
@@ -78,7 +92,6 @@ export function writeRequestLine(lines: LineBuffer, level: number, afterTime: Bu
     line.num(u.completionTokens);
     line.bytes(CACHED);
     line.num(u.cachedTokens);
-    line.bytes(SOURCE);
     line.bytes(source);
   }
   line.bytes(TTFT);

@@ -9,7 +9,7 @@ import { createManualClock } from '../../src/core/index.js';
 import type { RequestCtx } from '../../src/core/index.js';
 import { createTelemetry } from '../../src/telemetry/index.js';
 import { requestLogLine } from '../../src/telemetry/request-log.js';
-import type { LogOptions, Telemetry } from '../../src/telemetry/index.js';
+import type { LogOptions, RequestSpan, Telemetry } from '../../src/telemetry/index.js';
 import { createSink, newCtx } from './fixtures.js';
 
 function setup(log: LogOptions = {}) {
@@ -156,8 +156,10 @@ function sendVariants(t: Telemetry, clock: ReturnType<typeof createManualClock>)
     const ctx = newCtx(clock, fields);
     if (i % 2 === 1) ctx.firstByteMs = ctx.startMs + 3.14159;
     ctx.endMs = ctx.startMs + ([0, 1.005, 250.456, 99999.999, -0.3][i] ?? i * 1.5);
-    t.endRequest(ctx, null);
-    expected.push(JSON.stringify(requestLogLine(ctx, ctx.endMs, null)));
+    // Every third line is traced (tracing is off here: the span is only where the line reads its trace id from).
+    const traceId = i % 3 === 2 ? `0af7651916cd43dd8448eb211c8031${String(i).padStart(2, '0')}` : null;
+    t.endRequest(ctx, traceId === null ? null : ({ traceId } as unknown as RequestSpan));
+    expected.push(JSON.stringify(requestLogLine(ctx, ctx.endMs, traceId)));
   }
   return expected;
 }
