@@ -158,6 +158,90 @@ describe('the web console in headless Chromium', () => {
     await shot('keys-revoked');
   });
 
+  test('Keys: a refused or failed limits save keeps the form open with what was typed, the error shown; a good one closes it', async () => {
+    const { id } = await createKey(gw, w.admin, { subject: 'edit-me', scopes: 'models:*', limits: { rpm: 50 } });
+    await go('fleet');
+    await go('keys');
+    const row = page.locator(`tr[data-key-id="${id}"]`);
+    await row.getByText('Edit limits').click();
+    const form = row.getByTestId('edit-limits');
+    // Past the API's ceiling (1e15): the browser's own checks let it through, the admin API answers 400.
+    await form.locator('input[name=rpm]').fill('2000000000000000');
+    await form.locator('input[name=tpm]').fill('777');
+    await form.getByText('Save').click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /limits\.rpm/, 'the API\'s own message');
+    assert.ok(await form.isVisible(), 'the form stays open');
+    assert.equal(await form.locator('input[name=rpm]').inputValue(), '2000000000000000');
+    assert.equal(await form.locator('input[name=tpm]').inputValue(), '777');
+    assert.ok(await form.getByText('Save').isEnabled());
+    assert.deepEqual((await adminCall(gw, w.admin, 'GET', `/admin/keys/${id}`)).body.limits, { rpm: 50 });
+    await shot('keys-edit-refused');
+    // The network fails: same, with the browser's message.
+    await form.locator('input[name=rpm]').fill('60');
+    await page.route(`**/admin/keys/${id}`, (route) => (route.request().method() === 'PATCH' ? route.abort('connectionfailed') : route.continue()));
+    try {
+      await form.getByText('Save').click();
+      await eventually(async () => !/limits\.rpm/.test((await alert.textContent()) ?? ''), 10_000, 100);
+      assert.ok(await alert.isVisible());
+      assert.equal(await form.locator('input[name=rpm]').inputValue(), '60');
+      assert.equal(await form.locator('input[name=tpm]').inputValue(), '777');
+      assert.ok(await form.getByText('Save').isEnabled());
+    } finally {
+      await page.unroute(`**/admin/keys/${id}`);
+    }
+    // Fixed and saved: the form closes and the row shows what the gateway now holds.
+    await form.getByText('Save').click();
+    await row.getByText('60 req/min, 777 tokens/min').waitFor();
+    assert.equal(await row.getByTestId('edit-limits').count(), 0);
+    assert.deepEqual((await adminCall(gw, w.admin, 'GET', `/admin/keys/${id}`)).body.limits, { rpm: 60, tpm: 777 });
+  });
+
+  test('Keys: a refused create keeps the form and what was typed, with the API\'s error next to it', async () => {
+    await go('keys');
+    const form = page.getByTestId('create-key');
+    if (!(await form.isVisible())) await page.click('summary');
+    await form.locator('input[name=subject]').fill('typo-scope');
+    await form.locator('input[name=scopes]').fill('models:llama:embedding');
+    await form.locator('input[name=label]').fill('kept');
+    await form.locator('button[type=submit]').click();
+    const alert = form.getByRole('alert');
+    await alert.waitFor();
+    assert.match((await alert.textContent()) ?? '', /embeddings/, 'the API\'s own message');
+    assert.ok(await form.isVisible());
+    assert.equal(await form.locator('input[name=subject]').inputValue(), 'typo-scope');
+    assert.equal(await form.locator('input[name=scopes]').inputValue(), 'models:llama:embedding');
+    assert.equal(await form.locator('input[name=label]').inputValue(), 'kept');
+    assert.ok(await form.locator('button[type=submit]').isEnabled());
+    assert.equal(await page.getByTestId('new-key').count(), 0);
+    // Corrected, it goes through and the error is gone.
+    await form.locator('input[name=scopes]').fill('models:llama:embeddings');
+    await form.locator('button[type=submit]').click();
+    await page.getByTestId('new-key-secret').waitFor();
+    assert.equal(await form.getByRole('alert').count(), 0);
+    await page.getByTestId('new-key').getByText('Done').click();
+  });
+
+  test('Keys: a failed revoke says so next to the key, which stays active, and can be tried again', async () => {
+    const { id } = await createKey(gw, w.admin, { subject: 'revoke-me', scopes: 'models:*' });
+    await go('fleet');
+    await go('keys');
+    const row = page.locator(`tr[data-key-id="${id}"]`);
+    await page.route(`**/admin/keys/${id}`, (route) => (route.request().method() === 'DELETE' ? route.abort('connectionfailed') : route.continue()));
+    try {
+      await row.getByTestId('revoke').click();
+      await row.getByRole('alert').waitFor();
+      assert.equal((await row.getByTestId('key-status').textContent())?.trim(), 'active');
+      assert.ok(await row.getByTestId('revoke').isEnabled());
+    } finally {
+      await page.unroute(`**/admin/keys/${id}`);
+    }
+    await row.getByTestId('revoke').click();
+    await row.getByTestId('key-status').filter({ hasText: 'revoked' }).waitFor();
+    assert.equal((await adminCall(gw, w.admin, 'GET', `/admin/keys/${id}`)).body.status, 'revoked');
+  });
+
   test('Keys: a create form opened while the list loads stays open, with what was typed, when the list arrives', async () => {
     await go('fleet');
     let release!: () => void;

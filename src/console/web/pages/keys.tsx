@@ -39,27 +39,96 @@ function LimitInputs({ limits }: { limits?: KeyLimits }) {
   );
 }
 
+/**
+ * One admin action (create, save, revoke): busy while it runs so a second click cannot send it twice, and its error
+ * kept for the form or button that asked, which stays as it was (what was typed included) until the admin retries or
+ * cancels. `run` resolves true when the action succeeded; the list is reloaded after it either way, so the page shows
+ * what the gateway holds now (a key revoked meanwhile by someone else, say).
+ */
+function useAction(reload: () => void) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const run = async (fn: () => Promise<unknown>): Promise<boolean> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      return true;
+    } catch (e) {
+      setError((e as Error).message || 'The request failed.');
+      return false;
+    } finally {
+      setBusy(false);
+      reload();
+    }
+  };
+  return { busy, error, run };
+}
+
+/** An action's error, next to what failed, announced to screen readers as it appears. */
+function Problem({ message, testId }: { message: string | null; testId: string }) {
+  return message ? (
+    <p class="error" role="alert" data-testid={testId}>
+      {message}
+    </p>
+  ) : null;
+}
+
+function EditLimits({ k, reload, onClose }: { k: KeyView; reload: () => void; onClose: () => void }) {
+  const save = useAction(reload);
+  return (
+    <form
+      class="form compact"
+      data-testid="edit-limits"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const limits = readLimits(e.target as HTMLFormElement);
+        void save.run(() => api(`/admin/keys/${k.id}`, { method: 'PATCH', body: { limits } })).then((ok) => ok && onClose());
+      }}
+    >
+      <LimitInputs limits={k.limits} />
+      <button type="submit" disabled={save.busy}>
+        Save
+      </button>
+      <button type="button" class="plain" onClick={onClose}>
+        Cancel
+      </button>
+      <Problem message={save.error} testId="edit-limits-error" />
+    </form>
+  );
+}
+
+function Revoke({ k, reload }: { k: KeyView; reload: () => void }) {
+  const revoke = useAction(reload);
+  return (
+    <>
+      <button
+        type="button"
+        class="danger"
+        data-testid="revoke"
+        disabled={revoke.busy}
+        onClick={() => {
+          if (confirm(`Revoke ${k.id}? Requests with it are refused at once.`)) void revoke.run(() => api(`/admin/keys/${k.id}`, { method: 'DELETE' }));
+        }}
+      >
+        Revoke
+      </button>
+      <Problem message={revoke.error} testId="revoke-error" />
+    </>
+  );
+}
+
 export function Keys() {
   const { data, error, reload } = usePoll<{ data: KeyView[] }>('/admin/keys', 15_000);
   const [secret, setSecret] = useState<{ id: string; key: string } | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
-
-  const act = async (fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-      setProblem(null);
-    } catch (e) {
-      setProblem((e as Error).message);
-    }
-    reload();
-  };
+  const creating = useAction(reload);
 
   const create = (e: Event) => {
     e.preventDefault();
     const f = e.target as HTMLFormElement;
     const v = (n: string) => (f.elements.namedItem(n) as HTMLInputElement).value.trim();
-    void act(async () => {
+    void creating.run(async () => {
       const body: Record<string, unknown> = { subject: v('subject'), scopes: v('scopes'), label: v('label'), limits: readLimits(f) };
       if (v('team')) body.team = v('team');
       if (v('ttl')) body.ttl = v('ttl');
@@ -83,7 +152,11 @@ export function Keys() {
           </button>
         </div>
       )}
-      {(problem || error) && <p class="error">{problem ?? error}</p>}
+      {error && (
+        <p class="error" aria-live="polite">
+          {error}
+        </p>
+      )}
       {/* Open by itself only on a gateway without keys, once the list has come: open while it loads, it used to close
           under whoever had started typing in it. */}
       <details class="panel" open={data !== null && data.data.length === 0}>
@@ -110,7 +183,10 @@ export function Keys() {
             <input name="ttl" placeholder="e.g. 30d (empty: never)" />
           </label>
           <LimitInputs />
-          <button type="submit">Create key</button>
+          <button type="submit" disabled={creating.busy}>
+            Create key
+          </button>
+          <Problem message={creating.error} testId="create-key-error" />
         </form>
       </details>
       <div class="scroll">
@@ -140,20 +216,7 @@ export function Keys() {
                 <td class="small">{k.scopes.join(' ')}</td>
                 <td class="small">
                   {editing === k.id ? (
-                    <form
-                      class="form compact"
-                      onSubmit={(e) => {
-                        e.preventDefault();
-                        const limits = readLimits(e.target as HTMLFormElement);
-                        void act(() => api(`/admin/keys/${k.id}`, { method: 'PATCH', body: { limits } })).then(() => setEditing(null));
-                      }}
-                    >
-                      <LimitInputs limits={k.limits} />
-                      <button type="submit">Save</button>
-                      <button type="button" class="plain" onClick={() => setEditing(null)}>
-                        Cancel
-                      </button>
-                    </form>
+                    <EditLimits k={k} reload={reload} onClose={() => setEditing(null)} />
                   ) : (
                     limitsText(k.limits)
                   )}
@@ -171,16 +234,7 @@ export function Keys() {
                       <button type="button" class="plain" onClick={() => setEditing(k.id)}>
                         Edit limits
                       </button>
-                      <button
-                        type="button"
-                        class="danger"
-                        data-testid="revoke"
-                        onClick={() => {
-                          if (confirm(`Revoke ${k.id}? Requests with it are refused at once.`)) void act(() => api(`/admin/keys/${k.id}`, { method: 'DELETE' }));
-                        }}
-                      >
-                        Revoke
-                      </button>
+                      <Revoke k={k} reload={reload} />
                     </>
                   )}
                 </td>
