@@ -74,6 +74,7 @@ describe('the web console in headless Chromium', () => {
     await page.click('button[type=submit]');
     await page.getByText('admin').first().waitFor();
     assert.ok(await page.getByTestId('login').isVisible(), 'a non-admin key stays on the login form');
+    assert.match((await page.getByTestId('login').getByRole('alert').textContent()) ?? '', /admin/, 'the refusal is announced');
     await page.fill('input[name=token]', w.admin);
     await page.click('button[type=submit]');
     await page.getByTestId('page-live').waitFor();
@@ -282,6 +283,44 @@ describe('the web console in headless Chromium', () => {
     const csv = await readFile((await download.path())!, 'utf8');
     assert.match(csv.split('\n')[0]!, /team,model/);
     await shot('usage');
+  });
+
+  test('Usage: another grouping shows no rows of the last one while it loads; a failed CSV download says so', async () => {
+    await go('usage');
+    const body = page.getByTestId('usage-table').locator('tbody tr');
+    await eventually(async () => (await body.count()) > 0 && !/No requests/.test(await text('usage-table')), 10_000, 200);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const byModel = (url: URL) => url.pathname === '/admin/usage' && url.searchParams.get('group_by') === 'model';
+    await page.route(byModel, async (route) => {
+      await held;
+      await route.continue();
+    });
+    try {
+      await page.getByLabel('team').uncheck();
+      await page.waitForTimeout(300);
+      // The rows by team and model must not stand under a "model" heading alone (one model over several rows).
+      assert.equal(await body.count(), 0, 'no rows of the previous grouping');
+      release();
+      await eventually(async () => (await body.count()) > 0, 10_000, 100);
+    } finally {
+      release();
+      await page.unroute(byModel);
+    }
+    const api = await adminCall(gw, w.admin, 'GET', '/admin/usage?from=24h&group_by=model');
+    await eventually(async () => (await body.count()) === api.body.data.length, 10_000, 200);
+    await page.getByLabel('team').check();
+    // The CSV request fails on the network: the admin is told, next to the button, which works again.
+    const csv = (url: URL) => url.pathname === '/admin/usage';
+    await page.route(csv, (route) => (route.request().headers().accept === 'text/csv' ? route.abort('connectionfailed') : route.continue()));
+    try {
+      await page.getByTestId('usage-csv').click();
+      await page.getByTestId('usage-csv-error').waitFor();
+      assert.equal(await page.getByTestId('usage-csv-error').getAttribute('role'), 'alert');
+      assert.ok(await page.getByTestId('usage-csv').isEnabled());
+    } finally {
+      await page.unroute(csv);
+    }
   });
 
   test('Config: the active config with secrets masked, its source and load time', async () => {

@@ -51,7 +51,11 @@ function Login({ onDone }: { onDone: () => void }) {
         <button type="submit" disabled={busy}>
           Sign in
         </button>
-        {error && <p class="error">{error}</p>}
+        {error && (
+          <p class="error" role="alert">
+            {error}
+          </p>
+        )}
         <p class="muted small">A JWT or gateway key with the admin scope. Kept in this tab's session storage only.</p>
       </form>
     </main>

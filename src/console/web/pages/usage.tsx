@@ -27,6 +27,7 @@ export function Usage() {
   const chartRange = range === '1h' || range === '24h' ? '7d' : range;
   const days = usePoll<Report>(`/admin/usage?from=${chartRange}&group_by=day`, 60_000);
   const [csvError, setCsvError] = useState<string | null>(null);
+  const [downloading, setDownloading] = useState(false);
 
   // Whole UTC days: from the range's first day to the end of today, half a day of margin for the bars.
   const xRange = useMemo((): [number, number] => {
@@ -47,6 +48,7 @@ export function Usage() {
   const max = Math.max(1, ...rows.map((r) => r.total_tokens));
 
   const download = async () => {
+    setDownloading(true);
     try {
       const csv = await api<string>(`/admin/usage?${query}`, { accept: 'text/csv' });
       const a = document.createElement('a');
@@ -57,6 +59,8 @@ export function Usage() {
       setCsvError(null);
     } catch (e) {
       setCsvError((e as Error).message);
+    } finally {
+      setDownloading(false);
     }
   };
 
@@ -89,11 +93,20 @@ export function Usage() {
             </label>
           ))}
         </span>
-        <button type="button" onClick={download} data-testid="usage-csv">
+        <button type="button" onClick={download} disabled={downloading} data-testid="usage-csv">
           Download CSV
         </button>
       </form>
-      {(table.error || csvError) && <p class="error">{table.error ?? csvError}</p>}
+      {table.error && (
+        <p class="error" aria-live="polite">
+          {table.error}
+        </p>
+      )}
+      {csvError && (
+        <p class="error" role="alert" data-testid="usage-csv-error">
+          {csvError}
+        </p>
+      )}
       <Chart
         title="Tokens per day (UTC)"
         x={series.x}
