@@ -144,7 +144,7 @@ describe('the web console in headless Chromium', () => {
     await row.locator('input[name=rpm]').fill('1');
     await row.locator('input[name=tokens_per_day]').fill('5000');
     await row.getByText('Save').click();
-    await row.getByText('1 req/min, 5000 tokens/day').waitFor();
+    await row.getByText('1 req/min, 5,000 tokens/day').waitFor();
     assert.deepEqual((await adminCall(gw, w.admin, 'GET', `/admin/keys/${id}`)).body.limits, { rpm: 1, tokens_per_day: 5000 });
     await assert.rejects(
       client(gw, { apiKey: secret }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] }),
@@ -197,6 +197,14 @@ describe('the web console in headless Chromium', () => {
     await row.getByText('60 req/min, 777 tokens/min').waitFor();
     assert.equal(await row.getByTestId('edit-limits').count(), 0);
     assert.deepEqual((await adminCall(gw, w.admin, 'GET', `/admin/keys/${id}`)).body.limits, { rpm: 60, tpm: 777 });
+  });
+
+  test('Keys: limits are shown exactly as set, never rounded', async () => {
+    const { id } = await createKey(gw, w.admin, { subject: 'exact', scopes: 'models:*', limits: { tpm: 12_500, tokens_per_month: 1_500_000 } });
+    await go('fleet');
+    await go('keys');
+    const row = page.locator(`tr[data-key-id="${id}"]`);
+    await row.getByText('12,500 tokens/min, 1,500,000 tokens/month').waitFor();
   });
 
   test('Keys: a refused create keeps the form and what was typed, with the API\'s error next to it', async () => {

@@ -11,8 +11,9 @@ const LIMIT_FIELDS: [keyof KeyLimits, string][] = [
   ['tokens_per_month', 'tokens/month'],
 ];
 
+/** Exact, as the admin set them: a limit of 1,500,000 tokens/month is not "2M", nor 12,500 tokens/min "13k". */
 function limitsText(l: KeyLimits): string {
-  const parts = LIMIT_FIELDS.filter(([k]) => l[k] !== undefined).map(([k, label]) => `${fmt.num(l[k]!, 0)} ${label}`);
+  const parts = LIMIT_FIELDS.filter(([k]) => l[k] !== undefined).map(([k, label]) => `${l[k]!.toLocaleString('en-US')} ${label}`);
   return parts.length ? parts.join(', ') : 'none';
 }
 
