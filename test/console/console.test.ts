@@ -207,6 +207,19 @@ describe('the web console in headless Chromium', () => {
     await row.getByText('12,500 tokens/min, 1,500,000 tokens/month').waitFor();
   });
 
+  test('Keys: revoking a key whose limits form is open closes the form with its buttons', async () => {
+    const { id } = await createKey(gw, w.admin, { subject: 'edit-then-revoke', scopes: 'models:*' });
+    await go('fleet');
+    await go('keys');
+    const row = page.locator(`tr[data-key-id="${id}"]`);
+    await row.getByText('Edit limits').click();
+    await row.getByTestId('edit-limits').waitFor();
+    await row.getByTestId('revoke').click();
+    await row.getByTestId('key-status').filter({ hasText: 'revoked' }).waitFor();
+    assert.equal(await row.getByTestId('edit-limits').count(), 0, 'no Save left for a revoked key');
+    assert.equal((await row.locator('td').nth(3).textContent())?.trim(), 'none');
+  });
+
   test('Keys: a refused create keeps the form and what was typed, with the API\'s error next to it', async () => {
     await go('keys');
     const form = page.getByTestId('create-key');

@@ -216,7 +216,8 @@ export function Keys() {
                 </td>
                 <td class="small">{k.scopes.join(' ')}</td>
                 <td class="small">
-                  {editing === k.id ? (
+                  {/* A revoked key has no limits to edit: its form goes with its buttons (revoked here or elsewhere). */}
+                  {editing === k.id && k.status !== 'revoked' ? (
                     <EditLimits k={k} reload={reload} onClose={() => setEditing(null)} />
                   ) : (
                     limitsText(k.limits)
