@@ -220,6 +220,26 @@ describe('the web console in headless Chromium', () => {
     assert.equal((await row.locator('td').nth(3).textContent())?.trim(), 'none');
   });
 
+  test('Keys: Copy says whether the new secret reached the clipboard', async () => {
+    await go('keys');
+    const form = page.getByTestId('create-key');
+    if (!(await form.isVisible())) await page.click('summary');
+    await form.locator('input[name=subject]').fill('copy-me');
+    await form.locator('button[type=submit]').click();
+    const box = page.getByTestId('new-key');
+    await box.waitFor();
+    // As on a plain-HTTP origin other than localhost, where browsers offer no clipboard API.
+    await page.evaluate("Object.defineProperty(navigator, 'clipboard', { value: undefined, configurable: true })");
+    await box.getByText('Copy', { exact: true }).click();
+    await box.getByTestId('copy-status').filter({ hasText: 'Could not copy' }).waitFor();
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.url });
+    await page.evaluate('delete navigator.clipboard');
+    await box.getByText('Copy', { exact: true }).click();
+    await box.getByTestId('copy-status').filter({ hasText: 'Copied' }).waitFor();
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), (await page.getByTestId('new-key-secret').textContent())!.trim());
+    await box.getByText('Done').click();
+  });
+
   test('Keys: a refused create keeps the form and what was typed, with the API\'s error next to it', async () => {
     await go('keys');
     const form = page.getByTestId('create-key');

@@ -119,6 +119,34 @@ function Revoke({ k, reload }: { k: KeyView; reload: () => void }) {
   );
 }
 
+/**
+ * Copies the new secret, and says whether it did: the clipboard API is absent on a plain-HTTP origin other than
+ * localhost (a console reached as http://gateway:8080) and may be refused, and a silent failure would let the admin
+ * click Done believing the key copied, losing it for good.
+ */
+function CopyButton({ text }: { text: string }) {
+  const [state, setState] = useState<'copied' | 'failed' | null>(null);
+  const copy = async () => {
+    try {
+      if (!navigator.clipboard) throw new Error('no clipboard');
+      await navigator.clipboard.writeText(text);
+      setState('copied');
+    } catch {
+      setState('failed');
+    }
+  };
+  return (
+    <>
+      <button type="button" onClick={() => void copy()}>
+        Copy
+      </button>
+      <span role="status" class={state === 'failed' ? 'error' : 'muted'} data-testid="copy-status">
+        {state === 'copied' ? ' Copied.' : state === 'failed' ? ' Could not copy: select the key above and copy it by hand.' : ''}
+      </span>
+    </>
+  );
+}
+
 export function Keys() {
   const { data, error, reload } = usePoll<{ data: KeyView[] }>('/admin/keys', 15_000);
   const [secret, setSecret] = useState<{ id: string; key: string } | null>(null);
@@ -145,9 +173,7 @@ export function Keys() {
         <div class="secret" data-testid="new-key">
           <strong>Key {secret.id} created.</strong> Copy it now: it is shown only once.
           <code data-testid="new-key-secret">{secret.key}</code>
-          <button type="button" onClick={() => void navigator.clipboard?.writeText(secret.key)}>
-            Copy
-          </button>{' '}
+          <CopyButton text={secret.key} />{' '}
           <button type="button" class="plain" onClick={() => setSecret(null)}>
             Done
           </button>
