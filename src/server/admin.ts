@@ -6,18 +6,21 @@ import { EXPORT_FORMATS, exportUsage, parseGroupBy, PERCENTILE_RELATIVE_ERROR, t
 
 type Ctx = Context<{ Bindings: HttpBindings }>;
 
-/** `from` / `to` as epoch ms, an ISO 8601 time, or a duration back from now (`24h`). */
 /** The latest time a JavaScript Date can hold (ECMA-262 §21.4.1.1): anything past it cannot be a report's bound. */
 const MAX_TIME_MS = 8.64e15;
 
+/**
+ * `from` / `to` as epoch ms, an ISO 8601 time, or a duration back from now (`24h`). Digits alone are always epoch ms,
+ * whatever their length: Date.parse would read a short run of digits as a year (`0` as 2000), not as 1970.
+ */
 function parseTime(value: string | undefined, fallback: number, now: number, param: string): number {
   if (value === undefined || value === '') return fallback;
   const invalid = () => new GatewayError('invalid_request', `Invalid ${param} "${value.slice(0, 40)}": use an ISO 8601 time, epoch milliseconds or a duration such as 24h.`, { param });
   let t: number;
-  if (/^\d{10,}$/.test(value)) t = Number(value);
+  if (/^\d+$/.test(value)) t = Number(value);
   else {
     const back = parseDuration(value);
-    t = Number.isFinite(back) && !/^\d+$/.test(value) ? now - back : Date.parse(value);
+    t = Number.isFinite(back) ? now - back : Date.parse(value);
   }
   if (!(t >= 0 && t <= MAX_TIME_MS)) throw invalid();
   return t;
@@ -31,7 +34,13 @@ function usageOn(usage: UsageWriter | null): UsageWriter {
 /** `from` (default 24 hours back) and `to` (default now) of an admin query. */
 function range(c: Ctx, clock: Clock): { fromMs: number; toMs: number } {
   const now = clock.wallMs();
-  return { fromMs: parseTime(c.req.query('from'), now - 24 * 3_600_000, now, 'from'), toMs: parseTime(c.req.query('to'), now + 1, now, 'to') };
+  const fromMs = parseTime(c.req.query('from'), now - 24 * 3_600_000, now, 'from');
+  const toMs = parseTime(c.req.query('to'), now + 1, now, 'to');
+  // An inverted range is a caller's mistake (swapped bounds), not an empty report.
+  if (fromMs > toMs) {
+    throw new GatewayError('invalid_request', `from (${new Date(fromMs).toISOString()}) is after to (${new Date(toMs).toISOString()}).`, { param: 'from' });
+  }
+  return { fromMs, toMs };
 }
 
 /**

@@ -60,6 +60,29 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
     }
   });
 
+  test('reads digits alone as epoch milliseconds, whatever their length (0 is 1970, not the year 2000)', async () => {
+    const report = (await (await get('/admin/usage?from=0', admin)).json()) as { from: string; data: Array<{ requests: number }> };
+    assert.equal(report.from, '1970-01-01T00:00:00.000Z');
+    assert.ok(report.data.some((r) => r.requests >= 30));
+    const audit = (await (await get('/admin/audit?from=5&to=123456789', admin)).json()) as { from: string; to: string };
+    assert.deepEqual([audit.from, audit.to], ['1970-01-01T00:00:00.005Z', new Date(123456789).toISOString()]);
+    const exported = await get('/admin/usage/export?from=0&format=jsonl', admin);
+    assert.equal(exported.status, 200);
+    assert.ok((await exported.text()).includes('"subject":"carol"'));
+  });
+
+  test('refuses a range whose from is after its to with a 400 on every route that takes one', async () => {
+    for (const path of ['/admin/usage?from=1h&to=2h', '/admin/usage/export?from=2000&to=1000', '/admin/audit?from=2026-01-02&to=2026-01-01', '/admin/usage?from=2h&to=0']) {
+      const res = await get(path, admin);
+      const body = (await res.json()) as { error: { type: string; code: string; param: string; message: string } };
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(body)}`);
+      assert.deepEqual([body.error.type, body.error.code, body.error.param], ['invalid_request_error', 'invalid_request', 'from'], path);
+      assert.match(body.error.message, /from .* is after to/, path);
+    }
+    // Equal bounds are an empty range, not a mistake.
+    assert.equal((await get('/admin/usage?from=1000&to=1000', admin)).status, 200);
+  });
+
   test('reports a subject window with sketch percentiles and says how accurate they are', async () => {
     const res = await get('/admin/usage?from=1h&subject=carol&group_by=model', admin);
     assert.equal(res.status, 200);
