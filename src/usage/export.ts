@@ -21,6 +21,13 @@ const HEADER = ['id', 'request_id', 'time_ms', 'time', ...COLUMNS.slice(3)];
 /** Text per chunk handed to the consumer: big enough to amortise a write, small enough to keep memory flat. */
 const CHUNK_CHARS = 64 * 1024;
 
+/** JSON.stringify leaves these raw; a JavaScript parser before ES2019 and many line-oriented tools take them as line ends. */
+const LINE_SEPARATORS = /[\u2028\u2029]/g;
+
+function jsonLine(o: Record<string, unknown>): string {
+  return JSON.stringify(o).replace(LINE_SEPARATORS, (c) => (c === '\u2028' ? '\\u2028' : '\\u2029'));
+}
+
 /**
  * Raw usage rows in [from, to), oldest first, as CSV (RFC 4180, with a header) or JSON lines, in chunks of about
  * 64 KiB. Rows are read one at a time from a read-only connection of its own (a statement iterating on the writer's
@@ -47,7 +54,7 @@ export function* exportUsage(path: string, q: ExportQuery): Generator<string, vo
         const o: Record<string, unknown> = {};
         COLUMNS.forEach((c, i) => (o[c] = r[i]));
         o.time = time;
-        chunk += `${JSON.stringify(o)}\n`;
+        chunk += `${jsonLine(o)}\n`;
       }
       if (chunk.length >= CHUNK_CHARS) {
         yield chunk;

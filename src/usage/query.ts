@@ -132,7 +132,8 @@ export function csvCell(v: unknown): string {
   let s = String(v);
   // Subjects and team names come from tokens: a leading = + - @ would run as a formula in a spreadsheet.
   if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  // U+2028/U+2029 are line ends to some readers: quoted, a field holding one stays one field.
+  return /[",\r\n\u2028\u2029]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 /** RFC 4180 CSV with a header row: the group columns in `groupBy` order, then the totals. */

@@ -116,6 +116,24 @@ describe('admin usage routes: reports from rollups, streamed exports, the audit 
     assert.equal(((await bad.json()) as { error: { param: string } }).error.param, 'format');
   });
 
+  test('exports keep U+2028 and U+2029 escaped in JSON lines and inside quoted CSV fields', async () => {
+    const odd = await idp.issueToken({ sub: 'line\u2028sep', team: 'para\u2029sep', scope: 'models:*' });
+    await client(gw, { apiKey: odd }).chat.completions.create({ model: 'llama', messages: [{ role: 'user', content: 'hi' }] });
+    const jsonl = await eventually(async () => {
+      const text = await (await get('/admin/usage/export?from=1h&format=jsonl', admin)).text();
+      return text.includes('line\\u2028sep') ? text : undefined;
+    });
+    assert.ok(jsonl);
+    assert.ok(!/[\u2028\u2029]/.test(jsonl), 'no raw U+2028/U+2029 in the JSON lines');
+    const row = jsonl.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.subject === 'line\u2028sep');
+    assert.equal(row?.team, 'para\u2029sep');
+
+    const csv = await (await get('/admin/usage/export?from=1h&format=csv', admin)).text();
+    const line = csv.split('\r\n').find((l) => l.includes('line\u2028sep'));
+    assert.ok(line);
+    assert.ok(line.includes(',"line\u2028sep","para\u2029sep",'), line);
+  });
+
   test('records every /admin call in the audit log, refused ones included, with who, what and the outcome', async () => {
     const anonymous = await get('/admin/usage?from=1h');
     assert.equal(anonymous.status, 401);
