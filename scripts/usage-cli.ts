@@ -27,9 +27,13 @@ function noDatabase(path: string): never {
   fail(`no usage log at ${path}: start the gateway first (npm start), or name one with --db FILE`, false);
 }
 
+/** The latest time a JavaScript Date can hold (ECMA-262 §21.4.1.1): past it, the range line cannot be printed. */
+const MAX_TIME_MS = 8.64e15;
+
 function parseDate(s: string, flag: string): number {
-  const ms = Date.parse(s);
-  if (Number.isNaN(ms)) fail(`${flag}: not a date: ${s}`);
+  // Digits alone are epoch ms, as the admin API reads them: Date.parse would take a short run (`0`) for a year (2000).
+  const ms = /^\d+$/.test(s) ? Number(s) : Date.parse(s);
+  if (!(Math.abs(ms) <= MAX_TIME_MS)) fail(`${flag}: not a date: ${printable(s)} (use an ISO 8601 time or epoch milliseconds)`);
   return ms;
 }
 
@@ -90,9 +94,11 @@ let fromMs: number;
 if (values.from) fromMs = parseDate(values.from, '--from');
 else {
   const since = parseDuration(values.since ?? '24h');
-  if (!Number.isFinite(since) || since <= 0) fail(`--since: expected a duration like 24h or 30m, got ${values.since}`);
+  if (!Number.isFinite(since) || since <= 0) fail(`--since: expected a duration like 24h or 30m, got ${printable(values.since ?? '')}`);
   fromMs = toMs - since;
 }
+// Swapped bounds are a mistake to report, not an empty range to print; the arguments' syntax was fine, so no usage text.
+if (fromMs > toMs) fail(`--from (${new Date(fromMs).toISOString()}) is after --to (${new Date(toMs).toISOString()})${values.to ? '' : ', which defaults to now'}`, false);
 let groupBy: GroupKey[];
 try {
   groupBy = parseGroupBy(values.by);
