@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openKeyRegistry, parseCreateKey, parseRotateKey, type KeyRegistry, type KeyView } from '../src/auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile } from '../src/config/index.js';
-import { isGatewayError, printable } from '../src/core/index.js';
+import { isGatewayError, parseDuration, printable } from '../src/core/index.js';
 import { chooseKeyStore } from '../src/server/keys-wiring.js';
 
 const USAGE = `usage: infergate keys create --sub NAME [--team TEAM] --scope "models:* admin" [--label TEXT] [--ttl 90d]
@@ -25,6 +25,73 @@ const USAGE = `usage: infergate keys create --sub NAME [--team TEAM] --scope "mo
   and --redis URL (default: the config's state.redis when keys.store is auto, else the keys.sqlite file)`;
 
 const LIMITS = ['rpm', 'tpm', 'concurrency', 'tokens-per-day', 'tokens-per-month'] as const;
+/** What each limit counts, for the message that refuses a value. */
+const LIMIT_UNITS: Record<(typeof LIMITS)[number], string> = {
+  rpm: 'requests per minute',
+  tpm: 'tokens per minute',
+  concurrency: 'requests at once',
+  'tokens-per-day': 'tokens per day',
+  'tokens-per-month': 'tokens per month',
+};
+/** The admin API's ceiling for a limit (admin-input.ts). */
+const MAX_LIMIT = 1e15;
+
+/**
+ * A limit option as a count. Checked here rather than left to the admin API's schema, whose messages speak of the
+ * JSON body (`limits.rpm: expected number, received NaN`); and Number() alone would take `0x10` or `1e3` or `''`.
+ */
+function limitValue(option: (typeof LIMITS)[number], text: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 1 && n <= MAX_LIMIT)) {
+    throw new Error(`--${option}: expected a whole number of ${LIMIT_UNITS[option]} from 1 to ${MAX_LIMIT}, got "${printable(text.slice(0, 40))}"`);
+  }
+  return n;
+}
+
+/** A duration option (`--ttl`, `--overlap`) checked with the option's name in the message. */
+function durationOption(option: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (!Number.isFinite(ms) || ms < 0) throw new Error(`--${option}: expected a duration such as 30m, 24h or 90d, got "${printable(text.slice(0, 40))}"`);
+  return text;
+}
+
+/**
+ * parseArgs, its errors as one line: a limit given a negative number (`--rpm -3`) is refused by parseArgs as an
+ * ambiguous option, in three lines that never say what the option expects.
+ */
+function parseCommandLine() {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        redis: { type: 'string' },
+        sub: { type: 'string' },
+        team: { type: 'string' },
+        scope: { type: 'string', multiple: true },
+        label: { type: 'string' },
+        ttl: { type: 'string' },
+        overlap: { type: 'string' },
+        all: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        rpm: { type: 'string' },
+        tpm: { type: 'string' },
+        concurrency: { type: 'string' },
+        'tokens-per-day': { type: 'string' },
+        'tokens-per-month': { type: 'string' },
+      },
+    });
+  } catch (err) {
+    const message = (err as Error).message;
+    const option = /^Option '--([\w-]+)' argument is ambiguous/.exec(message)?.[1];
+    const limit = LIMITS.find((l) => l === option);
+    if (limit) throw new Error(`--${limit}: expected a whole number of ${LIMIT_UNITS[limit]} from 1 to ${MAX_LIMIT}`);
+    throw new Error(message.split('\n')[0]!);
+  }
+}
 
 function configPath(given: string | undefined): string {
   return given ?? process.env.INFERGATE_CONFIG ?? resolve('config/default.yaml');
@@ -64,41 +131,22 @@ function limitsText(k: KeyView): string {
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      redis: { type: 'string' },
-      sub: { type: 'string' },
-      team: { type: 'string' },
-      scope: { type: 'string', multiple: true },
-      label: { type: 'string' },
-      ttl: { type: 'string' },
-      overlap: { type: 'string' },
-      all: { type: 'boolean' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-      rpm: { type: 'string' },
-      tpm: { type: 'string' },
-      concurrency: { type: 'string' },
-      'tokens-per-day': { type: 'string' },
-      'tokens-per-month': { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseCommandLine();
   const [command, id] = positionals;
   if (values.help || !command) {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
+  // Input is checked before the store is opened: a typo needs no reachable store to be reported.
+  const limits = Object.fromEntries(LIMITS.filter((l) => values[l] !== undefined).map((l) => [l.replaceAll('-', '_'), limitValue(l, values[l]!)]));
+  const ttl = durationOption('ttl', values.ttl);
+  const overlap = durationOption('overlap', values.overlap);
   const keys = await open(configPath(values.config), values.redis);
   try {
     switch (command) {
       case 'create': {
-        // Numbers are checked by the same schema the admin API uses (a typo is NaN and refused there).
-        const limits = Object.fromEntries(LIMITS.filter((l) => values[l] !== undefined).map((l) => [l.replaceAll('-', '_'), Number(values[l])]));
         const input = parseCreateKey(
-          { subject: values.sub, team: values.team, scopes: (values.scope ?? []).join(' '), label: values.label, ttl: values.ttl, limits },
+          { subject: values.sub, team: values.team, scopes: (values.scope ?? []).join(' '), label: values.label, ttl, limits },
           Date.now(),
         );
         const { key, secret } = await keys.create(input);
@@ -122,7 +170,7 @@ async function main(): Promise<number> {
       }
       case 'rotate': {
         if (!id) throw new Error('rotate needs a key id');
-        const { key, secret } = await keys.rotate(id, parseRotateKey({ overlap: values.overlap }));
+        const { key, secret } = await keys.rotate(id, parseRotateKey({ overlap }));
         process.stdout.write(`${secret}\n`);
         process.stderr.write(
           `key ${key.id} rotated; ${key.rotation_overlap_until ? `the old secret works until ${key.rotation_overlap_until}` : 'the old secret stopped working'}\n`,

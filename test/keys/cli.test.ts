@@ -70,4 +70,27 @@ describe('infergate keys (CLI) beside a running gateway', () => {
     await assert.rejects(cli('create', '--sub', 'x', '--scope', 'modles:*'), (e: { code: number; stderr: string }) => e.code === 2 && /scope/.test(e.stderr));
     await assert.rejects(cli('revoke', 'nosuchkey0'), (e: { code: number; stderr: string }) => e.code === 1 && /No API key/.test(e.stderr));
   });
+
+  test('refuses a bad number or duration with one line naming the option and what it expects, never zod\'s text', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--rpm', 'abc'], /^infergate keys: --rpm: expected a whole number of requests per minute from 1 to \d+, got "abc"\n$/],
+      [['--tpm', '1.5'], /^infergate keys: --tpm: expected a whole number of tokens per minute/],
+      [['--concurrency', '0'], /^infergate keys: --concurrency: expected a whole number/],
+      [['--tokens-per-day', '0x10'], /^infergate keys: --tokens-per-day: expected a whole number/],
+      [['--tokens-per-month', '1e20'], /^infergate keys: --tokens-per-month: expected a whole number/],
+      [['--rpm', ''], /^infergate keys: --rpm: expected a whole number/],
+      [['--rpm', '-3'], /^infergate keys: --rpm: expected a whole number of requests per minute from 1 to \d+\n$/],
+      [['--ttl', 'soon'], /^infergate keys: --ttl: expected a duration such as 30m, 24h or 90d, got "soon"\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const e = (await cli('create', '--sub', 'x', '--scope', 'models:*', ...args).then(() => null, (err: unknown) => err)) as { code: number; stderr: string } | null;
+      assert.ok(e, `${args.join(' ')} was accepted`);
+      assert.equal(e.code, 2, args.join(' '));
+      assert.match(e.stderr, message, args.join(' '));
+      assert.doesNotMatch(e.stderr, /Invalid input|received|Too small|limits\./, args.join(' '));
+    }
+    const rotate = (await cli('rotate', 'nosuchkey0', '--overlap', 'later').then(() => null, (err: unknown) => err)) as { code: number; stderr: string } | null;
+    assert.equal(rotate?.code, 2);
+    assert.equal(rotate?.stderr, 'infergate keys: --overlap: expected a duration such as 30m, 24h or 90d, got "later"\n');
+  });
 });
