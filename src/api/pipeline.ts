@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError, inviteBody, isGatewayError, markAnsweredMidUpload, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import type { CompiledBackend, CompiledModel, RuntimeConfig } from '../config/index.js';
-import { authorize, authorizeEndpoint, permits, type Authenticator } from '../auth/index.js';
+import { authorize, authorizeEndpoint, permits, refusedCallerOf, type Authenticator } from '../auth/index.js';
 import { refusalKindOf, type Limiter, type Reservation } from '../limits/index.js';
 import { admit, fallbackAdmission, perChoiceOf } from './admission.js';
 import type { RetryBudget, Router } from '../routing/index.js';
@@ -256,6 +256,8 @@ export function createPipeline(deps: PipelineDeps) {
           ctx.usage = { promptTokens: ctx.promptTokenEstimate, completionTokens: 0, cachedTokens: 0, source: 'estimated' };
         }
         const e = err instanceof UpstreamFailure ? err.clientError : err;
+        // A revoked or expired key's own secret: the refusal is put down to that key, not to anonymous.
+        ctx.principal = refusedCallerOf(e) ?? ctx.principal;
         // Refused before its body arrived (auth, an unknown route's model): the connection is closed after the answer,
         // or Node would wait for the rest of the upload and a slow one would get a second answer (408) on it.
         if (!bodyStarted && !incoming.complete) respHeaders.connection = 'close';

@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/index.js';
+import { GatewayError, type Principal } from '../core/index.js';
 
 /** Why a request was refused at authentication; a closed set so logs and metrics can count them. */
 export type AuthFailure =
@@ -53,14 +53,31 @@ function challenge(reason: AuthFailure, description: string): string {
   return `Bearer realm="infergate", error="invalid_token", error_description="${safe}"`;
 }
 
-/** `detail` refines the text (e.g. which claim is missing); it must never contain secrets. */
-export function unauthorized(reason: AuthFailure, detail?: string): GatewayError {
+const callerOf = new WeakMap<GatewayError, Principal>();
+
+/**
+ * Who a refused credential proved to be, for the refusal's usage row and logs: a gateway key whose secret matched but
+ * that is revoked or expired is still that key (an admin wants to see who keeps using it). Null for every other
+ * refusal: a credential that proved nothing must not be put down to anyone. Its scopes are empty: it grants nothing.
+ */
+export function refusedCallerOf(err: unknown): Principal | null {
+  return err instanceof GatewayError ? (callerOf.get(err) ?? null) : null;
+}
+
+const NO_SCOPES: ReadonlySet<string> = new Set();
+
+/**
+ * `detail` refines the text (e.g. which claim is missing); it must never contain secrets. `caller`: who the credential
+ * proved to be although it is refused (see refusedCallerOf).
+ */
+export function unauthorized(reason: AuthFailure, detail?: string, caller?: Pick<Principal, 'subject' | 'team' | 'keyId'>): GatewayError {
   const description = detail ?? DESCRIPTIONS[reason];
   const err = new GatewayError('unauthorized', description, {
     wireCode: reason === 'missing' ? 'missing_token' : 'invalid_token',
     headers: { 'WWW-Authenticate': challenge(reason, description) },
   });
   failureOf.set(err, reason);
+  if (caller) callerOf.set(err, Object.freeze({ subject: caller.subject, team: caller.team, keyId: caller.keyId ?? null, scopes: NO_SCOPES }));
   return err;
 }
 

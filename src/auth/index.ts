@@ -2,7 +2,7 @@ export { createAuthenticator, type Authenticator, type AuthenticatorOptions, typ
 export { compileAuthConfig, type CompiledAuth, type CompiledIssuer, type CompileAuthOptions } from './compile.js';
 export { AuthConfigError } from './key-material.js';
 export { authorize, authorizeEndpoint, canUseModel, permits, requireAdmin, compilePermissions, permissionsOf, type Permissions } from './permissions.js';
-export { authFailureOf, type AuthFailure } from './failures.js';
+export { authFailureOf, refusedCallerOf, type AuthFailure } from './failures.js';
 export { ensureDevSecret } from './dev-secret.js';
 export { mintDevToken, DEV_ISSUER, DEV_AUDIENCE, type MintDevTokenOptions } from './dev-token.js';
 export type { JwksStats } from './jwks-source.js';

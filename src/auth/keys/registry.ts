@@ -178,9 +178,10 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
   const flusher = setInterval(guard(flushLastUsed), options.lastUsedFlushMs ?? 5000);
   flusher.unref();
 
-  const fail = (reason: 'missing' | 'unknown_key' | 'expired' | 'revoked', detail?: string): never => {
+  /** `rec`: the key whose secret matched (revoked, expired, rotated out): the refusal is put down to it. */
+  const fail = (reason: 'missing' | 'unknown_key' | 'expired' | 'revoked', detail?: string, rec?: KeyRecord): never => {
     stats.refused++;
-    throw unauthorized(reason, detail);
+    throw unauthorized(reason, detail, rec?.principal);
   };
 
   const storeAway = () =>
@@ -193,13 +194,14 @@ export async function createKeyRegistry(options: KeyRegistryOptions): Promise<Ke
   function check(rec: KeyRecord, hash: string): AuthPrincipal {
     if (stale) throw storeAway();
     const r = rec.row;
-    if (r.revokedMs !== null) return fail('revoked', `The API key ${r.id} was revoked.`);
+    // `hash` is one of the key's own (checked before this is reached): each refusal below is the key's holder.
+    if (r.revokedMs !== null) return fail('revoked', `The API key ${r.id} was revoked.`, rec);
     if (hash !== r.hash) {
       if (hash !== r.prevHash || r.prevUntilMs === null || clock.wallMs() >= r.prevUntilMs) {
-        return fail('unknown_key', `The API key was rotated; its previous secret no longer works. Use the new key for ${r.id}.`);
+        return fail('unknown_key', `The API key was rotated; its previous secret no longer works. Use the new key for ${r.id}.`, rec);
       }
     }
-    if (r.expiresMs !== null && clock.wallMs() >= r.expiresMs) return fail('expired', `The API key ${r.id} expired at ${new Date(r.expiresMs).toISOString()}.`);
+    if (r.expiresMs !== null && clock.wallMs() >= r.expiresMs) return fail('expired', `The API key ${r.id} expired at ${new Date(r.expiresMs).toISOString()}.`, rec);
     rec.usedAtMs = clock.wallMs();
     return rec.principal;
   }
