@@ -8,9 +8,9 @@ import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import { BackendPools, Heartbeat, UpstreamFailure, type ClientLink } from '../upstream/index.js';
-import { bufferedBody, checkContentEncoding, parseJsonBody, readRequestBody } from './read-body.js';
+import { bufferedBody, checkContentEncoding, modelOfRefused, parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
-import { MAX_MODEL_NAME, validateRequest, type OpenAIEndpoint } from './wire.js';
+import { MAX_MODEL_NAME, modelNamed, validateRequest, type OpenAIEndpoint } from './wire.js';
 import type { FamilyRequest } from './family.js';
 import { createFamilies, familyCandidates } from './families.js';
 import { ResponseStore } from './responses/store.js';
@@ -192,7 +192,14 @@ export function createPipeline(deps: PipelineDeps) {
         const who = live.authenticator.authenticate(family ? family.credential(incoming.headers) : incoming.headers.authorization);
         // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
         ctx.principal = who instanceof Promise ? await who : who;
-        authorizeEndpoint(ctx.principal, endpoint);
+        try {
+          authorizeEndpoint(ctx.principal, endpoint);
+        } catch (err) {
+          // Refused whatever the body says, but an authenticated caller's row says which model it asked for.
+          bodyStarted = true;
+          ctx.requestedModel = await modelOfRefused(incoming, cfg.server.body_limit);
+          throw err;
+        }
       }
       checkContentEncoding(incoming);
       // A body read that fails (over the limit, cut off) has its own ending: the rest is drained, then cut.
@@ -211,7 +218,10 @@ export function createPipeline(deps: PipelineDeps) {
         }
         raw = body;
       }
-      const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, parseJsonBody(raw), cfg.server.max_messages);
+      const json = fam ? null : parseJsonBody(raw);
+      // Named before validation: a body refused for another field still says which model it was for.
+      if (!fam) ctx.requestedModel = modelNamed(json);
+      const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, json, cfg.server.max_messages);
       const requested = fam ? fam.model : req!.model;
       // Every family: a name no model can have is refused before it is echoed, logged or stored.
       if (requested.length > MAX_MODEL_NAME) throw modelNameTooLong();

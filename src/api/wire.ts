@@ -26,6 +26,16 @@ const tokenArray = z.array(z.number().int());
 /** The longest model name the config accepts: a longer one cannot name a model, and is refused before it is stored. */
 export const MAX_MODEL_NAME = 256;
 const modelField = z.string().min(1).max(MAX_MODEL_NAME, `model names are at most ${MAX_MODEL_NAME} characters`);
+
+/**
+ * The model a parsed body names, before (or without) validating the rest: a refused request's usage row still says
+ * which model the caller wanted. Null when there is none, or when it could name no model (never stored).
+ */
+export function modelNamed(body: unknown): string | null {
+  if (body === null || typeof body !== 'object') return null;
+  const model = (body as { model?: unknown }).model;
+  return typeof model === 'string' && model.length > 0 && model.length <= MAX_MODEL_NAME ? model : null;
+}
 /** Nesting allowed inside `tools` (JSON schemas of real tools are a few levels deep); deeper input is refused. */
 export const MAX_TOOLS_DEPTH = 64;
 /**

@@ -4,8 +4,11 @@ import type { Gateway } from '../../src/server/index.js';
 import { eventually } from '../helpers/harness.js';
 import { adminCall, createKey, keysWorld, type KeysWorld } from './helpers.js';
 
-/** A refused request's usage row says what the gateway knew: the key behind a revoked or expired secret. */
-describe('usage rows of refused requests carry the key', () => {
+/**
+ * A refused request's usage row says what the gateway knew when it refused: the key behind a revoked or expired
+ * secret (so an admin can see who keeps using it), and the model the body named once the body was read.
+ */
+describe('usage rows of refused requests carry the key and the model', () => {
   let w: KeysWorld;
   let gw: Gateway;
 
@@ -57,5 +60,31 @@ describe('usage rows of refused requests carry the key', () => {
     assert.equal((await chat(forged, 'llama', 'rr-forged')).status, 401);
     const forgedRow = await rowOf('rr-forged');
     assert.deepEqual([forgedRow.subject, forgedRow.key], ['anonymous', null]);
+  });
+
+  test('a 403 for a model outside the key\'s scope carries the requested model', async () => {
+    const k = await createKey(gw, w.admin, { subject: 'fred', scopes: 'models:other' });
+    assert.equal((await chat(k.key, 'llama', 'rr-scope-model')).status, 403);
+    const row = await rowOf('rr-scope-model');
+    assert.deepEqual([row.status, row.subject, row.key, row.requested_model], [403, 'fred', k.id, 'llama']);
+  });
+
+  test('a 403 for an operation outside the key\'s scope carries the requested model', async () => {
+    const k = await createKey(gw, w.admin, { subject: 'gina', scopes: 'models:llama:embeddings' });
+    const res = await chat(k.key, 'llama', 'rr-scope-op');
+    assert.equal(res.status, 403);
+    const row = await rowOf('rr-scope-op');
+    assert.deepEqual([row.status, row.subject, row.key, row.requested_model, row.endpoint], [403, 'gina', k.id, 'llama', 'chat']);
+  });
+
+  test('429 over a key\'s limit, 404 for an unknown model and 400 for a bad body carry the requested model', async () => {
+    const k = await createKey(gw, w.admin, { subject: 'hank', scopes: 'models:*', limits: { rpm: 1 } });
+    assert.equal((await chat(k.key, 'llama', 'rr-limit-ok')).status, 200);
+    assert.equal((await chat(k.key, 'llama', 'rr-limited')).status, 429);
+    const j = await createKey(gw, w.admin, { subject: 'ivy', scopes: 'models:*' });
+    assert.equal((await chat(j.key, 'no-such-model', 'rr-unknown')).status, 404);
+    assert.equal((await chat(j.key, 'llama', 'rr-bad-body', { messages: 'not a list' })).status, 400);
+    const rows = await Promise.all(['rr-limited', 'rr-unknown', 'rr-bad-body'].map(rowOf));
+    assert.deepEqual(rows.map((r) => [r.status, r.subject, r.requested_model]), [[429, 'hank', 'llama'], [404, 'ivy', 'no-such-model'], [400, 'ivy', 'llama']]);
   });
 });
