@@ -8,7 +8,7 @@ import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import type { Telemetry } from '../telemetry/index.js';
 import { BackendPools, Heartbeat, UpstreamFailure, type ClientLink } from '../upstream/index.js';
-import { bufferedBody, checkContentEncoding, modelOfRefused, parseJsonBody, readRequestBody } from './read-body.js';
+import { bufferedBody, checkContentEncoding, parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
 import { MAX_MODEL_NAME, modelNamed, validateRequest, type OpenAIEndpoint } from './wire.js';
 import type { FamilyRequest } from './family.js';
@@ -192,14 +192,9 @@ export function createPipeline(deps: PipelineDeps) {
         const who = live.authenticator.authenticate(family ? family.credential(incoming.headers) : incoming.headers.authorization);
         // A cached token comes back synchronously: no extra turn of the microtask queue on the hot path.
         ctx.principal = who instanceof Promise ? await who : who;
-        try {
-          authorizeEndpoint(ctx.principal, endpoint);
-        } catch (err) {
-          // Refused whatever the body says, but an authenticated caller's row says which model it asked for.
-          bodyStarted = true;
-          ctx.requestedModel = await modelOfRefused(incoming, cfg.server.body_limit);
-          throw err;
-        }
+        // Refused before the body is read: a key with no grant for the endpoint costs no upload, whatever model it
+        // names (its usage row has none: the endpoint, not a model, was refused).
+        authorizeEndpoint(ctx.principal, endpoint);
       }
       checkContentEncoding(incoming);
       // A body read that fails (over the limit, cut off) has its own ending: the rest is drained, then cut.

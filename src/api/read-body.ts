@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { GatewayError, inviteBody, parserRefusalOf } from '../core/index.js';
+import { GatewayError, parserRefusalOf } from '../core/index.js';
 import { UpstreamFailure } from '../upstream/index.js';
-import { modelNamed } from './wire.js';
 
 /**
  * Reads the request body straight from the socket stream (not through a web Request), enforcing the size limit.
@@ -121,26 +120,3 @@ export function parseJsonBody(raw: Buffer): unknown {
   }
 }
 
-/**
- * The model a request refused before its body was read names, for its usage row: the body is read (within the limit)
- * when it is JSON, as any of the caller's requests would be; a multipart upload (audio) is not read for a refusal.
- * Null when the body names none, is not JSON or is over the limit: the refusal is then answered all the same. Throws
- * only when the body never completed (the client left, or the HTTP parser answered it): the request ends as any other
- * would then, and its row agrees with what the client saw.
- */
-export async function modelOfRefused(incoming: IncomingMessage, limit: number): Promise<string | null> {
-  if (/^\s*multipart\//i.test(incoming.headers['content-type'] ?? '')) return null;
-  try {
-    checkContentEncoding(incoming);
-    inviteBody(incoming);
-    let body = bufferedBody(incoming, limit);
-    if (body === null) {
-      await null; // as the pipeline reads: a body that came with the headers is then taken whole from the buffer
-      body = bufferedBody(incoming, limit) ?? (await readRequestBody(incoming, limit));
-    }
-    return modelNamed(parseJsonBody(body));
-  } catch (err) {
-    if (err instanceof UpstreamFailure || parserRefusalOf(incoming) !== undefined) throw err;
-    return null;
-  }
-}

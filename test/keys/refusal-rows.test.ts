@@ -69,12 +69,13 @@ describe('usage rows of refused requests carry the key and the model', () => {
     assert.deepEqual([row.status, row.subject, row.key, row.requested_model], [403, 'fred', k.id, 'llama']);
   });
 
-  test('a 403 for an operation outside the key\'s scope carries the requested model', async () => {
+  // Refused before its body is read (a key without the endpoint costs no upload): the row names the endpoint, no model.
+  test('a 403 for an operation outside the key\'s scope is recorded under the key, before any upload is read', async () => {
     const k = await createKey(gw, w.admin, { subject: 'gina', scopes: 'models:llama:embeddings' });
     const res = await chat(k.key, 'llama', 'rr-scope-op');
     assert.equal(res.status, 403);
     const row = await rowOf('rr-scope-op');
-    assert.deepEqual([row.status, row.subject, row.key, row.requested_model, row.endpoint], [403, 'gina', k.id, 'llama', 'chat']);
+    assert.deepEqual([row.status, row.subject, row.key, row.requested_model, row.endpoint], [403, 'gina', k.id, null, 'chat']);
   });
 
   test('429 over a key\'s limit, 404 for an unknown model and 400 for a bad body carry the requested model', async () => {
