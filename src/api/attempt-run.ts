@@ -36,7 +36,7 @@ const FINISH_REASONS: Partial<Record<Endpoint, FinishReasonSet>> = { chat: 'chat
  * the backend's health, so only real upstream failures count against it.
  */
 function endFailed(tracker: AttemptTracker, err: unknown): void {
-  if (err instanceof UpstreamFailure && err.backendAtFault) tracker.end({ ok: false, failure: err.kind === 'bad_response' || err.kind === 'aborted' ? 'status_5xx' : err.kind });
+  if (err instanceof UpstreamFailure && err.backendAtFault) tracker.end({ ok: false, failure: err.kind === 'bad_response' || err.kind === 'aborted' || err.kind === 'shutdown' ? 'status_5xx' : err.kind });
   else tracker.end({ ok: true });
 }
 
@@ -155,6 +155,12 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
         ctx.outcome = 'client_abort';
         ctx.status = 499;
         ctx.errorCode = 'client_closed_request';
+        tracker.end({ ok: true, completionTokens: u.completionTokens });
+      } else if (result.end === 'shutdown') {
+        // Cut by this gateway's drain deadline: a gateway-side end (503), charged what was relayed; not the backend's fault.
+        ctx.outcome = 'upstream_error';
+        ctx.status = 503;
+        ctx.errorCode = 'shutting_down';
         tracker.end({ ok: true, completionTokens: u.completionTokens });
       } else {
         ctx.outcome = 'upstream_error';

@@ -168,7 +168,9 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
         if (settled) return;
         if (failure.kind === 'aborted') return finish('client_abort');
         if (!started) return failBeforeStart(failure);
-        if (failure.kind === 'timeout') finish('upstream_timeout', failure.clientError, failure.backendAtFault);
+        // The gateway's drain cut the stream: the family's error frame, then a clean end (see upstream/relay.ts).
+        if (failure.kind === 'shutdown') finish('shutdown', failure.clientError, false);
+        else if (failure.kind === 'timeout') finish('upstream_timeout', failure.clientError, failure.backendAtFault);
         else finish('upstream_dropped', DROPPED());
       },
     });

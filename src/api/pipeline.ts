@@ -7,7 +7,7 @@ import { admit, fallbackAdmission, perChoiceOf } from './admission.js';
 import type { RetryBudget, Router } from '../routing/index.js';
 import { rowFromCtx, type OutputEstimator, type TokenCounter, type UsageWriter } from '../usage/index.js';
 import type { Telemetry } from '../telemetry/index.js';
-import { BackendPools, Heartbeat, UpstreamFailure, type ClientLink } from '../upstream/index.js';
+import { BackendPools, Heartbeat, shutdownFailure, UpstreamFailure, type ClientLink } from '../upstream/index.js';
 import { bufferedBody, checkContentEncoding, parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
 import { MAX_MODEL_NAME, modelNamed, validateRequest, type OpenAIEndpoint } from './wire.js';
@@ -45,7 +45,9 @@ export interface LiveConfig {
 }
 
 
-const CLIENT_GONE = () => new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
+/** Why a request whose link says gone stops before its next attempt: its client left, or the drain deadline passed. */
+const CLIENT_GONE = (client: ClientLink) =>
+  client.shutdown ? shutdownFailure() : new UpstreamFailure('aborted', new GatewayError('internal', 'The client closed the request.'));
 
 /**
  * The one pipeline every OpenAI endpoint goes through: parse once, validate what we route on, resolve the model,
@@ -56,6 +58,8 @@ export function createPipeline(deps: PipelineDeps) {
   const { router, retryBudget, clock, telemetry } = deps;
   const tryBackend = createAttemptRunner(deps);
   const FAMILIES = createFamilies(deps.responses ?? new ResponseStore());
+  /** The links of the requests in flight, which a drain past its deadline cuts (shutdown); one add and delete each. */
+  const inFlight = new Set<ClientLink>();
 
   /**
    * Any attempt after a failed one (another backend, or a fallback model) spends the fleet-wide retry budget; when it
@@ -96,7 +100,7 @@ export function createPipeline(deps: PipelineDeps) {
         candidates = Array.isArray(planned) ? planned : await planned;
         if (p.fam) candidates = familyCandidates(p.fam, candidates, m, p.endpoint);
         // The plan's reservation is given back by handle()'s end, as for every request that does not begin an attempt.
-        if (client.gone) throw CLIENT_GONE();
+        if (client.gone) throw CLIENT_GONE(client);
         routing?.end(candidates[0]?.id ?? null, candidates.length);
       } catch (err) {
         routing?.end(null);
@@ -109,7 +113,7 @@ export function createPipeline(deps: PipelineDeps) {
       const limit = Math.min(candidates.length, m.retries + 1);
       let denied = false;
       for (let i = 0; i < limit; i++) {
-        if (client.gone) throw CLIENT_GONE();
+        if (client.gone) throw CLIENT_GONE(client);
         if (i > 0) {
           if (!mayRetry(m)) {
             denied = true;
@@ -169,7 +173,8 @@ export function createPipeline(deps: PipelineDeps) {
     const family = FAMILIES.get(endpoint) ?? null;
     if (family?.requestIdHeader) respHeaders[family.requestIdHeader] = ctx.id;
     const span = telemetry.startRequest(ctx);
-    const client: ClientLink = { gone: false, onGone: null };
+    const client: ClientLink = { gone: false, shutdown: false, onGone: null };
+    inFlight.add(client);
     const onClose = () => {
       // A response finished while the upload still arrives (a protocol refusal answered mid-body) ends the request
       // too: an upload streamed to a backend must not wait for bytes that will never come.
@@ -247,7 +252,9 @@ export function createPipeline(deps: PipelineDeps) {
       // Made only for a model with fallbacks: most requests never try another model and need no closure for it.
       const admitFallback = live.limiter && reservation && model.fallback.length > 0 ? fallbackAdmission(live.limiter, ctx, reservation) : null;
       await route({ p, cfg, ctx, out, client, respHeaders, span, heartbeat, authorizes: live.authenticator !== null, admitFallback }, model);
-    } catch (err) {
+    } catch (caught) {
+      // Once the drain cut the request, a read or attempt ended by it is the gateway's end, never a client's abort.
+      const err = client.shutdown && caught instanceof UpstreamFailure && caught.kind === 'aborted' ? shutdownFailure() : caught;
       if (err instanceof UpstreamFailure && err.kind === 'aborted') {
         ctx.outcome = 'client_abort';
         ctx.status = 499;
@@ -277,6 +284,7 @@ export function createPipeline(deps: PipelineDeps) {
       }
     } finally {
       heartbeat?.stop();
+      inFlight.delete(client);
       out.removeListener('close', onClose);
       // A plan reserves its first choice until an attempt begins there; a request refused or abandoned in between (a
       // family no backend of the model serves, a client gone, a retry denied) gives it back, or the backend would
@@ -299,7 +307,21 @@ export function createPipeline(deps: PipelineDeps) {
     }
   }
 
-  return { handle };
+  /**
+   * Ends every request in flight as the gateway's own failure (the drain deadline passed): a stream gets a final
+   * error event and a clean end, a request whose answer has not started gets a 503, and each is logged and charged
+   * as cut by the gateway, not as a client's abort. Returns how many were cut; each ends on a later turn.
+   */
+  function shutdown(): number {
+    for (const client of inFlight) {
+      client.shutdown = true;
+      client.gone = true;
+      client.onGone?.();
+    }
+    return inFlight.size;
+  }
+
+  return { handle, shutdown };
 }
 
 export type Pipeline = ReturnType<typeof createPipeline>;

@@ -22,6 +22,7 @@ import { openKvEvents } from './kv-events.js';
 import { openSharedResponses } from './shared-responses.js';
 import { connectionCap, drainAwareResponse } from './connections.js';
 import { createClientErrorHandler } from './protocol-errors.js';
+import { drainRequests } from './draining.js';
 import { createFramingRefusals, createHonoHandoff } from './framing.js';
 import { REQUEST_ID, type Tagged } from './request-tag.js';
 import { clientBase } from './banner.js';
@@ -83,14 +84,6 @@ async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source:
   if (opts.configFile) return { cfg: await loadConfigFile(opts.configFile), source: opts.configFile };
   throw new Error('startGateway needs configFile, configText or config');
 }
-
-/** After in-flight requests finish, how long connections still open may take to see their `Connection: close`. */
-const DRAIN_GRACE_MS = 1000;
-
-/** For how many 20 ms pauses nothing may be in flight before connections without a request are taken to be idle. */
-const DRAIN_QUIET_PAUSES = 3;
-
-const openConnections = (server: Server) => new Promise<number>((resolve) => server.getConnections((_err, n) => resolve(n ?? 0)));
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
@@ -366,21 +359,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // once, resetting a request a client is sending on one just then). A request on a kept connection is answered,
       // with `Connection: close` as every response is from now on, and the client moves on.
       const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve()));
-      const deadline = clock.now() + drainMs;
-      const pause = () => new Promise((r) => setTimeout(r, 20));
-      // Nothing in flight is not yet quiet: a client may have sent its next request on a kept connection just before
-      // the drain began, and the gateway reads it only on a later turn. Closing that "idle" connection would reset a
-      // request the client already sent, so the count must stay at zero for a while of turns that read sockets.
-      // Counted in pauses, not read off the clock, so an injected clock that stands still cannot hold a drain open.
-      for (let quiet = 0; quiet < DRAIN_QUIET_PAUSES && clock.now() < deadline; ) {
-        await pause();
-        quiet = inflight.count > 0 ? 0 : quiet + 1;
-      }
-      // Busy connections have closed after their last answer; idle ones go now, the rest after a short grace.
-      server.closeIdleConnections();
-      const grace = Math.min(deadline, clock.now() + DRAIN_GRACE_MS);
-      while ((await openConnections(server)) > 0 && clock.now() < grace) await pause();
-      server.closeAllConnections();
+      await drainRequests({ server, clock, inflight, cut: pipeline.shutdown }, drainMs);
       server.close(() => {}); // http's own close steps (the timeout sweep); the listener is already closed
       await closed;
       router.close();

@@ -36,8 +36,16 @@ export type DeadlinePhase = 'first_byte' | 'idle' | 'total' | 'request';
  */
 export interface ClientLink {
   gone: boolean;
+  /**
+   * Set with `gone` when the gateway itself ends the request (its drain deadline passed): the attempt is aborted
+   * with the reason 'shutdown', so the relay ends the stream with an error event and the request is not a 499.
+   */
+  shutdown: boolean;
   onGone: (() => void) | null;
 }
+
+/** Why an attempt was aborted: the client left, a deadline passed, or the gateway is shutting down. */
+export type AbortReason = 'client' | 'timeout' | 'shutdown';
 
 export interface AttemptSpec {
   readonly backend: AttemptBackend;
@@ -77,8 +85,8 @@ export interface OpenAttempt {
   /** Backpressure: stop and restart reading from the backend socket. */
   pause(): void;
   resume(): void;
-  abort(reason: 'client' | 'timeout'): void;
-  abortReason(): 'client' | 'timeout' | null;
+  abort(reason: AbortReason): void;
+  abortReason(): AbortReason | null;
 }
 
 const MAX_ERROR_BODY = 64 * 1024;
@@ -113,7 +121,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   readonly #spec: AttemptSpec;
   #abortDispatch: ((err?: Error) => void) | null = null;
   #resumeDispatch: (() => void) | null = null;
-  #reason: 'client' | 'timeout' | null = null;
+  #reason: AbortReason | null = null;
   #phase = Phase.Head;
   #resolve!: (a: OpenAttempt) => void;
   #reject!: (err: unknown) => void;
@@ -189,14 +197,14 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     if (this.#spec.client.onGone === this.#onClientGone) this.#spec.client.onGone = null;
   }
 
-  readonly #onClientGone = () => this.abort('client');
+  readonly #onClientGone = () => this.abort(this.#spec.client.shutdown ? 'shutdown' : 'client');
 
   start(pools: BackendPools): void {
     const spec = this.#spec;
     if (spec.client.gone) {
-      this.#reason = 'client';
+      this.#reason = spec.client.shutdown ? 'shutdown' : 'client';
       this.#phase = Phase.Done;
-      this.#reject(classifyNetworkError(null, this.backendLabel, { client: true, timeout: false }));
+      this.#reject(classifyNetworkError(null, this.backendLabel, { client: true, timeout: false, shutdown: spec.client.shutdown }));
       return;
     }
     spec.client.onGone = this.#onClientGone;
@@ -283,7 +291,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
           // generation at full speed runs into it, and any caller can ask for one): not held against the backend. A
           // backend that sent nothing at all (no response head: hung, or a non-streamed answer never came) is.
           deadlineFailure(this.#fired, this.backendLabel, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle' || phase !== Phase.Body))
-        : classifyNetworkError(err, this.backendLabel, { client: this.#reason === 'client', timeout: this.#reason === 'timeout' });
+        : classifyNetworkError(err, this.backendLabel, { client: this.#reason === 'client', timeout: this.#reason === 'timeout', shutdown: this.#reason === 'shutdown' });
     if (phase !== Phase.Body) this.#reject(failure);
     else if (this.#consumer) this.#consumer.error(failure);
     else this.#earlyFailure = failure;
@@ -315,13 +323,13 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#rearm();
   }
 
-  abort(reason: 'client' | 'timeout'): void {
+  abort(reason: AbortReason): void {
     if (this.#reason !== null || this.#phase === Phase.Done) return;
     this.#reason = reason;
     this.#abortDispatch?.(new Error(reason));
   }
 
-  abortReason(): 'client' | 'timeout' | null {
+  abortReason(): AbortReason | null {
     return this.#reason;
   }
 }

@@ -1,7 +1,7 @@
 import { GatewayError } from '../core/index.js';
 
 /** Why an attempt failed before any byte reached the client; drives retry and passive health. */
-export type FailureKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'status_429' | 'aborted' | 'bad_response';
+export type FailureKind = 'connect' | 'timeout' | 'reset' | 'status_5xx' | 'status_429' | 'aborted' | 'shutdown' | 'bad_response';
 
 /** An attempt failure with the error the client sees if no other attempt succeeds. */
 export class UpstreamFailure extends Error {
@@ -60,8 +60,17 @@ function codeOf(err: unknown): string {
   return '';
 }
 
+/**
+ * An attempt the gateway cut because its drain deadline passed: the gateway's doing, not the backend's (its health is
+ * untouched) nor the client's (never a 499), and no other backend of this process may take it over.
+ */
+export function shutdownFailure(): UpstreamFailure {
+  return new UpstreamFailure('shutdown', new GatewayError('shutting_down', 'The gateway is shutting down; the response is incomplete. Retry on another instance.'), false, false);
+}
+
 /** Maps an undici/network error to a failure kind by `err.code`, never by message text. */
-export function classifyNetworkError(err: unknown, backendLabel: string, aborted: { client: boolean; timeout: boolean }): UpstreamFailure {
+export function classifyNetworkError(err: unknown, backendLabel: string, aborted: { client: boolean; timeout: boolean; shutdown?: boolean }): UpstreamFailure {
+  if (aborted.shutdown) return shutdownFailure();
   if (aborted.timeout) {
     return new UpstreamFailure('timeout', new GatewayError('upstream_timeout', `The backend ${backendLabel} did not answer in time.`));
   }

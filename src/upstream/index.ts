@@ -1,10 +1,10 @@
 export { BackendPools, type PoolOptions } from './pools.js';
-export { openAttempt, type AttemptSpec, type AttemptBackend, type AttemptDeadlines, type AttemptConsumer, type ClientLink, type OpenAttempt } from './attempt.js';
+export { openAttempt, type AttemptSpec, type AttemptBackend, type AttemptDeadlines, type AttemptConsumer, type ClientLink, type OpenAttempt, type AbortReason } from './attempt.js';
 export { relaySse, sseErrorEvent, type StreamResult, type StreamEnd, type StreamRelayOptions } from './relay.js';
 export { readBody, type ReadBodyOptions } from './read-body.js';
 export { Heartbeat } from './heartbeat.js';
 export { fixFinishReasons, openaiFinishReason, type FinishReasonSet } from './finish-reason.js';
-export { UpstreamFailure, type FailureKind } from './errors.js';
+export { UpstreamFailure, shutdownFailure, type FailureKind } from './errors.js';
 export { engineErrorEvent, normaliseBackendError, normaliseErrorEvent } from './normalise-error.js';
 export { believableUsage, findUsage, type BackendUsage } from './usage-tap.js';
 export { SseScanner, SseEventTooLarge, eventData, errorFieldData, terminatedEvent, type EventVisitor } from './sse-scanner.js';

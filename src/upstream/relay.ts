@@ -10,7 +10,8 @@ import { findUsage, type BackendUsage } from './usage-tap.js';
 import { jsonKey } from './json-key.js';
 import { has, KeyNeedle, Needle, startsWithObjectError } from './needles.js';
 
-export type StreamEnd = 'done' | 'client_abort' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event' | 'event_too_large';
+/** How a relayed stream ended; 'shutdown': the gateway's drain deadline cut it (see ClientLink.shutdown). */
+export type StreamEnd = 'done' | 'client_abort' | 'shutdown' | 'upstream_dropped' | 'upstream_timeout' | 'upstream_error_event' | 'event_too_large';
 
 export interface StreamResult {
   end: StreamEnd;
@@ -188,7 +189,9 @@ class SseRelay implements AttemptConsumer, EventVisitor {
     if (this.#settled) return;
     if (failure.kind === 'aborted') return this.#finish('client_abort');
     if (!this.#started) return this.#failBeforeStart(failure);
-    if (failure.kind === 'timeout') this.#finish('upstream_timeout', failure.clientError, failure.backendAtFault);
+    // The gateway's drain cut the stream: the client gets the shutdown error as its last event, then a clean end.
+    if (failure.kind === 'shutdown') this.#finish('shutdown', failure.clientError, false);
+    else if (failure.kind === 'timeout') this.#finish('upstream_timeout', failure.clientError, failure.backendAtFault);
     else this.#finish('upstream_dropped', DROPPED());
   }
 

@@ -16,7 +16,7 @@ async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ ori
   return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-function spec(origin: string, client: ClientLink = { gone: false, onGone: null }, overrides: Partial<AttemptSpec> = {}): AttemptSpec {
+function spec(origin: string, client: ClientLink = { gone: false, shutdown: false, onGone: null }, overrides: Partial<AttemptSpec> = {}): AttemptSpec {
   const now = () => performance.now();
   return {
     backend: { id: 'b1', label: 'b1', origin, authorization: null },
@@ -135,7 +135,7 @@ test('a client gone before the backend answers aborts the attempt', async () => 
     /* never answers */
   });
   const pools = new BackendPools({ connections: 1, connectTimeoutMs: 1_000 });
-  const client: ClientLink = { gone: false, onGone: null };
+  const client: ClientLink = { gone: false, shutdown: false, onGone: null };
   try {
     const head = openAttempt(pools, spec(origin, client));
     await new Promise((r) => setTimeout(r, 50));
