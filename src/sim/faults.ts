@@ -27,6 +27,8 @@ export function normalizeFault(raw: unknown): SimFault {
   if (typeof r['message'] === 'string') out.message = r['message'];
   const refuse = r['refuse'];
   if (refuse === true || refuse === 'true' || refuse === '1' || refuse === 1) out.refuse = true;
+  const onFinal = r['usage_on_final_chunk'];
+  if (onFinal === true || onFinal === 'true' || onFinal === '1' || onFinal === 1) out.usage_on_final_chunk = true;
   return out;
 }
 

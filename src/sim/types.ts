@@ -34,6 +34,11 @@ export interface SimFault {
   token_delay_ms?: number;
   /** `/health` answers 503. */
   refuse?: boolean;
+  /**
+   * Stream with `include_usage`: usage rides on the last chunk that carries a choice (its finish_reason) instead of a
+   * chunk of its own with `choices: []`, as older llama.cpp builds send it (chat and completions).
+   */
+  usage_on_final_chunk?: boolean;
 }
 
 export interface SimOptions {

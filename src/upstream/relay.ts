@@ -6,7 +6,7 @@ import { errorFieldData, eventData, SseEventTooLarge, SseScanner, terminatedEven
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
 import type { Heartbeat } from './heartbeat.js';
 import { normaliseErrorEvent } from './normalise-error.js';
-import { findUsage, type BackendUsage } from './usage-tap.js';
+import { findUsage, withoutUsage, type BackendUsage } from './usage-tap.js';
 import { jsonKey } from './json-key.js';
 import { has, KeyNeedle, Needle, startsWithObjectError } from './needles.js';
 
@@ -253,10 +253,16 @@ class SseRelay implements AttemptConsumer, EventVisitor {
       this.#sawDone = true;
       return true;
     }
+    let stripped: Buffer | null = null;
     if (this.#usageObj.in(buf, start, end)) {
       const u = findUsage(buf, start, end);
       if (u) this.#usage = u;
-      if (this.#opts.stripUsageChunk && (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED))) return false;
+      if (this.#opts.stripUsageChunk) {
+        if (has(buf, start, end, EMPTY_CHOICES) || has(buf, start, end, EMPTY_CHOICES_SPACED)) return false;
+        // Usage on a chunk that still carries a choice (older llama.cpp): the chunk goes on, without the usage.
+        stripped = withoutUsage(buf, start, end);
+        if (stripped !== null && stripped.length === 0) return false;
+      }
     }
     if (this.#errorKey.in(buf, start, end) || startsWithObjectError(buf, start, end)) {
       this.#errorEvent = normaliseErrorEvent(eventData(buf, start, end), this.#attempt.backendLabel);
@@ -268,6 +274,7 @@ class SseRelay implements AttemptConsumer, EventVisitor {
       return false;
     }
     if (len > 2) this.#chunkEvents++;
+    if (stripped !== null) return fixFinishReasons(stripped, 0, stripped.length, this.#opts.finishReasons) ?? stripped;
     if (this.#finishKey.in(buf, start, end)) return fixFinishReasons(buf, start, end, this.#opts.finishReasons) ?? true;
     return true;
   }

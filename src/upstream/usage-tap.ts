@@ -8,7 +8,7 @@ export interface BackendUsage {
   cachedTokens: number;
 }
 
-import { closingBracket, skipJsonSpace } from '../core/index.js';
+import { closingBracket, skipJsonSpace, skipJsonString } from '../core/index.js';
 import { UsageReader } from './usage-read.js';
 
 const KEY = Buffer.from('"usage"');
@@ -73,4 +73,67 @@ export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsag
     at = at - 1 >= start ? buf.lastIndexOf(KEY, at - 1) : -1;
   }
   return null;
+}
+
+const DATA = Buffer.from('data:');
+
+/**
+ * The event buf[start, end) without the top-level `usage` object member of its data, or null when it has none (or
+ * the data is not one JSON object on its line). For a backend that puts the usage the gateway asked for on a chunk
+ * that still carries a choice (older llama.cpp): the chunk must reach the client, its usage must not. Only the data
+ * object's own members are walked, so a `"usage"` key nested in a choice is never taken for it. An event with no
+ * choice at all (`choices` absent, or empty in a spelling the relay's quick check missed) is the usage chunk itself:
+ * an empty buffer says to drop it whole.
+ */
+export function withoutUsage(buf: Buffer, start: number, end: number): Buffer | null {
+  const data = buf.indexOf(DATA, start);
+  if (data === -1 || data >= end) return null;
+  let i = data + DATA.length;
+  if (buf[i] === 0x20) i++;
+  if (buf[i] !== 0x7b) return null;
+  const close = closingBracket(buf, i, end);
+  if (close < 0) return null;
+  /** Where the previous member's separating comma is (the cut starts there when usage is not the first member). */
+  let comma = -1;
+  let usageFrom = -1;
+  let usageTo = -1;
+  let hasChoice = false;
+  i = skipJsonSpace(buf, i + 1, close);
+  while (i < close && buf[i] === 0x22) {
+    const keyStart = i;
+    const keyEnd = skipJsonString(buf, i, close);
+    i = skipJsonSpace(buf, keyEnd, close);
+    if (buf[i] !== 0x3a) return null;
+    i = skipJsonSpace(buf, i + 1, close);
+    const valueStart = i;
+    const c = buf[i];
+    if (c === 0x7b || c === 0x5b) {
+      const v = closingBracket(buf, i, close);
+      if (v < 0) return null;
+      i = v + 1;
+    } else if (c === 0x22) i = skipJsonString(buf, i, close);
+    else while (i < close && buf[i] !== 0x2c && buf[i] !== 0x7d && buf[i] !== 0x20 && buf[i] !== 0x0a && buf[i] !== 0x0d && buf[i] !== 0x09) i++;
+    const valueEnd = i;
+    i = skipJsonSpace(buf, i, close);
+    if (buf[valueStart] === 0x7b && usageFrom === -1 && keyIs(buf, keyStart, keyEnd, KEY)) {
+      // `,"usage":{…}` after another member; `"usage":{…},` (with its comma) as the first; alone, just the member.
+      usageFrom = comma !== -1 ? comma : keyStart;
+      usageTo = comma !== -1 || buf[i] !== 0x2c ? valueEnd : skipJsonSpace(buf, i + 1, close);
+    } else if (buf[valueStart] === 0x5b && keyIs(buf, keyStart, keyEnd, CHOICES)) {
+      hasChoice = buf[skipJsonSpace(buf, valueStart + 1, valueEnd)] !== 0x5d;
+    }
+    if (buf[i] !== 0x2c) break;
+    comma = i;
+    i = skipJsonSpace(buf, i + 1, close);
+  }
+  if (usageFrom === -1 || buf[i] !== 0x7d) return null;
+  if (!hasChoice) return EMPTY;
+  return Buffer.concat([buf.subarray(start, usageFrom), buf.subarray(usageTo, end)]);
+}
+
+const CHOICES = Buffer.from('"choices"');
+const EMPTY = Buffer.alloc(0);
+
+function keyIs(buf: Buffer, from: number, to: number, key: Buffer): boolean {
+  return to - from === key.length && buf.compare(key, 0, key.length, from, to) === 0;
 }

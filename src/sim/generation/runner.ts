@@ -24,7 +24,8 @@ export interface Usage {
 /** Endpoint-specific wire format (chat vs completions). Frames are complete `data: ...\n\n` strings. */
 export interface Renderer {
   tokenFrames(choice: ChoicePlan, tokenIndex: number, usage: Usage | null): string;
-  finishFrames(choice: ChoicePlan): string;
+  /** The choice's finish chunk; with usage, that usage rides on it (SimFault.usage_on_final_chunk). */
+  finishFrames(choice: ChoicePlan, usage?: Usage | null): string;
   usageFrame(usage: Usage): string;
   body(choices: readonly ChoicePlan[], usage: Usage): string;
   /** The stream's last frame; default `data: [DONE]` (the Responses and Messages APIs end with a typed event instead). */
@@ -97,6 +98,7 @@ export function runGeneration(env: RunnerEnv, job: GenerationJob, res: ServerRes
   let halted = false;
   let closed = false;
   let completed = false;
+  const usageOnFinal = stream && job.includeUsage && fault.usage_on_final_chunk === true;
   stats.requests++;
 
   function usage(final: boolean): Usage {
@@ -178,7 +180,9 @@ export function runGeneration(env: RunnerEnv, job: GenerationJob, res: ServerRes
   function afterProgress(s: ChoiceState): void {
     if (halted || closed || !s.engineDone || s.emitted < s.available || s.finishWritten) return;
     s.finishWritten = true;
-    if (stream) writer.write(renderer.finishFrames(s.plan));
+    // The last choice's finish chunk carries the usage when the backend imitated sends it there (older llama.cpp).
+    const usageHere = usageOnFinal && states.every((x) => x.finishWritten) ? usage(true) : null;
+    if (stream) writer.write(renderer.finishFrames(s.plan, usageHere));
     if (states.every((x) => x.finishWritten)) complete();
   }
 
@@ -187,7 +191,7 @@ export function runGeneration(env: RunnerEnv, job: GenerationJob, res: ServerRes
     completed = true;
     const u = usage(true);
     if (stream) {
-      writer.end(`${job.includeUsage ? renderer.usageFrame(u) : ''}${renderer.doneFrame ?? 'data: [DONE]\n\n'}`);
+      writer.end(`${job.includeUsage && !usageOnFinal ? renderer.usageFrame(u) : ''}${renderer.doneFrame ?? 'data: [DONE]\n\n'}`);
       return;
     }
     // Non-streaming: a mid-response fault whose chunk count was reached fails the whole response.

@@ -30,10 +30,10 @@ export function createChatRenderer(h: WireHeader): Renderer {
       const delta = plan.toolCall ? { tool_calls: [{ index: 0, function: { arguments: piece } }] } : { content: piece };
       return out + frame({ index: plan.index, delta, logprobs: logprobsFor(plan, i, i + 1), finish_reason: null }, usage);
     },
-    finishFrames(plan) {
+    finishFrames(plan, usage) {
       const choice: Record<string, unknown> = { index: plan.index, delta: {}, logprobs: null, finish_reason: plan.finishReason };
       if (vllmLike) choice['stop_reason'] = plan.stopReason;
-      return frame(choice, null);
+      return frame(choice, usage ?? null);
     },
     usageFrame(usage) {
       return `${prefix}],"usage":${JSON.stringify(usageWire(h.personality, usage))}}\n\n`;

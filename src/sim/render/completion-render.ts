@@ -34,10 +34,10 @@ export function createCompletionRenderer(h: WireHeader): Renderer {
     tokenFrames(plan, i, usage) {
       return frame({ index: plan.index, text: plan.pieces[i] ?? '', logprobs: logprobsFor(plan, i, i + 1), finish_reason: null }, usage);
     },
-    finishFrames(plan) {
+    finishFrames(plan, usage) {
       const choice: Record<string, unknown> = { index: plan.index, text: '', logprobs: null, finish_reason: plan.finishReason };
       if (vllmLike) choice['stop_reason'] = plan.stopReason;
-      return frame(choice, null);
+      return frame(choice, usage ?? null);
     },
     usageFrame(usage: Usage) {
       return `${prefix}],"usage":${JSON.stringify(usageWire(h.personality, usage))}}\n\n`;
