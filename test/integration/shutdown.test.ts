@@ -69,6 +69,14 @@ test('streams and requests still running at the drain deadline end with a shutdo
       }
     })();
     const unanswered = long('cut-unanswered', false, { stall_before_first_ms: 10_000 });
+    // A family relayed event by event (Messages) ends with its own error frame (the simulator's Messages route has no
+    // ignore_eos: its stream stalls after a few deltas instead, still open at the deadline).
+    const messages = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'cut-messages' },
+      body: JSON.stringify({ model: 'llama', max_tokens: 2000, messages: [{ role: 'user', content: 'never done' }], stream: true, sim_fault: { stall_after_chunks: 3 } }),
+    });
+    assert.equal(messages.status, 200);
     // The stream is flowing before the drain begins.
     await eventually(() => sdkChunks.length >= 3);
     const closing = gw.close(300);
@@ -87,12 +95,16 @@ test('streams and requests still running at the drain deadline end with a shutdo
     assert.ok(sdkErr instanceof OpenAI.APIError, `the SDK raised ${String(sdkErr)}`);
     assert.match(sdkErr.message, /shutting down/);
 
+    const messageEvents = (await messages.text()).split('\n\n').filter((e) => e.trim() !== '');
+    const deltas = messageEvents.filter((e) => e.startsWith('event: content_block_delta')).length;
+    assert.match(messageEvents.at(-1)!, /^event: error\ndata: .*shutting down/);
+
     const refused = await unanswered;
     assert.equal(refused.status, 503);
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'shutting_down');
     await closing;
 
-    for (const id of ['cut-raw', 'cut-unanswered']) {
+    for (const id of ['cut-raw', 'cut-unanswered', 'cut-messages']) {
       const ctx = ended.find((c) => c.id === id);
       assert.equal(ctx?.status, 503, id);
       assert.equal(ctx?.outcome, 'upstream_error', id);
@@ -107,12 +119,14 @@ test('streams and requests still running at the drain deadline end with a shutdo
         prompt_tokens: number;
         completion_tokens: number;
       }>;
-      assert.equal(rows.length, 3);
+      assert.equal(rows.length, 4);
       for (const r of rows) assert.deepEqual([r.status, r.error_code], [503, 'shutting_down'], r.request_id);
       const cut = rows.find((r) => r.request_id === 'cut-raw')!;
       // The tokens relayed before the cut are charged, as for any stream cut short.
       assert.ok(cut.completion_tokens >= relayed - 1, `charged ${cut.completion_tokens} for ${relayed} chunks`);
       assert.ok(cut.prompt_tokens > 0);
+      const cutMessages = rows.find((r) => r.request_id === 'cut-messages')!;
+      assert.ok(deltas > 0 && cutMessages.completion_tokens >= deltas, `charged ${cutMessages.completion_tokens} for ${deltas} deltas`);
       assert.ok(rows.find((r) => r.request_id === 'cut-unanswered')!.prompt_tokens > 0, 'the prompt the backend had is charged');
     } finally {
       db.close();
