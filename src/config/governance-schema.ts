@@ -234,12 +234,33 @@ export const usageObjectSchema = z
 
 export const usageSectionSchema = literalOr(false, usageObjectSchema);
 
+/**
+ * Rules with the same match compete for one request and only the first applies (limits/rules.ts selectRules), so a
+ * second one, such as `rpm` and `concurrency` written as two rules for `subject: "*"`, was silently never enforced.
+ */
+function uniqueMatches<R extends { match: Record<string, string | undefined> }>(section: string, fields: string) {
+  return (rules: R[], ctx: z.RefinementCtx) => {
+    const seen = new Map<string, number>();
+    rules.forEach((r, i) => {
+      const id = JSON.stringify(['subject', 'team', 'model', 'key'].map((d) => r.match[d] ?? null));
+      const first = seen.get(id);
+      if (first === undefined) seen.set(id, i);
+      else
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'match'],
+          message: `the same match as ${section}[${first}]: only one of them would apply; put ${fields} in one rule`,
+        });
+    });
+  };
+}
+
 /** Spread into the root strict object: `z.strictObject({ ...governanceShape, server, models, ... })`. */
 export const governanceShape = {
   /** Required on purpose: a config without `auth` is an error, so turning auth off is always explicit. */
   auth: authSectionSchema.describe('Authentication: trusted issuers, claims and open routes, or none to turn it off (logged as a warning). Required.'),
-  limits: z.array(limitRuleSchema).default([]).describe('Rate limits: requests and tokens per minute and concurrency per subject, team and model.'),
-  quotas: z.array(quotaRuleSchema).default([]).describe('Token quotas per UTC day or month, persisted beside the usage log.'),
+  limits: z.array(limitRuleSchema).superRefine(uniqueMatches('limits', 'rpm, tpm and concurrency')).default([]).describe('Rate limits: requests and tokens per minute and concurrency per subject, team and model.'),
+  quotas: z.array(quotaRuleSchema).superRefine(uniqueMatches('quotas', 'tokens_per_day and tokens_per_month')).default([]).describe('Token quotas per UTC day or month, persisted beside the usage log.'),
   usage: usageSectionSchema.default(false).describe('The usage log (one row per request), or false.'),
 };
 

@@ -87,3 +87,40 @@ ${MODELS}`);
   assert.equal(by('keys'), 'expected false or a mapping, got "yes"');
   for (const p of ps) assert.doesNotMatch(p.message, /^Invalid input$/, `${p.path}: ${p.message}`);
 });
+
+test('refuses two limits (or quotas) with the same match: only the first would apply, the second silently never enforced', () => {
+  // rpm and concurrency written as two rules for every subject: selectRules keeps one rule per match, the first.
+  const ps = problems(`auth: none
+${MODELS}limits:
+  - match: { subject: '*' }
+    concurrency: 5
+  - match: { subject: '*' }
+    rpm: 30
+  - match: { team: '*', subject: '*' }
+    tpm: 1000
+quotas:
+  - match: { team: research }
+    tokens_per_day: 1000
+  - match: { team: research }
+    tokens_per_month: 20000
+`);
+  assert.deepEqual(
+    ps.map((p) => [p.path, p.line]),
+    [
+      ['limits[1].match', 9],
+      ['quotas[1].match', 16],
+    ],
+    JSON.stringify(ps),
+  );
+  assert.match(ps[0]!.message, /same match as limits\[0\].*one rule/);
+  // Different matches (a per-subject default and one subject's override, a team rule) stay valid.
+  parseConfigText(`auth: none
+${MODELS}limits:
+  - match: { subject: '*' }
+    rpm: 30
+  - match: { subject: alice }
+    rpm: 60
+  - match: { team: '*' }
+    concurrency: 5
+`, 'gw.yaml', {});
+});
