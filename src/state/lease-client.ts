@@ -131,12 +131,16 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
     return recall;
   }
 
-  /** One exchange at a time per process; needs that arrive meanwhile ride on the next one. */
-  function kick(): Promise<void> {
+  /**
+   * One exchange at a time per process; needs that arrive meanwhile ride on the next one. `probe`: exchange even with
+   * nothing due (an empty batch), to learn whether the authority is back.
+   */
+  function kick(probe = false): Promise<void> {
     if (running) return running;
     running = (async () => {
       try {
-        while (due.size > 0 && !closed) {
+        while ((due.size > 0 || probe) && !closed) {
+          probe = false;
           const batch = [...due];
           due.clear();
           const wake = waiters;
@@ -178,6 +182,9 @@ export function createLeaseClient(options: LeaseClientOptions): LeaseClient {
       due.add(c);
     }
     if (due.size > 0) void kick();
+    // A process with nothing to exchange would otherwise stay on the fallback (infergate_state_shared 0, no
+    // state_reconnected) until its next request, however long the authority has been back: ask it now and then.
+    else if (mode === 'fallback' && every) void kick(true);
   }, syncMs);
   timer.unref();
 

@@ -54,6 +54,32 @@ describe('Redis unreachable', () => {
     }
   });
 
+  test('an idle process rejoins when Redis is back, without waiting for a request', async () => {
+    // Only a concurrency limit: once its slot is back the counter holds nothing and is forgotten, so no timer
+    // exchange runs. Such a replica stayed on the fallback (infergate_state_shared 0, no state_reconnected) until its
+    // next request, however long Redis had been back.
+    const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 2000, prefix: 'idle:' });
+    assert.ok(await transport.ready(5000));
+    const modes: LeaseMode[] = [];
+    const leases = createLeaseClient({ transport, holder: 'r3', syncMs: 20, leaseTtlMs: 2000, fallback: { mode: 'share', share: 0.5 }, onMode: (m) => modes.push(m) });
+    try {
+      const limiter = createLeasedLimiter(rules([{ match: { subject: '*' }, concurrency: 4 }]), { leases });
+      assert.equal((await admitted(limiter, 3)).ok, 3);
+      await redis.stop();
+      await admitted(limiter, 3);
+      // The lease's background exchange (its spare slots go back) finds Redis gone.
+      await eventually(() => modes.length > 0, 5_000, 20);
+      assert.deepEqual(modes, ['fallback']);
+      // Idle: every counter is forgotten (ten sync intervals), then Redis comes back.
+      await eventually(() => [...leases.counters()].length === 0, 5_000, 20);
+      await redis.start();
+      await eventually(() => leases.mode === 'shared', 5_000, 50);
+      assert.deepEqual(modes, ['fallback', 'shared']);
+    } finally {
+      await leases.close();
+    }
+  });
+
   test('refuse: serves what the leases hold, then answers 503 state_unavailable', async () => {
     const transport = createRedisTransport({ url: redis.url, leaseTtlMs: 2000, prefix: 'refuse:' });
     assert.ok(await transport.ready(5000));
