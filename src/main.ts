@@ -171,12 +171,14 @@ async function serve(file: string): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
+    // Log lines like every other (JSON on stdout by default): a collector parsing the log would choke on plain text.
+    const logger = gateway.telemetry.logger;
     if (stopping) {
-      process.stderr.write(`${signal} again: exiting now\n`);
+      logger.warn({ event: 'shutdown_forced', signal }, `${signal} again: exiting now`);
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(`${signal}: draining in-flight requests (up to ${gateway.config().server.drain} ms)\n`);
+    logger.info({ event: 'shutdown_started', signal, drain_ms: gateway.config().server.drain }, `${signal}: draining in-flight requests (up to ${gateway.config().server.drain} ms)`);
     await gateway.close();
     await Promise.all(sims.map((s) => s.close()));
     process.exit(0);

@@ -37,11 +37,11 @@ export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
   });
   const stop = async (signal: string) => {
     if (stopping) {
-      process.stderr.write(`${signal} again: exiting now\n`);
+      logger.warn({ event: 'shutdown_forced', signal }, `${signal} again: exiting now`);
       process.exit(1);
     }
     stopping = true;
-    process.stderr.write(`${signal}: draining ${opts.workers} workers (up to ${supervisor.drainMs()} ms)\n`);
+    logger.info({ event: 'shutdown_started', signal, workers: opts.workers, drain_ms: supervisor.drainMs() }, `${signal}: draining ${opts.workers} workers (up to ${supervisor.drainMs()} ms)`);
     await supervisor.stop();
     await opts.onStopped?.();
     await telemetry.shutdown();

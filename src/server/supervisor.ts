@@ -114,7 +114,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     const lived = Date.now() - (startedAt.get(w.id) ?? 0);
     failures = lived > STABLE_MS ? 1 : failures + 1;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
-    logger.error({ event: 'worker_exited', worker: w.id, code, signal, restart_in_ms: delay }, `worker ${w.id} exited; restarting in ${delay} ms`);
+    // A clean exit (someone stopped that worker alone: it drained and left) is worth a warning, not a crash's error.
+    const fields = { event: 'worker_exited', worker: w.id, code, signal, restart_in_ms: delay };
+    if (code === 0) logger.warn(fields, `worker ${w.id} exited cleanly; restarting in ${delay} ms`);
+    else logger.error(fields, `worker ${w.id} exited; restarting in ${delay} ms`);
     setTimeout(() => {
       if (!stopping) fork();
     }, delay).unref();

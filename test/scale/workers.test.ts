@@ -221,7 +221,8 @@ describe('server.workers: 2 after a reload', () => {
       const text = await stream;
       assert.match(text, /data: \[DONE\]/, 'the stream was cut by the start-up drain');
       assert.equal(await gw.exited, 0);
-      assert.match(gw.output(), /up to 30000 ms/);
+      // A log line like any other (JSON), not plain text among them.
+      assert.match(gw.output(), /^\{.*"event":"shutdown_started","signal":"SIGTERM","workers":2,"drain_ms":30000,.*up to 30000 ms.*\}$/m);
       assert.equal(usageRows(dir), 1);
     } finally {
       await gw.cleanup();
