@@ -219,6 +219,36 @@ describe('the Responses API', () => {
     assert.equal(JSON.parse(lastPost(sglang).rawBody).sim_fault.error_after_chunks, 2, 'vendor extras reach the chat backend');
   });
 
+  test('a stream the backend drops after it started ends with error and response.failed, native and translated', async () => {
+    for (const model of ['native', 'chat-only']) {
+      const res = await postJson(`${g.gw.url}/v1/responses`, await g.token('models:*'), { model, input: `drop ${model}`, stream: true, max_output_tokens: 30, sim_fault: { drop_after_chunks: 2 } });
+      assert.equal(res.status, 200);
+      const events = (await readSse(res)).map((d) => JSON.parse(d) as { type: string; delta?: string; sequence_number: number; response?: { status: string; error: { code: string } | null; output: Array<{ content?: Array<{ text: string }> }> } });
+      for (const ev of events) assertEvent(ev);
+      const types = events.map((e) => e.type);
+      assert.deepEqual(types.slice(-2), ['error', 'response.failed'], `${model}: ${types.join(',')}`);
+      assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i), `${model}: sequence numbers`);
+      const failed = events.at(-1)!.response!;
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.error!.code, 'server_error');
+      if (model === 'chat-only') {
+        // The failed Response keeps what was streamed of its message.
+        const streamed = events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join('');
+        assert.ok(streamed.length > 0);
+        assert.equal(failed.output[0]!.content![0]!.text, streamed);
+      }
+      assert.equal(lastEnded(g, 'responses').outcome, 'upstream_error');
+
+      // An SDK loop waiting for the terminal event gets it: a Response whose status says it failed.
+      const stream = await sdk.responses.create({ model, input: `sdk drop ${model}`, stream: true, max_output_tokens: 30, sim_fault: { drop_after_chunks: 2 } } as never);
+      let terminal: { status: string } | null = null;
+      for await (const ev of stream as unknown as AsyncIterable<{ type: string; response?: { status: string } }>) {
+        if (ev.type === 'response.completed' || ev.type === 'response.incomplete' || ev.type === 'response.failed') terminal = ev.response!;
+      }
+      assert.equal(terminal?.status, 'failed', model);
+    }
+  });
+
   test('a translated response carries the token logprobs the client included, streamed and not', async () => {
     const res = await sdk.responses.create({ model: 'chat-only', input: 'logprobs please', max_output_tokens: 12, include: ['message.output_text.logprobs'], top_logprobs: 2 });
     assertMatchesSpec('Response', res);

@@ -80,7 +80,8 @@ describe('engine error events in streams, every engine shape', () => {
     assert.ok(parsed.every((e) => typeof e.type === 'string'), 'every event is a typed Responses event');
     const errors = parsed.filter((e) => e.type === 'error');
     assert.equal(errors.length, 1, 'exactly one error event (no "backend closed the stream" after it)');
-    assert.equal(parsed.at(-1)!.type, 'error');
+    // The error, then the terminal event a Responses stream always ends with.
+    assert.deepEqual(parsed.slice(-2).map((e) => e.type), ['error', 'response.failed']);
     assert.equal(ended.at(-1)!.outcome, 'upstream_error');
   });
 

@@ -23,6 +23,8 @@ export function storedId(response: unknown): { id: string; stored: boolean } | n
 export class NativeResponsesStream extends PassThroughEvents {
   #events = 0;
   #usage: BackendUsage | null = null;
+  /** The response.created event's Response: what a response.failed of the gateway's own starts from. */
+  #created: Record<string, unknown> | null = null;
 
   constructor(
     backendLabel: string,
@@ -36,7 +38,9 @@ export class NativeResponsesStream extends PassThroughEvents {
     if (DELTA.test(data)) this.contentEvents++;
     else if (CREATED.test(data)) {
       try {
-        const s = storedId((JSON.parse(data) as { response?: unknown }).response);
+        const response = (JSON.parse(data) as { response?: unknown }).response;
+        if (response && typeof response === 'object') this.#created = response as Record<string, unknown>;
+        const s = storedId(response);
         if (s) this.onCreated(s.id, s.stored);
       } catch {
         // Not JSON: relayed as is; nothing to remember.
@@ -60,7 +64,15 @@ export class NativeResponsesStream extends PassThroughEvents {
     return this.#usage;
   }
 
+  /**
+   * The stream broke after it started (an engine's error event, a drop, a stall): the `error` event, then a
+   * `response.failed` (the created Response, failed), so the stream ends on a terminal event as OpenAI's do and an
+   * SDK's accumulated final Response says failed rather than in_progress.
+   */
   errorFrame(err: GatewayError): string {
-    return responsesErrorFrame(err, this.#events);
+    const error = responsesErrorFrame(err, this.#events++);
+    if (this.#created === null || this.done) return error;
+    const response = { ...this.#created, status: 'failed', error: { code: 'server_error', message: err.message }, incomplete_details: null };
+    return `${error}event: response.failed\ndata: ${JSON.stringify({ type: 'response.failed', response, sequence_number: this.#events++ })}\n\n`;
   }
 }

@@ -215,11 +215,7 @@ export class ChatToResponsesStream implements EventTransform {
 
   finish(): string | null {
     if (!this.#state) return null;
-    if (this.#error !== null) {
-      // After an engine error the items stay as they were; the response ends as failed, as OpenAI ends one.
-      Object.assign(this.#state, { status: 'failed', usage: this.#usage, reasoningTokens: this.#reasoningTokens, error: { code: 'server_error', message: this.#error } });
-      return this.#emit('response.failed', { response: responseObject(this.req, this.#state) });
-    }
+    if (this.#error !== null) return this.#failedEvent('server_error', this.#error);
     const incompleteReason = incompleteReasonOf(this.#finish);
     const status = incompleteReason !== null ? 'incomplete' : 'completed';
     let out = this.#closeReasoning(status) + this.#closeText(status) + this.#closeCalls(status);
@@ -232,7 +228,32 @@ export class ChatToResponsesStream implements EventTransform {
     return this.#usage;
   }
 
+  /**
+   * The `response.failed` that ends a stream which broke after it started. The items keep what was streamed of them
+   * (as `incomplete`, no done events): the final Response an SDK accumulates is then the failed one, not a snapshot
+   * still `in_progress` with empty items.
+   */
+  #failedEvent(code: string, message: string): string {
+    const s = this.#state!;
+    const r = this.#reasoning;
+    if (r) s.output[r.index] = reasoningItem(r.id, r.text, 'incomplete');
+    const t = this.#text;
+    if (t) s.output[t.index] = messageItem(t.id, t.text, 'incomplete', t.logprobs);
+    for (const c of this.#calls.values()) s.output[c.index] = functionCallItem(c.id, c.callId, c.name, c.args, 'incomplete');
+    this.#reasoning = this.#text = null;
+    this.#calls.clear();
+    Object.assign(s, { status: 'failed', usage: this.#usage, reasoningTokens: this.#reasoningTokens, error: { code, message } });
+    return this.#emit('response.failed', { response: responseObject(this.req, s) });
+  }
+
+  /**
+   * The gateway's own failure after the stream started (the backend dropped or stalled it, an oversized event): the
+   * `error` event, then `response.failed` as after an engine's error, so the stream still ends on a terminal event.
+   */
   errorFrame(err: GatewayError): string {
-    return responsesErrorFrame(err, this.#seq++);
+    const error = responsesErrorFrame(err, this.#seq++);
+    if (this.#state === null || this.done || this.#error !== null) return error;
+    this.#error = err.message;
+    return error + this.#failedEvent('server_error', err.message);
   }
 }
