@@ -38,6 +38,19 @@ describe('completions, embeddings and models', () => {
     assert.ok(text.length > 0);
   });
 
+  test('echo puts the prompt back before the completion, streamed and not (the simulated vLLM honours it)', async () => {
+    const plain = await client(gw).completions.create({ model: 'sim-llama-8b', prompt: 'Echo me', max_tokens: 3, seed: 7 });
+    const echoed = await client(gw).completions.create({ model: 'sim-llama-8b', prompt: 'Echo me', max_tokens: 3, seed: 7, echo: true, logprobs: 1 });
+    assertMatchesSpec('CreateCompletionResponse', echoed);
+    assert.equal(echoed.choices[0]!.text, `Echo me${plain.choices[0]!.text}`);
+    assert.equal(echoed.choices[0]!.logprobs!.text_offset![0], 'Echo me'.length, 'offsets count from the start of the echoed text');
+    const stream = await client(gw).completions.create({ model: 'sim-llama-8b', prompt: ['A: ', 'B: '], max_tokens: 2, seed: 7, echo: true, stream: true });
+    const texts = ['', ''];
+    for await (const chunk of stream) for (const c of chunk.choices) texts[c.index] += c.text;
+    assert.ok(texts[0]!.startsWith('A: ') && texts[0]!.length > 3, texts[0]);
+    assert.ok(texts[1]!.startsWith('B: ') && texts[1]!.length > 3, texts[1]);
+  });
+
   test('gives the SDK correct vectors with its default base64 encoding and with floats', async () => {
     const c = client(gw);
     const asFloat = await c.embeddings.create({ model: 'embed', input: ['alpha', 'beta'], encoding_format: 'float' });

@@ -22,7 +22,17 @@ function logprobsFor(plan: ChoicePlan, from: number, to: number): Record<string,
   };
 }
 
-export function createCompletionRenderer(h: WireHeader): Renderer {
+/**
+ * `echo`: the prompt text of each prompt (by promptIndex), put before the completion as vLLM does, in the body's text
+ * and as the first streamed text of each choice. Logprobs stay those of the completion's tokens, their offsets
+ * counted from the start of the echoed text.
+ */
+export function createCompletionRenderer(h: WireHeader & { echo?: readonly string[] | null }): Renderer {
+  const echoOf = (plan: ChoicePlan): string => h.echo?.[plan.promptIndex] ?? '';
+  const shifted = (plan: ChoicePlan, lp: Record<string, unknown> | null): Record<string, unknown> | null => {
+    const e = echoOf(plan).length;
+    return lp && e > 0 ? { ...lp, text_offset: (lp.text_offset as number[]).map((o) => o + e) } : lp;
+  };
   const prefix = chunkPrefix(h, 'text_completion');
   const vllmLike = h.personality === 'vllm';
   const frame = (choice: Record<string, unknown>, usage: Usage | null): string =>
@@ -32,7 +42,8 @@ export function createCompletionRenderer(h: WireHeader): Renderer {
 
   return {
     tokenFrames(plan, i, usage) {
-      return frame({ index: plan.index, text: plan.pieces[i] ?? '', logprobs: logprobsFor(plan, i, i + 1), finish_reason: null }, usage);
+      const text = (i === 0 ? echoOf(plan) : '') + (plan.pieces[i] ?? '');
+      return frame({ index: plan.index, text, logprobs: shifted(plan, logprobsFor(plan, i, i + 1)), finish_reason: null }, usage);
     },
     finishFrames(plan, usage) {
       const choice: Record<string, unknown> = { index: plan.index, text: '', logprobs: null, finish_reason: plan.finishReason };
@@ -51,8 +62,8 @@ export function createCompletionRenderer(h: WireHeader): Renderer {
         choices: choices.map((plan) => {
           const choice: Record<string, unknown> = {
             index: plan.index,
-            text: plan.pieces.join(''),
-            logprobs: logprobsFor(plan, 0, plan.pieces.length),
+            text: echoOf(plan) + plan.pieces.join(''),
+            logprobs: shifted(plan, logprobsFor(plan, 0, plan.pieces.length)),
             // A tool call is never planned for completions, so the reason is stop or length.
             finish_reason: plan.finishReason,
           };

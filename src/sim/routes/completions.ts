@@ -27,6 +27,11 @@ export function promptTokenLists(prompt: CompletionRequest['prompt']): number[][
   return prompt as number[][];
 }
 
+function echoTexts(prompt: CompletionRequest['prompt']): string[] {
+  if (typeof prompt === 'string') return [prompt];
+  return prompt.map((p) => (typeof p === 'string' ? p : ''));
+}
+
 export function handleCompletions(ctx: SimContext, rr: RouteRequest): void {
   const b = parseRequest(CompletionRequest, rr.body);
   const model = checkModel(ctx, b.model);
@@ -76,7 +81,8 @@ export function handleCompletions(ctx: SimContext, rr: RouteRequest): void {
       choices,
       ...flags,
       fault: mergeFaults(rr.serverFault, normalizeFault(b.sim_fault), rr.headerFault),
-      renderer: createCompletionRenderer({ id, created: unixSeconds(), model, personality: ctx.personality }),
+      // echo: string prompts are put back before their completions (token-id prompts have no text to echo here).
+      renderer: createCompletionRenderer({ id, created: unixSeconds(), model, personality: ctx.personality, echo: b.echo === true ? echoTexts(b.prompt) : null }),
     },
     rr.res,
     rr.scope,

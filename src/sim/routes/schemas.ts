@@ -62,6 +62,7 @@ export const CompletionRequest = z.looseObject({
   ...common,
   prompt: z.union([z.string(), z.array(z.string()).min(1), TokenIds, z.array(TokenIds).min(1)]),
   logprobs: z.int().min(0).max(20).nullish(),
+  echo: z.boolean().nullish(),
 });
 export type CompletionRequest = z.infer<typeof CompletionRequest>;
 
