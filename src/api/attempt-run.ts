@@ -105,7 +105,7 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
       });
     } catch (err) {
       const clientFault = p.fam?.clientFailure?.() ?? null;
-      const e = clientFault ?? err;
+      const e = clientFault ?? (call?.clientParam ? inClientTerms(err, call.clientParam) : err);
       if (clientFault) tracker.end({ ok: true });
       else endFailed(tracker, err);
       attemptSpan?.end(failureType(e), statusOf(e));
@@ -207,4 +207,14 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
     const ct = call?.anyContent ? open.contentType : undefined;
     writeJson(out, open.status, data, respHeaders, typeof ct === 'string' ? ct : 'application/json');
   };
+}
+
+/** A backend's refusal (a 4xx, or a failure another backend may retry) with its `param` as the client named the field (see FamilyCall.clientParam). */
+function inClientTerms(err: unknown, clientParam: (param: string) => string): unknown {
+  const ce = err instanceof UpstreamFailure ? err.clientError : isGatewayError(err) ? err : null;
+  if (ce === null || ce.param === null) return err;
+  const param = clientParam(ce.param);
+  if (param === ce.param) return err;
+  const mapped = new GatewayError(ce.code, ce.message, { status: ce.status, type: ce.type, param, wireCode: ce.wireCode, headers: ce.headers, cause: ce.cause });
+  return err instanceof UpstreamFailure ? new UpstreamFailure(err.kind, mapped, err.backendAtFault, err.retryable) : mapped;
 }

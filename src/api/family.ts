@@ -73,6 +73,11 @@ export interface FamilyCall {
   readonly anyContent?: boolean;
   /** Non-streamed answers: the backend's usage when the generic `usage` tap cannot read it. */
   usage?(data: Buffer): BackendUsage | null;
+  /**
+   * A translation: the client's name for a field the backend's error names in the translated request (`max_tokens`
+   * of a Responses request is its `max_output_tokens`), so `param` names a field the client sent.
+   */
+  clientParam?(param: string): string;
 }
 
 /** The Bearer credential from `Authorization`, the OpenAI convention. */

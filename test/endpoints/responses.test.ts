@@ -249,6 +249,19 @@ describe('the Responses API', () => {
     }
   });
 
+  test('a chat backend refusing the translated request names the Responses field the client sent', async () => {
+    for (const stream of [false, true]) {
+      const err = await sdk.responses.create({ model: 'chat-only', input: 'too long', max_output_tokens: 1_000_000, stream } as never).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof OpenAI.BadRequestError, `stream ${stream}`);
+      assert.equal(err.code, 'context_length_exceeded');
+      // The backend named max_tokens, a field of the chat request the gateway made, never of the client's.
+      assert.equal(err.param, 'max_output_tokens', `stream ${stream}`);
+    }
+  });
+
   test('a translated response carries the token logprobs the client included, streamed and not', async () => {
     const res = await sdk.responses.create({ model: 'chat-only', input: 'logprobs please', max_output_tokens: 12, include: ['message.output_text.logprobs'], top_logprobs: 2 });
     assertMatchesSpec('Response', res);

@@ -44,6 +44,21 @@ function splitTarget(url: string | undefined): [path: string, query: string] {
   return q < 0 ? [u, ''] : [u.slice(0, q), u.slice(q)];
 }
 
+/**
+ * The Responses field a chat backend's error names in the translated request: `max_tokens` is `max_output_tokens`,
+ * `messages…` is `input` (indices differ: instructions and developer turns are merged), `tools.0.function.name` is
+ * `tools[0].name`, `response_format…` is `text.format`, `logprobs` is `top_logprobs`.
+ */
+export function responsesParam(param: string): string {
+  if (param === 'max_tokens' || param === 'max_completion_tokens') return 'max_output_tokens';
+  if (/^messages\b/.test(param)) return 'input';
+  const tool = /^tools[.[](\d+)\]?(?:\.function)?(?:\.(\w+))?/.exec(param);
+  if (tool) return `tools[${tool[1]}]${tool[2] ? `.${tool[2]}` : ''}`;
+  if (/^response_format\b/.test(param)) return 'text.format';
+  if (param === 'logprobs') return 'top_logprobs';
+  return param;
+}
+
 function notFound(id: string): GatewayError {
   if (id === '') return new GatewayError('not_found', 'The path names no response id.', { param: 'response_id', wireCode: 'response_not_found' });
   const shown = id.length > SHOWN_ID ? `${id.slice(0, SHOWN_ID)}…` : id;
@@ -132,6 +147,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
           path: `${v1}/chat/completions`,
           body: toChatBody(cap === null ? req : { ...req, max_output_tokens: cap }, backend.model),
           events: stream ? new ChatToResponsesStream(req) : null,
+          clientParam: responsesParam,
           mapBody(data) {
             let chat: Record<string, unknown>;
             try {
