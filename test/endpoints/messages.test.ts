@@ -187,6 +187,15 @@ describe('the Anthropic Messages API', () => {
     assert.equal(one.has_more, true);
     const next = await anthropic(token).models.list({ limit: 1, after_id: one.data[0]!.id });
     assert.notEqual(next.data[0]?.id, one.data[0]!.id);
+    // Both cursors bound a window: nothing between two neighbours, and no more beyond it; a cursor naming no model
+    // bounds it to nothing rather than starting the list over.
+    const [a, b] = [ids[0]!, ids[1]!];
+    const between = await anthropic(token).models.list({ after_id: a, before_id: b });
+    assert.deepEqual([between.data.length, between.has_more], [0, false]);
+    const unknown = await anthropic(token).models.list({ after_id: 'no-such-model' });
+    assert.deepEqual([unknown.data.length, unknown.has_more], [0, false]);
+    const back = await anthropic(token).models.list({ before_id: b, limit: 1 });
+    assert.deepEqual([back.data.map((m) => m.id), back.has_more], [[a], false]);
     const model = await anthropic(token).models.retrieve('claude-local');
     assert.equal(model.id, 'claude-local');
     const missing = await anthropic(token).models.retrieve('nope').catch((e: unknown) => e);

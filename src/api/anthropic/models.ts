@@ -35,16 +35,15 @@ export function anthropicModelList(cfg: RuntimeConfig, visible: ModelVisibility,
     for (const alias of m.aliases) if (visible([alias, m.name])) all.push(modelObject(m, alias));
   }
   const limit = limitOf(query.limit);
-  let start = 0;
-  let end = all.length;
-  if (query.after_id !== undefined) start = all.findIndex((m) => m.id === query.after_id) + 1;
-  if (query.before_id !== undefined) {
-    const at = all.findIndex((m) => m.id === query.before_id);
-    end = at < 0 ? 0 : at;
-    start = Math.max(start, end - limit);
-  }
-  const page = all.slice(start, Math.min(end, start + limit));
-  const hasMore = query.before_id !== undefined ? start > 0 : start + page.length < end;
+  // The cursors bound a window (after_id, before_id); a cursor naming no model bounds it to nothing, not to the whole
+  // list, or a client paging on a model removed meanwhile would start over and loop.
+  const indexOf = (id: string) => all.findIndex((m) => m.id === id);
+  const after = query.after_id === undefined ? 0 : indexOf(query.after_id) < 0 ? all.length : indexOf(query.after_id) + 1;
+  const end = query.before_id === undefined ? all.length : Math.max(0, indexOf(query.before_id));
+  // Paging backwards (before_id) takes the window's last page; forwards, its first.
+  const start = query.before_id === undefined ? after : Math.max(after, end - limit);
+  const page = start < end ? all.slice(start, Math.min(end, start + limit)) : [];
+  const hasMore = query.before_id !== undefined ? start > after : start + page.length < end;
   return JSON.stringify({ data: page, has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null });
 }
 
