@@ -44,9 +44,12 @@ export async function openKvEvents(rt: RuntimeConfig, options: { logger: Routing
       const backend = { backend: s.backendId };
       const sub = s.subscriber.stats;
       const idx = s.index.stats;
+      // With workers, each subscribes to the same engine: the state and the block count are per-worker copies of one
+      // engine's picture, merged with `max` (never N times the blocks; a state reads 1 when some worker's source is in
+      // it, so workers that disagree show two states at 1 rather than a 2). The counters are each subscription's own.
       return [
-        ...KV_EVENTS_STATES.map((state) => ({ name: 'infergate_kv_events_state', labels: { ...backend, state }, value: s.state === state ? 1 : 0, help: 'The state of a backend\'s KV-event source (1 for the current one): only while live do routing\'s predictions come from the events; otherwise from the gateway\'s own picture.' })),
-        { name: 'infergate_kv_events_blocks', labels: backend, value: s.index.size, help: 'Blocks the engine reports cached (stored and not removed), as this gateway has them.' },
+        ...KV_EVENTS_STATES.map((state) => ({ name: 'infergate_kv_events_state', labels: { ...backend, state }, value: s.state === state ? 1 : 0, aggregator: 'max' as const, help: 'The state of a backend\'s KV-event source (1 for the current one): only while live do routing\'s predictions come from the events; otherwise from the gateway\'s own picture.' })),
+        { name: 'infergate_kv_events_blocks', labels: backend, value: s.index.size, aggregator: 'max' as const, help: 'Blocks the engine reports cached (stored and not removed), as this gateway has them.' },
         { name: 'infergate_kv_events_messages_total', labels: backend, value: sub.messages, type: 'counter' as const, help: 'KV-event messages received from the engine\'s publisher.' },
         { name: 'infergate_kv_events_bytes_total', labels: backend, value: sub.bytes, type: 'counter' as const, help: 'Payload bytes of KV-event messages received.' },
         { name: 'infergate_kv_events_replays_total', labels: backend, value: sub.replays, type: 'counter' as const, help: 'Replays asked of the engine (at start, and for each sequence gap).' },

@@ -45,8 +45,10 @@ export async function openRoutingExchange(cfg: Config, options: RoutingExchangeO
     { name: 'infergate_routing_exchange_keys_sent_total', value: x.keysOut, type: 'counter', help: 'Prefix keys published (routed here, not already published within the refresh window).' },
     { name: 'infergate_routing_exchange_keys_received_total', value: x.keysIn, type: 'counter', help: 'Prefix keys received from peers and folded into the twin indexes.' },
     { name: 'infergate_routing_exchange_turns_received_total', value: x.turnsIn, type: 'counter', help: 'Finished session turns received from peers (where a session\'s next turn should go).' },
-    { name: 'infergate_routing_exchange_snapshot_keys', value: x.snapshotKeys, help: 'Prefix keys this process took from the snapshot it started with.' },
-    { name: 'infergate_routing_exchange_snapshot_loaded', value: x.snapshotLoaded ? 1 : 0, help: '1 when this process started from the fleet\'s shared snapshot.' },
+    // With workers, each loads the same fleet snapshot: the keys are copies (`max`, not N times the snapshot), and
+    // `loaded` reads 1 only when every worker started from it (`min`). The counters above are each process's traffic.
+    { name: 'infergate_routing_exchange_snapshot_keys', value: x.snapshotKeys, aggregator: 'max', help: 'Prefix keys this process took from the snapshot it started with.' },
+    { name: 'infergate_routing_exchange_snapshot_loaded', value: x.snapshotLoaded ? 1 : 0, aggregator: 'min', help: '1 when this process started from the fleet\'s shared snapshot.' },
   ]);
   return exchange;
 }

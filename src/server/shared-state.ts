@@ -62,7 +62,10 @@ export async function openSharedState(cfg: Config, options: SharedStateOptions):
   if (!leases) return null;
   const l = leases;
   telemetry.registerCollector('state', () => [
-    { name: 'infergate_state_shared', value: l.mode === 'shared' ? 1 : 0, help: '1 while limits are shared through their authority (Redis or the supervisor), 0 while on the fallback.' },
+    // Each worker has its own lease client, in the same mode as the others while all is well: summed it would read
+    // N. `min`: 1 only while every worker shares, so an alert on `== 0` fires when any of them is on the fallback
+    // (`first` or `max` would hide a worker stuck there behind its siblings). The counters below are each worker's own.
+    { name: 'infergate_state_shared', value: l.mode === 'shared' ? 1 : 0, aggregator: 'min', help: '1 while limits are shared through their authority (Redis or the supervisor), 0 while on the fallback.' },
     { name: 'infergate_state_transitions_total', value: transitions, type: 'counter', help: 'Changes between the shared authority and the fallback.' },
     { name: 'infergate_state_exchanges_total', value: l.stats.exchanges, type: 'counter', help: 'Lease exchanges with the authority (usage reports, returns, grants).' },
     { name: 'infergate_state_exchange_failures_total', value: l.stats.failures, type: 'counter', help: 'Lease exchanges that failed (authority unreachable).' },

@@ -6,6 +6,7 @@ import { createBroadcastHub, createMemoryAuthority, serveLeases, type IpcPort } 
 import type { UsageRow, UsageWriter } from '../usage/index.js';
 import { openUsageLog } from './usage-log.js';
 import type { Logger } from './logger.js';
+import { createMetricsCollector } from './cluster-metrics.js';
 import { createReloadFanout } from './supervisor-reload.js';
 import { startUsageSync, type UsageSync } from './usage-sync.js';
 
@@ -62,7 +63,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   // Relays routing updates among the workers when no Redis connects them (routing/replica/exchange.ts).
   const routingHub = cfg.state?.redis ? null : createBroadcastHub();
   const startedAt = new Map<number, number>();
-  const reloads = createReloadFanout({ logger, workers: () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id)) });
+  const readyWorkers = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && ready.has(w.id));
+  const reloads = createReloadFanout({ logger, workers: readyWorkers });
+  // A worker's /metrics answers for the host: the supervisor collects every ready worker's metrics and merges them.
+  const metrics = createMetricsCollector({ logger, workers: readyWorkers });
 
   // The config every worker runs: what the supervisor started with, then each reload all workers applied. A worker
   // forked after a reload the workers refused (or after the file was broken by an edit) gets this text, not the file.
@@ -89,6 +93,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     w.on('message', (m: unknown) => {
       if (typeof m !== 'object' || m === null) return;
       const msg = m as { ig?: string; rows?: UsageRow[]; port?: number };
+      if (metrics.onMessage(w, m)) return;
       if (msg.ig === 'usage' && msg.rows && usage) for (const row of msg.rows) usage.record(row);
       else if (msg.ig === 'config-request') w.send({ ig: 'config', text: goodText });
       else if (msg.ig === 'ready') {
@@ -106,6 +111,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   cluster.on('exit', (w, code, signal) => {
     ready.delete(w.id);
+    metrics.onExit(w);
     detach.get(w.id)?.();
     detach.delete(w.id);
     // Its leases come back now rather than after the TTL (slots of requests that died with it, unreported usage).

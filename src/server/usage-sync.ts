@@ -241,9 +241,15 @@ export async function startUsageSync(usage: UsageWriter, st: NonNullable<Config[
   };
 }
 
-/** `/metrics` samples of the sync. */
-export function usageSyncSamples(s: UsageSyncStats): { name: string; value: number; type?: 'counter'; help: string }[] {
-  return [
+/**
+ * `/metrics` samples of the sync. With workers, each worker serves the copy its supervisor (the one sync of the host)
+ * hands it every second: merged across workers they take the `max`, never the sum (which would read N times the
+ * host's rows). `max` rather than `first`: the copies differ only by how recent they are, the newest counters are the
+ * largest (so a scrape never sees them go backwards whichever worker answers first), and for the lags and `failing`
+ * the larger is the cautious reading.
+ */
+export function usageSyncSamples(s: UsageSyncStats): { name: string; value: number; type?: 'counter'; help: string; aggregator: 'max' }[] {
+  return ([
     { name: 'infergate_usage_share_rows_shipped_total', value: s.rowsShipped, type: 'counter', help: 'This replica\'s usage rows appended to the shared stream (again after a rewind).' },
     { name: 'infergate_usage_share_rows_received_total', value: s.rowsReceived, type: 'counter', help: 'Peers\' usage rows inserted into this replica\'s usage log.' },
     { name: 'infergate_usage_share_rows_duplicate_total', value: s.rowsDuplicate, type: 'counter', help: 'Peers\' rows delivered again and ignored (already in the log).' },
@@ -252,5 +258,5 @@ export function usageSyncSamples(s: UsageSyncStats): { name: string; value: numb
     { name: 'infergate_usage_share_ship_lag_seconds', value: s.shipLagMs / 1000, help: 'Since this replica last had every committed row shipped (about state.usage.interval while healthy).' },
     { name: 'infergate_usage_share_receive_lag_seconds', value: s.receiveLagMs / 1000, help: 'Since this replica last had read every peer row in the stream.' },
     { name: 'infergate_usage_share_failing', value: s.failing ? 1 : 0, help: '1 while shipping or reading fails (Redis unreachable, the usage log refusing writes).' },
-  ];
+  ] as const).map((sample) => ({ ...sample, aggregator: 'max' as const }));
 }

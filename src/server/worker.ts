@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { loadConfigFile, parseConfigText } from '../config/index.js';
 import { createIpcBroadcast, createIpcTransport, createLeaseClient, type IpcPort } from '../state/index.js';
 import { createUsageWriter } from '../usage/index.js';
+import { joinClusterMetrics } from './cluster-metrics.js';
 import { startGateway, type Gateway } from './gateway.js';
 import { createIpcUsageWriter } from './worker-usage.js';
 import { usageSyncSamples, type UsageSyncStats } from './usage-sync.js';
@@ -91,6 +92,8 @@ export async function runWorker(file: string): Promise<void> {
     }
     else if (msg?.ig === 'reload-failed' && Array.isArray((msg as { problems?: unknown }).problems)) gateway.reloadFailed((msg as { problems: string[] }).problems);
   });
+  // /metrics answers for every worker of the host, merged by the supervisor at each scrape.
+  joinClusterMetrics(gateway.telemetry, port);
   // The supervisor is gone (killed): nobody writes our rows or answers lease exchanges any more; stop at once.
   process.on('disconnect', () => void stop(1000));
   for (const sig of ['SIGINT', 'SIGHUP'] as const) process.on(sig, () => {});

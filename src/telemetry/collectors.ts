@@ -1,4 +1,4 @@
-import type { GaugeSample } from './types.js';
+import type { GaugeSample, MetricAggregator, MetricFamilyJson } from './types.js';
 
 /**
  * Names and help for the scrape-time samples the other modules are expected to report through
@@ -10,11 +10,16 @@ export const COLLECTOR_METRICS = {
     type: 'gauge',
     help: 'Tokens in flight on a backend: phase=prefill, uncached prompt tokens before their first token; phase=decode, output tokens still expected. Labels: backend, phase.',
   },
-  infergate_backend_healthy: { type: 'gauge', help: '1 when the backend is routable, 0 while ejected or failing its probes. Labels: backend.' },
+  // Every worker probes the same backends: summed, a healthy backend would read N. `max`: 1 while at least one worker
+  // routes to it, so `== 0` means it is out of the whole host's pool (one worker's ejections show in ejections_total).
+  infergate_backend_healthy: { type: 'gauge', help: '1 when the backend is routable, 0 while ejected or failing its probes. Labels: backend.', aggregator: 'max' },
   infergate_backend_ejections_total: { type: 'counter', help: 'Passive health ejections. Labels: backend.' },
   infergate_backend_scrape_age_seconds: {
     type: 'gauge',
     help: "Age of the last successful scrape of a backend's own /metrics (absent until one succeeds). Labels: backend.",
+    // Every worker scrapes the same backend: an age is not additive. `max`, the stalest worker's view, is what a
+    // staleness alert wants.
+    aggregator: 'max',
   },
   infergate_backend_scrape_failures_total: {
     type: 'counter',
@@ -24,11 +29,11 @@ export const COLLECTOR_METRICS = {
   infergate_in_flight_requests: { type: 'gauge', help: 'Requests being served by the gateway.' },
   infergate_usage_queue_length: { type: 'gauge', help: 'Usage rows waiting for the usage writer.' },
   infergate_usage_rows_dropped_total: { type: 'counter', help: 'Usage rows dropped because the writer queue was full.' },
-} as const satisfies Record<string, { type: 'gauge' | 'counter'; help: string }>;
+} as const satisfies Record<string, { type: 'gauge' | 'counter'; help: string; aggregator?: MetricAggregator }>;
 
 export type CollectorMetricName = keyof typeof COLLECTOR_METRICS;
 
-const CATALOGUE: ReadonlyMap<string, { type: string; help: string }> = new Map(Object.entries(COLLECTOR_METRICS));
+const CATALOGUE: ReadonlyMap<string, { type: string; help: string; aggregator?: MetricAggregator }> = new Map(Object.entries(COLLECTOR_METRICS));
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -37,6 +42,16 @@ export interface CollectorSet {
   register(name: string, collect: () => readonly GaugeSample[]): () => void;
   /** Prometheus text for all collectors' samples; names in `reserved` (the registry's own) are skipped. */
   render(reserved: ReadonlySet<string>): string;
+  /** The same samples as prom-client's `registry.getMetricsAsJSON()` records them, for a supervisor to merge. */
+  json(reserved: ReadonlySet<string>): MetricFamilyJson[];
+}
+
+interface Family {
+  help: string;
+  type: string;
+  aggregator: MetricAggregator;
+  lines: string[];
+  values: { labels: Record<string, string>; value: number }[];
 }
 
 export function createCollectorSet(warn: (msg: string, err?: unknown) => void): CollectorSet {
@@ -49,8 +64,8 @@ export function createCollectorSet(warn: (msg: string, err?: unknown) => void): 
     warn(msg, err);
   };
 
-  function render(reserved: ReadonlySet<string>): string {
-    const families = new Map<string, { help: string; type: string; lines: string[] }>();
+  function gather(reserved: ReadonlySet<string>): Map<string, Family> {
+    const families = new Map<string, Family>();
     for (const [collectorName, collect] of collectors) {
       let samples: readonly GaugeSample[];
       try {
@@ -76,13 +91,21 @@ export function createCollectorSet(warn: (msg: string, err?: unknown) => void): 
           family = {
             help: s.help ?? known?.help ?? 'infergate collector metric.',
             type: s.type ?? known?.type ?? 'gauge',
+            aggregator: s.aggregator ?? known?.aggregator ?? 'sum',
             lines: [],
+            values: [],
           };
           families.set(s.name, family);
         }
-        family.lines.push(`${s.name}${labels} ${formatValue(s.value)}`);
+        family.lines.push(`${s.name}${labels.text} ${formatValue(s.value)}`);
+        family.values.push({ labels: labels.record, value: s.value });
       }
     }
+    return families;
+  }
+
+  function render(reserved: ReadonlySet<string>): string {
+    const families = gather(reserved);
     let out = '';
     for (const [name, f] of families) {
       out += `# HELP ${name} ${escapeHelp(f.help)}\n# TYPE ${name} ${f.type}\n${f.lines.join('\n')}\n`;
@@ -98,18 +121,29 @@ export function createCollectorSet(warn: (msg: string, err?: unknown) => void): 
       };
     },
     render,
+    json(reserved) {
+      return [...gather(reserved)].map(([name, f]) => ({
+        name,
+        help: f.help,
+        type: f.type,
+        aggregator: f.aggregator,
+        values: f.values,
+      }));
+    },
   };
 }
 
-function formatLabels(labels: GaugeSample['labels']): string | null {
-  if (labels === undefined) return '';
+function formatLabels(labels: GaugeSample['labels']): { text: string; record: Record<string, string> } | null {
+  const record: Record<string, string> = {};
+  if (labels === undefined) return { text: '', record };
   const parts: string[] = [];
   for (const [key, value] of Object.entries(labels)) {
     if (value === undefined) continue;
     if (!LABEL_NAME.test(key) || key.startsWith('__')) return null;
     parts.push(`${key}="${escapeLabelValue(value)}"`);
+    record[key] = value;
   }
-  return parts.length === 0 ? '' : `{${parts.join(',')}}`;
+  return { text: parts.length === 0 ? '' : `{${parts.join(',')}}`, record };
 }
 
 function escapeLabelValue(v: string): string {

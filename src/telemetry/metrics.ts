@@ -158,6 +158,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
     name: METRIC.configReloads,
     help: 'Configuration reloads by result; a failure keeps the last good configuration.',
     labelNames: ['result'] as const,
+    // Every worker applies (or refuses) the same reload the supervisor hands it: each holds a copy of the host's count,
+    // so summed it would read N. `max` rather than `first`: a worker restarted since holds fewer, and whichever worker
+    // answers first must not make the counter go backwards between scrapes.
+    aggregator: 'max',
     registers,
   });
   const queueWait = new Histogram({

@@ -1,5 +1,6 @@
 import { systemClock } from '../core/index.js';
 import type { RequestCtx } from '../core/index.js';
+import { answerClusterCollections, PROMETHEUS_CONTENT_TYPE } from './cluster-metrics.js';
 import { createCollectorSet } from './collectors.js';
 import { createMetrics } from './metrics.js';
 import type { Metrics } from './metrics.js';
@@ -8,7 +9,7 @@ import { createTracing, tracingWantedByEnv } from './tracing.js';
 import type { Tracing } from './tracing.js';
 import type { AttemptSpan, RequestSpan, Telemetry, TelemetryOptions } from './types.js';
 
-const EMPTY_METRICS = { contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' };
+const EMPTY_METRICS = { contentType: PROMETHEUS_CONTENT_TYPE, body: '' };
 
 export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
   const clock = options.clock ?? systemClock;
@@ -31,6 +32,16 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
 
   const collectors = createCollectorSet((msg, err) => logger.warn({ err }, msg));
   let shutdown: Promise<void> | null = null;
+  /** Set in a cluster worker: `/metrics` answers for the whole host. */
+  let clusterMetrics: (() => Promise<{ contentType: string; body: string }>) | null = null;
+  const ownNames = (): ReadonlySet<string> => new Set(metrics?.registry.getMetricsAsArray().map((m) => m.name) ?? []);
+
+  async function renderLocalMetrics(): Promise<{ contentType: string; body: string }> {
+    if (metrics === null) return EMPTY_METRICS;
+    const registry = metrics.registry;
+    const body = (await registry.metrics()) + collectors.render(ownNames());
+    return { contentType: registry.contentType, body };
+  }
 
   return {
     tracingEnabled: tracing !== null,
@@ -79,12 +90,14 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     setLogLevel: (level) => loggers.setLevel(level),
     registerCollector: (name, collect) => collectors.register(name, collect),
 
-    async renderMetrics() {
-      if (metrics === null) return EMPTY_METRICS;
-      const registry = metrics.registry;
-      const own = new Set(registry.getMetricsAsArray().map((m) => m.name));
-      const body = (await registry.metrics()) + collectors.render(own);
-      return { contentType: registry.contentType, body };
+    renderMetrics() {
+      if (metrics === null) return Promise.resolve(EMPTY_METRICS);
+      return clusterMetrics ? clusterMetrics() : renderLocalMetrics();
+    },
+    renderLocalMetrics,
+    joinCluster(host) {
+      answerClusterCollections(metrics ? [metrics.registry] : [], () => (metrics ? collectors.json(ownNames()) : []));
+      clusterMetrics = host;
     },
 
     shutdown() {

@@ -57,6 +57,29 @@ export interface GaugeSample {
   readonly help?: string;
   /** Defaults to the catalogue entry, or `gauge`. A `counter` value must be monotonic (the collector keeps the total). */
   readonly type?: 'gauge' | 'counter';
+  /**
+   * How a supervisor (`server.workers` > 1) merges this metric across its workers' samples of the same labels:
+   * prom-client's aggregators. Default: the catalogue entry, else `sum`, right for what each process counts or holds
+   * of its own (requests, in-flight, bytes). A value every worker holds a copy of (something the supervisor hands
+   * each worker, a view of the same backend every worker computes) must not be summed N times: `max` or `min`, and say
+   * why where the sample is made. The first sample of a name decides for the whole family.
+   */
+  readonly aggregator?: MetricAggregator;
+}
+
+/** prom-client's cluster aggregators (lib/metricAggregators.js). */
+export type MetricAggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit';
+
+/**
+ * One metric family as prom-client's `registry.getMetricsAsJSON()` records it: what a cluster worker hands its
+ * supervisor and `AggregatorRegistry.aggregate()` merges (prom-client's own typings name these with an enum type).
+ */
+export interface MetricFamilyJson {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: MetricAggregator;
+  values: { labels: Record<string, string | number>; value: number; metricName?: string }[];
 }
 
 /** The span of one routing decision. */
@@ -122,7 +145,16 @@ export interface Telemetry {
    * Returns a function that removes it.
    */
   registerCollector(name: string, collect: () => readonly GaugeSample[]): () => void;
+  /** What `/metrics` serves: this process's metrics, or the host's once `joinCluster` was called. */
   renderMetrics(): Promise<{ contentType: string; body: string }>;
+  /** This process's own metrics, whatever `joinCluster` set. */
+  renderLocalMetrics(): Promise<{ contentType: string; body: string }>;
+  /**
+   * A cluster worker (`server.workers` > 1): answers its supervisor's collection requests with this process's
+   * metrics (prom-client's AggregatorRegistry worker side) and serves `/metrics` from `host` from now on. Nothing
+   * changes on the request path: the host's metrics are asked for and merged per scrape only.
+   */
+  joinCluster(host: () => Promise<{ contentType: string; body: string }>): void;
   /** Flushes spans and logs. Idempotent. */
   shutdown(): Promise<void>;
 }
