@@ -306,7 +306,8 @@ async function runProfile(): Promise<void> {
       const warm = await closedLoop(run.fast, CHAT_PATH, body, 64, 2);
       const load = await closedLoop(run.fast, CHAT_PATH, body, 64, seconds);
       const features = run.afterRun ? await run.afterRun() : run.features;
-      await stopChild(run.child!, 10_000);
+      // The allocation profile is built and written in the exit handler: tens of MB, several seconds on a busy host.
+      await stopChild(run.child!, alloc ? 60_000 : 10_000);
       delete process.env.BENCH_ALLOC_PROFILE;
       // The profile spans the process's whole life: the warm-up requests count too.
       const requests = warm.ok + load.ok;
