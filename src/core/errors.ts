@@ -27,6 +27,13 @@ export const ERROR_TABLE = {
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
 
+/**
+ * OpenAI's SDKs retry every 408, 409, 429 and 5xx (twice by default) unless this header says `false`; the Node and
+ * the Python SDK read it before the status. A failure that would recur on any attempt (the request itself caused it)
+ * sends it, so a client is not made to wait, and charged, for the same failure three times.
+ */
+export const SHOULD_RETRY_HEADER = 'x-should-retry';
+
 export interface GatewayErrorOptions {
   /** The request field at fault, as OpenAI reports it in `param`. */
   param?: string | null;

@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/index.js';
+import { GatewayError, SHOULD_RETRY_HEADER } from '../core/index.js';
 
 /**
  * The limiter's refusals as GatewayErrors, with what the pipeline needs to know about them beyond the wire format:
@@ -23,9 +23,9 @@ export function refusalKindOf(err: unknown): RefusalKind | null {
 /**
  * A 429 that waiting cannot cure (a request larger than the whole limit, a spent quota) says so: OpenAI's SDKs retry
  * every 429, after `retry-after` however long it is (the Node SDK slept a quota's hours until midnight), unless
- * `x-should-retry: false`, which both the Node and the Python SDK read before the status.
+ * `x-should-retry: false`.
  */
-const NO_RETRY = 'x-should-retry';
+const NO_RETRY = SHOULD_RETRY_HEADER;
 
 /**
  * The longest wait a rate-limit refusal states. A bucket in debt for longer than a day (a request far over its

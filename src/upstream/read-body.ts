@@ -1,4 +1,4 @@
-import { GatewayError, isJsonSpace, skipJsonSpace } from '../core/index.js';
+import { GatewayError, SHOULD_RETRY_HEADER, isJsonSpace, skipJsonSpace } from '../core/index.js';
 import type { AttemptConsumer, OpenAttempt } from './attempt.js';
 import { UpstreamFailure } from './errors.js';
 import { fixFinishReasons, type FinishReasonSet } from './finish-reason.js';
@@ -95,12 +95,14 @@ class BodyReader implements AttemptConsumer {
     this.#size += chunk.length;
     if (this.#size > this.opts.limit) {
       // The request sized this answer (a thousand embeddings, n with logprobs): any backend would send as much, so it
-      // is neither held against this one's health nor tried on another, or one caller could eject a whole pool.
+      // is neither held against this one's health nor tried on another, or one caller could eject a whole pool; nor
+      // retried by the client's SDK, which would have every backend make (and the caller pay for) it twice more.
       this.#fail(
         new UpstreamFailure(
           'bad_response',
           new GatewayError('upstream_error', `Backend ${this.attempt.backendLabel} sent a response larger than server.response_limit (${this.opts.limit} bytes); ask for less in one request.`, {
             wireCode: 'upstream_response_too_large',
+            headers: { [SHOULD_RETRY_HEADER]: 'false' },
           }),
           false,
           false,

@@ -2,6 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Gateway } from '../../src/server/index.js';
 import type { RequestCtx } from '../../src/core/index.js';
+import OpenAI from 'openai';
 import { startTestGateway } from '../helpers/harness.js';
 import { chunk, completion, SSE_HEAD, startScriptedBackend, type Script, type ScriptedBackend } from '../helpers/scripted-backend.js';
 import { rateLimited } from '../../src/limits/refusals.js';
@@ -54,6 +55,17 @@ describe('an answer the request made too large', () => {
     const last = ended.filter((c) => c.endpoint === 'embeddings').at(-1)!;
     assert.equal(last.usage?.source, 'estimated');
     assert.ok(last.usage!.promptTokens > 0, 'the prompt the backend processed is charged');
+  });
+
+  test("is not retried by OpenAI's SDK either: its default two retries would make and charge the answer three times", async () => {
+    const { gw, backends, ended } = await setup([bigAnswer(64 * 1024)], { response_limit: '16KiB' });
+    const sdk = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'k', timeout: 10_000 }); // maxRetries: the default
+    const err = await sdk.embeddings.create({ model: 'm', input: 'a', encoding_format: 'float' }).catch((e: unknown) => e);
+    assert.ok(err instanceof OpenAI.InternalServerError, String(err));
+    assert.equal(err.code, 'upstream_response_too_large');
+    assert.equal(err.headers.get('x-should-retry'), 'false');
+    assert.equal(backends[0]!.hits, 1, 'the SDK sent the request once');
+    assert.equal(ended.filter((c) => c.endpoint === 'embeddings').length, 1);
   });
 
   test('a streamed event past max_event_size ends that stream without counting against the backend', async () => {
