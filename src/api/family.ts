@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { CompiledBackend } from '../config/index.js';
+import type { CompiledBackend, Config } from '../config/index.js';
 import type { Endpoint, GatewayError, RequestCtx } from '../core/index.js';
 import type { BackendUsage } from '../upstream/index.js';
 import type { EventTransform } from './event-relay.js';
@@ -15,13 +15,19 @@ export interface Family {
   readonly endpoint: Endpoint;
   /** The gateway credential as an `Authorization` value (the Messages API also accepts `x-api-key`). */
   credential(headers: IncomingHttpHeaders): string | undefined;
-  /** Reads and validates one request (the body limit applies; the caller is authenticated); throws 4xx GatewayErrors. */
-  read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest>;
+  /**
+   * Reads and validates one request (the body limit applies, and a JSON body's bound on what parsing it may cost; the
+   * caller is authenticated); throws 4xx GatewayErrors.
+   */
+  read(incoming: IncomingMessage, limits: BodyLimits, ctx: RequestCtx): Promise<FamilyRequest>;
   /** Writes an error in the family's envelope (before a stream started) and returns the status. */
   writeError(out: ServerResponse, err: unknown, headers: Record<string, string>): number;
   /** A header that carries the request id beside `x-request-id` on every answer (Anthropic's SDK reads `request-id`). */
   readonly requestIdHeader?: string;
 }
+
+/** The server settings that bound a request body (the config's server section is one). */
+export type BodyLimits = Pick<Config['server'], 'body_limit' | 'max_json_nodes'>;
 
 /** What the pipeline routes and governs on, read from the family's own request shape. */
 export interface FamilyRequest {

@@ -4,7 +4,7 @@ import type { CompiledBackend } from '../config/index.js';
 import type { Endpoint } from '../core/index.js';
 import { findUsage, type BackendUsage } from '../upstream/index.js';
 import { basesOf, servesNatively } from './backend-support.js';
-import { bearerCredential, type Family, type FamilyCall, type FamilyRequest } from './family.js';
+import { bearerCredential, type BodyLimits, type Family, type FamilyCall, type FamilyRequest } from './family.js';
 import { applyEdits } from './json-splice.js';
 import { parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
@@ -73,10 +73,10 @@ function createPassthroughFamily(endpoint: Endpoint): Family {
     endpoint,
     credential: bearerCredential,
     writeError,
-    async read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest> {
+    async read(incoming: IncomingMessage, limits: BodyLimits): Promise<FamilyRequest> {
       const route = ROUTES[pathOf(incoming.url)]!;
-      const raw = await readRequestBody(incoming, bodyLimit);
-      const body = validateWith(route.schema, parseJsonBody(raw));
+      const raw = await readRequestBody(incoming, limits.body_limit);
+      const body = validateWith(route.schema, parseJsonBody(raw, limits.max_json_nodes));
       const name = body.model as string;
       const promptText =
         endpoint === 'rerank'

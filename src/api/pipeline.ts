@@ -205,7 +205,7 @@ export function createPipeline(deps: PipelineDeps) {
       // A body read that fails (over the limit, cut off) has its own ending: the rest is drained, then cut.
       bodyStarted = true;
       inviteBody(incoming);
-      if (family) fam = await family.read(incoming, cfg.server.body_limit, ctx);
+      if (family) fam = await family.read(incoming, cfg.server, ctx);
       let raw: Buffer = NO_BODY;
       if (!fam) {
         const limit = cfg.server.body_limit;
@@ -218,7 +218,7 @@ export function createPipeline(deps: PipelineDeps) {
         }
         raw = body;
       }
-      const json = fam ? null : parseJsonBody(raw);
+      const json = fam ? null : parseJsonBody(raw, cfg.server.max_json_nodes);
       // Named before validation: a body refused for another field still says which model it was for.
       if (!fam) ctx.requestedModel = modelNamed(json);
       const req = fam ? null : validateRequest(endpoint as OpenAIEndpoint, json, cfg.server.max_messages);

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError, parserRefusalOf } from '../core/index.js';
 import { UpstreamFailure } from '../upstream/index.js';
+import { jsonBoundsRefusal } from './json-bounds.js';
 
 /**
  * Reads the request body straight from the socket stream (not through a web Request), enforcing the size limit.
@@ -109,9 +110,14 @@ function closedEarly(incoming: IncomingMessage): GatewayError | UpstreamFailure 
   return new GatewayError(code, refusal.message, { status: refusal.status, wireCode: refusal.code });
 }
 
-/** JSON.parse with an OpenAI-style 400 that says where the syntax broke. */
-export function parseJsonBody(raw: Buffer): unknown {
+/**
+ * JSON.parse with an OpenAI-style 400 that says where the syntax broke, after the bytes are checked for what parsing
+ * them would cost (at most `maxNodes` arrays, objects and members; json-bounds.ts).
+ */
+export function parseJsonBody(raw: Buffer, maxNodes: number): unknown {
   if (raw.length === 0) throw new GatewayError('invalid_request', 'The request body is empty; send a JSON object.', { wireCode: 'invalid_json' });
+  const refusal = jsonBoundsRefusal(raw, maxNodes);
+  if (refusal !== null) throw refusal;
   try {
     return JSON.parse(raw.toString('utf8'));
   } catch (err) {

@@ -173,6 +173,7 @@ export const serverSchema = z
     stream_heartbeat: duration.default(5000).describe('Streams: an SSE comment (`: keep-alive`) sent this often from the moment a backend accepts until the first token, so proxies and load balancers see a live connection; 0 turns it off.'),
     max_event_size: bytes.default(4 * 1024 * 1024).describe('Largest single SSE event accepted from a backend; past it the stream ends with an error event (upstream_event_too_large).'),
     max_messages: z.number().int().min(1).max(10_000_000).default(10_000).describe('Most chat messages one request may carry (400 past it): bounds the work done on a request before any limit can refuse it.'),
+    max_json_nodes: z.number().int().min(1024).max(100_000_000).default(262_144).describe('Most arrays, objects and object members a JSON request body may hold (400 before it is parsed): what JSON.parse costs grows with them, not with the bytes (15 MB of `{},` held the event loop two seconds). Raise it with max_messages.'),
     response_limit: bytes.default(64 * 1024 * 1024).describe('Largest non-streamed backend response body; past it the client gets a 502 (upstream_response_too_large), not retried and not held against the backend (the request sized it). Raise it for very large embedding batches.'),
     drain: duration.default(30_000).describe('On SIGTERM/SIGINT: how long in-flight requests may finish before connections are closed.'),
     /** Connections kept per backend. */

@@ -4,7 +4,7 @@ import type { GatewayError } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
 import { PassThroughEvents } from '../pass-through-events.js';
-import type { Family, FamilyRequest } from '../family.js';
+import type { BodyLimits, Family, FamilyRequest } from '../family.js';
 import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
 import { validateWith } from '../wire.js';
@@ -80,10 +80,10 @@ export const messagesFamily: Family = {
   credential: anthropicCredential,
   writeError: writeAnthropicError,
   requestIdHeader: 'request-id',
-  async read(incoming: IncomingMessage, bodyLimit: number): Promise<FamilyRequest> {
+  async read(incoming: IncomingMessage, limits: BodyLimits): Promise<FamilyRequest> {
     const count = (incoming.url ?? '').startsWith('/v1/messages/count_tokens');
-    const raw = await readRequestBody(incoming, bodyLimit);
-    const body = validateWith(count ? countRequest : messagesRequest, parseJsonBody(raw)) as z.infer<typeof messagesRequest>;
+    const raw = await readRequestBody(incoming, limits.body_limit);
+    const body = validateWith(count ? countRequest : messagesRequest, parseJsonBody(raw, limits.max_json_nodes)) as z.infer<typeof messagesRequest>;
     const stream = !count && body.stream === true;
     return {
       model: body.model,

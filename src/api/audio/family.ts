@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { GatewayError, type RequestCtx } from '../../core/index.js';
 import { findUsage, type BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
-import { bearerCredential, type Family, type FamilyRequest } from '../family.js';
+import { bearerCredential, type BodyLimits, type Family, type FamilyRequest } from '../family.js';
 import { writeError } from '../respond.js';
 import { readAudioUpload } from './multipart.js';
 
@@ -18,9 +18,9 @@ export const audioFamily: Family = {
   endpoint: 'audio',
   credential: bearerCredential,
   writeError,
-  async read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest> {
+  async read(incoming: IncomingMessage, limits: BodyLimits, ctx: RequestCtx): Promise<FamilyRequest> {
     const kind = (incoming.url ?? '').startsWith('/v1/audio/translations') ? 'translations' : 'transcriptions';
-    const upload = await readAudioUpload(incoming, bodyLimit, ctx.id);
+    const upload = await readAudioUpload(incoming, limits.body_limit, ctx.id);
     const field = (name: string) => upload.fields.find(([k]) => k === name)?.[1];
     const model = field('model');
     if (!model) {

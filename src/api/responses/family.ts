@@ -4,7 +4,7 @@ import { GatewayError, type RequestCtx } from '../../core/index.js';
 import { boundedSessionKey } from '../../routing/index.js';
 import { findUsage, type BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
-import { bearerCredential, type Family, type FamilyCall, type FamilyRequest } from '../family.js';
+import { bearerCredential, type BodyLimits, type Family, type FamilyCall, type FamilyRequest } from '../family.js';
 import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
 import { writeError } from '../respond.js';
@@ -203,11 +203,11 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
     endpoint: 'responses',
     credential: bearerCredential,
     writeError,
-    async read(incoming: IncomingMessage, bodyLimit: number, ctx: RequestCtx): Promise<FamilyRequest> {
+    async read(incoming: IncomingMessage, limits: BodyLimits, ctx: RequestCtx): Promise<FamilyRequest> {
       const [path, query] = splitTarget(incoming.url);
       if (path === CREATE_ROUTE && incoming.method === 'POST') {
-        const raw = await readRequestBody(incoming, bodyLimit);
-        return create(raw, validateWith(responsesRequest, parseJsonBody(raw)), ctx);
+        const raw = await readRequestBody(incoming, limits.body_limit);
+        return create(raw, validateWith(responsesRequest, parseJsonBody(raw, limits.max_json_nodes)), ctx);
       }
       // Everything else below /v1/responses names a response; no body is read, and none ever creates one (an id
       // that is not one, or a method its route does not take, would otherwise fall through to a billed generation).
