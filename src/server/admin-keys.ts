@@ -3,6 +3,7 @@ import type { Context, Hono } from 'hono';
 import { KEY_ID_SHAPE, parseCreateKey, parseRotateKey, parseUpdateKey, type KeyRegistry } from '../auth/index.js';
 import { parseJsonBody, readRequestBody } from '../api/index.js';
 import { GatewayError, type Clock } from '../core/index.js';
+import { refuseOtherMethods } from './methods.js';
 
 type Env = { Bindings: HttpBindings };
 type Ctx = Context<Env>;
@@ -79,4 +80,8 @@ export function registerKeyRoutes(app: Hono<Env>, deps: KeyRoutesDeps): void {
   };
   app.post('/admin/keys/:id/revoke', revoke);
   app.delete('/admin/keys/:id', revoke);
+  refuseOtherMethods(app, '/admin/keys', 'GET, POST');
+  refuseOtherMethods(app, '/admin/keys/:id', 'GET, PATCH, DELETE');
+  refuseOtherMethods(app, '/admin/keys/:id/rotate', 'POST');
+  refuseOtherMethods(app, '/admin/keys/:id/revoke', 'POST');
 }

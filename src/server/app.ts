@@ -12,6 +12,7 @@ import { auditAdminCalls, noteAdminCaller } from './admin-audit.js';
 import { refuseWhileDraining } from './draining.js';
 import { requestIdMiddleware } from './request-id.js';
 import { REQUEST_ID, type Tagged } from './request-tag.js';
+import { refuseOtherMethods } from './methods.js';
 import { registerKeyRoutes } from './admin-keys.js';
 import { registerConsoleRoutes, type ConsoleDeps } from './console-routes.js';
 
@@ -158,13 +159,10 @@ export function createApp(deps: AppDeps): Hono<Env> {
     return RESPONSE_ALREADY_SENT;
   };
 
-  const methodNotAllowed = (allow: string) => (c: Context<Env>) =>
-    jsonError(new GatewayError('method_not_allowed', `Method ${c.req.method} is not allowed here; use ${allow}.`, { headers: { allow } }), c);
-
   app.post('/v1/chat/completions', openai('chat'));
   app.post('/v1/completions', openai('completions'));
   app.post('/v1/embeddings', openai('embeddings'));
-  for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) app.all(p, methodNotAllowed('POST'));
+  for (const p of ['/v1/chat/completions', '/v1/completions', '/v1/embeddings']) refuseOtherMethods(app, p, 'POST');
   /**
    * A family reads which operation it serves from the request's URL (count_tokens or not, translation or
    * transcription, an id or a create). The router matched a normalised path (percent-decoded, dot segments resolved,
@@ -190,7 +188,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
     app.on(r.method, r.path, family(r.endpoint));
     familyMethods.set(r.path, [...(familyMethods.get(r.path) ?? []), r.method]);
   }
-  for (const [p, methods] of familyMethods) app.all(p, methodNotAllowed(methods.join(', ')));
+  for (const [p, methods] of familyMethods) refuseOtherMethods(app, p, methods.join(', '));
   // Any other path below /v1/responses/ names a response that cannot exist: the family answers OpenAI's 404 for an
   // unknown response (after authentication, with its usage row), never a create.
   app.all('/v1/responses/*', family('responses'));
@@ -255,7 +253,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
 
   // The read-only routes refuse other methods as the API routes do: 405 naming GET, not an unknown route.
   for (const p of ['/v1/models', '/v1/models/:id{.+}', '/admin/usage', '/admin/usage/export', '/admin/audit', '/admin/limits', '/metrics', '/healthz', '/readyz']) {
-    app.all(p, methodNotAllowed('GET'));
+    refuseOtherMethods(app, p, 'GET');
   }
 
   registerKeyRoutes(app, { admin: adminOf, keys: deps.keys ?? null, clock: deps.clock });

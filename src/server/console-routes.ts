@@ -3,6 +3,7 @@ import type { Context, Hono } from 'hono';
 import type { RuntimeConfig } from '../config/index.js';
 import { configView, prefixHitRate, type Asset, type ConfigStatus, type FleetSnapshot, type LiveStats } from '../console/index.js';
 import { GatewayError, redactUrl, type Clock } from '../core/index.js';
+import { refuseOtherMethods } from './methods.js';
 import type { Router } from '../routing/index.js';
 
 type Env = { Bindings: HttpBindings };
@@ -97,4 +98,7 @@ export function registerConsoleRoutes(app: Hono<Env>, deps: ConsoleDeps): void {
     await deps.admin(c);
     return c.json(configView(deps.config().raw, deps.configStatus()), 200, noStore);
   });
+  for (const p of ['/console', '/console/', '/console/console.js', '/console/console.css', '/console/api/live', '/console/api/fleet', '/console/api/config']) {
+    refuseOtherMethods(app, p, 'GET');
+  }
 }

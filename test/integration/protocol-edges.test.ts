@@ -225,6 +225,27 @@ describe('refusals Node or node-server would make bare', () => {
     }
   });
 
+  test('the admin key routes and the console answer a method they do not serve with 405 and Allow, not an unknown route', async () => {
+    // They answered 404 unknown_url: a client could not tell a wrong method from a wrong path (OPTIONS /admin/keys).
+    for (const [method, path, allow] of [
+      ['PUT', '/admin/keys', 'GET, POST'],
+      ['OPTIONS', '/admin/keys', 'GET, POST'],
+      ['POST', '/admin/keys/k7x2m9q4ab', 'GET, PATCH, DELETE'],
+      ['GET', '/admin/keys/k7x2m9q4ab/rotate', 'POST'],
+      ['PUT', '/admin/keys/k7x2m9q4ab/revoke', 'POST'],
+      ['POST', '/console', 'GET'],
+      ['DELETE', '/console/api/config', 'GET'],
+      ['POST', '/console/api/live', 'GET'],
+    ] as const) {
+      const a = await raw(gw.port, `${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      assertEnvelope(a, 405, 'method_not_allowed');
+      assert.equal(a.headers.allow, allow, `${method} ${path}`);
+    }
+    // The methods they serve are still theirs.
+    assert.equal((await fetch(`${gw.url}/console`)).status, 200);
+    assert.notEqual((await fetch(`${gw.url}/admin/keys`, { method: 'POST' })).status, 405);
+  });
+
   test('the gateway still serves after all of it', async () => {
     const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat });
     assert.equal(res.status, 200);
