@@ -25,9 +25,11 @@ const COLON = 0x3a;
  * bytes are ASCII and never occur inside a UTF-8 sequence. A body that is not JSON is left to JSON.parse to describe.
  */
 export function jsonBoundsRefusal(buf: Uint8Array, maxNodes: number, maxDepth = MAX_JSON_DEPTH): GatewayError | null {
+  const n = buf.length;
+  // Every value and level takes at least a byte: a body no longer than both bounds cannot pass either (most requests).
+  if (n <= maxDepth && n <= maxNodes) return null;
   let nodes = 0;
   let depth = 0;
-  const n = buf.length;
   for (let i = 0; i < n; i++) {
     const b = buf[i];
     if (b === QUOTE) {
