@@ -280,7 +280,8 @@ export function createPipeline(deps: PipelineDeps) {
           ctx.status === 401 || ctx.status === 403 ? 'unauthorized' : ctx.status === 429 ? 'rate_limited' : ctx.status >= 500 ? 'upstream_error' : 'client_error';
         const refused = refusalKindOf(e);
         if (refused) telemetry.recordRateLimited(refused);
-        if (!isGatewayError(e)) process.emitWarning(`infergate: unexpected error in request ${ctx.id}: ${(e as Error)?.stack ?? String(e)}`);
+        // A JSON line like every other, with the stack: a collector parsing the log must not meet a plain-text warning.
+        if (!isGatewayError(e)) telemetry.logger.error({ event: 'unexpected_error', request_id: ctx.id, err: e }, 'unexpected error in a request');
       }
     } finally {
       heartbeat?.stop();

@@ -262,7 +262,7 @@ export function createApp(deps: AppDeps): Hono<Env> {
   app.notFound((c) => jsonError(new GatewayError('not_found', `Unknown route ${c.req.method} ${c.req.path}.`, { wireCode: 'unknown_url' }), c));
   app.onError((err, c) => {
     // A 500 the operator can trace: the client gets the envelope only, the log gets the stack.
-    if (!isGatewayError(err)) process.emitWarning(`infergate: unexpected error on ${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
+    if (!isGatewayError(err)) deps.telemetry.logger.error({ event: 'unexpected_error', method: c.req.method, path: c.req.path, err }, 'unexpected error on a route');
     return jsonError(err, c, c.req.path.startsWith('/v1/models') && wantsAnthropic(c.env.incoming.headers));
   });
   return app;
