@@ -143,12 +143,14 @@ export function createApp(deps: AppDeps): Hono<Env> {
     if (!auth || auth.isOpenRoute(c.req.path)) return ANONYMOUS;
     // Anthropic's SDK lists models with its own credential header, as it calls the Messages routes.
     const headers = c.env.incoming.headers;
-    return auth.authenticate(wantsAnthropic(headers) ? anthropicCredential(headers) : c.req.header('authorization'));
+    // Node's own header, as the API routes read it: the Web Headers object joins repeated fields with ", ", so a
+    // request with two Authorization fields was one credential to the API routes and a malformed one here.
+    return auth.authenticate(wantsAnthropic(headers) ? anthropicCredential(headers) : headers.authorization);
   };
   const adminOf = async (c: Context<Env>): Promise<void> => {
     const auth = deps.live().authenticator;
     if (!auth || auth.isOpenRoute(c.req.path)) return;
-    const principal = await auth.authenticate(c.req.header('authorization'));
+    const principal = await auth.authenticate(c.env.incoming.headers.authorization);
     noteAdminCaller(c.req.raw, principal);
     requireAdmin(principal);
   };
