@@ -1,5 +1,8 @@
 import { Pool } from 'undici';
 
+/** How long an idle backend connection is kept for reuse. */
+const KEEP_ALIVE_MS = 4000;
+
 export interface PoolOptions {
   connections: number;
   connectTimeoutMs: number;
@@ -24,7 +27,10 @@ export class BackendPools {
         connections: this.#options.connections,
         connectTimeout: this.#options.connectTimeoutMs,
         pipelining: 1,
-        keepAliveTimeout: 30_000,
+        // Below the 5 s after which uvicorn (vLLM, SGLang) and llama.cpp close an idle connection: a request written
+        // onto a socket the backend is closing is reset before any answer (a 502 where the model has one backend), and
+        // uvicorn sends no Keep-Alive hint undici could go by. A backend that sends one (`timeout=N`) is taken at its word.
+        keepAliveTimeout: KEEP_ALIVE_MS,
         // Deadlines are enforced per attempt by the caller (first byte, idle, total); undici's own are off.
         headersTimeout: 0,
         bodyTimeout: 0,
