@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { util, type Dispatcher } from 'undici';
 import { timerDelay } from '../core/index.js';
+import { decodeErrorBody, decodingConsumer, DecodingConsumer } from './content-coding.js';
 import { classifyNetworkError, deadlineFailure, UpstreamFailure } from './errors.js';
 import { clientStatusFor, normaliseBackendError } from './normalise-error.js';
 import type { BackendPools } from './pools.js';
@@ -118,6 +119,9 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   #rawHeaders: readonly Buffer[] | null = null;
   #headers: IncomingHttpHeaders | null = null;
   contentType: string | undefined = undefined;
+  /** The response's Content-Encoding, when it sent one (undefined for nearly every backend). */
+  #contentEncoding: string | undefined = undefined;
+  #decoder: DecodingConsumer | null = null;
   readonly #spec: AttemptSpec;
   #abortDispatch: ((err?: Error) => void) | null = null;
   #resumeDispatch: (() => void) | null = null;
@@ -211,6 +215,8 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     const headers: Record<string, string> = spec.headers;
     if (spec.body !== null) headers['content-type'] = spec.contentType ?? 'application/json';
     headers.accept = spec.stream ? 'text/event-stream' : 'application/json';
+    // Bodies are read for usage and errors, and relayed to clients under the gateway's own head.
+    headers['accept-encoding'] = 'identity';
     if (spec.backend.authorization) headers.authorization = spec.backend.authorization;
     pools.get(spec.backend.origin).dispatch({ method: spec.method ?? 'POST', path: spec.path, headers, body: spec.body }, this);
   }
@@ -232,7 +238,8 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     if (statusCode < 200) return !this.#paused; // 1xx informational
     this.status = statusCode;
     this.#rawHeaders = rawHeaders;
-    this.contentType = contentTypeOf(rawHeaders);
+    this.contentType = headerOf(rawHeaders, CONTENT_TYPE);
+    this.#contentEncoding = headerOf(rawHeaders, CONTENT_ENCODING);
     if (statusCode >= 400) {
       this.#phase = Phase.ErrorBody;
       return !this.#paused;
@@ -268,7 +275,9 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     const phase = this.#phase;
     this.#finish();
     if (phase === Phase.ErrorBody) {
-      const clientError = normaliseBackendError(this.status, this.contentType, Buffer.concat(this.#errorParts ?? []), this.backendLabel, this.headers);
+      const raw = Buffer.concat(this.#errorParts ?? []);
+      const body = this.#contentEncoding === undefined ? raw : decodeErrorBody(raw, this.#contentEncoding, MAX_ERROR_BODY);
+      const clientError = normaliseBackendError(this.status, this.contentType, body, this.backendLabel, this.headers);
       // 5xx (TGI's 424 among them), 429 and a backend refusing the gateway's credentials may succeed elsewhere; other
       // 4xx are the caller's.
       const status = clientStatusFor(this.status);
@@ -299,7 +308,18 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
 
   // --- OpenAttempt ----------------------------------------------------------------------------------------------
 
-  consume(consumer: AttemptConsumer): void {
+  consume(to: AttemptConsumer): void {
+    let consumer: AttemptConsumer | null = to;
+    if (this.#contentEncoding !== undefined) {
+      consumer = decodingConsumer(to, this.#contentEncoding, this.backendLabel, this);
+      if (consumer === null) {
+        // Failed already (a coding the gateway cannot decode): nothing more of this body is read.
+        this.#consumer = IGNORED;
+        this.#early = null;
+        return;
+      }
+      if (consumer instanceof DecodingConsumer) this.#decoder = consumer;
+    }
     this.#consumer = consumer;
     const early = this.#early;
     this.#early = null;
@@ -312,6 +332,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     if (this.#paused) return;
     // Takes effect as the answer to the next onData (undici reads on until then, as with its controller's pause).
     this.#paused = true;
+    this.#decoder?.pause();
   }
 
   resume(): void {
@@ -319,6 +340,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
     this.#paused = false;
     // Idleness is counted again from now: the time the client kept the backend paused is not the backend's.
     this.#last = this.#spec.now();
+    this.#decoder?.resume();
     this.#resumeDispatch?.();
     this.#rearm();
   }
@@ -340,15 +362,21 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
  * normalised, passed to the client as is).
  */
 const CONTENT_TYPE = Buffer.from('content-type');
+const CONTENT_ENCODING = Buffer.from('content-encoding');
+const IGNORED: AttemptConsumer = { data() {}, end() {}, error() {} };
 
-/** The first Content-Type of a raw header list, compared without regard to case (llama.cpp sends `Content-Type`). */
-function contentTypeOf(raw: readonly Buffer[]): string | undefined {
+/**
+ * The first value of a header (`wanted` in lower case) in a raw header list, its name compared without regard to
+ * case (llama.cpp sends `Content-Type`).
+ */
+function headerOf(raw: readonly Buffer[], wanted: Buffer): string | undefined {
+  const n = wanted.length;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length !== 12) continue;
+    if (name.length !== n) continue;
     let same = true;
-    for (let j = 0; j < 12; j++) {
-      if ((name[j]! | 0x20) !== CONTENT_TYPE[j]!) {
+    for (let j = 0; j < n; j++) {
+      if ((name[j]! | 0x20) !== wanted[j]!) {
         same = false;
         break;
       }
