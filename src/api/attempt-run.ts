@@ -174,6 +174,16 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
       return;
     }
 
+    if (ctx.stream) {
+      // The client reads only SSE: a JSON body relayed under its stream request is an empty stream to an SDK, no text
+      // and no error. Nothing has reached the client, so another backend may still stream it.
+      const err = notAStream(backend.label, open.status, open.contentType);
+      open.abort('client');
+      endFailed(tracker, err);
+      attemptSpan?.end(failureType(err), open.status);
+      throw err;
+    }
+
     let data: Buffer;
     try {
       const read = readBody(open, { limit: cfg.server.response_limit, finishReasons: FINISH_REASONS[p.endpoint] ?? null, anyContent: call?.anyContent === true });
@@ -207,6 +217,14 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
     const ct = call?.anyContent ? open.contentType : undefined;
     writeJson(out, open.status, data, respHeaders, typeof ct === 'string' ? ct : 'application/json');
   };
+}
+
+function notAStream(label: string, status: number, contentType: string | undefined): UpstreamFailure {
+  const what = contentType === undefined ? 'no content type' : JSON.stringify(contentType.slice(0, 100));
+  return new UpstreamFailure(
+    'bad_response',
+    new GatewayError('upstream_error', `Backend ${label} answered a streamed request with HTTP ${status} and ${what}, not an event stream.`, { wireCode: 'upstream_invalid_response' }),
+  );
 }
 
 /** A backend's refusal (a 4xx, or a failure another backend may retry) with its `param` as the client named the field (see FamilyCall.clientParam). */
