@@ -17,6 +17,11 @@ export interface EventTransform {
   readonly done: boolean;
   /** Set when the backend sent an error event (it is relayed; the stream is not a success). */
   readonly failed: boolean;
+  /**
+   * The backend's body ended without its final event: a transform that reads a chat stream whose choice finished
+   * takes the end as that event (TGI before 2.2 sent no `[DONE]`) and sets `done`. Optional.
+   */
+  bodyEnded?(): void;
   /** Events the client still needs after the backend's final event (a translation's closing events), or null. */
   finish(): string | null;
   usage(): BackendUsage | null;
@@ -152,6 +157,7 @@ export function relayEvents(attempt: OpenAttempt, out: ServerResponse, opts: Eve
         const rest = scanner.flush();
         const last = rest && terminatedEvent(rest);
         if (last) visitor.visitEvent(last, 0, last.length);
+        if (!t.done && !t.failed) t.bodyEnded?.();
         if (t.done || t.failed) {
           const tail = t.finish();
           if (tail) pending.push(tail);

@@ -39,6 +39,7 @@ export interface StreamRelayOptions {
 }
 
 const DONE = Buffer.from('[DONE]');
+const DONE_FRAME = Buffer.from('data: [DONE]\n\n');
 const USAGE_KEY = jsonKey('usage');
 const EMPTY_CHOICES = Buffer.from('"choices":[]');
 const EMPTY_CHOICES_SPACED = Buffer.from('"choices": []');
@@ -105,6 +106,8 @@ class SseRelay implements AttemptConsumer, EventVisitor {
   readonly #finishKey = new KeyNeedle(FINISH_KEY, 0x22);
   #started = false;
   #sawDone = false;
+  /** A choice finished (a finish_reason that is not null was relayed). */
+  #sawFinish = false;
   #errorEvent: GatewayError | null = null;
   #usage: BackendUsage | null = null;
   #contentEvents = 0;
@@ -181,7 +184,12 @@ class SseRelay implements AttemptConsumer, EventVisitor {
       return this.#failBeforeStart(new UpstreamFailure('reset', new GatewayError('upstream_error', `Backend ${this.#attempt.backendLabel} returned an empty stream.`)));
     }
     if (this.#sawDone) this.#finish('done');
-    else this.#finish('upstream_dropped', DROPPED());
+    else if (this.#sawFinish) {
+      // Ended cleanly after its finish_reason, without [DONE]: TGI before 2.2 and other engines end their streams so.
+      // The answer is whole; the client gets the [DONE] it waits for.
+      if (!this.#out.destroyed) this.#out.write(DONE_FRAME);
+      this.#finish('done');
+    } else this.#finish('upstream_dropped', DROPPED());
   }
 
   error(failure: UpstreamFailure): void {
@@ -274,9 +282,10 @@ class SseRelay implements AttemptConsumer, EventVisitor {
       return false;
     }
     if (len > 2) this.#chunkEvents++;
+    const finished = this.#finishKey.in(buf, start, end);
+    if (finished) this.#sawFinish = true;
     if (stripped !== null) return fixFinishReasons(stripped, 0, stripped.length, this.#opts.finishReasons) ?? stripped;
-    if (this.#finishKey.in(buf, start, end)) return fixFinishReasons(buf, start, end, this.#opts.finishReasons) ?? true;
-    return true;
+    return finished ? (fixFinishReasons(buf, start, end, this.#opts.finishReasons) ?? true) : true;
   }
 
   // --- to the client ----------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ describe('stream tails and engine-specific endings', () => {
       [
         { name: 'v', backends: [{ url: be.url, kind: 'vllm', model: 'm' }], retries: 0 },
         { name: 'l', backends: [{ url: be.url, kind: 'llamacpp', model: 'm' }], retries: 0 },
+        { name: 't', backends: [{ url: be.url, kind: 'tgi', model: 'm' }], retries: 0 },
       ],
       { onRequestEnd: (ctx: RequestCtx) => void ended.push(ctx) },
     );
@@ -74,6 +75,40 @@ describe('stream tails and engine-specific endings', () => {
     const text = await (await chatStream()).text();
     assert.equal(text.split('[DONE]').length - 1, 1, text);
     assert.ok(!text.includes('late'), text);
+  });
+
+  test('a stream that ends cleanly after its finish_reason without [DONE] (TGI before 2.2) is complete, and gets its [DONE]', async () => {
+    const usage = `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 4, completion_tokens: 2, total_tokens: 6 } })}\n\n`;
+    be.setScript((_req, res) => {
+      res.writeHead(200, SSE_HEAD);
+      res.write(chunk('A'));
+      res.end(chunk('B', 'eos_token') + usage);
+    });
+    ended.length = 0;
+    const stream = await client(gw).chat.completions.create({ model: 't', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    let text = '';
+    for await (const c of stream) text += c.choices[0]?.delta?.content ?? '';
+    assert.equal(text, 'AB');
+    const ctx = (await eventually(() => ended.at(-1)))!;
+    assert.deepEqual([ctx.outcome, ctx.usage?.source, ctx.usage?.completionTokens], ['success', 'backend', 2]);
+    const raw = await (await chatStream('t')).text();
+    assert.ok(raw.endsWith('data: [DONE]\n\n') && !raw.includes('"error"'), JSON.stringify(raw.slice(-120)));
+
+    const res = await fetch(`${gw.url}/v1/responses`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 't', stream: true, input: 'hi' }) });
+    const events = await res.text();
+    assert.match(events, /event: response\.completed/);
+    assert.doesNotMatch(events, /response\.failed/);
+  });
+
+  test('a stream that ends cleanly before any finish_reason is still incomplete: the error event, no [DONE]', async () => {
+    be.setScript((_req, res) => {
+      res.writeHead(200, SSE_HEAD);
+      res.write(chunk('A'));
+      res.end(chunk('B'));
+    });
+    const raw = await (await chatStream('t')).text();
+    assert.match(raw, /closed the stream before it finished/);
+    assert.ok(!raw.includes('[DONE]'), raw);
   });
 
   test("llama.cpp's `error:` line mid-stream ends the chat stream with its message in OpenAI's envelope", async () => {

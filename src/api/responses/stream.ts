@@ -213,6 +213,10 @@ export class ChatToResponsesStream implements EventTransform {
     return out || null;
   }
 
+  bodyEnded(): void {
+    if (this.#finish !== null) this.done = true;
+  }
+
   finish(): string | null {
     if (!this.#state) return null;
     if (this.#error !== null) return this.#failedEvent('server_error', this.#error);
