@@ -15,6 +15,10 @@ export interface ReadBodyOptions {
   readonly anyContent?: boolean;
 }
 
+function hasBom(b: Buffer): boolean {
+  return b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf;
+}
+
 /** A 200 body must be a JSON document; a text or HTML page, or a truncated document, is the backend's failure. */
 function looksLikeJsonObject(body: Buffer, contentType: string | undefined): boolean {
   let i = 0;
@@ -118,7 +122,10 @@ class BodyReader implements AttemptConsumer {
     if (this.#state !== State.Reading) return;
     const { attempt, opts } = this;
     const parts = this.#parts;
-    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
+    const whole = parts.length === 1 ? parts[0]! : Buffer.concat(parts, this.#size);
+    // A UTF-8 byte order mark before the JSON text (written by some proxies and .NET servers): RFC 8259 lets a parser
+    // ignore it, and the client's parser may not.
+    const body = hasBom(whole) ? whole.subarray(3) : whole;
     if (opts.anyContent !== true && !looksLikeJsonObject(body, attempt.contentType)) {
       this.#fail(
         new UpstreamFailure(

@@ -11,9 +11,10 @@ const USAGE_CHUNK = `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.co
 /**
  * Backends that compress their answers although the gateway asks for identity (a proxy in front of an engine that
  * compresses regardless). The client gets the body decoded, under the gateway's own uncompressed head, and its usage
- * counted; a coding the gateway cannot decode is the backend's failure, tried elsewhere.
+ * counted; a coding the gateway cannot decode is the backend's failure, tried elsewhere. A UTF-8 BOM before a JSON
+ * body (some proxies and .NET servers write one) is dropped, as RFC 8259 lets a parser do.
  */
-describe('compressed backend answers', () => {
+describe('backend answers compressed, or behind a byte order mark', () => {
   let first: ScriptedBackend;
   let second: ScriptedBackend;
   let gw: Gateway;
@@ -104,6 +105,17 @@ describe('compressed backend answers', () => {
       const served = await client(gw).chat.completions.create({ model: 'two', messages: [{ role: 'user', content: 'hi' }] });
       assert.equal(served.choices[0]!.message.content, 'from the second');
     }
+  });
+
+  test('a JSON answer behind a UTF-8 byte order mark is served without the mark, its usage believed', async () => {
+    first.setScript((_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(`\ufeff${completion('marked')}`));
+    ended.length = 0;
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'one', messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(res.status, 200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.equal(bytes[0], 0x7b, 'the body starts with its JSON text');
+    assert.equal((JSON.parse(bytes.toString('utf8')) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'marked');
+    assert.equal((await lastCtx())!.usage?.source, 'backend');
   });
 
   test('a small gzip that inflates past response_limit is cut there: a 502, never held whole', async () => {
