@@ -37,10 +37,14 @@ export function readString(payload: JWTPayload, path: readonly string[]): string
   return null;
 }
 
-/** A list claim given either as a space-separated string (OAuth `scope`) or an array of strings (`scp`, groups). */
+/**
+ * A list claim given either as a space-separated string (OAuth `scope`) or an array of strings (`scp`, groups).
+ * Separated by U+0020 alone, as RFC 6749 §3.3 defines `scope`: a scope holding a tab or a no-break space is one
+ * (malformed) scope that grants nothing, never two, so `models:x\u00a0admin` cannot be read as `admin`.
+ */
 export function readList(payload: JWTPayload, path: readonly string[]): string[] {
   const v = read(payload, path);
-  if (typeof v === 'string') return v.split(/\s+/).filter((s) => s.length > 0);
+  if (typeof v === 'string') return v.split(' ').filter((s) => s.length > 0);
   if (Array.isArray(v)) return v.filter((s): s is string => typeof s === 'string' && s.length > 0);
   return [];
 }

@@ -45,6 +45,15 @@ describe('authenticate with static keys', async () => {
     assert.equal(p.expiresAtMs, (NOW_S + 3600) * 1000);
   });
 
+  it('separates scopes by spaces alone: a tab or a no-break space inside a scope never grants a second one', async () => {
+    for (const scope of ['models:a\u00a0admin', 'models:a\tadmin', 'models:a\nadmin']) {
+      const token = await sign({ alg: 'HS256', key: hmac, claims: { scope: `models:b  ${scope} ` } });
+      const p = await auth.authenticate(`Bearer ${token}`);
+      assert.deepEqual([...p.scopes].sort(), ['models:b', scope].sort(), JSON.stringify(scope));
+      assert.ok(!p.scopes.has('admin'));
+    }
+  });
+
   it('accepts RS256 (PEM), ES256 (JWK) and EdDSA tokens, each routed to its issuer by iss', async () => {
     for (const [iss, alg, key] of [
       ['rsa-issuer', 'RS256', rsa.privateKey],

@@ -19,3 +19,8 @@ test('an expiry no Date can hold is a 400 naming the field, not a stored key tha
   assert.equal(new Date(k.expiresMs!).toISOString(), '2036-12-04T00:00:00.000Z');
   assert.equal(parseCreateKey({ subject: 'a', scopes: 'models:x', expires_at: 8.64e15 }, NOW).expiresMs, 8.64e15);
 });
+
+test('a key\'s scopes are separated by spaces alone: other whitespace inside a scope is refused, never read as two scopes', () => {
+  assert.deepEqual(parseCreateKey({ subject: 'a', scopes: ' models:x  admin ' }, NOW).scopes, ['models:x', 'admin']);
+  for (const scopes of ['models:x\u00a0admin', 'models:x\tadmin']) refused(() => parseCreateKey({ subject: 'a', scopes }, NOW), 'scopes.0');
+});

@@ -25,7 +25,8 @@ function misspeltOp(scope: string): string | null {
 }
 
 const scopes = z.union([z.string(), z.array(z.string())]).transform((v, ctx) => {
-  const list = (typeof v === 'string' ? v.split(/\s+/) : v).filter((s) => s.length > 0);
+  // Space-separated as a JWT's `scope` is (claims.ts readList): other whitespace is inside a scope, which SCOPE refuses.
+  const list = (typeof v === 'string' ? v.split(' ') : v).filter((s) => s.length > 0);
   for (const [i, s] of list.entries()) {
     const r = scope.safeParse(s);
     const shown = JSON.stringify(s.slice(0, 60));
