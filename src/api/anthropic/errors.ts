@@ -3,7 +3,8 @@ import { GatewayError, isGatewayError } from '../../core/index.js';
 
 /**
  * Anthropic's error shape for the Messages routes: `{"type":"error","error":{"type","message"}}`, with the type
- * Anthropic uses for each status, so its SDKs raise the matching exception. The status stays the gateway's.
+ * Anthropic uses for each status (its API reference and its SDK's ErrorType), so code that reads `error.type`, as
+ * well as the SDK's classes, tells the cases apart. The status stays the gateway's (or the backend's, relayed).
  */
 function typeFor(status: number): string {
   switch (status) {
@@ -11,16 +12,24 @@ function typeFor(status: number): string {
       return 'invalid_request_error';
     case 401:
       return 'authentication_error';
+    case 402:
+      return 'billing_error';
     case 403:
       return 'permission_error';
     case 404:
       return 'not_found_error';
+    case 409:
+      return 'conflict_error';
     case 413:
       return 'request_too_large';
     case 429:
       return 'rate_limit_error';
+    // 529 is Anthropic's own overloaded status; the gateway says 503 when no backend can take the request.
     case 503:
+    case 529:
       return 'overloaded_error';
+    case 504:
+      return 'timeout_error';
     default:
       return status >= 500 ? 'api_error' : 'invalid_request_error';
   }
