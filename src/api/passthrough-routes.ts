@@ -1,14 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { CompiledBackend } from '../config/index.js';
-import type { Endpoint } from '../core/index.js';
+import type { Endpoint, RequestCtx } from '../core/index.js';
 import { findUsage, type BackendUsage } from '../upstream/index.js';
 import { basesOf, servesNatively } from './backend-support.js';
 import { bearerCredential, type BodyLimits, type Family, type FamilyCall, type FamilyRequest } from './family.js';
 import { applyEdits } from './json-splice.js';
 import { parseJsonBody, readRequestBody } from './read-body.js';
 import { writeError } from './respond.js';
-import { validateWith } from './wire.js';
+import { validateNamed } from './wire.js';
 
 /**
  * vLLM's non-generating model endpoints, passed through byte for byte (only `model` is rewritten when the backend's
@@ -73,10 +73,10 @@ function createPassthroughFamily(endpoint: Endpoint): Family {
     endpoint,
     credential: bearerCredential,
     writeError,
-    async read(incoming: IncomingMessage, limits: BodyLimits): Promise<FamilyRequest> {
+    async read(incoming: IncomingMessage, limits: BodyLimits, ctx: RequestCtx): Promise<FamilyRequest> {
       const route = ROUTES[pathOf(incoming.url)]!;
       const raw = await readRequestBody(incoming, limits.body_limit);
-      const body = validateWith(route.schema, parseJsonBody(raw, limits.max_json_nodes));
+      const body = validateNamed(route.schema, parseJsonBody(raw, limits.max_json_nodes), ctx);
       const name = body.model as string;
       const promptText =
         endpoint === 'rerank'

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { depthWithin, GatewayError } from '../core/index.js';
+import { depthWithin, GatewayError, type RequestCtx } from '../core/index.js';
 import { shapeChecks } from './wire-fast.js';
 
 /**
@@ -218,6 +218,15 @@ export function validateWith<T>(schema: z.ZodType<T>, body: unknown): T {
   const input = valueAt(body, path);
   const { message, code } = describe(issue, param, input);
   throw new GatewayError('invalid_request', message, { param, wireCode: code });
+}
+
+/**
+ * A family's body validated, the model it names recorded on the request first: a body refused for another field
+ * still says in its usage row which model it was for, as the chat, completions and embeddings routes' rows do.
+ */
+export function validateNamed<T>(schema: z.ZodType<T>, body: unknown, ctx: Pick<RequestCtx, 'requestedModel'>): T {
+  ctx.requestedModel = modelNamed(body);
+  return validateWith(schema, body);
 }
 
 /**

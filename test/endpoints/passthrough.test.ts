@@ -95,6 +95,31 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
     assert.equal(get.status, 405);
   });
 
+  test("a family's body refused by validation still names its model in the usage row, as chat's does", async () => {
+    const carol = await g.token('models:*', 'carol');
+    const refused: Array<[string, Record<string, unknown>]> = [
+      ['/v1/rerank', { model: 'ranker', query: 'q', documents: [] }],
+      ['/score', { model: 'ranker', text_1: 5 }],
+      ['/tokenize', { model: 'ranker' }],
+      ['/v1/messages', { model: 'ranker', messages: [{ role: 'user', content: 'x' }] }],
+      ['/v1/responses', { model: 'ranker', input: 5 }],
+      ['/v1/chat/completions', { model: 'ranker', messages: [] }],
+    ];
+    for (const [path, body] of refused) assert.equal((await postJson(`${g.gw.url}${path}`, carol, body)).status, 400, path);
+    const rows = await eventually(() => {
+      const r = g.usageRows().filter((row) => row.subject === 'carol');
+      return r.length >= refused.length ? r : undefined;
+    });
+    assert.deepEqual(rows!.map((r) => `${r.endpoint} ${r.status} ${r.requested_model}`).sort(), [
+      'chat 400 ranker',
+      'messages 400 ranker',
+      'rerank 400 ranker',
+      'responses 400 ranker',
+      'score 400 ranker',
+      'tokenize 400 ranker',
+    ]);
+  });
+
   test('applies scopes per family, rate limits and writes a usage row for every outcome', async () => {
     assert.equal((await postJson(`${g.gw.url}/v1/rerank`, null, { model: 'ranker', query: 'q', documents: ['d'] })).status, 401);
     const rerankOnly = await g.token('models:ranker:rerank', 'bob');

@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { z } from 'zod';
-import type { GatewayError } from '../../core/index.js';
+import type { GatewayError, RequestCtx } from '../../core/index.js';
 import type { BackendUsage } from '../../upstream/index.js';
 import { basesOf, servesNatively } from '../backend-support.js';
 import { PassThroughEvents } from '../pass-through-events.js';
 import type { BodyLimits, Family, FamilyRequest } from '../family.js';
 import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
-import { validateWith } from '../wire.js';
+import { validateNamed } from '../wire.js';
 import { anthropicErrorEvent, writeAnthropicError } from './errors.js';
 import { anthropicCredential } from './credential.js';
 import { countRequest, messagesRequest, promptText } from './wire.js';
@@ -80,10 +80,10 @@ export const messagesFamily: Family = {
   credential: anthropicCredential,
   writeError: writeAnthropicError,
   requestIdHeader: 'request-id',
-  async read(incoming: IncomingMessage, limits: BodyLimits): Promise<FamilyRequest> {
+  async read(incoming: IncomingMessage, limits: BodyLimits, ctx: RequestCtx): Promise<FamilyRequest> {
     const count = (incoming.url ?? '').startsWith('/v1/messages/count_tokens');
     const raw = await readRequestBody(incoming, limits.body_limit);
-    const body = validateWith(count ? countRequest : messagesRequest, parseJsonBody(raw, limits.max_json_nodes)) as z.infer<typeof messagesRequest>;
+    const body = validateNamed(count ? countRequest : messagesRequest, parseJsonBody(raw, limits.max_json_nodes), ctx) as z.infer<typeof messagesRequest>;
     const stream = !count && body.stream === true;
     return {
       model: body.model,

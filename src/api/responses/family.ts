@@ -8,7 +8,7 @@ import { bearerCredential, type BodyLimits, type Family, type FamilyCall, type F
 import { applyEdits } from '../json-splice.js';
 import { parseJsonBody, readRequestBody } from '../read-body.js';
 import { writeError } from '../respond.js';
-import { validateWith } from '../wire.js';
+import { validateNamed } from '../wire.js';
 import { chatToResponse } from './from-chat.js';
 import { NativeResponsesStream, storedId } from './native.js';
 import { ResponseStore } from './store.js';
@@ -207,7 +207,7 @@ export function createResponsesFamily(store = new ResponseStore()): Family {
       const [path, query] = splitTarget(incoming.url);
       if (path === CREATE_ROUTE && incoming.method === 'POST') {
         const raw = await readRequestBody(incoming, limits.body_limit);
-        return create(raw, validateWith(responsesRequest, parseJsonBody(raw, limits.max_json_nodes)), ctx);
+        return create(raw, validateNamed(responsesRequest, parseJsonBody(raw, limits.max_json_nodes), ctx), ctx);
       }
       // Everything else below /v1/responses names a response; no body is read, and none ever creates one (an id
       // that is not one, or a method its route does not take, would otherwise fall through to a billed generation).
