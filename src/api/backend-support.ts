@@ -22,6 +22,16 @@ export function servesNatively(endpoint: Endpoint, backend: CompiledBackend): bo
   return NATIVE[endpoint]?.has(backend.kind) ?? true;
 }
 
+/**
+ * Cohere's v2 rerank route is vLLM's alone. SGLang and llama.cpp take the same request (query, documents, top_n) and
+ * answer it in the same shape at /v1/rerank, and answer 404 at /v2/rerank, so that is where a v2 call goes for them.
+ */
+const V2_RERANK = new Set<Kind>(['vllm']);
+
+export function servesV2Rerank(backend: CompiledBackend): boolean {
+  return V2_RERANK.has(backend.kind);
+}
+
 /** A backend's two bases: the server root (`/health`, `/tokenize`, `/v2/rerank`) and its `/v1` API base. */
 export interface BackendBases {
   readonly root: string;

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { CompiledBackend } from '../config/index.js';
 import type { Endpoint, RequestCtx } from '../core/index.js';
 import { findUsage, type BackendUsage } from '../upstream/index.js';
-import { basesOf, servesNatively } from './backend-support.js';
+import { basesOf, servesNatively, servesV2Rerank } from './backend-support.js';
 import { bearerCredential, type BodyLimits, type Family, type FamilyCall, type FamilyRequest } from './family.js';
 import { applyEdits } from './json-splice.js';
 import { parseJsonBody, readRequestBody } from './read-body.js';
@@ -97,7 +97,7 @@ function createPassthroughFamily(endpoint: Endpoint): Family {
         call(backend: CompiledBackend): FamilyCall {
           return {
             method: 'POST',
-            path: basesOf(backend)[route.base] + route.suffix,
+            path: route.suffix === '/v2/rerank' && !servesV2Rerank(backend) ? `${basesOf(backend).v1}/rerank` : basesOf(backend)[route.base] + route.suffix,
             body: backend.model === name ? raw : applyEdits(raw, [{ key: 'model', value: JSON.stringify(backend.model) }]),
             events: null,
             usage: endpoint === 'tokenize' ? NO_TOKENS : poolingUsage,

@@ -153,7 +153,7 @@ async function route(state: RouterState, req: IncomingMessage, res: ServerRespon
     case 'POST /rerank':
     case 'POST /v1/rerank':
     case 'POST /v2/rerank':
-      return handleRerank(ctx, res, parseJson(raw));
+      return handleRerank(ctx, res, path, parseJson(raw));
     case 'POST /score':
     case 'POST /v1/score':
       return handleScore(ctx, res, parseJson(raw));

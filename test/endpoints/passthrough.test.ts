@@ -7,6 +7,8 @@ import { lastEnded, postJson, startGovernedGateway, type GovernedGateway } from 
 describe('tokenize, detokenize, rerank and score pass through the pipeline', () => {
   let vllm: SimServer;
   let tgi: SimServer;
+  let sglang: SimServer;
+  let llamacpp: SimServer;
   let g: GovernedGateway;
   let all: string;
   let admin: string;
@@ -14,11 +16,15 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
   before(async () => {
     vllm = (await startSims(1, { model: 'bge-reranker' }))[0]!;
     tgi = (await startSims(1, { model: 'bge-reranker', personality: 'tgi' }))[0]!;
+    sglang = (await startSims(1, { model: 'bge-reranker', personality: 'sglang' }))[0]!;
+    llamacpp = (await startSims(1, { model: 'bge-reranker', personality: 'llamacpp' }))[0]!;
     g = await startGovernedGateway(
       [
         // A TGI backend first in a round-robin pool: it serves none of these families and must be skipped.
         { name: 'ranker', policy: 'round_robin', backends: [{ url: tgi.url, kind: 'tgi', model: 'bge-reranker' }, { url: vllm.url, model: 'bge-reranker' }] },
         { name: 'tgi-only', backends: [{ url: tgi.url, kind: 'tgi', model: 'bge-reranker' }] },
+        { name: 'ranker-sglang', backends: [{ url: sglang.url, kind: 'sglang', model: 'bge-reranker' }] },
+        { name: 'ranker-llamacpp', backends: [{ url: llamacpp.url, kind: 'llamacpp', model: 'bge-reranker' }] },
       ],
       { limits: [{ match: { subject: 'twice' }, rpm: 2 }] },
     );
@@ -27,7 +33,7 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
   });
   after(async () => {
     await g.close();
-    await Promise.all([vllm, tgi].map((s) => s.close()));
+    await Promise.all([vllm, tgi, sglang, llamacpp].map((s) => s.close()));
   });
 
   test('tokenizes and detokenizes on a backend that serves them, rewriting the model name, and spends no tokens', async () => {
@@ -67,6 +73,20 @@ describe('tokenize, detokenize, rerank and score pass through the pipeline', () 
       ['/v1/rerank', '/v1/rerank', '/v2/rerank'],
     );
     assert.equal(tgi.log.entries.filter((e) => e.path.includes('rerank')).length, 0);
+  });
+
+  test('Cohere v2 rerank calls reach SGLang and llama.cpp at /v1/rerank, the only rerank route those engines have', async () => {
+    for (const [model, sim] of [
+      ['ranker-sglang', sglang],
+      ['ranker-llamacpp', llamacpp],
+    ] as const) {
+      for (const path of ['/rerank', '/v1/rerank', '/v2/rerank']) {
+        const res = await postJson(`${g.gw.url}${path}`, all, { model, query: 'what is vLLM', documents: ['Cats are small.', 'vLLM serves LLMs.'] });
+        assert.equal(res.status, 200, `${model} ${path}: ${await res.clone().text()}`);
+        assert.equal(((await res.json()) as { results: Array<{ index: number }> }).results[0]!.index, 1);
+        assert.equal(sim.log.entries.filter((e) => e.method === 'POST').at(-1)!.path, '/v1/rerank', `${model} ${path}`);
+      }
+    }
   });
 
   test('scores text pairs with OpenAI-style usage', async () => {

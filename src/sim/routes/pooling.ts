@@ -1,6 +1,7 @@
 /**
- * The pooling endpoints of a cross-encoder model: /rerank (Jina/Cohere style, also /v1/rerank and /v2/rerank) and
- * /score, in each engine's shape. vLLM reports rerank usage as `{total_tokens}` only and score usage as OpenAI's
+ * The pooling endpoints of a cross-encoder model: rerank (Jina/Cohere style) at the paths each engine serves it
+ * (vLLM /rerank, /v1/rerank and /v2/rerank; llama.cpp /rerank and /v1/rerank; SGLang /v1/rerank only) and /score, in
+ * each engine's shape. vLLM reports rerank usage as `{total_tokens}` only and score usage as OpenAI's
  * usage object; llama.cpp's rerank reports `{prompt_tokens, total_tokens}` and no document echo. Relevance is the
  * share of the document's words that appear in the query, so the ordering is predictable in tests.
  */
@@ -26,8 +27,14 @@ export function relevance(query: string, doc: string): number {
   return Number((0.01 + (0.98 * shared) / d.length).toFixed(6));
 }
 
-export function handleRerank(ctx: SimContext, res: Parameters<typeof sendJson>[0], body: unknown): void {
-  if (ctx.personality !== 'vllm' && ctx.personality !== 'sglang' && ctx.personality !== 'llamacpp') throw new SimHttpError(404, 'Not Found');
+const RERANK_PATHS: Partial<Record<SimContext['personality'], readonly string[]>> = {
+  vllm: ['/rerank', '/v1/rerank', '/v2/rerank'],
+  llamacpp: ['/rerank', '/v1/rerank'],
+  sglang: ['/v1/rerank'],
+};
+
+export function handleRerank(ctx: SimContext, res: Parameters<typeof sendJson>[0], path: string, body: unknown): void {
+  if (!RERANK_PATHS[ctx.personality]?.includes(path)) throw new SimHttpError(404, 'Not Found');
   const b = parseRequest(RerankRequest, body);
   const model = checkModel(ctx, b.model);
   const docs = b.documents.map((d) => (typeof d === 'string' ? d : d.text));
