@@ -14,6 +14,9 @@ export interface UsageFields {
   output: number;
   /** prompt_tokens_details.cached_tokens, of the details object given last. */
   cached: number;
+  /** Anthropic's cache_read_input_tokens and cache_creation_input_tokens (not part of its input_tokens). */
+  cacheRead: number;
+  cacheCreation: number;
 }
 
 const UNSURE = -1;
@@ -27,6 +30,8 @@ const enum K {
   Output,
   Details,
   Cached,
+  CacheRead,
+  CacheCreation,
 }
 
 function same(buf: Buffer, at: number, word: string): boolean {
@@ -42,6 +47,8 @@ function keyOf(buf: Buffer, s: number, e: number, inDetails: boolean): K {
   if (len === 13) return same(buf, s, 'prompt_tokens') ? K.Prompt : same(buf, s, 'output_tokens') ? K.Output : K.Other;
   if (len === 17) return same(buf, s, 'completion_tokens') ? K.Completion : K.Other;
   if (len === 21) return same(buf, s, 'prompt_tokens_details') ? K.Details : K.Other;
+  if (len === 23) return same(buf, s, 'cache_read_input_tokens') ? K.CacheRead : K.Other;
+  if (len === 27) return same(buf, s, 'cache_creation_input_tokens') ? K.CacheCreation : K.Other;
   return K.Other;
 }
 
@@ -51,7 +58,7 @@ function literal(buf: Buffer, i: number, end: number, word: string): number {
 
 /** One reader per thread is enough: a read is synchronous, and its state lives in fields, so nothing is allocated. */
 export class UsageReader {
-  readonly f: UsageFields = { prompt: -1, input: -1, completion: -1, output: -1, cached: -1 };
+  readonly f: UsageFields = { prompt: -1, input: -1, completion: -1, output: -1, cached: -1, cacheRead: -1, cacheCreation: -1 };
   #buf: Buffer = EMPTY;
   #end = 0;
   #num = 0;
@@ -61,7 +68,7 @@ export class UsageReader {
   /** Reads the object buf[open, close] (both braces included) into `f`. False: not sure, let JSON.parse decide. */
   read(buf: Buffer, open: number, close: number): boolean {
     const f = this.f;
-    f.prompt = f.input = f.completion = f.output = f.cached = -1;
+    f.prompt = f.input = f.completion = f.output = f.cached = f.cacheRead = f.cacheCreation = -1;
     this.#buf = buf;
     this.#end = close + 1;
     const ok = this.#object(open, 0) === close + 1;
@@ -121,6 +128,8 @@ export class UsageReader {
     else if (key === K.Completion) f.completion = num;
     else if (key === K.Output) f.output = num;
     else if (key === K.Cached) f.cached = num;
+    else if (key === K.CacheRead) f.cacheRead = num;
+    else if (key === K.CacheCreation) f.cacheCreation = num;
     else if (key === K.Details) f.cached = -1; // details that are not an object: no cached count
     return next;
   }

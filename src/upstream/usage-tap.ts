@@ -31,14 +31,28 @@ export function believableUsage(u: BackendUsage): boolean {
   return isTokenCount(u.promptTokens) && isTokenCount(u.completionTokens) && isTokenCount(u.cachedTokens);
 }
 
+/**
+ * Anthropic's usage (`input_tokens` without `prompt_tokens`) counts the prompt in three parts: `input_tokens` is only
+ * what was neither read from nor written to the prompt cache (llama.cpp reports so: input_tokens is the prompt less
+ * its cached prefix, cache_read_input_tokens the prefix). The gateway's prompt count is the whole prompt, cached part
+ * included, as OpenAI's prompt_tokens is; the cached part is cache_read_input_tokens unless details say otherwise.
+ */
+function anthropicPrompt(input: number, cacheRead: number, cacheCreation: number): number {
+  return input + Math.max(0, cacheRead) + Math.max(0, cacheCreation);
+}
+
+const countOr = (v: unknown, fallback: number): number => (typeof v === 'number' ? v : fallback);
+
 function toUsage(o: unknown): BackendUsage | null {
   if (!o || typeof o !== 'object') return null;
   const u = o as Record<string, unknown>;
-  const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : typeof u.input_tokens === 'number' ? u.input_tokens : null;
+  const anthropic = typeof u.prompt_tokens !== 'number' && typeof u.input_tokens === 'number';
+  const cacheRead = anthropic ? countOr(u.cache_read_input_tokens, -1) : -1;
+  const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : anthropic ? anthropicPrompt(u.input_tokens as number, cacheRead, countOr(u.cache_creation_input_tokens, -1)) : null;
   if (prompt === null) return null;
   const completion = typeof u.completion_tokens === 'number' ? u.completion_tokens : typeof u.output_tokens === 'number' ? u.output_tokens : 0;
   const details = u.prompt_tokens_details as Record<string, unknown> | null | undefined;
-  const cached = details && typeof details.cached_tokens === 'number' ? details.cached_tokens : 0;
+  const cached = details && typeof details.cached_tokens === 'number' ? details.cached_tokens : Math.max(0, cacheRead);
   return { promptTokens: prompt, completionTokens: completion, cachedTokens: cached };
 }
 
@@ -64,9 +78,11 @@ export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsag
       if (close < 0) return null;
       if (reader.read(buf, i, close)) {
         const f = reader.f;
-        const prompt = f.prompt >= 0 ? f.prompt : f.input;
+        const anthropic = f.prompt < 0 && f.input >= 0;
+        const prompt = f.prompt >= 0 ? f.prompt : anthropic ? anthropicPrompt(f.input, f.cacheRead, f.cacheCreation) : -1;
         if (prompt < 0) return null;
-        return { promptTokens: prompt, completionTokens: f.completion >= 0 ? f.completion : Math.max(0, f.output), cachedTokens: Math.max(0, f.cached) };
+        const cached = f.cached >= 0 ? f.cached : anthropic ? Math.max(0, f.cacheRead) : 0;
+        return { promptTokens: prompt, completionTokens: f.completion >= 0 ? f.completion : Math.max(0, f.output), cachedTokens: cached };
       }
       return usageFromJson(buf.toString('utf8', i, close + 1));
     }

@@ -10,7 +10,20 @@ function rng(seed: number): () => number {
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
 }
 
-const KEYS = ['prompt_tokens', 'completion_tokens', 'total_tokens', 'input_tokens', 'output_tokens', 'prompt_tokens_details', 'completion_tokens_details', 'cached_tokens', 'reasoning_tokens', 'x'];
+const KEYS = [
+  'prompt_tokens',
+  'completion_tokens',
+  'total_tokens',
+  'input_tokens',
+  'output_tokens',
+  'prompt_tokens_details',
+  'completion_tokens_details',
+  'cached_tokens',
+  'reasoning_tokens',
+  'cache_read_input_tokens',
+  'cache_creation_input_tokens',
+  'x',
+];
 
 function value(r: () => number, depth: number): string {
   const k = Math.floor(r() * 16);
@@ -88,7 +101,7 @@ test('the usual engine usage objects are read without JSON.parse', () => {
   }
   const b = Buffer.from(shapes[1]!);
   reader.read(b, 0, b.length - 1);
-  assert.deepEqual({ ...reader.f }, { prompt: 9, input: -1, completion: 12, output: -1, cached: 0 });
+  assert.deepEqual({ ...reader.f }, { prompt: 9, input: -1, completion: 12, output: -1, cached: 0, cacheRead: -1, cacheCreation: -1 });
 });
 
 test('duplicate keys and replaced details read as JSON.parse reads them (the last one wins)', () => {
@@ -98,6 +111,23 @@ test('duplicate keys and replaced details read as JSON.parse reads them (the las
     ['{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"cached_tokens":9}}', { promptTokens: 5, completionTokens: 0, cachedTokens: 4 }],
     ['{"prompt_tokens":5,"prompt_tokens_details":{"cached_tokens":4},"prompt_tokens_details":7}', { promptTokens: 5, completionTokens: 0, cachedTokens: 0 }],
     ['{"completion_tokens":5}', null],
+  ];
+  for (const [s, want] of cases) {
+    assert.deepEqual(findUsage(Buffer.from(`{"usage":${s}}`)), want, s);
+    assert.deepEqual(usageFromJson(s), want, `reference: ${s}`);
+  }
+});
+
+test("Anthropic's usage counts the whole prompt: input_tokens plus what was read from and written to the cache", () => {
+  const cases: Array<[string, ReturnType<typeof findUsage>]> = [
+    // llama.cpp: input_tokens is the prompt less its cached prefix.
+    ['{"cache_read_input_tokens":900,"input_tokens":100,"output_tokens":7}', { promptTokens: 1000, completionTokens: 7, cachedTokens: 900 }],
+    ['{"input_tokens":10,"cache_creation_input_tokens":30,"cache_read_input_tokens":0,"output_tokens":2}', { promptTokens: 40, completionTokens: 2, cachedTokens: 0 }],
+    ['{"input_tokens":21,"output_tokens":16}', { promptTokens: 21, completionTokens: 16, cachedTokens: 0 }],
+    ['{"input_tokens":21,"cache_read_input_tokens":null,"output_tokens":1}', { promptTokens: 21, completionTokens: 1, cachedTokens: 0 }],
+    // OpenAI's shapes keep their meaning: prompt_tokens already holds the cached part.
+    ['{"prompt_tokens":50,"cache_read_input_tokens":40,"completion_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 0 }],
+    ['{"input_tokens":50,"input_tokens_details":{"cached_tokens":40},"output_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 0 }],
   ];
   for (const [s, want] of cases) {
     assert.deepEqual(findUsage(Buffer.from(`{"usage":${s}}`)), want, s);

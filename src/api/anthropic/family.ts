@@ -28,6 +28,7 @@ const TYPE = /^\{\s*"type":\s?"([a-z_]+)"/;
 class MessagesStream extends PassThroughEvents {
   #input = 0;
   #cached = 0;
+  #created = 0;
   #output = 0;
   #seen = false;
   /** message_delta came: its output_tokens is the final count; until then only message_start's provisional one. */
@@ -48,6 +49,7 @@ class MessagesStream extends PassThroughEvents {
       const u = (type === 'message_start' ? ev.message?.usage : ev.usage) ?? {};
       if (typeof u.input_tokens === 'number') this.#input = u.input_tokens;
       if (typeof u.cache_read_input_tokens === 'number') this.#cached = u.cache_read_input_tokens;
+      if (typeof u.cache_creation_input_tokens === 'number') this.#created = u.cache_creation_input_tokens;
       if (typeof u.output_tokens === 'number') this.#output = u.output_tokens;
       if (type === 'message_delta') this.#final = true;
       this.#seen = true;
@@ -65,7 +67,8 @@ class MessagesStream extends PassThroughEvents {
     // A stream cut before message_delta (client gone, backend dropped) has only message_start's provisional count
     // (1, or 0): the content deltas relayed are the better lower bound, as for a chat stream without its usage chunk.
     const output = this.#final ? this.#output : Math.max(this.#output, this.contentEvents);
-    return { promptTokens: this.#input, completionTokens: output, cachedTokens: this.#cached };
+    // Anthropic's input_tokens leaves out the cache's part of the prompt (usage-tap.ts): the whole prompt is charged.
+    return { promptTokens: this.#input + this.#cached + this.#created, completionTokens: output, cachedTokens: this.#cached };
   }
 
   errorFrame(err: GatewayError): string {
