@@ -14,6 +14,8 @@ export interface UsageFields {
   output: number;
   /** prompt_tokens_details.cached_tokens, of the details object given last. */
   cached: number;
+  /** input_tokens_details.cached_tokens (the Responses API's spelling), of the details object given last. */
+  inputCached: number;
   /** Anthropic's cache_read_input_tokens and cache_creation_input_tokens (not part of its input_tokens). */
   cacheRead: number;
   cacheCreation: number;
@@ -30,6 +32,8 @@ const enum K {
   Output,
   Details,
   Cached,
+  InputDetails,
+  InputCached,
   CacheRead,
   CacheCreation,
 }
@@ -40,9 +44,10 @@ function same(buf: Buffer, at: number, word: string): boolean {
 }
 
 /** Which key of interest the string buf[s, e) is; compared by length first, without decoding. */
-function keyOf(buf: Buffer, s: number, e: number, inDetails: boolean): K {
+function keyOf(buf: Buffer, s: number, e: number, depth: number): K {
   const len = e - s;
-  if (inDetails) return len === 13 && same(buf, s, 'cached_tokens') ? K.Cached : K.Other;
+  if (depth !== 0) return len === 13 && same(buf, s, 'cached_tokens') ? (depth === 1 ? K.Cached : K.InputCached) : K.Other;
+  if (len === 20) return same(buf, s, 'input_tokens_details') ? K.InputDetails : K.Other;
   if (len === 12) return same(buf, s, 'input_tokens') ? K.Input : K.Other;
   if (len === 13) return same(buf, s, 'prompt_tokens') ? K.Prompt : same(buf, s, 'output_tokens') ? K.Output : K.Other;
   if (len === 17) return same(buf, s, 'completion_tokens') ? K.Completion : K.Other;
@@ -58,7 +63,7 @@ function literal(buf: Buffer, i: number, end: number, word: string): number {
 
 /** One reader per thread is enough: a read is synchronous, and its state lives in fields, so nothing is allocated. */
 export class UsageReader {
-  readonly f: UsageFields = { prompt: -1, input: -1, completion: -1, output: -1, cached: -1, cacheRead: -1, cacheCreation: -1 };
+  readonly f: UsageFields = { prompt: -1, input: -1, completion: -1, output: -1, cached: -1, inputCached: -1, cacheRead: -1, cacheCreation: -1 };
   #buf: Buffer = EMPTY;
   #end = 0;
   #num = 0;
@@ -68,7 +73,7 @@ export class UsageReader {
   /** Reads the object buf[open, close] (both braces included) into `f`. False: not sure, let JSON.parse decide. */
   read(buf: Buffer, open: number, close: number): boolean {
     const f = this.f;
-    f.prompt = f.input = f.completion = f.output = f.cached = f.cacheRead = f.cacheCreation = -1;
+    f.prompt = f.input = f.completion = f.output = f.cached = f.inputCached = f.cacheRead = f.cacheCreation = -1;
     this.#buf = buf;
     this.#end = close + 1;
     const ok = this.#object(open, 0) === close + 1;
@@ -76,7 +81,10 @@ export class UsageReader {
     return ok;
   }
 
-  /** The index after the object at i, or UNSURE. depth 0: the usage object; 1: its details; 2: any other child. */
+  /**
+   * The index after the object at i, or UNSURE. depth 0: the usage object; 1: its prompt_tokens_details; 3: its
+   * input_tokens_details; 2: any other child.
+   */
   #object(i: number, depth: number): number {
     const buf = this.#buf;
     const end = this.#end;
@@ -87,7 +95,7 @@ export class UsageReader {
       if (buf[i] !== 0x22) return UNSURE;
       i = this.#string(i);
       if (i < 0) return UNSURE;
-      const key = depth === 2 ? K.Other : keyOf(buf, this.#strStart, this.#strEnd, depth === 1);
+      const key = depth === 2 ? K.Other : keyOf(buf, this.#strStart, this.#strEnd, depth);
       i = skipWs(buf, i, end);
       if (buf[i] !== 0x3a) return UNSURE;
       i = this.#value(skipWs(buf, i + 1, end), key, depth);
@@ -115,6 +123,10 @@ export class UsageReader {
         this.f.cached = -1; // a later details object replaces an earlier one: its count starts afresh
         return this.#object(i, 1);
       }
+      if (key === K.InputDetails) {
+        this.f.inputCached = -1;
+        return this.#object(i, 3);
+      }
       next = this.#object(i, 2); // an object where a count is expected is not a number: the field reads -1 below
     } else if (c === 0x22) next = this.#string(i);
     else if (c === 0x6e) next = literal(buf, i, end, 'null');
@@ -131,6 +143,8 @@ export class UsageReader {
     else if (key === K.CacheRead) f.cacheRead = num;
     else if (key === K.CacheCreation) f.cacheCreation = num;
     else if (key === K.Details) f.cached = -1; // details that are not an object: no cached count
+    else if (key === K.InputCached) f.inputCached = num;
+    else if (key === K.InputDetails) f.inputCached = -1;
     return next;
   }
 

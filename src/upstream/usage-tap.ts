@@ -43,6 +43,12 @@ function anthropicPrompt(input: number, cacheRead: number, cacheCreation: number
 
 const countOr = (v: unknown, fallback: number): number => (typeof v === 'number' ? v : fallback);
 
+/** A details object's cached_tokens: chat's prompt_tokens_details, else the Responses API's input_tokens_details. */
+function cachedIn(details: unknown): number | null {
+  const n = details && typeof details === 'object' ? (details as { cached_tokens?: unknown }).cached_tokens : undefined;
+  return typeof n === 'number' ? n : null;
+}
+
 function toUsage(o: unknown): BackendUsage | null {
   if (!o || typeof o !== 'object') return null;
   const u = o as Record<string, unknown>;
@@ -51,8 +57,7 @@ function toUsage(o: unknown): BackendUsage | null {
   const prompt = typeof u.prompt_tokens === 'number' ? u.prompt_tokens : anthropic ? anthropicPrompt(u.input_tokens as number, cacheRead, countOr(u.cache_creation_input_tokens, -1)) : null;
   if (prompt === null) return null;
   const completion = typeof u.completion_tokens === 'number' ? u.completion_tokens : typeof u.output_tokens === 'number' ? u.output_tokens : 0;
-  const details = u.prompt_tokens_details as Record<string, unknown> | null | undefined;
-  const cached = details && typeof details.cached_tokens === 'number' ? details.cached_tokens : Math.max(0, cacheRead);
+  const cached = cachedIn(u.prompt_tokens_details) ?? cachedIn(u.input_tokens_details) ?? Math.max(0, cacheRead);
   return { promptTokens: prompt, completionTokens: completion, cachedTokens: cached };
 }
 
@@ -81,7 +86,7 @@ export function findUsage(buf: Buffer, start = 0, end = buf.length): BackendUsag
         const anthropic = f.prompt < 0 && f.input >= 0;
         const prompt = f.prompt >= 0 ? f.prompt : anthropic ? anthropicPrompt(f.input, f.cacheRead, f.cacheCreation) : -1;
         if (prompt < 0) return null;
-        const cached = f.cached >= 0 ? f.cached : anthropic ? Math.max(0, f.cacheRead) : 0;
+        const cached = f.cached >= 0 ? f.cached : f.inputCached >= 0 ? f.inputCached : anthropic ? Math.max(0, f.cacheRead) : 0;
         return { promptTokens: prompt, completionTokens: f.completion >= 0 ? f.completion : Math.max(0, f.output), cachedTokens: cached };
       }
       return usageFromJson(buf.toString('utf8', i, close + 1));

@@ -17,6 +17,7 @@ const KEYS = [
   'input_tokens',
   'output_tokens',
   'prompt_tokens_details',
+  'input_tokens_details',
   'completion_tokens_details',
   'cached_tokens',
   'reasoning_tokens',
@@ -101,7 +102,7 @@ test('the usual engine usage objects are read without JSON.parse', () => {
   }
   const b = Buffer.from(shapes[1]!);
   reader.read(b, 0, b.length - 1);
-  assert.deepEqual({ ...reader.f }, { prompt: 9, input: -1, completion: 12, output: -1, cached: 0, cacheRead: -1, cacheCreation: -1 });
+  assert.deepEqual({ ...reader.f }, { prompt: 9, input: -1, completion: 12, output: -1, cached: 0, inputCached: -1, cacheRead: -1, cacheCreation: -1 });
 });
 
 test('duplicate keys and replaced details read as JSON.parse reads them (the last one wins)', () => {
@@ -127,7 +128,22 @@ test("Anthropic's usage counts the whole prompt: input_tokens plus what was read
     ['{"input_tokens":21,"cache_read_input_tokens":null,"output_tokens":1}', { promptTokens: 21, completionTokens: 1, cachedTokens: 0 }],
     // OpenAI's shapes keep their meaning: prompt_tokens already holds the cached part.
     ['{"prompt_tokens":50,"cache_read_input_tokens":40,"completion_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 0 }],
-    ['{"input_tokens":50,"input_tokens_details":{"cached_tokens":40},"output_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 0 }],
+  ];
+  for (const [s, want] of cases) {
+    assert.deepEqual(findUsage(Buffer.from(`{"usage":${s}}`)), want, s);
+    assert.deepEqual(usageFromJson(s), want, `reference: ${s}`);
+  }
+});
+
+test("the Responses API's cached count (input_tokens_details.cached_tokens) is read as chat's is", () => {
+  const cases: Array<[string, ReturnType<typeof findUsage>]> = [
+    ['{"input_tokens":50,"input_tokens_details":{"cached_tokens":40},"output_tokens":1,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":51}', { promptTokens: 50, completionTokens: 1, cachedTokens: 40 }],
+    ['{"input_tokens":50,"input_tokens_details":{"cached_tokens":40,"cache_write_tokens":0},"output_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 40 }],
+    ['{"input_tokens":50,"input_tokens_details":{"cached_tokens":40},"input_tokens_details":{},"output_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 0 }],
+    ['{"input_tokens":50,"input_tokens_details":null,"output_tokens":1}', { promptTokens: 50, completionTokens: 1, cachedTokens: 0 }],
+    // Both spellings: chat's wins, whichever comes first.
+    ['{"input_tokens_details":{"cached_tokens":3},"prompt_tokens":50,"prompt_tokens_details":{"cached_tokens":4}}', { promptTokens: 50, completionTokens: 0, cachedTokens: 4 }],
+    ['{"prompt_tokens":50,"prompt_tokens_details":{"cached_tokens":4},"input_tokens_details":{"cached_tokens":3}}', { promptTokens: 50, completionTokens: 0, cachedTokens: 4 }],
   ];
   for (const [s, want] of cases) {
     assert.deepEqual(findUsage(Buffer.from(`{"usage":${s}}`)), want, s);
