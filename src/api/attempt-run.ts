@@ -57,6 +57,18 @@ function setUsage(ctx: RequestCtx, usage: BackendUsage | null, fallbackCompletio
     : { promptTokens: ctx.promptTokenEstimate, completionTokens: fallbackCompletion, cachedTokens: 0, source: 'estimated' };
 }
 
+type Timeouts = Exchange['cfg']['server']['timeouts'];
+
+/** Streams, and requests whose request deadline is not the shorter, end at timeouts.total; the others at timeouts.request. */
+function requestBoundByTotal(ctx: RequestCtx, t: Timeouts): boolean {
+  return ctx.stream || t.request >= t.total;
+}
+
+/** When the request's whole deadline runs out (monotonic ms): no attempt begun after it could answer in time. */
+export function requestEndMs(ctx: RequestCtx, t: Timeouts): number {
+  return ctx.startMs + (requestBoundByTotal(ctx, t) ? t.total : t.request);
+}
+
 export interface AttemptRunnerDeps {
   readonly router: Router;
   readonly pools: BackendPools;
@@ -96,9 +108,10 @@ export function createAttemptRunner(deps: AttemptRunnerDeps): (x: Exchange, back
         contentType: call?.contentType,
         body,
         stream: ctx.stream,
-        deadlines: ctx.stream || t.request >= t.total
-          ? { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.total, endName: 'total', endLimitMs: t.total }
-          : { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.request, endName: 'request', endLimitMs: t.request },
+        // A retry is blamed for the end deadline only if it was given at least the first-byte deadline to answer.
+        deadlines: requestBoundByTotal(ctx, t)
+          ? { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.total, endName: 'total', endLimitMs: t.total, endBlameAfterMs: ctx.attempts > 1 ? t.first_byte : 0 }
+          : { firstByteMs: t.first_byte, idleMs: t.idle, endMs: ctx.startMs + t.request, endName: 'request', endLimitMs: t.request, endBlameAfterMs: ctx.attempts > 1 ? t.first_byte : 0 },
         headers,
         now: clock.now,
         client,

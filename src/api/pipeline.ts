@@ -14,7 +14,7 @@ import { MAX_MODEL_NAME, modelNamed, validateRequest, type OpenAIEndpoint } from
 import type { FamilyRequest } from './family.js';
 import { createFamilies, familyCandidates } from './families.js';
 import { ResponseStore } from './responses/store.js';
-import { createAttemptRunner } from './attempt-run.js';
+import { createAttemptRunner, requestEndMs } from './attempt-run.js';
 import { generates, modelNameTooLong, modelNotFound, NO_BODY, prepare, prepareFamily, type Exchange, type Prepared } from './prepare.js';
 
 /** The collaborators of the shared pipeline; feature modules plug in here, never into each other. */
@@ -84,10 +84,13 @@ export function createPipeline(deps: PipelineDeps) {
       if (fb && !chain.includes(fb) && (!x.authorizes || permits(x.ctx.principal, fb.name, p.endpoint))) chain.push(fb);
     }
     retryBudget.deposit();
+    // Past the request's deadline no attempt can answer: another backend (or fallback model) would be sent a request
+    // only to have it cut at once and be blamed for the timeout, and the client would read that backend's name.
+    const endMs = requestEndMs(x.ctx, cfg.server.timeouts);
     for (let c = 0; c < chain.length; c++) {
       const m = chain[c]!;
       if (m !== model) {
-        if (lastKind !== null && !mayRetry(model)) break;
+        if (lastKind !== null && (clock.now() >= endMs || !mayRetry(model))) break;
         // The fallback's own limits must admit the request too; a fallback they refuse is skipped, not a way around them.
         if (x.admitFallback && !(await x.admitFallback(m))) continue;
         telemetry.recordFallback(model.name, m.name);
@@ -115,7 +118,7 @@ export function createPipeline(deps: PipelineDeps) {
       for (let i = 0; i < limit; i++) {
         if (client.gone) throw CLIENT_GONE(client);
         if (i > 0) {
-          if (!mayRetry(m)) {
+          if (clock.now() >= endMs || !mayRetry(m)) {
             denied = true;
             break;
           }

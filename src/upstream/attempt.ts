@@ -25,6 +25,12 @@ export interface AttemptDeadlines {
   /** The config key behind `endMs` and its configured duration, named in the timeout message. */
   readonly endName: 'total' | 'request';
   readonly endLimitMs: number;
+  /**
+   * The end deadline cutting an attempt before its response head is held against the backend only once the attempt
+   * was given at least this long (default 0: always). A retry given only what earlier attempts left of the deadline
+   * proves nothing about its backend.
+   */
+  readonly endBlameAfterMs?: number;
 }
 
 /** Which deadline ended an attempt; each names its config key (`server.timeouts.<phase>`). */
@@ -140,6 +146,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   // deadline state
   #timer: NodeJS.Timeout | null = null;
   #last: number;
+  readonly #startedAt: number;
   #limit: number;
   #phaseName: DeadlinePhase;
   #fired: DeadlinePhase | null = null;
@@ -154,7 +161,7 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.#last = spec.now();
+    this.#last = this.#startedAt = spec.now();
     this.#limit = spec.stream ? spec.deadlines.firstByteMs : 0;
     this.#phaseName = 'first_byte';
     this.#arm();
@@ -298,12 +305,20 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
       this.#reason === 'timeout' && this.#fired !== null
         ? // A whole-request deadline reached while a stream flows measures the request as much as the backend (a long
           // generation at full speed runs into it, and any caller can ask for one): not held against the backend. A
-          // backend that sent nothing at all (no response head: hung, or a non-streamed answer never came) is.
-          deadlineFailure(this.#fired, this.backendLabel, this.#spec.deadlines, !this.#pausedWhenFired && (this.#fired === 'first_byte' || this.#fired === 'idle' || phase !== Phase.Body))
+          // backend that sent nothing at all (no response head: hung, or a non-streamed answer never came) is, when it
+          // was given long enough (endBlameAfterMs).
+          deadlineFailure(this.#fired, this.backendLabel, this.#spec.deadlines, !this.#pausedWhenFired && this.#blame(this.#fired, phase))
         : classifyNetworkError(err, this.backendLabel, { client: this.#reason === 'client', timeout: this.#reason === 'timeout', shutdown: this.#reason === 'shutdown' });
     if (phase !== Phase.Body) this.#reject(failure);
     else if (this.#consumer) this.#consumer.error(failure);
     else this.#earlyFailure = failure;
+  }
+
+  /** Whether a deadline that ended the attempt in `phase` is the backend's fault (a slow client's pause aside). */
+  #blame(fired: DeadlinePhase, phase: Phase): boolean {
+    if (fired === 'first_byte' || fired === 'idle') return true;
+    const d = this.#spec.deadlines;
+    return phase !== Phase.Body && (d.endBlameAfterMs === undefined || d.endMs - this.#startedAt >= d.endBlameAfterMs);
   }
 
   // --- OpenAttempt ----------------------------------------------------------------------------------------------
