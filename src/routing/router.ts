@@ -136,10 +136,21 @@ export function createRouter(options: RouterOptions = {}): Router {
     if (healthy === pool.targets.length) return pool.targets;
     if (healthy > 0) return pool.targets.filter((t) => healthOf(t.id).isHealthy(now));
     // Every backend is passively ejected: try the ones whose /health still answers, soonest-to-return first (a pool
-    // that is entirely ejected is better probed by traffic than refused). Probe-down backends are never tried.
-    const alive = pool.targets.filter((t) => healthOf(t.id).status(now) !== 'probe_down');
+    // that is entirely ejected is better probed by traffic than refused). Probe-down backends are never tried, nor
+    // ones that refused a connection: every request would only be refused again (a 502 instead of this 503 with
+    // Retry-After, and a retry spent before a fallback model could answer) until the probes caught up.
+    const alive = pool.targets.filter((t) => {
+      const h = healthOf(t.id);
+      return h.status(now) !== 'probe_down' && !h.refusing(now);
+    });
     if (alive.length > 0) return alive.slice().sort((a, b) => healthOf(a.id).ejectedUntil - healthOf(b.id).ejectedUntil);
-    const retryAfter = Math.max(1, Math.ceil(probeIntervalMs / 1000));
+    // Each is back at a good probe at the earliest, or (refused ones) when its ejection runs out.
+    let waitMs = probeIntervalMs > 0 ? probeIntervalMs : Number.POSITIVE_INFINITY;
+    for (const t of pool.targets) {
+      const h = healthOf(t.id);
+      if (h.refusing(now)) waitMs = Math.min(waitMs, h.ejectedUntil - now);
+    }
+    const retryAfter = Math.max(1, Math.ceil((Number.isFinite(waitMs) ? waitMs : 1000) / 1000));
     throw new GatewayError('no_healthy_backend', `No healthy backend for model "${pool.name}".`, { headers: { 'retry-after': String(retryAfter) } });
   };
 

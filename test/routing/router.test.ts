@@ -55,12 +55,33 @@ describe('router', () => {
   });
 
   it('still tries passively ejected backends when every one is ejected', () => {
-    const router = createRouter({ clock: createManualClock(), probeIntervalMs: 0, scrapeIntervalMs: 0 });
+    const router = createRouter({ clock: createManualClock(), probeIntervalMs: 0, scrapeIntervalMs: 0, ejectAfter: 1 });
     const t = targets(2);
     const p = pool('round_robin', t);
     router.setPools([p]);
-    for (const target of t) router.begin(target, request(10)).end({ ok: false, failure: 'connect' });
+    for (const target of t) router.begin(target, request(10)).end({ ok: false, failure: 'status_5xx' });
+    assert.equal(router.isHealthy(t[0]!.id), false);
     assert.equal((router.plan(p, request(10)) as BackendTarget[]).length, 2);
+    router.close();
+  });
+
+  it('never tries backends that refused connections while they are ejected; Retry-After says when the first returns', () => {
+    const clock = createManualClock();
+    const router = createRouter({ clock, probeIntervalMs: 0, scrapeIntervalMs: 0, ejectAfter: 1, baseEjectMs: 4000 });
+    const t = targets(2);
+    const p = pool('round_robin', t);
+    router.setPools([p]);
+    router.begin(t[0]!, request(10)).end({ ok: false, failure: 'status_5xx' });
+    router.begin(t[1]!, request(10)).end({ ok: false, failure: 'connect' });
+    assert.deepEqual((router.plan(p, request(10)) as BackendTarget[]).map((x) => x.id), [t[0]!.id], 'the one that answered 5xx is tried');
+    clock.advance(1500);
+    router.begin(t[0]!, request(10)).end({ ok: false, failure: 'connect' });
+    assert.throws(
+      () => router.plan(p, request(10)),
+      (e: unknown) => e instanceof GatewayError && e.code === 'no_healthy_backend' && e.headers?.['retry-after'] === '3',
+    );
+    clock.advance(2500);
+    assert.deepEqual((router.plan(p, request(10)) as BackendTarget[]).map((x) => x.id), [t[1]!.id], 'back on trial when its ejection ran out');
     router.close();
   });
 

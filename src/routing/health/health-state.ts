@@ -74,6 +74,14 @@ export class HealthState {
     return s === 'healthy' || s === 'half_open';
   }
 
+  /**
+   * Ejected because it refused a connection (nothing listens there): known down, not worth a request until a probe
+   * answers or the ejection runs out, even when every backend of its pool is out.
+   */
+  refusing(now: number): boolean {
+    return this.#ejectedForConnect && now < this.#ejectedUntil;
+  }
+
   /** Time when an ejected backend is tried again (for Retry-After when nothing is healthy). */
   get ejectedUntil(): number {
     return this.#ejectedUntil;
