@@ -76,6 +76,22 @@ describe('backend health state machine', () => {
     assert.equal(h.isHealthy(0), true);
   });
 
+  it('a backend back from probe_down is half-open, whatever ejection was running when it went down', () => {
+    // A crash under load: in-flight requests reset (ejected), the probes are refused (down), then it restarts.
+    const r: string[] = [];
+    const h = new HealthState({ ejectAfter: 3, baseEjectMs: 30_000, maxEjectMs: 30_000, unhealthyThreshold: 2, healthyThreshold: 2 }, (t) => void r.push(`${t.from}→${t.to}`));
+    for (let i = 0; i < 3; i++) h.onFailure('reset', 0);
+    h.onProbe(false, 1000, 'ECONNREFUSED');
+    h.onProbe(false, 2000, 'ECONNREFUSED');
+    assert.equal(h.status(2000), 'probe_down');
+    h.onProbe(true, 3000);
+    h.onProbe(true, 4000);
+    assert.equal(h.status(4000), 'half_open', 'restarted and answering its probes: on trial, not out for the rest of 30 s');
+    h.onSuccess(4100);
+    assert.equal(h.status(4100), 'healthy');
+    assert.deepEqual(r, ['healthy→ejected', 'ejected→probe_down', 'probe_down→half_open', 'half_open→healthy']);
+  });
+
   it('lets a good probe end an ejection for refused connections early, but not one for 5xx', () => {
     const a = new HealthState({ baseEjectMs: 10_000 });
     a.onFailure('connect', 0);

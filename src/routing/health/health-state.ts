@@ -118,8 +118,12 @@ export class HealthState {
       this.#probeFailures = 0;
       this.#probeSuccesses++;
       if (this.#probeDown && this.#probeSuccesses >= this.#o.healthyThreshold) {
+        // Seen down and then answering again (a restart): on trial now. An ejection that was running when it went
+        // down (its in-flight requests reset by the crash) would otherwise keep a restarted backend out for up to
+        // eject_max after it is back.
         this.#probeDown = false;
         this.#halfOpen = true;
+        if (this.#ejectedUntil > now) this.#ejectedUntil = now;
         this.#report(now, `${this.#probeSuccesses} good probe${this.#probeSuccesses === 1 ? '' : 's'}`);
       }
       // A backend ejected for refusing connections (restarting) is tried again as soon as /health answers, instead
