@@ -76,6 +76,22 @@ describe('backend health state machine', () => {
     assert.equal(h.isHealthy(0), true);
   });
 
+  it('failures of requests in flight when it was ejected are one ejection: neither counted again nor doubling it', () => {
+    // 20 requests in flight when the backend broke: the first three eject it, the other 17 fail while it is out.
+    const r: string[] = [];
+    const h = new HealthState({ ejectAfter: 3, baseEjectMs: 1000, maxEjectMs: 30_000 }, (t) => void r.push(`${t.from}→${t.to}${t.ejectedForMs ? ` ${t.ejectedForMs}` : ''}`));
+    for (let i = 0; i < 20; i++) h.onFailure(i % 2 ? 'reset' : 'timeout', i);
+    assert.equal(h.ejectionsTotal, 1, 'infergate_backend_ejections_total counts what the log shows: one ejection');
+    // Every third failure while out extends it to its own length from then (the last at t=17), never doubling it.
+    assert.equal(h.status(1016), 'ejected');
+    assert.equal(h.status(1017), 'half_open', 'out for 1 s after the last failures, not 2^5 s');
+    h.check(1017);
+    h.onFailure('status_5xx', 1017);
+    assert.equal(h.ejectedUntil, 1017 + 2000, 'a failed trial is the second ejection: doubled once');
+    assert.equal(h.ejectionsTotal, 2);
+    assert.deepEqual(r, ['healthy→ejected 1000', 'ejected→half_open', 'half_open→ejected 2000']);
+  });
+
   it('a backend back from probe_down is half-open, whatever ejection was running when it went down', () => {
     // A crash under load: in-flight requests reset (ejected), the probes are refused (down), then it restarts.
     const r: string[] = [];
@@ -150,6 +166,6 @@ describe('health transitions', () => {
       'half_open→ejected: trial request failed (status_5xx) (2000 ms)',
       'ejected→half_open: probe answered after refused connections',
     ]);
-    assert.equal(h.ejectionsTotal, 3);
+    assert.equal(h.ejectionsTotal, 2, 'the refused connection while ejected is not another ejection');
   });
 });

@@ -42,6 +42,8 @@ export class HealthState {
   #consecutiveFailures = 0;
   #ejections = 0;
   #ejectedUntil = Number.NEGATIVE_INFINITY;
+  /** Length of the last ejection (a running one is extended by it). */
+  #ejectedForMs = 0;
   #halfOpen = false;
   #probeFailures = 0;
   #probeSuccesses = 0;
@@ -99,6 +101,17 @@ export class HealthState {
   onFailure(failure: AttemptFailure, now: number): void {
     if (failure === 'status_429') return;
     this.#consecutiveFailures++;
+    if (now < this.#ejectedUntil) {
+      // Already out (requests that were in flight, or sent because every backend is out): the same failures that
+      // would eject it extend the running ejection by its own length, but they are not a further ejection. Counted
+      // and doubled, the 20 resets of one crash under load were 6 ejections on /metrics and a 32 s backoff.
+      if (failure === 'connect' || this.#consecutiveFailures >= this.#o.ejectAfter) {
+        if (failure === 'connect') this.#ejectedForConnect = true;
+        this.#consecutiveFailures = 0;
+        this.#ejectedUntil = Math.max(this.#ejectedUntil, now + this.#ejectedForMs);
+      }
+      return;
+    }
     const wasHalfOpen = this.status(now) === 'half_open';
     if (failure === 'connect' || wasHalfOpen || this.#consecutiveFailures >= this.#o.ejectAfter) {
       const reason =
@@ -150,6 +163,7 @@ export class HealthState {
 
   #eject(now: number, reason: string): void {
     const ms = Math.min(this.#o.maxEjectMs, this.#o.baseEjectMs * 2 ** this.#ejections);
+    this.#ejectedForMs = ms;
     this.#ejections++;
     this.ejectionsTotal++;
     this.#ejectedUntil = now + ms;
@@ -161,8 +175,7 @@ export class HealthState {
   #report(now: number, reason: string, ejectedForMs?: number): void {
     const to = this.status(now);
     const from = this.#reported;
-    // Failures while already ejected (requests that were in flight, or sent because every backend is out) extend
-    // the ejection without being a new transition: one log line per change of status.
+    // Failures while already ejected extend the ejection without being a new transition: one log line per change.
     if (to === from) return;
     this.#reported = to;
     this.#onChange?.({ from, to, reason, ...(ejectedForMs !== undefined && to === 'ejected' ? { ejectedForMs } : {}) });
