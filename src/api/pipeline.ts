@@ -99,14 +99,25 @@ export function createPipeline(deps: PipelineDeps) {
       const routing = span?.startRouting() ?? null;
       try {
         const planned = router.plan(m.pool, p.route);
-        // A queued request whose client left while it waited gives its turn back as soon as it is dispatched.
-        candidates = Array.isArray(planned) ? planned : await planned;
+        if (Array.isArray(planned)) candidates = planned;
+        else {
+          // Queued (every backend saturated): a client that leaves takes its request out of the queue at once, rather
+          // than holding a place (and the queue depth) until its turn or max_wait came. No attempt runs meanwhile, so
+          // the link's one callback is free.
+          client.onGone = () => router.abandon(p.route);
+          try {
+            candidates = await planned;
+          } finally {
+            client.onGone = null;
+          }
+        }
         if (p.fam) candidates = familyCandidates(p.fam, candidates, m, p.endpoint);
         // The plan's reservation is given back by handle()'s end, as for every request that does not begin an attempt.
         if (client.gone) throw CLIENT_GONE(client);
         routing?.end(candidates[0]?.id ?? null, candidates.length);
       } catch (err) {
         routing?.end(null);
+        if (client.gone) throw CLIENT_GONE(client);
         if (isGatewayError(err) && err.code === 'no_healthy_backend') {
           lastError = err;
           continue;

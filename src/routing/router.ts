@@ -42,7 +42,10 @@ export interface Router {
    */
   plan(pool: PoolSpec, req: RouteRequest, signal?: AbortSignal): BackendTarget[] | Promise<BackendTarget[]>;
   begin(target: BackendTarget, req: RouteRequest): AttemptTracker;
-  /** Releases a plan's reservation when the request will not be sent after all (optional; reservations expire). */
+  /**
+   * Releases a plan's reservation when the request will not be sent after all (optional; reservations expire). A plan
+   * of this request still waiting in the queue leaves it at once, its promise rejected.
+   */
   abandon(req: RouteRequest): void;
   isHealthy(id: string): boolean;
   /** Per-backend state for /metrics. */
@@ -86,6 +89,8 @@ export function createRouter(options: RouterOptions = {}): Router {
   let modelsOf = new Map<string, string>();
   /** Timers that report the end of an ejection (a change time alone makes). */
   const ejectionTimers = new Map<string, NodeJS.Timeout>();
+  /** Plans waiting in the gateway queue, by request: abandon() takes one out at once (its client left). */
+  const waiting = new Map<RouteRequest, () => void>();
   /** Backend id → its last exit from the rotation, for the console's fleet view (written only on a transition). */
   const lastDown = new Map<string, BackendStats['lastDown']>();
   const onTransition = (id: string, t: HealthTransition): void => {
@@ -183,22 +188,28 @@ export function createRouter(options: RouterOptions = {}): Router {
         if (answered.ok) settle!.resolve(answered.value as BackendTarget[]);
         else settle!.reject(answered.value);
       }
-      if (signal) {
-        const onAbort = () => {
-          handle.cancel();
-          settle?.reject(signal.reason);
-        };
+      const cancel = (reason: unknown) => {
+        handle.cancel();
+        settle?.reject(reason);
+      };
+      waiting.set(req, () => cancel(new GatewayError('internal', 'The request was abandoned while it waited in the queue.')));
+      const onAbort = signal ? () => cancel(signal.reason) : null;
+      if (signal && onAbort) {
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
-        void promise.then(
-          () => signal.removeEventListener('abort', onAbort),
-          () => signal.removeEventListener('abort', onAbort),
-        );
       }
+      const done = () => {
+        waiting.delete(req);
+        if (signal && onAbort) signal.removeEventListener('abort', onAbort);
+      };
+      void promise.then(done, done);
       return promise;
     },
     begin: (target, req) => core.begin(target, req),
-    abandon: (req) => core.abandon(req),
+    abandon(req) {
+      if (waiting.size > 0) waiting.get(req)?.();
+      core.abandon(req);
+    },
     isHealthy: (id) => healthOf(id).isHealthy(clock.now()),
     stats() {
       const now = clock.now();
