@@ -40,6 +40,11 @@ export interface RoutingCoreOptions {
   readonly replica?: ReplicaSink;
   /** Backend id → its engine's KV events (kv-events/), the ground truth for its prefix cache while live. */
   readonly kvEvents?: ReadonlyMap<string, KvEventsSource>;
+  /**
+   * Whether a backend may take a request now (health lives outside the core). A queued request is bound only to
+   * candidates that still may: one ejected while it waited has capacity again precisely because it failed.
+   */
+  readonly usable?: (targetId: string) => boolean;
 }
 
 export type AttemptEnd = Parameters<AttemptTracker['end']>[0];
@@ -75,6 +80,7 @@ export class RoutingCore {
   readonly #onAttemptEnd: RoutingCoreOptions['onAttemptEnd'];
   readonly #replica: ReplicaSink | null;
   readonly #kvEvents: ReadonlyMap<string, KvEventsSource>;
+  readonly #usable: ((targetId: string) => boolean) | null;
   readonly #states = new Map<string, BackendState>();
   readonly #memories = new Map<string, PoolMemory>();
   readonly #outputs = new Map<string, OutputEstimator>();
@@ -101,11 +107,15 @@ export class RoutingCore {
     this.charsPerBlock = options.charsPerBlock ?? DEFAULT_CHARS_PER_BLOCK;
     this.#policies = { ...POLICIES, ...options.policies };
     this.#onAttemptEnd = options.onAttemptEnd;
+    this.#usable = options.usable ?? null;
     this.#late = new LateBinding({
       timers: options.timers ?? realTimers,
       queue: options.queue,
-      canDispatch: (q) => !this.#allSaturated(this.#policies[q.pool.policy], q.candidates, q.profile, this.clock.now()),
-      dispatch: (q) => this.#commit(q.pool, q.candidates, q.req),
+      canDispatch: (q) => {
+        const candidates = this.#stillUsable(q.candidates);
+        return candidates.length > 0 && !this.#allSaturated(this.#policies[q.pool.policy], candidates, q.profile, this.clock.now());
+      },
+      dispatch: (q) => this.#commit(q.pool, this.#stillUsable(q.candidates), q.req),
       // Backlog ahead spread over the backends at the engine profile's prefill rate.
       retryAfterSeconds: (tokens) => Math.max(1, Math.ceil((tokens * this.profile.perPrefillToken) / Math.max(1, this.#states.size) / 1000)),
     });
@@ -222,6 +232,14 @@ export class RoutingCore {
       this.#reservations.set(req, { targetId: first.id, record, at: this.clock.now() });
     }
     return order;
+  }
+
+  /** A queued request's candidates less those that may not take it now (the array itself when all may). */
+  #stillUsable(candidates: readonly BackendTarget[]): readonly BackendTarget[] {
+    const usable = this.#usable;
+    if (usable === null) return candidates;
+    for (const t of candidates) if (!usable(t.id)) return candidates.filter((c) => usable(c.id));
+    return candidates;
   }
 
   #allSaturated(policy: Policy, candidates: readonly BackendTarget[], profile: RequestProfile, now: number): boolean {

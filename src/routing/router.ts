@@ -101,6 +101,8 @@ export function createRouter(options: RouterOptions = {}): Router {
       options.logger?.warn(t.ejectedForMs !== undefined ? { ...fields, ejected_ms: t.ejectedForMs } : fields, msg);
     } else options.logger?.info(fields, `backend ${t.to === 'healthy' ? 'healthy again' : 'back on trial (half-open)'}: ${t.reason}`);
     if (t.to === 'ejected' && t.ejectedForMs !== undefined) watchEjection(id, t.ejectedForMs + 1);
+    // A backend back in rotation may take requests that wait in the queue for a usable one.
+    else if (t.to === 'half_open' || t.to === 'healthy') core.pump();
   };
   /** Reports the end of an ejection when it comes; failures meanwhile may have extended it, so look again then. */
   const watchEjection = (id: string, ms: number): void => {
@@ -125,6 +127,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     ...options.core,
     clock,
     ...(options.queue ? { queue: options.queue } : {}),
+    usable: (id) => healthOf(id).isHealthy(clock.now()),
     onAttemptEnd(id, result) {
       const h = healthOf(id);
       if (result.ok) h.onSuccess(clock.now());

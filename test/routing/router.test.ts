@@ -133,6 +133,30 @@ describe('router', () => {
     await assert.rejects(planned as Promise<BackendTarget[]>, /client gone/);
     router.close();
   });
+  it('never hands a queued request a backend that was ejected while it waited', async () => {
+    const router = createRouter({ clock: createManualClock(), probeIntervalMs: 0, scrapeIntervalMs: 0 });
+    const t = targets(2);
+    const p = pool('token_aware', t);
+    router.setPools([p]);
+    const fills = t.map((target, i) => {
+      const fill = request(20_000, `fill${i}`);
+      router.plan(pool('round_robin', [target]), fill);
+      return router.begin(target, fill);
+    });
+    const planned = router.plan(p, request(100, 'waiting'));
+    assert.ok(planned instanceof Promise, 'queued behind two saturated backends');
+    // The first backend crashes: its request fails (refused), which ejects it and frees its capacity.
+    fills[0]!.end({ ok: false, failure: 'connect' });
+    assert.equal(router.isHealthy(t[0]!.id), false);
+    const order = await Promise.race([planned, new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 50))]);
+    if (order !== 'waiting') assert.ok(order.every((x) => router.isHealthy(x.id)), `dispatched to ${order.map((x) => x.id)}`);
+    // The second backend's request ends: now it can take the waiting one.
+    fills[1]!.end({ ok: true });
+    const after = await planned;
+    assert.deepEqual(after.map((x) => x.id), [t[1]!.id]);
+    router.close();
+  });
+
   it('logs the end of an ejection that failures extended meanwhile, once', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const logger = { info: (o: object) => void lines.push(o as Record<string, unknown>), warn: (o: object) => void lines.push(o as Record<string, unknown>) };
