@@ -29,6 +29,16 @@ export const COLLECTOR_METRICS = {
   infergate_in_flight_requests: { type: 'gauge', help: 'Requests being served by the gateway.' },
   infergate_usage_queue_length: { type: 'gauge', help: 'Usage rows waiting for the usage writer.' },
   infergate_usage_rows_dropped_total: { type: 'counter', help: 'Usage rows dropped because the writer queue was full.' },
+  infergate_usage_sync_flushes_total: {
+    type: 'counter',
+    help: "Times the usage writer's queue was full and a request's end waited for the writer (backpressure; no row lost).",
+  },
+  infergate_usage_write_errors_total: { type: 'counter', help: 'Failed writes of usage batches or audit entries (kept queued and retried; the log says why).' },
+  infergate_retry_budget_available: {
+    type: 'gauge',
+    help: 'Retries and fallbacks the fleet-wide retry budget would allow now (routing.retry_budget).',
+    // One budget per process: the host's is the sum of its workers'.
+  },
 } as const satisfies Record<string, { type: 'gauge' | 'counter'; help: string; aggregator?: MetricAggregator }>;
 
 export type CollectorMetricName = keyof typeof COLLECTOR_METRICS;
