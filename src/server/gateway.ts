@@ -197,6 +197,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const apply = (nextLive: LiveConfig) => {
     live = nextLive;
     const next = nextLive.cfg;
+    // Turning on debug logging is what a reload is for at 3 a.m.; the level is the one telemetry setting read live.
+    if (next.raw.telemetry.log_level !== current.raw.telemetry.log_level) telemetry.setLogLevel(next.raw.telemetry.log_level);
     current = next;
     tokens.warm(next.modelList.map((m) => m.name));
     telemetry.setKnownModels(knownModels(next));
@@ -219,16 +221,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (JSON.stringify(next.usage) !== JSON.stringify(current.raw.usage)) {
         logger.warn({ event: 'usage_change_needs_restart' }, 'changes to the usage section take effect at the next start');
       }
-      // The listener, the worker count and the in-process simulators are set up once, at start.
+      // The listener (its address, its parser's header limit and receive deadline), the worker count, the in-process
+      // simulators and the telemetry sinks are set up once, at start; the log level alone is applied live (apply).
       const serverChanged = [
         ['server.listen', next.server.listen, current.raw.server.listen],
         ['server.workers', next.server.workers, current.raw.server.workers],
+        ['server.max_header_size', next.server.max_header_size, current.raw.server.max_header_size],
+        ['server.timeouts.body', next.server.timeouts.body, current.raw.server.timeouts.body],
+        ['telemetry.tracing', next.telemetry.tracing, current.raw.telemetry.tracing],
+        ['telemetry.log_pretty', next.telemetry.log_pretty, current.raw.telemetry.log_pretty],
         ['sim', next.sim, current.raw.sim],
         // Redis, the fallback share and the usage sharing are opened once (server/shared-state.ts, usage-sync.ts).
         ['state', next.state, current.raw.state],
       ]
         .filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b))
         .map(([k]) => k as string);
+      // /metrics follows the live config when turned off, but its registry exists only if it was on at start.
+      if (next.telemetry.metrics && !current.raw.telemetry.metrics && !cfg.telemetry.metrics) serverChanged.push('telemetry.metrics');
       if (serverChanged.length > 0) {
         logger.warn({ event: 'server_change_needs_restart', sections: serverChanged }, `changes to ${serverChanged.join(', ')} take effect at the next start`);
       }

@@ -25,6 +25,7 @@ export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
     workers: opts.workers,
     simUrls: opts.simUrls,
     logger,
+    onReloaded: (next) => telemetry.setLogLevel(next.telemetry.log_level),
     onReady: (port) => {
       if (stopping) return; // a signal during the start: the drain is under way, there is nothing to announce
       const { cfg } = opts;

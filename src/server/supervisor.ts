@@ -19,6 +19,8 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Called once every worker listens, with the shared port. */
   onReady?: (port: number) => void;
+  /** Called with each config every worker applied (the supervisor's own log level follows it). */
+  onReloaded?: (next: Config) => void;
 }
 
 export interface Supervisor {
@@ -154,6 +156,7 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
     if (await reloads.run(text)) {
       goodText = text;
       drainMs = next.server.drain;
+      opts.onReloaded?.(next);
     }
   };
   const watcher = watchConfigFile(opts.file, () => void reload());

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { startGateway, silentLogger, type Gateway } from '../../src/server/index.js';
 import { loadConfigFile } from '../../src/config/index.js';
+import { createTelemetry } from '../../src/telemetry/index.js';
 import type { SimServer } from '../../src/sim/index.js';
 import { client, configYaml, eventually, startSims } from '../helpers/harness.js';
 
@@ -54,6 +56,31 @@ describe('config hot reload', () => {
       await writeFile(f, configYaml(models, { listen: '127.0.0.1:1', workers: 2 }, { state: { replicas: 3 } }));
       assert.equal(await g.reload(), true);
       assert.deepEqual(warnings.find((e) => e.event === 'server_change_needs_restart')?.sections, ['state']);
+    } finally {
+      await g.close(100);
+    }
+  });
+
+  test('applies a new log level live and says which telemetry and listener settings wait for a restart', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => void (lines.push(...chunk.toString().split('\n').filter(Boolean)), done()) });
+    const telemetry = createTelemetry({ tracing: false, processMetrics: false, log: { level: 'info', destination: sink } });
+    const f = join(dir, 'telemetry.yaml');
+    const models = [{ name: 'one', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }];
+    await writeFile(f, configYaml(models));
+    const g = await startGateway({ configFile: f, telemetry, watch: false, listen: { host: '127.0.0.1', port: 0 } });
+    const requestLines = () => lines.filter((l) => (JSON.parse(l) as { msg?: string }).msg === 'request').length;
+    const ask = () => client(g).chat.completions.create({ model: 'one', messages: [{ role: 'user', content: 'hi' }] });
+    try {
+      await ask();
+      await eventually(() => requestLines() === 1);
+      await writeFile(f, configYaml(models, { max_header_size: '64KiB', timeouts: { body: '5s' } }, { telemetry: { log_level: 'warn', log_pretty: true } }));
+      assert.equal(await g.reload(), true);
+      const warned = lines.map((l) => JSON.parse(l) as { event?: string; sections?: string[] }).find((e) => e.event === 'server_change_needs_restart');
+      assert.deepEqual(warned?.sections, ['server.max_header_size', 'server.timeouts.body', 'telemetry.log_pretty']);
+      await ask();
+      await telemetry.shutdown();
+      assert.equal(requestLines(), 1, 'log_level: warn applies at once: no info line for the request after the reload');
     } finally {
       await g.close(100);
     }
