@@ -4,6 +4,7 @@ import type { Clock } from '../core/index.js';
 import { compileLimitRules, createLeasedLimiter, createLimiter, createMemoryLimitStore, createMemoryQuotaStore, createSqliteQuotaStore, type Limiter, type LimitStore, type QuotaStore } from '../limits/index.js';
 import type { LeaseClient } from '../state/index.js';
 import type { Logger } from './logger.js';
+import { openConfiguredFile } from './open-file.js';
 
 /** The governance half of a config snapshot: swapped together with the routing half on reload. */
 export interface Governance {
@@ -35,7 +36,10 @@ export class GovernanceStores {
       if (cfg.quotas.length > 0) logger.warn({ event: 'quotas_in_memory' }, 'quotas are configured without usage.sqlite: they are kept in memory and reset on restart');
       this.#quota = createMemoryQuotaStore();
     } else {
-      this.#quota = createSqliteQuotaStore({ path, onError: (err) => logger.error({ event: 'quota_store_error', err: String(err) }, 'quota write-back failed') });
+      // The quota counters live in the usage log's file.
+      this.#quota = openConfiguredFile('usage.sqlite', path, () =>
+        createSqliteQuotaStore({ path, onError: (err) => logger.error({ event: 'quota_store_error', err: String(err) }, 'quota write-back failed') }),
+      );
     }
     return this.#quota;
   }

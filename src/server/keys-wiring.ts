@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import { redactUrl } from '../core/index.js';
 import type { Clock } from '../core/index.js';
 import type { Logger } from './logger.js';
+import { openConfiguredFile } from './open-file.js';
 import { createRedisKeyStore } from './redis-key-store.js';
 
 export interface KeyStoreChoice {
@@ -44,14 +45,15 @@ export async function chooseKeyStore(cfg: Config, options: { baseDir: string; lo
 export async function openKeys(cfg: Config, options: { clock: Clock; logger: Logger; baseDir: string }): Promise<KeyRegistry | null> {
   if (cfg.keys === false) return null;
   try {
-    const store = await chooseKeyStore(cfg, options);
+    const file = sqliteKeysPath(cfg.keys, options.baseDir);
+    const store = (await chooseKeyStore(cfg, options)) ?? { store: openConfiguredFile('keys.sqlite', file, () => createSqliteKeyStore(file)) };
     // A store that is down fails every poll (4 a second): one line per 10 s, with how many were not logged.
     let loggedAt = Number.NEGATIVE_INFINITY;
     let unlogged = 0;
     return await openKeyRegistry(cfg.keys, {
       baseDir: options.baseDir,
       clock: options.clock,
-      ...(store ? { store } : {}),
+      store,
       onError: (err) => {
         const t = options.clock.now();
         if (t - loggedAt < 10_000) return void unlogged++;

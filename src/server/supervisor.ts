@@ -6,6 +6,7 @@ import { createBroadcastHub, createMemoryAuthority, serveLeases, type IpcPort } 
 import type { UsageRow, UsageWriter } from '../usage/index.js';
 import { openUsageLog } from './usage-log.js';
 import type { Logger } from './logger.js';
+import { openConfiguredFile } from './open-file.js';
 import { createMetricsCollector } from './cluster-metrics.js';
 import { createReloadFanout } from './supervisor-reload.js';
 import { startUsageSync, type UsageSync } from './usage-sync.js';
@@ -46,7 +47,9 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
   const quota: QuotaStore =
     cfg.usage === false
       ? createMemoryQuotaStore()
-      : createSqliteQuotaStore({ path: cfg.usage.sqlite, onError: (err) => logger.error({ event: 'quota_store_error', err: String(err) }, 'quota write-back failed') });
+      : openConfiguredFile('usage.sqlite', cfg.usage.sqlite, () =>
+          createSqliteQuotaStore({ path: (cfg.usage as { sqlite: string }).sqlite, onError: (err) => logger.error({ event: 'quota_store_error', err: String(err) }, 'quota write-back failed') }),
+        );
   const authority = createMemoryAuthority({ leaseTtlMs: cfg.state?.lease_ttl ?? 5000, quota });
   let usage: UsageWriter | null = null;
   if (cfg.usage !== false) {
