@@ -24,6 +24,8 @@ export function openUsageLog(section: Exclude<Config['usage'], false>, logger: L
     flushIntervalMs: section.flush_interval,
     queueMax: section.queue_max,
     onError: (err) => logger.error({ event: 'usage_write_failed', err: String(err) }, 'usage log write failed; rows stay queued and are retried'),
+    onLost: (rows, reason) =>
+      logger.error({ event: 'usage_rows_lost', rows, reason }, `${rows} usage row(s) dropped, never to be written (${reason}); counted in infergate_usage_rows_dropped_total`),
     ...(telemetry ? { onBatch: (rows: number, ms: number) => telemetry.recordUsageBatch(rows, ms) } : {}),
     retentionMs: section.retention,
     rollupRetentionMs: section.rollup_retention,

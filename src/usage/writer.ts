@@ -7,6 +7,7 @@ import { startMaintenanceThread, type MaintenanceThread } from './maintenance-ru
 import { queryUsage, type UsageQuery, type UsageReport } from './query.js';
 import { createSqliteSink, pushRow, VALUES_PER_ROW, type UsageSink } from './sqlite-sink.js';
 import type { UsageRow } from './usage-row.js';
+import { createLossReport } from './loss-report.js';
 import { createIngestWaits, ingestNow } from './peer-ingest.js';
 import type { PeerBatch } from './peer-rows.js';
 import { startUsageThread } from './thread-start.js';
@@ -26,6 +27,8 @@ export interface UsageWriterOptions {
   queueMax?: number;
   /** Write failures (disk full, read-only file, lock); rows stay queued and are retried. */
   onError?: (err: unknown) => void;
+  /** Rows dropped for good (the queue at its bound while writes fail, or at close); batched, see loss-report.ts. */
+  onLost?: (rows: number, reason: string) => void;
   /** Each committed batch, for metrics. */
   onBatch?: (rows: number, durationMs: number) => void;
   /** Rollups being built from raw rows (an upgraded database, after a crash): every few seconds, and when done. */
@@ -179,7 +182,6 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   }
   let closed = false;
   let syncFlushes = 0;
-  let rowsDropped = 0;
   // Writing on this thread: on one core, or once the writer thread is gone.
   let inThread: { sink: UsageSink; committed: number; batches: number; errors: number; failedAt: number; stopMaintenance: () => void } | null = null;
   // Audit entries: posted to the thread as they come, or written here with the next batch.
@@ -187,11 +189,8 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
   let auditsPosted = 0;
   let writeAudits: ((entries: readonly unknown[][]) => void) | null = null;
 
-  function lost(rows: number, message: string): void {
-    if (rows <= 0) return;
-    rowsDropped += rows;
-    options.onError?.(new Error(`${message}: ${rows} row(s) not written`));
-  }
+  const losses = createLossReport(options.onLost ?? ((rows, why) => options.onError?.(new Error(`${why}: ${rows} row(s) not written`))));
+  const lost = losses.add;
 
   const unwritten = () => (thread ? posted - read(SLOT.committed) : 0) + batchRows;
 
@@ -380,6 +379,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
         inThread.stopMaintenance();
         inThread.sink.close();
       }
+      losses.flush();
       db.close();
     },
     query(q) {
@@ -393,7 +393,7 @@ export function createUsageWriter(options: UsageWriterOptions): UsageWriter {
       queueLength: unwritten(),
       syncFlushes,
       writeErrors: read(SLOT.errors) + (inThread?.errors ?? 0),
-      rowsDropped,
+      rowsDropped: losses.dropped(),
     }),
   };
 }

@@ -169,6 +169,31 @@ describe('usage writer', () => {
     assert.equal(count(path), 40 - w.stats().rowsDropped, 'every row kept was written once the lock went');
   });
 
+  it('reports rows dropped while writes fail once, then with the count since, and the rest at close: not one line per flush', async () => {
+    const path = dbPath();
+    const lost: Array<[number, string]> = [];
+    const errors: unknown[] = [];
+    const w = createUsageWriter({ path, batchSize: 5, queueMax: 20, flushIntervalMs: 10, onError: (e) => errors.push(e), onLost: (r, why) => void lost.push([r, why]), thread: false });
+    const locker = new Database(path);
+    locker.exec('BEGIN EXCLUSIVE');
+    try {
+      // Rows keep coming over many flush intervals while the database refuses them: each flush sheds past the bound.
+      for (let round = 0; round < 8; round++) {
+        for (let i = 0; i < 10; i++) w.record(row({ id: `r${round}-${i}` }));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(w.stats().rowsDropped >= 40, `rows were dropped: ${w.stats().rowsDropped}`);
+      assert.equal(lost.length, 1, 'the first drop is reported at once, later ones wait for the next report');
+      assert.match(lost[0]![1], /queue at 20 rows/);
+      assert.ok(!errors.some((e) => /not written/.test(String(e))), 'a drop is not reported as a write failure whose rows are retried');
+    } finally {
+      w.close();
+      locker.exec('ROLLBACK');
+      locker.close();
+    }
+    assert.equal(lost.reduce((n, [r]) => n + r, 0), w.stats().rowsDropped, 'close reports what was dropped since');
+  });
+
   it('on the event loop, writes full batches on the recording call and partial ones after the interval', async () => {
     const path = dbPath();
     const w = createUsageWriter({ path, batchSize: 10, flushIntervalMs: 20, thread: false });
