@@ -103,7 +103,8 @@ function issueMessage(issue: z.core.$ZodIssue): string {
     if (expected) return `expected ${expected}, got ${describeValue((issue as { input?: unknown }).input)}`;
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    // What came, as for a wrong type: a key left out reads "got nothing (required)", not as a value refused.
+    return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue((issue as { input?: unknown }).input)}`;
   }
   return issue.message;
 }

@@ -88,6 +88,20 @@ ${MODELS}`);
   for (const p of ps) assert.doesNotMatch(p.message, /^Invalid input$/, `${p.path}: ${p.message}`);
 });
 
+test('a key of a few allowed values says what came: a key left out is named as missing, not as a value refused', () => {
+  const ps = problems(`auth: none
+models:
+  - name: m
+    policy: fastest
+    backends:
+      - url: http://h:8000
+        kv_events: { endpoint: "tcp://h:5557" }
+`);
+  const by = (path: string) => ps.find((p) => p.path === path)?.message ?? '';
+  assert.match(by('models[0].backends[0].kv_events.tokenizer'), /^expected one of "simulator", .*, got nothing \(required\)$/);
+  assert.match(by('models[0].policy'), /^expected one of "round_robin", .*, got "fastest"$/);
+});
+
 test('refuses two limits (or quotas) with the same match: only the first would apply, the second silently never enforced', () => {
   // rpm and concurrency written as two rules for every subject: selectRules keeps one rule per match, the first.
   const ps = problems(`auth: none
