@@ -88,9 +88,12 @@ function walk(s: Json, path: string, rows: Row[]): void {
     if (items && objectAlternative(items)?.properties) walk(items, `${path}[]`, rows);
     return;
   }
+  // A key the loader refuses to go without has no default to show: say so, or the reference reads as if it were optional.
+  const required = new Set((obj.required as string[] | undefined) ?? []);
   for (const [key, child] of Object.entries(obj.properties as Record<string, Json>)) {
     const p = path ? `${path}.${key}` : key;
-    rows.push({ path: p, type: typeOf(child), default: defaultOf(child), description: String(child.description ?? '').replace(/\s+/g, ' ').trim() });
+    const def = required.has(key) ? '**required**' : defaultOf(child);
+    rows.push({ path: p, type: typeOf(child), default: def, description: String(child.description ?? '').replace(/\s+/g, ' ').trim() });
     walk(child, p, rows);
   }
 }
@@ -111,7 +114,8 @@ export function renderReference(): string {
     '',
     'Generated from the zod schema in `src/config/` by `npm run config:reference`; do not edit by hand (a test fails',
     'when this file is stale). Durations read `250ms`, `2s`, `1m30s`, `10m`, `1h`, `7d` or milliseconds; sizes `16MiB`,',
-    '`512KiB` or bytes. `[]` marks the entries of a list. Every mapping is strict: an unknown key is an error.',
+    '`512KiB` or bytes. `[]` marks the entries of a list. Every mapping is strict: an unknown key is an error. A key',
+    'whose default reads **required** cannot be left out where its section (or list entry) is written.',
     '',
     '| key | type | default | description |',
     '|---|---|---|---|',

@@ -258,7 +258,7 @@ function uniqueMatches<R extends { match: Record<string, string | undefined> }>(
 /** Spread into the root strict object: `z.strictObject({ ...governanceShape, server, models, ... })`. */
 export const governanceShape = {
   /** Required on purpose: a config without `auth` is an error, so turning auth off is always explicit. */
-  auth: authSectionSchema.describe('Authentication: trusted issuers, claims and open routes, or none to turn it off (logged as a warning). Required.'),
+  auth: authSectionSchema.describe('Authentication: trusted issuers, claims and open routes, or none to turn it off (logged as a warning).'),
   limits: z.array(limitRuleSchema).superRefine(uniqueMatches('limits', 'rpm, tpm and concurrency')).default([]).describe('Rate limits: requests and tokens per minute and concurrency per subject, team and model.'),
   quotas: z.array(quotaRuleSchema).superRefine(uniqueMatches('quotas', 'tokens_per_day and tokens_per_month')).default([]).describe('Token quotas per UTC day or month, persisted beside the usage log.'),
   usage: usageSectionSchema.default(false).describe('The usage log (one row per request), or false.'),

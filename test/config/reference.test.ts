@@ -44,3 +44,23 @@ test('every key in the reference is one the loader accepts, and nothing else is'
   assert.throws(() => parseConfigText('auth: none\nsim: {}\nserver:\n  not_in_reference: 1\n', 'x.yaml'), /unknown key "not_in_reference"/);
   assert.ok(!paths.has('server.not_in_reference'));
 });
+
+test('the reference marks the keys a config cannot leave out', () => {
+  const required = referenceRows().filter((r) => r.default === '**required**').map((r) => r.path);
+  for (const p of ['auth', 'models[].name', 'models[].backends', 'models[].backends[].url', 'auth.issuers[].audience', 'models[].backends[].kv_events.tokenizer', 'usage.sqlite']) {
+    assert.ok(required.includes(p), `${p} is marked required`);
+  }
+  // Each marked key is one the loader refuses to go without.
+  const issuer = `{ issuer: i, audience: a, algorithms: [HS256], secret: "${'s'.repeat(32)}" }`;
+  const full = `auth: { issuers: [${issuer}] }\nusage: { sqlite: u.db }\nmodels: [{ name: m, backends: [{ url: "http://h:1", kv_events: { endpoint: "tcp://h:1", tokenizer: simulator } }] }]\n`;
+  assert.doesNotThrow(() => parseConfigText(full, 'x.yaml'));
+  for (const [path, without] of [
+    ['models[0].backends[0].url', full.replace('url: "http://h:1", ', '')],
+    ['models[0].backends[0].kv_events.tokenizer', full.replace(', tokenizer: simulator', '')],
+    ['auth.issuers[0].audience', full.replace('audience: a, ', '')],
+    ['usage.sqlite', full.replace('sqlite: u.db', '')],
+  ] as const) {
+    assert.throws(() => parseConfigText(without, 'x.yaml'), (err: Error) => err.message.includes(`${path}: `), path);
+  }
+  assert.ok(!required.includes('models[].backends[].kind'), 'a key with a default is not required');
+});
