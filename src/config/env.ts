@@ -19,11 +19,18 @@ export function substituteEnv(
 ): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
+    const missing = new Set<string>();
     const out = value.replace(REF, (_m, name: string, def: string | undefined) => {
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (def !== undefined) return def;
-      errors.push({ path, message: `environment variable ${name} is not set (use \${${name}:-default} for a default)` });
+      // Once per variable per value ("http://${HOST}:${PORT}/${HOST}" names HOST once); an operator who finds the
+      // variable exported but empty is told so, not that it is unset.
+      if (!missing.has(name)) {
+        missing.add(name);
+        const state = v === undefined ? 'is not set' : 'is set but empty';
+        errors.push({ path, message: `environment variable ${name} ${state} (use \${${name}:-default} for a default)` });
+      }
       return '';
     });
     // A plain (unquoted) value that is a single reference takes the type its text reads as, so `port: ${PORT}` is a

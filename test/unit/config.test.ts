@@ -62,6 +62,15 @@ test('substitutes ${VAR} and ${VAR:-default} and types whole references', () => 
   assert.equal(p!.line, 6);
 });
 
+test('names a variable once per value, and says whether it is unset or set but empty', () => {
+  const text = `${BASE}        api_key: "\${TOKEN}-\${TOKEN}"
+`;
+  const unset = problems(text);
+  assert.deepEqual(unset.map((p) => p.message), ['environment variable TOKEN is not set (use ${TOKEN:-default} for a default)']);
+  const empty = problems(text, { TOKEN: '' });
+  assert.deepEqual(empty.map((p) => p.message), ['environment variable TOKEN is set but empty (use ${TOKEN:-default} for a default)']);
+});
+
 test('rejects duplicate names, unknown fallbacks and bad URLs', () => {
   const ps = problems(`auth: none
 models:
