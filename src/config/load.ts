@@ -112,7 +112,9 @@ function issueMessage(issue: z.core.$ZodIssue): string {
 /** Parses, substitutes `${ENV}` and validates YAML text. Throws ConfigError listing every problem with its location. */
 export function parseConfigText(text: string, file: string, env: NodeJS.ProcessEnv = process.env): Config {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // Merge keys (`<<: *defaults`, YAML 1.1, as Kubernetes and Compose files use them): no schema key is `<<`, so reading
+  // them as merges changes no config that loaded without them; the alias bound below still holds.
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: true });
   const problems: ConfigProblem[] = [];
   for (const err of doc.errors) {
     // With prettyErrors off the parser leaves linePos empty; its offset is always there, so locate it ourselves.

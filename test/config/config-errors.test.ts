@@ -102,6 +102,28 @@ models:
   assert.match(by('models[0].policy'), /^expected one of "round_robin", .*, got "fastest"$/);
 });
 
+test('reads YAML merge keys: a backend written once and merged into the others', () => {
+  const cfg = parseConfigText(`auth: none
+models:
+  - name: m
+    backends:
+      - &vllm { url: "http://a:8000", kind: sglang, model: org/m }
+      - <<: *vllm
+        url: "http://b:8000"
+`, 'gw.yaml');
+  assert.deepEqual(cfg.models[0]!.backends.map((b) => [b.url, b.kind, b.model]), [['http://a:8000', 'sglang', 'org/m'], ['http://b:8000', 'sglang', 'org/m']]);
+  // A typo next to a merge is still located at its own line.
+  const [p] = problems(`auth: none
+models:
+  - name: m
+    backends:
+      - &vllm { url: "http://a:8000" }
+      - <<: *vllm
+        kidn: vllm
+`);
+  assert.equal(`${p!.line} ${p!.path} ${p!.message}`, '7 models[0].backends[1].kidn unknown key "kidn"');
+});
+
 test('refuses two limits (or quotas) with the same match: only the first would apply, the second silently never enforced', () => {
   // rpm and concurrency written as two rules for every subject: selectRules keeps one rule per match, the first.
   const ps = problems(`auth: none
