@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { AuthConfigError, compileAuthConfig, DEV_ISSUER, ensureDevSecret, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import cluster from 'node:cluster';
-import { bannerText, runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
+import { authKeyPath, bannerText, runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
 import type { SimServer } from './sim/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -93,11 +93,6 @@ function defaultConfigPath(): string {
   return existsSync(local) ? local : resolve(PACKAGE_ROOT, 'config/default.yaml');
 }
 
-/** Where in the config an auth key-material error is (`auth.issuers[0].public_key`). */
-function authPath(err: AuthConfigError): string {
-  return `auth${err.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('')}`;
-}
-
 async function checkConfig(file: string): Promise<number> {
   try {
     const cfg = await loadConfigFile(file);
@@ -116,7 +111,7 @@ async function checkConfig(file: string): Promise<number> {
       return 1;
     }
     if (err instanceof AuthConfigError) {
-      process.stderr.write(`${file}: ${authPath(err)}: ${err.message}\n1 problem(s) found.\n`);
+      process.stderr.write(`${file}: ${authKeyPath(err)}: ${err.message}\n1 problem(s) found.\n`);
       return 1;
     }
     throw err;
@@ -225,7 +220,7 @@ main().catch((err: unknown) => {
     for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
     process.stderr.write('infergate: the config has errors; fix them and start again.\n');
   } else if (err instanceof AuthConfigError) {
-    process.stderr.write(`infergate: ${authPath(err)}: ${err.message}\n`);
+    process.stderr.write(`infergate: ${authKeyPath(err)}: ${err.message}\n`);
   } else {
     process.stderr.write(`infergate: ${err instanceof Error ? err.message : String(err)}\n`);
   }

@@ -2,13 +2,14 @@ import cluster from 'node:cluster';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createPipeline, type LiveConfig } from '../api/index.js';
-import { compileConfig, loadConfigFile, problemLines, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
+import { compileConfig, loadConfigFile, parseConfigText, watchConfigFile, type Config, type ConfigWatcher, type RuntimeConfig } from '../config/index.js';
 import { systemClock, type Clock, type Endpoint, type RequestCtx } from '../core/index.js';
 import { createRetryBudget, createRouter, routerSamples, type Router } from '../routing/index.js';
 import { createTelemetry, type Telemetry } from '../telemetry/index.js';
 import { BackendPools } from '../upstream/index.js';
 import { createOutputEstimator, createTokenCounter, type UsageWriter } from '../usage/index.js';
 import { openUsageLog } from './usage-log.js';
+import { loadProblems } from './load-problems.js';
 import { buildGovernance, buildLimiter, GovernanceStores } from './governance.js';
 import { openKeys } from './keys-wiring.js';
 import { createLiveStats, loadConsoleAssets, type ConfigStatus } from '../console/index.js';
@@ -270,7 +271,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       prepareReload(await loadConfigFile(opts.configFile), opts.configFile)();
       return true;
     } catch (err) {
-      const problems = problemLines(err);
+      const problems = loadProblems(err, opts.configFile);
       reloadFailed(problems);
       logger.error({ event: 'config_reload_failed', file: opts.configFile, problems }, 'config reload failed; keeping the last good config');
       return false;

@@ -4,3 +4,4 @@ export { runWorker } from './worker.js';
 export { runSupervisor } from './supervisor-main.js';
 export { resolveWorkers } from './worker-count.js';
 export { bannerText } from './banner.js';
+export { authKeyPath } from './load-problems.js';

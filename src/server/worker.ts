@@ -4,6 +4,7 @@ import { createIpcBroadcast, createIpcTransport, createLeaseClient, type IpcPort
 import { createUsageWriter } from '../usage/index.js';
 import { joinClusterMetrics } from './cluster-metrics.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { loadProblems } from './load-problems.js';
 import { createIpcUsageWriter } from './worker-usage.js';
 import { usageSyncSamples, type UsageSyncStats } from './usage-sync.js';
 
@@ -80,7 +81,7 @@ export async function runWorker(file: string): Promise<void> {
         prepared.set(msg.id, gateway.prepareReload(parseConfigText(msg.text, file), file));
         port.send({ ig: 'reload-prepared', id: msg.id, ok: true });
       } catch (err) {
-        port.send({ ig: 'reload-prepared', id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) });
+        port.send({ ig: 'reload-prepared', id: msg.id, ok: false, error: loadProblems(err, file).join('; ') });
       }
     } else if (msg?.ig === 'reload-commit' && typeof msg.id === 'number') {
       prepared.get(msg.id)?.();

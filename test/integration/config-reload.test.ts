@@ -86,6 +86,27 @@ describe('config hot reload', () => {
     }
   });
 
+  test('a secret file that cannot be used at a reload is named by its key and file', async () => {
+    const errors: Array<Record<string, unknown>> = [];
+    const logger = { info() {}, warn() {}, error: (o: object) => void errors.push(o as Record<string, unknown>) };
+    const f = join(dir, 'secret.yaml');
+    const secretFile = join(dir, 'hmac-secret');
+    await writeFile(secretFile, 's'.repeat(40));
+    const models = [{ name: 'one', backends: [{ url: sims[0]!.url, model: 'sim-llama-8b' }] }];
+    const auth = { issuers: [{ issuer: 'a', audience: 'x', secret: 'k'.repeat(40), algorithms: ['HS256'] }, { issuer: 'b', audience: 'x', secret_file: secretFile, algorithms: ['HS256'] }] };
+    await writeFile(f, JSON.stringify({ auth, server: { listen: '127.0.0.1:0' }, models }));
+    const g = await startGateway({ configFile: f, logger, watch: false, listen: { host: '127.0.0.1', port: 0 } });
+    try {
+      // Rotated to something too short: which of the two issuers is it?
+      await writeFile(secretFile, 'short');
+      assert.equal(await g.reload(), false);
+      const failed = errors.find((e) => e.event === 'config_reload_failed');
+      assert.deepEqual(failed?.problems, [`${f}: auth.issuers[1].secret_file: the secret must be at least 32 bytes for HS256`]);
+    } finally {
+      await g.close(100);
+    }
+  });
+
   test('keeps the last good config when an edit is invalid', async () => {
     const before = gw.config();
     await writeFile(file, 'models:\n  - name: broken\n    backends: []\n    tyop: 1\n');
