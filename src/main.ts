@@ -170,6 +170,8 @@ async function serve(file: string): Promise<void> {
     const logger = gateway.telemetry.logger;
     if (stopping) {
       logger.warn({ event: 'shutdown_forced', signal }, `${signal} again: exiting now`);
+      // Requests still running are cut, but those that ended keep their usage rows and quota charges.
+      gateway.abandon();
       process.exit(1);
     }
     stopping = true;

@@ -77,6 +77,11 @@ export interface Gateway {
   reloadFailed(problems: string[]): void;
   /** Stops accepting, lets in-flight requests finish up to `drainMs`, then closes connections and pools. */
   close(drainMs?: number): Promise<void>;
+  /**
+   * Before a forced exit (a second signal): waits for no request, but writes what already ended, the queued usage
+   * rows and the quota counters, synchronously. Nothing of the gateway may run after it.
+   */
+  abandon(): void;
 }
 
 async function loadInitial(opts: GatewayOptions): Promise<{ cfg: Config; source: string }> {
@@ -362,6 +367,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     reload,
     prepareReload,
     reloadFailed,
+    abandon() {
+      usage?.close();
+      stores.close();
+    },
     async close(drainMs = current.server.drain) {
       draining = true;
       watcher?.close();

@@ -39,6 +39,7 @@ export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) {
       logger.warn({ event: 'shutdown_forced', signal }, `${signal} again: exiting now`);
+      supervisor.abandon();
       process.exit(1);
     }
     stopping = true;

@@ -29,6 +29,8 @@ export interface Supervisor {
   stop(): Promise<void>;
   /** server.drain of the config the workers run now (a reload may have changed it since the start). */
   drainMs(): number;
+  /** Before a forced exit: writes the usage rows and quota counters the workers handed over, synchronously. */
+  abandon(): void;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -168,6 +170,10 @@ export async function startSupervisor(opts: SupervisorOptions): Promise<Supervis
 
   return {
     drainMs: () => drainMs,
+    abandon() {
+      usage?.close();
+      quota.close();
+    },
     async stop() {
       stopping = true;
       if (shareTimer) clearInterval(shareTimer);
