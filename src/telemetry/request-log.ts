@@ -61,7 +61,7 @@ export function createLoggers(options: LogOptions | undefined, serviceName: stri
   }
   const requests = pino({ level, name: serviceName }, stream);
   const general = requests.child({}, { redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
-  if (warning !== null) general.warn(warning);
+  if (warning !== null) general.warn({ event: 'log_pretty_unavailable' }, warning);
   const direct = options?.pretty === true && prettyAvailable() ? null : (stream as { write(s: string): unknown });
   const afterTime = `,"pid":${process.pid},"hostname":${JSON.stringify(hostname())},"name":${JSON.stringify(serviceName)},"request_id":`;
   return {

@@ -30,7 +30,7 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
     ? createTracing({ exporter: options.spanExporter, serviceName, clock, logger })
     : null;
 
-  const collectors = createCollectorSet((msg, err) => logger.warn({ err }, msg));
+  const collectors = createCollectorSet((msg, err) => logger.warn({ event: 'metrics_collector_failed', err }, msg));
   let shutdown: Promise<void> | null = null;
   /** Set in a cluster worker: `/metrics` answers for the whole host. */
   let clusterMetrics: (() => Promise<{ contentType: string; body: string }>) | null = null;
@@ -61,19 +61,19 @@ export function createTelemetry(options: TelemetryOptions = {}): Telemetry {
       try {
         metrics?.recordRequest(ctx, endMs);
       } catch (err) {
-        logger.warn({ err, request_id: ctx.id }, 'recording request metrics failed');
+        logger.warn({ event: 'telemetry_sink_failed', sink: 'metrics', err, request_id: ctx.id }, 'recording request metrics failed');
       }
       const traceId = span === null ? null : span.traceId;
       try {
         logRequest(loggers, ctx, endMs, traceId);
       } catch (err) {
-        logger.warn({ err, request_id: ctx.id }, 'writing the request log line failed');
+        logger.warn({ event: 'telemetry_sink_failed', sink: 'log', err, request_id: ctx.id }, 'writing the request log line failed');
       }
       if (span !== null && tracing !== null) {
         try {
           tracing.endRequest(span, endMs);
         } catch (err) {
-          logger.warn({ err, request_id: ctx.id }, 'ending the request span failed');
+          logger.warn({ event: 'telemetry_sink_failed', sink: 'trace', err, request_id: ctx.id }, 'ending the request span failed');
         }
       }
     },

@@ -80,7 +80,7 @@ export function createTracing(options: TracingOptions): Tracing {
       if (span instanceof RequestSpanImpl) span.finish(endMs);
     },
     shutdown() {
-      shutdown ??= provider.shutdown().catch((err: unknown) => logger.warn({ err }, 'span exporter shutdown failed'));
+      shutdown ??= provider.shutdown().catch((err: unknown) => logger.warn({ event: 'tracing_shutdown_failed', err }, 'span exporter shutdown failed'));
       return shutdown;
     },
   };
@@ -97,13 +97,13 @@ function exportersFromEnv(env: NodeJS.ProcessEnv, logger: Logger): SpanExporter[
     if (name === 'otlp') {
       const protocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL;
       if (protocol !== undefined && protocol !== 'http/json') {
-        logger.warn({ protocol }, 'only OTLP http/json is built in; exporting traces as http/json');
+        logger.warn({ event: 'tracing_protocol_unsupported', protocol }, 'only OTLP http/json is built in; exporting traces as http/json');
       }
       out.push(new otlp.OTLPTraceExporter());
     } else if (name === 'console') {
       out.push(new trace.ConsoleSpanExporter());
     } else {
-      logger.warn({ exporter: name }, 'unsupported OTEL_TRACES_EXPORTER value ignored');
+      logger.warn({ event: 'tracing_exporter_unsupported', exporter: name }, 'unsupported OTEL_TRACES_EXPORTER value ignored');
     }
   }
   return out;
@@ -111,7 +111,7 @@ function exportersFromEnv(env: NodeJS.ProcessEnv, logger: Logger): SpanExporter[
 
 /** Export failures would otherwise vanish: the OTel API's diagnostics are silent by default. */
 function routeDiagToLogger(logger: Logger): void {
-  const warn = (message: string, ...args: unknown[]): void => logger.warn({ otel: args.map(String) }, message);
+  const warn = (message: string, ...args: unknown[]): void => logger.warn({ event: 'tracing_diagnostic', otel: args.map(String) }, message);
   const silent = (): void => {};
   diag.setLogger({ error: warn, warn, info: silent, debug: silent, verbose: silent }, DiagLogLevel.WARN);
 }

@@ -250,3 +250,23 @@ test('a lone line reaches the file without a flush, and buffered lines survive p
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('telemetry\'s own warnings carry an event name to alert on, as every other log line does', async () => {
+  const { stream, lines } = createSink();
+  const telemetry = createTelemetry({ tracing: false, processMetrics: false, log: { destination: stream, pretty: true } });
+  telemetry.registerCollector('broken', () => {
+    throw new Error('boom');
+  });
+  await telemetry.renderMetrics();
+  const saved = process.env.OTEL_TRACES_EXPORTER;
+  process.env.OTEL_TRACES_EXPORTER = 'zipkin';
+  const sink = createSink();
+  try {
+    await createTelemetry({ tracing: true, metrics: false, log: { destination: sink.stream } }).shutdown();
+  } finally {
+    if (saved === undefined) delete process.env.OTEL_TRACES_EXPORTER;
+    else process.env.OTEL_TRACES_EXPORTER = saved;
+  }
+  const events = [...lines, ...sink.lines].map((l) => (JSON.parse(l) as { event?: string }).event);
+  assert.deepEqual(events, ['log_pretty_unavailable', 'metrics_collector_failed', 'tracing_exporter_unsupported']);
+});
