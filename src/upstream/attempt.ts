@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { util, type Dispatcher } from 'undici';
 import { timerDelay } from '../core/index.js';
 import { decodeErrorBody, decodingConsumer, DecodingConsumer } from './content-coding.js';
+import { CONTENT_ENCODING, CONTENT_TYPE, headerOf } from './raw-header.js';
 import { classifyNetworkError, deadlineFailure, UpstreamFailure } from './errors.js';
 import { clientStatusFor, normaliseBackendError } from './normalise-error.js';
 import type { BackendPools } from './pools.js';
@@ -371,36 +372,13 @@ class Attempt implements Dispatcher.DispatchHandler, OpenAttempt {
   }
 }
 
+const IGNORED: AttemptConsumer = { data() {}, end() {}, error() {} };
+
 /**
  * Sends the request and waits for the response head. Resolves with a 2xx/3xx response ready to relay, or rejects
  * with an UpstreamFailure (retryable: connect error, reset, timeout, 5xx, 429) or a GatewayError (a backend 4xx,
  * normalised, passed to the client as is).
  */
-const CONTENT_TYPE = Buffer.from('content-type');
-const CONTENT_ENCODING = Buffer.from('content-encoding');
-const IGNORED: AttemptConsumer = { data() {}, end() {}, error() {} };
-
-/**
- * The first value of a header (`wanted` in lower case) in a raw header list, its name compared without regard to
- * case (llama.cpp sends `Content-Type`).
- */
-function headerOf(raw: readonly Buffer[], wanted: Buffer): string | undefined {
-  const n = wanted.length;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== n) continue;
-    let same = true;
-    for (let j = 0; j < n; j++) {
-      if ((name[j]! | 0x20) !== wanted[j]!) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return raw[i + 1]!.toString('latin1');
-  }
-  return undefined;
-}
-
 export function openAttempt(pools: BackendPools, spec: AttemptSpec): Promise<OpenAttempt> {
   const attempt = new Attempt(spec);
   attempt.start(pools);
