@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { AuthConfigError, compileAuthConfig, DEV_ISSUER, ensureDevSecret, mintDevToken } from './auth/index.js';
 import { ConfigError, formatProblem, loadConfigFile, type Config } from './config/index.js';
 import cluster from 'node:cluster';
-import { authKeyPath, bannerText, runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
+import { authKeyPath, bannerText, onStopSignals, runSupervisor, runWorker, resolveWorkers, startGateway } from './server/index.js';
 import type { SimServer } from './sim/index.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -164,24 +164,16 @@ async function serve(file: string): Promise<void> {
     }),
   );
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    // Log lines like every other (JSON on stdout by default): a collector parsing the log would choke on plain text.
-    const logger = gateway.telemetry.logger;
-    if (stopping) {
-      logger.warn({ event: 'shutdown_forced', signal }, `${signal} again: exiting now`);
-      // Requests still running are cut, but those that ended keep their usage rows and quota charges.
-      gateway.abandon();
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ event: 'shutdown_started', signal, drain_ms: gateway.config().server.drain }, `${signal}: draining in-flight requests (up to ${gateway.config().server.drain} ms)`);
-    await gateway.close();
-    await Promise.all(sims.map((s) => s.close()));
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  // Log lines like every other (JSON on stdout by default): a collector parsing the log would choke on plain text.
+  onStopSignals(gateway.telemetry.logger, {
+    fields: () => ({ drain_ms: gateway.config().server.drain }),
+    describe: () => `draining in-flight requests (up to ${gateway.config().server.drain} ms)`,
+    abandon: () => gateway.abandon(),
+    drain: async () => {
+      await gateway.close();
+      await Promise.all(sims.map((s) => s.close()));
+    },
+  });
   process.on('SIGHUP', () => void gateway.reload());
 }
 

@@ -5,3 +5,4 @@ export { runSupervisor } from './supervisor-main.js';
 export { resolveWorkers } from './worker-count.js';
 export { bannerText } from './banner.js';
 export { authKeyPath } from './load-problems.js';
+export { onStopSignals } from './stop-signals.js';

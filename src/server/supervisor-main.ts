@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js';
 import { createTelemetry } from '../telemetry/index.js';
 import { bannerText, clientBase } from './banner.js';
+import { onStopSignals } from './stop-signals.js';
 import { startSupervisor } from './supervisor.js';
 
 export interface RunSupervisorOptions {
@@ -36,19 +37,15 @@ export async function runSupervisor(opts: RunSupervisorOptions): Promise<void> {
       );
     },
   });
-  const stop = async (signal: string) => {
-    if (stopping) {
-      logger.warn({ event: 'shutdown_forced', signal }, `${signal} again: exiting now`);
-      supervisor.abandon();
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ event: 'shutdown_started', signal, workers: opts.workers, drain_ms: supervisor.drainMs() }, `${signal}: draining ${opts.workers} workers (up to ${supervisor.drainMs()} ms)`);
-    await supervisor.stop();
-    await opts.onStopped?.();
-    await telemetry.shutdown();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onStopSignals(logger, {
+    fields: () => ({ workers: opts.workers, drain_ms: supervisor.drainMs() }),
+    describe: () => `draining ${opts.workers} workers (up to ${supervisor.drainMs()} ms)`,
+    abandon: () => supervisor.abandon(),
+    drain: async () => {
+      stopping = true;
+      await supervisor.stop();
+      await opts.onStopped?.();
+      await telemetry.shutdown();
+    },
+  });
 }

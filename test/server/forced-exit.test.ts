@@ -12,7 +12,7 @@ const ask = (url: string, body: Record<string, unknown>) =>
     body: JSON.stringify({ model: 'sim-llama-8b', messages: [{ role: 'user', content: 'hi' }], ...body }),
   });
 
-test('a second SIGTERM exits at once but keeps the usage rows of the requests that ended', async () => {
+test('a second SIGTERM (not a relayed copy of the first) exits at once but keeps the usage rows of the requests that ended', async () => {
   const { dir, file } = await tempConfig((d) => ({
     server: { listen: '127.0.0.1:0', drain: '30s' },
     auth: 'none',
@@ -30,8 +30,13 @@ test('a second SIGTERM exits at once but keeps the usage rows of the requests th
     await reader.read();
     process.kill(gw.child.pid!, 'SIGTERM');
     await eventually(() => gw.output().includes('shutdown_started'), 5000);
+    // A copy of the same signal at once (a wrapper relaying the terminal's Ctrl-C) is not a second request to stop.
+    process.kill(gw.child.pid!, 'SIGINT');
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.ok(!gw.output().includes('shutdown_forced'), 'a relayed copy does not force the exit');
     process.kill(gw.child.pid!, 'SIGTERM');
     assert.equal(await gw.exited, 1);
+    assert.match(gw.output(), /"event":"shutdown_forced"/);
     await reader.cancel().catch(() => {});
     const db = new Database(join(dir, 'usage.db'), { readonly: true });
     try {
