@@ -15,7 +15,7 @@ const ring: object[] = new Array(60_000);
 let maxOldMb = 0;
 for (let i = 0; i < 6_000_000; i++) {
   ring[i % ring.length] = { i, a: [i, i], s: `x${i}` };
-  if ((i & 0xffff) === 0) maxOldMb = Math.max(maxOldMb, oldSpace());
+  if ((i & 0x1fff) === 0) maxOldMb = Math.max(maxOldMb, oldSpace());
 }
 (globalThis as { gc?: () => void }).gc!();
 const liveMb = v8.getHeapStatistics().used_heap_size / 1048576;

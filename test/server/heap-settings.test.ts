@@ -43,7 +43,12 @@ describe('V8 heap settings of the gateway process (server/heap-settings.ts)', ()
   it("leave an operator's own value on node's command line in place", () => {
     const c = churn(['--heap-growing-percent=300']);
     assert.deepEqual(c.heapSettings, [NO_PRETENURING]);
-    assert.ok(c.maxOldMb > 2.5 * c.liveMb, `old space peaked at ${c.maxOldMb.toFixed(1)} MB for ${c.liveMb.toFixed(1)} MB live`);
+    // The operator's factor took effect: the same churn peaks clearly higher than under ours. Compared within one run,
+    // not against a fixed multiple: under 300% the peak varied from 2.1x to 2.7x of what is live between quiet runs
+    // (ours: 1.7x every time), so "above 2.5x" failed now and then.
+    const ours = churn([]);
+    const ratio = (x: Churn) => x.maxOldMb / x.liveMb;
+    assert.ok(ratio(c) > 1.1 * ratio(ours), `old space peaked at ${ratio(c).toFixed(2)}x what is live, against ${ratio(ours).toFixed(2)}x under ours`);
   });
 
   it('keep a literal whose objects once outlived scavenges in the young generation afterwards', () => {
